@@ -1,0 +1,114 @@
+"""The records autolog keeps: experiments, runs, metrics, params, tags, files, model versions.
+
+All are immutable. Times are integer milliseconds since the epoch.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+__all__ = [
+    "Experiment",
+    "FileInfo",
+    "Metric",
+    "ModelVersion",
+    "Param",
+    "Run",
+    "RunData",
+    "RunInfo",
+    "RunStatus",
+    "RunTag",
+]
+
+
+class RunStatus(str, enum.Enum):
+    """Lifecycle of a run. ``RUNNING`` until ended; ``KILLED`` when its process died."""
+
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_terminal(self) -> bool:
+        return self is not RunStatus.RUNNING
+
+
+class Metric(NamedTuple):
+    """One value of a metric: ``step`` orders a history, ``timestamp`` is in ms."""
+
+    key: str
+    value: float
+    step: int
+    timestamp: int
+
+
+class Param(NamedTuple):
+    key: str
+    value: str
+
+
+class RunTag(NamedTuple):
+    key: str
+    value: str
+
+
+class FileInfo(NamedTuple):
+    """An entry of a run's artifacts: ``path`` is relative to the run's artifact root."""
+
+    path: str
+    is_dir: bool
+    file_size: int | None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    experiment_id: str
+    name: str
+    artifact_location: str
+    creation_time: int
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    experiment_id: str
+    run_name: str
+    status: RunStatus
+    start_time: int
+    end_time: int | None
+    artifact_uri: str
+    parent_run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What was logged: params, the latest value of each metric, and tags."""
+
+    params: Mapping[str, str] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Run:
+    info: RunInfo
+    data: RunData
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A numbered version of a registered model, pointing at a logged model."""
+
+    name: str
+    version: int
+    source: str
+    run_id: str | None
+    creation_time: int
+    aliases: tuple[str, ...] = ()

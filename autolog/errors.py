@@ -1,0 +1,162 @@
+"""The autolog error tree.
+
+Every error autolog raises on purpose derives from ``AutologError``::
+
+    AutologError
+    ├── InvalidInputError (also ValueError)        bad key, value, URI, filter or option
+    │   ├── InvalidKeyError                        .key
+    │   ├── InvalidValueError                      .key, .value
+    │   ├── ParamCollisionError                    .key, .old_value, .new_value
+    │   ├── InvalidFilterError                     .filter_string
+    │   ├── InvalidURIError                        .uri
+    │   └── UnsafePathError                        .path
+    ├── NotFoundError (also LookupError)           .what, .name
+    ├── RunStateError                              no active run, ending someone else's run
+    ├── StoreError                                 a backend failed
+    │   └── StoreUnavailableError                  transient: retry later (disk, network, lock)
+    ├── ModelIntegrityError                        .path, .expected, .actual
+    └── IntegrationError                           .integration (registration, patching)
+
+Errors carry the data they are about as attributes so callers never parse messages.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AutologError",
+    "IntegrationError",
+    "InvalidFilterError",
+    "InvalidInputError",
+    "InvalidKeyError",
+    "InvalidURIError",
+    "InvalidValueError",
+    "ModelIntegrityError",
+    "NotFoundError",
+    "ParamCollisionError",
+    "RunStateError",
+    "StoreError",
+    "StoreUnavailableError",
+    "UnsafePathError",
+]
+
+
+class AutologError(Exception):
+    """Root of every error autolog raises on purpose."""
+
+
+class InvalidInputError(AutologError, ValueError):
+    """A value given to autolog is not acceptable."""
+
+
+class InvalidKeyError(InvalidInputError):
+    """A param, metric, tag or artifact key is malformed."""
+
+    def __init__(self, key: object, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        shown = key if not isinstance(key, str) or len(key) <= 80 else key[:77] + "..."
+        super().__init__(f"invalid key {shown!r}: {reason}")
+
+
+class InvalidValueError(InvalidInputError):
+    """A param, metric or tag value is malformed."""
+
+    def __init__(self, key: str, value: object, reason: str) -> None:
+        self.key = key
+        self.value = value
+        self.reason = reason
+        text = repr(value)
+        if len(text) > 80:
+            text = text[:77] + "..."
+        super().__init__(f"invalid value {text} for {key!r}: {reason}")
+
+
+class ParamCollisionError(InvalidInputError):
+    """A param was logged again in the same run with a different value."""
+
+    def __init__(self, run_id: str, key: str, old_value: str, new_value: str) -> None:
+        self.run_id = run_id
+        self.key = key
+        self.old_value = old_value
+        self.new_value = new_value
+        super().__init__(
+            f"param {key!r} of run {run_id} is already {_short(old_value)}; "
+            f"it cannot change to {_short(new_value)} (params are immutable within a run)"
+        )
+
+
+class InvalidFilterError(InvalidInputError):
+    """A search filter or order_by clause cannot be parsed."""
+
+    def __init__(self, filter_string: str, reason: str) -> None:
+        self.filter_string = filter_string
+        self.reason = reason
+        super().__init__(f"invalid filter {filter_string!r}: {reason}")
+
+
+class InvalidURIError(InvalidInputError):
+    """A tracking, artifact or model URI is malformed or unsupported."""
+
+    def __init__(self, uri: str, reason: str) -> None:
+        self.uri = uri
+        self.reason = reason
+        super().__init__(f"invalid URI {uri!r}: {reason}")
+
+
+class UnsafePathError(InvalidInputError):
+    """An artifact path would leave its run's artifact root."""
+
+    def __init__(self, path: str, reason: str = "it would leave the run's artifact root") -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"unsafe artifact path {path!r}: {reason}")
+
+
+class NotFoundError(AutologError, LookupError):
+    """An experiment, run, model or artifact does not exist."""
+
+    def __init__(self, what: str, name: str) -> None:
+        self.what = what
+        self.name = name
+        super().__init__(f"{what} {name!r} not found")
+
+
+class RunStateError(AutologError):
+    """The operation does not fit the state of the run (e.g. no active run)."""
+
+
+class StoreError(AutologError):
+    """A tracking store failed."""
+
+
+class StoreUnavailableError(StoreError):
+    """A transient store failure (locked, disk full, server down): the write may be retried."""
+
+
+class ModelIntegrityError(AutologError):
+    """A model file does not match the SHA-256 recorded in the tracking store."""
+
+    def __init__(self, path: str, expected: str | None, actual: str | None) -> None:
+        self.path = path
+        self.expected = expected
+        self.actual = actual
+        if expected is None:
+            reason = "no hash was recorded for it in the tracking store"
+        elif actual is None:
+            reason = "the file is missing"
+        else:
+            reason = f"its SHA-256 is {actual}, the tracking store recorded {expected}"
+        super().__init__(f"refusing to load model file {path!r}: {reason}")
+
+
+class IntegrationError(AutologError):
+    """An integration is malformed, duplicated, or failed to patch its framework."""
+
+    def __init__(self, integration: str, reason: str) -> None:
+        self.integration = integration
+        self.reason = reason
+        super().__init__(f"integration {integration!r}: {reason}")
+
+
+def _short(value: str) -> str:
+    return repr(value) if len(value) <= 60 else repr(value[:57] + "...")

@@ -1,0 +1,296 @@
+"""Filter strings and ``order_by`` clauses for ``search_runs``.
+
+Syntax (conditions joined by ``and``)::
+
+    metrics.acc > 0.9 and params.model = 'rf' and tags.team != 'x'
+    attributes.status = 'FINISHED' and attributes.run_name LIKE 'grid-%'
+    params.`odd key` IN ('a', 'b')
+
+``metrics`` compare numbers (=, !=, <, <=, >, >=); ``params``, ``tags`` and the string
+attributes (run_id, run_name, status, experiment_id, parent_run_id) compare strings
+(=, !=, LIKE, ILIKE, IN, NOT IN); the time attributes (start_time, end_time) compare numbers.
+Stores translate the parsed form to their own query language; ``matches`` and ``sort_runs`` are
+the reference semantics used by the in-memory and file stores.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cmp_to_key
+from typing import Literal
+
+from autolog.entities import Run
+from autolog.errors import InvalidFilterError
+
+__all__ = ["Comparison", "OrderBy", "matches", "parse_filter", "parse_order_by", "sort_runs"]
+
+Entity = Literal["metric", "param", "tag", "attribute"]
+
+_ENTITY_ALIASES: dict[str, Entity] = {
+    "metric": "metric",
+    "metrics": "metric",
+    "param": "param",
+    "params": "param",
+    "parameter": "param",
+    "parameters": "param",
+    "tag": "tag",
+    "tags": "tag",
+    "attribute": "attribute",
+    "attributes": "attribute",
+    "attr": "attribute",
+    "run": "attribute",
+}
+STRING_ATTRIBUTES = ("run_id", "run_name", "status", "experiment_id", "parent_run_id")
+NUMERIC_ATTRIBUTES = ("start_time", "end_time")
+_NUMERIC_OPS = ("=", "!=", "<", "<=", ">", ">=")
+_STRING_OPS = ("=", "!=", "LIKE", "ILIKE", "NOT LIKE", "NOT ILIKE", "IN", "NOT IN")
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<ident>(?:[A-Za-z_]+)\.(?:`[^`]*`|"[^"]*"|[A-Za-z0-9_./:\-]+))
+      | (?P<string>'(?:[^'\\]|\\.|'')*')
+      | (?P<number>[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|inf|nan)
+            (?![A-Za-z0-9_]))
+      | (?P<op><=|>=|!=|<>|==|=|<|>)
+      | (?P<word>[A-Za-z]+)
+      | (?P<punct>[(),])
+    )""",
+    re.VERBOSE | re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    entity: Entity
+    key: str
+    op: str
+    value: float | str | tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OrderBy:
+    entity: Entity
+    key: str
+    ascending: bool
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        m = _TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            raise InvalidFilterError(text, f"unexpected text at {text[pos:].strip()[:20]!r}")
+        kind = m.lastgroup
+        assert kind is not None
+        out.append((kind, m.group(kind)))
+        pos = m.end()
+    return out
+
+
+def _split_ident(text: str, raw: str) -> tuple[Entity, str]:
+    prefix, _, key = raw.partition(".")
+    entity = _ENTITY_ALIASES.get(prefix.lower())
+    if entity is None:
+        raise InvalidFilterError(
+            text, f"unknown entity {prefix!r} (use metrics, params, tags or attributes)"
+        )
+    if len(key) >= 2 and key[0] == key[-1] and key[0] in "`\"":
+        key = key[1:-1]
+    if not key:
+        raise InvalidFilterError(text, f"empty key in {raw!r}")
+    if entity == "attribute":
+        key = key.lower()
+        if key not in STRING_ATTRIBUTES + NUMERIC_ATTRIBUTES:
+            allowed = ", ".join(STRING_ATTRIBUTES + NUMERIC_ATTRIBUTES)
+            raise InvalidFilterError(text, f"unknown attribute {key!r} (one of {allowed})")
+    return entity, key
+
+
+def _unquote(token: str) -> str:
+    body = token[1:-1]
+    return body.replace("''", "'").replace("\\'", "'")
+
+
+def parse_filter(filter_string: str | None) -> list[Comparison]:
+    """Parse a filter string into comparisons that must all hold; '' means everything."""
+    text = filter_string or ""
+    tokens = _tokens(text)
+    result: list[Comparison] = []
+    i = 0
+    while i < len(tokens):
+        kind, raw = tokens[i]
+        if kind != "ident":
+            raise InvalidFilterError(text, f"expected metrics.<key>, params.<key>, ... at {raw!r}")
+        entity, key = _split_ident(text, raw)
+        i += 1
+        op, i = _read_op(text, tokens, i)
+        value, i = _read_value(text, tokens, i, entity, key, op)
+        result.append(Comparison(entity, key, op, value))
+        if i < len(tokens):
+            kind, raw = tokens[i]
+            if kind == "word" and raw.lower() == "and":
+                i += 1
+                if i == len(tokens):
+                    raise InvalidFilterError(text, "dangling 'and' at the end")
+                continue
+            if kind == "word" and raw.lower() == "or":
+                raise InvalidFilterError(text, "'or' is not supported; run two searches")
+            raise InvalidFilterError(text, f"expected 'and' before {raw!r}")
+    return result
+
+
+def _read_op(text: str, tokens: list[tuple[str, str]], i: int) -> tuple[str, int]:
+    if i >= len(tokens):
+        raise InvalidFilterError(text, "missing comparison operator at the end")
+    kind, raw = tokens[i]
+    if kind == "op":
+        return {"==": "=", "<>": "!="}.get(raw, raw), i + 1
+    if kind == "word":
+        word = raw.upper()
+        if word in ("LIKE", "ILIKE", "IN"):
+            return word, i + 1
+        if word == "NOT" and i + 1 < len(tokens) and tokens[i + 1][0] == "word":
+            nxt = tokens[i + 1][1].upper()
+            if nxt in ("LIKE", "ILIKE", "IN"):
+                return f"NOT {nxt}", i + 2
+    raise InvalidFilterError(text, f"expected a comparison operator, found {raw!r}")
+
+
+def _read_value(
+    text: str, tokens: list[tuple[str, str]], i: int, entity: Entity, key: str, op: str
+) -> tuple[float | str | tuple[str, ...], int]:
+    numeric = entity == "metric" or (entity == "attribute" and key in NUMERIC_ATTRIBUTES)
+    allowed = _NUMERIC_OPS if numeric else _STRING_OPS
+    if op not in allowed:
+        raise InvalidFilterError(
+            text, f"operator {op} does not apply to {entity} {key!r} (use {', '.join(allowed)})"
+        )
+    if i >= len(tokens):
+        raise InvalidFilterError(text, f"missing value after {op}")
+    kind, raw = tokens[i]
+    if op in ("IN", "NOT IN"):
+        if raw != "(":
+            raise InvalidFilterError(text, f"{op} needs a parenthesised list of strings")
+        values: list[str] = []
+        i += 1
+        while True:
+            if i >= len(tokens):
+                raise InvalidFilterError(text, "unclosed '(' in IN list")
+            kind, raw = tokens[i]
+            if kind != "string":
+                raise InvalidFilterError(text, f"IN lists hold quoted strings, found {raw!r}")
+            values.append(_unquote(raw))
+            i += 1
+            if i < len(tokens) and tokens[i][1] == ",":
+                i += 1
+                continue
+            if i < len(tokens) and tokens[i][1] == ")":
+                return tuple(values), i + 1
+            raise InvalidFilterError(text, "expected ',' or ')' in IN list")
+    if numeric:
+        if kind != "number":
+            raise InvalidFilterError(text, f"{entity} {key!r} compares to a number, not {raw!r}")
+        number = float(raw)
+        return (int(number) if entity == "attribute" else number), i + 1
+    if kind != "string":
+        raise InvalidFilterError(text, f"{entity} {key!r} compares to a quoted string, not {raw!r}")
+    value = _unquote(raw)
+    if entity == "attribute" and key == "status" and op in ("=", "!="):
+        value = value.upper()
+    return value, i + 1
+
+
+def parse_order_by(order_by: Sequence[str] | str | None) -> list[OrderBy]:
+    """Parse clauses like ``"metrics.acc DESC"``; the default order is newest first."""
+    if order_by is None:
+        return []
+    clauses = [order_by] if isinstance(order_by, str) else list(order_by)
+    result = []
+    for clause in clauses:
+        parts = clause.strip().rsplit(None, 1)
+        ascending = True
+        if len(parts) == 2 and parts[1].upper() in ("ASC", "DESC"):
+            ascending = parts[1].upper() == "ASC"
+            ident = parts[0].strip()
+        else:
+            ident = clause.strip()
+        if "." not in ident:
+            ident = "attributes." + ident
+        tokens = _tokens(ident)
+        if len(tokens) != 1 or tokens[0][0] != "ident":
+            raise InvalidFilterError(clause, "order_by takes '<entity>.<key> [ASC|DESC]'")
+        entity, key = _split_ident(clause, tokens[0][1])
+        result.append(OrderBy(entity, key, ascending))
+    return result
+
+
+def _like(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
+    parts = []
+    for ch in pattern:
+        parts.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+    return re.compile("".join(parts), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+def field_value(run: Run, entity: Entity, key: str) -> float | str | int | None:
+    """The value a comparison or order_by looks at, None where the run has none."""
+    if entity == "metric":
+        return run.data.metrics.get(key)
+    if entity == "param":
+        return run.data.params.get(key)
+    if entity == "tag":
+        return run.data.tags.get(key)
+    value = getattr(run.info, key)
+    return str(value) if key == "status" else value  # type: ignore[no-any-return]
+
+
+def _holds(actual: float | str | int, op: str, expected: float | str | tuple[str, ...]) -> bool:
+    if op == "=":
+        return actual == expected
+    if op == "!=":
+        return actual != expected
+    if op in ("IN", "NOT IN"):
+        return (actual in expected) == (op == "IN")  # type: ignore[operator]
+    if op.endswith("LIKE"):
+        pattern = _like(str(expected), ignore_case="ILIKE" in op)
+        return (pattern.fullmatch(str(actual)) is not None) != op.startswith("NOT")
+    if isinstance(actual, float) and math.isnan(actual):
+        return False
+    a, e = float(actual), float(expected)  # type: ignore[arg-type]
+    return {"<": a < e, "<=": a <= e, ">": a > e, ">=": a >= e}[op]
+
+
+def matches(run: Run, comparisons: Iterable[Comparison]) -> bool:
+    """True if every comparison holds for ``run``; a missing metric/param/tag never matches."""
+    for c in comparisons:
+        actual = field_value(run, c.entity, c.key)
+        if actual is None or not _holds(actual, c.op, c.value):
+            return False
+    return True
+
+
+def sort_runs(runs: Iterable[Run], order_by: Sequence[OrderBy]) -> list[Run]:
+    """Sort by the clauses, missing values last; ties (and no clauses) go newest first."""
+
+    def compare(a: Run, b: Run) -> int:
+        for clause in order_by:
+            va = field_value(a, clause.entity, clause.key)
+            vb = field_value(b, clause.entity, clause.key)
+            if va == vb:
+                continue
+            if va is None:
+                return 1
+            if vb is None:
+                return -1
+            less = va < vb  # type: ignore[operator]
+            return (-1 if less else 1) * (1 if clause.ascending else -1)
+        if a.info.start_time != b.info.start_time:
+            return -1 if a.info.start_time > b.info.start_time else 1
+        return -1 if a.info.run_id < b.info.run_id else (1 if a.info.run_id > b.info.run_id else 0)
+
+    return sorted(runs, key=cmp_to_key(compare))

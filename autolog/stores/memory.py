@@ -1,0 +1,232 @@
+"""An in-process store: the reference implementation of ``Store``, and a fake for tests."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from autolog.entities import (
+    Experiment,
+    Metric,
+    ModelVersion,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunStatus,
+    RunTag,
+)
+from autolog.errors import InvalidInputError, NotFoundError, ParamCollisionError
+from autolog.search import Comparison, OrderBy, matches, sort_runs
+from autolog.stores.base import default_artifact_root
+
+__all__ = ["MemoryStore"]
+
+
+class _RunRecord:
+    __slots__ = ("history", "info", "latest", "params", "tags")
+
+    def __init__(self, info: RunInfo) -> None:
+        self.info = info
+        self.params: dict[str, str] = {}
+        self.tags: dict[str, str] = {}
+        self.history: dict[str, list[Metric]] = {}
+        self.latest: dict[str, Metric] = {}
+
+
+def is_newer(candidate: Metric, current: Metric | None) -> bool:
+    """The latest value of a metric is the one with the highest step, then the newest."""
+    if current is None:
+        return True
+    return (candidate.step, candidate.timestamp) >= (current.step, current.timestamp)
+
+
+class MemoryStore:
+    """Everything in dictionaries guarded by one lock; nothing survives the process."""
+
+    def __init__(self, artifact_root: str | None = None) -> None:
+        self.artifact_root = artifact_root or default_artifact_root()
+        self._lock = threading.RLock()
+        self._ids = itertools.count()
+        self._experiments: dict[str, Experiment] = {}
+        self._runs: dict[str, _RunRecord] = {}
+        self._hashes: dict[str, dict[str, str]] = {}
+        self._versions: dict[str, list[ModelVersion]] = {}
+        self._aliases: dict[str, dict[str, int]] = {}
+
+    # experiments
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        with self._lock:
+            found = self.get_experiment_by_name(name)
+            if found is not None:
+                return found
+            experiment_id = str(next(self._ids))
+            experiment = Experiment(
+                experiment_id, name, f"{self.artifact_root}/{experiment_id}", _now()
+            )
+            self._experiments[experiment_id] = experiment
+            return experiment
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        with self._lock:
+            try:
+                return self._experiments[experiment_id]
+            except KeyError:
+                raise NotFoundError("experiment", experiment_id) from None
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        with self._lock:
+            return next((e for e in self._experiments.values() if e.name == name), None)
+
+    def list_experiments(self) -> list[Experiment]:
+        with self._lock:
+            return list(self._experiments.values())
+
+    # runs
+    def create_run(
+        self,
+        run_id: str,
+        experiment_id: str,
+        run_name: str,
+        start_time: int,
+        artifact_uri: str,
+        parent_run_id: str | None,
+        tags: Mapping[str, str],
+    ) -> None:
+        with self._lock:
+            self.get_experiment(experiment_id)
+            if run_id in self._runs:
+                raise InvalidInputError(f"run {run_id} already exists")
+            info = RunInfo(
+                run_id,
+                experiment_id,
+                run_name,
+                RunStatus.RUNNING,
+                start_time,
+                None,
+                artifact_uri,
+                parent_run_id,
+            )
+            record = _RunRecord(info)
+            record.tags.update(tags)
+            self._runs[run_id] = record
+
+    def _record(self, run_id: str) -> _RunRecord:
+        try:
+            return self._runs[run_id]
+        except KeyError:
+            raise NotFoundError("run", run_id) from None
+
+    def update_run(self, run_id: str, status: RunStatus, end_time: int | None) -> None:
+        with self._lock:
+            record = self._record(run_id)
+            record.info = replace(record.info, status=RunStatus(status), end_time=end_time)
+
+    def get_run(self, run_id: str) -> Run:
+        with self._lock:
+            return self._snapshot(self._record(run_id))
+
+    @staticmethod
+    def _snapshot(record: _RunRecord) -> Run:
+        metrics = {key: m.value for key, m in record.latest.items()}
+        return Run(record.info, RunData(dict(record.params), metrics, dict(record.tags)))
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] | None,
+        filters: Sequence[Comparison],
+        order_by: Sequence[OrderBy],
+        max_results: int,
+    ) -> list[Run]:
+        with self._lock:
+            wanted = None if experiment_ids is None else set(experiment_ids)
+            runs = [
+                self._snapshot(r)
+                for r in self._runs.values()
+                if wanted is None or r.info.experiment_id in wanted
+            ]
+        selected = [run for run in runs if matches(run, filters)]
+        return sort_runs(selected, order_by)[:max_results]
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        with self._lock:
+            record = self._record(run_id)
+            for key, value in params:
+                old = record.params.get(key)
+                if old is not None and old != value:
+                    raise ParamCollisionError(run_id, key, old, value)
+            for key, value in params:
+                record.params[key] = value
+            record.tags.update(tags)
+            for metric in metrics:
+                record.history.setdefault(metric.key, []).append(metric)
+                if is_newer(metric, record.latest.get(metric.key)):
+                    record.latest[metric.key] = metric
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        with self._lock:
+            history = list(self._record(run_id).history.get(key, ()))
+        history.sort(key=lambda m: m.step)  # stable: equal steps keep their logging order
+        return history
+
+    # artifact integrity
+    def record_artifact_hashes(self, run_id: str, hashes: Mapping[str, str]) -> None:
+        with self._lock:
+            self._record(run_id)
+            self._hashes.setdefault(run_id, {}).update(hashes)
+
+    def get_artifact_hashes(self, run_id: str, prefix: str = "") -> dict[str, str]:
+        with self._lock:
+            recorded = self._hashes.get(run_id, {})
+            return {p: h for p, h in recorded.items() if _under(p, prefix)}
+
+    # model registry
+    def create_model_version(self, name: str, source: str, run_id: str | None) -> ModelVersion:
+        with self._lock:
+            versions = self._versions.setdefault(name, [])
+            version = ModelVersion(name, len(versions) + 1, source, run_id, _now())
+            versions.append(version)
+            return version
+
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        with self._lock:
+            versions = self._versions.get(name, [])
+            if not 1 <= version <= len(versions):
+                raise NotFoundError("model version", f"{name}/{version}")
+            aliases = tuple(
+                sorted(a for a, v in self._aliases.get(name, {}).items() if v == version)
+            )
+            return replace(versions[version - 1], aliases=aliases)
+
+    def set_model_alias(self, name: str, alias: str, version: int) -> None:
+        with self._lock:
+            self.get_model_version(name, version)
+            self._aliases.setdefault(name, {})[alias] = version
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        with self._lock:
+            version = self._aliases.get(name, {}).get(alias)
+            if version is None:
+                raise NotFoundError("model alias", f"{name}@{alias}")
+            return self.get_model_version(name, version)
+
+    def close(self) -> None:
+        pass
+
+
+def _under(path: str, prefix: str) -> bool:
+    prefix = prefix.strip("/")
+    return not prefix or path == prefix or path.startswith(prefix + "/")
+
+
+def _now() -> int:
+    return time.time_ns() // 1_000_000
