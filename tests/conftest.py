@@ -1,0 +1,137 @@
+"""Shared fixtures for the test suite.
+
+Sections, in order:
+
+* PostgreSQL: one server for the whole session (the local cluster, started here where it can
+  be, or ``$AUTOLOG_TEST_POSTGRES_URI``) and ``postgres_uri``, a clean database per test.
+* Stores: ``store_uri`` is parametrised over every tracking backend; ``store`` is the store
+  opened on it, with artifacts under the test's ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autolog.stores import Store, open_store
+
+# --------------------------------------------------------------------------------------------
+# PostgreSQL
+# --------------------------------------------------------------------------------------------
+
+POSTGRES_URI_ENV = "AUTOLOG_TEST_POSTGRES_URI"
+_PG_VERSION = "15"
+_PG_CLUSTER = "main"
+_PG_ROLE = "autolog"
+_PG_DATABASE = "autolog_test"
+_PG_LOCAL_URI = f"postgresql://{_PG_ROLE}:autolog@localhost:5432/{_PG_DATABASE}"
+
+
+def _run(*command: str) -> str:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(command)!r} failed ({done.returncode}): {done.stderr.strip()}"
+        )
+    return done.stdout.strip()
+
+
+def _psql_as_postgres(sql: str) -> str:
+    return _run("runuser", "-u", "postgres", "--", "psql", "-v", "ON_ERROR_STOP=1", "-tAc", sql)
+
+
+def _start_local_postgres() -> str:
+    """Start the local cluster if it is down, and create our role and database if missing."""
+    if shutil.which("pg_ctlcluster") is None:
+        pytest.skip(
+            "PostgreSQL tests need a server: pg_ctlcluster is not installed and "
+            f"{POSTGRES_URI_ENV} is not set"
+        )
+    clusters = _run("pg_lsclusters", "--no-header").splitlines()
+    # columns: version, cluster, port, status, owner, data directory, log file
+    ours = [line.split() for line in clusters if line.split()[:2] == [_PG_VERSION, _PG_CLUSTER]]
+    if not ours:
+        raise RuntimeError(f"no PostgreSQL cluster {_PG_VERSION}/{_PG_CLUSTER}: {clusters}")
+    if not ours[0][3].startswith("online"):
+        _run("pg_ctlcluster", _PG_VERSION, _PG_CLUSTER, "start")  # waits until it accepts
+    if not _psql_as_postgres(f"SELECT 1 FROM pg_roles WHERE rolname = '{_PG_ROLE}'"):
+        _psql_as_postgres(f"CREATE ROLE {_PG_ROLE} LOGIN SUPERUSER PASSWORD 'autolog'")
+    if not _psql_as_postgres(f"SELECT 1 FROM pg_database WHERE datname = '{_PG_DATABASE}'"):
+        _psql_as_postgres(
+            f"CREATE DATABASE {_PG_DATABASE} OWNER {_PG_ROLE} ENCODING 'UTF8' TEMPLATE template0"
+        )
+    return _PG_LOCAL_URI
+
+
+@pytest.fixture(scope="session")
+def postgres_server_uri() -> str:
+    """URI of a PostgreSQL database the tests may wipe at will."""
+    return os.environ.get(POSTGRES_URI_ENV) or _start_local_postgres()
+
+
+@pytest.fixture(scope="session")
+def _postgres_admin(postgres_server_uri: str) -> Iterator[Any]:
+    """One autocommit connection kept for the session, so per-test cleanup costs no connect."""
+    psycopg = pytest.importorskip("psycopg", reason="PostgreSQL tests need psycopg")
+    with psycopg.connect(postgres_server_uri, autocommit=True) as connection:
+        # A store that leaked a connection holding locks fails the next test instead of hanging.
+        connection.execute("SET lock_timeout = '10s'")
+        yield connection
+
+
+@pytest.fixture
+def postgres_uri(postgres_server_uri: str, _postgres_admin: Any) -> str:
+    """The PostgreSQL URI with an empty ``public`` schema: no tables left by earlier tests."""
+    _postgres_admin.execute("DROP SCHEMA IF EXISTS public CASCADE")
+    _postgres_admin.execute("CREATE SCHEMA public")
+    return postgres_server_uri
+
+
+# --------------------------------------------------------------------------------------------
+# Stores
+# --------------------------------------------------------------------------------------------
+
+STORE_KINDS = ("memory", "file", "sqlite", "postgresql")
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(kind, id=kind, marks=pytest.mark.postgres if kind == "postgresql" else ())
+        for kind in STORE_KINDS
+    ]
+)
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A tracking URI naming a new, empty store of each kind."""
+    kind: str = request.param
+    if kind == "memory":
+        return "memory:"
+    if kind == "file":
+        return (tmp_path / "files").as_uri()
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path}/t.db"
+    uri: str = request.getfixturevalue("postgres_uri")
+    return uri
+
+
+@pytest.fixture
+def artifact_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``$AUTOLOG_ARTIFACT_ROOT`` for this test: a folder under its ``tmp_path``."""
+    root = tmp_path / "artifacts"
+    monkeypatch.setenv("AUTOLOG_ARTIFACT_ROOT", str(root))
+    return root
+
+
+@pytest.fixture
+def store(store_uri: str, artifact_root: Path) -> Iterator[Store]:
+    """The store for ``store_uri``, closed after the test."""
+    opened = open_store(store_uri)
+    try:
+        yield opened
+    finally:
+        opened.close()

@@ -1,0 +1,1023 @@
+"""The contract every tracking store must honour, run against each of them.
+
+The in-memory store is the reference implementation: where the ``Store`` protocol leaves a
+detail to "the reference semantics" (search, ordering, latest metric values), the other stores
+must give exactly what it gives.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import pytest
+
+from autolog.entities import Metric, ModelVersion, Param, Run, RunStatus, RunTag
+from autolog.errors import AutologError, NotFoundError, ParamCollisionError
+from autolog.search import parse_filter, parse_order_by
+from autolog.stores import Store
+from autolog.stores.memory import MemoryStore
+
+T = TypeVar("T")
+
+T0 = 1_700_000_000_000  # ms since the epoch: past 2**31, so 32-bit columns would not do
+HASH_A = "a" * 64
+HASH_B = "b" * 64
+HASH_C = "c" * 64
+HASH_D = "d" * 64
+
+
+def new_run(
+    store: Store,
+    experiment: str = "exp",
+    *,
+    run_id: str | None = None,
+    run_name: str = "run",
+    start_time: int = T0,
+    parent_run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> str:
+    """Create a run in the experiment named ``experiment`` and return its id."""
+    run_id = run_id or uuid.uuid4().hex
+    experiment_id = store.get_or_create_experiment(experiment).experiment_id
+    store.create_run(
+        run_id,
+        experiment_id,
+        run_name,
+        start_time,
+        f"file:///artifacts/{run_id}",
+        parent_run_id,
+        tags or {},
+    )
+    return run_id
+
+
+def same_float(actual: float, expected: float) -> bool:
+    """Exact equality that tells NaN from NaN-less values and -0.0 from 0.0."""
+    if not isinstance(actual, float):
+        return False
+    if math.isnan(expected):
+        return math.isnan(actual)
+    return actual == expected and math.copysign(1.0, actual) == math.copysign(1.0, expected)
+
+
+# --------------------------------------------------------------------------------------------
+# experiments
+# --------------------------------------------------------------------------------------------
+
+
+def test_get_or_create_experiment_is_idempotent(store: Store) -> None:
+    first = store.get_or_create_experiment("exp")
+    again = store.get_or_create_experiment("exp")
+    other = store.get_or_create_experiment("other")
+
+    assert again == first
+    assert first.name == "exp"
+    assert isinstance(first.experiment_id, str)
+    assert isinstance(first.creation_time, int)
+    assert first.creation_time > T0
+    assert other.experiment_id != first.experiment_id
+    assert other.name == "other"
+
+
+def test_experiment_artifact_location_is_under_the_artifact_root(store: Store) -> None:
+    first = store.get_or_create_experiment("exp")
+    other = store.get_or_create_experiment("other")
+
+    root = store.artifact_root.rstrip("/")
+    assert first.artifact_location.startswith(root + "/")
+    assert other.artifact_location.startswith(root + "/")
+    assert first.artifact_location != other.artifact_location
+
+
+def test_get_experiment_by_id_and_by_name(store: Store) -> None:
+    created = store.get_or_create_experiment("it's ünïcode / ok")
+
+    assert store.get_experiment(created.experiment_id) == created
+    assert store.get_experiment_by_name("it's ünïcode / ok") == created
+    assert store.get_experiment_by_name("missing") is None
+
+
+def test_list_experiments_holds_each_experiment_once(store: Store) -> None:
+    created = [store.get_or_create_experiment(name) for name in ("a", "b", "c", "a")]
+
+    listed = store.list_experiments()
+
+    ids = [e.experiment_id for e in listed]
+    assert len(ids) == len(set(ids))
+    mine = {e.name: e for e in listed if e.name in ("a", "b", "c")}
+    assert mine == {e.name: e for e in created}
+
+
+@pytest.mark.parametrize("experiment_id", ["987654", "no-such-experiment"])
+def test_missing_experiment_raises_not_found(store: Store, experiment_id: str) -> None:
+    store.get_or_create_experiment("exp")
+
+    with pytest.raises(NotFoundError) as excinfo:
+        store.get_experiment(experiment_id)
+    assert excinfo.value.name == experiment_id
+    with pytest.raises(NotFoundError):
+        store.create_run(uuid.uuid4().hex, experiment_id, "r", T0, "file:///a", None, {})
+
+
+# --------------------------------------------------------------------------------------------
+# runs
+# --------------------------------------------------------------------------------------------
+
+
+def test_create_run_then_get_run(store: Store) -> None:
+    experiment = store.get_or_create_experiment("exp")
+    parent_id = new_run(store, run_name="parent")
+    run_id = uuid.uuid4().hex
+
+    store.create_run(
+        run_id,
+        experiment.experiment_id,
+        "child-run",
+        T0 + 123,
+        f"file:///somewhere/{run_id}/artifacts",
+        parent_id,
+        {"source": "train.py", "team": "vision"},
+    )
+    run = store.get_run(run_id)
+
+    assert run.info.run_id == run_id
+    assert run.info.experiment_id == experiment.experiment_id
+    assert run.info.run_name == "child-run"
+    assert run.info.status is RunStatus.RUNNING
+    assert run.info.start_time == T0 + 123
+    assert run.info.end_time is None
+    assert run.info.artifact_uri == f"file:///somewhere/{run_id}/artifacts"
+    assert run.info.parent_run_id == parent_id
+    assert dict(run.data.tags) == {"source": "train.py", "team": "vision"}
+    assert dict(run.data.params) == {}
+    assert dict(run.data.metrics) == {}
+    assert store.get_run(parent_id).info.parent_run_id is None
+
+
+def test_missing_run_raises_not_found(store: Store) -> None:
+    new_run(store)
+    missing = uuid.uuid4().hex
+
+    with pytest.raises(NotFoundError) as excinfo:
+        store.get_run(missing)
+    assert excinfo.value.name == missing
+    with pytest.raises(NotFoundError):
+        store.update_run(missing, RunStatus.FINISHED, T0)
+    with pytest.raises(NotFoundError):
+        store.log_batch(missing, params=[Param("p", "1")])
+    with pytest.raises(NotFoundError):
+        store.get_metric_history(missing, "loss")
+
+
+def test_creating_a_run_twice_fails_and_keeps_the_first(store: Store) -> None:
+    run_id = new_run(store, run_name="first", tags={"t": "1"})
+
+    with pytest.raises(AutologError):
+        new_run(store, run_id=run_id, run_name="second", tags={"t": "2"})
+
+    run = store.get_run(run_id)
+    assert run.info.run_name == "first"
+    assert dict(run.data.tags) == {"t": "1"}
+
+
+@pytest.mark.parametrize("status", [RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED])
+def test_update_run_sets_status_and_end_time(store: Store, status: RunStatus) -> None:
+    run_id = new_run(store)
+    other_id = new_run(store)
+
+    store.update_run(run_id, status, T0 + 5_000)
+
+    run = store.get_run(run_id)
+    assert run.info.status is status
+    assert run.info.status.is_terminal
+    assert run.info.end_time == T0 + 5_000
+    assert run.info.start_time == T0
+    untouched = store.get_run(other_id)
+    assert untouched.info.status is RunStatus.RUNNING
+    assert untouched.info.end_time is None
+
+
+# --------------------------------------------------------------------------------------------
+# log_batch: params, tags, metrics
+# --------------------------------------------------------------------------------------------
+
+
+def test_log_batch_stores_params_tags_and_metrics(store: Store) -> None:
+    run_id = new_run(store, tags={"initial": "yes"})
+
+    store.log_batch(
+        run_id,
+        metrics=[Metric("loss", 0.5, 0, T0), Metric("acc", 0.25, 0, T0)],
+        params=[Param("lr", "0.01"), Param("layers", "3")],
+        tags=[RunTag("team", "vision")],
+    )
+
+    data = store.get_run(run_id).data
+    assert dict(data.params) == {"lr": "0.01", "layers": "3"}
+    assert dict(data.tags) == {"initial": "yes", "team": "vision"}
+    assert dict(data.metrics) == {"loss": 0.5, "acc": 0.25}
+    assert store.get_metric_history(run_id, "loss") == [Metric("loss", 0.5, 0, T0)]
+    assert store.get_metric_history(run_id, "never-logged") == []
+
+
+def test_runs_do_not_share_data(store: Store) -> None:
+    first = new_run(store)
+    second = new_run(store)
+
+    store.log_batch(first, [Metric("m", 1.0, 0, T0)], [Param("p", "a")], [RunTag("t", "x")])
+    store.log_batch(second, [Metric("m", 2.0, 0, T0)], [Param("p", "b")], [RunTag("t", "y")])
+
+    assert dict(store.get_run(first).data.params) == {"p": "a"}
+    assert dict(store.get_run(second).data.tags) == {"t": "y"}
+    assert store.get_metric_history(first, "m") == [Metric("m", 1.0, 0, T0)]
+    assert store.get_metric_history(second, "m") == [Metric("m", 2.0, 0, T0)]
+
+
+def test_relogging_an_identical_param_is_a_no_op(store: Store) -> None:
+    run_id = new_run(store)
+    store.log_batch(run_id, params=[Param("lr", "0.01")])
+
+    store.log_batch(run_id, params=[Param("lr", "0.01"), Param("depth", "4")])
+    store.log_batch(run_id, params=[Param("lr", "0.01")])
+
+    assert dict(store.get_run(run_id).data.params) == {"lr": "0.01", "depth": "4"}
+
+
+def test_changing_a_param_raises_and_stores_nothing_of_the_batch(store: Store) -> None:
+    run_id = new_run(store, tags={"initial": "yes"})
+    store.log_batch(run_id, params=[Param("lr", "0.01")])
+
+    with pytest.raises(ParamCollisionError) as excinfo:
+        store.log_batch(
+            run_id,
+            metrics=[Metric("loss", 0.5, 0, T0)],
+            params=[Param("fresh", "x"), Param("lr", "0.02")],
+            tags=[RunTag("initial", "changed"), RunTag("new-tag", "v")],
+        )
+
+    error = excinfo.value
+    assert error.key == "lr"
+    assert (error.old_value, error.new_value) == ("0.01", "0.02")
+    assert "lr" in str(error)
+    run = store.get_run(run_id)
+    assert dict(run.data.params) == {"lr": "0.01"}
+    assert dict(run.data.tags) == {"initial": "yes"}
+    assert dict(run.data.metrics) == {}
+    assert store.get_metric_history(run_id, "loss") == []
+    # the run still takes writes afterwards
+    store.log_batch(run_id, params=[Param("fresh", "x")])
+    assert dict(store.get_run(run_id).data.params) == {"lr": "0.01", "fresh": "x"}
+
+
+def test_tags_overwrite(store: Store) -> None:
+    run_id = new_run(store, tags={"stage": "created"})
+
+    store.log_batch(run_id, tags=[RunTag("stage", "training"), RunTag("other", "1")])
+    store.log_batch(run_id, tags=[RunTag("stage", "done")])
+
+    assert dict(store.get_run(run_id).data.tags) == {"stage": "done", "other": "1"}
+
+
+def test_latest_metric_value_is_highest_step_then_newest_timestamp(store: Store) -> None:
+    run_id = new_run(store)
+
+    def latest() -> float:
+        return store.get_run(run_id).data.metrics["loss"]
+
+    store.log_batch(run_id, metrics=[Metric("loss", 1.0, 0, T0 + 50)])
+    assert latest() == 1.0
+    store.log_batch(run_id, metrics=[Metric("loss", 2.0, 2, T0), Metric("loss", 3.0, 1, T0 + 99)])
+    assert latest() == 2.0  # step 2 beats the newer value at step 1
+    store.log_batch(run_id, metrics=[Metric("loss", 4.0, 2, T0 + 1)])
+    assert latest() == 4.0  # same step, newer timestamp
+    store.log_batch(run_id, metrics=[Metric("loss", 5.0, 2, T0 - 100)])
+    assert latest() == 4.0  # same step, older timestamp
+    store.log_batch(run_id, metrics=[Metric("loss", 6.0, 1, T0 + 10_000)])
+    assert latest() == 4.0  # an old step, however new, never wins
+
+
+def test_metric_history_is_ordered_by_step_then_logging_order(store: Store) -> None:
+    run_id = new_run(store)
+    big = 2**40
+    batches = [
+        [Metric("m", 30.0, 3, T0), Metric("m", 10.0, 1, T0), Metric("other", 7.0, 0, T0)],
+        [Metric("m", 20.0, 2, T0), Metric("m", 11.0, 1, T0), Metric("m", 0.0, 0, T0 + 1)],
+        [Metric("m", 31.0, 3, T0 - 5), Metric("m", 99.0, big, T0), Metric("m", -1.0, -1, T0)],
+        [Metric("m", 12.0, 1, T0)],
+    ]
+    for batch in batches:
+        store.log_batch(run_id, metrics=batch)
+
+    history = store.get_metric_history(run_id, "m")
+
+    assert history == [
+        Metric("m", -1.0, -1, T0),
+        Metric("m", 0.0, 0, T0 + 1),
+        Metric("m", 10.0, 1, T0),
+        Metric("m", 11.0, 1, T0),
+        Metric("m", 12.0, 1, T0),
+        Metric("m", 20.0, 2, T0),
+        Metric("m", 30.0, 3, T0),
+        Metric("m", 31.0, 3, T0 - 5),
+        Metric("m", 99.0, big, T0),
+    ]
+    assert all(type(m.step) is int and type(m.timestamp) is int for m in history)
+    assert store.get_metric_history(run_id, "other") == [Metric("other", 7.0, 0, T0)]
+    assert store.get_run(run_id).data.metrics["m"] == 99.0
+
+
+SPECIAL_FLOATS = {
+    "nan": math.nan,
+    "inf": math.inf,
+    "neg_inf": -math.inf,
+    "huge": 1e308,
+    "neg_zero": -0.0,
+    "denormal": 5e-324,
+    "third": 1 / 3,
+    "tenth": 0.1,
+}
+
+
+def test_special_floats_round_trip_exactly(store: Store) -> None:
+    run_id = new_run(store)
+    store.log_batch(
+        run_id, metrics=[Metric(key, value, 0, T0) for key, value in SPECIAL_FLOATS.items()]
+    )
+    values = list(SPECIAL_FLOATS.values())
+    store.log_batch(
+        run_id, metrics=[Metric("series", value, step, T0) for step, value in enumerate(values)]
+    )
+
+    latest = store.get_run(run_id).data.metrics
+    assert set(latest) == {*SPECIAL_FLOATS, "series"}
+    for key, expected in SPECIAL_FLOATS.items():
+        assert same_float(latest[key], expected), (key, latest[key])
+        (only,) = store.get_metric_history(run_id, key)
+        assert same_float(only.value, expected), (key, only.value)
+    history = store.get_metric_history(run_id, "series")
+    assert [m.step for m in history] == list(range(len(values)))
+    for metric, expected in zip(history, values, strict=True):
+        assert same_float(metric.value, expected), (metric.step, metric.value)
+    assert same_float(latest["series"], values[-1])
+
+
+def test_keys_with_slashes_spaces_and_unicode(store: Store) -> None:
+    run_id = new_run(store)
+    keys = ["train/loss", "val acc", "ключ/μ-λ", "日本語 キー", "a/b/c d/e"]
+
+    store.log_batch(
+        run_id,
+        metrics=[Metric(key, float(i), 0, T0) for i, key in enumerate(keys)],
+        params=[Param(key, f"p{i}") for i, key in enumerate(keys)],
+        tags=[RunTag(key, f"t{i}") for i, key in enumerate(keys)],
+    )
+
+    data = store.get_run(run_id).data
+    assert dict(data.metrics) == {key: float(i) for i, key in enumerate(keys)}
+    assert dict(data.params) == {key: f"p{i}" for i, key in enumerate(keys)}
+    assert dict(data.tags) == {key: f"t{i}" for i, key in enumerate(keys)}
+    for i, key in enumerate(keys):
+        assert store.get_metric_history(run_id, key) == [Metric(key, float(i), 0, T0)]
+
+
+def test_a_one_megabyte_param_and_tag_are_stored_whole(store: Store) -> None:
+    run_id = new_run(store)
+    chunk = "".join(chr(c) for c in range(32, 127)) + "é€😀\n\t'\"%_"
+    value = (chunk * (1_048_576 // len(chunk) + 1))[:1_048_576]
+    assert len(value.encode()) > 1_048_576
+
+    store.log_batch(run_id, params=[Param("big", value)], tags=[RunTag("big", value[::-1])])
+
+    data = store.get_run(run_id).data
+    assert data.params["big"] == value
+    assert data.tags["big"] == value[::-1]
+
+
+UNICODE_VALUES = {
+    "greek": "αβγ δ",
+    "emoji": "🚀 fast 🐍",
+    "cjk": "深層学習",
+    "combining": "e\u0301 vs é",
+    "rtl": "שלום",
+    "quotes": 'it\'s a "quote" \\ back`tick`',
+    "sql": "'; DROP TABLE runs; --",
+    "like": "100%_done",
+    "lines": "line 1\nline 2\r\n\tend",
+    "empty": "",
+    "spaces": "  padded  ",
+}
+
+
+def test_unicode_param_and_tag_values_round_trip(store: Store) -> None:
+    run_id = new_run(store)
+
+    store.log_batch(
+        run_id,
+        params=[Param(key, value) for key, value in UNICODE_VALUES.items()],
+        tags=[RunTag(key, value[::-1]) for key, value in UNICODE_VALUES.items()],
+    )
+
+    data = store.get_run(run_id).data
+    assert dict(data.params) == UNICODE_VALUES
+    assert dict(data.tags) == {key: value[::-1] for key, value in UNICODE_VALUES.items()}
+    # re-logging the same values (after a round trip through the store) is still a no-op
+    store.log_batch(run_id, params=[Param(key, value) for key, value in UNICODE_VALUES.items()])
+
+
+# --------------------------------------------------------------------------------------------
+# search_runs
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SearchData:
+    experiment_a: str
+    experiment_b: str
+    ids: dict[str, str] = field(default_factory=dict)
+
+    def names(self, runs: Sequence[Run]) -> list[str]:
+        by_id = {run_id: name for name, run_id in self.ids.items()}
+        return [by_id[run.info.run_id] for run in runs]
+
+
+def seed_search_data(store: Store) -> SearchData:
+    """Five runs: four in experiment A (rf-1 oldest ... svm-1 newest), one in B."""
+    data = SearchData(
+        store.get_or_create_experiment("search-a").experiment_id,
+        store.get_or_create_experiment("search-b").experiment_id,
+    )
+    specs: list[tuple[str, str, dict[str, str], dict[str, float], dict[str, str], RunStatus]] = [
+        (
+            "rf-1",
+            "search-a",
+            {"model": "rf", "depth": "3", "note": "it's"},
+            {"acc": 0.9, "loss": 0.3},
+            {"team": "x"},
+            RunStatus.FINISHED,
+        ),
+        (
+            "rf-2",
+            "search-a",
+            {"model": "rf", "depth": "10"},
+            {"acc": 0.95},
+            {"team": "y"},
+            RunStatus.FAILED,
+        ),
+        ("gbm-1", "search-a", {"model": "GBM"}, {"acc": 0.8, "loss": 0.5}, {}, RunStatus.RUNNING),
+        ("svm-1", "search-a", {"model": "svm"}, {}, {"team": "x"}, RunStatus.KILLED),
+        ("other", "search-b", {"model": "rf"}, {"acc": 0.99}, {"team": "x"}, RunStatus.FINISHED),
+    ]
+    for offset, (name, experiment, params, metrics, tags, status) in enumerate(specs, start=1):
+        parent = data.ids["rf-1"] if name == "gbm-1" else None
+        run_id = new_run(
+            store, experiment, run_name=name, start_time=T0 + offset, parent_run_id=parent
+        )
+        data.ids[name] = run_id
+        store.log_batch(
+            run_id,
+            metrics=[Metric(k, v, 0, T0) for k, v in metrics.items()],
+            params=[Param(k, v) for k, v in params.items()],
+            tags=[RunTag(k, v) for k, v in tags.items()],
+        )
+        if status is not RunStatus.RUNNING:
+            store.update_run(run_id, status, T0 + 100 + offset)
+    return data
+
+
+def search(
+    store: Store,
+    experiment_ids: Sequence[str] | None,
+    filter_string: str = "",
+    order_by: Sequence[str] | None = None,
+    max_results: int = 1000,
+) -> list[Run]:
+    return store.search_runs(
+        experiment_ids, parse_filter(filter_string), parse_order_by(order_by), max_results
+    )
+
+
+@pytest.mark.parametrize(
+    ("filter_string", "expected"),
+    [
+        ("", ["svm-1", "gbm-1", "rf-2", "rf-1"]),
+        ("metrics.acc > 0.9", ["rf-2"]),
+        ("metrics.acc >= 0.9", ["rf-2", "rf-1"]),
+        ("metrics.acc < 0.9", ["gbm-1"]),
+        ("metrics.acc <= 0.9", ["gbm-1", "rf-1"]),
+        ("metrics.acc = 0.9", ["rf-1"]),
+        ("metrics.acc != 0.9", ["gbm-1", "rf-2"]),
+        ("metrics.missing > 0", []),
+        ("params.model = 'rf'", ["rf-2", "rf-1"]),
+        ("params.model != 'rf'", ["svm-1", "gbm-1"]),
+        ("params.model LIKE 'r%'", ["rf-2", "rf-1"]),
+        ("params.model LIKE 'G_M'", ["gbm-1"]),
+        ("params.model LIKE 'g%'", []),  # LIKE is case-sensitive
+        ("params.model ILIKE 'g%'", ["gbm-1"]),
+        ("params.model NOT LIKE 'r%'", ["svm-1", "gbm-1"]),
+        ("params.model IN ('rf', 'svm')", ["svm-1", "rf-2", "rf-1"]),
+        ("params.model NOT IN ('rf', 'svm')", ["gbm-1"]),
+        ("params.depth = '10'", ["rf-2"]),
+        ("params.note = 'it''s'", ["rf-1"]),
+        ("tags.team = 'x'", ["svm-1", "rf-1"]),
+        ("tags.team != 'x'", ["rf-2"]),
+        ("tags.team IN ('y')", ["rf-2"]),
+        ("attributes.status = 'FINISHED'", ["rf-1"]),
+        ("attributes.status = 'finished'", ["rf-1"]),
+        ("attributes.status != 'RUNNING'", ["svm-1", "rf-2", "rf-1"]),
+        ("attributes.status IN ('FAILED', 'KILLED')", ["svm-1", "rf-2"]),
+        ("attributes.run_name = 'rf-2'", ["rf-2"]),
+        ("attributes.run_name LIKE 'rf-%'", ["rf-2", "rf-1"]),
+        ("attributes.run_name NOT IN ('rf-1', 'svm-1')", ["gbm-1", "rf-2"]),
+        (f"attributes.start_time >= {T0 + 3}", ["svm-1", "gbm-1"]),
+        (f"attributes.start_time < {T0 + 2}", ["rf-1"]),
+        (f"attributes.end_time > {T0 + 102}", ["svm-1"]),
+        ("params.model = 'rf' and metrics.acc > 0.9", ["rf-2"]),
+        ("tags.team = 'x' and attributes.status = 'FINISHED' and metrics.loss < 1", ["rf-1"]),
+        ("metrics.acc > 0.5 and params.model = 'svm'", []),
+    ],
+)
+def test_search_runs_filters(store: Store, filter_string: str, expected: list[str]) -> None:
+    data = seed_search_data(store)
+
+    assert data.names(search(store, [data.experiment_a], filter_string)) == expected
+
+
+def test_search_runs_by_run_id_parent_run_id_and_experiment_id(store: Store) -> None:
+    data = seed_search_data(store)
+    ids = data.ids
+
+    def names(filter_string: str) -> list[str]:
+        return data.names(search(store, None, filter_string))
+
+    assert names(f"attributes.run_id = '{ids['rf-2']}'") == ["rf-2"]
+    assert names(f"attributes.run_id IN ('{ids['rf-1']}', '{ids['other']}')") == ["other", "rf-1"]
+    assert names(f"attributes.parent_run_id = '{ids['rf-1']}'") == ["gbm-1"]
+    assert names(f"attributes.experiment_id = '{data.experiment_b}'") == ["other"]
+
+
+def test_search_runs_experiment_ids(store: Store) -> None:
+    data = seed_search_data(store)
+    a, b = data.experiment_a, data.experiment_b
+
+    assert data.names(search(store, None)) == ["other", "svm-1", "gbm-1", "rf-2", "rf-1"]
+    assert data.names(search(store, [a])) == ["svm-1", "gbm-1", "rf-2", "rf-1"]
+    assert data.names(search(store, [b])) == ["other"]
+    assert data.names(search(store, [b, a])) == ["other", "svm-1", "gbm-1", "rf-2", "rf-1"]
+    assert data.names(search(store, [])) == []
+    assert data.names(search(store, None, "params.model = 'rf'")) == ["other", "rf-2", "rf-1"]
+
+
+@pytest.mark.parametrize(
+    ("order_by", "expected"),
+    [
+        (["metrics.acc DESC"], ["rf-2", "rf-1", "gbm-1", "svm-1"]),
+        (["metrics.acc ASC"], ["gbm-1", "rf-1", "rf-2", "svm-1"]),
+        (["metrics.acc"], ["gbm-1", "rf-1", "rf-2", "svm-1"]),
+        (["metrics.loss DESC"], ["gbm-1", "rf-1", "svm-1", "rf-2"]),
+        (["params.model"], ["gbm-1", "rf-2", "rf-1", "svm-1"]),
+        (["params.depth DESC"], ["rf-1", "rf-2", "svm-1", "gbm-1"]),  # strings: '3' > '10'
+        (["params.model ASC", "metrics.acc ASC"], ["gbm-1", "rf-1", "rf-2", "svm-1"]),
+        (["tags.team DESC"], ["rf-2", "svm-1", "rf-1", "gbm-1"]),
+        (["attributes.start_time ASC"], ["rf-1", "rf-2", "gbm-1", "svm-1"]),
+        (["start_time"], ["rf-1", "rf-2", "gbm-1", "svm-1"]),
+        (["attributes.run_name DESC"], ["svm-1", "rf-2", "rf-1", "gbm-1"]),
+        (["attributes.end_time DESC"], ["svm-1", "rf-2", "rf-1", "gbm-1"]),
+    ],
+)
+def test_search_runs_order_by(store: Store, order_by: list[str], expected: list[str]) -> None:
+    data = seed_search_data(store)
+
+    assert data.names(search(store, [data.experiment_a], order_by=order_by)) == expected
+
+
+def test_search_runs_max_results(store: Store) -> None:
+    data = seed_search_data(store)
+    a = [data.experiment_a]
+
+    assert data.names(search(store, a, max_results=2)) == ["svm-1", "gbm-1"]
+    assert data.names(search(store, a, order_by=["metrics.acc DESC"], max_results=1)) == ["rf-2"]
+    assert data.names(search(store, a, "params.model = 'rf'", max_results=1)) == ["rf-2"]
+    assert data.names(search(store, None, max_results=10)) == [
+        "other",
+        "svm-1",
+        "gbm-1",
+        "rf-2",
+        "rf-1",
+    ]
+
+
+def test_search_runs_returns_whole_runs(store: Store) -> None:
+    data = seed_search_data(store)
+
+    for run in search(store, None):
+        stored = store.get_run(run.info.run_id)
+        assert run.info == stored.info
+        assert dict(run.data.params) == dict(stored.data.params)
+        assert dict(run.data.metrics) == dict(stored.data.metrics)
+        assert dict(run.data.tags) == dict(stored.data.tags)
+    (rf1,) = search(store, None, "attributes.run_name = 'rf-1'")
+    assert rf1.info.run_id == data.ids["rf-1"]
+    assert dict(rf1.data.metrics) == {"acc": 0.9, "loss": 0.3}
+    assert dict(rf1.data.params) == {"model": "rf", "depth": "3", "note": "it's"}
+
+
+def test_search_on_special_keys_and_latest_metric_values(store: Store) -> None:
+    run_id = new_run(store, run_name="special")
+    new_run(store, run_name="plain", start_time=T0 + 1)
+    store.log_batch(
+        run_id,
+        metrics=[Metric("val acc", 0.1, 5, T0), Metric("val acc", 0.7, 1, T0 + 9)],
+        params=[Param("ключ/μ", "значение")],
+        tags=[RunTag("a b", "c d")],
+    )
+
+    def names(filter_string: str) -> list[str]:
+        return [r.info.run_name for r in search(store, None, filter_string)]
+
+    assert names("metrics.`val acc` < 0.5") == ["special"]  # the latest value is step 5's
+    assert names("metrics.`val acc` > 0.5") == []
+    assert names("params.`ключ/μ` = 'значение'") == ["special"]
+    assert names("tags.\"a b\" = 'c d'") == ["special"]
+
+
+def test_nan_never_satisfies_an_ordering_comparison(store: Store) -> None:
+    nan_run = new_run(store, run_name="nan")
+    one_run = new_run(store, run_name="one", start_time=T0 + 1)
+    store.log_batch(nan_run, metrics=[Metric("m", math.nan, 0, T0)])
+    store.log_batch(one_run, metrics=[Metric("m", 1.0, 0, T0)])
+
+    for op in (">", ">=", "<", "<="):
+        found = [r.info.run_name for r in search(store, None, f"metrics.m {op} 0.5")]
+        assert "nan" not in found, op
+
+
+# --------------------------------------------------------------------------------------------
+# search_runs against the reference store, on generated data
+# --------------------------------------------------------------------------------------------
+
+_RNG_SEED = 20240611
+PROPERTY_RUNS = 30
+PARENT_ID = uuid.UUID(int=random.Random(_RNG_SEED).getrandbits(128)).hex
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    run_id: str
+    experiment: str
+    run_name: str
+    start_time: int
+    parent_run_id: str | None
+    status: RunStatus
+    end_time: int | None
+    params: dict[str, str]
+    tags: dict[str, str]
+    metrics: list[Metric]
+
+
+def generate_runs() -> list[RunSpec]:
+    rng = random.Random(_RNG_SEED)
+    models = ["rf", "RF", "gbm", "svm", "lin_reg", "linxreg", "knn%"]
+    teams = ["a", "b", "é", "Ab"]
+    metric_values = [0.0, 0.25, 0.5, 0.75, 1.0, 0.3, -2.0, 1e9, math.inf, -math.inf]
+    starts = rng.sample(range(T0, T0 + 10_000), PROPERTY_RUNS)
+    specs = []
+    for i in range(PROPERTY_RUNS):
+        run_id = PARENT_ID if i == 0 else uuid.UUID(int=rng.getrandbits(128)).hex
+        params = {"model": rng.choice(models), "lr": rng.choice(["0.1", "0.01", "1e-3"])}
+        if rng.random() < 0.3:
+            del params["model"]
+        tags = {"team": rng.choice(teams)} if rng.random() < 0.7 else {}
+        if rng.random() < 0.5:
+            tags["owner name"] = rng.choice(["josé", "ann", "bo"])
+        metrics = []
+        for key in ("acc", "loss"):
+            if rng.random() < 0.8:
+                for step in rng.sample(range(5), rng.randint(1, 3)):
+                    metrics.append(
+                        Metric(key, rng.choice(metric_values), step, T0 + rng.randrange(50))
+                    )
+        status = rng.choice(list(RunStatus))
+        specs.append(
+            RunSpec(
+                run_id=run_id,
+                experiment=rng.choice(["gen-1", "gen-2"]),
+                run_name=f"run-{i}",
+                start_time=starts[i],
+                parent_run_id=PARENT_ID if i > 0 and rng.random() < 0.3 else None,
+                status=status,
+                end_time=None if status is RunStatus.RUNNING else starts[i] + rng.randrange(1000),
+                params=params,
+                tags=tags,
+                metrics=metrics,
+            )
+        )
+    return specs
+
+
+def populate(store: Store, specs: Sequence[RunSpec]) -> None:
+    for spec in specs:
+        new_run(
+            store,
+            spec.experiment,
+            run_id=spec.run_id,
+            run_name=spec.run_name,
+            start_time=spec.start_time,
+            parent_run_id=spec.parent_run_id,
+        )
+        half = len(spec.metrics) // 2  # two batches, so latest values span writes
+        store.log_batch(spec.run_id, spec.metrics[:half], [Param(*p) for p in spec.params.items()])
+        store.log_batch(
+            spec.run_id, spec.metrics[half:], tags=[RunTag(*t) for t in spec.tags.items()]
+        )
+        if spec.status is not RunStatus.RUNNING:
+            store.update_run(spec.run_id, spec.status, spec.end_time)
+
+
+PROPERTY_FILTERS = [
+    "",
+    "metrics.acc > 0.5",
+    "metrics.acc >= 0.5",
+    "metrics.acc < 0.25",
+    "metrics.acc <= 0.25",
+    "metrics.acc = 0.3",
+    "metrics.acc != 0.75",
+    "metrics.loss > -1e-3",
+    "metrics.loss < inf",
+    "metrics.loss > -inf",
+    "params.model = 'rf'",
+    "params.model != 'rf'",
+    "params.model LIKE 'r%'",
+    "params.model LIKE 'lin_reg'",
+    "params.model ILIKE 'rf'",
+    "params.model NOT LIKE '%n%'",
+    "params.model NOT ILIKE 'R%'",
+    "params.model IN ('rf', 'svm', 'nope')",
+    "params.model NOT IN ('rf', 'RF')",
+    "params.lr = '0.1'",
+    "tags.team = 'a'",
+    "tags.team != 'a'",
+    "tags.`owner name` LIKE '%é'",
+    "attributes.status = 'FINISHED'",
+    "attributes.status IN ('FAILED', 'KILLED')",
+    "attributes.run_name LIKE 'run-1%'",
+    f"attributes.start_time >= {T0 + 5_000}",
+    f"attributes.end_time < {T0 + 6_000}",
+    f"attributes.parent_run_id = '{PARENT_ID}'",
+    "metrics.acc > 0.25 and params.model != 'svm' and tags.team IN ('a', 'b')",
+    "metrics.acc > 0 and metrics.loss <= 1",
+]
+PROPERTY_ORDERS: list[list[str]] = [
+    [],
+    ["metrics.acc DESC"],
+    ["metrics.loss ASC"],
+    ["params.model", "metrics.acc DESC"],
+    ["tags.team DESC"],
+    ["attributes.run_name"],
+    ["end_time DESC"],
+]
+
+
+def test_search_runs_matches_the_reference_store(store: Store) -> None:
+    specs = generate_runs()
+    reference = MemoryStore(artifact_root="file:///reference")
+    populate(reference, specs)
+    populate(store, specs)
+
+    def experiment_ids(target: Store) -> dict[str | None, list[str] | None]:
+        return {None: None, "gen-1": [target.get_or_create_experiment("gen-1").experiment_id]}
+
+    reference_ids, store_ids = experiment_ids(reference), experiment_ids(store)
+
+    failures = []
+    searched = 0
+    for filter_string in PROPERTY_FILTERS:
+        for order_by in PROPERTY_ORDERS:
+            for experiment, max_results in ((None, 1000), ("gen-1", 1000), (None, 3)):
+                args = (parse_filter(filter_string), parse_order_by(order_by), max_results)
+                want = [
+                    r.info.run_id for r in reference.search_runs(reference_ids[experiment], *args)
+                ]
+                got = [r.info.run_id for r in store.search_runs(store_ids[experiment], *args)]
+                searched += 1
+                if got != want:
+                    failures.append((filter_string, order_by, experiment, max_results))
+    assert searched == len(PROPERTY_FILTERS) * len(PROPERTY_ORDERS) * 3
+    assert not failures, f"{len(failures)} of {searched} searches differ, e.g. {failures[:5]}"
+
+
+def test_generated_runs_exercise_the_filters() -> None:
+    """Guard the property test against data that makes most filters trivially empty."""
+    reference = MemoryStore(artifact_root="file:///reference")
+    populate(reference, generate_runs())
+    counts = [len(reference.search_runs(None, parse_filter(f), [], 1000)) for f in PROPERTY_FILTERS]
+
+    assert counts[0] == PROPERTY_RUNS
+    empty = [f for f, n in zip(PROPERTY_FILTERS, counts, strict=True) if n == 0]
+    everything = [f for f, n in zip(PROPERTY_FILTERS[1:], counts[1:], strict=True) if n == 30]
+    assert not empty
+    assert not everything
+
+
+# --------------------------------------------------------------------------------------------
+# artifact hashes
+# --------------------------------------------------------------------------------------------
+
+
+def test_artifact_hashes_round_trip_with_path_prefixes(store: Store) -> None:
+    run_id = new_run(store)
+    other_id = new_run(store)
+    recorded = {
+        "model": HASH_A,
+        "model/a.pkl": HASH_B,
+        "model/sub/b.txt": HASH_C,
+        "models/x": HASH_D,
+        "model.txt": HASH_A,
+        "my_model/a": HASH_B,
+        "myXmodel/b": HASH_C,
+        "100%/a": HASH_D,
+        "100xyz/b": HASH_A,
+    }
+    store.record_artifact_hashes(run_id, recorded)
+    store.record_artifact_hashes(other_id, {"model/a.pkl": HASH_D})
+
+    assert store.get_artifact_hashes(run_id) == recorded
+    assert store.get_artifact_hashes(run_id, "") == recorded
+    assert store.get_artifact_hashes(run_id, "model") == {
+        "model": HASH_A,
+        "model/a.pkl": HASH_B,
+        "model/sub/b.txt": HASH_C,
+    }
+    assert store.get_artifact_hashes(run_id, "model/") == store.get_artifact_hashes(run_id, "model")
+    assert store.get_artifact_hashes(run_id, "model/sub") == {"model/sub/b.txt": HASH_C}
+    assert store.get_artifact_hashes(run_id, "model/a.pkl") == {"model/a.pkl": HASH_B}
+    assert store.get_artifact_hashes(run_id, "models") == {"models/x": HASH_D}
+    assert store.get_artifact_hashes(run_id, "mod") == {}
+    assert store.get_artifact_hashes(run_id, "my_model") == {"my_model/a": HASH_B}
+    assert store.get_artifact_hashes(run_id, "100%") == {"100%/a": HASH_D}
+    assert store.get_artifact_hashes(other_id, "model") == {"model/a.pkl": HASH_D}
+
+
+def test_recording_an_artifact_hash_again_replaces_it(store: Store) -> None:
+    run_id = new_run(store)
+    store.record_artifact_hashes(run_id, {"model/a.pkl": HASH_A, "model/b.pkl": HASH_B})
+
+    store.record_artifact_hashes(run_id, {"model/a.pkl": HASH_C})
+
+    assert store.get_artifact_hashes(run_id) == {"model/a.pkl": HASH_C, "model/b.pkl": HASH_B}
+
+
+def test_recording_artifact_hashes_for_a_missing_run_raises(store: Store) -> None:
+    new_run(store)
+
+    with pytest.raises(NotFoundError):
+        store.record_artifact_hashes(uuid.uuid4().hex, {"model/a.pkl": HASH_A})
+
+
+# --------------------------------------------------------------------------------------------
+# model registry
+# --------------------------------------------------------------------------------------------
+
+
+def test_model_versions_are_numbered_per_name(store: Store) -> None:
+    run_id = new_run(store)
+
+    created = [
+        store.create_model_version("clf", f"runs:/{run_id}/model-{i}", run_id) for i in range(3)
+    ]
+    other = store.create_model_version("regressor", "file:///elsewhere/model", None)
+
+    assert [v.version for v in created] == [1, 2, 3]
+    assert all(v.name == "clf" and v.run_id == run_id for v in created)
+    assert [v.source for v in created] == [f"runs:/{run_id}/model-{i}" for i in range(3)]
+    assert all(isinstance(v.creation_time, int) and v.creation_time > T0 for v in created)
+    assert (other.name, other.version, other.run_id) == ("regressor", 1, None)
+    for version in created:
+        assert store.get_model_version("clf", version.version) == version
+    assert store.get_model_version("regressor", 1) == other
+
+
+@pytest.mark.parametrize(("name", "version"), [("clf", 3), ("clf", 0), ("clf", -1), ("nope", 1)])
+def test_missing_model_version_raises_not_found(store: Store, name: str, version: int) -> None:
+    store.create_model_version("clf", "file:///m/1", None)
+    store.create_model_version("clf", "file:///m/2", None)
+
+    with pytest.raises(NotFoundError):
+        store.get_model_version(name, version)
+    with pytest.raises(NotFoundError):
+        store.set_model_alias(name, "champion", version)
+
+
+def test_model_aliases_set_move_and_resolve(store: Store) -> None:
+    versions = [store.create_model_version("clf", f"file:///m/{i}", None) for i in (1, 2, 3)]
+    store.create_model_version("other", "file:///o/1", None)
+
+    store.set_model_alias("clf", "champion", 1)
+    resolved = store.get_model_version_by_alias("clf", "champion")
+    assert (resolved.version, resolved.source) == (1, "file:///m/1")
+    assert resolved.aliases == ("champion",)
+
+    store.set_model_alias("clf", "champion", 3)
+    store.set_model_alias("clf", "prod", 3)
+    store.set_model_alias("clf", "a-test", 2)
+    store.set_model_alias("other", "champion", 1)
+
+    assert store.get_model_version_by_alias("clf", "champion").version == 3
+    assert store.get_model_version_by_alias("clf", "a-test").version == 2
+    assert store.get_model_version_by_alias("other", "champion").source == "file:///o/1"
+    assert store.get_model_version("clf", 1).aliases == ()
+    assert store.get_model_version("clf", 2).aliases == ("a-test",)
+    third = store.get_model_version("clf", 3)
+    assert isinstance(third.aliases, tuple)
+    assert sorted(third.aliases) == ["champion", "prod"]
+    assert (third.name, third.version, third.source) == ("clf", 3, versions[2].source)
+    assert sorted(store.get_model_version_by_alias("clf", "prod").aliases) == ["champion", "prod"]
+
+
+def test_missing_model_alias_raises_not_found(store: Store) -> None:
+    store.create_model_version("clf", "file:///m/1", None)
+    store.set_model_alias("clf", "champion", 1)
+
+    with pytest.raises(NotFoundError):
+        store.get_model_version_by_alias("clf", "challenger")
+    with pytest.raises(NotFoundError):
+        store.get_model_version_by_alias("nope", "champion")
+
+
+# --------------------------------------------------------------------------------------------
+# threads
+# --------------------------------------------------------------------------------------------
+
+
+def run_in_threads(count: int, target: Callable[[int], T]) -> list[T]:
+    """Run ``target(i)`` in ``count`` threads started together; re-raise the first error."""
+    barrier = threading.Barrier(count)
+    results: dict[int, T] = {}
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = target(i)
+        except BaseException as exc:  # collected and re-raised on the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a thread hung"
+    if errors:
+        raise errors[0]
+    return [results[i] for i in range(count)]
+
+
+def test_concurrent_batches_to_different_runs_lose_nothing(store: Store) -> None:
+    run_ids = [new_run(store, run_name=f"t{i}") for i in range(4)]
+    batches = 25
+
+    def log(i: int) -> None:
+        for b in range(batches):
+            store.log_batch(
+                run_ids[i],
+                metrics=[Metric(f"m{k}", float(b * 10 + k), b, T0 + b) for k in range(4)],
+                params=[Param(f"p{b}", f"{i}-{b}")],
+                tags=[RunTag("last", str(b)), RunTag(f"t{b}", str(i))],
+            )
+
+    run_in_threads(4, log)
+
+    for i, run_id in enumerate(run_ids):
+        run = store.get_run(run_id)
+        assert dict(run.data.params) == {f"p{b}": f"{i}-{b}" for b in range(batches)}
+        assert run.data.tags["last"] == str(batches - 1)
+        assert len(run.data.tags) == batches + 1
+        assert dict(run.data.metrics) == {f"m{k}": float((batches - 1) * 10 + k) for k in range(4)}
+        for k in range(4):
+            history = store.get_metric_history(run_id, f"m{k}")
+            assert [m.value for m in history] == [float(b * 10 + k) for b in range(batches)]
+
+
+def test_concurrent_get_or_create_experiment_makes_one(store: Store) -> None:
+    found = run_in_threads(4, lambda _: store.get_or_create_experiment("shared"))
+
+    assert len({e.experiment_id for e in found}) == 1
+    assert [e.name for e in store.list_experiments()].count("shared") == 1
+
+
+def test_concurrent_model_versions_get_distinct_numbers(store: Store) -> None:
+    def register(i: int) -> list[ModelVersion]:
+        return [store.create_model_version("clf", f"file:///m/{i}/{j}", None) for j in range(5)]
+
+    created = run_in_threads(4, register)
+
+    numbers = sorted(v.version for batch in created for v in batch)
+    assert numbers == list(range(1, 21))
+    sources = {store.get_model_version("clf", n).source for n in numbers}
+    assert sources == {f"file:///m/{i}/{j}" for i in range(4) for j in range(5)}
