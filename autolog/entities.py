@@ -1,13 +1,13 @@
 """The records autolog keeps: experiments, runs, metrics, params, tags, files, model versions.
 
-All are immutable. Times are integer milliseconds since the epoch.
+All are immutable named tuples (cheap to build by the million, and ``dataclasses`` would add
+to ``import autolog``). Times are integer milliseconds since the epoch.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 __all__ = [
@@ -67,16 +67,14 @@ class FileInfo(NamedTuple):
     file_size: int | None
 
 
-@dataclass(frozen=True)
-class Experiment:
+class Experiment(NamedTuple):
     experiment_id: str
     name: str
     artifact_location: str
     creation_time: int
 
 
-@dataclass(frozen=True)
-class RunInfo:
+class RunInfo(NamedTuple):
     run_id: str
     experiment_id: str
     run_name: str
@@ -87,23 +85,20 @@ class RunInfo:
     parent_run_id: str | None = None
 
 
-@dataclass(frozen=True)
-class RunData:
+class RunData(NamedTuple):
     """What was logged: params, the latest value of each metric, and tags."""
 
-    params: Mapping[str, str] = field(default_factory=dict)
-    metrics: Mapping[str, float] = field(default_factory=dict)
-    tags: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str]
+    metrics: Mapping[str, float]
+    tags: Mapping[str, str]
 
 
-@dataclass(frozen=True)
-class Run:
+class Run(NamedTuple):
     info: RunInfo
     data: RunData
 
 
-@dataclass(frozen=True)
-class ModelVersion:
+class ModelVersion(NamedTuple):
     """A numbered version of a registered model, pointing at a logged model."""
 
     name: str

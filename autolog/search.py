@@ -18,9 +18,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from functools import cmp_to_key
-from typing import Literal
+from functools import cache, cmp_to_key
+from typing import Literal, NamedTuple
 
 from autolog.entities import Run
 from autolog.errors import InvalidFilterError
@@ -48,8 +47,7 @@ NUMERIC_ATTRIBUTES = ("start_time", "end_time")
 _NUMERIC_OPS = ("=", "!=", "<", "<=", ">", ">=")
 _STRING_OPS = ("=", "!=", "LIKE", "ILIKE", "NOT LIKE", "NOT ILIKE", "IN", "NOT IN")
 
-_TOKEN = re.compile(
-    r"""\s*(?:
+_TOKEN_PATTERN = r"""\s*(?:
         (?P<ident>(?:[A-Za-z_]+)\.(?:`[^`]*`|"[^"]*"|[A-Za-z0-9_./:\-]+))
       | (?P<string>'(?:[^'\\]|\\.|'')*')
       | (?P<number>[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|inf|nan)
@@ -57,21 +55,23 @@ _TOKEN = re.compile(
       | (?P<op><=|>=|!=|<>|==|=|<|>)
       | (?P<word>[A-Za-z]+)
       | (?P<punct>[(),])
-    )""",
-    re.VERBOSE | re.IGNORECASE,
-)
+    )"""
 
 
-@dataclass(frozen=True)
-class Comparison:
+@cache
+def _token_regex() -> re.Pattern[str]:
+    # Compiled on first use: filters are rare, `import autolog` is not.
+    return re.compile(_TOKEN_PATTERN, re.VERBOSE | re.IGNORECASE)
+
+
+class Comparison(NamedTuple):
     entity: Entity
     key: str
     op: str
     value: float | str | tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class OrderBy:
+class OrderBy(NamedTuple):
     entity: Entity
     key: str
     ascending: bool
@@ -83,7 +83,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         if text[pos:].strip() == "":
             break
-        m = _TOKEN.match(text, pos)
+        m = _token_regex().match(text, pos)
         if m is None or m.end() == pos:
             raise InvalidFilterError(text, f"unexpected text at {text[pos:].strip()[:20]!r}")
         kind = m.lastgroup
@@ -100,7 +100,7 @@ def _split_ident(text: str, raw: str) -> tuple[Entity, str]:
         raise InvalidFilterError(
             text, f"unknown entity {prefix!r} (use metrics, params, tags or attributes)"
         )
-    if len(key) >= 2 and key[0] == key[-1] and key[0] in "`\"":
+    if len(key) >= 2 and key[0] == key[-1] and key[0] in '`"':
         key = key[1:-1]
     if not key:
         raise InvalidFilterError(text, f"empty key in {raw!r}")
@@ -246,7 +246,7 @@ def field_value(run: Run, entity: Entity, key: str) -> float | str | int | None:
     if entity == "tag":
         return run.data.tags.get(key)
     value = getattr(run.info, key)
-    return str(value) if key == "status" else value  # type: ignore[no-any-return]
+    return str(value) if key == "status" else value
 
 
 def _holds(actual: float | str | int, op: str, expected: float | str | tuple[str, ...]) -> bool:

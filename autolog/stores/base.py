@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
 from autolog.entities import Experiment, Metric, ModelVersion, Param, Run, RunStatus, RunTag
 from autolog.errors import InvalidURIError
-from autolog.search import Comparison, OrderBy
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from autolog.search import Comparison, OrderBy
 
 __all__ = ["DEFAULT_DIR", "Store", "default_artifact_root", "local_path", "open_store"]
 
@@ -103,6 +106,8 @@ class Store(Protocol):
 
 def local_path(uri: str) -> Path:
     """The filesystem path of a ``file:`` URI or a plain path."""
+    from pathlib import Path
+
     parts = urlsplit(uri)
     if parts.scheme == "file":
         if parts.netloc not in ("", "localhost"):
@@ -115,6 +120,8 @@ def local_path(uri: str) -> Path:
 
 def default_artifact_root() -> str:
     """``$AUTOLOG_ARTIFACT_ROOT``, else ``./autolog-runs/artifacts``, as an absolute file URI."""
+    from pathlib import Path
+
     configured = os.environ.get("AUTOLOG_ARTIFACT_ROOT")
     if configured:
         if "://" in configured:
@@ -138,7 +145,7 @@ def open_store(uri: str) -> Store:
         from autolog.stores.sql import SqlStore
 
         return SqlStore(uri)
-    if scheme == "file" or scheme == "" or (len(scheme) == 1 and os.name == "nt"):
+    if scheme in ("file", "") or (len(scheme) == 1 and os.name == "nt"):
         from autolog.stores.file import FileStore
 
         return FileStore(uri)

@@ -6,7 +6,6 @@ import itertools
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 
 from autolog.entities import (
     Experiment,
@@ -123,7 +122,7 @@ class MemoryStore:
     def update_run(self, run_id: str, status: RunStatus, end_time: int | None) -> None:
         with self._lock:
             record = self._record(run_id)
-            record.info = replace(record.info, status=RunStatus(status), end_time=end_time)
+            record.info = record.info._replace(status=RunStatus(status), end_time=end_time)
 
     def get_run(self, run_id: str) -> Run:
         with self._lock:
@@ -205,7 +204,7 @@ class MemoryStore:
             aliases = tuple(
                 sorted(a for a, v in self._aliases.get(name, {}).items() if v == version)
             )
-            return replace(versions[version - 1], aliases=aliases)
+            return versions[version - 1]._replace(aliases=aliases)
 
     def set_model_alias(self, name: str, alias: str, version: int) -> None:
         with self._lock:

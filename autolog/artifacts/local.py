@@ -1,0 +1,146 @@
+"""Artifacts in a local directory, with every path confined to the run's artifact root."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from autolog.entities import FileInfo
+from autolog.errors import NotFoundError, StoreUnavailableError, UnsafePathError
+from autolog.stores.base import local_path
+from autolog.validation import check_artifact_path
+
+__all__ = ["LocalArtifactRepository", "sha256_file"]
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class LocalArtifactRepository:
+    """Files under one root directory; writes are atomic (temp file + rename)."""
+
+    def __init__(self, artifact_uri: str) -> None:
+        self.artifact_uri = artifact_uri
+        self.root = local_path(artifact_uri)
+
+    def resolve(self, path: str | None) -> Path:
+        """The absolute location of ``path``, refusing anything that escapes the root.
+
+        The check runs on the fully resolved path, so a symlink planted inside the root that
+        points outside it is refused as well.
+        """
+        relative = check_artifact_path(path)
+        target = self.root / relative if relative else self.root
+        root = self.root.resolve()
+        resolved = target.resolve()
+        if resolved != root and root not in resolved.parents:
+            raise UnsafePathError(relative, "it resolves outside the run's artifact root")
+        return target
+
+    def put_bytes(self, path: str, data: bytes) -> str:
+        """Write ``data`` at ``path`` atomically; return its SHA-256."""
+        target = self.resolve(path)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, target)
+            except BaseException:
+                _unlink(tmp)
+                raise
+        except OSError as exc:
+            raise StoreUnavailableError(f"cannot write artifact {target}: {exc}") from exc
+        return hashlib.sha256(data).hexdigest()
+
+    def put_file(self, source: Path, path: str) -> str:
+        """Copy ``source`` to ``path`` atomically, hashing while copying; return the SHA-256."""
+        target = self.resolve(path)
+        digest = hashlib.sha256()
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            try:
+                with source.open("rb") as src, os.fdopen(fd, "wb") as dst:
+                    while block := src.read(_CHUNK):
+                        digest.update(block)
+                        dst.write(block)
+                    dst.flush()
+                    os.fsync(dst.fileno())
+                shutil.copymode(source, tmp)
+                os.replace(tmp, target)
+            except BaseException:
+                _unlink(tmp)
+                raise
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise StoreUnavailableError(f"cannot copy {source} to {target}: {exc}") from exc
+        return digest.hexdigest()
+
+    def read_bytes(self, path: str) -> bytes:
+        target = self.resolve(path)
+        try:
+            return target.read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            raise NotFoundError("artifact", path) from None
+
+    def list(self, path: str | None = None) -> list[FileInfo]:
+        """Direct children of ``path`` (the root by default), sorted by path."""
+        relative = check_artifact_path(path)
+        target = self.resolve(relative)
+        if not target.is_dir():
+            return []
+        infos = []
+        for entry in sorted(os.scandir(target), key=lambda e: e.name):
+            if entry.name.startswith(".tmp-"):
+                continue
+            child = f"{relative}/{entry.name}" if relative else entry.name
+            if entry.is_dir(follow_symlinks=False):
+                infos.append(FileInfo(child, True, None))
+            elif entry.is_file(follow_symlinks=False):
+                infos.append(FileInfo(child, False, entry.stat(follow_symlinks=False).st_size))
+        return infos
+
+    def download(self, path: str | None, dst: Path) -> Path:
+        """Copy the file or folder at ``path`` into the directory ``dst``; return the copy."""
+        relative = check_artifact_path(path)
+        source = self.resolve(relative)
+        if not source.exists():
+            raise NotFoundError("artifact", relative or "/")
+        dst.mkdir(parents=True, exist_ok=True)
+        name = source.name if relative else "artifacts"
+        out = dst / name
+        if source.is_dir():
+            self._copy_tree(relative, out)
+        else:
+            shutil.copyfile(source, out)
+        return out
+
+    def _copy_tree(self, relative: str, out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        for info in self.list(relative):
+            name = info.path.rsplit("/", 1)[-1]
+            if info.is_dir:
+                self._copy_tree(info.path, out / name)
+            else:
+                shutil.copyfile(self.resolve(info.path), out / name)
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

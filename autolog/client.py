@@ -1,0 +1,567 @@
+"""``Client``: every tracking operation with explicit run ids and no global state.
+
+Writes (params, metrics, tags, run creation and end, model files) are validated on the caller's
+thread and queued to the background writer of the store; reads first wait for this process's
+own queued writes, so a client always reads what it wrote.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from autolog import context
+from autolog.entities import (
+    Experiment,
+    FileInfo,
+    Metric,
+    ModelVersion,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunStatus,
+    RunTag,
+)
+from autolog.errors import (
+    InvalidInputError,
+    InvalidURIError,
+    NotFoundError,
+    ParamCollisionError,
+    StoreUnavailableError,
+)
+from autolog.stores.base import DEFAULT_DIR, Store, open_store
+from autolog.validation import check_artifact_path, check_key, stringify, to_float, to_step
+from autolog.writer import METRIC, Writer
+
+if TYPE_CHECKING:
+
+    from autolog.artifacts.local import LocalArtifactRepository
+
+__all__ = ["DEFAULT_EXPERIMENT", "Client", "resolve_tracking_uri"]
+
+DEFAULT_EXPERIMENT = "Default"
+HEARTBEAT_SECONDS = 10.0
+# A run on another host is taken for dead when its heartbeat is this old.
+STALE_SECONDS = 300.0
+
+
+def resolve_tracking_uri(uri: str | None = None) -> str:
+    """``uri``, else ``$AUTOLOG_TRACKING_URI``, else the SQLite database under ./autolog-runs/."""
+    from pathlib import Path
+
+    chosen = uri or os.environ.get("AUTOLOG_TRACKING_URI")
+    if not chosen:
+        return f"sqlite:///{(Path.cwd() / DEFAULT_DIR / 'autolog.db').resolve()}"
+    scheme = urlsplit(chosen).scheme.lower()
+    if scheme in ("", "file") and "://" not in chosen:
+        return Path(chosen).resolve().as_uri()  # a plain directory means the file store
+    return chosen
+
+
+def _now() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class _RunState:
+    """What this process knows of a run it writes to: enough to validate without I/O."""
+
+    __slots__ = ("artifact_uri", "last_heartbeat", "next_step", "owned", "params")
+
+    def __init__(self, artifact_uri: str, params: dict[str, str] | None, owned: bool) -> None:
+        self.artifact_uri = artifact_uri
+        self.params = params  # None: not loaded yet (a run made elsewhere)
+        self.next_step: dict[str, int] = {}
+        self.owned = owned
+        self.last_heartbeat = 0.0
+
+
+class _Backend:
+    """One store and its writer, shared by every client of the same tracking URI."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.store: Store = open_store(uri)
+        interval = float(os.environ.get("AUTOLOG_FLUSH_INTERVAL", "1.0"))
+        self.writer = Writer(self.store, interval=interval)
+        self.writer.on_tick = self._heartbeat
+        self.runs: dict[str, _RunState] = {}
+        self.experiments: dict[str, Experiment] = {}
+        self.lock = threading.Lock()
+
+    def _heartbeat(self) -> None:
+        """Writer thread: tell readers that the runs this process owns are still alive."""
+        now = time.monotonic()
+        for run_id, state in list(self.runs.items()):
+            if state.owned and now - state.last_heartbeat >= HEARTBEAT_SECONDS:
+                state.last_heartbeat = now
+                tag = RunTag(context.TAG_HEARTBEAT, str(_now()))
+                self.store.log_batch(run_id, tags=[tag])
+
+    def close(self) -> None:
+        self.writer.close()
+        self.store.close()
+
+
+_backends: dict[str, _Backend] = {}
+_backends_lock = threading.Lock()
+
+
+def _backend(uri: str) -> _Backend:
+    backend = _backends.get(uri)
+    if backend is None:
+        with _backends_lock:
+            backend = _backends.get(uri)
+            if backend is None:
+                backend = _backends[uri] = _Backend(uri)
+    return backend
+
+
+def flush_all(timeout: float | None = None) -> bool:
+    """Flush every store this process writes to."""
+    flushed = True
+    for backend in list(_backends.values()):  # every one, even after one timed out
+        flushed = backend.writer.flush(timeout) and flushed
+    return flushed
+
+
+def _close_all() -> None:
+    for backend in list(_backends.values()):
+        with contextlib.suppress(Exception):  # exiting: nobody is left to tell
+            backend.close()
+
+
+def _forget_after_fork() -> None:
+    # A forked child must not share the parent's connections or writer thread; it gets fresh
+    # ones if it logs. The parent's queued data stays the parent's to write.
+    _backends.clear()
+
+
+atexit.register(_close_all)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+_ADJECTIVES = ("amber", "bold", "brisk", "calm", "clever", "crisp", "eager", "gentle", "keen")
+_NOUNS = ("badger", "falcon", "heron", "lynx", "marten", "otter", "panda", "raven", "wren")
+
+
+def _run_name() -> str:
+    # os.urandom instead of the random module: no import cost, no effect on the user's seeds.
+    a, b, c = os.urandom(3)
+    return f"{_ADJECTIVES[a % len(_ADJECTIVES)]}-{_NOUNS[b % len(_NOUNS)]}-{c}"
+
+
+class Client:
+    """Tracking operations against one tracking URI.
+
+    Example::
+
+        client = autolog.Client("sqlite:///runs.db")
+        run = client.create_run(experiment_name="demo")
+        client.log_metric(run.info.run_id, "loss", 0.5, step=1)
+        client.set_terminated(run.info.run_id)
+    """
+
+    def __init__(self, tracking_uri: str | None = None) -> None:
+        self.tracking_uri = resolve_tracking_uri(tracking_uri)
+        self._backend = _backend(self.tracking_uri)
+
+    @property
+    def store(self) -> Store:
+        return self._backend.store
+
+    # experiments ------------------------------------------------------------------------------
+
+    def get_or_create_experiment(self, name: str = DEFAULT_EXPERIMENT) -> Experiment:
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInputError(f"experiment names must be non-empty strings, not {name!r}")
+        cached = self._backend.experiments.get(name)
+        if cached is None:
+            cached = self.store.get_or_create_experiment(name)
+            self._backend.experiments[name] = cached
+        return cached
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        return self.store.get_experiment_by_name(name)
+
+    def list_experiments(self) -> list[Experiment]:
+        return self.store.list_experiments()
+
+    # runs -------------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_name: str | None = None,
+        *,
+        experiment_id: str | None = None,
+        run_name: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        parent_run_id: str | None = None,
+    ) -> Run:
+        """Start a RUNNING run owned by this process; it is stored in the background."""
+        if experiment_id is not None:
+            experiment = self.store.get_experiment(experiment_id)
+        else:
+            experiment = self.get_or_create_experiment(experiment_name or DEFAULT_EXPERIMENT)
+        if run_name is not None and not isinstance(run_name, str):
+            raise InvalidInputError(f"run_name must be a string, not {run_name!r}")
+        all_tags = context.cheap_tags()
+        if parent_run_id is not None:
+            all_tags[context.TAG_PARENT] = parent_run_id
+        for key, value in (tags or {}).items():
+            all_tags[check_key(key)] = stringify(key, value)
+        run_id = os.urandom(16).hex()
+        name = run_name or _run_name()
+        start = _now()
+        artifact_uri = f"{experiment.artifact_location}/{run_id}/artifacts"
+        backend = self._backend
+        backend.runs[run_id] = _RunState(artifact_uri, {}, owned=True)
+        backend.writer.create_run(
+            run_id,
+            experiment_id=experiment.experiment_id,
+            run_name=name,
+            start_time=start,
+            artifact_uri=artifact_uri,
+            parent_run_id=parent_run_id,
+            tags=all_tags,
+        )
+        backend.writer.call(run_id, partial(self._background_context, run_id))
+        info = RunInfo(
+            run_id,
+            experiment.experiment_id,
+            name,
+            RunStatus.RUNNING,
+            start,
+            None,
+            artifact_uri,
+            parent_run_id,
+        )
+        return Run(info, RunData({}, {}, all_tags))
+
+    def _background_context(self, run_id: str) -> None:
+        tags = [RunTag(k, v) for k, v in context.background_tags().items()]
+        if tags:
+            self.store.log_batch(run_id, tags=tags)
+
+    def set_terminated(
+        self, run_id: str, status: RunStatus | str = RunStatus.FINISHED, end_time: int | None = None
+    ) -> None:
+        """End a run: FINISHED, FAILED or KILLED. Its data is written right away."""
+        try:
+            final = RunStatus(str(status).upper())
+        except ValueError:
+            raise InvalidInputError(f"unknown run status {status!r}") from None
+        if final is RunStatus.RUNNING:
+            raise InvalidInputError("set_terminated needs a final status, not RUNNING")
+        state = self._backend.runs.pop(run_id, None)
+        if state is not None:
+            state.owned = False
+        self._backend.writer.end_run(run_id, final, end_time or _now())
+
+    def get_run(self, run_id: str) -> Run:
+        self._sync()
+        return self._reap(self.store.get_run(run_id))
+
+    def search_runs(
+        self,
+        experiment_names: Sequence[str] | str | None = None,
+        filter_string: str = "",
+        order_by: Sequence[str] | str | None = None,
+        max_results: int = 1000,
+        *,
+        experiment_ids: Sequence[str] | None = None,
+    ) -> list[Run]:
+        """Runs matching ``filter_string``, newest first unless ``order_by`` says otherwise."""
+        from autolog.search import parse_filter, parse_order_by
+
+        filters = parse_filter(filter_string)
+        clauses = parse_order_by(order_by)
+        if not isinstance(max_results, int) or max_results < 1:
+            raise InvalidInputError(f"max_results must be a positive integer, not {max_results!r}")
+        ids: list[str] | None = None if experiment_ids is None else list(experiment_ids)
+        if experiment_names is not None:
+            names = [experiment_names] if isinstance(experiment_names, str) else experiment_names
+            found = [self.store.get_experiment_by_name(n) for n in names]
+            ids = (ids or []) + [e.experiment_id for e in found if e is not None]
+        self._sync()
+        runs = self.store.search_runs(ids, filters, clauses, max_results)
+        return [self._reap(run) for run in runs]
+
+    def _sync(self) -> None:
+        """Wait for this process's queued writes so that reads see them."""
+        if not self._backend.writer.flush(timeout=30.0):
+            raise StoreUnavailableError(
+                f"the tracking store at {self.tracking_uri} has not taken queued writes in 30 s"
+            )
+
+    def _reap(self, run: Run) -> Run:
+        """Report a RUNNING run whose process is gone as KILLED (and record that)."""
+        if run.info.status is not RunStatus.RUNNING:
+            return run
+        runner = run.data.tags.get(context.TAG_RUNNER)
+        if runner is None:
+            return run
+        alive = context.runner_is_alive(runner)
+        heartbeat = run.data.tags.get(context.TAG_HEARTBEAT)
+        last_seen = int(heartbeat) if heartbeat and heartbeat.isdigit() else run.info.start_time
+        if alive is None:
+            alive = _now() - last_seen < STALE_SECONDS * 1000
+        if alive:
+            return run
+        end_time = max(last_seen, run.info.start_time)
+        # Still reported as KILLED if the store is busy; the next reader records it.
+        with contextlib.suppress(StoreUnavailableError):
+            self.store.update_run(run.info.run_id, RunStatus.KILLED, end_time)
+        return run._replace(info=run.info._replace(status=RunStatus.KILLED, end_time=end_time))
+
+    # logging ----------------------------------------------------------------------------------
+
+    def _state(self, run_id: str) -> _RunState:
+        state = self._backend.runs.get(run_id)
+        if state is None:
+            run = self.get_run(run_id)
+            if run.info.status is not RunStatus.RUNNING:
+                raise InvalidInputError(
+                    f"run {run_id} is {run.info.status}; only RUNNING runs can be logged to"
+                )
+            state = _RunState(run.info.artifact_uri, dict(run.data.params), owned=False)
+            self._backend.runs[run_id] = state
+        return state
+
+    def log_metric(
+        self,
+        run_id: str,
+        key: str,
+        value: float,
+        step: int | None = None,
+        timestamp: int | None = None,
+    ) -> None:
+        """Queue one metric value; without ``step`` it follows the key's previous step."""
+        key = check_key(key)
+        value = to_float(key, value)
+        state = self._backend.runs.get(run_id) or self._state(run_id)
+        next_step = state.next_step
+        if step is None:
+            step = next_step.get(key, 0)
+        elif type(step) is not int:
+            step = to_step(key, step)
+        next_step[key] = step + 1
+        if timestamp is None:
+            timestamp = time.time_ns() // 1_000_000
+        self._backend.writer.put((METRIC, run_id, Metric(key, value, step, timestamp)))
+
+    def log_metrics(
+        self,
+        run_id: str,
+        metrics: Mapping[str, float],
+        step: int | None = None,
+        timestamp: int | None = None,
+    ) -> None:
+        timestamp = timestamp if timestamp is not None else _now()
+        checked = [(check_key(k), to_float(k, v)) for k, v in _mapping(metrics, "metrics").items()]
+        for key, value in checked:
+            self.log_metric(run_id, key, value, step, timestamp)
+
+    def log_param(self, run_id: str, key: str, value: Any) -> None:
+        self.log_params(run_id, {key: value})
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        """Queue params; one that was logged before with another value raises at once."""
+        state = self._state(run_id)
+        if state.params is None:
+            state.params = dict(self.get_run(run_id).data.params)
+        checked = []
+        for key, value in _mapping(params, "params").items():
+            check_key(key)
+            text = stringify(key, value)
+            old = state.params.get(key)
+            if old is not None and old != text:
+                raise ParamCollisionError(run_id, key, old, text)
+            checked.append(Param(key, text))
+        for param in checked:
+            if param.key not in state.params:
+                state.params[param.key] = param.value
+                self._backend.writer.param(run_id, param)
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        self.set_tags(run_id, {key: value})
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        checked = [RunTag(check_key(k), stringify(k, v)) for k, v in _mapping(tags, "tags").items()]
+        self._state(run_id)
+        for tag in checked:
+            self._backend.writer.tag(run_id, tag)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        self._sync()
+        return self.store.get_metric_history(run_id, check_key(key))
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until everything logged so far through this store is stored."""
+        return self._backend.writer.flush(timeout)
+
+    # artifacts --------------------------------------------------------------------------------
+
+    def _repository(self, run_id: str) -> LocalArtifactRepository:
+        state = self._backend.runs.get(run_id)
+        uri = state.artifact_uri if state is not None else self.get_run(run_id).info.artifact_uri
+        from autolog.artifacts import artifact_repository
+
+        return artifact_repository(uri)
+
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> str:
+        """Copy a file into the run's artifacts (now, so later edits don't leak in)."""
+        from pathlib import Path
+
+        source = Path(local_path)
+        if not source.is_file():
+            raise InvalidInputError(f"log_artifact needs an existing file, not {str(source)!r}")
+        folder = check_artifact_path(artifact_path)
+        target = f"{folder}/{source.name}" if folder else source.name
+        digest = self._repository(run_id).put_file(source, check_artifact_path(target))
+        self._backend.writer.hashes(run_id, {target: digest})
+        return target
+
+    def log_artifacts(
+        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> list[str]:
+        """Copy every file under ``local_dir`` into the run's artifacts, keeping the layout."""
+        from pathlib import Path
+
+        root = Path(local_dir)
+        if not root.is_dir():
+            raise InvalidInputError(f"log_artifacts needs an existing directory, not {str(root)!r}")
+        folder = check_artifact_path(artifact_path)
+        repo = self._repository(run_id)
+        hashes = {}
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                relative = path.relative_to(root).as_posix()
+                target = check_artifact_path(f"{folder}/{relative}" if folder else relative)
+                hashes[target] = repo.put_file(path, target)
+        self._backend.writer.hashes(run_id, hashes)
+        return sorted(hashes)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        self._sync()
+        return self._repository(run_id).list(path)
+
+    def download_artifacts(
+        self, run_id: str, path: str = "", dst_path: str | os.PathLike[str] | None = None
+    ) -> str:
+        """Copy an artifact file or folder to ``dst_path`` (a new temp dir by default)."""
+        from pathlib import Path
+
+        self._sync()
+        destination = Path(dst_path) if dst_path is not None else Path(_mkdtemp())
+        return str(self._repository(run_id).download(path, destination))
+
+    # models -----------------------------------------------------------------------------------
+
+    def log_model(
+        self,
+        run_id: str,
+        model: object,
+        name: str = "model",
+        *,
+        flavor: str = "pickle",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Snapshot ``model`` now; its files and hashes are written in the background.
+
+        Returns the model's URI, ``runs:/<run_id>/<name>``.
+        """
+        path = check_artifact_path(name)
+        if not path:
+            raise InvalidInputError("a model needs a non-empty name")
+        from autolog import models
+
+        repo = self._repository(run_id)
+        files, meta = models.prepare(model, flavor, metadata)
+        job = partial(models.write, self.store, repo, run_id, path, files, meta)
+        self._backend.writer.call(run_id, job)
+        return f"runs:/{run_id}/{path}"
+
+    def load_model(self, model_uri: str) -> object:
+        """Load a model from ``runs:/<run_id>/<name>``, ``models:/<name>/<version>`` or
+        ``models:/<name>@<alias>``, after checking every file against its recorded SHA-256."""
+        from autolog import models
+
+        run_id, path = self._model_location(model_uri)
+        return models.load(self.store, self._repository(run_id), run_id, path)
+
+    def _model_location(self, model_uri: str) -> tuple[str, str]:
+        self._sync()
+        if not isinstance(model_uri, str):
+            raise InvalidURIError(repr(model_uri), "model URIs are strings")
+        if model_uri.startswith("models:/"):
+            version = self._model_version(model_uri)
+            return self._model_location(version.source)
+        if not model_uri.startswith("runs:/"):
+            raise InvalidURIError(
+                model_uri,
+                "use runs:/<run_id>/<path>, models:/<name>/<version> or models:/<name>@<alias>",
+            )
+        run_id, _, path = model_uri.removeprefix("runs:/").strip("/").partition("/")
+        if not run_id or not path:
+            raise InvalidURIError(model_uri, "expected runs:/<run_id>/<path>")
+        return run_id, check_artifact_path(path)
+
+    def _model_version(self, model_uri: str) -> ModelVersion:
+        body = model_uri.removeprefix("models:/").strip("/")
+        if "@" in body:
+            name, _, alias = body.partition("@")
+            if name and alias:
+                return self.store.get_model_version_by_alias(name, alias)
+        else:
+            name, _, version = body.rpartition("/")
+            if name and version.isdigit():
+                return self.store.get_model_version(name, int(version))
+        raise InvalidURIError(
+            model_uri, "expected models:/<name>/<version> or models:/<name>@<alias>"
+        )
+
+    def register_model(self, model_uri: str, name: str) -> ModelVersion:
+        """Register the logged model at ``model_uri`` as the next version of ``name``."""
+        if not isinstance(name, str) or not name.strip() or "/" in name or "@" in name:
+            raise InvalidInputError(
+                f"registered model names may not be empty or hold '/' or '@': {name!r}"
+            )
+        from autolog import models
+
+        run_id, path = self._model_location(model_uri)
+        if f"{path}/{models.MODEL_META}" not in self.store.get_artifact_hashes(run_id, path):
+            raise NotFoundError("model", model_uri)
+        return self.store.create_model_version(name, f"runs:/{run_id}/{path}", run_id)
+
+    def set_model_alias(self, name: str, alias: str, version: int) -> None:
+        if not isinstance(alias, str) or not alias.isidentifier():
+            raise InvalidInputError(f"model aliases must be identifiers, not {alias!r}")
+        self.store.set_model_alias(name, alias, int(version))
+
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        return self.store.get_model_version(name, int(version))
+
+
+def _mapping(value: object, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(
+            f"{what} must be a mapping of keys to values, not {type(value).__name__}"
+        )
+    return value
+
+
+def _mkdtemp() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="autolog-")

@@ -1,0 +1,354 @@
+"""The module-level tracking API: an active run per context, and ``log_*`` calls into it.
+
+The stack of active runs lives in a ``ContextVar``: each thread (and each asyncio task) has its
+own, so threads that train independently never write into each other's runs. Runs started here
+and still open at interpreter exit are ended FINISHED; on SIGTERM they are ended KILLED after
+everything queued is written.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from types import FrameType, TracebackType
+from typing import Any
+
+from autolog.client import DEFAULT_EXPERIMENT, Client, flush_all, resolve_tracking_uri
+from autolog.entities import FileInfo, Metric, ModelVersion, Run, RunStatus
+from autolog.errors import InvalidInputError, RunStateError, StoreUnavailableError
+
+__all__ = [
+    "ActiveRun",
+    "active_run",
+    "end_run",
+    "flush",
+    "get_client",
+    "get_tracking_uri",
+    "last_active_run",
+    "set_experiment",
+    "set_tracking_uri",
+    "start_run",
+]
+
+
+class ActiveRun(Run):
+    """A run started with ``start_run``; as a context manager it ends the run on exit.
+
+    Leaving the ``with`` block normally ends it FINISHED, by an exception FAILED (KILLED for
+    ``KeyboardInterrupt``), and the exception propagates unchanged.
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            status = RunStatus.FINISHED
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = RunStatus.KILLED
+        else:
+            status = RunStatus.FAILED
+        _end(self.info.run_id, status)
+
+
+_stack: ContextVar[tuple[tuple[ActiveRun, Client], ...]] = ContextVar(
+    "autolog_active_runs", default=()
+)
+_tracking_uri: str | None = None
+_experiment: str | None = None
+_client: Client | None = None
+_last_run: tuple[str, Client] | None = None
+# Every run started here and not ended yet, whatever context started it: ended at exit.
+_open: dict[str, Client] = {}
+_lock = threading.Lock()
+_signal_installed = False
+
+
+def set_tracking_uri(uri: str | None) -> None:
+    """Where runs are recorded from now on (None: ``$AUTOLOG_TRACKING_URI`` or the default)."""
+    global _tracking_uri, _client
+    if uri is not None and (not isinstance(uri, str) or not uri.strip()):
+        raise InvalidInputError(f"tracking URI must be a non-empty string, not {uri!r}")
+    with _lock:
+        _tracking_uri = uri
+        _client = None
+
+
+def get_tracking_uri() -> str:
+    return resolve_tracking_uri(_tracking_uri)
+
+
+def set_experiment(name: str | None) -> None:
+    """Runs started without an explicit experiment go to ``name`` (default: "Default")."""
+    global _experiment
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise InvalidInputError(f"experiment names must be non-empty strings, not {name!r}")
+    _experiment = name
+
+
+def get_client() -> Client:
+    """The client behind the module-level API (for the current tracking URI)."""
+    global _client
+    client = _client
+    if client is None or client.tracking_uri != get_tracking_uri():
+        with _lock:
+            client = _client = Client(_tracking_uri)
+    return client
+
+
+def start_run(
+    run_name: str | None = None,
+    experiment: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    nested: bool = False,
+) -> ActiveRun:
+    """Start a run and make it the active run of this context.
+
+    Example::
+
+        with autolog.start_run(run_name="baseline", tags={"team": "vision"}) as run:
+            autolog.log_param("lr", 0.01)
+            autolog.log_metric("loss", 0.25, step=1)
+
+    Raises:
+        RunStateError: a run is already active and ``nested`` is False.
+    """
+    stack = _stack.get()
+    if stack and not nested:
+        raise RunStateError(
+            f"run {stack[-1][0].info.run_id} is already active; end it first or pass nested=True"
+        )
+    client = get_client()
+    parent = stack[-1][0].info.run_id if stack else None
+    run = client.create_run(
+        experiment
+        or _experiment
+        or os.environ.get("AUTOLOG_EXPERIMENT_NAME")
+        or DEFAULT_EXPERIMENT,
+        run_name=run_name,
+        tags=tags,
+        parent_run_id=parent,
+    )
+    active = ActiveRun(run.info, run.data)
+    _stack.set((*stack, (active, client)))
+    with _lock:
+        _open[run.info.run_id] = client
+    _install_sigterm_handler()
+    return active
+
+
+def _end(run_id: str, status: RunStatus | str) -> None:
+    global _last_run
+    stack = _stack.get()
+    ids = [entry[0].info.run_id for entry in stack]
+    if run_id in ids:
+        # Ending a run ends the nested runs still open above it.
+        index = ids.index(run_id)
+        for entry, client in reversed(stack[index:]):
+            client.set_terminated(entry.info.run_id, status)
+            _forget(entry.info.run_id)
+            _last_run = (entry.info.run_id, client)
+        _stack.set(stack[:index])
+    elif run_id in _open:
+        client = _open[run_id]
+        client.set_terminated(run_id, status)
+        _forget(run_id)
+        _last_run = (run_id, client)
+
+
+def _forget(run_id: str) -> None:
+    with _lock:
+        _open.pop(run_id, None)
+
+
+def end_run(status: RunStatus | str = "FINISHED") -> None:
+    """End the active run of this context (no-op when there is none)."""
+    stack = _stack.get()
+    if stack:
+        RunStatus(str(status).upper())  # validate before anything changes
+        _end(stack[-1][0].info.run_id, str(status).upper())
+
+
+def active_run() -> ActiveRun | None:
+    """The innermost active run of this context, or None."""
+    stack = _stack.get()
+    return stack[-1][0] if stack else None
+
+
+def last_active_run() -> Run | None:
+    """The run most recently ended through this API, as stored now."""
+    if _last_run is None:
+        return None
+    run_id, client = _last_run
+    return client.get_run(run_id)
+
+
+def _current() -> tuple[str, Client]:
+    stack = _stack.get()
+    if stack:
+        entry = stack[-1]
+        return entry[0].info.run_id, entry[1]
+    run = start_run()  # logging with no active run starts one, ended at exit
+    return run.info.run_id, _stack.get()[-1][1]
+
+
+def log_metric(key: str, value: float, step: int | None = None) -> None:
+    """Log one metric value to the active run; returns in microseconds."""
+    run_id, client = _current()
+    client.log_metric(run_id, key, value, step)
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    run_id, client = _current()
+    client.log_metrics(run_id, metrics, step)
+
+
+def log_param(key: str, value: Any) -> None:
+    run_id, client = _current()
+    client.log_params(run_id, {key: value})
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    run_id, client = _current()
+    client.log_params(run_id, params)
+
+
+def set_tag(key: str, value: Any) -> None:
+    run_id, client = _current()
+    client.set_tags(run_id, {key: value})
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    run_id, client = _current()
+    client.set_tags(run_id, tags)
+
+
+def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> str:
+    run_id, client = _current()
+    return client.log_artifact(run_id, local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> list[str]:
+    run_id, client = _current()
+    return client.log_artifacts(run_id, local_dir, artifact_path)
+
+
+def log_model(
+    model: object,
+    name: str = "model",
+    *,
+    flavor: str = "pickle",
+    metadata: Mapping[str, Any] | None = None,
+) -> str:
+    """Log ``model`` into the active run; returns ``runs:/<run_id>/<name>``."""
+    run_id, client = _current()
+    return client.log_model(run_id, model, name, flavor=flavor, metadata=metadata)
+
+
+def flush(timeout: float | None = 60.0) -> None:
+    """Block until everything logged so far is stored.
+
+    Raises:
+        StoreUnavailableError: the store did not take it within ``timeout`` seconds.
+    """
+    if not flush_all(timeout):
+        raise StoreUnavailableError(f"logged data was not stored within {timeout} s")
+
+
+def get_run(run_id: str) -> Run:
+    return get_client().get_run(run_id)
+
+
+def search_runs(
+    experiment_names: Sequence[str] | str | None = None,
+    filter_string: str = "",
+    order_by: Sequence[str] | str | None = None,
+    max_results: int = 1000,
+) -> list[Run]:
+    return get_client().search_runs(experiment_names, filter_string, order_by, max_results)
+
+
+def get_metric_history(run_id: str, key: str) -> list[Metric]:
+    return get_client().get_metric_history(run_id, key)
+
+
+def list_artifacts(run_id: str, path: str | None = None) -> list[FileInfo]:
+    return get_client().list_artifacts(run_id, path)
+
+
+def download_artifacts(
+    run_id: str, path: str = "", dst_path: str | os.PathLike[str] | None = None
+) -> str:
+    return get_client().download_artifacts(run_id, path, dst_path)
+
+
+def load_model(model_uri: str) -> object:
+    return get_client().load_model(model_uri)
+
+
+def register_model(model_uri: str, name: str) -> ModelVersion:
+    return get_client().register_model(model_uri, name)
+
+
+def set_model_alias(name: str, alias: str, version: int) -> None:
+    get_client().set_model_alias(name, alias, version)
+
+
+def _end_open_runs(status: RunStatus) -> None:
+    with _lock:
+        pending = list(_open.items())
+        _open.clear()
+    for run_id, client in pending:
+        with contextlib.suppress(Exception):  # ending what we can matters more than why not
+            client.set_terminated(run_id, status)
+
+
+def _at_exit() -> None:
+    _end_open_runs(RunStatus.FINISHED)
+    flush_all(timeout=10.0)
+
+
+atexit.register(_at_exit)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    _end_open_runs(RunStatus.KILLED)
+    flush_all(timeout=10.0)
+    previous = _previous_handler
+    if callable(previous):
+        previous(signum, frame)
+        return
+    # Die of SIGTERM as the process would have without us (exit status included).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+_previous_handler: Any = None
+
+
+def _install_sigterm_handler() -> None:
+    """Flush on SIGTERM, once, from the main thread, chaining any Python handler."""
+    global _signal_installed, _previous_handler
+    if _signal_installed or threading.current_thread() is not threading.main_thread():
+        return
+    _signal_installed = True
+    try:
+        current = signal.getsignal(signal.SIGTERM)
+        if current is signal.SIG_IGN:
+            return  # the program asked to ignore SIGTERM: respect that
+        _previous_handler = current if callable(current) else None
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):
+        pass  # not supported here (embedded interpreters)

@@ -1,0 +1,334 @@
+"""The background writer: the only way logged data reaches a store.
+
+Callers append small tuples to a deque (microseconds, no lock, no I/O). One daemon thread per
+store wakes every ``interval`` seconds, or sooner when much is queued or someone flushes, drains
+the deque, groups what it took by run and writes it in as few store calls as possible.
+
+A failing store never raises into the caller: the failure is reported once as a warning, and
+what could not be written stays queued (bounded by ``max_pending``) and is retried with
+back-off. Only data the store refuses for good (e.g. a param that would change) is dropped, with a
+warning naming it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from autolog.entities import Metric, Param, RunStatus, RunTag
+from autolog.errors import InvalidInputError, NotFoundError, StoreUnavailableError
+from autolog.stores.base import Store
+
+__all__ = ["Writer"]
+
+
+def _logger() -> Any:
+    # logging (with traceback, string formatting, ...) is imported on the first message only.
+    import logging
+
+    return logging.getLogger(__name__)
+
+
+# Queue item kinds; items are tuples whose first element is one of these.
+METRIC: Final = 0
+PARAM: Final = 1
+TAG: Final = 2
+CREATE_RUN: Final = 3
+END_RUN: Final = 4
+HASHES: Final = 5
+CALL: Final = 6
+FLUSH: Final = 7
+
+_DATA_KINDS = (METRIC, PARAM, TAG)
+
+
+class _Batch:
+    __slots__ = ("metrics", "params", "tags")
+
+    def __init__(self) -> None:
+        self.metrics: list[Metric] = []
+        self.params: list[Param] = []
+        self.tags: list[RunTag] = []
+
+    def __len__(self) -> int:
+        return len(self.metrics) + len(self.params) + len(self.tags)
+
+
+class Writer:
+    """Batches everything logged for one store and writes it from a background thread."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        interval: float = 1.0,
+        batch_size: int = 50_000,
+        max_pending: int = 2_000_000,
+    ) -> None:
+        self.store = store
+        self.interval = interval
+        self.batch_size = batch_size
+        self.max_pending = max_pending
+        self._queue: deque[tuple[Any, ...]] = deque()
+        # Items taken from the queue whose write failed; retried before anything newer.
+        self._retry: deque[tuple[Any, ...]] = deque()
+        self._wake = threading.Event()
+        self._idle = threading.Condition()
+        self._busy = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._failing: str | None = None
+        self._warned: set[str] = set()
+        self.dropped = 0
+        #: called on the writer thread after each drain (the client's heartbeat)
+        self.on_tick: Callable[[], None] | None = None
+
+    # caller side ------------------------------------------------------------------------------
+
+    def put(self, item: tuple[Any, ...]) -> None:
+        """Queue one item; never blocks on I/O."""
+        queue = self._queue
+        queue.append(item)
+        if self._thread is None:
+            self._start()
+        if len(queue) >= self.batch_size and not self._wake.is_set():
+            self._wake.set()
+
+    def metric(self, run_id: str, metric: Metric) -> None:
+        self.put((METRIC, run_id, metric))
+
+    def param(self, run_id: str, param: Param) -> None:
+        self.put((PARAM, run_id, param))
+
+    def tag(self, run_id: str, tag: RunTag) -> None:
+        self.put((TAG, run_id, tag))
+
+    def create_run(self, run_id: str, **kwargs: Any) -> None:
+        self.put((CREATE_RUN, run_id, kwargs))
+
+    def end_run(self, run_id: str, status: RunStatus, end_time: int) -> None:
+        self.put((END_RUN, run_id, status, end_time))
+        self._wake.set()  # a finished run is written now, not at the next tick
+
+    def hashes(self, run_id: str, hashes: Mapping[str, str]) -> None:
+        self.put((HASHES, run_id, dict(hashes)))
+
+    def call(self, run_id: str, job: Callable[[], None]) -> None:
+        """Run ``job`` on the writer thread, after everything queued before it for ``run_id``."""
+        self.put((CALL, run_id, job))
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue) + len(self._retry) + (1 if self._busy else 0)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until everything queued before this call is stored.
+
+        Returns False if that did not happen within ``timeout`` (a store that keeps failing).
+        """
+        if not self._queue and not self._retry and not self._busy:
+            return True
+        done = threading.Event()
+        self.put((FLUSH, None, done))
+        self._wake.set()
+        return done.wait(timeout)
+
+    def close(self, timeout: float | None = 10.0) -> bool:
+        """Flush and stop the thread; later puts start it again."""
+        flushed = self.flush(timeout)
+        self._closed = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        self._thread = None
+        self._closed = False
+        return flushed
+
+    # writer side ------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                thread = threading.Thread(target=self._loop, name="autolog-writer", daemon=True)
+                self._thread = thread
+                thread.start()
+
+    def _loop(self) -> None:
+        delay = self.interval
+        while True:
+            self._wake.wait(delay)
+            self._wake.clear()
+            ok = self._drain()
+            if ok and self.on_tick is not None:
+                try:
+                    self.on_tick()
+                except Exception as exc:
+                    self._report_failure(exc)
+            if self._closed and ok and not self._queue:
+                return
+            # back off while the store fails, up to 30 s, but keep answering flush requests
+            delay = self.interval if ok else min(max(delay * 2, 0.5), 30.0)
+
+    def _take(self) -> list[tuple[Any, ...]]:
+        items: list[tuple[Any, ...]] = list(self._retry)
+        self._retry.clear()
+        popleft = self._queue.popleft
+        try:
+            while True:
+                items.append(popleft())
+        except IndexError:
+            pass
+        return items
+
+    def _drain(self) -> bool:
+        """Write everything queued; True if the store took it all."""
+        self._busy = True
+        try:
+            items = self._take()
+            if not items:
+                return True
+            failed_at = self._write(items)
+            if failed_at is None:
+                if self._failing is not None:
+                    _logger().warning("autolog: the tracking store works again; backlog written")
+                    self._failing = None
+                return True
+            self._keep_for_retry(items[failed_at:])
+            return False
+        finally:
+            self._busy = False
+
+    def _write(self, items: list[tuple[Any, ...]]) -> int | None:
+        """Apply items in order; return the index of the first item not stored, if any."""
+        batches: dict[str, _Batch] = {}
+        first_index: dict[str, int] = {}
+        for index, item in enumerate(items):
+            kind, run_id = item[0], item[1]
+            if kind in _DATA_KINDS:
+                batch = batches.get(run_id)
+                if batch is None:
+                    batch = batches[run_id] = _Batch()
+                    first_index[run_id] = index
+                if kind == METRIC:
+                    batch.metrics.append(item[2])
+                elif kind == PARAM:
+                    batch.params.append(item[2])
+                else:
+                    batch.tags.append(item[2])
+                continue
+            if kind == FLUSH:
+                failed = self._write_batches(batches, first_index)
+                if failed is not None:
+                    return failed
+                item[2].set()  # everything before the marker is stored
+                continue
+            # Anything else concerns one run and must follow that run's earlier data.
+            if run_id in batches:
+                failed = self._write_batches({run_id: batches.pop(run_id)}, first_index)
+                if failed is not None:
+                    return failed
+            if not self._apply(item):
+                return min([index, *first_index.values()])
+        return self._write_batches(batches, first_index)
+
+    def _write_batches(self, batches: dict[str, _Batch], first_index: dict[str, int]) -> int | None:
+        while batches:
+            run_id, batch = next(iter(batches.items()))
+            if not self._store_batch(run_id, batch):
+                return min(first_index[r] for r in batches)
+            del batches[run_id]
+            first_index.pop(run_id, None)
+        return None
+
+    def _store_batch(self, run_id: str, batch: _Batch) -> bool:
+        try:
+            self.store.log_batch(run_id, batch.metrics, batch.params, batch.tags)
+            return True
+        except (InvalidInputError, NotFoundError):
+            pass  # refused for good: find out which part, keep the rest
+        except Exception as exc:
+            self._report_failure(exc)
+            return False
+        # Store what the store accepts; drop (with a warning) only what it refuses.
+        parts: list[tuple[list[Metric], list[Param], list[RunTag]]] = [
+            (batch.metrics, [], batch.tags),
+            *(([], [p], []) for p in batch.params),
+        ]
+        for metrics, params, tags in parts:
+            try:
+                self.store.log_batch(run_id, metrics, params, tags)
+            except (InvalidInputError, NotFoundError) as exc:
+                self.dropped += len(metrics) + len(params) + len(tags)
+                self._warn_once(f"refused:{type(exc).__name__}:{run_id}", f"dropped: {exc}")
+            except Exception as exc:
+                self._report_failure(exc)
+                return False
+        return True
+
+    def _apply(self, item: tuple[Any, ...]) -> bool:
+        kind, run_id = item[0], item[1]
+        try:
+            if kind == CREATE_RUN:
+                self.store.create_run(run_id, **item[2])
+            elif kind == END_RUN:
+                self.store.update_run(run_id, item[2], item[3])
+            elif kind == HASHES:
+                self.store.record_artifact_hashes(run_id, item[2])
+            elif kind == CALL:
+                item[2]()
+            return True
+        except (InvalidInputError, NotFoundError) as exc:
+            self._warn_once(f"refused:{kind}:{run_id}", f"could not record run {run_id}: {exc}")
+            return True
+        except Exception as exc:
+            if kind == CALL and not isinstance(exc, (StoreUnavailableError, OSError)):
+                self._warn_once(f"call:{run_id}", f"background job for run {run_id} failed: {exc}")
+                return True
+            self._report_failure(exc)
+            return False
+
+    def _report_failure(self, exc: Exception) -> None:
+        if self._failing is None:
+            self._failing = repr(exc)
+            self._warn_once(
+                f"failing:{type(exc).__name__}",
+                f"the tracking store failed ({exc}); logged data is kept in memory and retried",
+            )
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(f"autolog: {message}", RuntimeWarning, stacklevel=2)
+        _logger().debug("autolog writer: %s", message)
+
+    def _keep_for_retry(self, items: list[tuple[Any, ...]]) -> None:
+        # Flush markers stay queued with the data they wait for: a flush() with a timeout
+        # returns False meanwhile, and is released once the store takes the backlog.
+        kept = deque(items)
+        overflow = len(kept) + len(self._queue) - self.max_pending
+        if overflow > 0:
+            # Keep runs' lifecycle records and drop the oldest metric values first.
+            survivors: deque[tuple[Any, ...]] = deque()
+            for item in kept:
+                if overflow > 0 and item[0] == METRIC:
+                    overflow -= 1
+                    self.dropped += 1
+                    continue
+                survivors.append(item)
+            kept = survivors
+            self._warn_once(
+                "overflow",
+                f"the tracking store is failing and more than {self.max_pending} values are "
+                "waiting; the oldest metric values are being dropped",
+            )
+        self._retry = kept
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
