@@ -135,3 +135,21 @@ def store(store_uri: str, artifact_root: Path) -> Iterator[Store]:
         yield opened
     finally:
         opened.close()
+
+
+# --------------------------------------------------------------------------------------------
+# The public API: every test starts with no active run, no open store, in its own folder
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _isolated_autolog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Run each test in its own working directory, so the default store is its own."""
+    from support import reset_autolog
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AUTOLOG_TRACKING_URI", raising=False)
+    monkeypatch.delenv("AUTOLOG_EXPERIMENT_NAME", raising=False)
+    reset_autolog()
+    yield
+    reset_autolog()

@@ -1,0 +1,46 @@
+"""Helpers shared by the tests of the public API (imported by test modules and conftest)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import autolog
+from autolog import client as client_module
+from autolog import runs as runs_module
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def reset_autolog() -> None:
+    """End and forget every run, close every store: the next test starts from nothing."""
+    runs_module._end_open_runs(autolog.RunStatus.FINISHED)
+    runs_module._stack.set(())
+    runs_module._last_run = None
+    autolog.set_tracking_uri(None)
+    autolog.set_experiment(None)
+    client_module._close_all()
+    client_module._backends.clear()
+
+
+def run_script(
+    code: str, cwd: Path, *, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter (autolog importable), in ``cwd``."""
+    script = cwd / "script.py"
+    script.write_text(textwrap.dedent(code))
+    full_env = {**os.environ}
+    full_env.pop("AUTOLOG_TRACKING_URI", None)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, str(script)],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
