@@ -66,6 +66,9 @@ def _start_local_postgres() -> str:
         _psql_as_postgres(
             f"CREATE DATABASE {_PG_DATABASE} OWNER {_PG_ROLE} ENCODING 'UTF8' TEMPLATE template0"
         )
+    # A throwaway database need not wait for the disk at each commit: per-test cleanup and
+    # schema creation get several times faster, and clients see no difference.
+    _psql_as_postgres(f"ALTER DATABASE {_PG_DATABASE} SET synchronous_commit = off")
     return _PG_LOCAL_URI
 
 
