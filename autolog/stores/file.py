@@ -597,11 +597,13 @@ def _prepare_key_path(base: Path, key: str) -> Path:
     return path
 
 
-def _walk_keys(base: Path) -> dict[str, Path]:
+def _walk_keys(base: Path) -> dict[str, str]:
     """Every key stored under ``base`` and its file."""
-    found: dict[str, Path] = {}
+    # Plain strings rather than Path objects: searches walk every run, and pathlib's parsing
+    # would cost more than the file system calls.
+    found: dict[str, str] = {}
 
-    def visit(folder: Path, prefix: str) -> None:
+    def visit(folder: str, prefix: str) -> None:
         try:
             entries = list(os.scandir(folder))
         except FileNotFoundError:
@@ -616,26 +618,38 @@ def _walk_keys(base: Path) -> dict[str, Path]:
                     continue
                 name = name[:-2]
             hashed = name.startswith("~")
-            segment = _read_text(folder / f".{name}") if hashed else _decode(name)
+            segment = _read_text(os.path.join(folder, f".{name}")) if hashed else _decode(name)
             if segment is None:
                 continue  # not written by this store
             if is_dir:
-                visit(Path(entry.path), f"{prefix}{segment}/")
+                visit(entry.path, f"{prefix}{segment}/")
             else:
-                found[prefix + segment] = Path(entry.path)
+                found[prefix + segment] = entry.path
 
-    visit(base, "")
+    visit(str(base), "")
     return found
 
 
 # ----------------------------------------------------------------------------- file writing
 
 
+@contextlib.contextmanager
+def _naming(path: str | Path) -> Iterator[None]:
+    """Give errors of calls on a file descriptor the path they concern, for the message."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
+
+
 def _write_new(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
     try:
-        _write_all(fd, data)
-        os.fsync(fd)
+        with _naming(path):
+            _write_all(fd, data)
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         _unlink_quietly(path)
@@ -729,7 +743,8 @@ def _fsync_dir(path: Path) -> None:
         return  # folders cannot be opened for syncing there; NTFS journals names itself
     fd = os.open(path, os.O_RDONLY)
     try:
-        os.fsync(fd)
+        with _naming(path):
+            os.fsync(fd)
     except OSError as exc:
         if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
             raise  # some file systems cannot sync folders at all: nothing more to do there
@@ -752,9 +767,10 @@ def _discard_experiment_folder(folder: Path) -> None:
 # ----------------------------------------------------------------------------- file reading
 
 
-def _read_text(path: Path) -> str | None:
+def _read_text(path: str | Path) -> str | None:
     try:
-        return path.read_bytes().decode("utf-8", "surrogatepass")
+        with open(path, "rb") as stream:
+            return stream.read().decode("utf-8", "surrogatepass")
     except FileNotFoundError:
         return None
 
@@ -1027,19 +1043,20 @@ def _append_metrics(folder: Path, lines: Mapping[str, tuple[bytes, Metric]]) -> 
             path = _prepare_key_path(folder / "metrics", key)
             fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | _O_BINARY, 0o666)
             opened.append(fd)
-            size = os.fstat(fd).st_size
-            appended.append((fd, size))
-            entry = cache.get(key)
-            if entry is None or entry.size > size:
-                entry = _Latest(None, 0)
-            tail = _read_range(fd, entry.size, size) if entry.size < size else b""
-            # Lines written after the cache was (by a process that then died) count too.
-            current = _fold(tail, key, entry.metric)
-            data = new_lines
-            if size and _read_range(fd, size - 1, size) != b"\n":
-                data = b"\n" + data  # isolate a line torn by a crash, so it stays one bad line
-            _write_all(fd, data)
-            _fdatasync(fd)
+            with _naming(path):
+                size = os.fstat(fd).st_size
+                appended.append((fd, size))
+                entry = cache.get(key)
+                if entry is None or entry.size > size:
+                    entry = _Latest(None, 0)
+                tail = _read_range(fd, entry.size, size) if entry.size < size else b""
+                # Lines written after the cache was (by a process that then died) count too.
+                current = _fold(tail, key, entry.metric)
+                data = new_lines
+                if size and _read_range(fd, size - 1, size) != b"\n":
+                    data = b"\n" + data  # isolate a line torn by a crash: it stays one bad line
+                _write_all(fd, data)
+                _fdatasync(fd)
             if is_newer(batch_latest, current):
                 current = batch_latest
             cache[key] = _Latest(current, size + len(data))
@@ -1062,7 +1079,7 @@ def _latest_values(folder: Path) -> dict[str, float]:
     values = {}
     for key, path in sorted(_walk_keys(folder / "metrics").items()):
         try:
-            size = path.stat().st_size
+            size = os.stat(path).st_size
         except FileNotFoundError:
             continue
         entry = cache.get(key)
@@ -1070,7 +1087,7 @@ def _latest_values(folder: Path) -> dict[str, float]:
             entry = _Latest(None, 0)
         current = entry.metric
         if entry.size < size:
-            with path.open("rb") as stream:
+            with open(path, "rb") as stream:
                 stream.seek(entry.size)
                 current = _fold(stream.read(size - entry.size), key, current)
         if current is not None:
