@@ -70,6 +70,18 @@ def _now() -> int:
     return time.time_ns() // 1_000_000
 
 
+_last_start = 0
+_start_lock = threading.Lock()
+
+
+def _start_time() -> int:
+    """Now, but after every run this process started before: "newest first" is exact."""
+    global _last_start
+    with _start_lock:
+        _last_start = max(_now(), _last_start + 1)
+        return _last_start
+
+
 class _RunState:
     """What this process knows of a run it writes to: enough to validate without I/O."""
 
@@ -220,7 +232,7 @@ class Client:
             all_tags[check_key(key)] = stringify(key, value)
         run_id = os.urandom(16).hex()
         name = run_name or _run_name()
-        start = _now()
+        start = _start_time()
         artifact_uri = f"{experiment.artifact_location}/{run_id}/artifacts"
         backend = self._backend
         backend.runs[run_id] = _RunState(artifact_uri, {}, owned=True)

@@ -1,0 +1,35 @@
+# autolog: `make demo` sets everything up and shows what gets recorded; `make test` checks it all.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+EXTRAS := dev,sklearn,lightgbm,torch
+
+.PHONY: demo test lint types pytest bench clean
+
+$(STAMP): pyproject.toml requirements/dev-constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements/dev-constraints.txt -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	cd examples && rm -rf autolog-runs && ../$(BIN)/python quickstart.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest -W error
+
+test: lint types pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) examples/autolog-runs .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,173 @@
+"""Bounded loss: what a killed, terminated or exiting process leaves in the store."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import autolog
+from autolog import RunStatus
+from support import run_script
+
+LOGGER = """
+import sys, time
+import autolog
+run = autolog.start_run(run_name="victim")
+print(run.info.run_id, flush=True)
+i = 0
+while True:
+    autolog.log_metric("i", i, step=i)
+    if i % 100 == 0:
+        print(i, time.time(), flush=True)
+    i += 1
+    time.sleep(0.001)
+"""
+
+
+def _start(code: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    (cwd / "child.py").write_text(code)
+    return subprocess.Popen(
+        [sys.executable, "child.py"],
+        cwd=cwd,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_sigkill_loses_at_most_the_last_second_and_the_run_reads_killed(tmp_path: Path) -> None:
+    child = _start(LOGGER, tmp_path, {"AUTOLOG_FLUSH_INTERVAL": "1.0"})
+    assert child.stdout is not None
+    run_id = child.stdout.readline().strip()
+    progress: list[tuple[int, float]] = []
+    started = time.time()
+    while time.time() - started < 3.0:
+        index, stamp = child.stdout.readline().split()
+        progress.append((int(index), float(stamp)))
+    child.send_signal(signal.SIGKILL)
+    killed_at = time.time()
+    child.wait(10)
+    child.stdout.close()
+    # everything logged more than ~1 s before the kill (plus a little scheduling slack)
+    durable = max(index for index, stamp in progress if stamp <= killed_at - 1.3)
+    run = autolog.Client(f"sqlite:///{tmp_path}/autolog-runs/autolog.db").get_run(run_id)
+    history = autolog.Client(f"sqlite:///{tmp_path}/autolog-runs/autolog.db").get_metric_history(
+        run_id, "i"
+    )
+    steps = [m.step for m in history]
+    assert steps == list(range(len(steps)))  # a prefix, nothing missing in between
+    assert len(steps) > durable
+    assert run.info.status is RunStatus.KILLED
+    assert run.info.end_time is not None
+    # the verdict is recorded, not just computed
+    again = autolog.Client(f"sqlite:///{tmp_path}/autolog-runs/autolog.db").store.get_run(run_id)
+    assert again.info.status is RunStatus.KILLED
+
+
+def test_sigterm_flushes_everything_and_ends_the_run_killed(tmp_path: Path) -> None:
+    code = """
+import os, signal, sys
+import autolog
+run = autolog.start_run()
+for i in range(50_000):
+    autolog.log_metric("i", i, step=i)
+autolog.log_param("p", "v")
+print(run.info.run_id, flush=True)
+signal.pause()
+"""
+    # A flush interval of an hour: only the SIGTERM handler can have written the data.
+    child = _start(code, tmp_path, {"AUTOLOG_FLUSH_INTERVAL": "3600"})
+    assert child.stdout is not None
+    run_id = child.stdout.readline().strip()
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(30) == -signal.SIGTERM  # still dies of SIGTERM
+    child.stdout.close()
+    client = autolog.Client(f"sqlite:///{tmp_path}/autolog-runs/autolog.db")
+    run = client.get_run(run_id)
+    assert run.info.status is RunStatus.KILLED
+    assert run.data.params == {"p": "v"}
+    assert len(client.get_metric_history(run_id, "i")) == 50_000
+
+
+def test_a_program_sigterm_handler_still_runs(tmp_path: Path) -> None:
+    code = """
+import signal, sys
+def mine(signum, frame):
+    print("mine", flush=True)
+    sys.exit(3)
+signal.signal(signal.SIGTERM, mine)
+import autolog
+run = autolog.start_run()
+autolog.log_metric("m", 1.0)
+print(run.info.run_id, flush=True)
+signal.pause()
+"""
+    child = _start(code, tmp_path, {"AUTOLOG_FLUSH_INTERVAL": "3600"})
+    assert child.stdout is not None
+    run_id = child.stdout.readline().strip()
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(30) == 3
+    assert child.stdout.read().strip() == "mine"
+    child.stdout.close()
+    client = autolog.Client(f"sqlite:///{tmp_path}/autolog-runs/autolog.db")
+    assert client.get_run(run_id).data.metrics == {"m": 1.0}
+
+
+def test_normal_exit_writes_everything_and_finishes_open_runs(tmp_path: Path) -> None:
+    code = """
+import autolog
+for i in range(20_000):
+    autolog.log_metric("i", i)  # no start_run: a run is started, and ended at exit
+print(autolog.active_run().info.run_id)
+"""
+    done = run_script(code, tmp_path, env={"AUTOLOG_FLUSH_INTERVAL": "3600"})
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.strip()
+    client = autolog.Client(f"sqlite:///{tmp_path}/autolog-runs/autolog.db")
+    assert client.get_run(run_id).info.status is RunStatus.FINISHED
+    assert len(client.get_metric_history(run_id, "i")) == 20_000
+
+
+def test_uncaught_exception_still_writes_what_was_logged(tmp_path: Path) -> None:
+    code = """
+import autolog
+run = autolog.start_run()
+print(run.info.run_id, flush=True)
+autolog.log_metric("m", 5.0)
+raise SystemExit("crash")
+"""
+    done = run_script(code, tmp_path, env={"AUTOLOG_FLUSH_INTERVAL": "3600"})
+    assert done.returncode == 1
+    run_id = done.stdout.strip()
+    client = autolog.Client(f"sqlite:///{tmp_path}/autolog-runs/autolog.db")
+    assert client.get_run(run_id).data.metrics == {"m": 5.0}
+
+
+def test_a_running_run_of_a_live_process_stays_running(tmp_path: Path) -> None:
+    with autolog.start_run() as run:
+        autolog.log_metric("m", 1.0)
+        assert autolog.get_run(run.info.run_id).info.status is RunStatus.RUNNING
+
+
+def test_a_run_on_another_host_is_killed_only_when_its_heartbeat_is_stale(tmp_path: Path) -> None:
+    client = autolog.Client(f"sqlite:///{tmp_path}/hb.db")
+    experiment = client.get_or_create_experiment("e")
+    now = int(time.time() * 1000)
+    for run_id, beat in (("a" * 32, now), ("b" * 32, now - 3_600_000)):
+        client.store.create_run(
+            run_id,
+            experiment.experiment_id,
+            run_id[:4],
+            now - 7_200_000,
+            "file:///tmp/x",
+            None,
+            {"autolog.runner": "elsewhere:123:456", "autolog.heartbeat": str(beat)},
+        )
+    assert client.get_run("a" * 32).info.status is RunStatus.RUNNING
+    stale = client.get_run("b" * 32)
+    assert stale.info.status is RunStatus.KILLED
+    assert stale.info.end_time == now - 3_600_000

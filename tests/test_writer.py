@@ -1,0 +1,157 @@
+"""The background writer: batching, ordering, flush, and a store that fails."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import pytest
+
+from autolog.entities import Metric, Param, RunStatus, RunTag
+from autolog.errors import StoreUnavailableError
+from autolog.stores.memory import MemoryStore
+from autolog.writer import Writer
+
+
+class FlakyStore(MemoryStore):
+    """A memory store whose writes fail while ``down`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__("file:///tmp/unused")
+        self.down = False
+        self.calls = 0
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        self.calls += 1
+        if self.down:
+            raise StoreUnavailableError("disk full (simulated)")
+        super().log_batch(run_id, metrics, params, tags)
+
+
+def _create(writer: Writer, store: MemoryStore, run_id: str) -> None:
+    experiment = store.get_or_create_experiment("e")
+    writer.create_run(
+        run_id,
+        experiment_id=experiment.experiment_id,
+        run_name=run_id,
+        start_time=1,
+        artifact_uri="file:///tmp/x",
+        parent_run_id=None,
+        tags={},
+    )
+
+
+def test_everything_is_stored_in_order_and_batched() -> None:
+    store = FlakyStore()
+    writer = Writer(store, interval=60)
+    _create(writer, store, "r1")
+    for step in range(10_000):
+        writer.metric("r1", Metric("loss", float(step), step, step))
+    writer.param("r1", Param("p", "1"))
+    writer.tag("r1", RunTag("t", "x"))
+    writer.end_run("r1", RunStatus.FINISHED, 5)
+    assert writer.flush(timeout=10)
+    run = store.get_run("r1")
+    assert run.info.status is RunStatus.FINISHED
+    assert run.data.params == {"p": "1"}
+    assert len(store.get_metric_history("r1", "loss")) == 10_000
+    assert store.calls <= 3  # batched, not one call per value
+    writer.close()
+
+
+def test_a_failing_store_warns_once_keeps_data_and_catches_up() -> None:
+    store = FlakyStore()
+    writer = Writer(store, interval=0.05)
+    _create(writer, store, "r1")
+    assert writer.flush(timeout=5)
+    store.down = True
+    with pytest.warns(RuntimeWarning, match="disk full") as record:
+        for step in range(100):
+            writer.metric("r1", Metric("m", 1.0, step, step))
+        assert not writer.flush(timeout=0.5)  # not stored while the store is down
+        for step in range(100, 200):
+            writer.metric("r1", Metric("m", 1.0, step, step))
+        assert not writer.flush(timeout=0.3)
+    assert len(record) == 1
+    store.down = False
+    assert writer.flush(timeout=40)
+    assert [m.step for m in store.get_metric_history("r1", "m")] == list(range(200))
+    assert writer.dropped == 0
+    writer.close()
+
+
+def test_the_backlog_is_bounded_and_drops_oldest_metrics_first() -> None:
+    store = FlakyStore()
+    writer = Writer(store, interval=0.05, max_pending=50)
+    _create(writer, store, "r1")
+    assert writer.flush(timeout=5)
+    store.down = True
+    with pytest.warns(RuntimeWarning):
+        for step in range(120):
+            writer.metric("r1", Metric("m", 1.0, step, step))
+        writer.param("r1", Param("kept", "yes"))
+        writer.end_run("r1", RunStatus.FINISHED, 9)
+        assert not writer.flush(timeout=0.5)
+    store.down = False
+    assert writer.flush(timeout=40)
+    history = store.get_metric_history("r1", "m")
+    assert writer.dropped == 120 - len(history)
+    assert writer.dropped > 0
+    assert history[-1].step == 119  # the newest values survive
+    run = store.get_run("r1")
+    assert run.data.params == {"kept": "yes"}
+    assert run.info.status is RunStatus.FINISHED
+    writer.close()
+
+
+def test_refused_params_are_dropped_with_a_warning_and_the_rest_kept() -> None:
+    store = FlakyStore()
+    writer = Writer(store, interval=60)
+    _create(writer, store, "r1")
+    writer.param("r1", Param("p", "1"))
+    assert writer.flush(timeout=5)
+    # Another process (or a resumed run) stored "p" = "1"; this one says "2".
+    writer.param("r1", Param("p", "2"))
+    writer.param("r1", Param("q", "3"))
+    writer.metric("r1", Metric("m", 1.0, 0, 0))
+    with pytest.warns(RuntimeWarning, match="'p'"):
+        assert writer.flush(timeout=5)
+    run = store.get_run("r1")
+    assert run.data.params == {"p": "1", "q": "3"}
+    assert run.data.metrics == {"m": 1.0}
+    assert writer.dropped == 1
+    writer.close()
+
+
+def test_flush_from_many_threads() -> None:
+    store = FlakyStore()
+    writer = Writer(store, interval=60)
+    _create(writer, store, "r1")
+    results: list[bool] = []
+
+    def work(offset: int) -> None:
+        for step in range(500):
+            writer.metric("r1", Metric(f"k{offset}", 1.0, step, step))
+        results.append(writer.flush(timeout=10))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [True] * 6
+    for offset in range(6):
+        assert len(store.get_metric_history("r1", f"k{offset}")) == 500
+    writer.close()
+
+
+def test_flush_on_an_idle_writer_returns_at_once() -> None:
+    writer = Writer(FlakyStore(), interval=60)
+    assert writer.flush(timeout=0.01)
+    assert writer.pending == 0
