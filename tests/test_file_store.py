@@ -427,23 +427,48 @@ def test_a_failed_rewrite_keeps_the_old_file_whole(
     assert [p for p in all_files(root) if p.name.startswith(".tmp")] == []
 
 
-def test_a_failed_create_run_leaves_nothing_behind(
+def test_a_failed_create_run_is_invisible_and_can_be_retried(
     store: FileStore, root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     experiment_id = store.get_or_create_experiment("exp").experiment_id
     run_id = uuid.uuid4().hex
 
-    def failing_rename(src: Any, dst: Any) -> None:
+    def failing_link(src: Any, dst: Any) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", str(src))
 
-    monkeypatch.setattr(file_module.os, "rename", failing_rename)
+    monkeypatch.setattr(file_module.os, "link", failing_link)
     with pytest.raises(StoreUnavailableError):
         store.create_run(run_id, experiment_id, "r", T0, "file:///a", None, {"t": "1"})
     monkeypatch.undo()
 
-    assert sorted(p.name for p in (root / experiment_id).iterdir()) == ["experiment.json"]
+    with pytest.raises(NotFoundError):
+        store.get_run(run_id)
+    assert store.search_runs(None, [], [], 10) == []
+    assert [p for p in all_files(root) if p.name.startswith(".tmp")] == []
     store.create_run(run_id, experiment_id, "r", T0, "file:///a", None, {"t": "1"})  # a retry
     assert store.get_run(run_id).data.tags == {"t": "1"}
+
+
+def test_artifacts_written_before_the_run_is_stored_do_not_block_it(
+    store: FileStore, root: Path
+) -> None:
+    experiment = store.get_or_create_experiment("exp")
+    run_id = uuid.uuid4().hex
+    # The client copies artifacts synchronously while create_run waits in the writer's queue.
+    artifacts = root / experiment.experiment_id / run_id / "artifacts"
+    artifacts.mkdir(parents=True)
+    (artifacts / "model.pkl").write_bytes(b"model")
+
+    with pytest.raises(NotFoundError):
+        store.get_run(run_id)
+    store.create_run(
+        run_id, experiment.experiment_id, "r", T0, f"{artifacts.as_uri()}", None, {"t": "1"}
+    )
+
+    assert store.get_run(run_id).info.artifact_uri == artifacts.as_uri()
+    assert (artifacts / "model.pkl").read_bytes() == b"model"
+    with pytest.raises(InvalidInputError):
+        store.create_run(run_id, experiment.experiment_id, "again", T0, "x", None, {})
 
 
 def test_os_errors_become_store_errors_naming_the_path(

@@ -38,7 +38,6 @@ import json
 import operator
 import os
 import secrets
-import shutil
 import threading
 import time
 import zlib
@@ -288,7 +287,7 @@ class FileStore:
             self.get_experiment(experiment_id)
             if self._find_run(run_id) is not None:
                 raise InvalidInputError(f"run {run_id} already exists")
-            folder = self._root / experiment_id
+            folder = self._root / experiment_id / run_id
             info = RunInfo(
                 run_id,
                 experiment_id,
@@ -299,25 +298,14 @@ class FileStore:
                 artifact_uri,
                 parent_run_id,
             )
-            # Built in a hidden folder and renamed into place: a run appears whole or not at all,
-            # and a failed attempt leaves nothing that would block a retry.
-            staging = folder / f".tmp-run-{secrets.token_hex(8)}"
-            os.mkdir(staging)
-            try:
-                _write_files([(_prepare_key_path(staging / "tags", k), v) for k, v in tags.items()])
-                _write_atomic(staging / _RUN, _dump(_info_json(info)))
-                _fsync_dir(staging)
-                os.rename(staging, folder / run_id)
-            except OSError as exc:
-                shutil.rmtree(staging, ignore_errors=True)
-                if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
-                    raise InvalidInputError(f"run {run_id} already exists") from None
-                raise
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
-            _fsync_dir(folder)
-            self._run_dirs[run_id] = folder / run_id
+            # The folder may exist already: the client writes artifacts under it while this
+            # creation waits in its queue. The run exists once run.json does, so readers never
+            # see it without its tags, and a failed attempt does not block a retry.
+            _ensure_dir(folder)
+            _write_files([(_prepare_key_path(folder / "tags", k), v) for k, v in tags.items()])
+            if not _publish_exclusive(folder / _RUN, _dump(_info_json(info))):
+                raise InvalidInputError(f"run {run_id} already exists")
+            self._run_dirs[run_id] = folder
 
     def _find_run(self, run_id: str) -> Path | None:
         if not _is_run_id(run_id):
@@ -850,7 +838,7 @@ def _info_json(info: RunInfo) -> dict[str, Any]:
 
 def _load_info(folder: Path) -> RunInfo:
     path = folder / _RUN
-    data = _read_json(path)
+    data = _read_json(path, settle=True)
     if data is None:
         raise NotFoundError("run", folder.name)
     try:
