@@ -330,6 +330,28 @@ class SqlStore:
         self._pid = os.getpid()
         return self._db
 
+    def _drop(self, db: _Db) -> None:
+        """Forget a connection that is no longer usable; the next call opens a new one."""
+        with contextlib.suppress(Exception):
+            db.close()
+        if self._db is db:
+            self._db = None
+
+    def _begin(self, statement: str | None) -> _Db:
+        """Open a transaction (``None``: a write transaction) on a working connection."""
+        db = self._connection()
+        try:
+            db.execute(statement or db.begin_write)
+        except Exception:
+            if not db.broken:
+                raise
+            # The server went away while we were idle (restart, idle timeout): nothing of this
+            # call has been done yet, so reconnecting and starting again is safe.
+            self._drop(db)
+            db = self._connection()
+            db.execute(statement or db.begin_write)
+        return db
+
     @contextlib.contextmanager
     def _errors(self, what: str) -> Iterator[None]:
         """Turn driver exceptions into ``StoreError`` / ``StoreUnavailableError``."""
@@ -343,9 +365,7 @@ class SqlStore:
             if transient is None:
                 raise
             if db is not None and db.broken:
-                with contextlib.suppress(Exception):
-                    db.close()
-                self._db = None
+                self._drop(db)
             kind = StoreUnavailableError if transient else StoreError
             raise kind(f"{what} failed on {self._display_uri}: {exc}") from exc
 
@@ -353,8 +373,7 @@ class SqlStore:
     def _read(self, what: str) -> Iterator[_Db]:
         """A transaction, so that a read made of several queries sees one snapshot."""
         with self._lock, self._errors(what):
-            db = self._connection()
-            db.execute("BEGIN")
+            db = self._begin("BEGIN")
             try:
                 yield db
                 db.execute("COMMIT")
@@ -366,8 +385,7 @@ class SqlStore:
     def _write(self, what: str) -> Iterator[_Db]:
         """A write transaction: everything in it is stored, or nothing."""
         with self._lock, self._errors(what):
-            db = self._connection()
-            db.execute(db.begin_write)
+            db = self._begin(None)
             try:
                 yield db
                 db.execute("COMMIT")
@@ -1034,12 +1052,13 @@ def _experiment(row: Any) -> Experiment:
 
 
 def _int_id(experiment_id: str) -> int | None:
-    """The stored form of an experiment id; None for one that cannot exist."""
+    """The stored form of an experiment id; None for one that cannot exist ("07", "x")."""
     if not isinstance(experiment_id, str) or not experiment_id.isascii():
         return None
     if not experiment_id.isdigit() or len(experiment_id) > 18:
         return None
-    return int(experiment_id)
+    number = int(experiment_id)
+    return number if str(number) == experiment_id else None
 
 
 def _marks(n: int) -> str:
