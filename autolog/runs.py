@@ -206,8 +206,13 @@ def _current() -> tuple[str, Client]:
 
 def log_metric(key: str, value: float, step: int | None = None) -> None:
     """Log one metric value to the active run; returns in microseconds."""
-    run_id, client = _current()
-    client.log_metric(run_id, key, value, step)
+    stack = _stack.get()
+    if stack:
+        run, client = stack[-1]
+        client.log_metric(run.info.run_id, key, value, step)
+    else:
+        run_id, client = _current()
+        client.log_metric(run_id, key, value, step)
 
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:

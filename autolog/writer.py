@@ -178,12 +178,11 @@ class Writer:
     def _take(self) -> list[tuple[Any, ...]]:
         items: list[tuple[Any, ...]] = list(self._retry)
         self._retry.clear()
-        popleft = self._queue.popleft
-        try:
-            while True:
-                items.append(popleft())
-        except IndexError:
-            pass
+        queue = self._queue
+        popleft = queue.popleft
+        # Only this thread removes items, so at least len(queue) of them are there to pop.
+        while queue:
+            items.extend([popleft() for _ in range(len(queue))])
         return items
 
     def _drain(self) -> bool:
@@ -193,58 +192,62 @@ class Writer:
             items = self._take()
             if not items:
                 return True
-            failed_at = self._write(items)
-            if failed_at is None:
+            unwritten = self._write(items)
+            if unwritten is None:
                 if self._failing is not None:
                     _logger().warning("autolog: the tracking store works again; backlog written")
                     self._failing = None
                 return True
-            self._keep_for_retry(items[failed_at:])
+            self._keep_for_retry(unwritten)
             return False
         finally:
             self._busy = False
 
-    def _write(self, items: list[tuple[Any, ...]]) -> int | None:
-        """Apply items in order; return the index of the first item not stored, if any."""
+    def _write(self, items: list[tuple[Any, ...]]) -> list[tuple[Any, ...]] | None:
+        """Apply items in order; return what was not stored (to retry), None if all was."""
         batches: dict[str, _Batch] = {}
-        first_index: dict[str, int] = {}
+        last_run: str | None = None
+        last_metrics: list[Metric] = []
         for index, item in enumerate(items):
             kind, run_id = item[0], item[1]
+            if kind == METRIC and run_id == last_run:
+                last_metrics.append(item[2])  # the common case, kept cheap
+                continue
             if kind in _DATA_KINDS:
                 batch = batches.get(run_id)
                 if batch is None:
                     batch = batches[run_id] = _Batch()
-                    first_index[run_id] = index
                 if kind == METRIC:
                     batch.metrics.append(item[2])
+                    last_run, last_metrics = run_id, batch.metrics
                 elif kind == PARAM:
                     batch.params.append(item[2])
                 else:
                     batch.tags.append(item[2])
                 continue
+            last_run = None
             if kind == FLUSH:
-                failed = self._write_batches(batches, first_index)
-                if failed is not None:
-                    return failed
+                if not self._write_batches(batches):
+                    return _unwritten(batches, items[index:])
                 item[2].set()  # everything before the marker is stored
                 continue
             # Anything else concerns one run and must follow that run's earlier data.
-            if run_id in batches:
-                failed = self._write_batches({run_id: batches.pop(run_id)}, first_index)
-                if failed is not None:
-                    return failed
+            if run_id in batches and not self._write_batches({run_id: batches[run_id]}):
+                return _unwritten(batches, items[index:])
+            batches.pop(run_id, None)
             if not self._apply(item):
-                return min([index, *first_index.values()])
-        return self._write_batches(batches, first_index)
-
-    def _write_batches(self, batches: dict[str, _Batch], first_index: dict[str, int]) -> int | None:
-        while batches:
-            run_id, batch = next(iter(batches.items()))
-            if not self._store_batch(run_id, batch):
-                return min(first_index[r] for r in batches)
-            del batches[run_id]
-            first_index.pop(run_id, None)
+                return _unwritten(batches, items[index:])
+        if not self._write_batches(batches):
+            return _unwritten(batches, [])
         return None
+
+    def _write_batches(self, batches: dict[str, _Batch]) -> bool:
+        """Store each batch, removing the stored ones from ``batches``; False on a failure."""
+        for run_id in list(batches):
+            if not self._store_batch(run_id, batches[run_id]):
+                return False
+            del batches[run_id]
+        return True
 
     def _store_batch(self, run_id: str, batch: _Batch) -> bool:
         try:
@@ -330,5 +333,12 @@ class Writer:
         self._retry = kept
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+def _unwritten(batches: dict[str, _Batch], rest: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Queue items again for what ``batches`` still hold, followed by the unprocessed ``rest``."""
+    items: list[tuple[Any, ...]] = []
+    for run_id, batch in batches.items():
+        items.extend((METRIC, run_id, m) for m in batch.metrics)
+        items.extend((PARAM, run_id, p) for p in batch.params)
+        items.extend((TAG, run_id, t) for t in batch.tags)
+    items.extend(rest)
+    return items

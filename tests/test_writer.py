@@ -19,6 +19,7 @@ class FlakyStore(MemoryStore):
     def __init__(self) -> None:
         super().__init__("file:///tmp/unused")
         self.down = False
+        self.down_runs: set[str] = set()
         self.calls = 0
 
     def log_batch(
@@ -29,7 +30,7 @@ class FlakyStore(MemoryStore):
         tags: Sequence[RunTag] = (),
     ) -> None:
         self.calls += 1
-        if self.down:
+        if self.down or run_id in self.down_runs:
             raise StoreUnavailableError("disk full (simulated)")
         super().log_batch(run_id, metrics, params, tags)
 
@@ -155,3 +156,28 @@ def test_flush_on_an_idle_writer_returns_at_once() -> None:
     writer = Writer(FlakyStore(), interval=60)
     assert writer.flush(timeout=0.01)
     assert writer.pending == 0
+
+
+def test_a_partial_failure_neither_loses_nor_duplicates() -> None:
+    store = FlakyStore()
+    writer = Writer(store, interval=0.05)
+    for run_id in ("a", "b", "c"):
+        _create(writer, store, run_id)
+    assert writer.flush(timeout=5)
+    store.down_runs = {"b"}
+    with pytest.warns(RuntimeWarning, match="disk full"):
+        for step in range(300):
+            for run_id in ("a", "b", "c"):
+                writer.metric(run_id, Metric("m", float(step), step, step))
+            if step == 150:
+                writer.end_run("a", RunStatus.FINISHED, 7)
+                writer.tag("c", RunTag("t", "1"))
+        assert not writer.flush(timeout=0.5)
+    store.down_runs = set()
+    assert writer.flush(timeout=40)
+    for run_id in ("a", "b", "c"):
+        steps = [m.step for m in store.get_metric_history(run_id, "m")]
+        assert steps == list(range(300)), run_id
+    assert store.get_run("a").info.status is RunStatus.FINISHED
+    assert store.get_run("c").data.tags == {"t": "1"}
+    writer.close()

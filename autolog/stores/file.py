@@ -5,13 +5,14 @@ Layout under the root directory of the tracking URI::
     .names/<name>                       experiment name -> id, claimed once (hard link)
     <experiment_id>/experiment.json     0, 1, 2, ... in creation order
     <experiment_id>/<run_id>/
-        run.json                        run info: name, status, times, artifact URI, parent
+        run.json                        run info; written last, the run exists once it does
         params/<key>                    one file per param, holding its value
         tags/<key>                      one file per tag, holding its value
         metrics/<key>                   history, one line per value (see below)
         latest.json                     cache: latest value of each metric and the history
                                         size it covers, so get_run need not read histories
         artifact_hashes.json            {artifact path: SHA-256}
+        artifacts/                      not ours: where the client puts the run's artifacts
     .registry/<model>/versions/<n>.json model version n, claimed once (hard link)
     .registry/<model>/aliases/<alias>.json
 
@@ -43,7 +44,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from autolog.entities import (
     Experiment,
@@ -960,14 +961,11 @@ def _fold(data: bytes, key: str, current: Metric | None) -> Metric | None:
     return current
 
 
-class _Latest:
-    """A cached latest value, and the history size (in bytes) it accounts for."""
+class _Latest(NamedTuple):
+    """A cached latest value (None: no intact line yet), and the history bytes it covers."""
 
-    __slots__ = ("metric", "size")
-
-    def __init__(self, metric: Metric | None, size: int) -> None:
-        self.metric = metric
-        self.size = size
+    metric: Metric | None
+    size: int
 
 
 def _read_latest(path: Path) -> dict[str, _Latest]:
