@@ -31,6 +31,8 @@ _PG_CLUSTER = "main"
 _PG_ROLE = "autolog"
 _PG_DATABASE = "autolog_test"
 _PG_LOCAL_URI = f"postgresql://{_PG_ROLE}:autolog@localhost:5432/{_PG_DATABASE}"
+_PG_SESSION_LOCK = 0x6175746F6C5445  # advisory lock key held by the test session using the DB
+_PG_SESSION_WAIT_S = 240  # under pytest-timeout's 300 s, so the reason is ours, not a timeout
 
 
 def _run(*command: str) -> str:
@@ -83,6 +85,16 @@ def _postgres_admin(postgres_server_uri: str) -> Iterator[Any]:
     """One autocommit connection kept for the session, so per-test cleanup costs no connect."""
     psycopg = pytest.importorskip("psycopg", reason="PostgreSQL tests need psycopg")
     with psycopg.connect(postgres_server_uri, autocommit=True) as connection:
+        # Test sessions on one machine share the database: each holds it until it ends, so one
+        # session's cleanup never drops the tables another is using. Later sessions queue.
+        connection.execute(f"SET lock_timeout = '{_PG_SESSION_WAIT_S}s'")
+        try:
+            connection.execute("SELECT pg_advisory_lock(%s)", (_PG_SESSION_LOCK,))
+        except psycopg.errors.LockNotAvailable:
+            raise RuntimeError(
+                f"another test session has held {postgres_server_uri} for over "
+                f"{_PG_SESSION_WAIT_S} s; set {POSTGRES_URI_ENV} to use another database"
+            ) from None
         # A store that leaked a connection holding locks fails the next test instead of hanging.
         connection.execute("SET lock_timeout = '10s'")
         yield connection
