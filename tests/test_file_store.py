@@ -619,10 +619,14 @@ def test_processes_creating_the_same_experiment_get_the_same_id(root: Path) -> N
     assert len({shared for _, shared, _, _ in outcomes}) == 1
     store = FileStore(str(root))
     listed = store.list_experiments()
-    assert sorted(e.name for e in listed) == sorted(["shared"] + [f"own-{i}" for i in range(6)])
+    assert sorted(e.name for e in listed) == sorted(
+        ["shared"] + [f"own-{i}" for i in range(WORKERS)]
+    )
     assert len({e.experiment_id for e in listed}) == len(listed)
+    found = store.get_experiment_by_name("shared")
+    assert found is not None
     for worker, shared, own, _ in outcomes:
-        assert store.get_experiment_by_name("shared").experiment_id == shared  # type: ignore[union-attr]
+        assert found.experiment_id == shared
         assert store.get_experiment(own).name == f"own-{worker}"
     numbers = sorted(v for _, _, _, versions in outcomes for v in versions)
     assert numbers == list(range(1, WORKERS * VERSIONS_PER_WORKER + 1))
