@@ -298,17 +298,19 @@ def test_latest_metric_value_is_highest_step_then_newest_timestamp(store: Store)
     assert latest() == 4.0  # same step, newer timestamp
     store.log_batch(run_id, metrics=[Metric("loss", 5.0, 2, T0 - 100)])
     assert latest() == 4.0  # same step, older timestamp
+    store.log_batch(run_id, metrics=[Metric("loss", 7.0, 2, T0 + 1)])
+    assert latest() == 7.0  # same step and timestamp: the last logged
     store.log_batch(run_id, metrics=[Metric("loss", 6.0, 1, T0 + 10_000)])
-    assert latest() == 4.0  # an old step, however new, never wins
+    assert latest() == 7.0  # an old step, however new, never wins
 
 
 def test_metric_history_is_ordered_by_step_then_logging_order(store: Store) -> None:
     run_id = new_run(store)
-    big = 2**40
+    big, small = 2**63 - 1, -(2**63)  # steps are 64-bit integers
     batches = [
         [Metric("m", 30.0, 3, T0), Metric("m", 10.0, 1, T0), Metric("other", 7.0, 0, T0)],
         [Metric("m", 20.0, 2, T0), Metric("m", 11.0, 1, T0), Metric("m", 0.0, 0, T0 + 1)],
-        [Metric("m", 31.0, 3, T0 - 5), Metric("m", 99.0, big, T0), Metric("m", -1.0, -1, T0)],
+        [Metric("m", 31.0, 3, T0 - 5), Metric("m", 99.0, big, T0), Metric("m", -1.0, small, T0)],
         [Metric("m", 12.0, 1, T0)],
     ]
     for batch in batches:
@@ -317,7 +319,7 @@ def test_metric_history_is_ordered_by_step_then_logging_order(store: Store) -> N
     history = store.get_metric_history(run_id, "m")
 
     assert history == [
-        Metric("m", -1.0, -1, T0),
+        Metric("m", -1.0, small, T0),
         Metric("m", 0.0, 0, T0 + 1),
         Metric("m", 10.0, 1, T0),
         Metric("m", 11.0, 1, T0),
@@ -644,6 +646,23 @@ def test_search_on_special_keys_and_latest_metric_values(store: Store) -> None:
     assert names("metrics.`val acc` > 0.5") == []
     assert names("params.`ключ/μ` = 'значение'") == ["special"]
     assert names("tags.\"a b\" = 'c d'") == ["special"]
+
+
+def test_like_is_case_sensitive_and_ilike_folds_every_letter(store: Store) -> None:
+    for offset, name in enumerate(["JOSÉ", "josé", "Jose", "ÅSA"]):
+        run_id = new_run(store, run_name=name, start_time=T0 + offset)
+        store.log_batch(run_id, params=[Param("owner", name)])
+
+    def names(filter_string: str) -> list[str]:
+        return [r.info.run_name for r in search(store, None, filter_string)]
+
+    assert names("params.owner LIKE 'jos%'") == ["josé"]
+    assert names("params.owner LIKE 'JOS_'") == ["JOSÉ"]
+    assert names("params.owner ILIKE 'jos_'") == ["Jose", "josé", "JOSÉ"]
+    # not only ASCII letters: 'é' and 'É' are one letter in two cases
+    assert names("params.owner ILIKE 'josé'") == ["josé", "JOSÉ"]
+    assert names("params.owner ILIKE 'åsa'") == ["ÅSA"]
+    assert names("params.owner NOT ILIKE '%é'") == ["ÅSA", "Jose"]
 
 
 def test_nan_never_satisfies_an_ordering_comparison(store: Store) -> None:
