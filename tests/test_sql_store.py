@@ -374,6 +374,41 @@ def test_concurrent_writers_of_one_param_cannot_both_win(sql_uri: str) -> None:
             store.close()
 
 
+def test_concurrent_batches_with_keys_in_any_order_do_not_deadlock(sql_uri: str) -> None:
+    stores = [SqlStore(sql_uri) for _ in range(4)]
+    run_id = new_run(stores[0])
+    keys = [f"k{i}" for i in range(12)]
+    barrier = threading.Barrier(len(stores))
+    errors: list[BaseException] = []
+
+    def write(store: SqlStore, seed: int) -> None:
+        rng = random.Random(seed)
+        barrier.wait(timeout=60)
+        try:
+            for step in range(25):
+                order = rng.sample(keys, len(keys))
+                store.log_batch(
+                    run_id,
+                    [Metric(key, float(seed), step, T0 + seed) for key in order],
+                    tags=[RunTag(key, str(seed)) for key in order],
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(s, i)) for i, s in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    try:
+        assert errors == []
+        for key in keys:
+            assert len(stores[0].get_metric_history(run_id, key)) == 25 * len(stores)
+    finally:
+        for store in stores:
+            store.close()
+
+
 def _populate(stores: Sequence[SqlStore | MemoryStore], seed: int) -> None:
     """The same runs in every store, chosen to trip up a translation to SQL."""
     rng = random.Random(seed)

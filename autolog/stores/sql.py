@@ -98,6 +98,8 @@ class _Db:
     """A driver connection in autocommit mode, spoken to with ``?`` placeholders."""
 
     dialect: Dialect
+    #: opens a transaction whose queries all see one snapshot of the database
+    begin_read: str
     #: opens a transaction that holds the write lock from its first statement
     begin_write: str
 
@@ -126,6 +128,7 @@ class _Db:
 
 class _SqliteDb(_Db):
     dialect: Dialect = "sqlite"
+    begin_read = "BEGIN"  # the snapshot is taken by the first SELECT and kept until COMMIT
     # A deferred transaction that later writes fails at once with SQLITE_BUSY in WAL mode when
     # another connection wrote meanwhile; IMMEDIATE waits for the lock (busy_timeout) up front.
     begin_write = "BEGIN IMMEDIATE"
@@ -189,6 +192,9 @@ class _SqliteDb(_Db):
 
 class _PgDb(_Db):
     dialect: Dialect = "postgresql"
+    # READ COMMITTED would give each statement its own snapshot; a read-only REPEATABLE READ
+    # transaction costs the same and never fails to serialise.
+    begin_read = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
     begin_write = "BEGIN"
 
     def __init__(self, conninfo: str, module: ModuleType) -> None:
@@ -337,11 +343,11 @@ class SqlStore:
         if self._db is db:
             self._db = None
 
-    def _begin(self, statement: str | None) -> _Db:
-        """Open a transaction (``None``: a write transaction) on a working connection."""
+    def _begin(self, *, write: bool) -> _Db:
+        """Open a transaction on a working connection."""
         db = self._connection()
         try:
-            db.execute(statement or db.begin_write)
+            db.execute(db.begin_write if write else db.begin_read)
         except Exception:
             if not db.broken:
                 raise
@@ -349,7 +355,7 @@ class SqlStore:
             # call has been done yet, so reconnecting and starting again is safe.
             self._drop(db)
             db = self._connection()
-            db.execute(statement or db.begin_write)
+            db.execute(db.begin_write if write else db.begin_read)
         return db
 
     @contextlib.contextmanager
@@ -373,7 +379,7 @@ class SqlStore:
     def _read(self, what: str) -> Iterator[_Db]:
         """A transaction, so that a read made of several queries sees one snapshot."""
         with self._lock, self._errors(what):
-            db = self._begin("BEGIN")
+            db = self._begin(write=False)
             try:
                 yield db
                 db.execute("COMMIT")
@@ -385,7 +391,7 @@ class SqlStore:
     def _write(self, what: str) -> Iterator[_Db]:
         """A write transaction: everything in it is stored, or nothing."""
         with self._lock, self._errors(what):
-            db = self._begin(None)
+            db = self._begin(write=True)
             try:
                 yield db
                 db.execute("COMMIT")
@@ -428,16 +434,13 @@ class SqlStore:
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         number = _int_id(experiment_id)
+        if number is None:
+            raise NotFoundError("experiment", experiment_id)
         with self._read(f"reading experiment {experiment_id}") as db:
-            row = (
-                None
-                if number is None
-                else db.execute(
-                    "SELECT id, name, artifact_location, creation_time FROM experiments"
-                    " WHERE id = ?",
-                    (number,),
-                ).fetchone()
-            )
+            row = db.execute(
+                "SELECT id, name, artifact_location, creation_time FROM experiments WHERE id = ?",
+                (number,),
+            ).fetchone()
         if row is None:
             raise NotFoundError("experiment", experiment_id)
         return _experiment(row)
@@ -470,12 +473,10 @@ class SqlStore:
     ) -> None:
         """Create a RUNNING run; creating an existing run_id again is an error."""
         number = _int_id(experiment_id)
+        if number is None:
+            raise NotFoundError("experiment", experiment_id)
         with self._write(f"creating run {run_id}") as db:
-            if (
-                number is None
-                or db.execute("SELECT 1 FROM experiments WHERE id = ?", (number,)).fetchone()
-                is None
-            ):
+            if db.execute("SELECT 1 FROM experiments WHERE id = ?", (number,)).fetchone() is None:
                 raise NotFoundError("experiment", experiment_id)
             created = db.execute(
                 "INSERT INTO runs (run_id, experiment_id, run_name, status, start_time,"
@@ -494,7 +495,7 @@ class SqlStore:
             if created != 1:
                 raise InvalidInputError(f"run {run_id} already exists")
             if tags:
-                db.executemany(_UPSERT_TAG, [(run_id, k, v) for k, v in tags.items()])
+                db.executemany(_UPSERT_TAG, [(run_id, k, v) for k, v in sorted(tags.items())])
 
     def update_run(self, run_id: str, status: RunStatus, end_time: int | None) -> None:
         try:
@@ -583,7 +584,9 @@ class SqlStore:
             if params:
                 self._insert_params(db, run_id, params)
             if tags:
-                db.executemany(_UPSERT_TAG, [(run_id, key, value) for key, value in tags])
+                # stable sort: rows locked in key order, repeats of a key keep the last value
+                rows = sorted(((run_id, key, value) for key, value in tags), key=itemgetter(1))
+                db.executemany(_UPSERT_TAG, rows)
             for chunk in chunks:
                 series_id, seq = db.execute(
                     _UPSERT_SERIES,
@@ -620,7 +623,7 @@ class SqlStore:
             old = stored.get(key)
             if old is not None and old != value:
                 raise ParamCollisionError(run_id, key, old, value)
-        new = [(run_id, key, value) for key, value in final.items() if key not in stored]
+        new = [(run_id, key, value) for key, value in sorted(final.items()) if key not in stored]
         if not new:
             return
         db.executemany(
@@ -911,7 +914,8 @@ def _encode_metrics(metrics: Sequence[Metric]) -> list[_Chunk]:
             [steps[i] for i in where],
             [timestamps[i] for i in where],
         )
-        for key, where in positions.items()
+        # sorted: concurrent batches lock their series rows in one order (no deadlocks)
+        for key, where in sorted(positions.items())
     ]
 
 
