@@ -274,13 +274,18 @@ def matches(run: Run, comparisons: Iterable[Comparison]) -> bool:
     return True
 
 
+def _sortable(value: float | str | int | None) -> float | str | int | None:
+    # NaN has no place in an order: it sorts with the missing values, last either way.
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
 def sort_runs(runs: Iterable[Run], order_by: Sequence[OrderBy]) -> list[Run]:
-    """Sort by the clauses, missing values last; ties (and no clauses) go newest first."""
+    """Sort by the clauses, missing (and NaN) values last; ties and no clauses: newest first."""
 
     def compare(a: Run, b: Run) -> int:
         for clause in order_by:
-            va = field_value(a, clause.entity, clause.key)
-            vb = field_value(b, clause.entity, clause.key)
+            va = _sortable(field_value(a, clause.entity, clause.key))
+            vb = _sortable(field_value(b, clause.entity, clause.key))
             if va == vb:
                 continue
             if va is None:

@@ -676,6 +676,22 @@ def test_nan_never_satisfies_an_ordering_comparison(store: Store) -> None:
         assert "nan" not in found, op
 
 
+def test_nan_sorts_last_like_a_missing_value(store: Store) -> None:
+    nan_run = new_run(store, run_name="nan", start_time=T0 + 3)
+    new_run(store, run_name="none", start_time=T0 + 2)
+    low = new_run(store, run_name="low", start_time=T0 + 1)
+    high = new_run(store, run_name="high", start_time=T0)
+    store.log_batch(nan_run, metrics=[Metric("m", math.nan, 0, T0)])
+    store.log_batch(low, metrics=[Metric("m", 1.0, 0, T0)])
+    store.log_batch(high, metrics=[Metric("m", 2.0, 0, T0)])
+    for clause, expected in (
+        ("metrics.m ASC", ["low", "high", "nan", "none"]),
+        ("metrics.m DESC", ["high", "low", "nan", "none"]),
+    ):
+        found = [r.info.run_name for r in store.search_runs(None, [], parse_order_by(clause), 10)]
+        assert found == expected, clause
+
+
 # --------------------------------------------------------------------------------------------
 # search_runs against the reference store, on generated data
 # --------------------------------------------------------------------------------------------
