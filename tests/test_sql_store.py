@@ -456,6 +456,12 @@ _FILTERS = [
     "params.p ILIKE 'a%'",
     "params.p ILIKE 'AB'",
     "params.p NOT ILIKE 'a_'",
+    "params.p ILIKE 'É'",
+    "params.p NOT ILIKE '%É%'",
+    "tags.t ILIKE 'X Y'",
+    "attributes.run_name ILIKE 'RUN-1%'",
+    "attributes.parent_run_id ILIKE '%'",
+    "params.p ILIKE 'a%' and tags.t NOT ILIKE 'A%' and metrics.loss > 0",
     "params.p IN ('a', 'A', '10')",
     "params.p NOT IN ('a', '')",
     "params.p = 'é'",
@@ -520,7 +526,7 @@ def test_search_translates_to_sql_exactly_as_the_reference_filters(sql_store: Sq
             assert got == want, (filter_string, experiment_ids)
     for order in _ORDERS:
         order_by = parse_order_by(order)
-        for filter_string in ("", "params.q != '2'", "tags.t LIKE 'a%'"):
+        for filter_string in ("", "params.q != '2'", "tags.t LIKE 'a%'", "params.p ILIKE 'A%'"):
             for max_results in (1000, 7, 0, -3):
                 filters = parse_filter(filter_string)
                 want = reference.search_runs(None, filters, order_by, max_results)

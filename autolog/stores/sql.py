@@ -53,7 +53,7 @@ from autolog.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from autolog.search import NUMERIC_ATTRIBUTES, STRING_ATTRIBUTES, Comparison, OrderBy
+from autolog.search import NUMERIC_ATTRIBUTES, STRING_ATTRIBUTES, Comparison, OrderBy, matches
 from autolog.stores.base import default_artifact_root
 from autolog.stores.sql_schema import Dialect, migrate
 
@@ -72,6 +72,8 @@ _RUN_COLUMNS = (
     "r.run_id, r.experiment_id, r.run_name, r.status, r.start_time, r.end_time,"
     " r.artifact_uri, r.parent_run_id"
 )
+_N_RUN_COLUMNS = 8
+_TABLES = {"param": "params", "tag": "tags"}
 _SQLITE_TRANSIENT_CODES = (
     "SQLITE_BUSY",
     "SQLITE_LOCKED",
@@ -539,8 +541,13 @@ class SqlStore:
                 query.add_filter(comparison)
             for clause in order_by:
                 query.add_order(clause)
-            sql, params = query.sql(max_results if max_results >= 0 else None)
+            limit = max_results if max_results >= 0 and not query.in_python else None
+            sql, params = query.sql(limit)
             rows = db.execute(sql, params).fetchall()
+            if query.in_python:
+                rows = [row for row in rows if query.holds_in_python(row)]
+                if max_results >= 0:
+                    rows = rows[:max_results]
             runs = self._load_runs(db, rows)
         # a negative max_results drops runs from the end, as slicing the reference's list does
         return runs if max_results >= 0 else runs[:max_results]
@@ -555,18 +562,8 @@ class SqlStore:
         for row in rows:
             run_id = row[0]
             latest = {k: math.nan if v is None else v for k, v in metrics.get(run_id, {}).items()}
-            info = RunInfo(
-                run_id,
-                str(row[1]),
-                row[2],
-                RunStatus(row[3]),
-                row[4],
-                row[5],
-                row[6],
-                row[7],
-            )
             data = RunData(params.get(run_id, {}), latest, tags.get(run_id, {}))
-            runs.append(Run(info, data))
+            runs.append(Run(_run_info(row), data))
         return runs
 
     # logging
@@ -763,10 +760,19 @@ RETURNING id, n_chunks
 
 
 class _SearchQuery:
-    """A filter and order translated to one SELECT over ``runs r``."""
+    """A filter and order translated to one SELECT over ``runs r``.
+
+    ILIKE is the exception: SQLite's lower() and PostgreSQL's ILIKE on "C" text fold ASCII
+    letters only, autolog.search folds every letter ("É" ~ "é"). Those comparisons are checked
+    in Python with ``autolog.search.matches`` itself, on values the query selects for them.
+    """
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
+        self.in_python: list[Comparison] = []
+        # (entity, key) of the param and tag values selected after the run columns
+        self.python_values: list[tuple[str, str]] = []
+        self.select_params: list[object] = []
         self.joins: list[str] = []
         self.join_params: list[object] = []
         self.where: list[str] = []
@@ -774,12 +780,19 @@ class _SearchQuery:
         self.order: list[str] = []
 
     def sql(self, limit: int | None) -> tuple[str, list[object]]:
-        parts = [f"SELECT {_RUN_COLUMNS} FROM runs r", *self.joins]
+        columns = [
+            _RUN_COLUMNS,
+            *(
+                f"(SELECT x.value FROM {_TABLES[entity]} x WHERE x.run_id = r.run_id AND x.key = ?)"
+                for entity, _ in self.python_values
+            ),
+        ]
+        parts = [f"SELECT {', '.join(columns)} FROM runs r", *self.joins]
         if self.where:
             parts.append("WHERE " + " AND ".join(self.where))
         # ties (and no order_by) go newest first, then by run id, as in autolog.search
         parts.append("ORDER BY " + ", ".join([*self.order, "r.start_time DESC", "r.run_id"]))
-        params = [*self.join_params, *self.where_params]
+        params = [*self.select_params, *self.join_params, *self.where_params]
         if limit is not None:
             parts.append("LIMIT ?")
             params.append(limit)
@@ -794,7 +807,22 @@ class _SearchQuery:
             return f"r.{key}"
         raise InvalidFilterError(f"attributes.{key}", f"unknown attribute {key!r}")
 
+    def holds_in_python(self, row: Sequence[Any]) -> bool:
+        """Whether a selected row passes the comparisons left to Python."""
+        values: dict[str, dict[str, str]] = {"param": {}, "tag": {}}
+        for (entity, key), value in zip(self.python_values, row[_N_RUN_COLUMNS:], strict=True):
+            if value is not None:
+                values[entity][key] = value
+        run = Run(_run_info(row), RunData(values["param"], {}, values["tag"]))
+        return matches(run, self.in_python)
+
     def add_filter(self, c: Comparison) -> None:
+        if c.op in ("ILIKE", "NOT ILIKE"):
+            self.in_python.append(c)
+            if c.entity in _TABLES:
+                self.python_values.append((c.entity, c.key))
+                self.select_params.append(c.key)
+            return
         if c.entity == "metric":
             self._add_metric_filter(c)
             return
@@ -807,7 +835,7 @@ class _SearchQuery:
             self.where.append(condition)
             self.where_params.extend(params)
             return
-        table = "params" if c.entity == "param" else "tags"
+        table = _TABLES[c.entity]
         condition, params = self._string("x.value", c)
         self.where.append(
             f"EXISTS (SELECT 1 FROM {table} x WHERE x.run_id = r.run_id AND x.key = ?"
@@ -852,21 +880,13 @@ class _SearchQuery:
             raise InvalidFilterError(str(c), f"{c.key!r} compares to a string")
         if op in ("=", "!="):
             return f"{column} {'=' if op == '=' else '<>'} ?", [c.value]
-        base = op.removeprefix("NOT ")
-        if base == "LIKE":
-            # PostgreSQL treats "\\" as an escape by default; autolog.search has no escape.
-            escape = " ESCAPE ''" if self.dialect == "postgresql" else ""
-            condition = f"{column} LIKE ?{escape}"
-        elif base == "ILIKE":
-            condition = (
-                f"{column} ILIKE ? ESCAPE ''"
-                if self.dialect == "postgresql"
-                else f"lower({column}) LIKE lower(?)"
-            )
-        else:
+        if op not in ("LIKE", "NOT LIKE"):
             raise InvalidFilterError(str(c), f"operator {op} does not apply to {c.key!r}")
+        # PostgreSQL treats a backslash as an escape by default; autolog.search has none.
+        escape = " ESCAPE ''" if self.dialect == "postgresql" else ""
+        condition = f"{column} LIKE ?{escape}"
         # NOT (NULL LIKE x) is NULL: a missing attribute still does not match
-        return (f"NOT ({condition})" if op != base else condition), [c.value]
+        return (f"NOT ({condition})" if op == "NOT LIKE" else condition), [c.value]
 
     def add_order(self, clause: OrderBy) -> None:
         direction = "ASC" if clause.ascending else "DESC"
@@ -887,7 +907,7 @@ class _SearchQuery:
                 f"{alias}.latest_value {direction}",
             ]
         else:
-            table = "params" if clause.entity == "param" else "tags"
+            table = _TABLES[clause.entity]
             self.joins.append(
                 f"LEFT JOIN {table} {alias} ON {alias}.run_id = r.run_id AND {alias}.key = ?"
             )
@@ -1007,6 +1027,14 @@ def _classify_unconnected(exc: BaseException) -> bool | None:
     if psycopg_module is not None and isinstance(exc, psycopg_module.Error):
         return isinstance(exc, psycopg_module.OperationalError)
     return None
+
+
+def _run_info(row: Sequence[Any]) -> RunInfo:
+    """A RunInfo from the ``_RUN_COLUMNS`` at the start of a row."""
+    run_id, experiment_id, run_name, status, start, end, artifact_uri, parent = row[:_N_RUN_COLUMNS]
+    return RunInfo(
+        run_id, str(experiment_id), run_name, RunStatus(status), start, end, artifact_uri, parent
+    )
 
 
 def _require_run(db: _Db, run_id: str) -> None:
