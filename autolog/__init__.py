@@ -29,6 +29,7 @@ from autolog.entities import (
 )
 from autolog.errors import (
     AutologError,
+    AutologWarning,
     IntegrationError,
     InvalidFilterError,
     InvalidInputError,
@@ -77,6 +78,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ActiveRun",
     "AutologError",
+    "AutologWarning",
     "Client",
     "Experiment",
     "FileInfo",

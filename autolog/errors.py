@@ -18,12 +18,15 @@ Every error autolog raises on purpose derives from ``AutologError``::
     └── IntegrationError                           .integration (registration, patching)
 
 Errors carry the data they are about as attributes so callers never parse messages.
+``AutologWarning`` is what a failure inside autolog's own logging code becomes while training
+goes on (see ``autolog.autolog``).
 """
 
 from __future__ import annotations
 
 __all__ = [
     "AutologError",
+    "AutologWarning",
     "IntegrationError",
     "InvalidFilterError",
     "InvalidInputError",
@@ -42,6 +45,10 @@ __all__ = [
 
 class AutologError(Exception):
     """Root of every error autolog raises on purpose."""
+
+
+class AutologWarning(RuntimeWarning):
+    """Autolog could not record something; the user's training was not affected."""
 
 
 class InvalidInputError(AutologError, ValueError):

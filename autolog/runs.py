@@ -45,6 +45,13 @@ class ActiveRun(Run):
 
     __slots__ = ()
 
+    def end(self, status: RunStatus | str = RunStatus.FINISHED) -> None:
+        """End this run (and any run nested in it that is still open) with ``status``."""
+        final = RunStatus(str(status).upper())
+        if final is RunStatus.RUNNING:
+            raise InvalidInputError("a run ends FINISHED, FAILED or KILLED, not RUNNING")
+        _end(self.info.run_id, final)
+
     def __enter__(self) -> ActiveRun:
         return self
 

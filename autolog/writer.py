@@ -13,14 +13,18 @@ warning naming it.
 from __future__ import annotations
 
 import threading
-import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from autolog.entities import Metric, Param, RunStatus, RunTag
-from autolog.errors import InvalidInputError, NotFoundError, StoreUnavailableError
+from autolog.errors import (
+    AutologWarning,
+    InvalidInputError,
+    NotFoundError,
+    StoreUnavailableError,
+)
 from autolog.stores.base import Store
 
 __all__ = ["Writer"]
@@ -307,7 +311,7 @@ class Writer:
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
-            warnings.warn(f"autolog: {message}", RuntimeWarning, stacklevel=2)
+            warnings.warn(f"autolog: {message}", AutologWarning, stacklevel=2)
         _logger().debug("autolog writer: %s", message)
 
     def _keep_for_retry(self, items: list[tuple[Any, ...]]) -> None:

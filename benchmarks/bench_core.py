@@ -70,7 +70,8 @@ def bench_import() -> None:
     extra = (with_autolog - bare) * 1000
     report(
         "import autolog",
-        f"{extra:.1f} ms above bare ({with_autolog * 1000:.1f} vs {bare * 1000:.1f} ms; target <= 50)",
+        f"{extra:.1f} ms above bare "
+        f"({with_autolog * 1000:.1f} vs {bare * 1000:.1f} ms; target <= 50)",
         extra <= 50,
     )
 

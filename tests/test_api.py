@@ -12,7 +12,7 @@ import autolog
 from autolog import RunStatus
 
 EXPECTED_ALL = {
-    "ActiveRun", "AutologError", "Client", "Experiment", "FileInfo", "IntegrationError",
+    "ActiveRun", "AutologError", "AutologWarning", "Client", "Experiment", "FileInfo", "IntegrationError",
     "InvalidFilterError", "InvalidInputError", "InvalidKeyError", "InvalidURIError",
     "InvalidValueError", "Metric", "ModelIntegrityError", "ModelVersion", "NotFoundError",
     "Param", "ParamCollisionError", "Run", "RunData", "RunInfo", "RunStateError", "RunStatus",

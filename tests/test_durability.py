@@ -9,9 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+from support import run_script
+
 import autolog
 from autolog import RunStatus
-from support import run_script
 
 LOGGER = """
 import sys, time

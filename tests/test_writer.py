@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from autolog.entities import Metric, Param, RunStatus, RunTag
-from autolog.errors import StoreUnavailableError
+from autolog.errors import AutologWarning, StoreUnavailableError
 from autolog.stores.memory import MemoryStore
 from autolog.writer import Writer
 
@@ -72,7 +72,7 @@ def test_a_failing_store_warns_once_keeps_data_and_catches_up() -> None:
     _create(writer, store, "r1")
     assert writer.flush(timeout=5)
     store.down = True
-    with pytest.warns(RuntimeWarning, match="disk full") as record:
+    with pytest.warns(AutologWarning, match="disk full") as record:
         for step in range(100):
             writer.metric("r1", Metric("m", 1.0, step, step))
         assert not writer.flush(timeout=0.5)  # not stored while the store is down
@@ -93,7 +93,7 @@ def test_the_backlog_is_bounded_and_drops_oldest_metrics_first() -> None:
     _create(writer, store, "r1")
     assert writer.flush(timeout=5)
     store.down = True
-    with pytest.warns(RuntimeWarning):
+    with pytest.warns(AutologWarning):
         for step in range(120):
             writer.metric("r1", Metric("m", 1.0, step, step))
         writer.param("r1", Param("kept", "yes"))
@@ -121,7 +121,7 @@ def test_refused_params_are_dropped_with_a_warning_and_the_rest_kept() -> None:
     writer.param("r1", Param("p", "2"))
     writer.param("r1", Param("q", "3"))
     writer.metric("r1", Metric("m", 1.0, 0, 0))
-    with pytest.warns(RuntimeWarning, match="'p'"):
+    with pytest.warns(AutologWarning, match="'p'"):
         assert writer.flush(timeout=5)
     run = store.get_run("r1")
     assert run.data.params == {"p": "1", "q": "3"}
@@ -165,7 +165,7 @@ def test_a_partial_failure_neither_loses_nor_duplicates() -> None:
         _create(writer, store, run_id)
     assert writer.flush(timeout=5)
     store.down_runs = {"b"}
-    with pytest.warns(RuntimeWarning, match="disk full"):
+    with pytest.warns(AutologWarning, match="disk full"):
         for step in range(300):
             for run_id in ("a", "b", "c"):
                 writer.metric(run_id, Metric("m", float(step), step, step))
