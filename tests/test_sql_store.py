@@ -251,6 +251,23 @@ def test_each_batch_appends_one_chunk_per_key(sql_store: SqlStore) -> None:
     assert [tuple(r) for r in counts.fetchall()] == [("a", 22), ("b", 12)]
 
 
+def test_chunks_hold_little_endian_int64_and_float64_arrays(sql_store: SqlStore) -> None:
+    run_id = new_run(sql_store)
+    sql_store.log_batch(run_id, [Metric("m", -0.5, -3, T0), Metric("m", 2.0, 2**40, T0 + 1)])
+    row = (
+        db_of(sql_store)
+        .execute(
+            "SELECT n, first_step, last_step, in_order, steps, timestamps, vals FROM metric_chunks"
+        )
+        .fetchone()
+    )
+    n, first_step, last_step, in_order, steps, timestamps, values = row
+    assert (n, first_step, last_step, in_order) == (2, -3, 2**40, 1)
+    assert bytes(steps) == struct.pack("<2q", -3, 2**40)
+    assert bytes(timestamps) == struct.pack("<2q", T0, T0 + 1)
+    assert bytes(values) == struct.pack("<2d", -0.5, 2.0)
+
+
 def test_out_of_order_steps_are_sorted_stably_across_chunks(sql_store: SqlStore) -> None:
     reference = MemoryStore()
     batches = [
@@ -500,6 +517,8 @@ _ORDERS: list[list[str]] = [
     [],
     ["metrics.loss"],
     ["metrics.loss DESC"],
+    ["metrics.acc", "params.q"],
+    ["metrics.acc DESC"],
     ["params.p"],
     ["params.p DESC", "metrics.loss"],
     ["tags.t", "params.q DESC"],
@@ -515,7 +534,6 @@ _ORDERS: list[list[str]] = [
 
 
 def test_search_translates_to_sql_exactly_as_the_reference_filters(sql_store: SqlStore) -> None:
-    # NaN is left out of the order_by keys: the reference's ordering of NaN is not a total order
     reference = MemoryStore()
     _populate([sql_store, reference], seed=99)
     for filter_string in _FILTERS:

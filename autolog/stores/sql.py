@@ -900,9 +900,8 @@ class _SearchQuery:
             self.joins.append(
                 f"LEFT JOIN metric_series {alias} ON {alias}.run_id = r.run_id AND {alias}.key = ?"
             )
-            # missing metrics last, then NaN (NULL) after every number, in either direction
+            # NaN is stored as NULL, and sorts as a missing value does: last, tied with them
             self.order += [
-                f"({alias}.id IS NULL)",
                 f"({alias}.latest_value IS NULL)",
                 f"{alias}.latest_value {direction}",
             ]
