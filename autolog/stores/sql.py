@@ -144,7 +144,9 @@ class _SqliteDb(_Db):
         try:
             self._raw.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
             self._enable_wal()
-            self._raw.execute("PRAGMA synchronous = NORMAL")  # durable across crashes in WAL
+            # In WAL mode a crash of the process loses no commit; a power cut may lose the last
+            # ones but never damages the database. FULL would sync the disk at every batch.
+            self._raw.execute("PRAGMA synchronous = NORMAL")
             self._raw.execute("PRAGMA case_sensitive_like = ON")  # LIKE as in autolog.search
             self._raw.execute("PRAGMA foreign_keys = ON")
         except BaseException:
@@ -211,7 +213,8 @@ class _PgDb(_Db):
         if converted is None:
             # none of our statements has "?" or "%" inside a literal
             converted = sql.replace("%", "%%").replace("?", "%s")
-            self._converted[sql] = converted
+            if len(self._converted) < 1000:  # searches make statements without end
+                self._converted[sql] = converted
         return converted
 
     def execute(self, sql: str, params: Sequence[object] = (), *, binary: bool = False) -> _Cursor:
