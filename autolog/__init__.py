@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+from autolog.autologging import autolog
 from autolog.client import Client
 from autolog.entities import (
     Experiment,
@@ -105,6 +106,7 @@ __all__ = [
     "UnsafePathError",
     "__version__",
     "active_run",
+    "autolog",
     "download_artifacts",
     "end_run",
     "flush",

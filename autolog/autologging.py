@@ -1,0 +1,107 @@
+"""``autolog()``: record every training of the installed frameworks, or stop doing so."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from autolog.errors import IntegrationError, InvalidInputError
+
+__all__ = ["BUILTIN_INTEGRATIONS", "ENTRY_POINT_GROUP", "autolog"]
+
+#: integration name -> (module defining ``INTEGRATION``, framework module it patches)
+BUILTIN_INTEGRATIONS: dict[str, tuple[str, str]] = {
+    "sklearn": ("autolog.integrations.sklearn", "sklearn"),
+}
+ENTRY_POINT_GROUP = "autolog.integrations"
+_discovered = False
+
+
+def autolog(
+    *,
+    log_models: bool = True,
+    exclusive: bool = False,
+    silent: bool = False,
+    disable: bool = False,
+    integrations: Iterable[str] | None = None,
+    **framework_options: Mapping[str, Any],
+) -> None:
+    """Record the training of every installed framework, with no other change to your code.
+
+    Works whether the frameworks are imported before or after the call. Calling it again
+    reconfigures; ``disable=True`` restores the original functions exactly.
+
+    Args:
+        log_models: log each trained model (loadable with ``autolog.load_model``).
+        exclusive: never log into a run you started; record into a nested child run instead.
+        silent: no warning when autolog fails to record something (training goes on anyway).
+        disable: turn the selected integrations off and undo their patches.
+        integrations: names to act on (default: all known ones, e.g. ``["sklearn"]``).
+        **framework_options: per-integration options, e.g. ``sklearn={"max_tuning_runs": 3}``.
+
+    Example::
+
+        import autolog
+        autolog.autolog()
+        LogisticRegression().fit(X, y)      # recorded as a run with params, metrics, model
+    """
+    for option, value in (
+        ("log_models", log_models),
+        ("exclusive", exclusive),
+        ("silent", silent),
+        ("disable", disable),
+    ):
+        if not isinstance(value, bool):
+            raise InvalidInputError(f"autolog({option}=...) takes True or False, not {value!r}")
+    from autolog.integrations import patching
+
+    _load_integrations(patching)
+    known = patching.registered()
+    if integrations is None:
+        selected = list(known)
+    elif isinstance(integrations, str):
+        raise InvalidInputError(f"integrations must be a list of names, not {integrations!r}")
+    else:
+        selected = list(integrations)
+    unknown = [name for name in [*selected, *framework_options] if name not in known]
+    if unknown:
+        raise InvalidInputError(
+            f"unknown integration(s) {', '.join(map(repr, unknown))}; known: {', '.join(known)}"
+        )
+    prepared = {}
+    for name in selected:
+        raw = framework_options.get(name, {})
+        if not isinstance(raw, Mapping):
+            raise InvalidInputError(f"autolog({name}=...) takes a dict of options, not {raw!r}")
+        options = known[name].make_options(dict(raw))
+        prepared[name] = patching.Settings(log_models, exclusive, silent, disable, options)
+    for name, settings in prepared.items():
+        patching.configure(name, settings)
+
+
+def _load_integrations(patching: Any) -> None:
+    """Register the built-in integrations and, once, those of the entry-point group."""
+    global _discovered
+    registered = patching.registered()
+    for name, (module, _framework) in BUILTIN_INTEGRATIONS.items():
+        if name not in registered:
+            import importlib
+
+            patching.register(importlib.import_module(module).INTEGRATION)
+    if _discovered:
+        return
+    _discovered = True
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            integration = entry.load()
+        except Exception as exc:
+            raise IntegrationError(
+                entry.name, f"entry point {entry.value!r} failed: {exc}"
+            ) from exc
+        if getattr(integration, "name", None) != entry.name:
+            raise IntegrationError(
+                entry.name, f"entry point names integration {getattr(integration, 'name', None)!r}"
+            )
+        patching.register(integration)

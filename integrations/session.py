@@ -1,0 +1,120 @@
+"""Training sessions: which run an intercepted training call records into.
+
+The outermost training call of a context opens a session; calls made while it is open (a
+Pipeline fitting its steps, a search fitting clones, ``LGBMClassifier.fit`` calling
+``lightgbm.train``) see it through ``current()`` and add to it or stay silent, so one training
+makes one run. Sessions live in a ``ContextVar``: threads that train independently get one
+session, and one run, each.
+
+Run ownership:
+
+- no active run: the session starts a run and ends it FINISHED, or FAILED if training raised
+  (KeyboardInterrupt included);
+- inside a user's run: the first session logs into it and never ends it; later sessions (and
+  every session with ``exclusive=True``) start nested child runs.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from autolog.integrations.patching import Settings
+
+import autolog
+
+__all__ = ["Session", "current", "open_session"]
+
+
+class Session:
+    """One training call's run and what nested calls may share with it."""
+
+    __slots__ = (
+        "_active",
+        "_token",
+        "client",
+        "experiment_id",
+        "integration",
+        "notes",
+        "owned",
+        "run_id",
+        "settings",
+    )
+
+    def __init__(
+        self,
+        integration: str,
+        settings: Settings,
+        run_id: str,
+        experiment_id: str,
+        *,
+        owned: bool,
+        active: autolog.ActiveRun | None = None,
+    ) -> None:
+        self.integration = integration
+        self.settings = settings
+        self.run_id = run_id
+        self.experiment_id = experiment_id
+        self.owned = owned
+        self.client = autolog.Client(autolog.get_tracking_uri())
+        #: free-form notes nested calls leave for the outer one (e.g. "iterations logged")
+        self.notes: dict[str, Any] = {}
+        self._active = active
+        self._token: contextvars.Token[Session | None] | None = None
+
+    def enter(self) -> Session:
+        """Make this the current session of the context."""
+        self._token = _current.set(self)
+        return self
+
+    def close(self, error: BaseException | None = None) -> None:
+        """Leave the session; end its run if the session started it."""
+        if self._token is not None:
+            _current.reset(self._token)
+            self._token = None
+        if self.owned and self._active is not None:
+            self._active.end("FINISHED" if error is None else "FAILED")
+
+
+_current: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
+    "autolog_session", default=None
+)
+# User runs a session has already logged into: the next session nests a child run instead.
+_claimed: set[str] = set()
+_claimed_lock = threading.Lock()
+
+
+def current() -> Session | None:
+    """The session of the training call in progress in this context, if any."""
+    return _current.get()
+
+
+def open_session(
+    integration: str,
+    settings: Settings,
+    *,
+    run_name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> Session:
+    """Open the session of an outermost training call and make it current."""
+    user_run = autolog.active_run()
+    session: Session
+    if user_run is not None and not settings.exclusive:
+        run_id = user_run.info.run_id
+        with _claimed_lock:
+            first = run_id not in _claimed
+            _claimed.add(run_id)
+        if first:
+            session = Session(
+                integration, settings, run_id, user_run.info.experiment_id, owned=False
+            )
+            if tags:
+                session.client.set_tags(run_id, tags)
+            return session.enter()
+    run = autolog.start_run(run_name=run_name, tags=tags, nested=user_run is not None)
+    info = run.info
+    return Session(
+        integration, settings, info.run_id, info.experiment_id, owned=True, active=run
+    ).enter()
