@@ -197,7 +197,11 @@ def _read_value(
         if kind != "number":
             raise InvalidFilterError(text, f"{entity} {key!r} compares to a number, not {raw!r}")
         number = float(raw)
-        return (int(number) if entity == "attribute" else number), i + 1
+        if entity == "attribute":
+            if not math.isfinite(number):
+                raise InvalidFilterError(text, f"{key} compares to a finite number, not {raw!r}")
+            return int(number), i + 1
+        return number, i + 1
     if kind != "string":
         raise InvalidFilterError(text, f"{entity} {key!r} compares to a quoted string, not {raw!r}")
     value = _unquote(raw)

@@ -163,6 +163,8 @@ def _isolated_autolog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     from support import reset_autolog
 
     monkeypatch.chdir(tmp_path)
+    # Strict mode: an exception in autolog's own hooks fails the test instead of a warning.
+    monkeypatch.setenv("AUTOLOG_STRICT", "1")
     monkeypatch.delenv("AUTOLOG_TRACKING_URI", raising=False)
     monkeypatch.delenv("AUTOLOG_EXPERIMENT_NAME", raising=False)
     reset_autolog()

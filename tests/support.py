@@ -17,6 +17,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 def reset_autolog() -> None:
     """End and forget every run, close every store: the next test starts from nothing."""
+    if "autolog.integrations.patching" in sys.modules:
+        from autolog.integrations import patching
+
+        for name in list(patching.registered()):
+            patching.configure(name, patching.Settings(disable=True))
     runs_module._end_open_runs(autolog.RunStatus.FINISHED)
     runs_module._stack.set(())
     runs_module._last_run = None

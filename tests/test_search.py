@@ -148,6 +148,8 @@ def test_comparisons_are_immutable() -> None:
         ("params.model = 3", "compares to a quoted string"),
         ("params.model = rf", "compares to a quoted string"),
         ("attributes.start_time > 'yesterday'", "compares to a number"),
+        ("attributes.start_time > nan", "finite number"),
+        ("attributes.end_time < inf", "finite number"),
         ("attributes.status = 3", "compares to a quoted string"),
         ("metrics.a > 1 or metrics.b < 2", "'or' is not supported"),
         ("metrics.a > 1 OR metrics.b < 2", "'or' is not supported"),
