@@ -21,9 +21,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from autolog.integrations.patching import Settings
-
 import autolog
+from autolog.integrations.patching import Settings
 
 __all__ = ["Session", "current", "open_session"]
 

@@ -33,11 +33,10 @@ from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from autolog.integrations.patching import Call, Patcher
-from autolog.integrations.session import Session, current, open_session
-
 import autolog
 from autolog.errors import InvalidInputError
+from autolog.integrations.patching import Call, Patcher
+from autolog.integrations.session import Session, current, open_session
 
 __all__ = ["INTEGRATION", "SklearnOptions"]
 
