@@ -118,8 +118,8 @@ class _Backend:
         for run_id, state in list(self.runs.items()):
             if state.owned and now - state.last_heartbeat >= HEARTBEAT_SECONDS:
                 state.last_heartbeat = now
-                tag = RunTag(context.TAG_HEARTBEAT, str(_now()))
-                self.store.log_batch(run_id, tags=[tag])
+                # Queued, not written here: it then follows the run's creation in any case.
+                self.writer.tag(run_id, RunTag(context.TAG_HEARTBEAT, str(_now())))
 
     def close(self) -> None:
         self.writer.close()
@@ -241,7 +241,6 @@ class Client:
         start = _start_time()
         artifact_uri = f"{experiment.artifact_location}/{run_id}/artifacts"
         backend = self._backend
-        backend.runs[run_id] = _RunState(artifact_uri, {}, owned=True)
         backend.writer.create_run(
             run_id,
             experiment_id=experiment.experiment_id,
@@ -251,6 +250,9 @@ class Client:
             parent_run_id=parent_run_id,
             tags=all_tags,
         )
+        # Registered after the create is queued: anything queued for the run (heartbeats from
+        # the writer thread included) follows its creation.
+        backend.runs[run_id] = _RunState(artifact_uri, {}, owned=True)
         backend.writer.call(run_id, partial(self._background_context, run_id))
         info = RunInfo(
             run_id,

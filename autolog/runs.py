@@ -28,6 +28,7 @@ __all__ = [
     "end_run",
     "flush",
     "get_client",
+    "get_experiment_name",
     "get_tracking_uri",
     "last_active_run",
     "set_experiment",
@@ -105,6 +106,12 @@ def set_experiment(name: str | None) -> None:
     _experiment = name
 
 
+def get_experiment_name() -> str:
+    """The experiment runs go to when none is named: ``set_experiment``'s, else
+    ``$AUTOLOG_EXPERIMENT_NAME``, else "Default"."""
+    return _experiment or os.environ.get("AUTOLOG_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+
+
 def get_client() -> Client:
     """The client behind the module-level API (for the current tracking URI)."""
     global _client
@@ -140,10 +147,7 @@ def start_run(
     client = get_client()
     parent = stack[-1][0].info.run_id if stack else None
     run = client.create_run(
-        experiment
-        or _experiment
-        or os.environ.get("AUTOLOG_EXPERIMENT_NAME")
-        or DEFAULT_EXPERIMENT,
+        experiment or get_experiment_name(),
         run_name=run_name,
         tags=tags,
         parent_run_id=parent,

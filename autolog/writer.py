@@ -311,7 +311,7 @@ class Writer:
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
-            warnings.warn(f"autolog: {message}", AutologWarning, stacklevel=2)
+            warn(f"autolog: {message}")
         _logger().debug("autolog writer: %s", message)
 
     def _keep_for_retry(self, items: list[tuple[Any, ...]]) -> None:
@@ -335,6 +335,15 @@ class Writer:
                 "waiting; the oldest metric values are being dropped",
             )
         self._retry = kept
+
+
+def warn(message: str, stacklevel: int = 3) -> None:
+    """Issue an AutologWarning that can never raise, even where warnings are made errors:
+    the writer thread must survive it, and so must the user's training."""
+    try:
+        warnings.warn(message, AutologWarning, stacklevel=stacklevel)
+    except Warning:
+        _logger().warning("%s", message)
 
 
 def _unwritten(batches: dict[str, _Batch], rest: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

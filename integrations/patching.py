@@ -21,14 +21,15 @@ import contextvars
 import functools
 import logging
 import os
+import sys
 import threading
-import warnings
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import wrapt
 
-from autolog.errors import AutologWarning, IntegrationError
+from autolog.errors import IntegrationError
+from autolog.writer import warn
 
 __all__ = [
     "Call",
@@ -63,6 +64,9 @@ class Call(NamedTuple):
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     settings: Settings
+    #: module of the code that made the call ("" if unknown): tells user code from the
+    #: framework's own internal uses
+    caller: str = ""
 
 
 #: A hook receives the call and yields once: (args, kwargs) to call the original with. It then
@@ -107,11 +111,10 @@ def report(integration: str, exc: BaseException, settings: Settings | None) -> N
         raise exc
     logger.debug("autolog %s integration failed", integration, exc_info=exc)
     if settings is None or not settings.silent:
-        warnings.warn(
+        warn(
             f"autolog: the {integration} integration failed to record this call "
             f"({type(exc).__name__}: {exc}); training was not affected",
-            AutologWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
 
 
@@ -133,7 +136,9 @@ def _firewall(integration: str, qualname: str, hook: Hook) -> Callable[..., Any]
         settings = _settings.get(integration)
         if settings is None or settings.disable or _in_hook.get():
             return wrapped(*args, **kwargs)
-        call = Call(integration, qualname, instance, args, kwargs, settings)
+        # wrapt's C wrapper adds no frame: frame 1 is whoever called the patched function.
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        call = Call(integration, qualname, instance, args, kwargs, settings, caller)
         try:
             gen = hook(call)
             yielded, new_args = _run_hook(gen, gen.__next__, call)
@@ -196,10 +201,21 @@ class Patcher:
         self._lock = threading.RLock()
         self.active = True
 
-    def wrap(self, owner: Any, name: str, hook: Hook) -> bool:
+    def wrap(
+        self,
+        owner: Any,
+        name: str,
+        hook: Hook,
+        *,
+        aliases: Iterable[tuple[Any, str]] = (),
+    ) -> bool:
         """Route calls of ``owner.name`` (defined in ``owner`` itself) through ``hook``.
 
-        Returns False when ``owner`` does not define ``name`` itself or it is patched already.
+        ``aliases`` are other ``(owner, name)`` places that re-export the same object (a
+        function imported with ``from .engine import train``): each one that still holds the
+        original gets the very same wrapper, so every route to the function is patched and it
+        keeps pickling by its qualified name. Returns False when ``owner`` does not define
+        ``name`` itself or it is patched already.
         """
         with self._lock:
             original = vars(owner).get(name)
@@ -207,8 +223,10 @@ class Patcher:
                 return False
             qualname = f"{getattr(owner, '__qualname__', getattr(owner, '__name__', owner))}.{name}"
             wrapper = _Patched(original, _firewall(self.integration, qualname, hook))
-            setattr(owner, name, wrapper)
-            self._patches.append((owner, name, original))
+            for place, attribute in [(owner, name), *aliases]:
+                if vars(place).get(attribute) is original:
+                    setattr(place, attribute, wrapper)
+                    self._patches.append((place, attribute, original))
             return True
 
     def when_imported(self, module: str, callback: Callable[[Any], None]) -> None:

@@ -96,8 +96,13 @@ def open_session(
     *,
     run_name: str | None = None,
     tags: Mapping[str, Any] | None = None,
+    detached: bool = False,
 ) -> Session:
-    """Open the session of an outermost training call and make it current."""
+    """Open the session of an outermost training call and make it current.
+
+    A ``detached`` session's run is not made the active run: it may outlive the call (e.g.
+    ``partial_fit`` steps) and is ended by its integration with ``Client.set_terminated``.
+    """
     user_run = autolog.active_run()
     session: Session
     if user_run is not None and not settings.exclusive:
@@ -112,6 +117,17 @@ def open_session(
             if tags:
                 session.client.set_tags(run_id, tags)
             return session.enter()
+    if detached:
+        client = autolog.Client(autolog.get_tracking_uri())
+        made = client.create_run(
+            None if user_run else autolog.get_experiment_name(),
+            experiment_id=user_run.info.experiment_id if user_run else None,
+            run_name=run_name,
+            tags=tags,
+            parent_run_id=user_run.info.run_id if user_run else None,
+        )
+        info = made.info
+        return Session(integration, settings, info.run_id, info.experiment_id, owned=True).enter()
     run = autolog.start_run(run_name=run_name, tags=tags, nested=user_run is not None)
     info = run.info
     return Session(

@@ -14,6 +14,9 @@ What one outermost training call records:
   ``best_cv_score`` metric, ``cv_results.csv``, and child runs for the best candidates.
 
 ``partial_fit`` calls on one estimator make one run whose metrics are steps, one per call.
+Fits that scikit-learn makes itself (steps of a pipeline, clones in a search or in
+``cross_val_score``, helpers fitted inside metric functions) are part of the outer call or not
+recorded at all: a run is what the user's own code trained.
 Classes are patched as their modules are imported, so nothing of scikit-learn is imported
 here that the program does not import itself.
 """
@@ -111,9 +114,15 @@ def _patch_module(patcher: Patcher, module: Any) -> None:
 # -- fit ------------------------------------------------------------------------------------
 
 
+def _internal(call: Call) -> bool:
+    """A call made by scikit-learn itself (a step of a pipeline, a clone fitted by a search,
+    LabelBinarizer fitted inside log_loss, folds of cross_val_score), not by the user."""
+    return current() is not None or call.caller.startswith("sklearn.")
+
+
 def _fit_hook(call: Call) -> Yield:
-    if current() is not None:
-        return  # a step of a pipeline, a clone fitted by a search, fit called by fit_transform
+    if _internal(call):
+        return
     estimator = call.instance
     _end_incremental(estimator, "FINISHED")  # fit starts over: an incremental run is complete
     session = open_session(
@@ -396,8 +405,8 @@ _incremental_lock = threading.Lock()
 
 
 def _partial_fit_hook(call: Call) -> Yield:
-    if current() is not None:
-        return  # called by another training call (e.g. fit implemented with partial_fit)
+    if _internal(call):
+        return
     estimator = call.instance
     state = _incremental.get(estimator)
     if state is None:
@@ -420,15 +429,13 @@ def _start_incremental(call: Call, estimator: Any) -> _Incremental:
     # The run outlives this call, so it is not made the active run: it ends when the estimator
     # is fitted from scratch, garbage-collected, or at exit.
     session = open_session(
-        "sklearn", call.settings, tags={"autolog.estimator": _class_name(estimator)}
+        "sklearn", call.settings, tags={"autolog.estimator": _class_name(estimator)}, detached=True
     )
-    owned = session.owned
-    session.owned = False  # keep the run open after this call
     session.close()
     client = session.client
-    state = _Incremental(client, session.run_id, owned)
+    state = _Incremental(client, session.run_id, session.owned)
     client.log_params(state.run_id, _params(estimator))
-    if owned:
+    if session.owned:
         state.finalizer = weakref.finalize(estimator, client.set_terminated, state.run_id)
     with _incremental_lock:
         _incremental[estimator] = state

@@ -45,6 +45,7 @@ EXPECTED_ALL = {
     "download_artifacts",
     "end_run",
     "flush",
+    "get_experiment_name",
     "get_metric_history",
     "get_run",
     "get_tracking_uri",
@@ -115,7 +116,14 @@ def test_run_lifecycle_and_data() -> None:
     assert autolog.last_active_run() == stored
 
 
-def test_runs_without_experiment_go_to_default() -> None:
+def test_runs_without_experiment_go_to_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert autolog.get_experiment_name() == "Default"
+    monkeypatch.setenv("AUTOLOG_EXPERIMENT_NAME", "from-env")
+    assert autolog.get_experiment_name() == "from-env"
+    autolog.set_experiment("chosen")
+    assert autolog.get_experiment_name() == "chosen"
+    autolog.set_experiment(None)
+    monkeypatch.delenv("AUTOLOG_EXPERIMENT_NAME")
     with autolog.start_run() as run:
         pass
     default = autolog.Client().get_experiment_by_name("Default")
