@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 
 import autolog
 from autolog.errors import InvalidInputError
+from autolog.integrations._scores import classifier_scores, regressor_scores
 from autolog.integrations.patching import Call, Patcher
 from autolog.integrations.session import Session, current, open_session
 
@@ -179,78 +180,24 @@ def _training_data(call: Call) -> tuple[Any, Any, Any]:
 def _training_scores(estimator: Any, X: Any, y: Any, sample_weight: Any) -> dict[str, float]:
     from sklearn.base import is_classifier, is_regressor
 
-    with warnings.catch_warnings():
-        # sklearn warns about undefined metrics (one class, constant predictions): we skip
-        # those metrics instead of passing the warnings on to the user.
-        warnings.simplefilter("ignore")
-        if is_classifier(estimator):
-            return _classifier_scores(estimator, X, y, sample_weight)
-        if is_regressor(estimator):
-            return _regressor_scores(estimator, X, y, sample_weight)
+    if is_classifier(estimator):
+        proba = None
+        if getattr(y, "ndim", 1) == 1 and hasattr(estimator, "predict_proba"):
+            # hasattr is False where available_if hides predict_proba
+            proba = estimator.predict_proba(X)
+        classes = getattr(estimator, "classes_", None)
+        return classifier_scores(y, estimator.predict(X), proba, classes, sample_weight)
+    if is_regressor(estimator):
+        return regressor_scores(y, estimator.predict(X), sample_weight)
     return {}
 
 
 def _defined(compute: Any, *args: Any, **kwargs: Any) -> float | None:
-    """A metric, or None where the data make it undefined (one class, multi-output, ...)."""
+    """A score, or None where the data make it undefined."""
     try:
-        value = float(compute(*args, **kwargs))
+        return float(compute(*args, **kwargs))
     except (ValueError, TypeError, IndexError):
         return None
-    return value
-
-
-def _classifier_scores(estimator: Any, X: Any, y: Any, weight: Any) -> dict[str, float]:
-    import numpy as np
-    from sklearn import metrics
-
-    y_pred = estimator.predict(X)
-    scores = {
-        "training_accuracy": _defined(metrics.accuracy_score, y, y_pred, sample_weight=weight),
-    }
-    for name, func in (
-        ("training_precision", metrics.precision_score),
-        ("training_recall", metrics.recall_score),
-        ("training_f1", metrics.f1_score),
-    ):
-        scores[name] = _defined(
-            func, y, y_pred, average="weighted", zero_division=0, sample_weight=weight
-        )
-    if hasattr(estimator, "predict_proba") and np.ndim(y) == 1:
-        classes = getattr(estimator, "classes_", None)
-        proba = np.asarray(estimator.predict_proba(X))
-        if classes is not None and proba.ndim == 2 and len(np.unique(y)) > 1:
-            scores["training_log_loss"] = _defined(
-                metrics.log_loss, y, proba, labels=classes, sample_weight=weight
-            )
-            if proba.shape[1] == 2:
-                scores["training_roc_auc"] = _defined(
-                    metrics.roc_auc_score, y, proba[:, 1], sample_weight=weight
-                )
-            elif len(np.unique(y)) == proba.shape[1]:
-                scores["training_roc_auc"] = _defined(
-                    metrics.roc_auc_score,
-                    y,
-                    proba,
-                    multi_class="ovr",
-                    average="weighted",
-                    labels=classes,
-                    sample_weight=weight,
-                )
-    return {k: v for k, v in scores.items() if v is not None}
-
-
-def _regressor_scores(estimator: Any, X: Any, y: Any, weight: Any) -> dict[str, float]:
-    from sklearn import metrics
-
-    y_pred = estimator.predict(X)
-    mse = _defined(metrics.mean_squared_error, y, y_pred, sample_weight=weight)
-    scores = {
-        "training_mse": mse,
-        "training_rmse": math.sqrt(mse) if mse is not None and mse >= 0 else None,
-        "training_mae": _defined(metrics.mean_absolute_error, y, y_pred, sample_weight=weight),
-        "training_r2": _defined(metrics.r2_score, y, y_pred, sample_weight=weight),
-    }
-    return {k: v for k, v in scores.items() if v is not None and not math.isnan(v)}
 
 
 _CURVES = (
