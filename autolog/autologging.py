@@ -12,6 +12,7 @@ __all__ = ["BUILTIN_INTEGRATIONS", "ENTRY_POINT_GROUP", "autolog"]
 #: integration name -> (module defining ``INTEGRATION``, framework module it patches)
 BUILTIN_INTEGRATIONS: dict[str, tuple[str, str]] = {
     "sklearn": ("autolog.integrations.sklearn", "sklearn"),
+    "torch": ("autolog.integrations.torch", "torch"),
 }
 ENTRY_POINT_GROUP = "autolog.integrations"
 _discovered = False

@@ -456,6 +456,39 @@ class Client:
         self._backend.writer.hashes(run_id, {target: digest})
         return target
 
+    def log_artifact_later(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> str:
+        """Like ``log_artifact``, but the copy is made on the writer thread: the caller does
+        no I/O beyond one ``stat``. A file rewritten before its copy is complete is not logged
+        by this call (the call made for the rewrite logs the new content)."""
+        from pathlib import Path
+
+        source = Path(os.path.abspath(local_path))
+        try:
+            stamp = _stamp(source)
+        except OSError:
+            raise InvalidInputError(
+                f"log_artifact needs an existing file, not {str(source)!r}"
+            ) from None
+        folder = check_artifact_path(artifact_path)
+        target = check_artifact_path(f"{folder}/{source.name}" if folder else source.name)
+        repo = self._repository(run_id)
+
+        def copy() -> None:
+            try:
+                if _stamp(source) != stamp:
+                    return
+                digest = repo.put_file(source, target)
+                if _stamp(source) != stamp:
+                    return
+            except FileNotFoundError:
+                return  # removed since: nothing left to log (and nothing to retry)
+            self.store.record_artifact_hashes(run_id, {target: digest})
+
+        self._backend.writer.call(run_id, copy)
+        return target
+
     def log_artifacts(
         self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
     ) -> list[str]:
@@ -589,3 +622,9 @@ def _mkdtemp() -> str:
     import tempfile
 
     return tempfile.mkdtemp(prefix="autolog-")
+
+
+def _stamp(path: os.PathLike[str]) -> tuple[int, int, int]:
+    """What changes when a file is rewritten: inode, size, modification time."""
+    info = os.stat(path)
+    return info.st_ino, info.st_size, info.st_mtime_ns

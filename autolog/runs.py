@@ -13,7 +13,7 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from types import FrameType, TracebackType
 from typing import Any
@@ -31,6 +31,7 @@ __all__ = [
     "get_experiment_name",
     "get_tracking_uri",
     "last_active_run",
+    "on_run_end",
     "set_experiment",
     "set_tracking_uri",
     "start_run",
@@ -82,6 +83,8 @@ _last_run: tuple[str, Client] | None = None
 _open: dict[str, Client] = {}
 _lock = threading.Lock()
 _signal_installed = False
+# run_id -> (called with the final status just before the run ends, whether it makes way)
+_end_hooks: dict[str, tuple[Callable[[RunStatus], None], bool]] = {}
 
 
 def set_tracking_uri(uri: str | None) -> None:
@@ -140,6 +143,9 @@ def start_run(
         RunStateError: a run is already active and ``nested`` is False.
     """
     stack = _stack.get()
+    while stack and not nested and _makes_way(stack[-1][0].info.run_id):
+        _end(stack[-1][0].info.run_id, RunStatus.FINISHED)
+        stack = _stack.get()
     if stack and not nested:
         raise RunStateError(
             f"run {stack[-1][0].info.run_id} is already active; end it first or pass nested=True"
@@ -167,16 +173,56 @@ def _end(run_id: str, status: RunStatus | str) -> None:
     if run_id in ids:
         # Ending a run ends the nested runs still open above it.
         index = ids.index(run_id)
+        _stack.set(stack[:index])
+        failure: BaseException | None = None
         for entry, client in reversed(stack[index:]):
+            try:
+                _run_end_hook(entry.info.run_id, status)
+            except BaseException as exc:  # still end every run, then let it be known
+                failure = failure or exc
             client.set_terminated(entry.info.run_id, status)
             _forget(entry.info.run_id)
             _last_run = (entry.info.run_id, client)
-        _stack.set(stack[:index])
+        if failure is not None:
+            raise failure
     elif run_id in _open:
         client = _open[run_id]
-        client.set_terminated(run_id, status)
-        _forget(run_id)
-        _last_run = (run_id, client)
+        try:
+            _run_end_hook(run_id, status)
+        finally:
+            client.set_terminated(run_id, status)
+            _forget(run_id)
+            _last_run = (run_id, client)
+
+
+def on_run_end(
+    run_id: str, hook: Callable[[RunStatus], None] | None, *, makes_way: bool = False
+) -> None:
+    """Call ``hook(status)`` just before the run ``run_id`` (started here) ends, however it
+    ends: ``end_run``, ``ActiveRun.end``, the end of a run it is nested in, exit or SIGTERM.
+    ``None`` removes the hook.
+
+    ``makes_way=True`` marks a run an integration opened on its own and keeps open across
+    calls (a plain PyTorch loop's run): a ``start_run`` that would otherwise fail because this
+    run is active ends it FINISHED and goes on. The run still ends if the hook raises.
+    """
+    with _lock:
+        if hook is None:
+            _end_hooks.pop(run_id, None)
+        else:
+            _end_hooks[run_id] = (hook, makes_way)
+
+
+def _makes_way(run_id: str) -> bool:
+    entry = _end_hooks.get(run_id)
+    return entry is not None and entry[1]
+
+
+def _run_end_hook(run_id: str, status: RunStatus | str) -> None:
+    with _lock:
+        entry = _end_hooks.pop(run_id, None)
+    if entry is not None:
+        entry[0](RunStatus(str(status).upper()))
 
 
 def _forget(run_id: str) -> None:
@@ -328,6 +374,8 @@ def _end_open_runs(status: RunStatus) -> None:
         _open.clear()
     for run_id, client in pending:
         with contextlib.suppress(Exception):  # ending what we can matters more than why not
+            _run_end_hook(run_id, status)
+        with contextlib.suppress(Exception):
             client.set_terminated(run_id, status)
 
 

@@ -137,7 +137,11 @@ def _firewall(integration: str, qualname: str, hook: Hook) -> Callable[..., Any]
         if settings is None or settings.disable or _in_hook.get():
             return wrapped(*args, **kwargs)
         # wrapt's C wrapper adds no frame: frame 1 is whoever called the patched function.
-        caller = sys._getframe(1).f_globals.get("__name__", "")
+        # There is none when the interpreter calls it directly (sys.excepthook).
+        try:
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+        except ValueError:
+            caller = ""
         call = Call(integration, qualname, instance, args, kwargs, settings, caller)
         try:
             gen = hook(call)
@@ -198,6 +202,7 @@ class Patcher:
     def __init__(self, integration: str) -> None:
         self.integration = integration
         self._patches: list[tuple[Any, str, Any]] = []
+        self._undo: list[Callable[[], None]] = []
         self._lock = threading.RLock()
         self.active = True
 
@@ -242,13 +247,25 @@ class Patcher:
 
         wrapt.register_post_import_hook(hook, module)
 
+    def on_revert(self, undo: Callable[[], None]) -> None:
+        """Call ``undo`` at ``revert()``: for hooks registered through a framework's own API
+        (torch's global optimizer hooks, say) rather than with ``wrap``."""
+        with self._lock:
+            self._undo.append(undo)
+
     def revert(self) -> None:
-        """Put every original object back, newest patch first."""
+        """Put every original object back and undo every ``on_revert``, newest first."""
         with self._lock:
             self.active = False
             while self._patches:
                 owner, name, original = self._patches.pop()
                 setattr(owner, name, original)
+            while self._undo:
+                undo = self._undo.pop()
+                try:
+                    undo()
+                except Exception as exc:
+                    report(self.integration, exc, _settings.get(self.integration))
 
     @property
     def patched(self) -> list[tuple[Any, str]]:

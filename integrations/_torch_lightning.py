@@ -1,0 +1,192 @@
+"""Lightning's ``Trainer.fit``: one run per call, recorded by a callback injected for the call.
+
+Recorded: params (``optimizer`` and its hyperparameters as for plain loops, LR schedulers,
+``model_class``, parameter counts, ``max_epochs``, ``accumulate_grad_batches``, ``precision``,
+the training DataLoader's ``batch_size`` and ``dataset_size``, each EarlyStopping's
+``early_stopping_<monitor|mode|patience|min_delta|...>``), every scalar of
+``trainer.logged_metrics`` at the end of each training epoch and validation run (step = the
+epoch), ``learning_rate`` per epoch, the early-stopping result (``early_stopping_stopped_epoch``,
+``early_stopping_best_score``, ``early_stopping_wait_count`` metrics), the best checkpoint of
+the ModelCheckpoint (under ``checkpoints/``, with ``best_model_score``), and the trained
+LightningModule as the model ``model`` (torch flavor). Lightning's own optimizer steps, losses
+and DataLoader passes are not recorded a second time by the plain-loop hooks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from autolog.integrations import _torch_loop
+from autolog.integrations.patching import Call, Patcher, Settings, report
+from autolog.integrations.session import Session, current, open_session
+
+__all__ = ["TRAINER_MODULES", "install"]
+
+TRAINER_MODULES = ("lightning.pytorch.trainer.trainer", "pytorch_lightning.trainer.trainer")
+NAME = _torch_loop.NAME
+Yield = _torch_loop.Yield
+
+
+def install(patcher: Patcher, module: Any) -> None:
+    """Patch ``Trainer.fit`` of one Lightning package (``lightning`` or ``pytorch_lightning``)."""
+    package = module.__name__.partition(".")[0]
+    callbacks = importlib.import_module(
+        "lightning.pytorch.callbacks" if package == "lightning" else f"{package}.callbacks"
+    )
+    patcher.wrap(module.Trainer, "fit", _fit_hook(_callback_class(callbacks.Callback)))
+
+
+def _fit_hook(callback_class: type) -> Callable[[Call], Yield]:
+    def hook(call: Call) -> Yield:
+        if current() is not None or _torch_loop.rank() != 0:
+            return
+        trainer = call.instance
+        _torch_loop.end_plain_runs()  # a new training begins
+        session = open_session(NAME, call.settings, tags={"autolog.torch.trainer": "lightning"})
+        recorder = _Recorder(session, call.settings)
+        callback = callback_class(recorder)
+        trainer.callbacks.append(callback)
+        try:
+            yield call.args, call.kwargs
+        except BaseException as error:
+            _detach(trainer, callback)
+            session.close(error)
+            return  # the firewall re-raises the error unchanged
+        try:
+            _detach(trainer, callback)
+            recorder.finish(trainer)
+        finally:
+            session.close()
+
+    return hook
+
+
+def _detach(trainer: Any, callback: Any) -> None:
+    trainer.callbacks[:] = [c for c in trainer.callbacks if c is not callback]
+
+
+def _callback_class(base: type) -> type:
+    """A Callback subclass of the given package's Callback: Lightning accepts only those."""
+
+    def guarded(name: str) -> Callable[..., None]:
+        def method(self: Any, trainer: Any, pl_module: Any, *rest: Any) -> None:
+            recorder: _Recorder = self.recorder
+            try:
+                getattr(recorder, name)(trainer, pl_module)
+            except Exception as exc:  # our bug must not stop the training
+                report(NAME, exc, recorder.settings)
+
+        method.__name__ = name
+        return method
+
+    def __init__(self: Any, recorder: _Recorder) -> None:
+        self.recorder = recorder
+
+    namespace: dict[str, Any] = {
+        "__init__": __init__,
+        "__doc__": "Records the fit into autolog's run (added by autolog for this call only).",
+    }
+    for name in ("on_train_start", "on_train_epoch_end", "on_validation_end"):
+        namespace[name] = guarded(name)
+    return type("AutologCallback", (base,), namespace)
+
+
+class _Recorder:
+    """What the callback records, into the session's run."""
+
+    def __init__(self, session: Session, settings: Settings) -> None:
+        self.session = session
+        self.settings = settings
+        self.client = session.client
+        self.run_id = session.run_id
+        self.logged: dict[tuple[str, int], float] = {}
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        params: dict[str, Any] = {}
+        for i, optimizer in enumerate(trainer.optimizers):
+            params.update(
+                _torch_loop.optimizer_params(optimizer, f"optimizer_{i}" if i else "optimizer")
+            )
+        for i, config in enumerate(trainer.lr_scheduler_configs):
+            key = f"lr_scheduler_{i}" if i else "lr_scheduler"
+            params.update(_torch_loop.scheduler_params(config.scheduler, key))
+            params[f"{key}_interval"] = config.interval
+        params.update(_torch_loop.model_params(pl_module))
+        params["max_epochs"] = trainer.max_epochs
+        params["accumulate_grad_batches"] = trainer.accumulate_grad_batches
+        params["precision"] = str(trainer.precision)
+        loader = trainer.train_dataloader
+        if isinstance(loader, torch.utils.data.DataLoader):
+            params["batch_size"] = loader.batch_size
+            params["dataset_size"] = _torch_loop.dataset_size(loader)
+        for i, stopper in enumerate(trainer.early_stopping_callbacks):
+            prefix = f"early_stopping_{i}_" if i else "early_stopping_"
+            for name in ("monitor", "mode", "patience", "min_delta", "stopping_threshold",
+                         "divergence_threshold", "check_finite"):  # fmt: skip
+                if hasattr(stopper, name):
+                    params[prefix + name] = getattr(stopper, name)
+        self.client.log_params(self.run_id, {k: v for k, v in params.items() if v is not None})
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        self._log_epoch(trainer)
+
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        if not trainer.sanity_checking:
+            self._log_epoch(trainer)
+
+    def _log_epoch(self, trainer: Any) -> None:
+        step = int(trainer.current_epoch)
+        metrics = _scalars(trainer.logged_metrics)
+        if trainer.optimizers:
+            metrics["learning_rate"] = float(trainer.optimizers[0].param_groups[0]["lr"])
+        fresh = {k: v for k, v in metrics.items() if self.logged.get((k, step)) != v}
+        for key, value in fresh.items():
+            self.logged[key, step] = value
+        if fresh:
+            self.client.log_metrics(self.run_id, fresh, step=step)
+
+    def finish(self, trainer: Any) -> None:
+        """After fit: early-stopping result, best checkpoint, final model."""
+        metrics: dict[str, float] = {}
+        stopper = trainer.early_stopping_callback
+        if stopper is not None:
+            metrics["early_stopping_stopped_epoch"] = float(stopper.stopped_epoch)
+            metrics["early_stopping_wait_count"] = float(stopper.wait_count)
+            best = _scalar(stopper.best_score)
+            if best is not None and math.isfinite(best):
+                metrics["early_stopping_best_score"] = best
+        checkpoint = trainer.checkpoint_callback
+        best_path = getattr(checkpoint, "best_model_path", "") if checkpoint else ""
+        if best_path and os.path.isfile(best_path):
+            self.client.log_artifact(self.run_id, best_path, "checkpoints")
+            score = _scalar(getattr(checkpoint, "best_model_score", None))
+            if score is not None:
+                metrics["best_model_score"] = score
+        if metrics:
+            self.client.log_metrics(self.run_id, metrics)
+        model = trainer.lightning_module
+        if self.settings.log_models and model is not None:
+            self.client.log_model(self.run_id, model, "model", flavor="torch")
+
+
+def _scalar(value: Any) -> float | None:
+    if isinstance(value, torch.Tensor):
+        return float(value.item()) if value.numel() == 1 else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _scalars(values: Any) -> dict[str, float]:
+    out = {}
+    for key, value in dict(values).items():
+        number = _scalar(value)
+        if number is not None and math.isfinite(number):
+            out[str(key)] = number
+    return out
