@@ -13,6 +13,7 @@ __all__ = ["BUILTIN_INTEGRATIONS", "ENTRY_POINT_GROUP", "autolog"]
 BUILTIN_INTEGRATIONS: dict[str, tuple[str, str]] = {
     "sklearn": ("autolog.integrations.sklearn", "sklearn"),
     "torch": ("autolog.integrations.torch", "torch"),
+    "lightgbm": ("autolog.integrations.lightgbm", "lightgbm"),
 }
 ENTRY_POINT_GROUP = "autolog.integrations"
 _discovered = False

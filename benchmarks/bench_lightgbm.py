@@ -1,0 +1,107 @@
+"""LightGBM integration benchmark (issue: LightGBM autologging). Prints the figure and its target.
+
+    .venv/bin/python benchmarks/bench_lightgbm.py [--repeats N]
+
+``lightgbm.train``: 100 rounds on 15,000 x 20 with a 3,000-row validation set, one thread.
+Bare (``autolog(disable=True)``) and autologged (``autolog()``: params, a metric per iteration,
+feature importance, the model) calls alternate in one process after a warm-up of each; the
+figure is the ratio of the medians. The writer's background work is flushed between calls,
+outside the timings, so that one call's writes never land in the next one's time.
+Target: autologged / bare <= 1.05 (MLflow's LightGBM autologging: 3.2x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any
+
+TARGET = 1.05
+ROUNDS = 100
+PARAMS = {"objective": "regression", "num_threads": 1, "verbose": -1, "seed": 0}
+
+
+def make_data() -> tuple[Any, Any, Any, Any]:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    weights = rng.normal(size=20)
+    X = rng.normal(size=(18_000, 20))
+    y = X @ weights + np.sin(3 * X[:, 0]) + rng.normal(scale=0.5, size=len(X))
+    return X[:15_000], y[:15_000], X[15_000:], y[15_000:]
+
+
+def timed_train(data: tuple[Any, Any, Any, Any]) -> float:
+    import lightgbm as lgb
+
+    X, y, X_valid, y_valid = data
+    train_set = lgb.Dataset(X, y)
+    valid_set = lgb.Dataset(X_valid, y_valid, reference=train_set)
+    start = time.perf_counter()
+    lgb.train(PARAMS, train_set, ROUNDS, valid_sets=[valid_set], valid_names=["valid"])
+    return time.perf_counter() - start
+
+
+def main(repeats: int) -> int:
+    import autolog
+
+    data = make_data()
+    times: dict[str, list[float]] = {"bare": [], "autologged": []}
+    flushes: list[float] = []
+
+    def run(mode: str, record: bool) -> None:
+        autolog.autolog(disable=mode == "bare", integrations=["lightgbm"])
+        seconds = timed_train(data)
+        start = time.perf_counter()
+        autolog.flush()
+        if mode == "autologged":
+            flushes.append(time.perf_counter() - start)
+        if record:
+            times[mode].append(seconds)
+
+    run("bare", record=False)  # warm-up: library loaded, store created, writer started
+    run("autologged", record=False)
+    for i in range(repeats):
+        order = ("bare", "autologged") if i % 2 == 0 else ("autologged", "bare")
+        for mode in order:
+            run(mode, record=True)
+    bare = statistics.median(times["bare"])
+    logged = statistics.median(times["autologged"])
+    ratio = logged / bare
+    print(
+        f"      bare       median {bare * 1000:.1f} ms  "
+        f"({', '.join(f'{t * 1000:.0f}' for t in times['bare'])})"
+    )
+    print(
+        f"      autologged median {logged * 1000:.1f} ms  "
+        f"({', '.join(f'{t * 1000:.0f}' for t in times['autologged'])})"
+    )
+    print(
+        f"      background flush after each autologged call: median "
+        f"{statistics.median(flushes) * 1000:.1f} ms (not on the training thread)"
+    )
+    runs = autolog.search_runs()
+    history = autolog.get_metric_history(runs[0].info.run_id, "valid-l2")
+    assert len(history) == ROUNDS, len(history)
+    ok = ratio <= TARGET
+    print(
+        f"{'PASS' if ok else 'MISS'}  lgb.train 100 rounds, 15,000 x 20 + validation, 1 thread: "
+        f"autologged / bare = {ratio:.3f} (target <= {TARGET}; MLflow 3.2x)",
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=9, help="timed calls of each mode")
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="autolog-bench-") as folder:
+        os.chdir(folder)
+        code = main(arguments.repeats)
+        os.chdir(os.path.dirname(os.path.abspath(__file__)))
+    sys.exit(code)
