@@ -61,28 +61,30 @@ def classifier_scores(
 def _probability_scores(y: Array, proba: Array, classes: Array, w: Array) -> dict[str, float]:
     if proba.ndim != 2 or proba.shape != (len(y), len(classes)) or len(classes) < 2:
         return {}
-    order = np.argsort(classes)
-    positions = np.searchsorted(classes[order], y)
-    positions = np.clip(positions, 0, len(classes) - 1)
+    # column of each sample's true class (scikit-learn keeps classes_ sorted; others may not)
+    order = np.argsort(classes, kind="stable")
+    positions = np.clip(np.searchsorted(classes[order], y), 0, len(classes) - 1)
     index = order[positions]
     if not np.array_equal(classes[index], y):
         return {}  # labels the model never saw
-    present = np.unique(index)
-    if len(present) < 2:
+    counts = np.bincount(index, minlength=len(classes))
+    present = np.count_nonzero(counts)
+    if present < 2:
         return {}  # one class: log loss and AUC say nothing
     scores = {}
     eps = np.finfo(proba.dtype if proba.dtype.kind == "f" else float).eps
-    rows = proba / proba.sum(axis=1, keepdims=True)
-    picked = np.clip(rows[np.arange(len(y)), index], eps, 1 - eps)
-    scores["training_log_loss"] = float(-np.sum(w * np.log(picked)) / w.sum())
+    rows = np.arange(len(y))
+    picked = np.clip(proba[rows, index] / proba.sum(axis=1), eps, 1 - eps)
+    scores["training_log_loss"] = float(-np.dot(w, np.log(picked)) / w.sum())
+    auc: float | None
     if len(classes) == 2:
         auc = _binary_auc(index == 1, proba[:, 1], w)
-    elif len(present) == len(classes):
+    elif present == len(classes):
         aucs, weights = [], []
         for column in range(len(classes)):
             positive = index == column
             aucs.append(_binary_auc(positive, proba[:, column], w))
-            weights.append(np.sum(w * positive))
+            weights.append(np.dot(w, positive))
         auc = None if None in aucs else float(np.average(aucs, weights=weights))
     else:
         auc = None
@@ -93,7 +95,9 @@ def _probability_scores(y: Array, proba: Array, classes: Array, w: Array) -> dic
 
 def _binary_auc(positive: Array, score: Array, w: Array) -> float | None:
     """Area under the ROC curve, ties counted as the curve's diagonal steps."""
-    order = np.argsort(-score, kind="mergesort")
+    # Order within a run of equal scores does not matter: only each run's last cumulative
+    # count is used, so the faster unstable sort will do.
+    order = np.argsort(-score)
     score, positive, w = score[order], positive[order], w[order]
     last_of_each = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]
     tps = np.r_[0.0, np.cumsum(w * positive)[last_of_each]]

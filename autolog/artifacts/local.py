@@ -28,7 +28,12 @@ def sha256_file(path: Path) -> str:
 
 
 class LocalArtifactRepository:
-    """Files under one root directory; writes are atomic (temp file + rename)."""
+    """Files under one root directory; writes are atomic (temp file + rename).
+
+    A killed process leaves either the old file or the new one, never a torn one. Files are not
+    fsynced: like the SQLite store (WAL, synchronous=NORMAL), what is written survives the
+    process, and an operating-system crash may lose the last second.
+    """
 
     def __init__(self, artifact_uri: str) -> None:
         self.artifact_uri = artifact_uri
@@ -57,8 +62,6 @@ class LocalArtifactRepository:
             try:
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
                 os.replace(tmp, target)
             except BaseException:
                 _unlink(tmp)
@@ -79,8 +82,6 @@ class LocalArtifactRepository:
                     while block := src.read(_CHUNK):
                         digest.update(block)
                         dst.write(block)
-                    dst.flush()
-                    os.fsync(dst.fileno())
                 shutil.copymode(source, tmp)
                 os.replace(tmp, target)
             except BaseException:
