@@ -28,6 +28,9 @@ and leaves a ``_FitState`` note in it; the train hook finds the note and adds th
 metrics, feature importance and resolved params to that run, while the estimator is the model.
 A session without the note (a Pipeline or a search recorded by the scikit-learn integration)
 is left alone: its own record stands for the whole call, whatever LightGBM trains inside it.
+Fits that scikit-learn makes itself are no runs of their own either (``_internal``): with the
+scikit-learn integration off, a search over an LGBMClassifier records nothing rather than a run
+per clone.
 """
 
 from __future__ import annotations
@@ -195,9 +198,23 @@ class _FitState:
         self.params: dict[str, str] = {}
 
 
+def _internal(call: Call) -> bool:
+    """A call that scikit-learn or LightGBM makes itself, not the user's code.
+
+    Fits scikit-learn makes (a pipeline's steps, a search's clones, the folds of
+    ``cross_val_score``) are recorded by the scikit-learn integration's outer run or not at all:
+    as that integration has it, a run is what the user's own code trained. What LightGBM calls
+    itself (``LGBMModel.fit`` from a subclass's ``fit``, ``train`` from ``fit``) belongs to the
+    outer call, recorded or not.
+    """
+    return call.caller.startswith(("sklearn.", "lightgbm."))
+
+
 def _booster_hook(kind: str, signature: inspect.Signature, call: Call) -> Yield:
     session = current()
     state = None
+    if session is None and _internal(call):
+        return  # train() of an LGBMModel.fit we do not record
     if session is not None:
         # Only the inner train() of an LGBMModel.fit we record adds to an open session.
         state = session.notes.get(_FIT_NOTE)
@@ -355,8 +372,8 @@ def _log_importance(client: autolog.Client, run_id: str, booster: Any) -> None:
 
 
 def _fit_hook(call: Call) -> Yield:
-    if current() is not None:
-        return  # LGBMClassifier.fit calling LGBMModel.fit, a pipeline step, a search's clone
+    if current() is not None or _internal(call):
+        return  # LGBMClassifier.fit calling LGBMModel.fit, a pipeline's step, a search's clone
     estimator = call.instance
     session = open_session(
         "lightgbm", call.settings, tags={"autolog.estimator": type(estimator).__name__}

@@ -574,6 +574,18 @@ def test_pipelines_and_searches_of_the_sklearn_integration_stay_one_record() -> 
     assert estimators == ["GridSearchCV", "Pipeline"]
 
 
+def test_fits_that_sklearn_makes_itself_are_no_runs_of_their_own() -> None:
+    from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import make_pipeline
+
+    enable()  # the scikit-learn integration is off
+    cross_val_score(lgb.LGBMRegressor(n_estimators=3, verbose=-1, n_jobs=1), X, Y, cv=2)
+    make_pipeline(lgb.LGBMRegressor(n_estimators=3, verbose=-1, n_jobs=1)).fit(X, Y)
+    assert runs() == []
+    lgb.LGBMRegressor(n_estimators=3, verbose=-1, n_jobs=1).fit(X, Y)  # the user's own
+    assert only_run().data.tags["autolog.estimator"] == "LGBMRegressor"
+
+
 # -- run ownership --------------------------------------------------------------------------
 
 
