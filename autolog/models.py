@@ -144,7 +144,7 @@ def write(
     meta_bytes = json.dumps({**meta, "files": hashes}, indent=2, sort_keys=True).encode()
     recorded = {}
     for name, data in files.items():
-        recorded[f"{path}/{name}"] = repo.put_bytes(f"{path}/{name}", data)
+        recorded[f"{path}/{name}"] = repo.put_bytes(f"{path}/{name}", data, hashes[name])
     recorded[f"{path}/{MODEL_META}"] = repo.put_bytes(f"{path}/{MODEL_META}", meta_bytes)
     store.record_artifact_hashes(run_id, recorded)
 

@@ -186,10 +186,25 @@ def _training_scores(estimator: Any, X: Any, y: Any, sample_weight: Any) -> dict
             # hasattr is False where available_if hides predict_proba
             proba = estimator.predict_proba(X)
         classes = getattr(estimator, "classes_", None)
-        return classifier_scores(y, estimator.predict(X), proba, classes, sample_weight)
+        if proba is not None and classes is not None and _predict_is_argmax(estimator):
+            y_pred = classes.take(proba.argmax(axis=1))  # what predict() computes, for free
+        else:
+            y_pred = estimator.predict(X)
+        return classifier_scores(y, y_pred, proba, classes, sample_weight)
     if is_regressor(estimator):
         return regressor_scores(y, estimator.predict(X), sample_weight)
     return {}
+
+
+def _predict_is_argmax(estimator: Any) -> bool:
+    """Whether the estimator's predict() is, in its own code, the class of highest
+    predict_proba (forests and trees: a second pass over every tree is saved)."""
+    from sklearn.ensemble._forest import ForestClassifier
+    from sklearn.tree._classes import BaseDecisionTree
+
+    predict = getattr(type(estimator), "predict", None)
+    single = getattr(estimator, "n_outputs_", 1) == 1
+    return single and predict in (ForestClassifier.predict, BaseDecisionTree.predict)
 
 
 def _defined(compute: Any, *args: Any, **kwargs: Any) -> float | None:

@@ -342,3 +342,14 @@ def test_bad_sklearn_options() -> None:
         autolog.autolog(sklearn={"max_tuning_runs": -1})
     with pytest.raises(autolog.InvalidInputError, match="unexpected keyword"):
         autolog.autolog(sklearn={"nope": 1})
+
+
+def test_forest_scores_use_the_probabilities_once() -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    forest = RandomForestClassifier(10, random_state=0).fit(X, Y)
+    m = _only_run().data.metrics
+    assert m["training_accuracy"] == pytest.approx(metrics.accuracy_score(Y, forest.predict(X)))
+    assert m["training_roc_auc"] == pytest.approx(
+        metrics.roc_auc_score(Y, forest.predict_proba(X)[:, 1])
+    )

@@ -53,8 +53,8 @@ class LocalArtifactRepository:
             raise UnsafePathError(relative, "it resolves outside the run's artifact root")
         return target
 
-    def put_bytes(self, path: str, data: bytes) -> str:
-        """Write ``data`` at ``path`` atomically; return its SHA-256."""
+    def put_bytes(self, path: str, data: bytes, sha256: str | None = None) -> str:
+        """Write ``data`` at ``path`` atomically; return its SHA-256 (``sha256`` if known)."""
         target = self.resolve(path)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -68,7 +68,7 @@ class LocalArtifactRepository:
                 raise
         except OSError as exc:
             raise StoreUnavailableError(f"cannot write artifact {target}: {exc}") from exc
-        return hashlib.sha256(data).hexdigest()
+        return sha256 or hashlib.sha256(data).hexdigest()
 
     def put_file(self, source: Path, path: str) -> str:
         """Copy ``source`` to ``path`` atomically, hashing while copying; return the SHA-256."""
