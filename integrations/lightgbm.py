@@ -157,22 +157,25 @@ class _Recorder:
         """Queue the metrics collected since the last drain (training thread, no I/O)."""
         if self._failed:
             return  # reported once already
-        history, log, run_id = self.history, self.client.log_metric, self.run_id
+        history, log, run_id, cv = self.history, self.client.log_metric, self.run_id, self.cv
         for step, timestamp, results in history[self._logged :]:
             for result in results:
-                for key, value in self.metrics(result):
-                    log(run_id, key, value, step, timestamp)
+                keys = self._keys.get((result[0], result[1])) or self._make_keys(result)
+                log(run_id, keys[0], result[2], step, timestamp)
+                if cv and len(result) > 4 and result[4] is not None:
+                    log(run_id, keys[1], result[4], step, timestamp)
         self._logged = len(history)
         self._next_drain = time.monotonic() + _LIVE_INTERVAL_S
 
+    def _make_keys(self, result: Any) -> tuple[str, ...]:
+        base = f"{result[0]}-{result[1]}"
+        suffixes = ("-mean", "-stdv") if self.cv else ("",)
+        keys = self._keys[result[0], result[1]] = tuple(_metric_key(base + s) for s in suffixes)
+        return keys
+
     def metrics(self, result: Any) -> Iterator[tuple[str, Any]]:
         """(key, value) pairs of one evaluation result: the value, or cv's mean and stdv."""
-        name = (result[0], result[1])
-        keys = self._keys.get(name)
-        if keys is None:
-            base = f"{result[0]}-{result[1]}"
-            suffixes = ("-mean", "-stdv") if self.cv else ("",)
-            keys = self._keys[name] = tuple(_metric_key(base + s) for s in suffixes)
+        keys = self._keys.get((result[0], result[1])) or self._make_keys(result)
         yield keys[0], result[2]
         if self.cv and len(result) > 4 and result[4] is not None:
             yield keys[1], result[4]
