@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml requirements/dev-constraints.txt
 
 demo: $(STAMP)
 	cd examples && rm -rf autolog-runs && ../$(BIN)/python quickstart.py
+	cd examples && ../$(BIN)/python sklearn_quickstart.py
 	cd examples && ../$(BIN)/python lightgbm_train.py
 
 lint: $(STAMP)
