@@ -395,9 +395,14 @@ def test_client_works_without_global_state(tmp_path: Path) -> None:
         client.get_run("0" * 32)
 
 
-@pytest.mark.parametrize("kind", ["file", "memory"])
-def test_public_api_on_other_stores(tmp_path: Path, kind: str) -> None:
-    uri = (tmp_path / "files").as_uri() if kind == "file" else "memory:"
+@pytest.mark.parametrize(
+    "kind", ["file", "memory", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_public_api_on_other_stores(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    uris = {"file": (tmp_path / "files").as_uri(), "memory": "memory:"}
+    uri = uris.get(kind) or request.getfixturevalue("postgres_uri")
     autolog.set_tracking_uri(uri)
     with autolog.start_run() as run:
         autolog.log_param("p", "v")
