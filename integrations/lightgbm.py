@@ -347,6 +347,8 @@ def _text(value: Any) -> str:
         return str(value)
     if isinstance(value, os.PathLike):
         return str(os.fspath(value))
+    if callable(getattr(value, "tolist", None)) and not isinstance(value, type):
+        return _text(value.tolist())  # numpy arrays and scalars (np.bool_ is no Number)
     if isinstance(value, (list, tuple)):
         items = ", ".join(repr(v) if isinstance(v, str) else _text(v) for v in value)
         return f"[{items}]" if isinstance(value, list) else f"({items})"

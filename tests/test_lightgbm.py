@@ -822,3 +822,22 @@ def test_a_failure_of_ours_is_one_warning_and_training_goes_on(
     assert len(caught) == 1
     same_model(bare, booster)
     assert only_run().info.status is RunStatus.FINISHED
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("gbdt", "gbdt"),
+        (0.1, "0.1"),
+        (np.float64(0.25), "0.25"),
+        (np.bool_(True), "True"),
+        (np.array([1, -1, 0]), "[1, -1, 0]"),
+        (["l2", np.int64(3)], "['l2', 3]"),
+        (Path("m.txt"), "m.txt"),
+        (None, "None"),
+        (regression, "test_lightgbm.regression"),
+        (object(), "object"),
+    ],
+)
+def test_param_values_read_as_text(value: Any, text: str) -> None:
+    assert integration._text(value) == text
