@@ -154,15 +154,9 @@ def _close_all() -> None:
             backend.close()
 
 
-def _forget_after_fork() -> None:
-    # A forked child must not share the parent's connections or writer thread; it gets fresh
-    # ones if it logs. The parent's queued data stays the parent's to write.
-    _backends.clear()
-
-
+# After a fork the child keeps these backends: each writer starts over empty (writer.py) and
+# the SQL store opens a connection of its own in the new process.
 atexit.register(_close_all)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 _ADJECTIVES = ("amber", "bold", "brisk", "calm", "clever", "crisp", "eager", "gentle", "keen")

@@ -387,6 +387,18 @@ def _at_exit() -> None:
 atexit.register(_at_exit)
 
 
+def _after_fork_in_child() -> None:
+    # A forked child may log (into the runs it inherited, through connections of its own), but
+    # the parent's runs are not the child's to end when it exits.
+    global _client
+    _client = None
+    _open.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     _end_open_runs(RunStatus.KILLED)
     flush_all(timeout=10.0)

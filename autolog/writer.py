@@ -12,8 +12,10 @@ warning naming it.
 
 from __future__ import annotations
 
+import os
 import threading
 import warnings
+import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -62,6 +64,27 @@ class _Batch:
         return len(self.metrics) + len(self.params) + len(self.tags)
 
 
+_writers: weakref.WeakSet[Writer] = weakref.WeakSet()
+
+
+def _flush_writers_before_fork() -> None:
+    # The child starts with empty queues: what the parent logged before the fork (a run's
+    # creation above all) is written first, so the child can log into those runs.
+    for writer in list(_writers):
+        thread = writer._thread
+        if thread is not None and thread is not threading.current_thread() and not writer._failing:
+            writer.flush(timeout=2.0)
+
+
+def _reset_writers_after_fork() -> None:
+    for writer in list(_writers):
+        writer._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_flush_writers_before_fork, after_in_child=_reset_writers_after_fork)
+
+
 class Writer:
     """Batches everything logged for one store and writes it from a background thread."""
 
@@ -91,6 +114,20 @@ class Writer:
         self.dropped = 0
         #: called on the writer thread after each drain (the client's heartbeat)
         self.on_tick: Callable[[], None] | None = None
+        _writers.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: no writer thread runs, and the queue is the parent's to write.
+
+        The locks are new too: the parent's writer thread may have held one at the fork.
+        """
+        self._queue = deque()
+        self._retry = deque()
+        self._wake = threading.Event()
+        self._start_lock = threading.Lock()
+        self._thread = None
+        self._busy = False
+        self._closed = False
 
     # caller side ------------------------------------------------------------------------------
 

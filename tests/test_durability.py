@@ -172,3 +172,37 @@ def test_a_run_on_another_host_is_killed_only_when_its_heartbeat_is_stale(tmp_pa
     stale = client.get_run("b" * 32)
     assert stale.info.status is RunStatus.KILLED
     assert stale.info.end_time == now - 3_600_000
+
+
+def test_a_forked_child_logs_through_its_own_writer_and_leaves_parent_runs_open(
+    tmp_path: Path,
+) -> None:
+    code = """
+import os
+import autolog
+run = autolog.start_run()
+for i in range(1000):
+    autolog.log_metric("parent", i)   # queued, maybe unwritten, at the fork
+pid = os.fork()
+if pid == 0:
+    autolog.log_metric("child", 1.0)  # the inherited active run, through the child's writer
+    with autolog.start_run(nested=True) as child:
+        autolog.log_param("who", "child")
+    autolog.flush()
+    os._exit(0) if os.environ.get("HARD_EXIT") else None
+    raise SystemExit(0)               # a normal exit runs atexit handlers in the child
+_, status = os.waitpid(pid, 0)
+assert status == 0, status
+assert autolog.active_run() is not None
+print(run.info.run_id)
+"""
+    done = run_script(code, tmp_path)
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.strip()
+    client = autolog.Client(f"sqlite:///{tmp_path}/autolog-runs/autolog.db")
+    parent = client.get_run(run_id)
+    assert parent.info.status is RunStatus.FINISHED  # ended by the parent at its exit only
+    assert len(client.get_metric_history(run_id, "parent")) == 1000  # no duplicates from the child
+    assert parent.data.metrics["child"] == 1.0
+    children = [r for r in client.search_runs() if r.info.parent_run_id == run_id]
+    assert [r.data.params for r in children] == [{"who": "child"}]
