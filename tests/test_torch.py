@@ -1,0 +1,695 @@
+"""The PyTorch integration on plain training loops: real training on tiny data.
+
+Each test trains with ``autolog.autolog()`` on and an unchanged loop, then reads back what was
+recorded through the public API. Subprocess tests cover what only a whole interpreter shows:
+exit, uncaught exceptions, DataLoader workers, loading a model elsewhere.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import sys
+import textwrap
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import REPO, run_script
+
+import autolog
+from autolog import RunStatus
+from autolog.runs import on_run_end
+
+torch = pytest.importorskip("torch", reason="the torch integration's tests need torch")
+nn = torch.nn
+F = torch.nn.functional
+DataLoader = torch.utils.data.DataLoader
+TensorDataset = torch.utils.data.TensorDataset
+
+
+@pytest.fixture
+def autologged() -> Iterator[None]:
+    autolog.autolog()
+    yield
+    autolog.autolog(disable=True)
+
+
+def make_data(n: int = 96, features: int = 4, seed: int = 0) -> tuple[Any, Any]:
+    generator = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, features, generator=generator)
+    y = X.sum(dim=1, keepdim=True) + 0.1 * torch.randn(n, 1, generator=generator)
+    return X, y
+
+
+def make_model(features: int = 4) -> Any:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(features, 8), nn.ReLU(), nn.Linear(8, 1))
+
+
+def train(
+    model: Any,
+    optimizer: Any,
+    loader: Any,
+    epochs: int,
+    val_loader: Any = None,
+    *,
+    scheduler: Any = None,
+    no_grad_validation: bool = True,
+) -> tuple[list[float], list[float]]:
+    """An ordinary loop: returns the mean training loss and validation loss of each epoch."""
+    criterion = nn.MSELoss()
+    train_means, val_means = [], []
+    for _ in range(epochs):
+        model.train()
+        losses = []
+        for xb, yb in loader:
+            optimizer.zero_grad()
+            loss = criterion(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        train_means.append(sum(losses) / len(losses))
+        if val_loader is not None:
+            model.eval()
+            if no_grad_validation:
+                with torch.no_grad():
+                    values = [criterion(model(xb), yb).item() for xb, yb in val_loader]
+            else:
+                values = [criterion(model(xb), yb).item() for xb, yb in val_loader]
+            val_means.append(sum(values) / len(values))
+        if scheduler is not None:
+            scheduler.step()
+    return train_means, val_means
+
+
+def history(run_id: str, key: str) -> list[float]:
+    return [m.value for m in autolog.get_metric_history(run_id, key)]
+
+
+def only_run() -> autolog.Run:
+    runs = autolog.search_runs()
+    assert len(runs) == 1, [r.info.run_name for r in runs]
+    return runs[0]
+
+
+# -- what a plain loop records ---------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("autologged")
+def test_plain_loop_records_params_epoch_metrics_and_timings() -> None:
+    X, y = make_data()
+    loader = DataLoader(TensorDataset(X, y), batch_size=16, shuffle=True)
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    means, _ = train(model, optimizer, loader, 3, scheduler=scheduler)
+    run_id = autolog.active_run().info.run_id  # type: ignore[union-attr]
+    autolog.end_run()
+
+    run = autolog.get_run(run_id)
+    assert run.info.status is RunStatus.FINISHED
+    params = run.data.params
+    assert params["optimizer"] == "SGD"
+    assert params["lr"] == "0.05"
+    assert params["momentum"] == "0.9"
+    assert params["weight_decay"] == "0.0001"
+    assert params["lr_scheduler"] == "StepLR"
+    assert params["lr_scheduler_step_size"] == "1"
+    assert params["lr_scheduler_gamma"] == "0.5"
+    assert params["model_class"] == "Sequential"
+    n_params = sum(p.numel() for p in model.parameters())
+    assert params["total_params"] == params["trainable_params"] == str(n_params)
+    assert params["batch_size"] == "16"
+    assert params["dataset_size"] == "96"
+    assert params["device"] == "cpu"
+    assert params["dtype"] == "float32"
+
+    assert history(run_id, "training_loss") == pytest.approx(means, rel=1e-6)
+    assert history(run_id, "learning_rate") == pytest.approx([0.05, 0.025, 0.0125])
+    assert history(run_id, "optimizer_steps") == [6.0, 6.0, 6.0]
+    assert [m.step for m in autolog.get_metric_history(run_id, "training_loss")] == [0, 1, 2]
+    for epoch_time, data_time, compute_time, rate in zip(
+        history(run_id, "epoch_time"),
+        history(run_id, "data_time"),
+        history(run_id, "compute_time"),
+        history(run_id, "samples_per_second"),
+        strict=True,
+    ):
+        assert 0 < data_time < epoch_time < 30
+        assert data_time + compute_time == pytest.approx(epoch_time)
+        assert rate == pytest.approx(96 / epoch_time)
+    assert "validation_loss" not in run.data.metrics
+
+
+@pytest.mark.usefixtures("autologged")
+@pytest.mark.parametrize("no_grad", [True, False], ids=["no_grad", "eval_only"])
+def test_validation_loss_between_epochs(no_grad: bool) -> None:
+    X, y = make_data()
+    loader = DataLoader(TensorDataset(X, y), batch_size=32)
+    val_loader = DataLoader(TensorDataset(X[:40] * 2, y[:40] * 2), batch_size=16)
+    model = make_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    means, val_means = train(model, optimizer, loader, 3, val_loader, no_grad_validation=no_grad)
+    autolog.end_run()
+    run = only_run()
+    assert history(run.info.run_id, "training_loss") == pytest.approx(means, rel=1e-6)
+    assert history(run.info.run_id, "validation_loss") == pytest.approx(val_means, rel=1e-6)
+    steps = [m.step for m in autolog.get_metric_history(run.info.run_id, "validation_loss")]
+    assert steps == [0, 1, 2]
+
+
+@pytest.mark.usefixtures("autologged")
+def test_functional_losses_and_losses_written_by_hand() -> None:
+    """backward() on any scalar counts for training; F.* losses under no_grad for validation."""
+    X, y = make_data()
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    loader = DataLoader(TensorDataset(X, y), batch_size=48)
+    train_losses, val_losses = [], []
+    for _ in range(2):
+        epoch = []
+        for xb, yb in loader:
+            optimizer.zero_grad()
+            loss = ((model(xb) - yb) ** 2).mean() + 0.01 * model[0].weight.abs().sum()
+            loss.backward()
+            optimizer.step()
+            epoch.append(loss.item())
+        train_losses.append(sum(epoch) / len(epoch))
+        with torch.no_grad():
+            val_losses.append(F.l1_loss(model(X), y).item())
+    autolog.end_run()
+    run = only_run()
+    assert history(run.info.run_id, "training_loss") == pytest.approx(train_losses, rel=1e-6)
+    assert history(run.info.run_id, "validation_loss") == pytest.approx(val_losses, rel=1e-6)
+
+
+def test_numbers_are_identical_with_and_without_autolog() -> None:
+    def once() -> tuple[list[float], list[Any], Any]:
+        X, y = make_data(seed=3)
+        torch.manual_seed(1)
+        loader = DataLoader(TensorDataset(X, y), batch_size=16, shuffle=True)
+        val_loader = DataLoader(TensorDataset(X[:32], y[:32]), batch_size=16)
+        model = make_model()
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+        means, val_means = train(model, optimizer, loader, 3, val_loader)
+        torch.save(model.state_dict(), "weights.pt")
+        autolog.end_run()
+        weights = [p.detach().clone() for p in model.parameters()]
+        grads = [p.grad.clone() for p in model.parameters()]  # type: ignore[union-attr]
+        return [*means, *val_means], [*weights, *grads], torch.get_rng_state()
+
+    autolog.autolog(disable=True)
+    bare = once()
+    autolog.autolog()
+    logged = once()
+    autolog.autolog(disable=True)
+    assert logged[0] == bare[0]
+    assert all(torch.equal(a, b) for a, b in zip(logged[1], bare[1], strict=True))
+    assert torch.equal(logged[2], bare[2])  # no random numbers drawn by autolog
+    assert len(autolog.search_runs()) == 1
+
+
+# -- run lifetime --------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("autologged")
+def test_run_opens_at_first_step_and_is_active_until_end_run() -> None:
+    X, y = make_data()
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    loss = F.mse_loss(model(X), y)
+    loss.backward()
+    assert autolog.active_run() is None  # nothing before the first step
+    optimizer.step()
+    run = autolog.active_run()
+    assert run is not None
+    train(model, optimizer, DataLoader(TensorDataset(X, y), batch_size=32), 2)
+    assert autolog.active_run() is not None
+    assert autolog.active_run().info.run_id == run.info.run_id  # type: ignore[union-attr]
+    autolog.end_run()
+    assert autolog.active_run() is None
+    stored = autolog.get_run(run.info.run_id)
+    assert stored.info.status is RunStatus.FINISHED
+    paths = {f.path for f in autolog.list_artifacts(run.info.run_id, "model")}
+    assert {"model/state_dict.pt", "model/model.pkl"} <= paths
+
+
+@pytest.mark.usefixtures("autologged")
+def test_a_user_run_ends_ours_first() -> None:
+    X, y = make_data()
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    train(model, optimizer, DataLoader(TensorDataset(X, y), batch_size=32), 1)
+    ours = autolog.active_run()
+    assert ours is not None
+    with autolog.start_run(run_name="mine") as mine:
+        autolog.log_metric("x", 1.0)
+    stored = autolog.get_run(ours.info.run_id)
+    assert stored.info.status is RunStatus.FINISHED
+    assert "training_loss" in stored.data.metrics
+    assert autolog.list_artifacts(ours.info.run_id, "model")
+    assert autolog.get_run(mine.info.run_id).data.metrics == {"x": 1.0}
+
+
+@pytest.mark.usefixtures("autologged")
+def test_two_models_one_after_another_make_two_runs() -> None:
+    X, y = make_data()
+    loader = DataLoader(TensorDataset(X, y), batch_size=32)
+    first = make_model()
+    train(first, torch.optim.SGD(first.parameters(), lr=0.01), loader, 2)
+    second = nn.Linear(4, 1)
+    means, _ = train(second, torch.optim.Adam(second.parameters(), lr=0.02), loader, 3)
+    autolog.end_run()
+    runs = autolog.search_runs()
+    assert len(runs) == 2
+    newest, oldest = runs
+    assert oldest.info.status is newest.info.status is RunStatus.FINISHED
+    assert oldest.data.params["optimizer"] == "SGD"
+    assert oldest.data.params["model_class"] == "Sequential"
+    assert newest.data.params["optimizer"] == "Adam"
+    assert newest.data.params["model_class"] == "Linear"
+    assert len(history(oldest.info.run_id, "training_loss")) == 2
+    assert history(newest.info.run_id, "training_loss") == pytest.approx(means, rel=1e-6)
+    loaded = autolog.load_model(f"runs:/{oldest.info.run_id}/model")
+    assert torch.equal(loaded(X), first(X))  # type: ignore[operator]
+
+
+@pytest.mark.usefixtures("autologged")
+def test_two_optimizers_stepping_in_one_pass_share_one_run() -> None:
+    X, y = make_data()
+    loader = DataLoader(TensorDataset(X, y), batch_size=32)
+    generator, critic = nn.Linear(4, 1), nn.Linear(1, 1)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=0.01)
+    opt_c = torch.optim.SGD(critic.parameters(), lr=0.01)
+    for _ in range(2):
+        for xb, yb in loader:
+            opt_c.zero_grad()
+            F.mse_loss(critic(generator(xb).detach()), yb).backward()
+            opt_c.step()
+            opt_g.zero_grad()
+            F.mse_loss(critic(generator(xb)), yb).backward()
+            opt_g.step()
+    autolog.end_run()
+    run = only_run()
+    assert run.data.params["optimizer"] == "SGD"
+    assert run.data.params["optimizer_1"] == "Adam"
+    assert history(run.info.run_id, "optimizer_steps") == [6.0, 6.0]
+
+
+@pytest.mark.usefixtures("autologged")
+def test_inside_a_user_run_we_log_into_it_and_never_end_it() -> None:
+    X, y = make_data()
+    model = make_model()
+    with autolog.start_run(run_name="outer") as outer:
+        train(
+            model, torch.optim.SGD(model.parameters(), lr=0.01), DataLoader(TensorDataset(X, y)), 1
+        )
+        assert autolog.active_run().info.run_id == outer.info.run_id  # type: ignore[union-attr]
+        assert autolog.get_run(outer.info.run_id).info.status is RunStatus.RUNNING
+    run = only_run()
+    assert run.info.status is RunStatus.FINISHED
+    assert run.data.params["optimizer"] == "SGD"
+    assert autolog.list_artifacts(run.info.run_id, "model")  # logged when the user's run ended
+
+
+class _Broken(torch.utils.data.Dataset):  # type: ignore[type-arg]
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, index: int) -> Any:
+        raise KeyError(f"sample {index} is missing")
+
+
+@pytest.mark.usefixtures("autologged")
+def test_exceptions_in_the_loop_reach_the_user_unchanged() -> None:
+    X, y = make_data()
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    train(model, optimizer, DataLoader(TensorDataset(X, y), batch_size=32), 1)
+    run_id = autolog.active_run().info.run_id  # type: ignore[union-attr]
+    with pytest.raises(KeyError, match="sample 0 is missing"):
+        next(iter(DataLoader(_Broken())))
+    loss = F.mse_loss(model(X), y)
+    loss.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        loss.backward()
+    # A caught exception is not a failure: training goes on in the same run.
+    train(model, optimizer, DataLoader(TensorDataset(X, y), batch_size=32), 1)
+    assert autolog.active_run().info.run_id == run_id  # type: ignore[union-attr]
+    autolog.end_run()
+    assert autolog.get_run(run_id).info.status is RunStatus.FINISHED
+    assert len(history(run_id, "training_loss")) == 2
+
+
+def test_faults_in_our_hooks_never_reach_the_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    from autolog.integrations import _torch_loop
+
+    monkeypatch.setenv("AUTOLOG_STRICT", "0")
+    X, y = make_data()
+
+    def loop() -> tuple[list[float], list[float]]:
+        model = make_model()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        val = DataLoader(TensorDataset(X, y), batch_size=48)
+        result = train(model, optimizer, DataLoader(TensorDataset(X, y), batch_size=32), 2, val)
+        autolog.end_run()
+        return result
+
+    expected = loop()
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise ZeroDivisionError("our bug")
+
+    autolog.autolog()
+    monkeypatch.setattr(_torch_loop._Tracker, "step", broken)
+    monkeypatch.setattr(_torch_loop, "_batch_size", broken)
+    with pytest.warns(autolog.AutologWarning, match="our bug"):
+        assert loop() == expected
+    autolog.autolog(disable=True)
+
+
+# -- loops without a DataLoader, per-step logging ----------------------------------------------
+
+
+def test_loops_without_a_dataloader_log_windows_of_steps() -> None:
+    autolog.autolog(torch={"window_steps": 5})
+    X, y = make_data()
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    losses = []
+    for _ in range(12):  # full-batch training
+        optimizer.zero_grad()
+        loss = F.mse_loss(model(X), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    autolog.end_run()
+    autolog.autolog(disable=True)
+    run = only_run()
+    windows = [losses[0:5], losses[5:10], losses[10:12]]
+    expected = [sum(w) / len(w) for w in windows]
+    assert history(run.info.run_id, "training_loss") == pytest.approx(expected, rel=1e-6)
+    assert history(run.info.run_id, "optimizer_steps") == [5.0, 5.0, 2.0]
+    assert all(t > 0 for t in history(run.info.run_id, "epoch_time"))
+    assert "data_time" not in run.data.metrics
+    assert "batch_size" not in run.data.params
+
+
+def test_per_step_logging_every_n_steps() -> None:
+    autolog.autolog(torch={"log_every_n_steps": 2})
+    X, y = make_data()
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    losses = []
+    for xb, yb in DataLoader(TensorDataset(X, y), batch_size=16):
+        optimizer.zero_grad()
+        loss = F.mse_loss(model(xb), yb)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    autolog.end_run()
+    autolog.autolog(disable=True)
+    run = only_run()
+    steps = autolog.get_metric_history(run.info.run_id, "step_training_loss")
+    assert [m.step for m in steps] == [2, 4, 6]
+    assert [m.value for m in steps] == pytest.approx(losses[1::2])
+    assert history(run.info.run_id, "step_learning_rate") == [0.01] * 3
+
+
+def test_bad_options_are_refused() -> None:
+    with pytest.raises(autolog.InvalidInputError, match="window_steps"):
+        autolog.autolog(torch={"window_steps": 0})
+    with pytest.raises(autolog.InvalidInputError, match="torch options"):
+        autolog.autolog(torch={"epochs": 3})
+
+
+# -- artifacts ----------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("autologged")
+def test_torch_save_during_training_logs_checkpoints(tmp_path: Path) -> None:
+    X, y = make_data()
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    loader = DataLoader(TensorDataset(X, y), batch_size=32)
+    torch.save(model.state_dict(), tmp_path / "before.pt")  # no training yet: not logged
+    for epoch in range(2):
+        train(model, optimizer, loader, 1)
+        torch.save({"epoch": epoch, "model": model.state_dict()}, tmp_path / f"epoch{epoch}.pt")
+        torch.save(model.state_dict(), str(tmp_path / "last.pt"))
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)  # not a file: not logged
+    run_id = autolog.active_run().info.run_id  # type: ignore[union-attr]
+    autolog.end_run()
+    files = {f.path for f in autolog.list_artifacts(run_id, "checkpoints")}
+    assert files == {"checkpoints/epoch0.pt", "checkpoints/epoch1.pt", "checkpoints/last.pt"}
+    folder = Path(autolog.download_artifacts(run_id, "checkpoints"))
+    last = torch.load(folder / "last.pt", weights_only=True)
+    assert all(torch.equal(last[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.usefixtures("autologged")
+def test_final_model_state_dict_and_module_load_in_a_fresh_process(tmp_path: Path) -> None:
+    X, y = make_data()
+    model = make_model()
+    train(model, torch.optim.Adam(model.parameters(), lr=0.01), DataLoader(TensorDataset(X, y)), 1)
+    run_id = autolog.active_run().info.run_id  # type: ignore[union-attr]
+    autolog.end_run()
+    folder = Path(autolog.download_artifacts(run_id, "model"))
+    state = torch.load(io.BytesIO((folder / "state_dict.pt").read_bytes()), weights_only=True)
+    assert state.keys() == model.state_dict().keys()
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    torch.save({"X": X, "expected": model(X).detach()}, tmp_path / "io.pt")
+    done = run_script(
+        f"""
+        import torch
+        import autolog
+        model = autolog.load_model("runs:/{run_id}/model")
+        data = torch.load("io.pt")
+        assert torch.equal(model(data["X"]), data["expected"])
+        print(type(model).__name__)
+        """,
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Sequential"
+
+
+# -- whole interpreters ------------------------------------------------------------------------
+
+SCRIPT_HEAD = """
+import torch
+import autolog
+autolog.autolog()
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+torch.manual_seed(0)
+X = torch.randn(64, 4)
+y = X.sum(dim=1, keepdim=True)
+"""
+
+
+def _script(body: str) -> str:
+    return textwrap.dedent(SCRIPT_HEAD) + textwrap.dedent(body)
+
+
+def test_interpreter_exit_ends_the_run_finished_with_the_model(tmp_path: Path) -> None:
+    done = run_script(
+        _script(
+            """
+            model = nn.Linear(4, 1)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            for epoch in range(2):
+                for xb, yb in DataLoader(TensorDataset(X, y), batch_size=16):
+                    optimizer.zero_grad()
+                    nn.functional.mse_loss(model(xb), yb).backward()
+                    optimizer.step()
+            print(autolog.active_run().info.run_id)
+            """
+        ),
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.strip()
+    client = autolog.Client(f"sqlite:///{tmp_path / 'autolog-runs' / 'autolog.db'}")
+    run = client.get_run(run_id)
+    assert run.info.status is RunStatus.FINISHED
+    assert len(client.get_metric_history(run_id, "training_loss")) == 2
+    assert {f.path for f in client.list_artifacts(run_id, "model")} >= {"model/model.pkl"}
+
+
+def test_an_uncaught_exception_ends_the_run_failed_keeping_what_was_logged(
+    tmp_path: Path,
+) -> None:
+    done = run_script(
+        _script(
+            """
+            model = nn.Linear(4, 1)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            for epoch in range(3):
+                for xb, yb in DataLoader(TensorDataset(X, y), batch_size=16):
+                    optimizer.zero_grad()
+                    nn.functional.mse_loss(model(xb), yb).backward()
+                    optimizer.step()
+                if epoch == 1:
+                    print(autolog.active_run().info.run_id, flush=True)
+                    raise ValueError("diverged")
+            """
+        ),
+        tmp_path,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().endswith("ValueError: diverged")
+    run_id = done.stdout.strip()
+    client = autolog.Client(f"sqlite:///{tmp_path / 'autolog-runs' / 'autolog.db'}")
+    run = client.get_run(run_id)
+    assert run.info.status is RunStatus.FAILED
+    assert len(client.get_metric_history(run_id, "training_loss")) == 2
+    assert not client.list_artifacts(run_id, "model")
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_dataloader_workers_neither_deadlock_nor_log(tmp_path: Path, method: str) -> None:
+    if method not in torch.multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {method} start method here")
+    done = run_script(
+        f"""
+        import torch
+        import autolog
+        autolog.autolog()
+        from torch import nn
+        from torch.utils.data import DataLoader, TensorDataset
+
+
+        class Squares(torch.utils.data.Dataset):
+            def __len__(self):
+                return 64
+
+            def __getitem__(self, i):
+                x = torch.full((4,), float(i % 7))
+                return x, x.sum(dim=0, keepdim=True)
+
+
+        if __name__ == "__main__":
+            torch.manual_seed(0)
+            model = nn.Linear(4, 1)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.001)
+            loader = DataLoader(
+                Squares(), batch_size=8, num_workers=2, multiprocessing_context="{method}"
+            )
+            for epoch in range(2):
+                for xb, yb in loader:
+                    optimizer.zero_grad()
+                    nn.functional.mse_loss(model(xb), yb).backward()
+                    optimizer.step()
+                torch.save(model.state_dict(), "ckpt.pt")
+            print(autolog.active_run().info.run_id)
+        """,
+        tmp_path,
+        timeout=200,
+    )
+    assert done.returncode == 0, done.stderr
+    client = autolog.Client(f"sqlite:///{tmp_path / 'autolog-runs' / 'autolog.db'}")
+    runs = client.search_runs()
+    assert [r.info.run_id for r in runs] == [done.stdout.strip()]
+    run = runs[0]
+    assert run.info.status is RunStatus.FINISHED
+    assert len(client.get_metric_history(run.info.run_id, "training_loss")) == 2
+    assert all(
+        v > 0 for v in (m.value for m in client.get_metric_history(run.info.run_id, "data_time"))
+    )
+    assert {f.path for f in client.list_artifacts(run.info.run_id, "checkpoints")} == {
+        "checkpoints/ckpt.pt"
+    }
+
+
+def test_only_rank_zero_records(tmp_path: Path) -> None:
+    body = """
+        model = nn.Linear(4, 1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        for xb, yb in DataLoader(TensorDataset(X, y), batch_size=16):
+            optimizer.zero_grad()
+            nn.functional.mse_loss(model(xb), yb).backward()
+            optimizer.step()
+        torch.save(model.state_dict(), "ckpt.pt")
+        print(autolog.active_run())
+        """
+    done = run_script(_script(body), tmp_path, env={"RANK": "1", "WORLD_SIZE": "2"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "None"
+    assert (
+        not (tmp_path / "autolog-runs").exists()
+        or not autolog.Client(f"sqlite:///{tmp_path / 'autolog-runs' / 'autolog.db'}").search_runs()
+    )
+
+
+def test_disable_restores_torch_exactly() -> None:
+    from torch.optim import optimizer as optimizer_module
+
+    originals = (torch.autograd.backward, F.cross_entropy, torch.save, sys.excepthook)
+    hooks = dict(optimizer_module._global_optimizer_post_hooks)
+    autolog.autolog()
+    assert torch.autograd.backward is not originals[0]
+    assert len(optimizer_module._global_optimizer_post_hooks) == len(hooks) + 1
+    autolog.autolog(disable=True)
+    assert (torch.autograd.backward, F.cross_entropy, torch.save, sys.excepthook) == originals
+    assert dict(optimizer_module._global_optimizer_post_hooks) == hooks
+
+
+# -- the core hook runs use: end hooks and runs that make way ----------------------------------
+
+
+def test_end_hooks_run_once_before_the_run_ends_and_auto_runs_make_way() -> None:
+    calls: list[tuple[str, RunStatus]] = []
+    auto = autolog.start_run(run_name="auto")
+    on_run_end(auto.info.run_id, lambda s: calls.append(("auto", s)), makes_way=True)
+    with autolog.start_run(run_name="user") as user:  # would raise without makes_way
+        on_run_end(user.info.run_id, lambda s: calls.append(("user", s)))
+        assert autolog.get_run(auto.info.run_id).info.status is RunStatus.FINISHED
+    assert calls == [("auto", RunStatus.FINISHED), ("user", RunStatus.FINISHED)]
+    # A run without makes_way still refuses a second one.
+    with autolog.start_run() as plain:
+        on_run_end(plain.info.run_id, lambda s: calls.append(("plain", s)))
+        with pytest.raises(autolog.RunStateError):
+            autolog.start_run()
+        autolog.end_run("FAILED")
+    assert calls[-1] == ("plain", RunStatus.FAILED)
+
+
+def test_a_failing_end_hook_still_ends_the_run() -> None:
+    run = autolog.start_run()
+
+    def hook(status: RunStatus) -> None:
+        raise OSError("disk")
+
+    on_run_end(run.info.run_id, hook)
+    with pytest.raises(OSError, match="disk"):
+        autolog.end_run()
+    assert autolog.active_run() is None
+    assert autolog.get_run(run.info.run_id).info.status is RunStatus.FINISHED
+
+
+def test_module_docstring_says_what_loops_without_a_dataloader_record() -> None:
+    from autolog.integrations import torch as integration
+
+    doc = integration.__doc__ or ""
+    assert "Loops without a DataLoader" in doc
+    assert "window_steps" in doc
+
+
+def test_example_script_runs(tmp_path: Path) -> None:
+    example = REPO / "examples" / "torch_plain_loop.py"
+    done = run_script(example.read_text(), tmp_path, timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert "training_loss" in done.stdout
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "FINISHED"
+    assert math.isfinite(summary["validation_loss"])
