@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS := dev,sklearn,lightgbm,torch
+EXTRAS := dev,sklearn,lightgbm,torch,lightning
 
 .PHONY: demo test lint types pytest bench clean
 
@@ -17,6 +17,7 @@ demo: $(STAMP)
 	cd examples && rm -rf autolog-runs && ../$(BIN)/python quickstart.py
 	cd examples && ../$(BIN)/python sklearn_quickstart.py
 	cd examples && ../$(BIN)/python lightgbm_train.py
+	cd examples && ../$(BIN)/python torch_plain_loop.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -8,6 +8,7 @@ with no autolog call; the end of the script reads back what was recorded.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import torch
@@ -27,7 +28,7 @@ def make_data() -> tuple[TensorDataset, TensorDataset]:
     return TensorDataset(X[:896], y[:896]), TensorDataset(X[896:], y[896:])
 
 
-def train() -> nn.Module:
+def train(folder: Path) -> nn.Module:
     torch.manual_seed(0)
     train_set, val_set = make_data()
     train_loader = DataLoader(train_set, batch_size=32, shuffle=True)
@@ -36,7 +37,6 @@ def train() -> nn.Module:
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-2)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=5)
     criterion = nn.MSELoss()
-    Path("checkpoints").mkdir(exist_ok=True)
     for epoch in range(5):
         model.train()
         for xb, yb in train_loader:
@@ -49,7 +49,7 @@ def train() -> nn.Module:
             val_loss = sum(criterion(model(xb), yb).item() for xb, yb in val_loader)
         print(f"epoch {epoch}: validation loss {val_loss / len(val_loader):.4f}")
         scheduler.step()
-        torch.save(model.state_dict(), f"checkpoints/epoch{epoch}.pt")
+        torch.save(model.state_dict(), folder / f"epoch{epoch}.pt")
     return model
 
 
@@ -80,4 +80,5 @@ def show(model: nn.Module) -> None:
 
 
 if __name__ == "__main__":
-    show(train())
+    with tempfile.TemporaryDirectory() as tmp:
+        show(train(Path(tmp)))

@@ -105,7 +105,8 @@ class _Recorder:
         self.settings = settings
         self.client = session.client
         self.run_id = session.run_id
-        self.logged: dict[tuple[str, int], float] = {}
+        self.logged: dict[tuple[str, int], float] = {}  # (key, epoch) -> value logged
+        self.seen: dict[str, float] = {}  # the latest logged_metrics
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         params: dict[str, Any] = {}
@@ -134,17 +135,22 @@ class _Recorder:
         self.client.log_params(self.run_id, {k: v for k, v in params.items() if v is not None})
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        self._log_epoch(trainer)
-
-    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
-        if not trainer.sanity_checking:
-            self._log_epoch(trainer)
-
-    def _log_epoch(self, trainer: Any) -> None:
-        step = int(trainer.current_epoch)
         metrics = _scalars(trainer.logged_metrics)
+        self.seen.update(metrics)
         if trainer.optimizers:
             metrics["learning_rate"] = float(trainer.optimizers[0].param_groups[0]["lr"])
+        self._log(metrics, int(trainer.current_epoch))
+
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        if trainer.sanity_checking:
+            return
+        # Only what this validation changed: the training metrics still there are last epoch's.
+        metrics = _scalars(trainer.logged_metrics)
+        fresh = {k: v for k, v in metrics.items() if self.seen.get(k) != v}
+        self.seen.update(metrics)
+        self._log(fresh, int(trainer.current_epoch))
+
+    def _log(self, metrics: dict[str, float], step: int) -> None:
         fresh = {k: v for k, v in metrics.items() if self.logged.get((k, step)) != v}
         for key, value in fresh.items():
             self.logged[key, step] = value
