@@ -92,7 +92,12 @@ def _callback_class(base: type) -> type:
         "__init__": __init__,
         "__doc__": "Records the fit into autolog's run (added by autolog for this call only).",
     }
-    for name in ("on_train_start", "on_train_epoch_end", "on_validation_end"):
+    for name in (
+        "on_train_start",
+        "on_train_epoch_start",
+        "on_train_epoch_end",
+        "on_validation_end",
+    ):
         namespace[name] = guarded(name)
     return type("AutologCallback", (base,), namespace)
 
@@ -107,6 +112,7 @@ class _Recorder:
         self.run_id = session.run_id
         self.logged: dict[tuple[str, int], float] = {}  # (key, epoch) -> value logged
         self.seen: dict[str, float] = {}  # the latest logged_metrics
+        self.learning_rate: float | None = None
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         params: dict[str, Any] = {}
@@ -134,11 +140,16 @@ class _Recorder:
                     params[prefix + name] = getattr(stopper, name)
         self.client.log_params(self.run_id, {k: v for k, v in params.items() if v is not None})
 
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        # Lightning steps epoch schedulers before on_train_epoch_end: read the epoch's rate now.
+        if trainer.optimizers:
+            self.learning_rate = float(trainer.optimizers[0].param_groups[0]["lr"])
+
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         metrics = _scalars(trainer.logged_metrics)
         self.seen.update(metrics)
-        if trainer.optimizers:
-            metrics["learning_rate"] = float(trainer.optimizers[0].param_groups[0]["lr"])
+        if self.learning_rate is not None:
+            metrics["learning_rate"] = self.learning_rate
         self._log(metrics, int(trainer.current_epoch))
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:

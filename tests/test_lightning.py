@@ -1,0 +1,195 @@
+"""Lightning's Trainer.fit under the torch integration: one run per fit, through a callback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import autolog
+from autolog import RunStatus
+
+torch = pytest.importorskip("torch", reason="Lightning tests need torch")
+L = pytest.importorskip(
+    "lightning",
+    reason="Lightning is not installed: `pip install autolog[lightning]` (make test installs it)",
+)
+callbacks = pytest.importorskip("lightning.pytorch.callbacks")
+nn = torch.nn
+DataLoader = torch.utils.data.DataLoader
+TensorDataset = torch.utils.data.TensorDataset
+
+# Lightning's own advice (few DataLoader workers, no logger, ...) is not what these tests check.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::UserWarning", "ignore::DeprecationWarning", "ignore::FutureWarning"
+)
+
+
+class Regressor(L.LightningModule):  # type: ignore[misc]
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Linear(4, 1)
+
+    def forward(self, x: Any) -> Any:
+        return self.net(x)
+
+    def training_step(self, batch: Any, index: int) -> Any:
+        x, y = batch
+        loss = nn.functional.mse_loss(self(x), y)
+        self.log("train_loss", loss, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: Any, index: int) -> None:
+        x, y = batch
+        self.log("val_loss", nn.functional.mse_loss(self(x), y))
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.Adam(self.parameters(), lr=0.05)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+
+@pytest.fixture
+def autologged() -> Iterator[None]:
+    autolog.autolog()
+    yield
+    autolog.autolog(disable=True)
+
+
+def make_loaders() -> tuple[Any, Any]:
+    generator = torch.Generator().manual_seed(0)
+    X = torch.randn(64, 4, generator=generator)
+    y = X.sum(dim=1, keepdim=True)
+    return DataLoader(TensorDataset(X, y), batch_size=16), DataLoader(
+        TensorDataset(X[:32], y[:32]), batch_size=16
+    )
+
+
+def make_trainer(tmp_path: Path, epochs: int, *extra: Any) -> Any:
+    return L.Trainer(
+        max_epochs=epochs,
+        callbacks=[
+            callbacks.EarlyStopping(monitor="val_loss", patience=2),
+            callbacks.ModelCheckpoint(monitor="val_loss"),
+            *extra,
+        ],
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+
+
+class _Collect(callbacks.Callback):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.train: list[float] = []
+        self.val: list[float] = []
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        self.train.append(float(trainer.logged_metrics["train_loss"]))
+
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        if not trainer.sanity_checking:
+            self.val.append(float(trainer.logged_metrics["val_loss"]))
+
+
+@pytest.mark.usefixtures("autologged")
+def test_fit_records_params_epoch_metrics_checkpoint_and_model(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = Regressor()
+    collect = _Collect()
+    trainer = make_trainer(tmp_path, 3, collect)
+    train, val = make_loaders()
+    trainer.fit(model, train, val)
+
+    runs = autolog.search_runs()
+    assert len(runs) == 1  # Lightning's optimizer steps make no plain-loop run
+    run = runs[0]
+    run_id = run.info.run_id
+    assert run.info.status is RunStatus.FINISHED
+    assert autolog.active_run() is None
+    params = run.data.params
+    assert params["optimizer"] == "Adam"
+    assert params["lr"] == "0.05"
+    assert params["lr_scheduler"] == "StepLR"
+    assert params["lr_scheduler_gamma"] == "0.5"
+    assert params["model_class"] == "Regressor"
+    assert params["total_params"] == "5"
+    assert params["max_epochs"] == "3"
+    assert params["batch_size"] == "16"
+    assert params["dataset_size"] == "64"
+    assert params["early_stopping_monitor"] == "val_loss"
+    assert params["early_stopping_patience"] == "2"
+    assert params["early_stopping_mode"] == "min"
+
+    def history(key: str) -> list[float]:
+        return [m.value for m in autolog.get_metric_history(run_id, key)]
+
+    assert history("train_loss") == pytest.approx(collect.train)
+    assert history("val_loss") == pytest.approx(collect.val)
+    assert [m.step for m in autolog.get_metric_history(run_id, "val_loss")] == [0, 1, 2]
+    assert history("learning_rate") == pytest.approx([0.05, 0.025, 0.0125])
+    assert run.data.metrics["early_stopping_stopped_epoch"] == 0.0
+    assert run.data.metrics["best_model_score"] == pytest.approx(min(collect.val))
+
+    best = Path(trainer.checkpoint_callback.best_model_path)
+    assert [f.path for f in autolog.list_artifacts(run_id, "checkpoints")] == [
+        f"checkpoints/{best.name}"
+    ]
+    loaded = autolog.load_model(f"runs:/{run_id}/model")
+    X = torch.randn(5, 4)
+    assert type(loaded).__name__ == "Regressor"
+    assert torch.equal(loaded(X), model(X))  # type: ignore[operator]
+    assert not any(type(c).__name__ == "AutologCallback" for c in trainer.callbacks)
+
+
+@pytest.mark.usefixtures("autologged")
+def test_early_stopping_result_is_recorded(tmp_path: Path) -> None:
+    class Stalled(Regressor):
+        def validation_step(self, batch: Any, index: int) -> None:
+            self.log("val_loss", torch.tensor(1.0))  # never improves
+
+    torch.manual_seed(0)
+    trainer = make_trainer(tmp_path, 10)
+    trainer.fit(Stalled(), *make_loaders())
+    run = autolog.search_runs()[0]
+    stopped = trainer.early_stopping_callback.stopped_epoch
+    assert stopped > 0
+    assert run.data.metrics["early_stopping_stopped_epoch"] == float(stopped)
+    assert run.data.metrics["early_stopping_best_score"] == 1.0
+    assert run.data.metrics["early_stopping_wait_count"] == 2.0
+
+
+@pytest.mark.usefixtures("autologged")
+def test_a_failing_fit_raises_unchanged_and_ends_the_run_failed(tmp_path: Path) -> None:
+    class Exploding(Regressor):
+        def training_step(self, batch: Any, index: int) -> Any:
+            if self.current_epoch == 1:
+                raise ArithmeticError("diverged")
+            return super().training_step(batch, index)
+
+    torch.manual_seed(0)
+    with pytest.raises(ArithmeticError, match="diverged"):
+        make_trainer(tmp_path, 3).fit(Exploding(), *make_loaders())
+    run = autolog.search_runs()[0]
+    assert run.info.status is RunStatus.FAILED
+    assert len(autolog.get_metric_history(run.info.run_id, "train_loss")) == 1
+    assert autolog.active_run() is None
+
+
+def test_numbers_are_identical_with_and_without_autolog(tmp_path: Path) -> None:
+    def fit() -> list[Any]:
+        L.seed_everything(0, verbose=False)
+        model = Regressor()
+        make_trainer(tmp_path, 2).fit(model, *make_loaders())
+        return [p.detach().clone() for p in model.parameters()]
+
+    bare = fit()
+    autolog.autolog()
+    logged = fit()
+    autolog.autolog(disable=True)
+    assert all(torch.equal(a, b) for a, b in zip(logged, bare, strict=True))
+    assert len(autolog.search_runs()) == 1
