@@ -82,10 +82,19 @@ def register_flavor(flavor: Flavor, *, replace: bool = False) -> None:
     _flavors[name] = flavor
 
 
+# Flavors of the built-in integrations, imported on first use (log_model or load_model) so
+# that neither autolog() nor the framework's import has to come first.
+_BUILTIN_FLAVOR_MODULES = {
+    "lightgbm": "autolog.integrations.lightgbm",
+    "torch": "autolog.integrations.torch",
+}
+
+
 def get_flavor(name: str, loader_module: str | None = None) -> Flavor:
+    module = _BUILTIN_FLAVOR_MODULES.get(name, loader_module)
     # Only our own integrations are imported on behalf of a model file.
-    if name not in _flavors and loader_module and loader_module.startswith("autolog."):
-        importlib.import_module(loader_module)
+    if name not in _flavors and module and module.startswith("autolog."):
+        importlib.import_module(module)
     try:
         return _flavors[name]
     except KeyError:

@@ -421,7 +421,7 @@ def _training_scores(call: Call, estimator: Any) -> dict[str, float]:
         return {}
     from autolog.integrations import sklearn as sklearn_integration
 
-    scores: dict[str, float] = sklearn_integration._training_scores(estimator, X, y, weight)
+    scores: dict[str, float] = sklearn_integration.training_scores(estimator, X, y, weight)
     return scores
 
 

@@ -38,11 +38,10 @@ from typing import Any, NamedTuple
 
 import autolog
 from autolog.errors import InvalidInputError
-from autolog.integrations._scores import classifier_scores, regressor_scores
 from autolog.integrations.patching import Call, Patcher
 from autolog.integrations.session import Session, current, open_session
 
-__all__ = ["INTEGRATION", "SklearnOptions"]
+__all__ = ["INTEGRATION", "SklearnOptions", "training_scores"]
 
 _FIT_METHODS = ("fit", "fit_transform", "fit_predict")
 # sklearn folders that hold no estimators users train
@@ -153,7 +152,7 @@ def _log_fit(session: Session, call: Call, estimator: Any, fit_time: float) -> N
     X, y, sample_weight = _training_data(call)
     options: SklearnOptions = call.settings.options
     if options.log_training_metrics and X is not None and y is not None:
-        metrics.update(_training_scores(estimator, X, y, sample_weight))
+        metrics.update(training_scores(estimator, X, y, sample_weight))
     _log_curves(client, run_id, estimator, metrics)
     client.log_metrics(run_id, metrics)
     if _is_search(estimator):
@@ -181,8 +180,13 @@ def _training_data(call: Call) -> tuple[Any, Any, Any]:
     return X, y, kwargs.get("sample_weight")
 
 
-def _training_scores(estimator: Any, X: Any, y: Any, sample_weight: Any) -> dict[str, float]:
+def training_scores(estimator: Any, X: Any, y: Any, sample_weight: Any) -> dict[str, float]:
+    """The training scores of a fitted classifier or regressor (other estimators: none).
+
+    Shared with integrations whose estimators follow scikit-learn's API (LightGBM's)."""
     from sklearn.base import is_classifier, is_regressor
+
+    from autolog.integrations._scores import classifier_scores, regressor_scores
 
     if is_classifier(estimator):
         proba = None

@@ -190,3 +190,22 @@ def test_unpicklable_model_raises_in_the_caller() -> None:
 
     with autolog.start_run(), pytest.raises(TypeError):
         autolog.log_model(threading.Lock())
+
+
+def test_builtin_flavors_load_on_first_use(tmp_path: Path) -> None:
+    from support import run_script
+
+    done = run_script(
+        """
+        import autolog, lightgbm, numpy as np
+        X = np.arange(40, dtype=float).reshape(20, 2)
+        booster = lightgbm.train({"verbose": -1, "num_threads": 1}, lightgbm.Dataset(X, X[:, 0]), 3)
+        with autolog.start_run() as run:
+            autolog.log_model(booster, flavor="lightgbm")  # autolog() was never called
+        loaded = autolog.load_model(f"runs:/{run.info.run_id}/model")
+        print(type(loaded).__name__, bool((loaded.predict(X) == booster.predict(X)).all()))
+        """,
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["Booster", "True"]
