@@ -80,12 +80,11 @@ def _probability_scores(y: Array, proba: Array, classes: Array, w: Array) -> dic
     if len(classes) == 2:
         auc = _binary_auc(index == 1, proba[:, 1], w)
     elif present == len(classes):
-        aucs, weights = [], []
-        for column in range(len(classes)):
-            positive = index == column
-            aucs.append(_binary_auc(positive, proba[:, column], w))
-            weights.append(np.dot(w, positive))
-        auc = None if None in aucs else float(np.average(aucs, weights=weights))
+        # one-vs-rest, weighted by each class's share of the (sample-weighted) data
+        aucs = [_binary_auc(index == c, proba[:, c], w) for c in range(len(classes))]
+        defined = [a for a in aucs if a is not None]
+        weights = [np.dot(w, index == c) for c in range(len(classes))]
+        auc = float(np.average(defined, weights=weights)) if len(defined) == len(aucs) else None
     else:
         auc = None
     if auc is not None:
