@@ -5,8 +5,8 @@
 A 3-epoch MLP loop (8,192 x 32 inputs, batch 64, Adam, cross-entropy), autologged with model
 logging on, against the same loop with ``autolog(disable=True)``; then the same with a
 validation pass (2,048 samples, batch 256, ``no_grad`` + ``eval()``) after every epoch. Both
-modes run in one process, in a fresh temporary folder with the default SQLite store: a warm-up
-of each first, then alternating, and the medians are compared. Each timed loop ends with
+modes run in one process, in a fresh temporary folder with the default SQLite store: warm-up
+rounds of each first (8), then alternating, and the medians are compared. Each timed loop ends with
 ``autolog.end_run()`` (a no-op when bare), so the autologged time includes logging the final
 model; ``autolog.flush()`` runs between loops, untimed, so that one loop's background writes do
 not land in the next one's time. Torch uses one thread: the figures are steadier on a shared
@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import autolog
 
 TARGET = 1.05
+WARM_UP = 8  # rounds of both modes before measuring: the first loops of a process are slower
 
 
 def make_data() -> tuple[
@@ -90,11 +91,11 @@ def compare(name: str, with_validation: bool, repeats: int) -> bool:
     train, val = make_data()
     loader_val = val if with_validation else None
     times: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
-    for round_ in range(repeats + 1):  # round 0 is the warm-up of both modes
+    for round_ in range(-WARM_UP, repeats):  # negative rounds warm both modes up
         for logged in (True, False) if round_ % 2 == 0 else (False, True):
             autolog.autolog(disable=not logged)
             elapsed = timed(train, loader_val)
-            if round_:
+            if round_ >= 0:
                 times[logged].append(elapsed)
     autolog.autolog(disable=True)
     logged_s = statistics.median(t[0] for t in times[True])
@@ -118,7 +119,7 @@ def compare(name: str, with_validation: bool, repeats: int) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--repeats", type=int, default=21)
     repeats = parser.parse_args().repeats
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
