@@ -79,6 +79,9 @@ def autolog(
         prepared[name] = patching.Settings(log_models, exclusive, silent, disable, options)
     for name, settings in prepared.items():
         patching.configure(name, settings)
+    from autolog.runs import _install_sigterm_handler
+
+    _install_sigterm_handler()  # from the main thread: runs started by any thread get flushed
 
 
 def _load_integrations(patching: Any) -> None:
@@ -92,7 +95,6 @@ def _load_integrations(patching: Any) -> None:
             patching.register(importlib.import_module(module).INTEGRATION)
     if _discovered:
         return
-    _discovered = True
     from importlib.metadata import entry_points
 
     for entry in entry_points(group=ENTRY_POINT_GROUP):
@@ -107,3 +109,4 @@ def _load_integrations(patching: Any) -> None:
                 entry.name, f"entry point names integration {getattr(integration, 'name', None)!r}"
             )
         patching.register(integration)
+    _discovered = True  # only once every entry point registered: a broken one fails each call

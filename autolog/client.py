@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -38,8 +39,17 @@ from autolog.errors import (
     StoreUnavailableError,
 )
 from autolog.stores.base import DEFAULT_DIR, Store, open_store
+from autolog.validation import (
+    STEP_MAX,
+    STEP_MIN,
+    check_artifact_path,
+    check_key,
+    stringify,
+    to_float,
+    to_step,
+    to_timestamp,
+)
 from autolog.validation import _valid_keys as _VALID_KEYS
-from autolog.validation import check_artifact_path, check_key, stringify, to_float, to_step
 from autolog.writer import METRIC, Writer
 
 if TYPE_CHECKING:
@@ -127,7 +137,7 @@ class _Backend:
 
 
 _backends: dict[str, _Backend] = {}
-_backends_lock = threading.Lock()
+_backends_lock = threading.RLock()
 
 
 def _backend(uri: str) -> _Backend:
@@ -137,7 +147,20 @@ def _backend(uri: str) -> _Backend:
             backend = _backends.get(uri)
             if backend is None:
                 backend = _backends[uri] = _Backend(uri)
+                _flush_in_multiprocessing_children()
     return backend
+
+
+def _flush_in_multiprocessing_children() -> None:
+    """multiprocessing's children leave through os._exit, never atexit: in one, write what it
+    logged from multiprocessing's own exit finalizers (runs.py covers forked children)."""
+    process = sys.modules.get("multiprocessing.process")
+    if process is not None and process.parent_process() is not None:
+        import multiprocessing.util
+
+        from autolog.runs import _at_exit
+
+        multiprocessing.util.Finalize(None, _at_exit, exitpriority=100)
 
 
 def flush_all(timeout: float | None = None) -> bool:
@@ -154,9 +177,17 @@ def _close_all() -> None:
             backend.close()
 
 
-# After a fork the child keeps these backends: each writer starts over empty (writer.py) and
-# the SQL store opens a connection of its own in the new process.
+def _disown_after_fork() -> None:
+    # The child keeps these backends (each writer starts over empty, see writer.py, and the SQL
+    # store opens a connection of its own), but the runs are the parent's: no heartbeats.
+    for backend in list(_backends.values()):
+        for state in list(backend.runs.values()):
+            state.owned = False
+
+
 atexit.register(_close_all)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_disown_after_fork)
 
 
 _ADJECTIVES = ("amber", "bold", "brisk", "calm", "clever", "crisp", "eager", "gentle", "keen")
@@ -183,6 +214,9 @@ class Client:
     def __init__(self, tracking_uri: str | None = None) -> None:
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
         self._backend = _backend(self.tracking_uri)
+        from autolog.runs import _install_sigterm_handler
+
+        _install_sigterm_handler()  # SIGTERM writes out what was logged (main thread only)
         self._runs = self._backend.runs
         self._put = self._backend.writer.put
 
@@ -228,7 +262,7 @@ class Client:
         all_tags = context.cheap_tags()
         if parent_run_id is not None:
             all_tags[context.TAG_PARENT] = parent_run_id
-        for key, value in (tags or {}).items():
+        for key, value in _mapping(tags or {}, "tags").items():
             all_tags[check_key(key)] = stringify(key, value)
         run_id = os.urandom(16).hex()
         name = run_name or _run_name()
@@ -296,6 +330,30 @@ class Client:
         """Runs matching ``filter_string``, newest first unless ``order_by`` says otherwise."""
         from autolog.search import parse_filter, parse_order_by
 
+        if filter_string is not None and not isinstance(filter_string, str):
+            raise InvalidInputError(f"filter_string must be a string, not {filter_string!r}")
+        if order_by is not None and (
+            not isinstance(order_by, (str, list, tuple))
+            or any(
+                not isinstance(c, str)
+                for c in ([order_by] if isinstance(order_by, str) else order_by)
+            )
+        ):
+            raise InvalidInputError(
+                f"order_by takes strings like 'metrics.acc DESC', not {order_by!r}"
+            )
+        if experiment_names is not None and (
+            not isinstance(experiment_names, (str, list, tuple))
+            or not all(
+                isinstance(n, str)
+                for n in (
+                    [experiment_names] if isinstance(experiment_names, str) else experiment_names
+                )
+            )
+        ):
+            raise InvalidInputError(
+                f"experiment_names takes a name or a list of names, not {experiment_names!r}"
+            )
         filters = parse_filter(filter_string)
         clauses = parse_order_by(order_by)
         if not isinstance(max_results, int) or max_results < 1:
@@ -360,7 +418,7 @@ class Client:
     ) -> None:
         """Queue one metric value; without ``step`` it follows the key's previous step."""
         # The hot path of every integration: each line here is measured (bench_core.py).
-        if key not in _VALID_KEYS:
+        if type(key) is not str or key not in _VALID_KEYS:
             check_key(key)
         if type(value) is not float:
             value = to_float(key, value)
@@ -368,11 +426,13 @@ class Client:
         next_step = state.next_step
         if step is None:
             step = next_step.get(key, 0)
-        elif type(step) is not int:
+        elif type(step) is not int or not STEP_MIN <= step <= STEP_MAX:
             step = to_step(key, step)
         next_step[key] = step + 1
         if timestamp is None:
             timestamp = time_ns() // 1_000_000
+        elif type(timestamp) is not int or not 0 <= timestamp <= STEP_MAX:
+            timestamp = to_timestamp(key, timestamp)
         # tuple.__new__ builds the Metric without the Python-level NamedTuple constructor.
         self._put((METRIC, run_id, _new_tuple(Metric, (key, value, step, timestamp))))
 
@@ -389,7 +449,7 @@ class Client:
             self.log_metric(run_id, key, value, step, timestamp)
 
     def log_param(self, run_id: str, key: str, value: Any) -> None:
-        self.log_params(run_id, {key: value})
+        self.log_params(run_id, {check_key(key): value})
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         """Queue params; one that was logged before with another value raises at once."""
@@ -410,7 +470,7 @@ class Client:
                 self._backend.writer.param(run_id, param)
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
-        self.set_tags(run_id, {key: value})
+        self.set_tags(run_id, {check_key(key): value})
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         checked = [RunTag(check_key(k), stringify(k, v)) for k, v in _mapping(tags, "tags").items()]
@@ -428,8 +488,12 @@ class Client:
 
     # artifacts --------------------------------------------------------------------------------
 
-    def _repository(self, run_id: str) -> LocalArtifactRepository:
+    def _repository(self, run_id: str, *, write: bool = False) -> LocalArtifactRepository:
+        """The run's artifacts; ``write``: only for a RUNNING run (a finished run's files,
+        a registered model's among them, never change)."""
         state = self._backend.runs.get(run_id)
+        if state is None and write:
+            state = self._state(run_id)  # raises unless the run is RUNNING
         uri = state.artifact_uri if state is not None else self.get_run(run_id).info.artifact_uri
         from autolog.artifacts import artifact_repository
 
@@ -441,12 +505,12 @@ class Client:
         """Copy a file into the run's artifacts (now, so later edits don't leak in)."""
         from pathlib import Path
 
-        source = Path(local_path)
+        source = Path(_path_arg(local_path, "log_artifact"))
         if not source.is_file():
             raise InvalidInputError(f"log_artifact needs an existing file, not {str(source)!r}")
         folder = check_artifact_path(artifact_path)
         target = f"{folder}/{source.name}" if folder else source.name
-        digest = self._repository(run_id).put_file(source, check_artifact_path(target))
+        digest = self._repository(run_id, write=True).put_file(source, check_artifact_path(target))
         self._backend.writer.hashes(run_id, {target: digest})
         return target
 
@@ -458,7 +522,7 @@ class Client:
         by this call (the call made for the rewrite logs the new content)."""
         from pathlib import Path
 
-        source = Path(os.path.abspath(local_path))
+        source = Path(os.path.abspath(_path_arg(local_path, "log_artifact")))
         try:
             stamp = _stamp(source)
         except OSError:
@@ -467,7 +531,7 @@ class Client:
             ) from None
         folder = check_artifact_path(artifact_path)
         target = check_artifact_path(f"{folder}/{source.name}" if folder else source.name)
-        repo = self._repository(run_id)
+        repo = self._repository(run_id, write=True)
 
         def copy() -> None:
             try:
@@ -489,11 +553,11 @@ class Client:
         """Copy every file under ``local_dir`` into the run's artifacts, keeping the layout."""
         from pathlib import Path
 
-        root = Path(local_dir)
+        root = Path(_path_arg(local_dir, "log_artifacts"))
         if not root.is_dir():
             raise InvalidInputError(f"log_artifacts needs an existing directory, not {str(root)!r}")
         folder = check_artifact_path(artifact_path)
-        repo = self._repository(run_id)
+        repo = self._repository(run_id, write=True)
         hashes = {}
         for path in sorted(root.rglob("*")):
             if path.is_file() and not path.is_symlink():
@@ -514,7 +578,7 @@ class Client:
         from pathlib import Path
 
         self._sync()
-        destination = Path(dst_path) if dst_path is not None else Path(_mkdtemp())
+        destination = Path(_path_arg(dst_path, "download_artifacts") if dst_path else _mkdtemp())
         return str(self._repository(run_id).download(path, destination))
 
     # models -----------------------------------------------------------------------------------
@@ -537,7 +601,7 @@ class Client:
             raise InvalidInputError("a model needs a non-empty name")
         from autolog import models
 
-        repo = self._repository(run_id)
+        repo = self._repository(run_id, write=True)
         files, meta = models.prepare(model, flavor, metadata)
         job = partial(models.write, self.store, repo, run_id, path, files, meta)
         self._backend.writer.call(run_id, job)
@@ -598,10 +662,10 @@ class Client:
     def set_model_alias(self, name: str, alias: str, version: int) -> None:
         if not isinstance(alias, str) or not alias.isidentifier():
             raise InvalidInputError(f"model aliases must be identifiers, not {alias!r}")
-        self.store.set_model_alias(name, alias, int(version))
+        self.store.set_model_alias(name, alias, _version_arg(version))
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
-        return self.store.get_model_version(name, int(version))
+        return self.store.get_model_version(name, _version_arg(version))
 
 
 def _mapping(value: object, what: str) -> Mapping[str, Any]:
@@ -610,6 +674,23 @@ def _mapping(value: object, what: str) -> Mapping[str, Any]:
             f"{what} must be a mapping of keys to values, not {type(value).__name__}"
         )
     return value
+
+
+def _path_arg(value: object, what: str) -> str | os.PathLike[str]:
+    if not isinstance(value, (str, os.PathLike)):
+        raise InvalidInputError(f"{what} takes a path, not {value!r}")
+    return value
+
+
+def _version_arg(version: object) -> int:
+    if isinstance(version, bool) or not isinstance(version, (int, str)):
+        raise InvalidInputError(f"model versions are positive integers, not {version!r}")
+    if isinstance(version, str) and not version.isdigit():
+        raise InvalidInputError(f"model versions are positive integers, not {version!r}")
+    number = int(version)
+    if number < 1:
+        raise InvalidInputError(f"model versions are positive integers, not {version!r}")
+    return number
 
 
 def _mkdtemp() -> str:

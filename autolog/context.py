@@ -59,18 +59,34 @@ def process_start_ticks(pid: int) -> str:
 
 
 def process_identity() -> str:
-    """``host:pid:start`` of this process, recorded on every run it owns."""
+    """``host:namespace:pid:start`` of this process, recorded on every run it owns."""
     pid = os.getpid()
-    return f"{_host()}:{pid}:{process_start_ticks(pid)}"
+    return f"{_host()}:{_pid_namespace()}:{pid}:{process_start_ticks(pid)}"
+
+
+@cache
+def _pid_namespace() -> str:
+    """Which machine boot and which pid namespace our pids belong to ('' where unknown).
+
+    Containers may share a host name (Kubernetes pods, --network host) but not their pids:
+    only a reader in the same boot and pid namespace may judge a pid."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()[:8]
+        namespace = os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        return ""
+    return f"{boot}-{namespace}"
 
 
 def runner_is_alive(identity: str) -> bool | None:
-    """Whether the process named by ``identity`` still runs; None if it is on another host."""
-    parts = identity.rsplit(":", 2)
-    if len(parts) != 3 or not parts[1].isdigit():
+    """Whether the process named by ``identity`` still runs; None where this process cannot
+    tell (another host, another container): the heartbeat decides then."""
+    parts = identity.rsplit(":", 3)
+    if len(parts) != 4 or not parts[2].isdigit():
         return None
-    host, pid_text, start = parts
-    if host != _host():
+    host, namespace, pid_text, start = parts
+    if host != _host() or namespace != _pid_namespace():
         return None
     pid = int(pid_text)
     if pid == os.getpid():
@@ -203,7 +219,7 @@ def background_tags() -> dict[str, str]:
     tags = dict(_package_versions())
     root = _process_tags().get("autolog.git.root")
     if root:
-        dirty = _git_dirty(root)
+        dirty = _cached_git_dirty(root)
         if dirty is not None:
             tags["autolog.git.dirty"] = "true" if dirty else "false"
     return tags
@@ -220,6 +236,22 @@ def _package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
+
+
+_dirty_cache: dict[str, tuple[float, bool | None]] = {}
+# `git status` runs on the writer thread; in a big checkout it takes a while, so a process that
+# starts many runs asks at most once a minute.
+_DIRTY_TTL_SECONDS = 60.0
+
+
+def _cached_git_dirty(root: str) -> bool | None:
+    import time
+
+    now = time.monotonic()
+    cached = _dirty_cache.get(root)
+    if cached is None or now - cached[0] > _DIRTY_TTL_SECONDS:
+        cached = _dirty_cache[root] = (now, _git_dirty(root))
+    return cached[1]
 
 
 def _git_dirty(root: str) -> bool | None:

@@ -24,6 +24,8 @@ goes on (see ``autolog.autolog``).
 
 from __future__ import annotations
 
+import errno
+
 __all__ = [
     "AutologError",
     "AutologWarning",
@@ -40,6 +42,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "UnsafePathError",
+    "is_transient",
 ]
 
 
@@ -167,3 +170,18 @@ class IntegrationError(AutologError):
 
 def _short(value: str) -> str:
     return repr(value) if len(value) <= 60 else repr(value[:57] + "...")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failure may pass (store down, disk full, lock held) and is worth a retry."""
+    if isinstance(exc, StoreUnavailableError):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS
+
+
+_TRANSIENT_ERRNOS = {
+    getattr(errno, name)
+    for name in ("ENOSPC", "EDQUOT", "EIO", "EAGAIN", "EBUSY", "ENOMEM", "ETIMEDOUT", "EINTR",
+                 "ESTALE", "ECONNREFUSED", "ECONNRESET", "ENETUNREACH", "EHOSTUNREACH")
+    if hasattr(errno, name)
+}  # fmt: skip

@@ -24,7 +24,13 @@ from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from autolog.artifacts.local import LocalArtifactRepository
-from autolog.errors import IntegrationError, InvalidInputError, ModelIntegrityError, NotFoundError
+from autolog.errors import (
+    IntegrationError,
+    InvalidInputError,
+    InvalidValueError,
+    ModelIntegrityError,
+    NotFoundError,
+)
 from autolog.stores.base import Store
 from autolog.validation import check_artifact_path
 
@@ -106,7 +112,12 @@ def prepare(
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
     """Serialise ``model`` now (the snapshot) and describe it; hashing happens when written."""
     flavor = get_flavor(flavor_name)
-    files = flavor.save(model)
+    try:
+        files = flavor.save(model)
+    except Exception as exc:
+        raise InvalidValueError(
+            "model", model, f"the {flavor.name} flavor cannot save it ({type(exc).__name__}: {exc})"
+        ) from exc
     if MODEL_META in files:
         raise IntegrationError(flavor_name, f"flavor files may not be named {MODEL_META}")
     for name in files:
@@ -182,8 +193,12 @@ def load(store: Store, repo: LocalArtifactRepository, run_id: str, path: str) ->
         raise ModelIntegrityError(meta_path, None, None)
     meta = json.loads(_verified(repo, meta_path, recorded))
     files = {}
-    for name in meta.get("files", {}):
-        files[name] = _verified(repo, f"{path}/{check_artifact_path(name)}", recorded)
+    for name, digest in meta.get("files", {}).items():
+        file_path = f"{path}/{check_artifact_path(name)}"
+        if recorded.get(file_path) != digest:
+            # the metadata written with the model and the store disagree: a file was replaced
+            raise ModelIntegrityError(file_path, recorded.get(file_path), digest)
+        files[name] = _verified(repo, file_path, recorded)
     flavor = get_flavor(meta["flavor"], meta.get("loader_module"))
     return flavor.load(files, meta)
 

@@ -12,6 +12,7 @@ import atexit
 import contextlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
@@ -21,6 +22,7 @@ from typing import Any
 from autolog.client import DEFAULT_EXPERIMENT, Client, flush_all, resolve_tracking_uri
 from autolog.entities import FileInfo, Metric, ModelVersion, Run, RunStatus
 from autolog.errors import InvalidInputError, RunStateError, StoreUnavailableError
+from autolog.validation import check_key, to_float
 
 __all__ = [
     "ActiveRun",
@@ -49,10 +51,7 @@ class ActiveRun(Run):
 
     def end(self, status: RunStatus | str = RunStatus.FINISHED) -> None:
         """End this run (and any run nested in it that is still open) with ``status``."""
-        final = RunStatus(str(status).upper())
-        if final is RunStatus.RUNNING:
-            raise InvalidInputError("a run ends FINISHED, FAILED or KILLED, not RUNNING")
-        _end(self.info.run_id, final)
+        _end(self.info.run_id, final_status(status))
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -81,24 +80,35 @@ _client: Client | None = None
 _last_run: tuple[str, Client] | None = None
 # Every run started here and not ended yet, whatever context started it: ended at exit.
 _open: dict[str, Client] = {}
-_lock = threading.Lock()
+# Reentrant: the SIGTERM handler takes it, and may interrupt the main thread holding it.
+_lock = threading.RLock()
 _signal_installed = False
+_default_uri: str | None = None
 # run_id -> (called with the final status just before the run ends, whether it makes way)
 _end_hooks: dict[str, tuple[Callable[[RunStatus], None], bool]] = {}
 
 
 def set_tracking_uri(uri: str | None) -> None:
     """Where runs are recorded from now on (None: ``$AUTOLOG_TRACKING_URI`` or the default)."""
-    global _tracking_uri, _client
+    global _tracking_uri, _client, _default_uri
     if uri is not None and (not isinstance(uri, str) or not uri.strip()):
         raise InvalidInputError(f"tracking URI must be a non-empty string, not {uri!r}")
     with _lock:
         _tracking_uri = uri
         _client = None
+        _default_uri = None
 
 
 def get_tracking_uri() -> str:
-    return resolve_tracking_uri(_tracking_uri)
+    """The tracking URI in use. Without ``set_tracking_uri`` it is resolved once (environment
+    or ./autolog-runs under the working directory of that moment), so a later ``os.chdir``
+    does not split a program's runs across stores."""
+    global _default_uri
+    if _tracking_uri is not None:
+        return resolve_tracking_uri(_tracking_uri)
+    if _default_uri is None:
+        _default_uri = resolve_tracking_uri(None)
+    return _default_uri
 
 
 def set_experiment(name: str | None) -> None:
@@ -121,7 +131,8 @@ def get_client() -> Client:
     client = _client
     if client is None or client.tracking_uri != get_tracking_uri():
         with _lock:
-            client = _client = Client(_tracking_uri)
+            client = _client = Client(get_tracking_uri())
+        _install_sigterm_handler()
     return client
 
 
@@ -151,12 +162,16 @@ def start_run(
             f"run {stack[-1][0].info.run_id} is already active; end it first or pass nested=True"
         )
     client = get_client()
-    parent = stack[-1][0].info.run_id if stack else None
+    parent = stack[-1][0] if stack else None
+    if tags is not None and not isinstance(tags, Mapping):
+        raise InvalidInputError(f"tags must be a mapping of keys to values, not {tags!r}")
     run = client.create_run(
-        experiment or get_experiment_name(),
+        experiment or (None if parent else get_experiment_name()),
+        # a nested run stays in its parent's experiment unless told otherwise
+        experiment_id=parent.info.experiment_id if parent and not experiment else None,
         run_name=run_name,
         tags=tags,
-        parent_run_id=parent,
+        parent_run_id=parent.info.run_id if parent else None,
     )
     active = ActiveRun(run.info, run.data)
     _stack.set((*stack, (active, client)))
@@ -230,12 +245,25 @@ def _forget(run_id: str) -> None:
         _open.pop(run_id, None)
 
 
+def final_status(status: RunStatus | str) -> RunStatus:
+    """``status`` as a final RunStatus; InvalidInputError for RUNNING or an unknown one."""
+    try:
+        final = RunStatus(str(status).upper())
+    except ValueError:
+        final = RunStatus.RUNNING
+    if final is RunStatus.RUNNING:
+        raise InvalidInputError(
+            f"a run ends FINISHED, FAILED or KILLED; {status!r} is not one of them"
+        )
+    return final
+
+
 def end_run(status: RunStatus | str = "FINISHED") -> None:
     """End the active run of this context (no-op when there is none)."""
+    final = final_status(status)  # validated before anything changes
     stack = _stack.get()
     if stack:
-        RunStatus(str(status).upper())  # validate before anything changes
-        _end(stack[-1][0].info.run_id, str(status).upper())
+        _end(stack[-1][0].info.run_id, final)
 
 
 def active_run() -> ActiveRun | None:
@@ -268,41 +296,58 @@ def log_metric(key: str, value: float, step: int | None = None) -> None:
         run, client = stack[-1]
         client.log_metric(run.info.run_id, key, value, step)
     else:
+        check_key(key)  # bad input must not leave a stray run behind
+        to_float(key, value)
         run_id, client = _current()
         client.log_metric(run_id, key, value, step)
 
 
+def _checked(values: object, what: str) -> Mapping[str, Any]:
+    """Validate keys (and the mapping itself) before a run is started for them."""
+    if not isinstance(values, Mapping):
+        raise InvalidInputError(f"{what} must be a mapping of keys to values, not {values!r}")
+    for key in values:
+        check_key(key)
+    return values
+
+
 def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    for key, value in _checked(metrics, "metrics").items():
+        to_float(key, value)
     run_id, client = _current()
     client.log_metrics(run_id, metrics, step)
 
 
 def log_param(key: str, value: Any) -> None:
-    run_id, client = _current()
-    client.log_params(run_id, {key: value})
+    log_params({check_key(key): value})
 
 
 def log_params(params: Mapping[str, Any]) -> None:
+    _checked(params, "params")
     run_id, client = _current()
     client.log_params(run_id, params)
 
 
 def set_tag(key: str, value: Any) -> None:
-    run_id, client = _current()
-    client.set_tags(run_id, {key: value})
+    set_tags({check_key(key): value})
 
 
 def set_tags(tags: Mapping[str, Any]) -> None:
+    _checked(tags, "tags")
     run_id, client = _current()
     client.set_tags(run_id, tags)
 
 
 def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> str:
+    if not isinstance(local_path, (str, os.PathLike)) or not os.path.isfile(local_path):
+        raise InvalidInputError(f"log_artifact needs an existing file, not {local_path!r}")
     run_id, client = _current()
     return client.log_artifact(run_id, local_path, artifact_path)
 
 
 def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> list[str]:
+    if not isinstance(local_dir, (str, os.PathLike)) or not os.path.isdir(local_dir):
+        raise InvalidInputError(f"log_artifacts needs an existing directory, not {local_dir!r}")
     run_id, client = _current()
     return client.log_artifacts(run_id, local_dir, artifact_path)
 
@@ -390,13 +435,39 @@ atexit.register(_at_exit)
 def _after_fork_in_child() -> None:
     # A forked child may log (into the runs it inherited, through connections of its own), but
     # the parent's runs are not the child's to end when it exits.
-    global _client
+    global _client, _lock
     _client = None
     _open.clear()
+    _lock = threading.RLock()  # the parent may have held it at the fork
+
+
+class _ForkToken:
+    """Keeps our registration with multiprocessing alive (it holds it by weak reference)."""
+
+
+_fork_token = _ForkToken()
+_multiprocessing_hooked = False
+
+
+def _before_fork() -> None:
+    # multiprocessing's children leave through os._exit, never atexit, after running the
+    # finalizers registered in them: have one registered there that writes what they logged.
+    global _multiprocessing_hooked
+    if not _multiprocessing_hooked and "multiprocessing.util" in sys.modules:
+        import multiprocessing.util
+
+        multiprocessing.util.register_after_fork(_fork_token, _finalize_in_child)
+        _multiprocessing_hooked = True
+
+
+def _finalize_in_child(_: object) -> None:
+    import multiprocessing.util
+
+    multiprocessing.util.Finalize(None, _at_exit, exitpriority=100)
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:

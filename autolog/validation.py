@@ -23,10 +23,10 @@ def check_key(key: object) -> str:
     Keys are relative slash-separated paths: they may not be empty, absolute, contain ``..`` or
     ``.`` or empty segments, backslashes or control characters, or exceed 250 characters.
     """
-    if key in _valid_keys:  # a set lookup keeps log_metric at microseconds per call
-        return key
     if not isinstance(key, str):
         raise InvalidKeyError(key, f"keys must be strings, not {type(key).__name__}")
+    if key in _valid_keys:  # a set lookup keeps log_metric at microseconds per call
+        return key
     _check_relative_path(key, InvalidKeyError, allow_empty=False)
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidKeyError(key, f"longer than {MAX_KEY_LENGTH} characters ({len(key)})")
@@ -99,10 +99,23 @@ def to_float(key: str, value: object) -> float:
     raise InvalidValueError(key, value, "metric values must be numbers")
 
 
+STEP_MIN, STEP_MAX = -(2**63), 2**63 - 1
+
+
 def to_step(key: str, step: object) -> int:
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         raise InvalidValueError(key, step, "steps must be integers")
     result = int(step)
-    if not -(2**63) <= result < 2**63:
+    if not STEP_MIN <= result <= STEP_MAX:
         raise InvalidValueError(key, step, "steps must fit in 64 bits")
+    return result
+
+
+def to_timestamp(key: str, timestamp: object) -> int:
+    """A timestamp in milliseconds since the epoch (an int that fits in 64 bits)."""
+    if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Integral):
+        raise InvalidValueError(key, timestamp, "timestamps are integer milliseconds")
+    result = int(timestamp)
+    if not 0 <= result <= STEP_MAX:
+        raise InvalidValueError(key, timestamp, "timestamps must fit in 64 bits, >= 0")
     return result

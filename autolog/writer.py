@@ -25,7 +25,7 @@ from autolog.errors import (
     AutologWarning,
     InvalidInputError,
     NotFoundError,
-    StoreUnavailableError,
+    is_transient,
 )
 from autolog.stores.base import Store
 
@@ -108,7 +108,7 @@ class Writer:
         self._busy = False
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
+        self._start_lock = threading.RLock()
         self._failing: str | None = None
         self._warned: set[str] = set()
         self.dropped = 0
@@ -124,7 +124,7 @@ class Writer:
         self._queue = deque()
         self._retry = deque()
         self._wake = threading.Event()
-        self._start_lock = threading.Lock()
+        self._start_lock = threading.RLock()
         self._thread = None
         self._busy = False
         self._closed = False
@@ -172,8 +172,8 @@ class Writer:
 
         Returns False if that did not happen within ``timeout`` (a store that keeps failing).
         """
-        if not self._queue and not self._retry and not self._busy:
-            return True
+        if self._thread is None and not self._queue and not self._retry:
+            return True  # no writer has run, nothing is queued: nothing can be in flight
         done = threading.Event()
         self.put((FLUSH, None, done))
         self._wake.set()
@@ -187,6 +187,8 @@ class Writer:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+            if thread.is_alive():
+                return False  # still writing: keep it the one consumer of the queue
         self._thread = None
         self._closed = False
         return flushed
@@ -205,7 +207,11 @@ class Writer:
         while True:
             self._wake.wait(delay)
             self._wake.clear()
-            ok = self._drain()
+            try:
+                ok = self._drain()
+            except Exception as exc:  # a bug of ours must not end the only writer thread
+                self._warn_once(f"loop:{type(exc).__name__}", f"writer error: {exc!r}")
+                ok = False
             if ok and self.on_tick is not None:
                 try:
                     self.on_tick()
@@ -299,18 +305,29 @@ class Writer:
         except Exception as exc:
             self._report_failure(exc)
             return False
-        # Store what the store accepts; drop (with a warning) only what it refuses.
+        # Store what the store accepts, part by part (the tags; each metric key; each param),
+        # and drop (with a warning) only the parts it refuses. ``batch`` keeps what is left, so
+        # a transient failure half-way retries only the parts not stored yet.
+        by_key: dict[str, list[Metric]] = {}
+        for metric in batch.metrics:
+            by_key.setdefault(metric.key, []).append(metric)
         parts: list[tuple[list[Metric], list[Param], list[RunTag]]] = [
-            (batch.metrics, [], batch.tags),
+            ([], [], batch.tags),
+            *((metrics, [], []) for metrics in by_key.values()),
             *(([], [p], []) for p in batch.params),
         ]
-        for metrics, params, tags in parts:
+        for index, (metrics, params, tags) in enumerate(parts):
             try:
-                self.store.log_batch(run_id, metrics, params, tags)
+                if metrics or params or tags:
+                    self.store.log_batch(run_id, metrics, params, tags)
             except (InvalidInputError, NotFoundError) as exc:
                 self.dropped += len(metrics) + len(params) + len(tags)
                 self._warn_once(f"refused:{type(exc).__name__}:{run_id}", f"dropped: {exc}")
             except Exception as exc:
+                rest = parts[index:]
+                batch.metrics = [m for part in rest for m in part[0]]
+                batch.params = [p for part in rest for p in part[1]]
+                batch.tags = [t for part in rest for t in part[2]]
                 self._report_failure(exc)
                 return False
         return True
@@ -331,8 +348,12 @@ class Writer:
             self._warn_once(f"refused:{kind}:{run_id}", f"could not record run {run_id}: {exc}")
             return True
         except Exception as exc:
-            if kind == CALL and not isinstance(exc, (StoreUnavailableError, OSError)):
-                self._warn_once(f"call:{run_id}", f"background job for run {run_id} failed: {exc}")
+            if not is_transient(exc):
+                # Retrying cannot help (a path that is a file, no permission, a bug): drop this
+                # one item rather than hold up everything queued behind it.
+                self._warn_once(
+                    f"failed:{kind}:{run_id}", f"could not record for run {run_id}: {exc}"
+                )
                 return True
             self._report_failure(exc)
             return False

@@ -271,17 +271,18 @@ def _log_train(
     arguments: Mapping[str, Any],
     state: _FitState | None,
 ) -> None:
-    client, run_id = session.client, session.run_id
-    client.log_metrics(run_id, _early_stopping(recorder, booster.best_iteration))
     params = {**_training_arguments(arguments), **_resolved(booster)}
     params.update(_texts(arguments["params"] or {}))
+    if state is None:
+        session.log_params(params)  # first: it may move the session to a child run
+    client, run_id = session.client, session.run_id
+    client.log_metrics(run_id, _early_stopping(recorder, booster.best_iteration))
     options: LightGBMOptions = call.settings.options
     if options.log_feature_importance:
         _log_importance(client, run_id, booster)
     if state is not None:
         state.params = params  # the fit hook logs them under the estimator's own params
         return
-    client.log_params(run_id, params)
     if call.settings.log_models:
         client.log_model(run_id, booster, "model", flavor="lightgbm")
 
@@ -292,7 +293,7 @@ def _log_cv(session: Session, recorder: _Recorder, arguments: Mapping[str, Any])
     client.log_metrics(run_id, _early_stopping(recorder, best))
     params = _training_arguments(arguments)
     params.update(_texts(arguments["params"] or {}))
-    client.log_params(run_id, params)
+    session.log_params(params)
 
 
 def _early_stopping(recorder: _Recorder, best: int) -> dict[str, float]:
@@ -399,8 +400,8 @@ def _fit_hook(call: Call) -> Yield:
 def _log_fit(
     session: Session, call: Call, estimator: Any, state: _FitState, seconds: float
 ) -> None:
+    session.log_params({**state.params, **_texts(estimator.get_params(deep=True))})
     client, run_id = session.client, session.run_id
-    client.log_params(run_id, {**state.params, **_texts(estimator.get_params(deep=True))})
     client.log_metrics(run_id, {"fit_time": seconds, **_training_scores(call, estimator)})
     if call.settings.log_models:
         client.log_model(run_id, estimator, "model", flavor="lightgbm")

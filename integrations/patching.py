@@ -143,40 +143,67 @@ def _firewall(integration: str, qualname: str, hook: Hook) -> Callable[..., Any]
         except ValueError:
             caller = ""
         call = Call(integration, qualname, instance, args, kwargs, settings, caller)
-        try:
-            gen = hook(call)
-            yielded, new_args = _run_hook(gen, gen.__next__, call)
-        except Exception as exc:  # our bug: train as if we were not here
-            report(integration, exc, settings)
+        started = _start(call, hook)
+        if started is None:
+            # called outside any ``except`` block, so a failure of ours never becomes the
+            # __context__ of the user's own exception
             return wrapped(*args, **kwargs)
-        if not yielded:
-            return wrapped(*args, **kwargs)
-        call_args, call_kwargs = new_args
+        gen, call_args, call_kwargs = started
         try:
             result = wrapped(*call_args, **call_kwargs)
         except BaseException as error:
-            try:
-                _run_hook(gen, functools.partial(gen.throw, error), call)
-            except BaseException as raised:
-                if raised is not error:
-                    report(integration, raised, settings)
-            raise
-        try:
-            again, _ = _run_hook(gen, functools.partial(gen.send, result), call)
-            if again:
-                gen.close()
-                raise IntegrationError(integration, f"the hook of {qualname} yielded twice")
-        except Exception as exc:
-            report(integration, exc, settings)
+            traceback = error.__traceback__  # gen.throw would add our frames to it
+            _finish(call, gen, functools.partial(gen.throw, error), error)
+            raise error.with_traceback(traceback)  # noqa: B904 - the same exception, not a new one
+        _finish(call, gen, functools.partial(gen.send, result), None)
         return result
 
     return wrapper
 
 
+def _start(
+    call: Call, hook: Hook
+) -> tuple[Generator[Any, Any, None], tuple[Any, ...], dict[str, Any]] | None:
+    """Run the hook up to its yield: (generator, args, kwargs), or None to call untouched."""
+    try:
+        gen = hook(call)
+        yielded, value = _run_hook(gen, gen.__next__, call)
+        if not yielded:
+            return None
+        call_args, call_kwargs = value
+        return gen, tuple(call_args), dict(call_kwargs)
+    except Exception as exc:  # our bug: train as if we were not here
+        report(call.integration, exc, call.settings)
+        return None
+
+
+def _finish(
+    call: Call,
+    gen: Generator[Any, Any, None],
+    step: Callable[[], Any],
+    error: BaseException | None,
+) -> None:
+    """Run the hook after training: ``step`` sends the result or throws the user's error."""
+    try:
+        again, _ = _run_hook(gen, step, call)
+        if again:
+            gen.close()
+            raise IntegrationError(call.integration, f"the hook of {call.name} yielded twice")
+    except BaseException as raised:
+        if raised is error:
+            return  # the hook recorded the failure and passed the user's exception on
+        if not isinstance(raised, Exception):
+            raise  # KeyboardInterrupt and friends are not ours to swallow
+        report(call.integration, raised, call.settings)
+
+
 class _BoundPatched(wrapt.BoundFunctionWrapper):  # type: ignore[type-arg]
     def __reduce_ex__(self, protocol: Any) -> Any:
-        # A bound method pickles as "getattr(instance, name)", exactly like an unpatched one.
-        return getattr, (self.__self__, self.__name__)
+        # A bound method pickles as "getattr(instance, name)", exactly like an unpatched one;
+        # the method taken from the class as "getattr(class, name)".
+        instance = self._self_instance
+        owner = instance if instance is not None else self._self_owner
+        return getattr, (owner, self.__name__)
 
 
 class _Patched(wrapt.FunctionWrapper):  # type: ignore[type-arg]

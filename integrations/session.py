@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import autolog
+from autolog.errors import ParamCollisionError
 from autolog.integrations.patching import Settings
 
 __all__ = ["Session", "current", "open_session"]
@@ -40,6 +41,7 @@ class Session:
         "owned",
         "run_id",
         "settings",
+        "tags",
     )
 
     def __init__(
@@ -56,12 +58,26 @@ class Session:
         self.settings = settings
         self.run_id = run_id
         self.experiment_id = experiment_id
+        self.tags: Mapping[str, Any] | None = None
         self.owned = owned
         self.client = autolog.Client(autolog.get_tracking_uri())
         #: free-form notes nested calls leave for the outer one (e.g. "iterations logged")
         self.notes: dict[str, Any] = {}
         self._active = active
         self._token: contextvars.Token[Session | None] | None = None
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log params into the session's run. When the session borrowed a user's run that
+        already holds one of them with another value, the session moves to a nested child run
+        (and logs everything after this there) instead of failing."""
+        try:
+            self.client.log_params(self.run_id, params)
+        except ParamCollisionError:
+            if self.owned:
+                raise
+            run = autolog.start_run(nested=True, tags=self.tags)
+            self.run_id, self.owned, self._active = run.info.run_id, True, run
+            self.client.log_params(self.run_id, params)
 
     def enter(self) -> Session:
         """Make this the current session of the context."""
@@ -114,6 +130,7 @@ def open_session(
             session = Session(
                 integration, settings, run_id, user_run.info.experiment_id, owned=False
             )
+            session.tags = tags
             if tags:
                 session.client.set_tags(run_id, tags)
             return session.enter()

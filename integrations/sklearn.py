@@ -146,8 +146,8 @@ def _fit_hook(call: Call) -> Yield:
 
 
 def _log_fit(session: Session, call: Call, estimator: Any, fit_time: float) -> None:
+    session.log_params(_params(estimator))  # first: it may move the session to a child run
     client, run_id = session.client, session.run_id
-    client.log_params(run_id, _params(estimator))
     metrics: dict[str, float] = {"fit_time": fit_time}
     X, y, sample_weight = _training_data(call)
     options: SklearnOptions = call.settings.options
@@ -398,17 +398,18 @@ def _partial_fit_hook(call: Call) -> Yield:
 def _start_incremental(call: Call, estimator: Any) -> _Incremental:
     # The run outlives this call, so it is not made the active run: it ends when the estimator
     # is fitted from scratch, garbage-collected, or at exit.
+    params = _params(estimator)  # before the run exists: a failure here leaves no run behind
     session = open_session(
         "sklearn", call.settings, tags={"autolog.estimator": _class_name(estimator)}, detached=True
     )
     session.close()
     client = session.client
     state = _Incremental(client, session.run_id, session.owned)
-    client.log_params(state.run_id, _params(estimator))
     if session.owned:
         state.finalizer = weakref.finalize(estimator, client.set_terminated, state.run_id)
     with _incremental_lock:
         _incremental[estimator] = state
+    client.log_params(state.run_id, params)
     return state
 
 
@@ -434,6 +435,20 @@ def _end_incremental(estimator: Any, status: str) -> None:
     if state is not None and state.owned:
         state.finalizer.detach()
         state.client.set_terminated(state.run_id, status)
+
+
+def _forget_incremental_after_fork() -> None:
+    # A forked child's estimators are copies: the parent ends the runs, the child starts its own.
+    global _incremental_lock
+    for state in list(_incremental.values()):
+        if state.finalizer is not None:
+            state.finalizer.detach()
+    _incremental.clear()
+    _incremental_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_incremental_after_fork)
 
 
 @atexit.register

@@ -32,7 +32,12 @@ def reset_autolog() -> None:
 
 
 def run_script(
-    code: str, cwd: Path, *, env: dict[str, str] | None = None, timeout: float = 120
+    code: str,
+    cwd: Path,
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    args: list[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter (autolog importable), in ``cwd``."""
     script = cwd / "script.py"
@@ -41,7 +46,7 @@ def run_script(
     full_env.pop("AUTOLOG_TRACKING_URI", None)
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, str(script)],
+        [sys.executable, str(script), *(args or [])],
         cwd=cwd,
         env=full_env,
         capture_output=True,

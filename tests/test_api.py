@@ -423,3 +423,95 @@ def test_bad_tracking_uris_and_names() -> None:
         autolog.set_experiment("")
     with pytest.raises(autolog.InvalidInputError):
         autolog.set_tracking_uri("")
+
+
+def test_end_run_refuses_running_and_unknown_statuses_before_changing_anything() -> None:
+    with autolog.start_run() as run:
+        for bad in ("RUNNING", "DONE", 3):
+            with pytest.raises(autolog.InvalidInputError):
+                autolog.end_run(bad)  # type: ignore[arg-type]
+            with pytest.raises(autolog.InvalidInputError):
+                run.end(bad)  # type: ignore[arg-type]
+        assert autolog.active_run() == run
+    assert autolog.get_run(run.info.run_id).info.status is RunStatus.FINISHED
+
+
+def test_nested_runs_stay_in_their_parents_experiment() -> None:
+    with autolog.start_run(experiment="proj") as parent:
+        with autolog.start_run(nested=True) as child:
+            pass
+        with autolog.start_run(nested=True, experiment="other") as elsewhere:
+            pass
+    assert child.info.experiment_id == parent.info.experiment_id
+    assert elsewhere.info.experiment_id != parent.info.experiment_id
+
+
+def test_changing_directory_does_not_move_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with autolog.start_run() as run:
+        (tmp_path / "sub").mkdir()
+        monkeypatch.chdir(tmp_path / "sub")
+        autolog.log_metric("m", 1.0)
+    assert autolog.get_run(run.info.run_id).data.metrics == {"m": 1.0}
+    assert not (tmp_path / "sub" / "autolog-runs").exists()
+
+
+def test_a_finished_runs_artifacts_and_models_cannot_change(tmp_path: Path) -> None:
+    (tmp_path / "f.txt").write_text("x")
+    client = autolog.Client()
+    with autolog.start_run() as run:
+        autolog.log_model({"v": 1})
+    for write in (
+        lambda: client.log_artifact(run.info.run_id, tmp_path / "f.txt"),
+        lambda: client.log_artifacts(run.info.run_id, tmp_path),
+        lambda: client.log_model(run.info.run_id, {"v": 2}),
+    ):
+        with pytest.raises(autolog.InvalidInputError, match="FINISHED"):
+            write()
+    assert autolog.load_model(f"runs:/{run.info.run_id}/model") == {"v": 1}
+
+
+def test_an_out_of_range_step_or_timestamp_is_refused_and_loses_nothing_else() -> None:
+    client = autolog.Client()
+    with autolog.start_run() as run:
+        autolog.log_metric("good", 1.0)
+        autolog.set_tag("t", "v")
+        with pytest.raises(autolog.InvalidValueError, match="64 bits"):
+            autolog.log_metric("bad", 1.0, step=2**63)
+        for bad in (-1, 2**63, 1.5, "now"):
+            with pytest.raises(autolog.InvalidValueError, match="timestamp"):
+                client.log_metric(run.info.run_id, "bad", 1.0, timestamp=bad)  # type: ignore[arg-type]
+        autolog.log_metric("good", 2.0)
+    stored = autolog.get_run(run.info.run_id)
+    assert stored.data.metrics == {"good": 2.0}
+    assert stored.data.tags["t"] == "v"
+
+
+BAD_CALLS = [
+    lambda: autolog.log_metric(["list"], 1.0),  # type: ignore[arg-type]
+    lambda: autolog.log_param({"d": 1}, 1),  # type: ignore[arg-type]
+    lambda: autolog.search_runs(filter_string=5),  # type: ignore[arg-type]
+    lambda: autolog.search_runs(order_by=[5]),  # type: ignore[list-item]
+    lambda: autolog.search_runs(experiment_names=5),  # type: ignore[arg-type]
+    lambda: autolog.set_model_alias("m", "champion", "x"),  # type: ignore[arg-type]
+    lambda: autolog.Client().get_model_version("m", 0),
+    lambda: autolog.log_artifact(None),  # type: ignore[arg-type]
+    lambda: autolog.log_artifacts(3),  # type: ignore[arg-type]
+    lambda: autolog.start_run(tags=["a"]),  # type: ignore[arg-type]
+    lambda: autolog.log_params(["a"]),  # type: ignore[arg-type]
+]
+
+
+@pytest.mark.parametrize("call", BAD_CALLS)
+def test_bad_input_raises_our_errors_and_starts_no_run(call: object) -> None:
+    with pytest.raises(autolog.InvalidInputError):
+        call()  # type: ignore[operator]
+    assert autolog.active_run() is None
+
+
+def test_unpicklable_models_are_named_in_the_error() -> None:
+    import threading
+
+    with autolog.start_run(), pytest.raises(autolog.InvalidValueError, match="cannot save"):
+        autolog.log_model(threading.Lock())

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from support import run_script
 
 import autolog
@@ -166,7 +167,7 @@ def test_a_run_on_another_host_is_killed_only_when_its_heartbeat_is_stale(tmp_pa
             now - 7_200_000,
             "file:///tmp/x",
             None,
-            {"autolog.runner": "elsewhere:123:456", "autolog.heartbeat": str(beat)},
+            {"autolog.runner": "elsewhere:ns:123:456", "autolog.heartbeat": str(beat)},
         )
     assert client.get_run("a" * 32).info.status is RunStatus.RUNNING
     stale = client.get_run("b" * 32)
@@ -206,3 +207,103 @@ print(run.info.run_id)
     assert parent.data.metrics["child"] == 1.0
     children = [r for r in client.search_runs() if r.info.parent_run_id == run_id]
     assert [r.data.params for r in children] == [{"who": "child"}]
+
+
+def test_a_dead_pid_in_another_pid_namespace_is_judged_by_the_heartbeat(tmp_path: Path) -> None:
+    from autolog import context
+
+    client = autolog.Client(f"sqlite:///{tmp_path}/ns.db")
+    experiment = client.get_or_create_experiment("e")
+    now = int(time.time() * 1000)
+    host = context.process_identity().split(":")[0]
+    # same host name, another container: pid 999999 means nothing here
+    client.store.create_run(
+        "c" * 32,
+        experiment.experiment_id,
+        "other-container",
+        now,
+        "file:///tmp/x",
+        None,
+        {"autolog.runner": f"{host}:other-ns:999999:1", "autolog.heartbeat": str(now)},
+    )
+    assert client.get_run("c" * 32).info.status is RunStatus.RUNNING
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_multiprocessing_children_keep_what_they_logged(tmp_path: Path, method: str) -> None:
+    code = """
+import multiprocessing as mp
+import sys
+import autolog
+
+def work(index):
+    with autolog.start_run(run_name=f"child{index}"):
+        for i in range(100):
+            autolog.log_metric("m", float(i))
+    return index
+
+if __name__ == "__main__":
+    ctx = mp.get_context(sys.argv[1])
+    procs = [ctx.Process(target=work, args=(i,)) for i in range(3)]
+    for p in procs: p.start()
+    for p in procs: p.join()
+    with ctx.Pool(2) as pool:
+        assert sorted(pool.map(work, [10, 11])) == [10, 11]
+"""
+    done = run_script(code, tmp_path, env={"AUTOLOG_FLUSH_INTERVAL": "3600"}, args=[method])
+    assert done.returncode == 0, done.stderr
+    client = autolog.Client(f"sqlite:///{tmp_path}/autolog-runs/autolog.db")
+    runs = client.search_runs()
+    assert sorted(r.info.run_name for r in runs) == [
+        "child0",
+        "child1",
+        "child10",
+        "child11",
+        "child2",
+    ]
+    for run in runs:
+        assert run.info.status is RunStatus.FINISHED
+        assert len(client.get_metric_history(run.info.run_id, "m")) == 100
+
+
+def test_sigterm_writes_runs_started_by_other_threads(tmp_path: Path) -> None:
+    code = """
+import signal, threading
+import autolog
+autolog.Client()  # any use of autolog on the main thread installs the SIGTERM handler
+ids = []
+def work():
+    run = autolog.start_run()
+    for i in range(1000):
+        autolog.log_metric("m", i)
+    ids.append(run.info.run_id)
+thread = threading.Thread(target=work)
+thread.start(); thread.join()
+print(ids[0], flush=True)
+signal.pause()
+"""
+    child = _start(code, tmp_path, {"AUTOLOG_FLUSH_INTERVAL": "3600"})
+    assert child.stdout is not None
+    run_id = child.stdout.readline().strip()
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(30) == -signal.SIGTERM
+    child.stdout.close()
+    client = autolog.Client(f"sqlite:///{tmp_path}/autolog-runs/autolog.db")
+    assert client.get_run(run_id).info.status is RunStatus.KILLED
+    assert len(client.get_metric_history(run_id, "m")) == 1000
+
+
+def test_an_artifact_that_can_never_be_written_does_not_hold_up_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTOLOG_STRICT", "0")
+    with autolog.start_run() as blocked:
+        root = Path(blocked.info.artifact_uri.removeprefix("file://"))
+        root.mkdir(parents=True)
+        (root / "model").write_text("a file where the model folder should go")
+        with pytest.warns(autolog.AutologWarning, match="could not record"):
+            autolog.log_model({"x": 1})
+            autolog.flush(timeout=10)
+    with autolog.start_run() as other:
+        autolog.log_metric("m", 1.0)
+    assert autolog.get_run(other.info.run_id).data.metrics == {"m": 1.0}

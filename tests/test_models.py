@@ -188,8 +188,9 @@ def test_custom_flavors_register_once() -> None:
 def test_unpicklable_model_raises_in_the_caller() -> None:
     import threading
 
-    with autolog.start_run(), pytest.raises(TypeError):
+    with autolog.start_run(), pytest.raises(autolog.InvalidValueError) as caught:
         autolog.log_model(threading.Lock())
+    assert isinstance(caught.value.__cause__, TypeError)
 
 
 def test_builtin_flavors_load_on_first_use(tmp_path: Path) -> None:

@@ -362,3 +362,52 @@ def test_entry_point_integrations_are_registered(tmp_path: Path, toy: Path) -> N
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["hooked", "[1]"]
+
+
+def test_the_users_exception_is_untouched_by_our_failures(
+    toy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import traceback
+
+    monkeypatch.setenv("AUTOLOG_STRICT", "0")
+    autolog.autolog(integrations=["toy"])
+    import toyframework
+
+    FAULTS["before"] = KeyError("our bug")
+    with (
+        pytest.warns(autolog.AutologWarning),
+        pytest.raises(ValueError, match="bad data") as caught,
+    ):
+        toyframework.Model().fit("explode")
+    assert caught.value.__context__ is None  # our KeyError is not chained to it
+    FAULTS.clear()
+    with pytest.raises(ValueError, match="bad data") as caught:
+        toyframework.Model().fit("explode")
+    frames = {frame.name for frame in traceback.extract_tb(caught.value.__traceback__)}
+    assert not frames & {"_hook", "_run_hook", "_finish"}
+
+
+def test_a_hook_yielding_nonsense_still_trains(toy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOLOG_STRICT", "0")
+
+    def bad_hook(call: Call) -> Generator[Any, Any, None]:
+        yield 42  # not (args, kwargs)
+
+    import toyframework
+
+    patcher = Patcher("toy")
+    monkeypatch.setitem(patching._settings, "toy", Settings())
+    assert patcher.wrap(toyframework.Model, "fit", bad_hook)
+    try:
+        with pytest.warns(autolog.AutologWarning):
+            assert toyframework.Model().fit([5]).mean_ == 5.0
+    finally:
+        patcher.revert()
+
+
+def test_methods_taken_from_the_class_still_pickle(toy: Path) -> None:
+    import toyframework
+
+    autolog.autolog(integrations=["toy"])
+    restored = pickle.loads(pickle.dumps(toyframework.Model.fit))
+    assert restored(toyframework.Model(), [2.0]).mean_ == 2.0

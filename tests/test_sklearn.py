@@ -353,3 +353,17 @@ def test_forest_scores_use_the_probabilities_once() -> None:
     assert m["training_roc_auc"] == pytest.approx(
         metrics.roc_auc_score(Y, forest.predict_proba(X)[:, 1])
     )
+
+
+def test_a_user_param_with_another_value_moves_the_fit_to_a_child_run() -> None:
+    with autolog.start_run() as user_run:
+        autolog.log_param("C", "0.5")
+        LogisticRegression(C=1.0).fit(X, Y)
+    stored = autolog.get_run(user_run.info.run_id)
+    assert stored.data.params == {"C": "0.5"}
+    children = [r for r in autolog.search_runs() if r.info.parent_run_id == user_run.info.run_id]
+    assert len(children) == 1
+    assert children[0].data.params["C"] == "1.0"
+    assert "training_accuracy" in children[0].data.metrics
+    assert autolog.list_artifacts(children[0].info.run_id)[0].path == "model"
+    assert children[0].info.experiment_id == stored.info.experiment_id

@@ -181,3 +181,40 @@ def test_a_partial_failure_neither_loses_nor_duplicates() -> None:
     assert store.get_run("a").info.status is RunStatus.FINISHED
     assert store.get_run("c").data.tags == {"t": "1"}
     writer.close()
+
+
+class ParamFlakyStore(FlakyStore):
+    """Fails transiently, once, when asked to store the param "q"."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.q_failures = 1
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        if len(params) == 1 and params[0].key == "q" and self.q_failures:
+            self.q_failures -= 1
+            raise StoreUnavailableError("lock timeout (simulated)")
+        super().log_batch(run_id, metrics, params, tags)
+
+
+def test_a_retry_after_a_partial_write_duplicates_nothing() -> None:
+    store = ParamFlakyStore()
+    writer = Writer(store, interval=0.05)
+    _create(writer, store, "r1")
+    writer.param("r1", Param("p", "1"))
+    assert writer.flush(timeout=5)
+    for step in range(3):
+        writer.metric("r1", Metric("m", float(step), step, step))
+    writer.param("r1", Param("p", "2"))  # refused for good
+    writer.param("r1", Param("q", "3"))  # fails once, then is stored
+    with pytest.warns(AutologWarning):
+        assert writer.flush(timeout=40)
+    assert [m.step for m in store.get_metric_history("r1", "m")] == [0, 1, 2]
+    assert store.get_run("r1").data.params == {"p": "1", "q": "3"}
+    writer.close()

@@ -10,7 +10,13 @@ import tempfile
 from pathlib import Path
 
 from autolog.entities import FileInfo
-from autolog.errors import NotFoundError, StoreUnavailableError, UnsafePathError
+from autolog.errors import (
+    NotFoundError,
+    StoreError,
+    StoreUnavailableError,
+    UnsafePathError,
+    is_transient,
+)
 from autolog.stores.base import local_path
 from autolog.validation import check_artifact_path
 
@@ -67,7 +73,7 @@ class LocalArtifactRepository:
                 _unlink(tmp)
                 raise
         except OSError as exc:
-            raise StoreUnavailableError(f"cannot write artifact {target}: {exc}") from exc
+            raise _storage_error(f"cannot write artifact {target}: {exc}", exc) from exc
         return sha256 or hashlib.sha256(data).hexdigest()
 
     def put_file(self, source: Path, path: str) -> str:
@@ -90,7 +96,7 @@ class LocalArtifactRepository:
         except FileNotFoundError:
             raise
         except OSError as exc:
-            raise StoreUnavailableError(f"cannot copy {source} to {target}: {exc}") from exc
+            raise _storage_error(f"cannot copy {source} to {target}: {exc}", exc) from exc
         return digest.hexdigest()
 
     def read_bytes(self, path: str) -> bytes:
@@ -140,6 +146,11 @@ class LocalArtifactRepository:
                 self._copy_tree(info.path, out / name)
             else:
                 shutil.copyfile(self.resolve(info.path), out / name)
+
+
+def _storage_error(message: str, exc: OSError) -> StoreError:
+    """Disk full and I/O errors may pass (retried); a bad path or permission will not."""
+    return StoreUnavailableError(message) if is_transient(exc) else StoreError(message)
 
 
 def _unlink(path: str) -> None:
