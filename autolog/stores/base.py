@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
+import weakref
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
 from autolog.entities import Experiment, Metric, ModelVersion, Param, Run, RunStatus, RunTag
@@ -15,7 +17,14 @@ if TYPE_CHECKING:
 
     from autolog.search import Comparison, OrderBy
 
-__all__ = ["DEFAULT_DIR", "Store", "default_artifact_root", "local_path", "open_store"]
+__all__ = [
+    "DEFAULT_DIR",
+    "Store",
+    "default_artifact_root",
+    "fork_safe_lock",
+    "local_path",
+    "open_store",
+]
 
 DEFAULT_DIR = "autolog-runs"
 
@@ -102,6 +111,25 @@ class Store(Protocol):
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion: ...
 
     def close(self) -> None: ...
+
+
+_lock_owners: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def fork_safe_lock(owner: object) -> threading.RLock:
+    """A lock for ``owner._lock`` that a forked child gets anew: the parent's writer or another
+    thread may hold the old one at the moment of the fork, and never release it there."""
+    _lock_owners.add(owner)
+    return threading.RLock()
+
+
+def _new_locks_after_fork() -> None:
+    for owner in list(_lock_owners):
+        owner._lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_locks_after_fork)
 
 
 def local_path(uri: str) -> Path:

@@ -39,7 +39,6 @@ import json
 import operator
 import os
 import secrets
-import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -67,7 +66,7 @@ from autolog.errors import (
     StoreUnavailableError,
 )
 from autolog.search import Comparison, OrderBy, matches, sort_runs
-from autolog.stores.base import local_path
+from autolog.stores.base import fork_safe_lock, local_path
 
 # The prefix rule for artifact paths must be the reference store's, character for character.
 from autolog.stores.memory import _under, is_newer
@@ -159,7 +158,7 @@ class FileStore:
         self._root = root
         self.artifact_root = root.as_uri()
         # Orders this process's writes; other processes are kept apart by the file system.
-        self._lock = threading.RLock()
+        self._lock = fork_safe_lock(self)
         self._run_dirs: dict[str, Path] = {}  # runs never move, so where one lives is cached
 
     # ---------------------------------------------------------------------------- experiments

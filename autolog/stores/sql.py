@@ -20,7 +20,6 @@ import random
 import re
 import sqlite3
 import sys
-import threading
 import time
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -54,7 +53,7 @@ from autolog.errors import (
     StoreUnavailableError,
 )
 from autolog.search import NUMERIC_ATTRIBUTES, STRING_ATTRIBUTES, Comparison, OrderBy, matches
-from autolog.stores.base import default_artifact_root
+from autolog.stores.base import default_artifact_root, fork_safe_lock
 from autolog.stores.sql_schema import Dialect, migrate
 
 if TYPE_CHECKING:
@@ -273,7 +272,7 @@ class SqlStore:
     def __init__(self, uri: str) -> None:
         self.uri = uri
         self._display_uri = _redact(uri)
-        self._lock = threading.RLock()
+        self._lock = fork_safe_lock(self)
         self._db: _Db | None = None
         self._pid = os.getpid()
         self._closed = False
