@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -50,7 +51,7 @@ from autolog.validation import (
     to_timestamp,
 )
 from autolog.validation import _valid_keys as _VALID_KEYS
-from autolog.writer import METRIC, Writer
+from autolog.writer import Writer
 
 if TYPE_CHECKING:
     from autolog.artifacts.local import LocalArtifactRepository
@@ -99,10 +100,17 @@ def _start_time() -> int:
 class _RunState:
     """What this process knows of a run it writes to: enough to validate without I/O."""
 
-    __slots__ = ("artifact_uri", "last_heartbeat", "next_step", "owned", "params")
+    __slots__ = ("artifact_uri", "last_heartbeat", "next_step", "owned", "params", "queue")
 
-    def __init__(self, artifact_uri: str, params: dict[str, str] | None, owned: bool) -> None:
+    def __init__(
+        self,
+        artifact_uri: str,
+        params: dict[str, str] | None,
+        owned: bool,
+        queue: deque[Metric],
+    ) -> None:
         self.artifact_uri = artifact_uri
+        self.queue = queue  # the writer's deque of this run's metric values
         self.params = params  # None: not loaded yet (a run made elsewhere)
         self.next_step: dict[str, int] = {}
         self.owned = owned
@@ -218,7 +226,8 @@ class Client:
 
         _install_sigterm_handler()  # SIGTERM writes out what was logged (main thread only)
         self._runs = self._backend.runs
-        self._put = self._backend.writer.put
+        self._batch_size = self._backend.writer.batch_size
+        self._wake = self._backend.writer.wake
 
     @property
     def store(self) -> Store:
@@ -280,7 +289,8 @@ class Client:
         )
         # Registered after the create is queued: anything queued for the run (heartbeats from
         # the writer thread included) follows its creation.
-        backend.runs[run_id] = _RunState(artifact_uri, {}, owned=True)
+        queue = backend.writer.metric_queue(run_id)
+        backend.runs[run_id] = _RunState(artifact_uri, {}, owned=True, queue=queue)
         backend.writer.call(run_id, partial(self._background_context, run_id))
         info = RunInfo(
             run_id,
@@ -404,7 +414,8 @@ class Client:
                 raise InvalidInputError(
                     f"run {run_id} is {run.info.status}; only RUNNING runs can be logged to"
                 )
-            state = _RunState(run.info.artifact_uri, dict(run.data.params), owned=False)
+            queue = self._backend.writer.metric_queue(run_id, exists=True)
+            state = _RunState(run.info.artifact_uri, dict(run.data.params), False, queue)
             self._backend.runs[run_id] = state
         return state
 
@@ -433,8 +444,12 @@ class Client:
             timestamp = time_ns() // 1_000_000
         elif type(timestamp) is not int or not 0 <= timestamp <= STEP_MAX:
             timestamp = to_timestamp(key, timestamp)
-        # tuple.__new__ builds the Metric without the Python-level NamedTuple constructor.
-        self._put((METRIC, run_id, _new_tuple(Metric, (key, value, step, timestamp))))
+        # tuple.__new__ builds the Metric without the Python-level NamedTuple constructor, and
+        # the run's own deque takes it as it is: one object per value.
+        queue = state.queue
+        queue.append(_new_tuple(Metric, (key, value, step, timestamp)))
+        if len(queue) >= self._batch_size:
+            self._wake()
 
     def log_metrics(
         self,

@@ -101,6 +101,13 @@ class Writer:
         self.batch_size = batch_size
         self.max_pending = max_pending
         self._queue: deque[tuple[Any, ...]] = deque()
+        # Metric values, one deque per run: the hot path appends a Metric and nothing else.
+        self._metrics: dict[str, deque[Metric]] = {}
+        # Runs whose creation this writer has applied (or that existed before): their metrics
+        # may be written. Metrics of a run whose creation is still queued wait in _carry.
+        self._ready: set[str] = set()
+        self._carry: dict[str, list[Metric]] = {}
+        self._ended: set[str] = set()  # runs whose deques go once they are empty
         # Items taken from the queue whose write failed; retried before anything newer.
         self._retry: deque[tuple[Any, ...]] = deque()
         self._wake = threading.Event()
@@ -123,6 +130,12 @@ class Writer:
         """
         self._queue = deque()
         self._retry = deque()
+        # The same deques (clients hold them), emptied; the parent wrote their runs' creation
+        # before the fork, so the child may write into every one of them.
+        for queue in self._metrics.values():
+            queue.clear()
+        self._ready.update(self._metrics)
+        self._carry = {}
         self._wake = threading.Event()
         self._start_lock = threading.RLock()
         self._thread = None
@@ -140,8 +153,28 @@ class Writer:
         if len(queue) >= self.batch_size and not self._wake.is_set():
             self._wake.set()
 
+    def metric_queue(self, run_id: str, *, exists: bool = False) -> deque[Metric]:
+        """The deque that metric values of ``run_id`` are appended to (the hot path).
+
+        ``exists``: the run was not created through this writer (it is in the store already).
+        Whoever appends calls ``wake()`` once the deque holds ``batch_size`` values.
+        """
+        if exists:
+            self._ready.add(run_id)
+        queue = self._metrics.get(run_id)
+        if queue is None:
+            queue = self._metrics.setdefault(run_id, deque())
+        if self._thread is None:
+            self._start()
+        return queue
+
+    def wake(self) -> None:
+        """Write soon rather than at the next tick (much is waiting)."""
+        if not self._wake.is_set():
+            self._wake.set()
+
     def metric(self, run_id: str, metric: Metric) -> None:
-        self.put((METRIC, run_id, metric))
+        self.metric_queue(run_id).append(metric)
 
     def param(self, run_id: str, param: Param) -> None:
         self.put((PARAM, run_id, param))
@@ -165,7 +198,9 @@ class Writer:
 
     @property
     def pending(self) -> int:
-        return len(self._queue) + len(self._retry) + (1 if self._busy else 0)
+        queued = sum(len(q) for q in list(self._metrics.values()))
+        carried = sum(len(m) for m in list(self._carry.values()))
+        return len(self._queue) + len(self._retry) + queued + carried + (1 if self._busy else 0)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything queued before this call is stored.
@@ -217,12 +252,14 @@ class Writer:
                     self.on_tick()
                 except Exception as exc:
                     self._report_failure(exc)
-            if self._closed and ok and not self._queue:
+            if self._closed and ok and not self._queue and not self.pending:
                 return
             # back off while the store fails, up to 30 s, but keep answering flush requests
             delay = self.interval if ok else min(max(delay * 2, 0.5), 30.0)
 
-    def _take(self) -> list[tuple[Any, ...]]:
+    def _take(self) -> tuple[list[tuple[Any, ...]], dict[str, list[Metric]]]:
+        """The queued items, then the metric values: in that order, so that every value logged
+        before a flush marker that was taken is taken too."""
         items: list[tuple[Any, ...]] = list(self._retry)
         self._retry.clear()
         queue = self._queue
@@ -230,16 +267,29 @@ class Writer:
         # Only this thread removes items, so at least len(queue) of them are there to pop.
         while queue:
             items.extend([popleft() for _ in range(len(queue))])
-        return items
+        metrics, self._carry = self._carry, {}
+        for run_id, values in list(self._metrics.items()):
+            if values:
+                take = values.popleft
+                taken = [take() for _ in range(len(values))]
+                earlier = metrics.get(run_id)
+                metrics[run_id] = earlier + taken if earlier else taken
+            elif run_id in self._ended:
+                # ended and emptied: nothing more comes (a client logging to an ended run is
+                # refused), so the process keeps no state per finished run
+                del self._metrics[run_id]
+                self._ended.discard(run_id)
+                self._ready.discard(run_id)
+        return items, metrics
 
     def _drain(self) -> bool:
         """Write everything queued; True if the store took it all."""
         self._busy = True
         try:
-            items = self._take()
-            if not items:
+            items, metrics = self._take()
+            if not items and not metrics:
                 return True
-            unwritten = self._write(items)
+            unwritten = self._write(items, metrics)
             if unwritten is None:
                 if self._failing is not None:
                     _logger().warning("autolog: the tracking store works again; backlog written")
@@ -250,9 +300,15 @@ class Writer:
         finally:
             self._busy = False
 
-    def _write(self, items: list[tuple[Any, ...]]) -> list[tuple[Any, ...]] | None:
-        """Apply items in order; return what was not stored (to retry), None if all was."""
+    def _write(
+        self, items: list[tuple[Any, ...]], metrics: dict[str, list[Metric]]
+    ) -> list[tuple[Any, ...]] | None:
+        """Apply items in order, with each run's metric values before anything that ends or
+        follows it; return what was not stored (to retry), None if all was."""
         batches: dict[str, _Batch] = {}
+        for run_id, values in metrics.items():
+            batches[run_id] = _Batch()
+            batches[run_id].metrics = values
         last_run: str | None = None
         last_metrics: list[Metric] = []
         for index, item in enumerate(items):
@@ -279,18 +335,27 @@ class Writer:
                 item[2].set()  # everything before the marker is stored
                 continue
             # Anything else concerns one run and must follow that run's earlier data.
-            if run_id in batches and not self._write_batches({run_id: batches[run_id]}):
-                return _unwritten(batches, items[index:])
-            batches.pop(run_id, None)
+            if run_id in batches and run_id in self._ready:
+                if not self._store_batch(run_id, batches[run_id]):
+                    return _unwritten(batches, items[index:])
+                del batches[run_id]
             if not self._apply(item):
                 return _unwritten(batches, items[index:])
-        if not self._write_batches(batches):
+        if not self._write_batches(batches, final=True):
             return _unwritten(batches, [])
         return None
 
-    def _write_batches(self, batches: dict[str, _Batch]) -> bool:
-        """Store each batch, removing the stored ones from ``batches``; False on a failure."""
+    def _write_batches(self, batches: dict[str, _Batch], *, final: bool = False) -> bool:
+        """Store each batch, removing the stored ones from ``batches``; False on a failure.
+
+        A run whose creation is still queued behind this point keeps its batch (its values
+        were logged after the flush or barrier being written); at the ``final`` write they are
+        carried to the next round, when its creation will have been applied."""
         for run_id in list(batches):
+            if run_id not in self._ready:
+                if final:
+                    self._carry[run_id] = batches.pop(run_id).metrics
+                continue
             if not self._store_batch(run_id, batches[run_id]):
                 return False
             del batches[run_id]
@@ -337,14 +402,18 @@ class Writer:
         try:
             if kind == CREATE_RUN:
                 self.store.create_run(run_id, **item[2])
+                self._ready.add(run_id)
             elif kind == END_RUN:
                 self.store.update_run(run_id, item[2], item[3])
+                self._ended.add(run_id)
             elif kind == HASHES:
                 self.store.record_artifact_hashes(run_id, item[2])
             elif kind == CALL:
                 item[2]()
             return True
         except (InvalidInputError, NotFoundError) as exc:
+            if kind == CREATE_RUN:
+                self._ready.add(run_id)  # its values will be refused and reported, not kept
             self._warn_once(f"refused:{kind}:{run_id}", f"could not record run {run_id}: {exc}")
             return True
         except Exception as exc:

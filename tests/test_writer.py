@@ -218,3 +218,20 @@ def test_a_retry_after_a_partial_write_duplicates_nothing() -> None:
     assert [m.step for m in store.get_metric_history("r1", "m")] == [0, 1, 2]
     assert store.get_run("r1").data.params == {"p": "1", "q": "3"}
     writer.close()
+
+
+def test_values_wait_for_their_runs_creation() -> None:
+    store = FlakyStore()
+    writer = Writer(store, interval=3600)
+    # the values of a run whose creation another thread has yet to queue
+    writer.metric_queue("late").append(Metric("m", 1.0, 0, 0))
+    assert writer.flush(timeout=5)
+    assert writer.pending == 1  # carried, not dropped
+    _create(writer, store, "late")
+    assert writer.flush(timeout=5)
+    assert [m.value for m in store.get_metric_history("late", "m")] == [1.0]
+    writer.end_run("late", RunStatus.FINISHED, 1)
+    assert writer.flush(timeout=5)
+    assert writer.flush(timeout=5)  # a second round forgets the ended run's empty deque
+    assert "late" not in writer._metrics
+    writer.close()
