@@ -286,12 +286,13 @@ class Client:
             artifact_uri=artifact_uri,
             parent_run_id=parent_run_id,
             tags=all_tags,
+            # git dirty flag, package versions: slower to find, so found on the writer thread
+            tags_later=context.background_tags,
         )
         # Registered after the create is queued: anything queued for the run (heartbeats from
         # the writer thread included) follows its creation.
         queue = backend.writer.metric_queue(run_id)
         backend.runs[run_id] = _RunState(artifact_uri, {}, owned=True, queue=queue)
-        backend.writer.call(run_id, partial(self._background_context, run_id))
         info = RunInfo(
             run_id,
             experiment.experiment_id,
@@ -303,11 +304,6 @@ class Client:
             parent_run_id,
         )
         return Run(info, RunData({}, {}, all_tags))
-
-    def _background_context(self, run_id: str) -> None:
-        tags = [RunTag(k, v) for k, v in context.background_tags().items()]
-        if tags:
-            self.store.log_batch(run_id, tags=tags)
 
     def set_terminated(
         self, run_id: str, status: RunStatus | str = RunStatus.FINISHED, end_time: int | None = None

@@ -401,7 +401,7 @@ class Writer:
         kind, run_id = item[0], item[1]
         try:
             if kind == CREATE_RUN:
-                self.store.create_run(run_id, **item[2])
+                self.store.create_run(run_id, **_with_later_tags(item[2]))
                 self._ready.add(run_id)
             elif kind == END_RUN:
                 self.store.update_run(run_id, item[2], item[3])
@@ -462,6 +462,18 @@ class Writer:
                 "waiting; the oldest metric values are being dropped",
             )
         self._retry = kept
+
+
+def _with_later_tags(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """create_run's arguments, with the tags that ``tags_later()`` finds (on this thread)."""
+    kwargs = dict(kwargs)
+    later = kwargs.pop("tags_later", None)
+    if later is not None:
+        try:
+            kwargs["tags"] = {**later(), **kwargs["tags"]}
+        except Exception as exc:  # context is a nicety: the run is created without it
+            _logger().debug("autolog: run context not found: %r", exc)
+    return kwargs
 
 
 def warn(message: str, stacklevel: int = 3) -> None:

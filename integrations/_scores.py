@@ -35,11 +35,12 @@ def classifier_scores(
     if w is None or w.sum() <= 0:
         return {}
     total = w.sum()
-    scores = {"training_accuracy": float(np.sum(w * (y == y_pred)) / total)}
+    scores = {"training_accuracy": float(np.dot(w, y == y_pred) / total)}
 
-    labels, codes = np.unique(np.concatenate([y, y_pred]), return_inverse=True)
-    true_codes, pred_codes = codes[: len(y)], codes[len(y) :]
-    n = len(labels)
+    codes = _codes(y, y_pred, classes)
+    if codes is None:
+        return scores
+    true_codes, pred_codes, n, columns = codes
     confusion = np.bincount(true_codes * n + pred_codes, weights=w, minlength=n * n)
     confusion = confusion.reshape(n, n)
     tp = np.diag(confusion)
@@ -48,42 +49,60 @@ def classifier_scores(
     recall = np.divide(tp, support, out=np.zeros(n), where=support > 0)
     both = precision + recall
     f1 = np.divide(2 * precision * recall, both, out=np.zeros(n), where=both > 0)
+    # labels that are neither true nor predicted have no support: weight 0, as in sklearn
     share = support / support.sum()
     scores["training_precision"] = float(share @ precision)
     scores["training_recall"] = float(share @ recall)
     scores["training_f1"] = float(share @ f1)
 
-    if proba is not None and classes is not None:
-        scores.update(_probability_scores(y, np.asarray(proba), np.asarray(classes), w))
+    if proba is not None and columns is not None:
+        scores.update(_probability_scores(columns, np.asarray(proba), n, w))
     return scores
 
 
-def _probability_scores(y: Array, proba: Array, classes: Array, w: Array) -> dict[str, float]:
-    if proba.ndim != 2 or proba.shape != (len(y), len(classes)) or len(classes) < 2:
+def _codes(y: Array, y_pred: Array, classes: Any) -> tuple[Array, Array, int, Array | None] | None:
+    """Integer codes of true and predicted labels, the number of codes, and each sample's
+    column in predict_proba (None when the labels are not the model's classes)."""
+    if classes is not None:
+        classes = np.asarray(classes)
+        if classes.ndim == 1 and len(classes) > 0:
+            # the model's own classes: a binary search per sample instead of sorting them all
+            order = np.argsort(classes, kind="stable")
+            ordered = classes[order]
+            last = len(classes) - 1
+            true_pos = np.clip(np.searchsorted(ordered, y), 0, last)
+            pred_pos = np.clip(np.searchsorted(ordered, y_pred), 0, last)
+            if np.array_equal(ordered[true_pos], y) and np.array_equal(ordered[pred_pos], y_pred):
+                return true_pos, pred_pos, len(classes), order[true_pos]
+    try:
+        labels, codes = np.unique(np.concatenate([y, y_pred]), return_inverse=True)
+    except TypeError:
+        return None  # labels of mixed types that do not sort
+    codes = codes.reshape(-1)
+    return codes[: len(y)], codes[len(y) :], len(labels), None
+
+
+def _probability_scores(index: Array, proba: Array, n_classes: int, w: Array) -> dict[str, float]:
+    """Log loss and ROC AUC from predict_proba; ``index``: each sample's true column."""
+    if proba.ndim != 2 or proba.shape != (len(index), n_classes) or n_classes < 2:
         return {}
-    # column of each sample's true class (scikit-learn keeps classes_ sorted; others may not)
-    order = np.argsort(classes, kind="stable")
-    positions = np.clip(np.searchsorted(classes[order], y), 0, len(classes) - 1)
-    index = order[positions]
-    if not np.array_equal(classes[index], y):
-        return {}  # labels the model never saw
-    counts = np.bincount(index, minlength=len(classes))
+    counts = np.bincount(index, minlength=n_classes)
     present = np.count_nonzero(counts)
     if present < 2:
         return {}  # one class: log loss and AUC say nothing
     scores = {}
     eps = np.finfo(proba.dtype if proba.dtype.kind == "f" else float).eps
-    rows = np.arange(len(y))
+    rows = np.arange(len(index))
     picked = np.clip(proba[rows, index] / proba.sum(axis=1), eps, 1 - eps)
     scores["training_log_loss"] = float(-np.dot(w, np.log(picked)) / w.sum())
     auc: float | None
-    if len(classes) == 2:
+    if n_classes == 2:
         auc = _binary_auc(index == 1, proba[:, 1], w)
-    elif present == len(classes):
+    elif present == n_classes:
         # one-vs-rest, weighted by each class's share of the (sample-weighted) data
-        aucs = [_binary_auc(index == c, proba[:, c], w) for c in range(len(classes))]
+        aucs = [_binary_auc(index == c, proba[:, c], w) for c in range(n_classes)]
         defined = [a for a in aucs if a is not None]
-        weights = [np.dot(w, index == c) for c in range(len(classes))]
+        weights = [np.dot(w, index == c) for c in range(n_classes)]
         auc = float(np.average(defined, weights=weights)) if len(defined) == len(aucs) else None
     else:
         auc = None
@@ -98,13 +117,16 @@ def _binary_auc(positive: Array, score: Array, w: Array) -> float | None:
     # count is used, so the faster unstable sort will do.
     order = np.argsort(-score)
     score, positive, w = score[order], positive[order], w[order]
-    last_of_each = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]
-    tps = np.r_[0.0, np.cumsum(w * positive)[last_of_each]]
-    fps = np.r_[0.0, np.cumsum(w * ~positive)[last_of_each]]
+    last_of_each = np.flatnonzero(score[1:] != score[:-1])
+    last_of_each = np.append(last_of_each, len(score) - 1)
+    weighted = w * positive
+    tps = np.cumsum(weighted)[last_of_each]
+    fps = np.cumsum(w - weighted)[last_of_each]
     if tps[-1] <= 0 or fps[-1] <= 0:
         return None
-    x, y = fps / fps[-1], tps / tps[-1]
-    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1])) / 2)
+    x = np.concatenate(([0.0], fps / fps[-1]))
+    y = np.concatenate(([0.0], tps / tps[-1]))
+    return float(np.dot(x[1:] - x[:-1], y[1:] + y[:-1]) / 2)
 
 
 def regressor_scores(y: Any, y_pred: Any, sample_weight: Any) -> dict[str, float]:

@@ -586,33 +586,47 @@ class SqlStore:
                 # stable sort: rows locked in key order, repeats of a key keep the last value
                 rows = sorted(((run_id, key, value) for key, value in tags), key=itemgetter(1))
                 db.executemany(_UPSERT_TAG, rows)
-            for chunk in chunks:
-                series_id, seq = db.execute(
-                    _UPSERT_SERIES,
-                    (
-                        run_id,
-                        chunk.key,
-                        chunk.latest_value,
-                        chunk.latest_step,
-                        chunk.latest_timestamp,
-                        chunk.n,
-                    ),
-                ).fetchone()
-                db.execute(
-                    "INSERT INTO metric_chunks (series_id, seq, n, first_step, last_step,"
-                    " in_order, steps, timestamps, vals) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        series_id,
-                        seq,
-                        chunk.n,
-                        chunk.first_step,
-                        chunk.last_step,
-                        int(chunk.in_order),
-                        chunk.steps,
-                        chunk.timestamps,
-                        chunk.values,
-                    ),
+            if chunks:
+                self._append_chunks(db, run_id, chunks)
+
+    @staticmethod
+    def _append_chunks(db: _Db, run_id: str, chunks: Sequence[_Chunk]) -> None:
+        """Three statements for any number of keys: upsert the series (latest values, chunk
+        counts), read their ids back, insert one chunk row per key."""
+        db.executemany(
+            _UPSERT_SERIES,
+            [
+                (run_id, c.key, c.latest_value, c.latest_step, c.latest_timestamp, c.n)
+                for c in chunks
+            ],
+        )
+        keys = [c.key for c in chunks]
+        series: dict[str, tuple[int, int]] = {}
+        for start in range(0, len(keys), _IN_BATCH):
+            part = keys[start : start + _IN_BATCH]
+            rows = db.execute(
+                "SELECT key, id, n_chunks FROM metric_series"
+                f" WHERE run_id = ? AND key IN ({_marks(len(part))})",
+                (run_id, *part),
+            ).fetchall()
+            series.update((key, (series_id, seq)) for key, series_id, seq in rows)
+        db.executemany(
+            "INSERT INTO metric_chunks (series_id, seq, n, first_step, last_step,"
+            " in_order, steps, timestamps, vals) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    *series[c.key],
+                    c.n,
+                    c.first_step,
+                    c.last_step,
+                    int(c.in_order),
+                    c.steps,
+                    c.timestamps,
+                    c.values,
                 )
+                for c in chunks
+            ],
+        )
 
     @staticmethod
     def _insert_params(db: _Db, run_id: str, params: Sequence[Param]) -> None:
@@ -757,7 +771,6 @@ ON CONFLICT (run_id, key) DO UPDATE SET
         ELSE s.latest_timestamp END,
     n_values = s.n_values + excluded.n_values,
     n_chunks = s.n_chunks + 1
-RETURNING id, n_chunks
 """
 
 
