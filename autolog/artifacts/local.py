@@ -44,6 +44,7 @@ class LocalArtifactRepository:
     def __init__(self, artifact_uri: str) -> None:
         self.artifact_uri = artifact_uri
         self.root = local_path(artifact_uri)
+        self._root_resolved: Path | None = None
 
     def resolve(self, path: str | None) -> Path:
         """The absolute location of ``path``, refusing anything that escapes the root.
@@ -52,12 +53,24 @@ class LocalArtifactRepository:
         points outside it is refused as well.
         """
         relative = check_artifact_path(path)
-        target = self.root / relative if relative else self.root
-        root = self.root.resolve()
-        resolved = target.resolve()
-        if resolved != root and root not in resolved.parents:
-            raise UnsafePathError(relative, "it resolves outside the run's artifact root")
-        return target
+        if not relative:
+            return self.root
+        # ``relative`` has no '..' (checked above), so only a symlink under the root can lead
+        # out of it: look at those few components rather than resolving the whole path.
+        prefix = str(self.root)
+        for part in relative.split("/"):
+            prefix = os.path.join(prefix, part)
+            if os.path.islink(prefix):
+                resolved = Path(prefix).resolve()
+                root = self._resolved_root()
+                if resolved != root and root not in resolved.parents:
+                    raise UnsafePathError(relative, "it resolves outside the run's artifact root")
+        return self.root / relative
+
+    def _resolved_root(self) -> Path:
+        if self._root_resolved is None:
+            self._root_resolved = self.root.resolve()
+        return self._root_resolved
 
     def put_bytes(self, path: str, data: bytes, sha256: str | None = None) -> str:
         """Write ``data`` at ``path`` atomically; return its SHA-256 (``sha256`` if known)."""
