@@ -60,9 +60,6 @@ class _Batch:
         self.params: list[Param] = []
         self.tags: list[RunTag] = []
 
-    def __len__(self) -> int:
-        return len(self.metrics) + len(self.params) + len(self.tags)
-
 
 _writers: weakref.WeakSet[Writer] = weakref.WeakSet()
 
@@ -111,7 +108,6 @@ class Writer:
         # Items taken from the queue whose write failed; retried before anything newer.
         self._retry: deque[tuple[Any, ...]] = deque()
         self._wake = threading.Event()
-        self._idle = threading.Condition()
         self._busy = False
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -307,8 +303,8 @@ class Writer:
         follows it; return what was not stored (to retry), None if all was."""
         batches: dict[str, _Batch] = {}
         for run_id, values in metrics.items():
-            batches[run_id] = _Batch()
-            batches[run_id].metrics = values
+            batch = batches[run_id] = _Batch()
+            batch.metrics = values
         last_run: str | None = None
         last_metrics: list[Metric] = []
         for index, item in enumerate(items):
