@@ -303,8 +303,8 @@ class Writer:
         follows it; return what was not stored (to retry), None if all was."""
         batches: dict[str, _Batch] = {}
         for run_id, values in metrics.items():
-            batch = batches[run_id] = _Batch()
-            batch.metrics = values
+            seeded = batches[run_id] = _Batch()
+            seeded.metrics = values
         last_run: str | None = None
         last_metrics: list[Metric] = []
         for index, item in enumerate(items):
