@@ -52,7 +52,7 @@ from typing import Any, NamedTuple
 import autolog
 from autolog.errors import InvalidInputError
 from autolog.integrations import patching
-from autolog.integrations.patching import Call, Patcher
+from autolog.integrations.patching import Call, Patcher, typed_options
 from autolog.integrations.session import Session, current, open_session
 from autolog.models import register_flavor
 
@@ -83,12 +83,7 @@ class _LightGBM:
     framework = "lightgbm"
 
     def make_options(self, options: dict[str, Any]) -> LightGBMOptions:
-        try:
-            made = LightGBMOptions(**options)
-        except TypeError as exc:
-            raise InvalidInputError(f"lightgbm options: {exc}") from None
-        if not isinstance(made.log_feature_importance, bool):
-            raise InvalidInputError("lightgbm log_feature_importance takes True or False")
+        made: LightGBMOptions = typed_options("lightgbm", LightGBMOptions, options)
         return made
 
     def patch(self, patcher: Patcher) -> None:

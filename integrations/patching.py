@@ -23,12 +23,12 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import wrapt
 
-from autolog.errors import IntegrationError
+from autolog.errors import IntegrationError, InvalidInputError
 from autolog.writer import warn
 
 __all__ = [
@@ -94,6 +94,29 @@ class Integration(Protocol):
 
 _in_hook: contextvars.ContextVar[bool] = contextvars.ContextVar("autolog_in_hook", default=False)
 _settings: dict[str, Settings] = {}
+
+
+def typed_options(
+    integration: str, cls: Any, options: dict[str, Any], minimums: Mapping[str, int] | None = None
+) -> Any:
+    """An integration's options object (a NamedTuple with defaults) from ``autolog()``'s dict,
+    checked by the type of each default: flags are bools, counts are ints >= their minimum."""
+    try:
+        made = cls(**options)
+    except TypeError as exc:
+        raise InvalidInputError(f"{integration} options: {exc}") from None
+    for field, default in cls._field_defaults.items():
+        value = getattr(made, field)
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise InvalidInputError(f"{integration} {field} takes True or False, not {value!r}")
+        elif isinstance(default, int):
+            least = (minimums or {}).get(field, 0)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise InvalidInputError(
+                    f"{integration} {field} must be an int >= {least}, not {value!r}"
+                )
+    return made
 
 
 def in_hook() -> bool:

@@ -37,8 +37,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import autolog
-from autolog.errors import InvalidInputError
-from autolog.integrations.patching import Call, Patcher
+from autolog.integrations.patching import Call, Patcher, typed_options
 from autolog.integrations.session import Session, current, open_session
 
 __all__ = ["INTEGRATION", "SklearnOptions", "training_scores"]
@@ -63,15 +62,7 @@ class _Sklearn:
     framework = "sklearn"
 
     def make_options(self, options: dict[str, Any]) -> SklearnOptions:
-        try:
-            made = SklearnOptions(**options)
-        except TypeError as exc:
-            raise InvalidInputError(f"sklearn options: {exc}") from None
-        runs = made.max_tuning_runs
-        if isinstance(runs, bool) or not isinstance(runs, int) or runs < 0:
-            raise InvalidInputError(f"sklearn max_tuning_runs must be an int >= 0, not {runs!r}")
-        if not isinstance(made.log_training_metrics, bool):
-            raise InvalidInputError("sklearn log_training_metrics takes True or False")
+        made: SklearnOptions = typed_options("sklearn", SklearnOptions, options)
         return made
 
     def patch(self, patcher: Patcher) -> None:

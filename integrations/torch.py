@@ -84,7 +84,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from autolog.errors import InvalidInputError
-from autolog.integrations.patching import Patcher
+from autolog.integrations.patching import Patcher, typed_options
 from autolog.models import register_flavor
 
 __all__ = ["INTEGRATION", "TorchFlavor", "TorchOptions"]
@@ -104,16 +104,7 @@ class _Torch:
     framework = "torch"
 
     def make_options(self, options: dict[str, Any]) -> TorchOptions:
-        try:
-            made = TorchOptions(**options)
-        except TypeError as exc:
-            raise InvalidInputError(f"torch options: {exc}") from None
-        for field, least in (("log_every_n_steps", 0), ("window_steps", 1)):
-            value = getattr(made, field)
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise InvalidInputError(f"torch {field} must be an int >= {least}, not {value!r}")
-        if not isinstance(made.log_checkpoints, bool):
-            raise InvalidInputError("torch log_checkpoints takes True or False")
+        made: TorchOptions = typed_options("torch", TorchOptions, options, {"window_steps": 1})
         return made
 
     def patch(self, patcher: Patcher) -> None:
