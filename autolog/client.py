@@ -45,6 +45,8 @@ from autolog.validation import (
     STEP_MIN,
     check_artifact_path,
     check_key,
+    check_mapping,
+    final_status,
     stringify,
     to_float,
     to_step,
@@ -271,7 +273,7 @@ class Client:
         all_tags = context.cheap_tags()
         if parent_run_id is not None:
             all_tags[context.TAG_PARENT] = parent_run_id
-        for key, value in _mapping(tags or {}, "tags").items():
+        for key, value in check_mapping(tags or {}, "tags").items():
             all_tags[check_key(key)] = stringify(key, value)
         run_id = os.urandom(16).hex()
         name = run_name or _run_name()
@@ -309,12 +311,7 @@ class Client:
         self, run_id: str, status: RunStatus | str = RunStatus.FINISHED, end_time: int | None = None
     ) -> None:
         """End a run: FINISHED, FAILED or KILLED. Its data is written right away."""
-        try:
-            final = RunStatus(str(status).upper())
-        except ValueError:
-            raise InvalidInputError(f"unknown run status {status!r}") from None
-        if final is RunStatus.RUNNING:
-            raise InvalidInputError("set_terminated needs a final status, not RUNNING")
+        final = final_status(status)
         state = self._backend.runs.pop(run_id, None)
         if state is not None:
             state.owned = False
@@ -455,7 +452,9 @@ class Client:
         timestamp: int | None = None,
     ) -> None:
         timestamp = timestamp if timestamp is not None else _now()
-        checked = [(check_key(k), to_float(k, v)) for k, v in _mapping(metrics, "metrics").items()]
+        checked = [
+            (check_key(k), to_float(k, v)) for k, v in check_mapping(metrics, "metrics").items()
+        ]
         for key, value in checked:
             self.log_metric(run_id, key, value, step, timestamp)
 
@@ -468,7 +467,7 @@ class Client:
         if state.params is None:
             state.params = dict(self.get_run(run_id).data.params)
         checked = []
-        for key, value in _mapping(params, "params").items():
+        for key, value in check_mapping(params, "params").items():
             check_key(key)
             text = stringify(key, value)
             old = state.params.get(key)
@@ -484,7 +483,9 @@ class Client:
         self.set_tags(run_id, {check_key(key): value})
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
-        checked = [RunTag(check_key(k), stringify(k, v)) for k, v in _mapping(tags, "tags").items()]
+        checked = [
+            RunTag(check_key(k), stringify(k, v)) for k, v in check_mapping(tags, "tags").items()
+        ]
         self._state(run_id)
         for tag in checked:
             self._backend.writer.tag(run_id, tag)
@@ -677,14 +678,6 @@ class Client:
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         return self.store.get_model_version(name, _version_arg(version))
-
-
-def _mapping(value: object, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise InvalidInputError(
-            f"{what} must be a mapping of keys to values, not {type(value).__name__}"
-        )
-    return value
 
 
 def _path_arg(value: object, what: str) -> str | os.PathLike[str]:

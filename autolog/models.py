@@ -201,9 +201,3 @@ def load(store: Store, repo: LocalArtifactRepository, run_id: str, path: str) ->
         files[name] = _verified(repo, file_path, recorded)
     flavor = get_flavor(meta["flavor"], meta.get("loader_module"))
     return flavor.load(files, meta)
-
-
-def read_meta(store: Store, repo: LocalArtifactRepository, run_id: str, path: str) -> Any:
-    """The verified metadata of a logged model."""
-    recorded = store.get_artifact_hashes(run_id, path)
-    return json.loads(_verified(repo, f"{path}/{MODEL_META}", recorded))

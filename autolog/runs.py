@@ -22,7 +22,7 @@ from typing import Any
 from autolog.client import DEFAULT_EXPERIMENT, Client, flush_all, resolve_tracking_uri
 from autolog.entities import FileInfo, Metric, ModelVersion, Run, RunStatus
 from autolog.errors import InvalidInputError, RunStateError, StoreUnavailableError
-from autolog.validation import check_key, to_float
+from autolog.validation import check_key, check_mapping, final_status, to_float
 
 __all__ = [
     "ActiveRun",
@@ -163,8 +163,8 @@ def start_run(
         )
     client = get_client()
     parent = stack[-1][0] if stack else None
-    if tags is not None and not isinstance(tags, Mapping):
-        raise InvalidInputError(f"tags must be a mapping of keys to values, not {tags!r}")
+    if tags is not None:
+        check_mapping(tags, "tags")
     run = client.create_run(
         experiment or (None if parent else get_experiment_name()),
         # a nested run stays in its parent's experiment unless told otherwise
@@ -245,19 +245,6 @@ def _forget(run_id: str) -> None:
         _open.pop(run_id, None)
 
 
-def final_status(status: RunStatus | str) -> RunStatus:
-    """``status`` as a final RunStatus; InvalidInputError for RUNNING or an unknown one."""
-    try:
-        final = RunStatus(str(status).upper())
-    except ValueError:
-        final = RunStatus.RUNNING
-    if final is RunStatus.RUNNING:
-        raise InvalidInputError(
-            f"a run ends FINISHED, FAILED or KILLED; {status!r} is not one of them"
-        )
-    return final
-
-
 def end_run(status: RunStatus | str = "FINISHED") -> None:
     """End the active run of this context (no-op when there is none)."""
     final = final_status(status)  # validated before anything changes
@@ -304,11 +291,10 @@ def log_metric(key: str, value: float, step: int | None = None) -> None:
 
 def _checked(values: object, what: str) -> Mapping[str, Any]:
     """Validate keys (and the mapping itself) before a run is started for them."""
-    if not isinstance(values, Mapping):
-        raise InvalidInputError(f"{what} must be a mapping of keys to values, not {values!r}")
-    for key in values:
+    mapping = check_mapping(values, what)
+    for key in mapping:
         check_key(key)
-    return values
+    return mapping
 
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:

@@ -5,8 +5,16 @@ from __future__ import annotations
 import math
 import numbers
 import re
+from collections.abc import Mapping
+from typing import Any
 
-from autolog.errors import InvalidKeyError, InvalidValueError, UnsafePathError
+from autolog.entities import RunStatus
+from autolog.errors import (
+    InvalidInputError,
+    InvalidKeyError,
+    InvalidValueError,
+    UnsafePathError,
+)
 
 MAX_KEY_LENGTH = 250
 # Params and tags are stored whole up to this size; larger values are refused, never cut.
@@ -119,3 +127,23 @@ def to_timestamp(key: str, timestamp: object) -> int:
     if not 0 <= result <= STEP_MAX:
         raise InvalidValueError(key, timestamp, "timestamps must fit in 64 bits, >= 0")
     return result
+
+
+def check_mapping(value: object, what: str) -> Mapping[str, Any]:
+    """``value`` if it is a mapping (of params, metrics or tags), else InvalidInputError."""
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(f"{what} must be a mapping of keys to values, not {value!r}")
+    return value
+
+
+def final_status(status: object) -> RunStatus:
+    """``status`` as a final RunStatus; InvalidInputError for RUNNING or an unknown one."""
+    try:
+        final = RunStatus(str(status).upper())
+    except ValueError:
+        final = RunStatus.RUNNING
+    if final is RunStatus.RUNNING:
+        raise InvalidInputError(
+            f"a run ends FINISHED, FAILED or KILLED; {status!r} is not one of them"
+        )
+    return final
