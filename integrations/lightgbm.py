@@ -52,7 +52,7 @@ from typing import Any, NamedTuple
 import autolog
 from autolog.errors import InvalidInputError
 from autolog.integrations import patching
-from autolog.integrations.patching import Call, Patcher, typed_options
+from autolog.integrations.patching import Call, Patcher, made_by, typed_options
 from autolog.integrations.session import Session, current, open_session
 from autolog.models import register_flavor
 
@@ -205,7 +205,7 @@ def _internal(call: Call) -> bool:
     itself (``LGBMModel.fit`` from a subclass's ``fit``, ``train`` from ``fit``) belongs to the
     outer call, recorded or not.
     """
-    return call.caller.startswith(("sklearn.", "lightgbm."))
+    return made_by(call, "sklearn", "lightgbm")
 
 
 def _booster_hook(kind: str, signature: inspect.Signature, call: Call) -> Yield:

@@ -119,6 +119,13 @@ def typed_options(
     return made
 
 
+def made_by(call: Call, *packages: str) -> bool:
+    """Whether the code that made ``call`` belongs to one of ``packages`` (the frameworks' own
+    internal calls), a framework's test modules excepted: those train as users do."""
+    caller = call.caller
+    return caller.startswith(tuple(f"{p}." for p in packages)) and ".tests." not in caller
+
+
 def in_hook() -> bool:
     """True while autolog's own hook code runs (calls it makes are not recorded)."""
     return _in_hook.get()

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import autolog
-from autolog.integrations.patching import Call, Patcher, typed_options
+from autolog.integrations.patching import Call, Patcher, made_by, typed_options
 from autolog.integrations.session import Session, current, open_session
 
 __all__ = ["INTEGRATION", "SklearnOptions", "training_scores"]
@@ -108,11 +108,7 @@ def _patch_module(patcher: Patcher, module: Any) -> None:
 def _internal(call: Call) -> bool:
     """A call made by scikit-learn itself (a step of a pipeline, a clone fitted by a search,
     LabelBinarizer fitted inside log_loss, folds of cross_val_score), not by the user."""
-    if current() is not None:
-        return True
-    caller = call.caller
-    # scikit-learn's own test modules train like users do
-    return caller.startswith("sklearn.") and ".tests." not in caller
+    return current() is not None or made_by(call, "sklearn")
 
 
 def _fit_hook(call: Call) -> Yield:
