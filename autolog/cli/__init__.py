@@ -1,0 +1,34 @@
+"""The ``autolog`` command: one click group whose subcommands live in modules of their own.
+
+Each subcommand's module is imported only when that subcommand runs, so ``autolog --help``
+and ``autolog runs ls`` never import a web server or a framework. A module registers its
+command by adding one line to ``COMMANDS``; it defines the click command as ``command``.
+
+Example::
+
+    $ autolog --help
+    $ python -m autolog --version
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+__all__ = ["COMMANDS", "main"]
+
+#: subcommand -> (module that defines it as ``command``, the one line ``autolog --help`` shows)
+COMMANDS: dict[str, tuple[str, str]] = {}
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """The console script: run the ``autolog`` command line (exits the process)."""
+    try:
+        from autolog.cli._group import root
+    except ImportError as exc:  # the command line is an extra: the core needs no click
+        missing = getattr(exc, "name", None) or str(exc)
+        sys.stderr.write(
+            f"autolog: the command line needs {missing!r}: pip install 'autolog[cli]'\n"
+        )
+        raise SystemExit(2) from None
+    root.main(args=list(args) if args is not None else None, prog_name="autolog")

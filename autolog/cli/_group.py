@@ -1,0 +1,57 @@
+"""The root click group: ``--version``, ``--help``, and subcommands loaded on demand."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from autolog.cli import COMMANDS
+
+__all__ = ["root"]
+
+
+class _LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when that subcommand is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        command = importlib.import_module(entry[0]).command
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{entry[0]}.command is not a click command: {command!r}")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The one-line helps come from COMMANDS: listing them imports no subcommand module.
+        rows = [(name, COMMANDS[name][1]) for name in sorted(COMMANDS)]
+        rows += [
+            (name, command.get_short_help_str())
+            for name, command in sorted(self.commands.items())
+            if name not in COMMANDS
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _version() -> str:
+    from autolog import __version__
+
+    return __version__
+
+
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Example: autolog --version",
+)
+@click.version_option(_version(), "-V", "--version", prog_name="autolog")
+def root() -> None:
+    """Record machine-learning training, and see, share and drive the runs it keeps."""
