@@ -12,6 +12,8 @@ import sys
 from functools import cache
 from pathlib import Path
 
+from autolog.errors import InvalidInputError
+
 # getpass, platform, socket, subprocess and importlib.metadata are imported where used: this
 # module is imported with autolog, and together they would double its import time.
 
@@ -24,6 +26,7 @@ __all__ = [
     "git_head",
     "process_identity",
     "runner_is_alive",
+    "set_source",
 ]
 
 TAG_RUNNER = "autolog.runner"
@@ -116,8 +119,23 @@ def _user() -> str:
         return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
 
 
+_source_override: tuple[str, str] | None = None
+
+
+def set_source(kind: str, name: str) -> None:
+    """Record runs of this process as coming from ``name`` (a SCRIPT path or a MODULE name),
+    with the git state of its folder: ``autolog run`` runs someone else's script."""
+    global _source_override
+    if kind not in ("SCRIPT", "MODULE"):
+        raise InvalidInputError(f"source kind must be SCRIPT or MODULE, not {kind!r}")
+    _source_override = (kind, name)
+    _process_tags.cache_clear()
+
+
 def source() -> tuple[str, str]:
     """(type, name) of what is running: a script, a module, a notebook or an interactive shell."""
+    if _source_override is not None:
+        return _source_override
     main = sys.modules.get("__main__")
     notebook = os.environ.get("JPY_SESSION_NAME") or getattr(main, "__vsc_ipynb_file__", None)
     if notebook:

@@ -27,6 +27,7 @@ from autolog.validation import check_key, check_mapping, final_status, to_float
 __all__ = [
     "ActiveRun",
     "active_run",
+    "attach_run",
     "end_run",
     "flush",
     "get_client",
@@ -86,6 +87,8 @@ _signal_installed = False
 _default_uri: str | None = None
 # run_id -> (called with the final status just before the run ends, whether it makes way)
 _end_hooks: dict[str, tuple[Callable[[RunStatus], None], bool]] = {}
+# A run this process records into but never ends (see attach_run): under every context's stack.
+_attached: tuple[ActiveRun, Client] | None = None
 
 
 def set_tracking_uri(uri: str | None) -> None:
@@ -162,7 +165,7 @@ def start_run(
             f"run {stack[-1][0].info.run_id} is already active; end it first or pass nested=True"
         )
     client = get_client()
-    parent = stack[-1][0] if stack else None
+    parent = stack[-1][0] if stack else _attached_run()
     if tags is not None:
         check_mapping(tags, "tags")
     run = client.create_run(
@@ -256,7 +259,37 @@ def end_run(status: RunStatus | str = "FINISHED") -> None:
 def active_run() -> ActiveRun | None:
     """The innermost active run of this context, or None."""
     stack = _stack.get()
-    return stack[-1][0] if stack else None
+    return stack[-1][0] if stack else _attached_run()
+
+
+def attach_run(run_id: str) -> ActiveRun:
+    """Record into the existing RUNNING run ``run_id`` whenever no run is active, in every
+    thread of this process, and never end it: its owner (another process) does.
+
+    This is how ``autolog run`` hands its run to the script it runs: the script's first
+    training call logs into it, its ``start_run()`` calls make child runs of it, its
+    ``end_run()`` leaves it alone. It applies while the tracking URI is the one in use now.
+
+    Raises:
+        NotFoundError: no run ``run_id`` in the current store.
+        InvalidInputError: the run is not RUNNING.
+    """
+    global _attached
+    client = get_client()
+    run = client.get_run(run_id)
+    if run.info.status is not RunStatus.RUNNING:
+        raise InvalidInputError(f"run {run_id} is {run.info.status}; only a RUNNING run attaches")
+    active = ActiveRun(run.info, run.data)
+    with _lock:
+        _attached = (active, client)
+    return active
+
+
+def _attached_run() -> ActiveRun | None:
+    attached = _attached
+    if attached is None or attached[1].tracking_uri != get_tracking_uri():
+        return None
+    return attached[0]
 
 
 def last_active_run() -> Run | None:
@@ -272,6 +305,9 @@ def _current() -> tuple[str, Client]:
     if stack:
         entry = stack[-1]
         return entry[0].info.run_id, entry[1]
+    attached = _attached
+    if attached is not None and _attached_run() is not None:
+        return attached[0].info.run_id, attached[1]
     run = start_run()  # logging with no active run starts one, ended at exit
     return run.info.run_id, _stack.get()[-1][1]
 

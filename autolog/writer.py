@@ -204,7 +204,9 @@ class Writer:
         Returns False if that did not happen within ``timeout`` (a store that keeps failing).
         """
         if self._thread is None and not self._queue and not self._retry:
-            return True  # no writer has run, nothing is queued: nothing can be in flight
+            if not any(self._metrics.values()):
+                return True  # no writer has run, nothing is queued: nothing can be in flight
+            self._start()  # values appended since a fork, when no thread was running
         done = threading.Event()
         self.put((FLUSH, None, done))
         self._wake.set()

@@ -25,6 +25,7 @@ def reset_autolog() -> None:
     runs_module._end_open_runs(autolog.RunStatus.FINISHED)
     runs_module._stack.set(())
     runs_module._last_run = None
+    runs_module._attached = None
     autolog.set_tracking_uri(None)
     autolog.set_experiment(None)
     client_module._close_all()

@@ -18,7 +18,9 @@ from collections.abc import Sequence
 __all__ = ["COMMANDS", "main"]
 
 #: subcommand -> (module that defines it as ``command``, the one line ``autolog --help`` shows)
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("autolog.cli.run", "Run a Python script or module, recorded as one run."),
+}
 
 
 def main(args: Sequence[str] | None = None) -> None:

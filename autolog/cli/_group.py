@@ -28,6 +28,15 @@ class _LazyGroup(click.Group):
             raise TypeError(f"{entry[0]}.command is not a click command: {command!r}")
         return command
 
+    def invoke(self, ctx: click.Context) -> object:
+        from autolog.errors import AutologError
+
+        try:
+            return super().invoke(ctx)
+        except AutologError as exc:
+            # A user's mistake or a store's failure: one line naming it, status 1, no traceback.
+            raise click.ClickException(str(exc)) from None
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # The one-line helps come from COMMANDS: listing them imports no subcommand module.
         rows = [(name, COMMANDS[name][1]) for name in sorted(COMMANDS)]

@@ -1,0 +1,103 @@
+"""What every subcommand shares: ``--tracking-uri``, opening the store, run ids, tags."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from autolog.client import Client
+    from autolog.entities import Run
+
+__all__ = [
+    "find_run",
+    "format_option",
+    "open_client",
+    "parse_tags",
+    "tracking_uri_option",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def tracking_uri_option(function: F) -> F:
+    """``--tracking-uri URI``: else $AUTOLOG_TRACKING_URI, else the store under ./autolog-runs."""
+    return click.option(
+        "--tracking-uri",
+        metavar="URI",
+        help="where runs are kept: sqlite:///path.db, file:///dir, postgresql://..., "
+        "http://host:port (default: $AUTOLOG_TRACKING_URI, else ./autolog-runs)",
+    )(function)
+
+
+def format_option(*choices: str, default: str | None = None) -> Callable[[F], F]:
+    """``--format``: tables for people (tab-separated when piped), json/csv for scripts."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(choices, case_sensitive=False),
+        default=default,
+        help="output format (default: a table, tab-separated text when piped)",
+    )
+
+
+def open_client(tracking_uri: str | None, *, create: bool = False) -> Client:
+    """The client for ``tracking_uri``. Unless ``create``, a local store that does not exist
+    is an error (a read in the wrong folder should not leave an empty store behind)."""
+    from autolog.client import Client, resolve_tracking_uri
+    from autolog.errors import NotFoundError
+
+    uri = resolve_tracking_uri(tracking_uri)
+    if not create:
+        path = _local_store_path(uri)
+        if path is not None and not path.exists():
+            raise NotFoundError("tracking store", f"{uri} (nothing has been recorded there)")
+    return Client(uri)
+
+
+def _local_store_path(uri: str) -> Any:
+    from pathlib import Path
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    if scheme == "sqlite":
+        path = unquote(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else ""
+        if not path or path == ":memory:":
+            return None
+        return Path(path if path.startswith("/") or ":" in path[:3] else "/" + path)
+    if scheme == "file":
+        return Path(unquote(parts.path))
+    return None
+
+
+def parse_tags(values: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` options as a dict (a usage error names a malformed one)."""
+    tags = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {value!r}", param_hint="--tag")
+        tags[key.strip()] = text
+    return tags
+
+
+def find_run(client: Client, run_id: str) -> Run:
+    """The run ``run_id``, or the one run whose id starts with it (at least 4 characters)."""
+    from autolog.errors import InvalidInputError, NotFoundError
+
+    text = run_id.strip()
+    if len(text) == 32:
+        return client.get_run(text)
+    if len(text) < 4 or not all(c in "0123456789abcdef" for c in text.lower()):
+        raise NotFoundError("run", run_id)
+    matches = client.search_runs(
+        filter_string=f"attributes.run_id LIKE '{text.lower()}%'", max_results=2
+    )
+    if not matches:
+        raise NotFoundError("run", run_id)
+    if len(matches) > 1:
+        raise InvalidInputError(f"run id prefix {run_id!r} is ambiguous; give more characters")
+    return matches[0]

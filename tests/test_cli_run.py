@@ -1,0 +1,436 @@
+"""``autolog run``: real subprocesses of the console script, compared with plain ``python``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import autolog
+from autolog import RunStatus
+
+AUTOLOG = str(Path(sys.executable).with_name("autolog"))
+PROBE = """
+    import json, os, sys
+    print(json.dumps({
+        "argv": sys.argv, "path0": sys.path[0], "name": __name__,
+        "file": globals().get("__file__"),
+        "spec": __spec__ and (__spec__.name, __spec__.origin), "package": __package__,
+        "stdin": sys.stdin.read(), "cwd": os.getcwd(),
+    }))
+    print("to stderr", file=sys.stderr)
+"""
+
+
+def _script(folder: Path, code: str, name: str = "script.py") -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(code))
+    return path
+
+
+def _run(
+    *args: str, cwd: Path, stdin: str = "", timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, cwd=cwd, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def _only_run() -> autolog.Run:
+    runs = autolog.search_runs()
+    assert len(runs) == 1, [r.info for r in runs]
+    return runs[0]
+
+
+def _output_artifact(run: autolog.Run, tmp_path: Path) -> str:
+    path = autolog.download_artifacts(run.info.run_id, "logs/output.txt", tmp_path / "dl")
+    return Path(path).read_text()
+
+
+def test_a_script_sees_what_python_would_give_it(tmp_path: Path) -> None:
+    script = _script(tmp_path / "src", PROBE)
+    bare = _run(sys.executable, "src/script.py", "a", "--lr", "0.1", cwd=tmp_path, stdin="in\n")
+    ours = _run(AUTOLOG, "run", "src/script.py", "a", "--lr", "0.1", cwd=tmp_path, stdin="in\n")
+    assert ours.returncode == bare.returncode == 0, ours.stderr
+    assert ours.stdout == bare.stdout  # argv, sys.path[0], __main__, __file__, stdin
+    assert ours.stderr == bare.stderr == "to stderr\n"
+    run = _only_run()
+    assert run.info.status is RunStatus.FINISHED
+    tags = run.data.tags
+    assert tags["autolog.command"] == "autolog run src/script.py a --lr 0.1"
+    assert tags["autolog.entry_point"] == "src/script.py"
+    assert tags["autolog.exit_code"] == "0"
+    assert tags["autolog.source.type"] == "SCRIPT"
+    assert tags["autolog.source.name"] == str(script.resolve())
+    assert run.data.metrics["autolog.wall_time_s"] > 0
+    assert run.data.metrics["autolog.cpu_time_s"] > 0
+    assert run.data.metrics["autolog.peak_memory_mb"] > 5
+    assert set(_output_artifact(run, tmp_path).splitlines()) == {
+        bare.stdout.strip(),
+        "to stderr",
+    }
+
+
+def test_a_module_runs_as_python_dash_m_runs_it(tmp_path: Path) -> None:
+    _script(tmp_path, "", "pkg/__init__.py")
+    _script(tmp_path, PROBE, "pkg/main.py")
+    bare = _run(sys.executable, "-m", "pkg.main", "x", "-m", "y", cwd=tmp_path)
+    ours = _run(AUTOLOG, "run", "-m", "pkg.main", "x", "-m", "y", cwd=tmp_path)
+    assert ours.returncode == bare.returncode == 0, ours.stderr
+    assert ours.stdout == bare.stdout
+    run = _only_run()
+    assert run.data.tags["autolog.entry_point"] == "-m pkg.main"
+    assert run.data.tags["autolog.source.type"] == "MODULE"
+    assert run.data.tags["autolog.source.name"] == "pkg.main"
+    missing = _run(AUTOLOG, "run", "-m", "no_such_module", cwd=tmp_path)
+    assert missing.returncode == 1
+    assert "No module named no_such_module" in missing.stderr
+
+
+def test_options_after_the_script_belong_to_the_script(tmp_path: Path) -> None:
+    _script(tmp_path, "import sys; print(sys.argv[1:])")
+    done = _run(
+        AUTOLOG, "run", "-e", "exp", "script.py", "--experiment", "x", "--help", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['--experiment', 'x', '--help']"
+    run = _only_run()
+    experiment = autolog.Client().get_experiment_by_name("exp")
+    assert experiment is not None
+    assert run.info.experiment_id == experiment.experiment_id
+
+
+def test_experiment_name_and_tags(tmp_path: Path) -> None:
+    _script(tmp_path, "pass")
+    done = _run(
+        AUTOLOG,
+        "run",
+        "--experiment",
+        "mnist",
+        "--run-name",
+        "baseline",
+        "--tag",
+        "team=vision",
+        "-t",
+        "note=a=b",
+        "script.py",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    run = autolog.search_runs("mnist")[0]
+    assert run.info.run_name == "baseline"
+    assert run.data.tags["team"] == "vision"
+    assert run.data.tags["note"] == "a=b"
+
+
+def test_usage_errors_exit_2_and_record_nothing(tmp_path: Path) -> None:
+    missing = _run(AUTOLOG, "run", "nope.py", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "no such file: nope.py" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    _script(tmp_path, "pass")
+    bad_tag = _run(AUTOLOG, "run", "--tag", "novalue", "script.py", cwd=tmp_path)
+    assert bad_tag.returncode == 2
+    assert "expected KEY=VALUE" in bad_tag.stderr
+    nothing = _run(AUTOLOG, "run", cwd=tmp_path)
+    assert nothing.returncode == 2
+    assert not (tmp_path / "autolog-runs").exists()
+
+
+def test_sys_exit_3_fails_the_run_and_exits_3(tmp_path: Path) -> None:
+    _script(tmp_path, "import sys\nprint('bye')\nsys.exit(3)\n")
+    done = _run(AUTOLOG, "run", "script.py", cwd=tmp_path)
+    assert done.returncode == 3
+    assert done.stdout == "bye\n"
+    run = _only_run()
+    assert run.info.status is RunStatus.FAILED
+    assert run.data.tags["autolog.exit_code"] == "3"
+    assert "autolog.exception" not in run.data.tags
+
+
+def test_an_exception_fails_the_run_with_python_s_own_traceback(tmp_path: Path) -> None:
+    _script(
+        tmp_path,
+        """
+        def train():
+            raise ValueError("diverged")
+        train()
+        """,
+    )
+    bare = _run(sys.executable, "script.py", cwd=tmp_path)
+    ours = _run(AUTOLOG, "run", "script.py", cwd=tmp_path)
+    assert ours.returncode == bare.returncode == 1
+    assert ours.stderr == bare.stderr
+    assert ours.stderr.startswith("Traceback (most recent call last):")
+    run = _only_run()
+    assert run.info.status is RunStatus.FAILED
+    assert run.data.tags["autolog.exception"] == "ValueError: diverged"
+    assert "ValueError: diverged" in _output_artifact(run, tmp_path)
+
+
+def test_a_syntax_error_is_reported_as_python_reports_it(tmp_path: Path) -> None:
+    _script(tmp_path, "def broken(:\n")
+    bare = _run(sys.executable, "script.py", cwd=tmp_path)
+    ours = _run(AUTOLOG, "run", "script.py", cwd=tmp_path)
+    assert ours.returncode == bare.returncode == 1
+    assert ours.stderr == bare.stderr
+    assert _only_run().info.status is RunStatus.FAILED
+
+
+def _start(tmp_path: Path, code: str) -> subprocess.Popen[str]:
+    """Start ``autolog run`` on ``code`` and wait until it prints 'ready'."""
+    _script(tmp_path, code)
+    process = subprocess.Popen(
+        [AUTOLOG, "run", "script.py"],
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == "ready\n"
+    return process
+
+
+WAITER = """
+    import time
+    print("ready", flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize(
+    ("signum", "shown"),
+    [(signal.SIGTERM, ""), (signal.SIGINT, "KeyboardInterrupt"), (signal.SIGHUP, "")],
+    ids=["SIGTERM", "SIGINT", "SIGHUP"],
+)
+def test_a_signal_sent_to_the_command_reaches_the_script_and_kills_the_run(
+    tmp_path: Path, signum: signal.Signals, shown: str
+) -> None:
+    process = _start(tmp_path, WAITER)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == -signum  # we die of the signal the script died of
+    assert shown in stderr
+    run = _only_run()
+    assert run.info.status is RunStatus.KILLED
+    assert run.data.tags["autolog.signal"] == signum.name
+    assert run.data.tags["autolog.exit_code"] == str(-signum)
+    assert _output_artifact(run, tmp_path).startswith("ready\n")
+
+
+def test_a_script_killed_by_sigkill_is_killed(tmp_path: Path) -> None:
+    _script(tmp_path, "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    done = _run(AUTOLOG, "run", "script.py", cwd=tmp_path)
+    assert done.returncode == -signal.SIGKILL
+    run = _only_run()
+    assert run.info.status is RunStatus.KILLED
+    assert run.data.tags["autolog.signal"] == "SIGKILL"
+
+
+def test_a_script_that_handles_sigterm_ends_as_it_chooses(tmp_path: Path) -> None:
+    process = _start(
+        tmp_path,
+        """
+        import signal, sys, time
+        def stop(signum, frame):
+            print("saving checkpoint", flush=True)
+            sys.exit(0)
+        signal.signal(signal.SIGTERM, stop)
+        print("ready", flush=True)
+        time.sleep(60)
+        """,
+    )
+    process.send_signal(signal.SIGTERM)
+    stdout, _ = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert stdout == "saving checkpoint\n"
+    assert _only_run().info.status is RunStatus.FINISHED
+
+
+def test_a_script_that_forks_is_one_run_with_all_its_output(tmp_path: Path) -> None:
+    _script(
+        tmp_path,
+        """
+        import os, sys
+        import autolog
+        autolog.log_metric("before_fork", 1.0)
+        pid = os.fork()
+        if pid == 0:
+            print("from the child", flush=True)
+            autolog.log_metric("in_child", 2.0)
+            autolog.flush()
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print("from the parent")
+        """,
+    )
+    done = _run(AUTOLOG, "run", "script.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "from the child\nfrom the parent\n"
+    run = _only_run()
+    assert run.info.status is RunStatus.FINISHED
+    assert run.data.metrics["before_fork"] == 1.0
+    assert run.data.metrics["in_child"] == 2.0
+    assert _output_artifact(run, tmp_path) == "from the child\nfrom the parent\n"
+
+
+def test_logging_and_runs_inside_the_script_belong_to_the_command_run(tmp_path: Path) -> None:
+    _script(
+        tmp_path,
+        """
+        import autolog
+        autolog.log_param("lr", 0.1)
+        autolog.log_metric("loss", 0.5)
+        assert autolog.active_run() is not None
+        with autolog.start_run(run_name="inner") as inner:   # not nested=True: still fine
+            autolog.log_metric("inner_metric", 1.0)
+        autolog.end_run()   # the command's run is not the script's to end
+        autolog.log_metric("loss", 0.25)
+        """,
+    )
+    done = _run(AUTOLOG, "run", "--run-name", "outer", "script.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    runs = {r.info.run_name: r for r in autolog.search_runs()}
+    assert set(runs) == {"outer", "inner"}
+    outer, inner = runs["outer"], runs["inner"]
+    assert outer.info.status is RunStatus.FINISHED
+    assert outer.data.params == {"lr": "0.1"}
+    assert outer.data.metrics["loss"] == 0.25
+    assert inner.info.parent_run_id == outer.info.run_id
+    assert inner.data.metrics == {"inner_metric": 1.0}
+
+
+def test_training_calls_log_into_the_run_then_into_child_runs(tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")
+    _script(
+        tmp_path,
+        """
+        from sklearn.datasets import make_classification
+        from sklearn.linear_model import LogisticRegression
+        X, y = make_classification(n_samples=60, n_features=4, random_state=0)
+        LogisticRegression(C=0.5).fit(X, y)
+        LogisticRegression(C=2.0).fit(X, y)
+        print("trained")
+        """,
+    )
+    done = _run(AUTOLOG, "run", "--run-name", "cmd", "script.py", cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    runs = autolog.search_runs()
+    command_run = next(r for r in runs if r.info.run_name == "cmd")
+    assert command_run.data.params["C"] == "0.5"
+    children = [r for r in runs if r.info.parent_run_id == command_run.info.run_id]
+    assert [c.data.params["C"] for c in children] == ["2.0"]
+    assert len(runs) == 2
+    assert autolog.load_model(f"runs:/{command_run.info.run_id}/model") is not None
+
+
+def test_git_state_is_that_of_the_script_s_checkout(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    _script(repo, "print('hi')")
+    git = ["git", "-C", str(repo), "-c", "user.email=a@b", "-c", "user.name=a"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "script.py"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "one"], check=True)
+    head = subprocess.run(
+        [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    (repo / "script.py").write_text("print('changed')\n")
+    done = _run(AUTOLOG, "run", "repo/script.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    tags = _only_run().data.tags
+    assert tags["autolog.git.commit"] == head
+    assert tags["autolog.git.branch"] == "main"
+    assert tags["autolog.git.dirty"] == "true"
+
+
+def test_peak_memory_is_measured(tmp_path: Path) -> None:
+    _script(
+        tmp_path,
+        "block = bytearray(200 * 1024 * 1024)\nblock[::4096] = b'x' * len(block[::4096])\n",
+    )
+    done = _run(AUTOLOG, "run", "script.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert _only_run().data.metrics["autolog.peak_memory_mb"] >= 200
+
+
+def test_on_a_terminal_the_script_sees_a_terminal(tmp_path: Path) -> None:
+    import pty
+
+    _script(
+        tmp_path,
+        """
+        import shutil, sys
+        print("tty", sys.stdout.isatty(), sys.stderr.isatty(), shutil.get_terminal_size().columns)
+        """,
+    )
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child becomes the command
+        os.chdir(tmp_path)
+        os.execv(AUTOLOG, [AUTOLOG, "run", "script.py"])
+    output = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            block = os.read(fd, 4096)
+        except OSError:
+            break
+        if not block:
+            break
+        output += block
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, output
+    assert b"tty True True" in output
+    assert b"autolog: recording run" in output  # on a terminal, a line says where it went
+    run = _only_run()
+    assert "tty True True" in _output_artifact(run, tmp_path)
+
+
+def test_output_shows_live(tmp_path: Path) -> None:
+    process = _start(
+        tmp_path,
+        """
+        import sys, time
+        print("ready", flush=True)
+        line = sys.stdin.readline()
+        print("got", line.strip(), flush=True)
+        """,
+    )
+    # The first line came before the script finished (it waits for input): output is live.
+    assert process.poll() is None
+    stdout, _ = process.communicate("go\n", timeout=30)
+    assert stdout == "got go\n"
+    assert process.returncode == 0
+
+
+def test_attach_run_makes_an_existing_run_the_default_one() -> None:
+    from autolog.runs import attach_run
+
+    client = autolog.Client()
+    owner = client.create_run("attached", run_name="owner")
+    run_id = owner.info.run_id
+    attached = attach_run(run_id)
+    assert attached.info.run_id == run_id
+    assert autolog.active_run() is not None
+    autolog.log_metric("m", 1.0)
+    with autolog.start_run() as child:
+        pass
+    autolog.end_run()
+    assert autolog.get_run(run_id).info.status is RunStatus.RUNNING
+    assert autolog.get_run(child.info.run_id).info.parent_run_id == run_id
+    assert autolog.get_run(child.info.run_id).info.experiment_id == owner.info.experiment_id
+    assert autolog.get_run(run_id).data.metrics == {"m": 1.0}
+    client.set_terminated(run_id)
+    with pytest.raises(autolog.InvalidInputError, match="only a RUNNING run attaches"):
+        attach_run(run_id)
+    with pytest.raises(autolog.NotFoundError):
+        attach_run("0" * 32)
