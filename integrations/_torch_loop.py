@@ -10,12 +10,13 @@ losses ``backward()`` was called on are kept as detached tensors (summed on thei
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import threading
 import time
 import weakref
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from contextvars import ContextVar
 from types import FrameType
 from typing import Any
@@ -29,7 +30,14 @@ from torch.utils.data import DataLoader
 import autolog
 from autolog.entities import RunStatus
 from autolog.errors import ParamCollisionError
-from autolog.integrations.patching import Call, Patcher, Settings, current_settings, report
+from autolog.integrations.patching import (
+    Call,
+    Patcher,
+    Settings,
+    current_settings,
+    notify,
+    report,
+)
 from autolog.integrations.session import current, open_session
 from autolog.runs import on_run_end
 
@@ -71,6 +79,13 @@ LOSS_FUNCTIONS = (
     "triplet_margin_loss",
     "triplet_margin_with_distance_loss",
 )
+#: losses whose "mean" averages over classes' targets, and over samples of the batch
+_CLASS_LOSSES = frozenset({"cross_entropy", "nll_loss", "multi_margin_loss"})
+_PER_SAMPLE_LOSSES = frozenset(
+    {"cosine_embedding_loss", "ctc_loss", "multilabel_margin_loss",
+     "multilabel_soft_margin_loss", "triplet_margin_loss", "triplet_margin_with_distance_loss"}
+)  # fmt: skip
+_MAX_SEGMENTS = 32  # sources of evaluation data told apart between two training steps
 _FOLD = 256  # detached losses kept before they are summed (on their device) into one tensor
 # Frames of these packages are skipped when looking for the user's model and schedulers.
 _LIBRARIES = frozenset(
@@ -189,7 +204,15 @@ class _Pass:
 class _Thread:
     """What one thread (context) is doing: its training run, the pass it reads, its losses."""
 
-    __slots__ = ("eval_losses", "generation", "in_loss", "last_pass", "pending", "tracker")
+    __slots__ = (
+        "eval_losses",
+        "generation",
+        "in_loss",
+        "last_pass",
+        "loss_target",
+        "pending",
+        "tracker",
+    )
 
     def __init__(self, generation: int) -> None:
         self.generation = generation
@@ -198,9 +221,13 @@ class _Thread:
         self.pending = _Losses()
         #: the DataLoader pass that gave the latest batch
         self.last_pass: _Pass | None = None
-        #: losses computed with gradients on while the model was in eval mode: (id, value)
-        self.eval_losses: list[tuple[int, torch.Tensor]] = []
+        #: losses computed with gradients on while the model was in eval mode:
+        #: (id, value, where the data came from, which pass over it)
+        self.eval_losses: list[tuple[int, torch.Tensor, Any, Any]] = []
         self.in_loss = False
+        #: the latest training loss's target, where no DataLoader gives the batches:
+        #: (the tensor it is a view of, or itself; storage offset; number of elements)
+        self.loss_target: tuple[torch.Tensor, int, int] | None = None
 
 
 _state: ContextVar[_Thread | None] = ContextVar("autolog_torch", default=None)
@@ -214,6 +241,7 @@ _loader_pass: weakref.WeakKeyDictionary[Any, _Pass] = weakref.WeakKeyDictionary(
 _created: weakref.WeakKeyDictionary[Optimizer, int] = weakref.WeakKeyDictionary()
 _steps_total = 0
 _fork_handler_installed = False
+_warned_no_step = False  # a loop calling backward() that nothing records: said once
 
 
 def _thread() -> _Thread:
@@ -240,6 +268,140 @@ def rank() -> int:
     return 0
 
 
+# -- evaluations and epochs without a DataLoader ---------------------------------------------
+
+
+class _Segment:
+    """One evaluation: consecutive losses computed on one source of data (a DataLoader's
+    dataset, else the tensor the loss target is a view of; ``None``: unknown), in one pass
+    over it (one DataLoader pass; slices of the tensor at offsets not seen yet)."""
+
+    __slots__ = ("losses", "offsets", "pass_", "source")
+
+    def __init__(self, source: Any, mark: Any) -> None:
+        self.source = source
+        self.pass_ = mark if isinstance(mark, _Pass) else None
+        self.offsets: set[int] = set()
+        self.losses = _Losses()
+
+    def takes(self, source: Any, mark: Any) -> bool:
+        """Whether a loss on ``source`` at ``mark`` continues this evaluation."""
+        if source is not self.source or source is None:
+            return source is None and self.source is None and mark is None
+        if isinstance(mark, _Pass):
+            return mark is self.pass_
+        if isinstance(mark, int):
+            if mark in self.offsets:
+                return False  # the tensor is evaluated again from a slice already seen
+            self.offsets.add(mark)
+        return True
+
+
+class _Passes:
+    """Epochs of a loop without a DataLoader, told from the training losses' targets.
+
+    Batches sliced from one tensor (``y[i:i + n]``, ``y.split(n)``, a whole-tensor target in
+    full-batch training) are views of it: their storage offsets show where a pass over the
+    tensor starts again. The first repeat is accepted as the end of the first epoch only if the
+    slices seen until then tile the tensor (no overlap, nothing missing but a remainder
+    smaller than one batch), or are one and the same slice (full batch); from then on every
+    repeat starts an epoch. Anything else (fresh tensors every step, random slices) is no
+    structure: ``state`` becomes ``"none"``.
+    """
+
+    __slots__ = ("base", "offsets", "reason", "spans", "state")
+
+    def __init__(self) -> None:
+        self.state = "undecided"  # then "passes" or "none"
+        self.reason = ""  # why "none": "loss", "tensors" or "slices"
+        self.base: torch.Tensor | None = None
+        self.offsets: set[int] = set()  # of the epoch in progress
+        self.spans: list[tuple[int, int]] = []  # (offset, numel) of the first epoch
+
+    def observe(self, target: tuple[torch.Tensor, int, int] | None) -> bool:
+        """Note one optimizer step's target; True if the step begins a new epoch."""
+        if self.state == "none":
+            return False
+        if target is None:
+            if self.state == "undecided":
+                self.state, self.reason = "none", "loss"
+            return False  # a step without a loss function: counted in the epoch in progress
+        base, offset, numel = target
+        if self.base is None:
+            self.base = base
+        elif base is not self.base:
+            self.state, self.reason = "none", "tensors"
+            self.base = None
+            return False
+        if offset not in self.offsets:
+            self.offsets.add(offset)
+            if self.state == "undecided":
+                self.spans.append((offset, numel))
+            return False
+        if self.state == "undecided":
+            if not self.tiles():
+                self.state, self.reason = "none", "slices"
+                self.base = None
+                return False
+            self.state = "passes"
+            self.spans = []
+        self.offsets = {offset}
+        return True
+
+    def tiles(self) -> bool:
+        """Whether the slices of the first epoch cover the tensor once (or are one slice)."""
+        spans = sorted(self.spans)
+        if self.base is None or not spans:
+            return False
+        if len(spans) == 1:
+            return True
+        end = 0
+        for offset, numel in spans:
+            if offset < end:
+                return False
+            end = offset + numel
+        covered = sum(numel for _, numel in spans)
+        largest = max(numel for _, numel in spans)
+        return covered >= self.base.numel() - largest
+
+    def why(self, window: int) -> str:
+        """What is logged instead of epochs, and why."""
+        cause = {
+            "loss": "its training loss is not computed by a torch loss function on a target",
+            "tensors": "its training batches are not slices of one tensor",
+        }.get(self.reason, "its training batches, slices of one tensor, do not pass over it")
+        return (
+            f"no epochs can be told in this loop: it has no DataLoader and {cause}. "
+            f"training_loss, learning_rate, epoch_time and optimizer_steps are logged for "
+            f"every window of {window} optimizer steps instead (step = window index; "
+            f"autolog(torch={{'window_steps': N}}) sets the window)."
+        )
+
+
+def _mean(segments: list[_Segment]) -> float | None:
+    """The mean of every loss of the segments (one device sync), or None if none."""
+    if not segments:
+        return None
+    total = _Losses()
+    for segment in segments:
+        total.take(segment.losses)
+    return total.mean()
+
+
+class _Chunk:
+    """Steps counted while the epoch structure is undecided: one window of ``window_steps``."""
+
+    __slots__ = ("end", "losses", "rates", "start", "steps")
+
+    def __init__(self, losses: _Losses, steps: int, start: float, end: float,
+                 rates: dict[str, float]) -> None:  # fmt: skip
+        self.losses = losses
+        self.steps = steps
+        self.start = start
+        self.end = end
+        self.rates = rates
+
+
 # -- the run of one training loop ----------------------------------------------------------
 
 
@@ -252,7 +414,7 @@ class _Tracker:
         session_client: autolog.Client,
         run_id: str,
         active: autolog.ActiveRun | None,
-        optimizer: Optimizer,
+        optimizer: Optimizer | None,
     ) -> None:
         self.settings = settings
         self.log_every = int(settings.options.log_every_n_steps)
@@ -260,21 +422,34 @@ class _Tracker:
         self.client = session_client
         self.run_id = run_id
         self.active = active  # the run we opened (None: logging into a user's run)
-        self.optimizers: list[Optimizer] = [optimizer]
+        self.optimizers: list[Optimizer] = [optimizer] if optimizer is not None else []
+        #: the module a loop without an optimizer updates by hand (steps are its zero_grad calls)
+        self.manual: nn.Module | None = None
         self.model: nn.Module | None = None
         self.schedulers: list[Any] = []
         self.thread = threading.get_ident()
         self.pid = os.getpid()
         self.closed = False
         self.train = _Losses()
-        self.val = _Losses()
         self.epoch = 0  # epochs (or step windows) completed
         self.epoch_steps = 0  # optimizer steps since the last epoch ended
         self.steps = 0
         self.last_step_total = 0  # _steps_total at this run's latest step
         self.pass_: _Pass | None = None  # the training DataLoader pass in progress
-        self.loader_logged = False  # epochs are DataLoader passes (else windows of steps)
+        self.loader_logged = False  # epochs are DataLoader passes (else passes over a tensor)
+        self.passes = _Passes()  # epochs of a loop without a DataLoader
+        self.chunks: list[_Chunk] = []  # windows of steps while ``passes`` is undecided
         self.window_start = perf_counter()
+        #: evaluation losses since the last training step, by source of data
+        self.gap: list[_Segment] = []
+        #: sources evaluated between training steps (validation data), by id; holding them
+        #: keeps the ids unique
+        self.val_sources: dict[int, Any] = {}
+        #: the sources of the latest validation, in order (None: none yet)
+        self.validation: list[Any] | None = None
+        #: validation values while ``passes`` is undecided: (value, window index)
+        self.deferred: list[tuple[float, int]] = []
+        self.notes: set[str] = set()
         self.params: set[str] = set()
         self._lock = threading.Lock()
 
@@ -283,7 +458,38 @@ class _Tracker:
     @classmethod
     def open(cls, settings: Settings, optimizer: Optimizer, th: _Thread) -> _Tracker:
         model, schedulers = _find_objects(optimizer)
-        tags = {"autolog.torch.optimizer": type(optimizer).__name__}
+        tracker = cls._start(settings, optimizer, type(optimizer).__name__, model)
+        tracker.schedulers = schedulers
+        tracker._log_params(optimizer_params(optimizer))
+        tracker._log_params(_placement(p for g in optimizer.param_groups for p in g["params"]))
+        if model is not None:
+            tracker._log_params(model_params(model))
+        for scheduler in schedulers:
+            tracker._log_params(scheduler_params(scheduler))
+        return tracker
+
+    @classmethod
+    def open_manual(cls, settings: Settings, module: nn.Module) -> _Tracker:
+        """The run of a loop that updates ``module``'s weights by hand, without an optimizer."""
+        tracker = cls._start(settings, None, "manual", module)
+        tracker.manual = module
+        tracker._log_params({"optimizer": "manual"})
+        tracker._log_params(_placement(module.parameters()))
+        tracker._log_params(model_params(module))
+        tracker.note(
+            "weights",
+            "no torch.optim optimizer steps this loop: its weights are updated by hand. Each "
+            "model.zero_grad() that follows a backward() counts as an optimizer step; there is "
+            "no learning_rate to record.",
+            warn=False,
+        )
+        return tracker
+
+    @classmethod
+    def _start(
+        cls, settings: Settings, optimizer: Optimizer | None, kind: str, model: nn.Module | None
+    ) -> _Tracker:
+        tags = {"autolog.torch.optimizer": kind}
         if model is not None:
             tags["autolog.torch.model"] = type(_unwrap(model)).__name__
         session = open_session(NAME, settings, tags=tags)
@@ -293,16 +499,9 @@ class _Tracker:
         session.close()
         tracker = cls(settings, session.client, session.run_id, active, optimizer)
         tracker.model = model
-        tracker.schedulers = schedulers
         on_run_end(tracker.run_id, tracker._on_run_end, makes_way=owned)
         with _lock:
             _trackers[id(tracker)] = tracker
-        tracker._log_params(optimizer_params(optimizer))
-        tracker._log_params(_placement(optimizer))
-        if model is not None:
-            tracker._log_params(model_params(model))
-        for scheduler in schedulers:
-            tracker._log_params(scheduler_params(scheduler))
         return tracker
 
     def add_optimizer(self, optimizer: Optimizer) -> None:
@@ -324,8 +523,20 @@ class _Tracker:
                 except ParamCollisionError:
                     continue
 
+    def note(self, topic: str, text: str, *, warn: bool = True) -> None:
+        """Say once in the run (tag ``autolog.torch.<topic>``), and as a warning, what was
+        recorded differently and why."""
+        if topic in self.notes:
+            return
+        self.notes.add(topic)
+        self.client.set_tag(self.run_id, f"autolog.torch.{topic}", text)
+        if warn:
+            notify(NAME, f"autolog: {text}", self.settings)
+
     def _log_loader(self, p: _Pass) -> None:
         self.loader_logged = True
+        self._merge_chunks()
+        self.note("epochs", "an epoch is a pass over the training DataLoader", warn=False)
         loader = p.loader()
         if loader is None:
             return
@@ -338,11 +549,21 @@ class _Tracker:
     # each optimizer step ---------------------------------------------------------------------
 
     def step(self, th: _Thread) -> None:
+        """One optimizer step (or, in a loop without one, one model.zero_grad() after a
+        backward()): what was evaluated since the last step was validation."""
         if th.eval_losses:
             model = self.model
             self._settle_eval_losses(th, validation=model is not None and model.training)
-        if len(self.val):
-            self.flush_validation()
+        if self.gap:
+            self._validation()
+        self._count_step(th)
+
+    def _count_step(self, th: _Thread) -> None:
+        target, th.loss_target = th.loss_target, None
+        p = th.last_pass
+        in_pass = p is not None and not p.done
+        if not in_pass and not self.loader_logged and self.passes.observe(target):
+            self._end_tensor_epoch()
         pending = th.pending
         last = pending.last() if self.log_every else None
         if pending.items or pending.total is not None:
@@ -350,14 +571,14 @@ class _Tracker:
         self.steps += 1
         self.epoch_steps += 1
         self.last_step_total = _steps_total
-        p = th.last_pass
-        if p is not None and not p.done:
+        if in_pass:
+            assert p is not None
             if p is not self.pass_:
                 self.pass_ = p
                 if not self.loader_logged:
                     self._log_loader(p)
-        elif not self.loader_logged and self.epoch_steps >= self.window:
-            self.end_epoch(None)
+        elif not self.loader_logged:
+            self._after_step_without_loader()
         if self.log_every and self.steps % self.log_every == 0:
             self._log_step(last)
 
@@ -367,16 +588,98 @@ class _Tracker:
             metrics["step_training_loss"] = float(last.item())
         self.client.log_metrics(self.run_id, metrics, step=self.steps)
 
+    # evaluations -----------------------------------------------------------------------------
+
+    def add_evaluation(self, source: Any, mark: Any, value: torch.Tensor) -> None:
+        """A loss computed without training (no_grad, or eval mode): validation if training
+        goes on after it, else decided when the run ends."""
+        gap = self.gap
+        if not gap or not gap[-1].takes(source, mark):
+            if len(gap) < _MAX_SEGMENTS:
+                gap.append(_Segment(source, mark))
+            elif gap[-1].source is not None:
+                # sources that change at every loss (fresh tensors): the rest is unknown
+                gap.append(_Segment(None, None))
+        gap[-1].losses.add(value)
+
     def _settle_eval_losses(self, th: _Thread, *, validation: bool) -> None:
         if validation:
-            for _, value in th.eval_losses:
-                self.val.add(value)
+            for _, value, source, mark in th.eval_losses:
+                self.add_evaluation(source, mark, value)
         th.eval_losses.clear()
+
+    def _validation(self) -> None:
+        """Training goes on after the evaluations of the gap: they were validation."""
+        gap, self.gap = self.gap, []
+        self.val_sources.update((id(s.source), s.source) for s in gap)
+        self.validation = [s.source for s in gap]
+        value = _mean(gap)
+        if value is None:
+            return
+        if not self.loader_logged and self.passes.state == "undecided":
+            window = (
+                len(self.chunks) if self.epoch_steps or not self.chunks else len(self.chunks) - 1
+            )
+            self.deferred.append((value, window))
+            return
+        # validation belongs to the epoch in progress, else to the one that just ended
+        step = self.epoch if self.epoch_steps else max(self.epoch - 1, 0)
+        self.client.log_metric(self.run_id, "validation_loss", value, step)
+
+    def _end_gap(self) -> None:
+        """The evaluations after the last training step. If training was validated between
+        steps, the first ones must repeat that validation (the same data, in the same order):
+        they are the last epoch's. The others are evaluations after training: ``test_loss``
+        (``test_loss_1``, ... for other data). Where the validation is not repeated, the two
+        cannot be told apart: nothing is recorded, and the run says so."""
+        rest, self.gap = self.gap, []
+        if not rest:
+            return
+        step = max(self.epoch - 1, 0)
+        pattern = self.validation
+        if pattern is not None:
+            head = rest[: len(pattern)]
+            if len(head) < len(pattern) or any(
+                source is None or segment.source is not source
+                for segment, source in zip(head, pattern, strict=False)
+            ):
+                self.note(
+                    "evaluation",
+                    "losses computed after the last training step were not recorded: they do "
+                    "not repeat the data of the validation between epochs, so the last "
+                    "epoch's validation cannot be told apart from a test after training.",
+                )
+                return
+            value = _mean(head)
+            if value is not None:
+                self.client.log_metric(self.run_id, "validation_loss", value, step)
+            rest = rest[len(pattern) :]
+        tests: dict[int, list[_Segment]] = {}
+        skipped = False
+        for segment in rest:
+            if id(segment.source) in self.val_sources:
+                skipped = True  # validation data again (a restored best model, say)
+                continue
+            tests.setdefault(id(segment.source), []).append(segment)
+        for i, segments in enumerate(tests.values()):
+            value = _mean(segments)
+            if value is not None:
+                key = "test_loss" if i == 0 else f"test_loss_{i}"
+                self.client.log_metric(self.run_id, key, value, step)
+        if skipped:
+            self.note(
+                "evaluation",
+                "losses computed on the validation data again after training (a restored "
+                "checkpoint, say) were not recorded: they are neither the last epoch's "
+                "validation nor a test.",
+                warn=False,
+            )
 
     # epochs ----------------------------------------------------------------------------------
 
     def end_epoch(self, p: _Pass | None) -> None:
-        """Log the epoch that just ended: a DataLoader pass ``p``, else a window of steps."""
+        """Log the epoch that just ended: a DataLoader pass ``p``, else a pass over the
+        training tensor or a window of steps."""
         now = perf_counter()
         metrics: dict[str, float] = {}
         loss = self.train.mean()
@@ -401,24 +704,72 @@ class _Tracker:
         if self.model is None:
             self._discover_model()
 
-    def flush_validation(self) -> None:
-        value = self.val.mean()
-        if value is None:
-            return
-        # validation belongs to the epoch in progress, else to the one that just ended
-        step = self.epoch if self.epoch_steps else max(self.epoch - 1, 0)
-        self.client.log_metric(self.run_id, "validation_loss", value, step)
+    def _end_tensor_epoch(self) -> None:
+        """A pass over the training tensor has ended (before the step that starts the next)."""
+        self._merge_chunks()
+        self.note(
+            "epochs",
+            "no DataLoader: an epoch is a pass over the tensor the training batches are sliced "
+            "from (the training loss's target)",
+            warn=False,
+        )
+        self.end_epoch(None)
+
+    def _after_step_without_loader(self) -> None:
+        state = self.passes.state
+        if state == "none":
+            if self.chunks or self.deferred or "epochs" not in self.notes:
+                self._unfold_chunks()
+            if self.epoch_steps >= self.window:
+                self.end_epoch(None)
+        elif state == "undecided" and self.epoch_steps >= self.window:
+            now = perf_counter()
+            rates = self._learning_rates()
+            self.chunks.append(_Chunk(self.train, self.epoch_steps, self.window_start, now, rates))
+            self.train = _Losses()
+            self.epoch_steps = 0
+            self.window_start = now
+
+    def _merge_chunks(self) -> None:
+        """The steps counted while undecided are one epoch (they were a pass, or a DataLoader
+        turned up): one epoch of them all."""
+        if self.chunks:
+            merged = _Losses()
+            for chunk in self.chunks:
+                merged.take(chunk.losses)
+                self.epoch_steps += chunk.steps
+            merged.take(self.train)
+            self.train = merged
+            self.window_start = self.chunks[0].start
+            self.chunks = []
+        for value, _ in self.deferred:
+            self.client.log_metric(self.run_id, "validation_loss", value, self.epoch)
+        self.deferred = []
+
+    def _unfold_chunks(self) -> None:
+        """No epochs can be told: the steps counted while undecided become windows."""
+        self.note("epochs", self.passes.why(self.window))
+        for chunk in self.chunks:
+            metrics = {**chunk.rates, "epoch_time": chunk.end - chunk.start}
+            loss = chunk.losses.mean()
+            if loss is not None:
+                metrics["training_loss"] = loss
+            metrics["optimizer_steps"] = float(chunk.steps)
+            self.client.log_metrics(self.run_id, metrics, step=self.epoch)
+            self.epoch += 1
+        self.chunks = []
+        for value, window in self.deferred:
+            self.client.log_metric(self.run_id, "validation_loss", value, window)
+        self.deferred = []
 
     def pass_ended(self, p: _Pass, th: _Thread) -> None:
         if p is self.pass_:
             self.end_epoch(p)
             return
         # A pass without optimizer steps: evaluation. Eval-mode losses not followed by a step
-        # were validation.
+        # were evaluation too.
         if th.eval_losses:
             self._settle_eval_losses(th, validation=True)
-        if len(self.val):
-            self.flush_validation()
 
     def _learning_rates(self) -> dict[str, float]:
         rates = {}
@@ -429,6 +780,8 @@ class _Tracker:
         return rates
 
     def _discover_model(self) -> None:
+        if not self.optimizers:
+            return
         model, schedulers = _find_objects(self.optimizers[0])
         if model is not None:
             self.model = model
@@ -455,7 +808,8 @@ class _Tracker:
             report(NAME, exc, self.settings)
 
     def finalize(self, status: RunStatus) -> None:
-        """Log the last, partial epoch and the final model (if the run FINISHED); let go."""
+        """Log the last, partial epoch, the evaluations after training and the final model
+        (if the run FINISHED); let go."""
         with self._lock:
             if self.closed:
                 return
@@ -466,21 +820,42 @@ class _Tracker:
             return  # a forked child: the run is the parent's
         try:
             if status is RunStatus.FINISHED:
-                if self.epoch_steps:
-                    p = self.pass_
-                    if p is not None and not p.done:
-                        p.end = perf_counter()
-                    self.end_epoch(p)
-                self.flush_validation()
+                th = _state.get()
+                ours = th is not None and th.tracker is self and th.generation == _generation
+                if ours and th is not None and th.eval_losses:
+                    self._settle_eval_losses(th, validation=True)
+                self._end_epochs()
+                self._end_gap()
                 if self.model is None:
                     self._discover_model()
                 if self.settings.log_models and self.model is not None:
                     self.client.log_model(self.run_id, _unwrap(self.model), "model", flavor="torch")
         finally:
             self.model = None
+            self.manual = None
             self.optimizers = []
             self.schedulers = []
             self.pass_ = None
+            self.gap = []
+            self.val_sources = {}
+            self.validation = None
+
+    def _end_epochs(self) -> None:
+        """The last epoch, partial or not; a loop still undecided is decided now."""
+        if not self.epoch_steps and not self.chunks:
+            return
+        if not self.loader_logged and self.passes.state == "undecided":
+            if self.passes.tiles():
+                self.passes.state = "passes"
+                self._end_tensor_epoch()
+                return
+            self.passes.state, self.passes.reason = "none", "slices"
+            self._unfold_chunks()
+        if self.epoch_steps:
+            p = self.pass_
+            if p is not None and not p.done:
+                p.end = perf_counter()
+            self.end_epoch(p)
 
 
 # -- hooks -----------------------------------------------------------------------------------
@@ -544,34 +919,146 @@ def backward_hook(call: Call) -> Yield:
             if th.eval_losses:
                 key = id(tensors)
                 th.eval_losses = [e for e in th.eval_losses if e[0] != key]
-            th.pending.add(tensors.detach())
+            pending = th.pending
+            pending.add(tensors.detach())
+            tracker = th.tracker
+            if tracker is None or tracker.closed:
+                if len(pending) == _FOLD:
+                    _no_step_warning(call.settings)
+            elif tracker.manual is not None:
+                tracker.step(th)  # a loop by hand updates the weights after each backward()
     yield from ()  # decline: backward runs untouched
+
+
+def _no_step_warning(settings: Settings) -> None:
+    global _warned_no_step
+    if _warned_no_step or _in_worker():
+        return
+    _warned_no_step = True
+    notify(
+        NAME,
+        f"autolog: backward() was called {_FOLD} times with no optimizer step and no "
+        "model.zero_grad() in between: nothing is recorded for this loop. autolog records "
+        "loops that step a torch.optim optimizer, and loops that update the weights by hand "
+        "between calls of a module's zero_grad().",
+        settings,
+    )
+
+
+def zero_grad_hook(call: Call) -> Yield:
+    """nn.Module.zero_grad after a backward() with no optimizer step since: a loop that
+    updates the weights by hand (no torch.optim optimizer). Its run opens here, with that
+    backward() as its first step; every later backward() is a step."""
+    th = _state.get()
+    if th is None or th.generation != _generation or not len(th.pending):
+        return
+    if current() is not None:
+        return
+    module = call.instance
+    tracker = th.tracker
+    if tracker is not None and not tracker.closed and tracker.optimizers:
+        return  # an optimizer's loop: that backward() was not a training step of its own
+    if _in_worker() or rank() != 0 or _has_optimizer(module):
+        return
+    if tracker is not None and not tracker.closed:
+        tracker.finish()  # another module's loop by hand: the last one is over
+    tracker = th.tracker = _Tracker.open_manual(call.settings, module)
+    tracker.step(th)
+    yield from ()  # never reached: zero_grad runs untouched
+
+
+def _has_optimizer(module: nn.Module) -> bool:
+    """Whether a live optimizer holds any of the module's parameters (then its loop steps it:
+    a zero_grad after a backward() is no update by hand, e.g. after adversarial inputs)."""
+    optimizers = list(_created.keys())
+    if not optimizers:
+        return False
+    ids = {id(p) for p in module.parameters()}
+    return any(
+        id(p) in ids
+        for optimizer in optimizers
+        for g in optimizer.param_groups
+        for p in g["params"]
+    )
 
 
 def loss_hook(call: Call) -> Yield:
     """torch.nn.functional losses: those computed without gradients (or in eval mode) are
-    validation losses."""
+    evaluations; a training loss's target tells epochs apart in a loop without a DataLoader."""
     th = _state.get()
-    if th is None or th.in_loss or th.generation != _generation:
+    if th is None or th.generation != _generation:
+        th = _thread()
+    if th.in_loss or current() is not None:
         return
     tracker = th.tracker
-    if tracker is None or tracker.closed or current() is not None:
-        return
+    if tracker is not None and tracker.closed:
+        tracker = None
     grad = torch.is_grad_enabled()
     if grad:
-        model = tracker.model
+        model = tracker.model if tracker is not None else None
         if model is None or model.training:
-            return  # a training loss: backward() will report it
+            # a training loss: backward() will report it
+            if tracker is None or not tracker.loader_logged:
+                th.loss_target = _target(call)
+            return
+    if tracker is None:
+        return
     th.in_loss = True  # a loss computed by another one is not counted twice
     try:
         result = yield call.args, call.kwargs
     finally:
         th.in_loss = False
     if isinstance(result, torch.Tensor) and result.numel() == 1:
+        source, mark = _source(th, call)
+        value = result.detach()
+        if call.kwargs.get("reduction") == "sum":
+            value = value / _terms(call)  # a mean, like every other loss recorded
         if grad:
-            th.eval_losses.append((id(result), result.detach()))
+            th.eval_losses.append((id(result), value, source, mark))
         else:
-            tracker.val.add(result.detach())
+            tracker.add_evaluation(source, mark, value)
+
+
+def _terms(call: Call) -> int:
+    """How many terms the loss's ``reduction="mean"`` would average: what its sum is divided
+    by (class-index targets: one per target element; per-sample losses: the batch; the rest:
+    one per input element). Class weights and ``ignore_index`` are not counted out."""
+    name = call.name.rpartition(".")[2]
+    args = call.args
+    first = args[0] if args else next(iter(call.kwargs.values()), None)
+    if not isinstance(first, torch.Tensor) or first.dim() == 0:
+        return 1
+    if name in _PER_SAMPLE_LOSSES:
+        return max(int(first.shape[1 if name == "ctc_loss" else 0]), 1)
+    target = args[1] if len(args) > 1 else call.kwargs.get("target")
+    if name in _CLASS_LOSSES and isinstance(target, torch.Tensor):
+        if not target.is_floating_point():
+            return max(target.numel(), 1)
+        return max(first.numel() // max(int(first.shape[1]), 1) if first.dim() > 1 else 1, 1)
+    return max(first.numel(), 1)
+
+
+def _target(call: Call) -> tuple[torch.Tensor, int, int] | None:
+    """The loss's target (its second argument): the tensor it is a view of (or itself), its
+    storage offset and size."""
+    args = call.args
+    target = args[1] if len(args) > 1 else call.kwargs.get("target")
+    if not isinstance(target, torch.Tensor):
+        return None
+    base = target._base
+    return (target if base is None else base, int(target.storage_offset()), target.numel())
+
+
+def _source(th: _Thread, call: Call) -> tuple[Any, Any]:
+    """Where an evaluation loss's data came from, and which pass over it: the dataset of the
+    DataLoader being read and the pass; else the tensor its target is a view of (or the
+    target itself) and the slice's offset; else (None, None)."""
+    p = th.last_pass
+    if p is not None and not p.done:
+        loader = p.loader()
+        return (None, None) if loader is None else (loader.dataset, p)
+    target = _target(call)
+    return (None, None) if target is None else (target[0], target[1])
 
 
 def iter_hook(call: Call) -> Yield:
@@ -625,17 +1112,34 @@ def _end_pass(p: _Pass, th: _Thread) -> None:
 
 
 def save_hook(call: Call) -> Yield:
-    """torch.save to a file during training: the file becomes a checkpoint artifact."""
+    """torch.save to a file during training (a path, or a file opened for writing): the file
+    becomes a checkpoint artifact."""
     th = _state.get()
     tracker = th.tracker if th is not None and th.generation == _generation else None
     if tracker is None or tracker.closed or not tracker.settings.options.log_checkpoints:
         return
     args = call.args
     target = args[1] if len(args) > 1 else call.kwargs.get("f")
-    if not isinstance(target, (str, os.PathLike)) or _in_worker():
+    path = _file_path(target)
+    if path is None or _in_worker():
         return
     yield call.args, call.kwargs
-    tracker.client.log_artifact_later(tracker.run_id, target, "checkpoints")
+    if isinstance(target, io.IOBase):
+        target.flush()  # the bytes torch wrote are on disk before the writer copies them
+    tracker.client.log_artifact_later(tracker.run_id, path, "checkpoints")
+
+
+def _file_path(target: Any) -> str | os.PathLike[str] | None:
+    """The file ``torch.save`` writes to: a path, or the path of a file object opened for
+    writing (``with open(path, "wb") as f: torch.save(obj, f)``); None for buffers."""
+    if isinstance(target, (str, os.PathLike)):
+        return target
+    if not isinstance(target, (io.BufferedWriter, io.BufferedRandom, io.FileIO)):
+        return None  # BytesIO, compressed streams (not on disk as written), sockets...
+    name = getattr(target, "name", None)
+    if not isinstance(name, str) or target.closed or not target.writable():
+        return None  # opened from a file descriptor: no path to copy
+    return os.path.abspath(name)
 
 
 def sys_excepthook_hook(call: Call) -> Yield:
@@ -671,7 +1175,7 @@ def end_plain_runs() -> None:
 
 def _reset() -> None:
     """autolog(disable=True): end the open runs, forget every thread's state."""
-    global _generation
+    global _generation, _warned_no_step
     with _lock:
         trackers = list(_trackers.values())
     for tracker in trackers:
@@ -681,6 +1185,7 @@ def _reset() -> None:
             on_run_end(tracker.run_id, None)
             tracker.finalize(RunStatus.FINISHED)
     _generation += 1
+    _warned_no_step = False
 
 
 def _after_fork_in_child() -> None:
@@ -800,10 +1305,9 @@ def model_params(model: nn.Module) -> dict[str, Any]:
     }
 
 
-def _placement(optimizer: Optimizer) -> dict[str, str]:
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            return {"device": str(p.device), "dtype": str(p.dtype).removeprefix("torch.")}
+def _placement(parameters: Iterable[torch.Tensor]) -> dict[str, str]:
+    for p in parameters:
+        return {"device": str(p.device), "dtype": str(p.dtype).removeprefix("torch.")}
     return {}
 
 
@@ -860,6 +1364,7 @@ def install(patcher: Patcher) -> None:
             patcher.wrap(functional, name, loss_hook)
     patcher.wrap(torch.serialization, "save", save_hook, aliases=[(torch, "save")])
     patcher.wrap(Optimizer, "__init__", optimizer_init_hook)
+    patcher.wrap(nn.Module, "zero_grad", zero_grad_hook)
     patcher.wrap(sys, "excepthook", sys_excepthook_hook)
     patcher.wrap(threading, "excepthook", threading_excepthook_hook)
     handle = register_optimizer_step_post_hook(after_step)

@@ -38,6 +38,7 @@ __all__ = [
     "Patcher",
     "Settings",
     "in_hook",
+    "notify",
     "report",
     "strict",
 ]
@@ -146,6 +147,14 @@ def report(integration: str, exc: BaseException, settings: Settings | None) -> N
             f"({type(exc).__name__}: {exc}); training was not affected",
             stacklevel=5,
         )
+
+
+def notify(integration: str, message: str, settings: Settings | None) -> None:
+    """Tell the user something about what the integration recorded (or could not): one
+    ``AutologWarning``, none when ``silent``."""
+    if settings is None or not settings.silent:
+        logger.debug("autolog %s integration: %s", integration, message)
+        warn(message, stacklevel=4)
 
 
 def _run_hook(

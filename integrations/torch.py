@@ -19,11 +19,12 @@ run per training loop:
 
   ``training_loss``        mean of the scalar tensors ``backward()`` was called on (summed on
                            their device, read with one sync per epoch)
-  ``validation_loss``      mean of torch loss values (``torch.nn.functional`` losses and
-                           torch's loss modules) computed under ``no_grad``/``inference_mode``,
-                           or with the model in ``eval()`` mode when no optimizer step follows
-                           them; logged at the step of the epoch in progress, else of the one
-                           that just ended
+  ``validation_loss``      mean of the torch loss values (``torch.nn.functional`` losses and
+                           torch's loss modules; a ``reduction="sum"`` loss divided by its
+                           number of terms) computed under ``no_grad``/``inference_mode``, or
+                           with the model in ``eval()`` mode and no ``backward()`` on them,
+                           between two training steps; logged at the step of the epoch in
+                           progress, else of the one that just ended
   ``learning_rate``        of param group 0 at the epoch's end (``learning_rate_group_<j>``,
                            ``learning_rate_<i>`` for other groups and optimizers)
   ``epoch_time``           seconds from ``iter(loader)`` to its exhaustion
@@ -36,18 +37,37 @@ run per training loop:
   With ``log_every_n_steps=N``, every N optimizer steps also ``step_training_loss`` (the last
   loss before that step; one device sync each time) and ``step_learning_rate``, at step = the
   optimizer step count.
+- **Losses after the last training step** (a final evaluation on the test set, say) are no
+  part of the last epoch. Where training was validated between epochs, the evaluations after
+  the last step that repeat that validation (the same data: a DataLoader's dataset, or the
+  tensor the targets are sliced from; in the same order) are the last epoch's
+  ``validation_loss``; the others are ``test_loss`` (``test_loss_1``, ... for other data), at
+  the last epoch's step. Where the validation is not repeated exactly, the two cannot be told
+  apart: nothing is recorded, and the run says so (tag ``autolog.torch.evaluation``, and a
+  warning). Evaluating the validation data again after training is neither, and not recorded.
 - an epoch is a pass over the training DataLoader: the DataLoader during whose pass optimizer
   steps happen. A pass ends when its iterator is exhausted, when the same DataLoader starts a
   new pass (a loop left with ``break``), or when the run ends.
-- **Loops without a DataLoader** (tensors sliced by hand, full-batch training): an "epoch" is a
-  window of ``window_steps`` optimizer steps (default 100), the last window partial when the run
-  ends. Per window: ``training_loss`` (mean over its steps' ``backward()`` tensors),
-  ``learning_rate``, ``epoch_time`` (seconds since the previous window ended, or since the first
-  step) and ``optimizer_steps``, at step = window index; ``validation_loss`` as above, except
-  that eval-mode losses with gradients on count only when the model is back in train mode at
-  the next step. No ``data_time``, ``compute_time``, ``samples_per_second``, ``batch_size`` or
-  ``dataset_size``: nothing tells autolog what a batch is.
-- artifacts: files written with ``torch.save(obj, path)`` during training, as
+- **Loops without a DataLoader** (tensors sliced by hand, full-batch training): where the
+  training loss's target is a slice of one tensor (``y[i:i + n]``, ``y.split(n)``, or the
+  whole tensor), an epoch is a pass over that tensor, told by the slices' offsets starting over
+  (full-batch training: one epoch per step). Otherwise (fresh tensors every step, losses not
+  computed by a torch loss function) no epoch can be told: an "epoch" is a window of
+  ``window_steps`` optimizer steps (default 100), the last window partial when the run ends, and
+  the run says so once (tag ``autolog.torch.epochs``, and a warning). Per epoch or window:
+  ``training_loss``, ``learning_rate``, ``epoch_time`` (seconds since the previous one ended, or
+  since the first step) and ``optimizer_steps``; ``validation_loss`` as above. No
+  ``data_time``, ``compute_time``, ``samples_per_second``, ``batch_size`` or ``dataset_size``:
+  nothing tells autolog what a batch is.
+- **Loops that update the weights by hand** (no ``torch.optim`` optimizer:
+  ``p.data.add_(p.grad, alpha=-lr)`` after ``model.zero_grad()`` and ``backward()``): the run
+  opens at the first ``zero_grad()`` of a module that follows a ``backward()``, and every
+  ``backward()`` is a step; ``optimizer`` is ``manual`` and there is no ``learning_rate`` (tag
+  ``autolog.torch.weights`` says so). A loop that calls ``backward()`` without either an
+  optimizer step or a module's ``zero_grad()`` records nothing, and a warning says so once it
+  has called ``backward()`` 256 times.
+- artifacts: files written with ``torch.save(obj, path)`` during training, or to a file opened
+  for writing (``with open(path, "wb") as f: torch.save(obj, f)``), as
   ``checkpoints/<file name>`` (copied on the background writer, after the save returns; a file
   saved again under the same name keeps its latest version); at the end the final model as
   ``model`` with the "torch" flavor: ``state_dict.pt`` (CPU tensors, loadable with
@@ -61,14 +81,15 @@ run per training loop:
 How: torch's global optimizer step post-hook; ``torch.autograd.backward`` (which
 ``Tensor.backward`` calls) for the losses — torch has no global hook that sees the tensor
 ``backward()`` starts from; the ``torch.nn.functional`` loss functions for validation losses
-(cheaper than a global module forward hook, which moves every module call to torch's slow
-path, and it also sees functional losses); ``DataLoader.__iter__`` and the iterator's
-``__next__`` for epochs and timings; ``torch.save`` for checkpoints; ``sys.excepthook`` and
-``threading.excepthook`` to learn that training died.
+and the training targets' slices (cheaper than a global module forward hook, which moves
+every module call to torch's slow path, and it also sees functional losses);
+``DataLoader.__iter__`` and the iterator's ``__next__`` for epochs and timings;
+``nn.Module.zero_grad`` for loops that update weights by hand; ``torch.save`` for
+checkpoints; ``sys.excepthook`` and ``threading.excepthook`` to learn that training died.
 
 Cost: per optimizer step, three wrapped calls (a DataLoader batch, the loss function,
-``backward``) through the patching firewall and the step hook: a few microseconds each, no
-device synchronisation, measured at about +7 us per step on an idle 2-core machine against a
+``backward``; four where the loop calls ``model.zero_grad()``) through the patching firewall
+and the step hook: a few microseconds each, no device synchronisation, measured at about +7 us per step on an idle 2-core machine against a
 1.3 ms step of ``benchmarks/bench_torch.py``; once per run, finding the model and logging it.
 
 Lightning (``lightning`` or ``pytorch_lightning``): ``Trainer.fit`` gets a callback for the

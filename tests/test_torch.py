@@ -187,6 +187,113 @@ def test_functional_losses_and_losses_written_by_hand() -> None:
     assert history(run.info.run_id, "validation_loss") == pytest.approx(val_losses, rel=1e-6)
 
 
+def evaluate(model: Any, loader: Any) -> float:
+    model.eval()
+    with torch.no_grad():
+        values = [F.mse_loss(model(xb), yb).item() for xb, yb in loader]
+    return sum(values) / len(values)
+
+
+@pytest.mark.usefixtures("autologged")
+def test_a_test_after_training_is_test_loss_not_the_last_epochs_validation() -> None:
+    """Train, validate each epoch, then one evaluation on the test set (the usual example
+    shape): the test is no part of the last epoch's validation."""
+    X, y = make_data()
+    loader = DataLoader(TensorDataset(X, y), batch_size=32)
+    val_loader = DataLoader(TensorDataset(X[:40], y[:40]), batch_size=16)
+    test_loader = DataLoader(TensorDataset(X[40:] * 30, y[40:] * 30), batch_size=16)
+    model = make_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    _, val_means = train(model, optimizer, loader, 3, val_loader)
+    test = evaluate(model, test_loader)
+    autolog.end_run()
+    run = only_run()
+    assert test > 100 * max(val_means)  # a mix of the two would be far from both
+    assert history(run.info.run_id, "validation_loss") == pytest.approx(val_means, rel=1e-6)
+    test_history = autolog.get_metric_history(run.info.run_id, "test_loss")
+    assert [(m.step, m.value) for m in test_history] == [(2, pytest.approx(test, rel=1e-6))]
+
+
+@pytest.mark.usefixtures("autologged")
+def test_tests_on_several_sets_and_validation_data_again_after_training() -> None:
+    X, y = make_data()
+    loader = DataLoader(TensorDataset(X, y), batch_size=32)
+    val_loader = DataLoader(TensorDataset(X[:40], y[:40]), batch_size=16)
+    model = make_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    _, val_means = train(model, optimizer, loader, 2, val_loader)
+    again = evaluate(model, val_loader)  # the validation data again: neither phase
+    first = evaluate(model, DataLoader(TensorDataset(X[40:60], y[40:60]), batch_size=10))
+    second = evaluate(model, DataLoader(TensorDataset(X[60:], 2 * y[60:]), batch_size=12))
+    autolog.end_run()
+    run = only_run()
+    assert again == pytest.approx(val_means[-1])
+    assert history(run.info.run_id, "validation_loss") == pytest.approx(val_means, rel=1e-6)
+    assert history(run.info.run_id, "test_loss") == pytest.approx([first], rel=1e-6)
+    assert history(run.info.run_id, "test_loss_1") == pytest.approx([second], rel=1e-6)
+    assert "validation data again" in run.data.tags["autolog.torch.evaluation"]
+
+
+@pytest.mark.usefixtures("autologged")
+def test_an_evaluation_after_training_without_validation_is_test_loss() -> None:
+    X, y = make_data()
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    train(model, optimizer, DataLoader(TensorDataset(X, y), batch_size=32), 2)
+    with torch.no_grad():
+        test = F.mse_loss(model(X[:20]), y[:20]).item()
+    autolog.end_run()
+    run = only_run()
+    assert "validation_loss" not in run.data.metrics
+    assert history(run.info.run_id, "test_loss") == pytest.approx([test], rel=1e-6)
+
+
+@pytest.mark.usefixtures("autologged")
+def test_where_the_phase_cannot_be_told_nothing_is_recorded_and_the_run_says_why() -> None:
+    """Validation on fresh tensors every epoch: the sources of evaluation do not repeat, so
+    what comes after the last step may be its validation or a test. No number, a note."""
+    X, y = make_data()
+    loader = DataLoader(TensorDataset(X, y), batch_size=32)
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    validations = []
+    for _ in range(3):
+        train(model, optimizer, loader, 1)
+        with torch.no_grad():
+            validations.append(F.mse_loss(model(X[:40]), y[:40].clone()).item())
+    with torch.no_grad():
+        F.mse_loss(model(X[40:]), y[40:].clone())
+    with pytest.warns(autolog.AutologWarning, match="cannot be told apart"):
+        autolog.end_run()
+    run = only_run()
+    assert history(run.info.run_id, "validation_loss") == pytest.approx(validations[:2])
+    assert "test_loss" not in run.data.metrics
+    assert "were not recorded" in run.data.tags["autolog.torch.evaluation"]
+
+
+@pytest.mark.usefixtures("autologged")
+def test_evaluation_losses_reduced_by_sum_are_recorded_as_means() -> None:
+    X, _ = make_data()
+    labels = (X[:, 0] > 0).long()
+    model = nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loader = DataLoader(TensorDataset(X, labels), batch_size=32)
+    means = []
+    zeros = torch.zeros(len(X), 2)
+    for _ in range(2):
+        for xb, yb in loader:
+            optimizer.zero_grad()
+            F.cross_entropy(model(xb), yb).backward()
+            optimizer.step()
+        with torch.no_grad():
+            total = F.cross_entropy(model(X), labels, reduction="sum").item()
+            total_mse = F.mse_loss(model(X), zeros, reduction="sum").item()
+        means.append((total / len(X) + total_mse / (2 * len(X))) / 2)
+    autolog.end_run()
+    run = only_run()
+    assert history(run.info.run_id, "validation_loss") == pytest.approx(means, rel=1e-5)
+
+
 def test_numbers_are_identical_with_and_without_autolog() -> None:
     def once() -> tuple[list[float], list[Any], Any]:
         X, y = make_data(seed=3)
@@ -375,28 +482,80 @@ def test_faults_in_our_hooks_never_reach_the_user(monkeypatch: pytest.MonkeyPatc
 # -- loops without a DataLoader, per-step logging ----------------------------------------------
 
 
-def test_loops_without_a_dataloader_log_windows_of_steps() -> None:
-    autolog.autolog(torch={"window_steps": 5})
+@pytest.mark.usefixtures("autologged")
+def test_full_batch_training_makes_one_epoch_per_step() -> None:
+    """Without a DataLoader, every step over the whole tensor is a pass over the data."""
     X, y = make_data()
     model = make_model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     losses = []
-    for _ in range(12):  # full-batch training
+    for _ in range(6):
         optimizer.zero_grad()
         loss = F.mse_loss(model(X), y)
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
     autolog.end_run()
+    run = only_run()
+    assert history(run.info.run_id, "training_loss") == pytest.approx(losses, rel=1e-6)
+    assert history(run.info.run_id, "optimizer_steps") == [1.0] * 6
+    assert "pass over the tensor" in run.data.tags["autolog.torch.epochs"]
+    assert "data_time" not in run.data.metrics
+    assert "batch_size" not in run.data.params
+
+
+@pytest.mark.usefixtures("autologged")
+def test_slices_of_one_tensor_make_epochs() -> None:
+    """Batches sliced from one tensor by hand (``X[i:i + n]``): an epoch is a pass over it."""
+    X, y = make_data(n=100)
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    means = []
+    for _ in range(3):
+        epoch = []
+        for i in range(0, len(X), 32):  # the last batch has 4 samples
+            optimizer.zero_grad()
+            loss = F.mse_loss(model(X[i : i + 32]), y[i : i + 32])
+            loss.backward()
+            optimizer.step()
+            epoch.append(loss.item())
+        means.append(sum(epoch) / len(epoch))
+    autolog.end_run()
+    run = only_run()
+    assert history(run.info.run_id, "training_loss") == pytest.approx(means, rel=1e-6)
+    assert history(run.info.run_id, "optimizer_steps") == [4.0, 4.0, 4.0]
+    assert [m.step for m in autolog.get_metric_history(run.info.run_id, "epoch_time")] == [0, 1, 2]
+
+
+def test_loops_without_structure_log_windows_and_say_why() -> None:
+    """Fresh random batches every step: no epoch can be told. Windows of steps, said once in
+    the run and as a warning."""
+    autolog.autolog(torch={"window_steps": 5})
+    X, y = make_data()
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    generator = torch.Generator().manual_seed(1)
+    losses = []
+    with pytest.warns(autolog.AutologWarning, match="no epochs can be told") as caught:
+        for _ in range(12):
+            index = torch.randint(0, len(X), (16,), generator=generator)
+            optimizer.zero_grad()
+            loss = F.mse_loss(model(X[index]), y[index])
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        autolog.end_run()
     autolog.autolog(disable=True)
+    assert len(caught) == 1
     run = only_run()
     windows = [losses[0:5], losses[5:10], losses[10:12]]
     expected = [sum(w) / len(w) for w in windows]
     assert history(run.info.run_id, "training_loss") == pytest.approx(expected, rel=1e-6)
     assert history(run.info.run_id, "optimizer_steps") == [5.0, 5.0, 2.0]
     assert all(t > 0 for t in history(run.info.run_id, "epoch_time"))
-    assert "data_time" not in run.data.metrics
-    assert "batch_size" not in run.data.params
+    note = run.data.tags["autolog.torch.epochs"]
+    assert "window of 5 optimizer steps" in note
+    assert "not slices of one tensor" in note
 
 
 def test_per_step_logging_every_n_steps() -> None:
@@ -427,6 +586,80 @@ def test_bad_options_are_refused() -> None:
         autolog.autolog(torch={"epochs": 3})
 
 
+# -- loops that update the weights by hand -----------------------------------------------------
+
+
+@pytest.mark.usefixtures("autologged")
+def test_loops_updating_weights_by_hand_are_recorded() -> None:
+    X, y = make_data()
+    loader = DataLoader(TensorDataset(X, y), batch_size=32)
+    val_loader = DataLoader(TensorDataset(X[:32], y[:32]), batch_size=32)
+    model = make_model()
+    means, val_means = [], []
+    for _ in range(2):
+        model.train()
+        losses = []
+        for xb, yb in loader:
+            model.zero_grad()
+            loss = F.mse_loss(model(xb), yb)
+            loss.backward()
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.sub_(0.05 * p.grad)
+            losses.append(loss.item())
+        means.append(sum(losses) / len(losses))
+        val_means.append(evaluate(model, val_loader))
+    run_id = autolog.active_run().info.run_id  # type: ignore[union-attr]
+    autolog.end_run()
+    run = autolog.get_run(run_id)
+    assert run.data.params["optimizer"] == "manual"
+    assert run.data.params["model_class"] == "Sequential"
+    assert run.data.params["batch_size"] == "32"
+    assert history(run_id, "training_loss") == pytest.approx(means, rel=1e-6)
+    assert history(run_id, "optimizer_steps") == [3.0, 3.0]
+    assert history(run_id, "validation_loss") == pytest.approx(val_means, rel=1e-6)
+    assert "learning_rate" not in run.data.metrics
+    assert "updated by hand" in run.data.tags["autolog.torch.weights"]
+    loaded = autolog.load_model(f"runs:/{run_id}/model")
+    assert torch.equal(loaded(X), model(X))  # type: ignore[operator]
+
+
+@pytest.mark.usefixtures("autologged")
+def test_zero_grad_in_an_optimizers_loop_is_no_update_by_hand() -> None:
+    """A backward() for adversarial inputs, then model.zero_grad(), before the first optimizer
+    step: the optimizer's loop, one run."""
+    X, y = make_data()
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    for xb, yb in DataLoader(TensorDataset(X, y), batch_size=32):
+        inputs = xb.clone().requires_grad_(True)
+        F.mse_loss(model(inputs), yb).backward()
+        adversarial = (inputs + 0.01 * inputs.grad.sign()).detach()  # type: ignore[union-attr]
+        model.zero_grad()
+        F.mse_loss(model(adversarial), yb).backward()
+        optimizer.step()
+    autolog.end_run()
+    run = only_run()
+    assert run.data.params["optimizer"] == "SGD"
+    assert history(run.info.run_id, "optimizer_steps") == [3.0]
+
+
+@pytest.mark.usefixtures("autologged")
+def test_backward_without_any_step_is_said_once() -> None:
+    X, y = make_data()
+    w = torch.zeros(4, 1, requires_grad=True)
+    with pytest.warns(autolog.AutologWarning, match="nothing is recorded for this loop") as caught:
+        for _ in range(600):
+            loss = F.mse_loss(X @ w, y)
+            loss.backward()
+            with torch.no_grad():
+                w -= 0.01 * w.grad  # type: ignore[operator]
+                w.grad = None
+    assert len(caught) == 1
+    assert autolog.active_run() is None
+    assert autolog.search_runs() == []
+
+
 # -- artifacts ----------------------------------------------------------------------------------
 
 
@@ -441,15 +674,24 @@ def test_torch_save_during_training_logs_checkpoints(tmp_path: Path) -> None:
         train(model, optimizer, loader, 1)
         torch.save({"epoch": epoch, "model": model.state_dict()}, tmp_path / f"epoch{epoch}.pt")
         torch.save(model.state_dict(), str(tmp_path / "last.pt"))
+    with open(tmp_path / "opened.pt", "wb") as f:  # an open file, as pytorch/examples does
+        torch.save(model, f)
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)  # not a file: not logged
     run_id = autolog.active_run().info.run_id  # type: ignore[union-attr]
     autolog.end_run()
     files = {f.path for f in autolog.list_artifacts(run_id, "checkpoints")}
-    assert files == {"checkpoints/epoch0.pt", "checkpoints/epoch1.pt", "checkpoints/last.pt"}
+    assert files == {
+        "checkpoints/epoch0.pt",
+        "checkpoints/epoch1.pt",
+        "checkpoints/last.pt",
+        "checkpoints/opened.pt",
+    }
     folder = Path(autolog.download_artifacts(run_id, "checkpoints"))
     last = torch.load(folder / "last.pt", weights_only=True)
     assert all(torch.equal(last[k], v) for k, v in model.state_dict().items())
+    assert (folder / "opened.pt").read_bytes() == (tmp_path / "opened.pt").read_bytes()
+    assert torch.equal(torch.load(folder / "opened.pt", weights_only=False)(X), model(X))
 
 
 @pytest.mark.usefixtures("autologged")
