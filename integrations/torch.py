@@ -89,8 +89,9 @@ checkpoints; ``sys.excepthook`` and ``threading.excepthook`` to learn that train
 
 Cost: per optimizer step, three wrapped calls (a DataLoader batch, the loss function,
 ``backward``; four where the loop calls ``model.zero_grad()``) through the patching firewall
-and the step hook: a few microseconds each, no device synchronisation, measured at about +7 us per step on an idle 2-core machine against a
-1.3 ms step of ``benchmarks/bench_torch.py``; once per run, finding the model and logging it.
+and the step hook: a few microseconds each, no device synchronisation, measured at about
++7 us per step on an idle 2-core machine against a 1.3 ms step of
+``benchmarks/bench_torch.py``; once per run, finding the model and logging it.
 
 Lightning (``lightning`` or ``pytorch_lightning``): ``Trainer.fit`` gets a callback for the
 call: params (optimizers, LR schedulers, model, ``max_epochs``, early-stopping settings),
