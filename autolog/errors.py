@@ -7,7 +7,7 @@ Every error autolog raises on purpose derives from ``AutologError``::
     │   ├── InvalidKeyError                        .key
     │   ├── InvalidValueError                      .key, .value
     │   ├── ParamCollisionError                    .key, .old_value, .new_value
-    │   ├── InvalidFilterError                     .filter_string
+    │   ├── InvalidFilterError                     .filter_string, .position
     │   ├── InvalidURIError                        .uri
     │   └── UnsafePathError                        .path
     ├── NotFoundError (also LookupError)           .what, .name
@@ -96,12 +96,15 @@ class ParamCollisionError(InvalidInputError):
 
 
 class InvalidFilterError(InvalidInputError):
-    """A search filter or order_by clause cannot be parsed."""
+    """A search filter or order_by clause cannot be parsed; ``position`` is the offset in
+    ``filter_string`` (from 0) where the parser stopped, where known."""
 
-    def __init__(self, filter_string: str, reason: str) -> None:
+    def __init__(self, filter_string: str, reason: str, *, position: int | None = None) -> None:
         self.filter_string = filter_string
         self.reason = reason
-        super().__init__(f"invalid filter {filter_string!r}: {reason}")
+        self.position = position
+        where = "" if position is None else f" at position {position + 1}"
+        super().__init__(f"invalid filter {filter_string!r}{where}: {reason}")
 
 
 class InvalidURIError(InvalidInputError):

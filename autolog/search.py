@@ -77,38 +77,49 @@ class OrderBy(NamedTuple):
     ascending: bool
 
 
-def _tokens(text: str) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
+#: (kind, text, offset in the filter string)
+Token = tuple[str, str, int]
+
+
+def _tokens(text: str) -> list[Token]:
+    out: list[Token] = []
     pos = 0
     while pos < len(text):
         if text[pos:].strip() == "":
             break
         m = _token_regex().match(text, pos)
         if m is None or m.end() == pos:
-            raise InvalidFilterError(text, f"unexpected text at {text[pos:].strip()[:20]!r}")
+            start = pos + len(text[pos:]) - len(text[pos:].lstrip())
+            raise InvalidFilterError(
+                text, f"unexpected text {text[start : start + 20]!r}", position=start
+            )
         kind = m.lastgroup
         assert kind is not None
-        out.append((kind, m.group(kind)))
+        out.append((kind, m.group(kind), m.start(kind)))
         pos = m.end()
     return out
 
 
-def _split_ident(text: str, raw: str) -> tuple[Entity, str]:
+def _split_ident(text: str, raw: str, pos: int = 0) -> tuple[Entity, str]:
     prefix, _, key = raw.partition(".")
     entity = _ENTITY_ALIASES.get(prefix.lower())
     if entity is None:
         raise InvalidFilterError(
-            text, f"unknown entity {prefix!r} (use metrics, params, tags or attributes)"
+            text,
+            f"unknown entity {prefix!r} (use metrics, params, tags or attributes)",
+            position=pos,
         )
     if len(key) >= 2 and key[0] == key[-1] and key[0] in '`"':
         key = key[1:-1]
     if not key:
-        raise InvalidFilterError(text, f"empty key in {raw!r}")
+        raise InvalidFilterError(text, f"empty key in {raw!r}", position=pos)
     if entity == "attribute":
         key = key.lower()
         if key not in STRING_ATTRIBUTES + NUMERIC_ATTRIBUTES:
             allowed = ", ".join(STRING_ATTRIBUTES + NUMERIC_ATTRIBUTES)
-            raise InvalidFilterError(text, f"unknown attribute {key!r} (one of {allowed})")
+            raise InvalidFilterError(
+                text, f"unknown attribute {key!r} (one of {allowed})", position=pos
+            )
     return entity, key
 
 
@@ -124,31 +135,37 @@ def parse_filter(filter_string: str | None) -> list[Comparison]:
     result: list[Comparison] = []
     i = 0
     while i < len(tokens):
-        kind, raw = tokens[i]
+        kind, raw, pos = tokens[i]
         if kind != "ident":
-            raise InvalidFilterError(text, f"expected metrics.<key>, params.<key>, ... at {raw!r}")
-        entity, key = _split_ident(text, raw)
+            raise InvalidFilterError(
+                text, f"expected metrics.<key>, params.<key>, ... at {raw!r}", position=pos
+            )
+        entity, key = _split_ident(text, raw, pos)
         i += 1
         op, i = _read_op(text, tokens, i)
         value, i = _read_value(text, tokens, i, entity, key, op)
         result.append(Comparison(entity, key, op, value))
         if i < len(tokens):
-            kind, raw = tokens[i]
+            kind, raw, pos = tokens[i]
             if kind == "word" and raw.lower() == "and":
                 i += 1
                 if i == len(tokens):
-                    raise InvalidFilterError(text, "dangling 'and' at the end")
+                    raise InvalidFilterError(text, "dangling 'and' at the end", position=pos)
                 continue
             if kind == "word" and raw.lower() == "or":
-                raise InvalidFilterError(text, "'or' is not supported; run two searches")
-            raise InvalidFilterError(text, f"expected 'and' before {raw!r}")
+                raise InvalidFilterError(
+                    text, "'or' is not supported; run two searches", position=pos
+                )
+            raise InvalidFilterError(text, f"expected 'and' before {raw!r}", position=pos)
     return result
 
 
-def _read_op(text: str, tokens: list[tuple[str, str]], i: int) -> tuple[str, int]:
+def _read_op(text: str, tokens: list[Token], i: int) -> tuple[str, int]:
     if i >= len(tokens):
-        raise InvalidFilterError(text, "missing comparison operator at the end")
-    kind, raw = tokens[i]
+        raise InvalidFilterError(
+            text, "missing comparison operator at the end", position=len(text.rstrip())
+        )
+    kind, raw, pos = tokens[i]
     if kind == "op":
         return {"==": "=", "<>": "!="}.get(raw, raw), i + 1
     if kind == "word":
@@ -159,32 +176,39 @@ def _read_op(text: str, tokens: list[tuple[str, str]], i: int) -> tuple[str, int
             nxt = tokens[i + 1][1].upper()
             if nxt in ("LIKE", "ILIKE", "IN"):
                 return f"NOT {nxt}", i + 2
-    raise InvalidFilterError(text, f"expected a comparison operator, found {raw!r}")
+    raise InvalidFilterError(text, f"expected a comparison operator, found {raw!r}", position=pos)
 
 
 def _read_value(
-    text: str, tokens: list[tuple[str, str]], i: int, entity: Entity, key: str, op: str
+    text: str, tokens: list[Token], i: int, entity: Entity, key: str, op: str
 ) -> tuple[float | str | tuple[str, ...], int]:
     numeric = entity == "metric" or (entity == "attribute" and key in NUMERIC_ATTRIBUTES)
     allowed = _NUMERIC_OPS if numeric else _STRING_OPS
     if op not in allowed:
         raise InvalidFilterError(
-            text, f"operator {op} does not apply to {entity} {key!r} (use {', '.join(allowed)})"
+            text,
+            f"operator {op} does not apply to {entity} {key!r} (use {', '.join(allowed)})",
+            position=tokens[i - 1][2],
         )
+    end = len(text.rstrip())
     if i >= len(tokens):
-        raise InvalidFilterError(text, f"missing value after {op}")
-    kind, raw = tokens[i]
+        raise InvalidFilterError(text, f"missing value after {op}", position=end)
+    kind, raw, pos = tokens[i]
     if op in ("IN", "NOT IN"):
         if raw != "(":
-            raise InvalidFilterError(text, f"{op} needs a parenthesised list of strings")
+            raise InvalidFilterError(
+                text, f"{op} needs a parenthesised list of strings", position=pos
+            )
         values: list[str] = []
         i += 1
         while True:
             if i >= len(tokens):
-                raise InvalidFilterError(text, "unclosed '(' in IN list")
-            kind, raw = tokens[i]
+                raise InvalidFilterError(text, "unclosed '(' in IN list", position=end)
+            kind, raw, pos = tokens[i]
             if kind != "string":
-                raise InvalidFilterError(text, f"IN lists hold quoted strings, found {raw!r}")
+                raise InvalidFilterError(
+                    text, f"IN lists hold quoted strings, found {raw!r}", position=pos
+                )
             values.append(_unquote(raw))
             i += 1
             if i < len(tokens) and tokens[i][1] == ",":
@@ -192,18 +216,25 @@ def _read_value(
                 continue
             if i < len(tokens) and tokens[i][1] == ")":
                 return tuple(values), i + 1
-            raise InvalidFilterError(text, "expected ',' or ')' in IN list")
+            where = tokens[i][2] if i < len(tokens) else end
+            raise InvalidFilterError(text, "expected ',' or ')' in IN list", position=where)
     if numeric:
         if kind != "number":
-            raise InvalidFilterError(text, f"{entity} {key!r} compares to a number, not {raw!r}")
+            raise InvalidFilterError(
+                text, f"{entity} {key!r} compares to a number, not {raw!r}", position=pos
+            )
         number = float(raw)
         if entity == "attribute":
             if not math.isfinite(number):
-                raise InvalidFilterError(text, f"{key} compares to a finite number, not {raw!r}")
+                raise InvalidFilterError(
+                    text, f"{key} compares to a finite number, not {raw!r}", position=pos
+                )
             return int(number), i + 1
         return number, i + 1
     if kind != "string":
-        raise InvalidFilterError(text, f"{entity} {key!r} compares to a quoted string, not {raw!r}")
+        raise InvalidFilterError(
+            text, f"{entity} {key!r} compares to a quoted string, not {raw!r}", position=pos
+        )
     value = _unquote(raw)
     if entity == "attribute" and key == "status" and op in ("=", "!="):
         value = value.upper()

@@ -25,7 +25,7 @@ def test_python_dash_m_works_like_the_command() -> None:
     done = _run(sys.executable, "-m", "autolog", "--help")
     assert done.returncode == 0, done.stderr
     assert "Usage: autolog" in done.stdout
-    assert "Example:" in done.stdout
+    assert "Examples:" in done.stdout
 
 
 def test_unknown_command_is_a_usage_error() -> None:

@@ -247,3 +247,24 @@ def test_invalid_order_by_raises_naming_the_clause(clause: str, reason: str) -> 
     assert isinstance(excinfo.value, AutologError)
     assert excinfo.value.filter_string == clause
     assert reason in excinfo.value.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "position"),
+    [
+        ("metrics.acc >> 0.9", 13),
+        ("metrics.acc > 0.9 and", 18),
+        ("metrics.acc > 0.9 or params.a = 'b'", 18),
+        ("foo.bar = 1", 0),
+        ("metrics.acc ~ 1", 12),
+        ("metrics.acc", 11),
+        ("params.x IN ('a' 'b')", 17),
+        ("metrics.acc > 1 params.x = '1'", 16),
+        ("params.model > 'x'", 13),
+    ],
+)
+def test_filter_errors_say_where_the_parser_stopped(text: str, position: int) -> None:
+    with pytest.raises(InvalidFilterError) as excinfo:
+        parse_filter(text)
+    assert excinfo.value.position == position
+    assert f"at position {position + 1}:" in str(excinfo.value)

@@ -20,6 +20,9 @@ __all__ = ["COMMANDS", "main"]
 #: subcommand -> (module that defines it as ``command``, the one line ``autolog --help`` shows)
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("autolog.cli.run", "Run a Python script or module, recorded as one run."),
+    "runs": ("autolog.cli.runs", "List, show and compare runs."),
+    "experiments": ("autolog.cli.experiments", "List and create experiments."),
+    "artifacts": ("autolog.cli.artifacts", "List and download the files of a run."),
 }
 
 

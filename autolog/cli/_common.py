@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -85,19 +86,31 @@ def parse_tags(values: tuple[str, ...] | list[str]) -> dict[str, str]:
 
 
 def find_run(client: Client, run_id: str) -> Run:
-    """The run ``run_id``, or the one run whose id starts with it (at least 4 characters)."""
+    """The run ``run_id``: its id, a unique start of it (4 characters at least), its name
+    where no other run has it, or ``last`` for the newest run."""
     from autolog.errors import InvalidInputError, NotFoundError
 
     text = run_id.strip()
+    if text == "last":
+        newest = client.search_runs(max_results=1)
+        if not newest:
+            raise NotFoundError("run", "last (there are no runs)")
+        return newest[0]
     if len(text) == 32:
-        return client.get_run(text)
-    if len(text) < 4 or not all(c in "0123456789abcdef" for c in text.lower()):
-        raise NotFoundError("run", run_id)
-    matches = client.search_runs(
-        filter_string=f"attributes.run_id LIKE '{text.lower()}%'", max_results=2
-    )
+        with contextlib.suppress(NotFoundError):
+            return client.get_run(text)
+    matches: list[Run] = []
+    if len(text) >= 4 and all(c in "0123456789abcdef" for c in text.lower()):
+        matches = client.search_runs(
+            filter_string=f"attributes.run_id LIKE '{text.lower()}%'", max_results=2
+        )
+    if not matches:  # a run's name, where no other run has it
+        quoted = text.replace("'", "''")
+        matches = client.search_runs(
+            filter_string=f"attributes.run_name = '{quoted}'", max_results=2
+        )
     if not matches:
         raise NotFoundError("run", run_id)
     if len(matches) > 1:
-        raise InvalidInputError(f"run id prefix {run_id!r} is ambiguous; give more characters")
+        raise InvalidInputError(f"{run_id!r} names more than one run; give (more of) the run id")
     return matches[0]

@@ -59,7 +59,13 @@ def _version() -> str:
 @click.group(
     cls=_LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
-    epilog="Example: autolog --version",
+    epilog="""Examples:
+
+\b
+  autolog run train.py --epochs 3
+  autolog runs ls --filter "metrics.acc > 0.9" --columns params.lr,metrics.acc
+  autolog runs compare 3fa2 91bc
+  autolog <command> --help""",
 )
 @click.version_option(_version(), "-V", "--version", prog_name="autolog")
 def root() -> None:

@@ -1,0 +1,393 @@
+"""The ``autolog`` subcommands that read and manage runs, through click's runner."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+import autolog
+from autolog.cli import COMMANDS
+from autolog.cli._group import root
+
+
+def invoke(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(root, list(args), input=input, catch_exceptions=False)
+
+
+@pytest.fixture
+def runs() -> list[autolog.Run]:
+    """Three finished runs in experiment 'mnist' and one in 'Default', oldest first."""
+    made = []
+    for i, (lr, acc) in enumerate([(0.1, 0.8), (0.01, 0.93), (0.001, 0.7)]):
+        with autolog.start_run(run_name=f"r{i}", experiment="mnist", tags={"team": "vision"}):
+            autolog.log_params({"lr": lr, "model": "mlp", "layers": 4 if i == 0 else 3})
+            for step in range(5):
+                autolog.log_metric("acc", acc - 0.1 * (4 - step) / 4, step=step)
+            autolog.log_metric("loss", round(1 - acc, 3))
+        made.append(autolog.last_active_run())
+    with autolog.start_run(run_name="other") as other:
+        autolog.log_metric("acc", 0.5)
+    made.append(autolog.get_run(other.info.run_id))
+    return [run for run in made if run is not None]
+
+
+def _tsv(text: str) -> list[dict[str, str]]:
+    lines = text.splitlines()
+    header = lines[0].split("\t")
+    return [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:]]
+
+
+# -------------------------------------------------------------------------------------------
+# the group: help, examples, --tracking-uri everywhere, errors
+# -------------------------------------------------------------------------------------------
+
+
+def _commands() -> Iterator[tuple[str, click.Command]]:
+    ctx = click.Context(root)
+    for name in COMMANDS:
+        command = root.get_command(ctx, name)
+        assert command is not None
+        yield name, command
+        if isinstance(command, click.Group):
+            for sub, subcommand in command.commands.items():
+                yield f"{name} {sub}", subcommand
+
+
+def test_every_command_shows_an_example_and_takes_tracking_uri() -> None:
+    seen = set()
+    for name, command in _commands():
+        seen.add(name)
+        done = invoke(*name.split(), "--help")
+        assert done.exit_code == 0, name
+        assert "Example" in done.output, name
+        if not isinstance(command, click.Group):
+            options = {opt for param in command.params for opt in getattr(param, "opts", ())}
+            assert "--tracking-uri" in options, name
+    assert {"runs ls", "runs show", "runs compare", "experiments ls", "artifacts get"} <= seen
+
+
+def test_root_help_lists_every_command_with_an_example() -> None:
+    done = invoke("--help")
+    assert done.exit_code == 0
+    for name in COMMANDS:
+        assert f"  {name} " in done.output
+    assert "Examples:" in done.output
+
+
+def test_reading_a_store_that_does_not_exist_is_one_line_not_an_empty_store(
+    tmp_path: Path,
+) -> None:
+    done = CliRunner().invoke(root, ["runs", "ls"])
+    assert done.exit_code == 1
+    assert "nothing has been recorded there" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in done.output
+    assert not (tmp_path / "autolog-runs").exists()
+
+
+def test_usage_errors_exit_2(runs: list[autolog.Run]) -> None:
+    done = CliRunner().invoke(root, ["runs", "ls", "--limit", "0"])
+    assert done.exit_code == 2
+    done = CliRunner().invoke(root, ["runs", "ls", "--columns", "bogus.x"])
+    assert done.exit_code == 2
+    assert "is not params.<key>" in done.stderr
+    done = CliRunner().invoke(root, ["runs", "ls", "--format", "xml"])
+    assert done.exit_code == 2
+
+
+def test_a_bad_filter_names_the_position_of_the_error(runs: list[autolog.Run]) -> None:
+    done = CliRunner().invoke(root, ["runs", "ls", "--filter", "metrics.acc >> 0.9"])
+    assert done.exit_code == 1
+    assert done.stderr.strip() == (
+        "Error: invalid filter 'metrics.acc >> 0.9' at position 14: "
+        "metric 'acc' compares to a number, not '>'"
+    )
+
+
+def test_an_unknown_run_and_experiment_are_one_line_errors(runs: list[autolog.Run]) -> None:
+    for args, message in [
+        (["runs", "show", "0123456789abcdef0123456789abcdef"], "run '0123456789abcdef"),
+        (["runs", "show", "zzzz"], "run 'zzzz' not found"),
+        (["runs", "ls", "-e", "nope"], "experiment 'nope' not found"),
+        (["artifacts", "ls", "nope"], "run 'nope' not found"),
+    ]:
+        done = CliRunner().invoke(root, args)
+        assert done.exit_code == 1, args
+        assert message in done.stderr, (args, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in done.output
+
+
+def test_an_unsupported_tracking_uri_is_a_one_line_error() -> None:
+    done = CliRunner().invoke(root, ["runs", "ls", "--tracking-uri", "ftp://somewhere"])
+    assert done.exit_code == 1
+    assert "ftp://somewhere" in done.stderr
+    assert "Traceback" not in done.output
+
+
+# -------------------------------------------------------------------------------------------
+# runs ls
+# -------------------------------------------------------------------------------------------
+
+
+def test_runs_ls_piped_is_tab_separated_newest_first(runs: list[autolog.Run]) -> None:
+    done = invoke("runs", "ls")
+    assert done.exit_code == 0
+    rows = _tsv(done.stdout)
+    assert [r["name"] for r in rows] == ["other", "r2", "r1", "r0"]
+    assert rows[0]["run id"] == runs[3].info.run_id  # full ids when piped
+    assert rows[1]["experiment"] == "mnist"
+    assert rows[1]["status"] == "FINISHED"
+    assert rows[1]["started"].endswith("Z")
+
+
+def test_runs_ls_filter_order_columns_limit(runs: list[autolog.Run]) -> None:
+    done = invoke(
+        "runs",
+        "ls",
+        "-e",
+        "mnist",
+        "--filter",
+        "metrics.acc > 0.75",
+        "--order-by",
+        "metrics.acc DESC",
+        "--columns",
+        "params.lr,metrics.acc",
+        "-c",
+        "tags.team",
+    )
+    assert done.exit_code == 0, done.output
+    rows = _tsv(done.stdout)
+    assert [(r["name"], r["params.lr"], r["metrics.acc"], r["tags.team"]) for r in rows] == [
+        ("r1", "0.01", "0.93", "vision"),
+        ("r0", "0.1", "0.8", "vision"),
+    ]
+    limited = _tsv(invoke("runs", "ls", "--limit", "1").stdout)
+    assert [r["name"] for r in limited] == ["other"]
+
+
+def test_runs_ls_json_is_stable_full_records(runs: list[autolog.Run]) -> None:
+    done = invoke("runs", "ls", "-e", "mnist", "--format", "json")
+    records = json.loads(done.stdout)
+    assert [r["run_name"] for r in records] == ["r2", "r1", "r0"]
+    first = records[2]
+    assert set(first) == {
+        "run_id",
+        "run_name",
+        "experiment_id",
+        "experiment_name",
+        "status",
+        "start_time",
+        "end_time",
+        "parent_run_id",
+        "artifact_uri",
+        "params",
+        "metrics",
+        "tags",
+    }
+    assert first["params"] == {"layers": "4", "lr": "0.1", "model": "mlp"}
+    assert first["metrics"] == {"acc": 0.8, "loss": 0.2}
+    assert first["experiment_name"] == "mnist"
+    assert first["start_time"] == runs[0].info.start_time
+
+
+def test_runs_ls_csv(runs: list[autolog.Run]) -> None:
+    done = invoke("runs", "ls", "--format", "csv", "-c", "params.lr")
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert [r["params.lr"] for r in rows] == ["", "0.001", "0.01", "0.1"]
+
+
+def test_runs_ls_table_is_drawn_with_rich(runs: list[autolog.Run]) -> None:
+    done = invoke("runs", "ls", "--format", "table", "-c", "metrics.acc")
+    assert "┃" in done.stdout
+    assert runs[0].info.run_id[:12] in done.stdout
+    assert runs[0].info.run_id not in done.stdout  # tables show a unique start of the id
+    assert "0.93" in done.stdout
+
+
+def test_tab_separated_values_escape_tabs_and_newlines() -> None:
+    with autolog.start_run(run_name="odd\tname\nhere"):
+        pass
+    rows = _tsv(invoke("runs", "ls").stdout)
+    assert rows[0]["name"] == "odd\\tname\\nhere"
+
+
+def test_nan_is_null_in_json() -> None:
+    with autolog.start_run():
+        autolog.log_metric("m", float("nan"))
+    records = json.loads(invoke("runs", "ls", "--format", "json").stdout)
+    assert records[0]["metrics"] == {"m": None}
+
+
+# -------------------------------------------------------------------------------------------
+# runs show / compare
+# -------------------------------------------------------------------------------------------
+
+
+def test_runs_show_by_id_prefix_name_and_last(runs: list[autolog.Run]) -> None:
+    run_id = runs[1].info.run_id
+    for reference in (run_id, run_id[:6], "r1"):
+        done = invoke("runs", "show", reference)
+        assert done.exit_code == 0, done.output
+        lines = set(done.stdout.splitlines())
+        assert f"run\trun id\t{run_id}" in lines
+        assert "params\tlr\t0.01" in lines
+        assert "metrics\tacc\t0.93" in lines
+        assert "tags\tteam\tvision" in lines
+        assert not any(line.startswith("tags\tautolog.") for line in lines)
+    last = invoke("runs", "show", "last", "--format", "json")
+    assert json.loads(last.stdout)["run_name"] == "other"
+    system = invoke("runs", "show", "r1", "--system-tags").stdout
+    assert "tags\tautolog.user\t" in system
+
+
+def test_an_ambiguous_reference_says_so(runs: list[autolog.Run]) -> None:
+    with autolog.start_run(run_name="r1"):
+        pass
+    done = CliRunner().invoke(root, ["runs", "show", "r1"])
+    assert done.exit_code == 1
+    assert "names more than one run" in done.stderr
+
+
+def test_runs_compare_marks_the_params_that_differ(runs: list[autolog.Run]) -> None:
+    done = invoke("runs", "compare", "r0", "r1")
+    assert done.exit_code == 0, done.output
+    rows = _tsv(done.stdout)
+    by_key = {(r["section"], r["key"]): r for r in rows}
+    assert by_key["params", "lr"]["changed"] == "*"
+    assert (by_key["params", "lr"]["r0"], by_key["params", "lr"]["r1"]) == ("0.1", "0.01")
+    assert ("params", "model") not in by_key  # equal everywhere: only with --all
+    assert by_key["metrics", "acc (min)"]["r0"] == "0.7000000000000001"
+    assert by_key["metrics", "acc (max)"]["r1"] == "0.93"
+    assert by_key["metrics", "loss (latest)"]["r0"] == "0.2"
+    everything = _tsv(invoke("runs", "compare", "r0", "r1", "--all").stdout)
+    assert any(r["key"] == "model" and r["changed"] == "" for r in everything)
+
+
+def test_runs_compare_json(runs: list[autolog.Run]) -> None:
+    a, b = runs[0].info.run_id, runs[1].info.run_id
+    result = json.loads(invoke("runs", "compare", a, b, "--format", "json").stdout)
+    assert [r["run_id"] for r in result["runs"]] == [a, b]
+    assert result["differing_params"] == ["layers", "lr"]
+    assert result["params"]["model"] == {a: "mlp", b: "mlp"}
+    assert result["metrics"]["acc"][b] == {
+        "latest": 0.93,
+        "min": pytest.approx(0.83),
+        "max": 0.93,
+        "steps": 5,
+    }
+    assert result["metrics"]["acc"][a]["min"] == pytest.approx(0.7)
+
+
+def test_runs_compare_needs_two_runs(runs: list[autolog.Run]) -> None:
+    done = CliRunner().invoke(root, ["runs", "compare", "r0"])
+    assert done.exit_code == 2
+
+
+# -------------------------------------------------------------------------------------------
+# experiments
+# -------------------------------------------------------------------------------------------
+
+
+def test_experiments_ls_and_create(runs: list[autolog.Run]) -> None:
+    created = invoke("experiments", "create", "vision")
+    assert created.exit_code == 0
+    new_id = created.stdout.strip()
+    rows = _tsv(invoke("experiments", "ls").stdout)
+    assert [r["name"] for r in rows] == ["mnist", "Default", "vision"]
+    assert rows[2]["id"] == new_id
+    again = CliRunner().invoke(root, ["experiments", "create", "vision"])
+    assert again.exit_code == 1
+    assert f"experiment 'vision' already exists (id {new_id})" in again.stderr
+    records = json.loads(invoke("experiments", "ls", "--format", "json").stdout)
+    assert records[2]["name"] == "vision"
+    assert isinstance(records[2]["creation_time"], int)
+
+
+def test_experiments_create_makes_the_store(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/new/x.db"
+    done = invoke("experiments", "create", "first", "--tracking-uri", uri)
+    assert done.exit_code == 0
+    assert autolog.Client(uri).get_experiment_by_name("first") is not None
+
+
+# -------------------------------------------------------------------------------------------
+# artifacts
+# -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def run_with_files(tmp_path: Path) -> str:
+    source = tmp_path / "src"
+    (source / "model").mkdir(parents=True)
+    (source / "model" / "weights.bin").write_bytes(b"\0" * 1000)
+    (source / "model" / "meta.json").write_text("{}")
+    (source / "notes.txt").write_text("hello")
+    with autolog.start_run(run_name="files") as run:
+        autolog.log_artifacts(source)
+    return run.info.run_id
+
+
+def test_artifacts_ls(run_with_files: str) -> None:
+    rows = _tsv(invoke("artifacts", "ls", run_with_files).stdout)
+    assert [(r["path"], r["type"], r["size"]) for r in rows] == [
+        ("model", "dir", ""),
+        ("notes.txt", "file", "5"),
+    ]
+    recursive = _tsv(invoke("artifacts", "ls", "files", "-r").stdout)
+    assert [r["path"] for r in recursive] == ["model/meta.json", "model/weights.bin", "notes.txt"]
+    inside = _tsv(invoke("artifacts", "ls", "files", "model").stdout)
+    assert [r["path"] for r in inside] == ["model/meta.json", "model/weights.bin"]
+    one = _tsv(invoke("artifacts", "ls", "files", "notes.txt").stdout)
+    assert [r["path"] for r in one] == ["notes.txt"]
+    missing = CliRunner().invoke(root, ["artifacts", "ls", "files", "nope"])
+    assert missing.exit_code == 1
+    assert "artifact 'nope" in missing.stderr
+    unsafe = CliRunner().invoke(root, ["artifacts", "ls", "files", "../x"])
+    assert unsafe.exit_code == 1
+    assert "unsafe artifact path" in unsafe.stderr
+
+
+def test_artifacts_get(run_with_files: str, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = invoke("artifacts", "get", run_with_files, "-o", str(out))
+    assert done.exit_code == 0, done.output
+    assert done.stdout.strip() == str(out / "artifacts")
+    assert (out / "artifacts" / "model" / "weights.bin").read_bytes() == b"\0" * 1000
+    assert (out / "artifacts" / "notes.txt").read_text() == "hello"
+    folder = invoke("artifacts", "get", "files", "model", "-o", str(tmp_path / "m"))
+    assert folder.stdout.strip() == str(tmp_path / "m" / "model")
+    assert sorted(p.name for p in (tmp_path / "m" / "model").iterdir()) == [
+        "meta.json",
+        "weights.bin",
+    ]
+    single = invoke("artifacts", "get", "files", "notes.txt", "-o", str(tmp_path / "n"))
+    assert (tmp_path / "n" / "notes.txt").read_text() == "hello"
+    assert single.stdout.strip() == str(tmp_path / "n" / "notes.txt")
+    missing = CliRunner().invoke(root, ["artifacts", "get", "files", "nope"])
+    assert missing.exit_code == 1
+    assert "artifact 'nope' not found" in missing.stderr
+
+
+def test_commands_work_on_any_store(store_uri: str, artifact_root: Path) -> None:
+    if store_uri == "memory:":
+        pytest.skip("an in-process store holds nothing for another command to read")
+    client = autolog.Client(store_uri)
+    run = client.create_run("exp", run_name="remote")
+    client.log_param(run.info.run_id, "p", 1)
+    client.log_metric(run.info.run_id, "m", 2.0)
+    client.set_terminated(run.info.run_id)
+    client.flush()
+    rows = _tsv(invoke("runs", "ls", "--tracking-uri", store_uri, "-c", "params.p").stdout)
+    assert [(r["name"], r["params.p"]) for r in rows] == [("remote", "1")]
+    shown = invoke("runs", "show", run.info.run_id[:8], "--tracking-uri", store_uri).stdout
+    assert "metrics\tm\t2.0" in shown.splitlines()
+    experiments = _tsv(invoke("experiments", "ls", "--tracking-uri", store_uri).stdout)
+    assert [e["name"] for e in experiments] == ["exp"]
