@@ -7,14 +7,10 @@ from typing import Any
 
 from autolog.errors import IntegrationError, InvalidInputError
 
-__all__ = ["BUILTIN_INTEGRATIONS", "ENTRY_POINT_GROUP", "autolog"]
+__all__ = ["ENTRY_POINT_GROUP", "autolog"]
 
-#: integration name -> (module defining ``INTEGRATION``, framework module it patches)
-BUILTIN_INTEGRATIONS: dict[str, tuple[str, str]] = {
-    "sklearn": ("autolog.integrations.sklearn", "sklearn"),
-    "torch": ("autolog.integrations.torch", "torch"),
-    "lightgbm": ("autolog.integrations.lightgbm", "lightgbm"),
-}
+#: the entry-point group naming every integration, autolog's own (see pyproject.toml) and
+#: third parties' alike: ``<name> = "module:INTEGRATION_OBJECT"``
 ENTRY_POINT_GROUP = "autolog.integrations"
 _discovered = False
 
@@ -85,14 +81,8 @@ def autolog(
 
 
 def _load_integrations(patching: Any) -> None:
-    """Register the built-in integrations and, once, those of the entry-point group."""
+    """Register, once, every integration of the entry-point group."""
     global _discovered
-    registered = patching.registered()
-    for name, (module, _framework) in BUILTIN_INTEGRATIONS.items():
-        if name not in registered:
-            import importlib
-
-            patching.register(importlib.import_module(module).INTEGRATION)
     if _discovered:
         return
     from importlib.metadata import entry_points

@@ -7,6 +7,10 @@ A logged model is a folder of artifacts::
     <name>/autolog-model.json   flavor, library and Python versions, created time, and the
                                 SHA-256 of every file above
 
+Flavors other than "pickle" come from the ``autolog.flavors`` entry-point group (the built-in
+integrations' as well as third parties'), loaded on first use, so ``load_model`` works in a
+process that never called ``autolog()``; ``register_flavor`` adds one at run time.
+
 The SHA-256 of every file, the metadata file included, is also recorded in the tracking store
 when the model is logged. ``load`` reads each file once, checks its digest against the store and
 only then hands the verified bytes to the flavor: nothing is unpickled before that.
@@ -15,7 +19,6 @@ only then hands the verified bytes to the flavor: nothing is unpickled before th
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import platform
 import sys
@@ -34,9 +37,11 @@ from autolog.errors import (
 from autolog.stores.base import Store
 from autolog.validation import check_artifact_path
 
-__all__ = ["MODEL_META", "Flavor", "PickleFlavor", "get_flavor", "register_flavor"]
+__all__ = ["FLAVOR_GROUP", "MODEL_META", "Flavor", "PickleFlavor", "get_flavor", "register_flavor"]
 
 MODEL_META = "autolog-model.json"
+#: the entry-point group that names model flavors: ``<flavor name> = "module:FLAVOR_OBJECT"``
+FLAVOR_GROUP = "autolog.flavors"
 FORMAT_VERSION = 1
 
 
@@ -46,7 +51,7 @@ class Flavor(Protocol):
 
     ``save`` returns the files of the model folder (relative names -> bytes); ``load`` gets the
     same files back, already verified, plus the metadata that ``save``'s caller wrote.
-    Integrations register theirs with ``register_flavor``.
+    Integrations declare theirs in the ``autolog.flavors`` entry-point group.
     """
 
     name: str
@@ -76,7 +81,8 @@ _flavors: dict[str, Flavor] = {"pickle": PickleFlavor()}
 
 
 def register_flavor(flavor: Flavor, *, replace: bool = False) -> None:
-    """Make ``flavor`` available to ``log_model(..., flavor=name)`` and to ``load_model``."""
+    """Make ``flavor`` available to ``log_model(..., flavor=name)`` and to ``load_model`` in
+    this process (a flavor declared as an entry point is found without it)."""
     name = getattr(flavor, "name", None)
     if not isinstance(name, str) or not name.isidentifier():
         raise IntegrationError(repr(flavor), "a flavor needs an identifier as its name")
@@ -88,23 +94,31 @@ def register_flavor(flavor: Flavor, *, replace: bool = False) -> None:
     _flavors[name] = flavor
 
 
-# Flavors of the built-in integrations, imported on first use (log_model or load_model) so
-# that neither autolog() nor the framework's import has to come first.
-_BUILTIN_FLAVOR_MODULES = {
-    "lightgbm": "autolog.integrations.lightgbm",
-    "torch": "autolog.integrations.torch",
-}
+def get_flavor(name: str) -> Flavor:
+    """The flavor ``name``: registered, else loaded from its entry point (once).
 
+    Only installed entry points are loaded: a model file names a flavor, never code to import.
+    """
+    flavor = _flavors.get(name)
+    if flavor is not None:
+        return flavor
+    from importlib.metadata import entry_points
 
-def get_flavor(name: str, loader_module: str | None = None) -> Flavor:
-    module = _BUILTIN_FLAVOR_MODULES.get(name, loader_module)
-    # Only our own integrations are imported on behalf of a model file.
-    if name not in _flavors and module and module.startswith("autolog."):
-        importlib.import_module(module)
-    try:
+    for entry in entry_points(group=FLAVOR_GROUP, name=name):
+        try:
+            loaded = entry.load()
+        except Exception as exc:
+            raise IntegrationError(
+                name, f"flavor entry point {entry.value!r} failed: {exc}"
+            ) from exc
+        if getattr(loaded, "name", None) != name:
+            raise IntegrationError(
+                name, f"flavor entry point {entry.value!r} names {getattr(loaded, 'name', None)!r}"
+            )
+        if name not in _flavors:  # another thread may have loaded it meanwhile
+            register_flavor(loaded)
         return _flavors[name]
-    except KeyError:
-        raise NotFoundError("model flavor", name) from None
+    raise NotFoundError("model flavor", name)
 
 
 def prepare(
@@ -126,7 +140,6 @@ def prepare(
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "flavor": flavor.name,
-        "loader_module": type(flavor).__module__,
         "model_class": f"{cls.__module__}.{cls.__qualname__}",
         "python_version": platform.python_version(),
         "libraries": _library_versions(cls.__module__),
@@ -199,5 +212,5 @@ def load(store: Store, repo: LocalArtifactRepository, run_id: str, path: str) ->
             # the metadata written with the model and the store disagree: a file was replaced
             raise ModelIntegrityError(file_path, recorded.get(file_path), digest)
         files[name] = _verified(repo, file_path, recorded)
-    flavor = get_flavor(meta["flavor"], meta.get("loader_module"))
+    flavor = get_flavor(meta["flavor"])
     return flavor.load(files, meta)

@@ -23,14 +23,13 @@ from typing import Any
 import torch
 
 from autolog.integrations import _torch_loop
-from autolog.integrations.patching import Call, Patcher, Settings, report
-from autolog.integrations.session import Session, current, open_session
+from autolog.integrations.patching import Call, Guard, HookGenerator, Patcher, Settings, outermost
+from autolog.integrations.session import Session, training_session
 
 __all__ = ["TRAINER_MODULES", "install"]
 
 TRAINER_MODULES = ("lightning.pytorch.trainer.trainer", "pytorch_lightning.trainer.trainer")
 NAME = _torch_loop.NAME
-Yield = _torch_loop.Yield
 
 
 def install(patcher: Patcher, module: Any) -> None:
@@ -42,27 +41,22 @@ def install(patcher: Patcher, module: Any) -> None:
     patcher.wrap(module.Trainer, "fit", _fit_hook(_callback_class(callbacks.Callback)))
 
 
-def _fit_hook(callback_class: type) -> Callable[[Call], Yield]:
-    def hook(call: Call) -> Yield:
-        if current() is not None or _torch_loop.rank() != 0:
+def _fit_hook(callback_class: type) -> Callable[[Call], HookGenerator]:
+    def hook(call: Call) -> HookGenerator:
+        if not outermost(call) or _torch_loop.rank() != 0:
             return
         trainer = call.instance
         _torch_loop.end_plain_runs()  # a new training begins
-        session = open_session(NAME, call.settings, tags={"autolog.torch.trainer": "lightning"})
-        recorder = _Recorder(session, call.settings)
-        callback = callback_class(recorder)
-        trainer.callbacks.append(callback)
-        try:
-            yield call.args, call.kwargs
-        except BaseException as error:
-            _detach(trainer, callback)
-            session.close(error)
-            return  # the firewall re-raises the error unchanged
-        try:
-            _detach(trainer, callback)
+        tags = {"autolog.torch.trainer": "lightning"}
+        with training_session(call, tags=tags) as session:
+            recorder = _Recorder(session, call.settings)
+            callback = callback_class(recorder)
+            trainer.callbacks.append(callback)
+            try:
+                yield call.args, call.kwargs
+            finally:
+                _detach(trainer, callback)
             recorder.finish(trainer)
-        finally:
-            session.close()
 
     return hook
 
@@ -77,10 +71,7 @@ def _callback_class(base: type) -> type:
     def guarded(name: str) -> Callable[..., None]:
         def method(self: Any, trainer: Any, pl_module: Any, *rest: Any) -> None:
             recorder: _Recorder = self.recorder
-            try:
-                getattr(recorder, name)(trainer, pl_module)
-            except Exception as exc:  # our bug must not stop the training
-                report(NAME, exc, recorder.settings)
+            recorder.guard(getattr(recorder, name), trainer, pl_module)
 
         method.__name__ = name
         return method
@@ -108,6 +99,8 @@ class _Recorder:
     def __init__(self, session: Session, settings: Settings) -> None:
         self.session = session
         self.settings = settings
+        #: Lightning calls the callback: our bug must not stop the training
+        self.guard = Guard(NAME, settings)
         self.client = session.client
         self.run_id = session.run_id
         self.logged: dict[tuple[str, int], float] = {}  # (key, epoch) -> value logged

@@ -10,13 +10,14 @@ losses ``backward()`` was called on are kept as detached tensors (summed on thei
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import sys
 import threading
 import time
 import weakref
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from types import FrameType
 from typing import Any
@@ -32,11 +33,12 @@ from autolog.entities import RunStatus
 from autolog.errors import ParamCollisionError
 from autolog.integrations.patching import (
     Call,
+    Guard,
+    HookGenerator,
     Patcher,
     Settings,
     current_settings,
     notify,
-    report,
 )
 from autolog.integrations.session import current, open_session
 from autolog.runs import on_run_end
@@ -52,7 +54,6 @@ __all__ = [
 ]
 
 NAME = "torch"
-Yield = Generator[tuple[tuple[Any, ...], dict[str, Any]], Any, None]
 
 #: the loss functions of torch.nn.functional; torch's loss modules call them too
 LOSS_FUNCTIONS = (
@@ -210,6 +211,7 @@ class _Thread:
         "in_loss",
         "last_pass",
         "loss_target",
+        "open_guard",
         "pending",
         "tracker",
     )
@@ -217,6 +219,8 @@ class _Thread:
     def __init__(self, generation: int) -> None:
         self.generation = generation
         self.tracker: _Tracker | None = None
+        #: opening this thread's runs: after a failure of ours, the thread records no more
+        self.open_guard = Guard(NAME)
         #: losses backward() was called on since the last optimizer step
         self.pending = _Losses()
         #: the DataLoader pass that gave the latest batch
@@ -234,8 +238,9 @@ _state: ContextVar[_Thread | None] = ContextVar("autolog_torch", default=None)
 _generation = 0  # bumped by revert and in a forked child: every thread's state starts over
 _lock = threading.Lock()
 _trackers: dict[int, _Tracker] = {}  # open trackers of every thread, by id
-# DataLoader iterator -> its pass in progress; DataLoader -> its latest pass
-_passes: weakref.WeakKeyDictionary[Any, _Pass] = weakref.WeakKeyDictionary()
+# id(DataLoader iterator) -> its pass in progress (a plain dict: read at every batch; the
+# entry goes with the iterator); DataLoader -> its latest pass
+_passes: dict[int, _Pass] = {}
 _loader_pass: weakref.WeakKeyDictionary[Any, _Pass] = weakref.WeakKeyDictionary()
 # optimizer -> optimizer steps taken in the process before it was created
 _created: weakref.WeakKeyDictionary[Optimizer, int] = weakref.WeakKeyDictionary()
@@ -452,6 +457,9 @@ class _Tracker:
         self.notes: set[str] = set()
         self.params: set[str] = set()
         self._lock = threading.Lock()
+        #: torch calls our step hook, and the core our run-end hook: our bug must not stop the
+        #: training, and after one the run records no more
+        self.guard = Guard(NAME, settings)
 
     # opening ---------------------------------------------------------------------------------
 
@@ -499,7 +507,7 @@ class _Tracker:
         session.close()
         tracker = cls(settings, session.client, session.run_id, active, optimizer)
         tracker.model = model
-        on_run_end(tracker.run_id, tracker._on_run_end, makes_way=owned)
+        on_run_end(tracker.run_id, tracker.finalize, makes_way=owned)
         with _lock:
             _trackers[id(tracker)] = tracker
         return tracker
@@ -801,15 +809,10 @@ class _Tracker:
             on_run_end(self.run_id, None)
             self.finalize(status)
 
-    def _on_run_end(self, status: RunStatus) -> None:
-        try:
-            self.finalize(status)
-        except Exception as exc:
-            report(NAME, exc, self.settings)
-
     def finalize(self, status: RunStatus) -> None:
         """Log the last, partial epoch, the evaluations after training and the final model
-        (if the run FINISHED); let go."""
+        (if the run FINISHED); let go. Called when the run ends, however it ends (see
+        ``autolog.runs.on_run_end``)."""
         with self._lock:
             if self.closed:
                 return
@@ -820,16 +823,7 @@ class _Tracker:
             return  # a forked child: the run is the parent's
         try:
             if status is RunStatus.FINISHED:
-                th = _state.get()
-                ours = th is not None and th.tracker is self and th.generation == _generation
-                if ours and th is not None and th.eval_losses:
-                    self._settle_eval_losses(th, validation=True)
-                self._end_epochs()
-                self._end_gap()
-                if self.model is None:
-                    self._discover_model()
-                if self.settings.log_models and self.model is not None:
-                    self.client.log_model(self.run_id, _unwrap(self.model), "model", flavor="torch")
+                self.guard(self._log_final)
         finally:
             self.model = None
             self.manual = None
@@ -839,6 +833,18 @@ class _Tracker:
             self.gap = []
             self.val_sources = {}
             self.validation = None
+
+    def _log_final(self) -> None:
+        th = _state.get()
+        ours = th is not None and th.tracker is self and th.generation == _generation
+        if ours and th is not None and th.eval_losses:
+            self._settle_eval_losses(th, validation=True)
+        self._end_epochs()
+        self._end_gap()
+        if self.model is None:
+            self._discover_model()
+        if self.settings.log_models and self.model is not None:
+            self.client.log_model(self.run_id, _unwrap(self.model), "model", flavor="torch")
 
     def _end_epochs(self) -> None:
         """The last epoch, partial or not; a loop still undecided is decided now."""
@@ -868,18 +874,16 @@ def after_step(optimizer: Optimizer, args: Any, kwargs: Any) -> None:
     settings = current_settings(NAME)
     if settings is None or settings.disable or current() is not None:
         return  # off, or a Lightning (or other integration's) training records this step
-    try:
-        th = _thread()
-        tracker = th.tracker
-        if tracker is None or tracker.closed or optimizer not in tracker.optimizers:
-            tracker = _tracker_for(th, optimizer, settings)
-            if tracker is None:
-                th.pending.clear()
-                th.eval_losses.clear()
-                return
-        tracker.step(th)
-    except Exception as exc:  # our bug: the step happened all the same
-        report(NAME, exc, settings)
+    th = _thread()
+    tracker = th.tracker
+    if tracker is None or tracker.closed or optimizer not in tracker.optimizers:
+        th.open_guard.settings = settings
+        tracker = th.open_guard(_tracker_for, th, optimizer, settings)
+        if tracker is None:
+            th.pending.clear()
+            th.eval_losses.clear()
+            return
+    tracker.guard(tracker.step, th)
 
 
 def _tracker_for(th: _Thread, optimizer: Optimizer, settings: Settings) -> _Tracker | None:
@@ -904,16 +908,20 @@ def _joins(tracker: _Tracker, th: _Thread, optimizer: Optimizer) -> bool:
     return created is not None and tracker.last_step_total > created
 
 
-def optimizer_init_hook(call: Call) -> Yield:
+def optimizer_init_hook(call: Call) -> HookGenerator:
     yield call.args, call.kwargs
     _created[call.instance] = _steps_total
 
 
-def backward_hook(call: Call) -> Yield:
+# The hooks of calls made at every batch (backward(), a loss, zero_grad(), the DataLoader's
+# next batch) take the firewall's light path (``Patcher.observe``): a before and an after
+# function, no generator and no Call.
+
+
+def backward_before(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """torch.autograd.backward (which Tensor.backward calls): keep the loss, detached."""
     if current() is None:
-        args = call.args
-        tensors = args[0] if args else call.kwargs.get("tensors")
+        tensors = args[0] if args else kwargs.get("tensors")
         if isinstance(tensors, torch.Tensor) and tensors.numel() == 1:
             th = _thread()
             if th.eval_losses:
@@ -924,13 +932,14 @@ def backward_hook(call: Call) -> Yield:
             tracker = th.tracker
             if tracker is None or tracker.closed:
                 if len(pending) == _FOLD:
-                    _no_step_warning(call.settings)
+                    _no_step_warning(current_settings(NAME))
             elif tracker.manual is not None:
-                tracker.step(th)  # a loop by hand updates the weights after each backward()
-    yield from ()  # decline: backward runs untouched
+                # a loop by hand updates the weights after each backward()
+                tracker.guard(tracker.step, th)
+    # None: backward runs untouched, with no after
 
 
-def _no_step_warning(settings: Settings) -> None:
+def _no_step_warning(settings: Settings | None) -> None:
     global _warned_no_step
     if _warned_no_step or _in_worker():
         return
@@ -945,7 +954,7 @@ def _no_step_warning(settings: Settings) -> None:
     )
 
 
-def zero_grad_hook(call: Call) -> Yield:
+def zero_grad_before(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """nn.Module.zero_grad after a backward() with no optimizer step since: a loop that
     updates the weights by hand (no torch.optim optimizer). Its run opens here, with that
     backward() as its first step; every later backward() is a step."""
@@ -954,17 +963,21 @@ def zero_grad_hook(call: Call) -> Yield:
         return
     if current() is not None:
         return
-    module = call.instance
     tracker = th.tracker
     if tracker is not None and not tracker.closed and tracker.optimizers:
         return  # an optimizer's loop: that backward() was not a training step of its own
     if _in_worker() or rank() != 0 or _has_optimizer(module):
         return
+    settings = current_settings(NAME)
+    if settings is None:
+        return
     if tracker is not None and not tracker.closed:
         tracker.finish()  # another module's loop by hand: the last one is over
-    tracker = th.tracker = _Tracker.open_manual(call.settings, module)
-    tracker.step(th)
-    yield from ()  # never reached: zero_grad runs untouched
+    th.open_guard.settings = settings
+    tracker = th.tracker = th.open_guard(_Tracker.open_manual, settings, module)
+    if tracker is not None:
+        tracker.guard(tracker.step, th)
+    # None: zero_grad runs untouched, with no after
 
 
 def _has_optimizer(module: nn.Module) -> bool:
@@ -982,14 +995,39 @@ def _has_optimizer(module: nn.Module) -> bool:
     )
 
 
-def loss_hook(call: Call) -> Yield:
-    """torch.nn.functional losses: those computed without gradients (or in eval mode) are
-    evaluations; a training loss's target tells epochs apart in a loop without a DataLoader."""
+class _LossCall:
+    """An evaluation loss being computed (the light path's state between before and after)."""
+
+    __slots__ = ("args", "grad", "kwargs", "name", "th", "tracker")
+
+    def __init__(
+        self,
+        name: str,
+        th: _Thread,
+        tracker: _Tracker,
+        grad: bool,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        self.name = name
+        self.th = th
+        self.tracker = tracker
+        self.grad = grad
+        self.args = args
+        self.kwargs = kwargs
+
+
+def loss_before(
+    name: str, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> _LossCall | None:
+    """torch.nn.functional losses (``name``: which one): those computed without gradients (or
+    in eval mode) are evaluations; a training loss's target tells epochs apart in a loop
+    without a DataLoader."""
     th = _state.get()
     if th is None or th.generation != _generation:
         th = _thread()
     if th.in_loss or current() is not None:
-        return
+        return None
     tracker = th.tracker
     if tracker is not None and tracker.closed:
         tracker = None
@@ -999,38 +1037,39 @@ def loss_hook(call: Call) -> Yield:
         if model is None or model.training:
             # a training loss: backward() will report it
             if tracker is None or not tracker.loader_logged:
-                th.loss_target = _target(call)
-            return
+                th.loss_target = _target(args, kwargs)
+            return None
     if tracker is None:
-        return
+        return None
     th.in_loss = True  # a loss computed by another one is not counted twice
-    try:
-        result = yield call.args, call.kwargs
-    finally:
-        th.in_loss = False
+    return _LossCall(name, th, tracker, grad, args, kwargs)
+
+
+def loss_after(loss: _LossCall, result: Any, error: BaseException | None) -> None:
+    th = loss.th
+    th.in_loss = False
     if isinstance(result, torch.Tensor) and result.numel() == 1:
-        source, mark = _source(th, call)
+        source, mark = _source(th, loss.args, loss.kwargs)
         value = result.detach()
-        if call.kwargs.get("reduction") == "sum":
-            value = value / _terms(call)  # a mean, like every other loss recorded
-        if grad:
+        if loss.kwargs.get("reduction") == "sum":
+            # a mean, like every other loss recorded
+            value = value / _terms(loss.name, loss.args, loss.kwargs)
+        if loss.grad:
             th.eval_losses.append((id(result), value, source, mark))
         else:
-            tracker.add_evaluation(source, mark, value)
+            loss.tracker.add_evaluation(source, mark, value)
 
 
-def _terms(call: Call) -> int:
+def _terms(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
     """How many terms the loss's ``reduction="mean"`` would average: what its sum is divided
     by (class-index targets: one per target element; per-sample losses: the batch; the rest:
     one per input element). Class weights and ``ignore_index`` are not counted out."""
-    name = call.name.rpartition(".")[2]
-    args = call.args
-    first = args[0] if args else next(iter(call.kwargs.values()), None)
+    first = args[0] if args else next(iter(kwargs.values()), None)
     if not isinstance(first, torch.Tensor) or first.dim() == 0:
         return 1
     if name in _PER_SAMPLE_LOSSES:
         return max(int(first.shape[1 if name == "ctc_loss" else 0]), 1)
-    target = args[1] if len(args) > 1 else call.kwargs.get("target")
+    target = args[1] if len(args) > 1 else kwargs.get("target")
     if name in _CLASS_LOSSES and isinstance(target, torch.Tensor):
         if not target.is_floating_point():
             return max(target.numel(), 1)
@@ -1038,18 +1077,17 @@ def _terms(call: Call) -> int:
     return max(first.numel(), 1)
 
 
-def _target(call: Call) -> tuple[torch.Tensor, int, int] | None:
+def _target(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[torch.Tensor, int, int] | None:
     """The loss's target (its second argument): the tensor it is a view of (or itself), its
     storage offset and size."""
-    args = call.args
-    target = args[1] if len(args) > 1 else call.kwargs.get("target")
+    target = args[1] if len(args) > 1 else kwargs.get("target")
     if not isinstance(target, torch.Tensor):
         return None
     base = target._base
     return (target if base is None else base, int(target.storage_offset()), target.numel())
 
 
-def _source(th: _Thread, call: Call) -> tuple[Any, Any]:
+def _source(th: _Thread, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
     """Where an evaluation loss's data came from, and which pass over it: the dataset of the
     DataLoader being read and the pass; else the tensor its target is a view of (or the
     target itself) and the slice's offset; else (None, None)."""
@@ -1057,11 +1095,11 @@ def _source(th: _Thread, call: Call) -> tuple[Any, Any]:
     if p is not None and not p.done:
         loader = p.loader()
         return (None, None) if loader is None else (loader.dataset, p)
-    target = _target(call)
+    target = _target(args, kwargs)
     return (None, None) if target is None else (target[0], target[1])
 
 
-def iter_hook(call: Call) -> Yield:
+def iter_hook(call: Call) -> HookGenerator:
     """DataLoader.__iter__: a pass begins (and the loader's unfinished previous one ends)."""
     start = perf_counter()
     iterator = yield call.args, call.kwargs
@@ -1074,26 +1112,31 @@ def iter_hook(call: Call) -> Yield:
         previous.end = start
         _end_pass(previous, th)
     p = _Pass(loader, start, perf_counter() - start)
-    _passes[iterator] = p
+    key = id(iterator)
+    _passes[key] = p
+    weakref.finalize(iterator, _passes.pop, key, None)
     _loader_pass[loader] = p
 
 
-def next_hook(call: Call) -> Yield:
+def next_before(
+    instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[_Pass, float] | None:
     """The DataLoader iterator's __next__: time spent waiting for data, the end of a pass."""
-    p = _passes.get(call.instance)
+    p = _passes.get(id(instance))
     if p is None or p.done:
-        return
-    start = perf_counter()
-    try:
-        batch = yield call.args, call.kwargs
-    except BaseException as error:
-        now = perf_counter()
-        p.data_time += now - start
+        return None
+    return p, perf_counter()
+
+
+def next_after(state: tuple[_Pass, float], batch: Any, error: BaseException | None) -> None:
+    p, start = state
+    now = perf_counter()
+    p.data_time += now - start
+    if error is not None:
         if isinstance(error, StopIteration):
             p.end = now
             _end_pass(p, _thread())
-        return  # the firewall re-raises the error unchanged
-    p.data_time += perf_counter() - start
+        return
     p.batches += 1
     size = _batch_size(batch)
     p.samples += size
@@ -1111,7 +1154,7 @@ def _end_pass(p: _Pass, th: _Thread) -> None:
         tracker.pass_ended(p, th)
 
 
-def save_hook(call: Call) -> Yield:
+def save_hook(call: Call) -> HookGenerator:
     """torch.save to a file during training (a path, or a file opened for writing): the file
     becomes a checkpoint artifact."""
     th = _state.get()
@@ -1142,14 +1185,14 @@ def _file_path(target: Any) -> str | os.PathLike[str] | None:
     return os.path.abspath(name)
 
 
-def sys_excepthook_hook(call: Call) -> Yield:
+def sys_excepthook_hook(call: Call) -> HookGenerator:
     """An uncaught exception ends the main thread: its training runs end FAILED."""
     kind = call.args[0] if call.args else None
     _fail(threading.main_thread().ident, kind)
     yield from ()
 
 
-def threading_excepthook_hook(call: Call) -> Yield:
+def threading_excepthook_hook(call: Call) -> HookGenerator:
     hook_args = call.args[0] if call.args else None
     thread = getattr(hook_args, "thread", None)
     if thread is not None:
@@ -1356,15 +1399,15 @@ def install(patcher: Patcher) -> None:
     from torch.utils.data import dataloader
 
     patcher.wrap(dataloader.DataLoader, "__iter__", iter_hook)
-    patcher.wrap(dataloader._BaseDataLoaderIter, "__next__", next_hook)
-    patcher.wrap(torch.autograd, "backward", backward_hook)
+    patcher.observe(dataloader._BaseDataLoaderIter, "__next__", next_before, next_after)
+    patcher.observe(torch.autograd, "backward", backward_before)
     functional = torch.nn.functional
     for name in LOSS_FUNCTIONS:
         if name in vars(functional):
-            patcher.wrap(functional, name, loss_hook)
+            patcher.observe(functional, name, functools.partial(loss_before, name), loss_after)
     patcher.wrap(torch.serialization, "save", save_hook, aliases=[(torch, "save")])
     patcher.wrap(Optimizer, "__init__", optimizer_init_hook)
-    patcher.wrap(nn.Module, "zero_grad", zero_grad_hook)
+    patcher.observe(nn.Module, "zero_grad", zero_grad_before)
     patcher.wrap(sys, "excepthook", sys_excepthook_hook)
     patcher.wrap(threading, "excepthook", threading_excepthook_hook)
     handle = register_optimizer_step_post_hook(after_step)

@@ -28,7 +28,7 @@ and leaves a ``_FitState`` note in it; the train hook finds the note and adds th
 metrics, feature importance and resolved params to that run, while the estimator is the model.
 A session without the note (a Pipeline or a search recorded by the scikit-learn integration)
 is left alone: its own record stands for the whole call, whatever LightGBM trains inside it.
-Fits that scikit-learn makes itself are no runs of their own either (``_internal``): with the
+Fits that scikit-learn makes itself are no runs of their own either (``_INTERNAL``): with the
 scikit-learn integration off, a search over an LGBMClassifier records nothing rather than a run
 per clone.
 """
@@ -45,20 +45,25 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import autolog
 from autolog.errors import InvalidInputError
 from autolog.integrations import patching
-from autolog.integrations.patching import Call, Patcher, made_by, typed_options
-from autolog.integrations.session import Session, current, open_session
-from autolog.models import register_flavor
+from autolog.integrations.patching import (
+    Call,
+    Guard,
+    HookGenerator,
+    Patcher,
+    made_by,
+    outermost,
+    typed_options,
+)
+from autolog.integrations.session import Session, current, training_session
 
-__all__ = ["INTEGRATION", "LightGBMFlavor", "LightGBMOptions"]
-
-Yield = Generator[tuple[tuple[Any, ...], dict[str, Any]], Any, None]
+__all__ = ["FLAVOR", "INTEGRATION", "LightGBMFlavor", "LightGBMOptions"]
 
 _FIT_NOTE = "lightgbm.fit"
 #: how often, at most, the collecting callback hands metrics to the client during training
@@ -124,7 +129,7 @@ class _Recorder:
         self.before_iteration = False
         self.client = session.client
         self.run_id = session.run_id
-        self.settings = session.settings
+        self.guard = Guard("lightgbm", session.settings)
         self.cv = cv
         #: (iteration, timestamp in ms, LightGBM's evaluation list of that iteration)
         self.history: list[tuple[int, int, list[Any]]] = []
@@ -132,26 +137,22 @@ class _Recorder:
         self._logged = 0
         self._keys: dict[tuple[str, str], tuple[str, ...]] = {}
         self._next_drain = time.monotonic() + _LIVE_INTERVAL_S
-        self._failed = False
 
     def __call__(self, env: Any) -> None:
-        if self._failed:
-            return
+        self.guard(self._record, env)  # LightGBM calls this: our bug must not stop training
+
+    def _record(self, env: Any) -> None:
         self.model = env.model
         results = env.evaluation_result_list
         if results:
             self.history.append((env.iteration + 1, time.time_ns() // 1_000_000, results))
             if time.monotonic() >= self._next_drain:
-                try:
-                    self.drain()
-                except Exception as exc:  # our bug must not stop the training
-                    self._failed = True
-                    patching.report("lightgbm", exc, self.settings)
+                self.drain()
 
     def drain(self) -> None:
         """Queue the metrics collected since the last drain (training thread, no I/O)."""
-        if self._failed:
-            return  # reported once already
+        if self.guard.failed:
+            return  # reported once already: what was collected may be incomplete
         history, log, run_id, cv = self.history, self.client.log_metric, self.run_id, self.cv
         for step, timestamp, results in history[self._logged :]:
             for result in results:
@@ -196,22 +197,18 @@ class _FitState:
         self.params: dict[str, str] = {}
 
 
-def _internal(call: Call) -> bool:
-    """A call that scikit-learn or LightGBM makes itself, not the user's code.
-
-    Fits scikit-learn makes (a pipeline's steps, a search's clones, the folds of
-    ``cross_val_score``) are recorded by the scikit-learn integration's outer run or not at all:
-    as that integration has it, a run is what the user's own code trained. What LightGBM calls
-    itself (``LGBMModel.fit`` from a subclass's ``fit``, ``train`` from ``fit``) belongs to the
-    outer call, recorded or not.
-    """
-    return made_by(call, "sklearn", "lightgbm")
+# Calls that scikit-learn or LightGBM make themselves are not outermost. Fits scikit-learn
+# makes (a pipeline's steps, a search's clones, the folds of ``cross_val_score``) are recorded
+# by the scikit-learn integration's outer run or not at all: as that integration has it, a run
+# is what the user's own code trained. What LightGBM calls itself (``LGBMModel.fit`` from a
+# subclass's ``fit``, ``train`` from ``fit``) belongs to the outer call, recorded or not.
+_INTERNAL = ("sklearn", "lightgbm")
 
 
-def _booster_hook(kind: str, signature: inspect.Signature, call: Call) -> Yield:
+def _booster_hook(kind: str, signature: inspect.Signature, call: Call) -> HookGenerator:
     session = current()
     state = None
-    if session is None and _internal(call):
+    if session is None and made_by(call, *_INTERNAL):
         return  # train() of an LGBMModel.fit we do not record
     if session is not None:
         # Only the inner train() of an LGBMModel.fit we record adds to an open session.
@@ -228,34 +225,33 @@ def _booster_hook(kind: str, signature: inspect.Signature, call: Call) -> Yield:
     arguments = {
         name: parameter.default for name, parameter in signature.parameters.items()
     } | dict(bound.arguments)
-    owned = session is None
-    if session is None:
-        session = open_session(
-            "lightgbm", call.settings, tags={"autolog.estimator": f"lightgbm.{kind}"}
-        )
-    elif state is not None:
+    if session is not None and state is not None:
         state.trained = True
+        yield from _record_booster(kind, call, session, bound, arguments, state)
+        return
+    with training_session(call, tags={"autolog.estimator": f"lightgbm.{kind}"}) as session:
+        yield from _record_booster(kind, call, session, bound, arguments, None)
+
+
+def _record_booster(
+    kind: str,
+    call: Call,
+    session: Session,
+    bound: inspect.BoundArguments,
+    arguments: Mapping[str, Any],
+    state: _FitState | None,
+) -> HookGenerator:
     recorder = _Recorder(session, cv=kind == "cv")
     # Ours goes first: the user's callbacks keep the positions, hence the order, they had.
-    bound.arguments["callbacks"] = [recorder, *(callbacks or ())]
+    bound.arguments["callbacks"] = [recorder, *(arguments.get("callbacks") or ())]
     try:
         result = yield bound.args, bound.kwargs
-    except BaseException as error:
-        try:
-            recorder.drain()  # the iterations done before the failure
-        finally:
-            if owned:
-                session.close(error)
-        raise
-    try:
-        recorder.drain()
-        if kind == "train":
-            _log_train(session, call, recorder, result, arguments, state)
-        else:
-            _log_cv(session, recorder, arguments)
     finally:
-        if owned:
-            session.close()
+        recorder.drain()  # the iterations done, before a failure too
+    if kind == "train":
+        _log_train(session, call, recorder, result, arguments, state)
+    else:
+        _log_cv(session, recorder, arguments)
 
 
 def _log_train(
@@ -372,24 +368,15 @@ def _log_importance(client: autolog.Client, run_id: str, booster: Any) -> None:
 # -- the scikit-learn API -------------------------------------------------------------------
 
 
-def _fit_hook(call: Call) -> Yield:
-    if current() is not None or _internal(call):
+def _fit_hook(call: Call) -> HookGenerator:
+    if not outermost(call, *_INTERNAL):
         return  # LGBMClassifier.fit calling LGBMModel.fit, a pipeline's step, a search's clone
     estimator = call.instance
-    session = open_session(
-        "lightgbm", call.settings, tags={"autolog.estimator": type(estimator).__name__}
-    )
-    state = session.notes[_FIT_NOTE] = _FitState()
-    started = time.perf_counter()
-    try:
+    with training_session(call, tags={"autolog.estimator": type(estimator).__name__}) as session:
+        state = session.notes[_FIT_NOTE] = _FitState()
+        started = time.perf_counter()
         yield call.args, call.kwargs
-    except BaseException as error:
-        session.close(error)
-        raise
-    try:
         _log_fit(session, call, estimator, state, time.perf_counter() - started)
-    finally:
-        session.close()
 
 
 def _log_fit(
@@ -510,4 +497,5 @@ def _text_catching_pickler() -> type[Any]:
     return TextCatchingPickler
 
 
-register_flavor(LightGBMFlavor())
+#: the flavor's entry point (group ``autolog.flavors``, in pyproject.toml)
+FLAVOR = LightGBMFlavor()

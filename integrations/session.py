@@ -12,6 +12,9 @@ Run ownership:
   (KeyboardInterrupt included);
 - inside a user's run: the first session logs into it and never ends it; later sessions (and
   every session with ``exclusive=True``) start nested child runs.
+
+A hook gets its session with ``training_session(call)`` in a ``with`` block, which ends the
+run on the way out however the block is left (see ``Session.__exit__``).
 """
 
 from __future__ import annotations
@@ -19,13 +22,16 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections.abc import Mapping
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import autolog
 from autolog.errors import ParamCollisionError
-from autolog.integrations.patching import Settings
 
-__all__ = ["Session", "current", "open_session"]
+if TYPE_CHECKING:  # patching imports this module: the types only, to keep imports one way
+    from autolog.integrations.patching import Call, Settings
+
+__all__ = ["Session", "current", "open_session", "training_session"]
 
 
 class Session:
@@ -33,6 +39,7 @@ class Session:
 
     __slots__ = (
         "_active",
+        "_call",
         "_token",
         "client",
         "experiment_id",
@@ -65,6 +72,7 @@ class Session:
         self.notes: dict[str, Any] = {}
         self._active = active
         self._token: contextvars.Token[Session | None] | None = None
+        self._call: Call | None = None
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log params into the session's run. When the session borrowed a user's run that
@@ -85,12 +93,31 @@ class Session:
         return self
 
     def close(self, error: BaseException | None = None) -> None:
-        """Leave the session; end its run if the session started it."""
+        """Leave the session; end its run if the session started it (FAILED with an error).
+        Closing twice is harmless."""
         if self._token is not None:
-            _current.reset(self._token)
-            self._token = None
-        if self.owned and self._active is not None:
-            self._active.end("FINISHED" if error is None else "FAILED")
+            token, self._token = self._token, None
+            _current.reset(token)
+        active, self._active = self._active, None
+        if self.owned and active is not None:
+            active.end("FINISHED" if error is None else "FAILED")
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the session. The run ends FAILED when training raised, or when the hook
+        failed before training ran; FINISHED when training returned, even if recording what
+        it returned failed (the firewall reports that failure; the training itself was fine).
+        The exception propagates."""
+        call = self._call
+        trained = exc is None or (call is not None and call.returned is True)
+        self.close(None if trained else exc)
 
 
 _current: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
@@ -104,6 +131,30 @@ _claimed_lock = threading.Lock()
 def current() -> Session | None:
     """The session of the training call in progress in this context, if any."""
     return _current.get()
+
+
+def training_session(
+    call: Call,
+    *,
+    run_name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> Session:
+    """The session, and run, of an outermost training call (see ``patching.outermost``).
+
+    Use it in a ``with`` block around the hook's ``yield``: the session is current while the
+    original runs, so nested calls see it, and the block leaves it and ends the run however
+    it is left, so no exception leaves a session current or a run open::
+
+        def fit_hook(call: Call) -> HookGenerator:
+            if not outermost(call, "xgboost"):
+                return
+            with training_session(call, tags={"autolog.estimator": "Booster"}) as session:
+                booster = yield call.args, call.kwargs
+                session.client.log_metric(session.run_id, "rounds", booster.num_boosted_rounds())
+    """
+    session = open_session(call.integration, call.settings, run_name=run_name, tags=tags)
+    session._call = call
+    return session
 
 
 def open_session(

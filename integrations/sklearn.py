@@ -32,13 +32,19 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import autolog
-from autolog.integrations.patching import Call, Patcher, made_by, typed_options
-from autolog.integrations.session import Session, current, open_session
+from autolog.integrations.patching import (
+    Call,
+    HookGenerator,
+    Patcher,
+    outermost,
+    typed_options,
+)
+from autolog.integrations.session import Session, open_session, training_session
 
 __all__ = ["INTEGRATION", "SklearnOptions", "training_scores"]
 
@@ -52,9 +58,6 @@ class SklearnOptions(NamedTuple):
     max_tuning_runs: int = 5
     #: compute training scores (one predict on the training data after fit)
     log_training_metrics: bool = True
-
-
-Yield = Generator[tuple[tuple[Any, ...], dict[str, Any]], Any, None]
 
 
 class _Sklearn:
@@ -105,31 +108,17 @@ def _patch_module(patcher: Patcher, module: Any) -> None:
 # -- fit ------------------------------------------------------------------------------------
 
 
-def _internal(call: Call) -> bool:
-    """A call made by scikit-learn itself (a step of a pipeline, a clone fitted by a search,
-    LabelBinarizer fitted inside log_loss, folds of cross_val_score), not by the user."""
-    return current() is not None or made_by(call, "sklearn")
-
-
-def _fit_hook(call: Call) -> Yield:
-    if _internal(call):
+def _fit_hook(call: Call) -> HookGenerator:
+    # Not outermost: a step of a pipeline, a clone fitted by a search, LabelBinarizer fitted
+    # inside log_loss, folds of cross_val_score; the user's own call records those, or nothing.
+    if not outermost(call, "sklearn"):
         return
     estimator = call.instance
     _end_incremental(estimator, "FINISHED")  # fit starts over: an incremental run is complete
-    session = open_session(
-        "sklearn", call.settings, tags={"autolog.estimator": _class_name(estimator)}
-    )
-    started = time.perf_counter()
-    try:
+    with training_session(call, tags={"autolog.estimator": _class_name(estimator)}) as session:
+        started = time.perf_counter()
         yield call.args, call.kwargs
-    except BaseException as error:
-        session.close(error)
-        raise
-    try:
-        fit_time = time.perf_counter() - started
-        _log_fit(session, call, estimator, fit_time)
-    finally:
-        session.close()
+        _log_fit(session, call, estimator, time.perf_counter() - started)
 
 
 def _log_fit(session: Session, call: Call, estimator: Any, fit_time: float) -> None:
@@ -361,25 +350,23 @@ _incremental: weakref.WeakKeyDictionary[Any, _Incremental] = weakref.WeakKeyDict
 _incremental_lock = threading.Lock()
 
 
-def _partial_fit_hook(call: Call) -> Yield:
-    if _internal(call):
+def _partial_fit_hook(call: Call) -> HookGenerator:
+    if not outermost(call, "sklearn"):
         return
     estimator = call.instance
     state = _incremental.get(estimator)
     if state is None:
         state = _start_incremental(call, estimator)
-    session = Session("sklearn", call.settings, state.run_id, "", owned=False).enter()
-    started = time.perf_counter()
-    try:
-        yield call.args, call.kwargs
-    except BaseException:
-        session.close()
-        _end_incremental(estimator, "FAILED")
-        raise
-    try:
+    # A session of the run the estimator's steps share: nested fits see it; leaving it does
+    # not end the run.
+    with Session("sklearn", call.settings, state.run_id, "", owned=False).enter():
+        started = time.perf_counter()
+        try:
+            yield call.args, call.kwargs
+        except BaseException:
+            _end_incremental(estimator, "FAILED")
+            raise
         _log_partial_fit(call, state, estimator, time.perf_counter() - started)
-    finally:
-        session.close()
 
 
 def _start_incremental(call: Call, estimator: Any) -> _Incremental:

@@ -107,9 +107,8 @@ from typing import Any, NamedTuple
 
 from autolog.errors import InvalidInputError
 from autolog.integrations.patching import Patcher, typed_options
-from autolog.models import register_flavor
 
-__all__ = ["INTEGRATION", "TorchFlavor", "TorchOptions"]
+__all__ = ["FLAVOR", "INTEGRATION", "TorchFlavor", "TorchOptions"]
 
 
 class TorchOptions(NamedTuple):
@@ -167,5 +166,5 @@ class TorchFlavor:
         return cloudpickle.loads(files["model.pkl"])
 
 
-# load_model imports this module to find the flavor of a logged torch model.
-register_flavor(TorchFlavor(), replace=True)
+#: the flavor's entry point (group ``autolog.flavors``, in pyproject.toml)
+FLAVOR = TorchFlavor()

@@ -210,3 +210,52 @@ def test_builtin_flavors_load_on_first_use(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["Booster", "True"]
+
+
+def test_flavors_of_other_packages_load_through_their_entry_points(tmp_path: Path) -> None:
+    from support import run_script
+
+    site = tmp_path / "site"
+    (site / "textflavor").mkdir(parents=True)
+    (site / "textflavor" / "__init__.py").write_text(
+        "class TextFlavor:\n"
+        "    name = 'shouty'\n"
+        "    def save(self, model):\n"
+        "        return {'model.txt': str(model).upper().encode()}\n"
+        "    def load(self, files, meta):\n"
+        "        return files['model.txt'].decode()\n"
+        "FLAVOR = TextFlavor()\n"
+        "class Misnamed(TextFlavor):\n"
+        "    name = 'other'\n"
+        "MISNAMED = Misnamed()\n"
+    )
+    info = site / "textflavor-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: textflavor\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[autolog.flavors]\nshouty = textflavor:FLAVOR\nmisnamed = textflavor:MISNAMED\n"
+        "broken = textflavor:NOT_THERE\n"
+    )
+    done = run_script(
+        f"""
+        import sys
+        sys.path.insert(0, {str(site)!r})
+        import autolog
+        with autolog.start_run() as run:
+            autolog.log_model("quiet words", flavor="shouty")
+        print(autolog.load_model(f"runs:/{{run.info.run_id}}/model"))
+        for name in ("misnamed", "broken"):
+            try:
+                with autolog.start_run():
+                    autolog.log_model("x", flavor=name)
+            except autolog.IntegrationError as error:
+                print(type(error).__name__, name in str(error))
+        """,
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "QUIET WORDS",
+        "IntegrationError True",
+        "IntegrationError True",
+    ]

@@ -6,6 +6,7 @@ so every point of the firewall can be given a fault on purpose.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import sys
 import textwrap
@@ -18,8 +19,8 @@ import pytest
 
 import autolog
 from autolog.integrations import patching
-from autolog.integrations.patching import Call, Patcher, Settings
-from autolog.integrations.session import current, open_session
+from autolog.integrations.patching import Call, Guard, HookGenerator, Patcher, Settings, outermost
+from autolog.integrations.session import current, open_session, training_session
 
 TOY = '''
 class Model:
@@ -47,22 +48,16 @@ def _fault(point: str) -> None:
         raise error
 
 
-def _hook(call: Call) -> Generator[tuple[tuple[Any, ...], dict[str, Any]], Any, None]:
+def _hook(call: Call) -> HookGenerator:
     _fault("before")
-    if current() is not None:
+    if not outermost(call):
         return  # nested: the model's fit called by train()
-    session = open_session("toy", call.settings)
-    try:
+    with training_session(call) as session:
+        _fault("opened")
         result = yield call.args, call.kwargs
-    except BaseException as error:
-        session.close(error)
-        raise
-    try:
         _fault("after")
         session.client.log_metric(session.run_id, "mean", result.mean_)
         _fault("metrics")
-    finally:
-        session.close()
 
 
 class ToyIntegration:
@@ -411,3 +406,303 @@ def test_methods_taken_from_the_class_still_pickle(toy: Path) -> None:
     autolog.autolog(integrations=["toy"])
     restored = pickle.loads(pickle.dumps(toyframework.Model.fit))
     assert restored(toyframework.Model(), [2.0]).mean_ == 2.0
+
+
+# -- the contract: sessions, broken hooks, guards, the light path -------------------------------
+
+
+def _raw_hook(call: Call) -> HookGenerator:
+    """Opens its session by hand and fails before its try block: the firewall cleans up."""
+    if not outermost(call):
+        return
+    session = open_session("toy", call.settings)
+    _fault("opened")
+    try:
+        yield call.args, call.kwargs
+    finally:
+        session.close()
+
+
+@pytest.mark.parametrize("style", ["training_session", "open_session by hand"])
+def test_a_failure_between_open_session_and_yield_leaves_nothing_open(
+    toy: Path, style: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUTOLOG_STRICT", "0")
+    import toyframework
+
+    if style == "training_session":
+        autolog.autolog(integrations=["toy"])
+    else:
+        monkeypatch.setitem(patching._settings, "toy", Settings())
+        patcher = Patcher("toy")
+        patcher.wrap(toyframework.Model, "fit", _raw_hook)
+    try:
+        FAULTS["opened"] = KeyError("our bug after the run opened")
+        with pytest.warns(autolog.AutologWarning, match="our bug") as record:
+            assert toyframework.Model().fit([2]).mean_ == 2.0
+        assert len(record) == 1
+        assert current() is None
+        assert autolog.active_run() is None
+        [abandoned] = _runs()
+        assert abandoned.info.status is autolog.RunStatus.FAILED  # recorded nothing of it
+        FAULTS.clear()
+        toyframework.Model().fit([4])  # the context is clean: a run of its own
+        assert len(_runs()) == 2
+        assert autolog.active_run() is None
+    finally:
+        if style != "training_session":
+            patcher.revert()
+
+
+def _swallowing_hook(call: Call) -> HookGenerator:
+    with contextlib.suppress(ValueError):
+        yield call.args, call.kwargs
+
+
+def _twice_hook(call: Call) -> HookGenerator:
+    yield call.args, call.kwargs
+    yield call.args, call.kwargs
+
+
+def _leaky_hook(call: Call) -> HookGenerator:
+    open_session("toy", call.settings)  # never closed
+    yield call.args, call.kwargs
+
+
+BROKEN = {
+    "swallows the training exception": (_swallowing_hook, "explode"),
+    "yielded twice": (_twice_hook, [1.0]),
+    "left its session open": (_leaky_hook, [1.0]),
+}
+
+
+@pytest.mark.parametrize("broken", BROKEN)
+def test_broken_hooks_are_reported_with_their_file_and_line(
+    toy: Path, broken: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import toyframework
+
+    hook, data = BROKEN[broken]
+    monkeypatch.setitem(patching._settings, "toy", Settings())
+    patcher = Patcher("toy")
+    patcher.wrap(toyframework.Model, "fit", hook)
+    message = broken.replace("swallows", "swallowed")
+    where = f"{hook.__name__} at {__file__}:{hook.__code__.co_firstlineno}"
+    try:
+        with pytest.raises(autolog.IntegrationError, match=message) as caught:  # strict
+            toyframework.Model().fit(data)
+        assert where in str(caught.value)
+        monkeypatch.setenv("AUTOLOG_STRICT", "0")
+        with pytest.warns(autolog.AutologWarning, match=message):
+            if data == "explode":
+                with pytest.raises(ValueError, match="bad data"):  # unchanged, not swallowed
+                    toyframework.Model().fit(data)
+            else:
+                assert toyframework.Model().fit(data).mean_ == 1.0
+        assert current() is None
+        assert autolog.active_run() is None  # the leaked session's run was ended
+        assert all(r.info.status is not autolog.RunStatus.RUNNING for r in _runs())
+    finally:
+        patcher.revert()
+
+
+def test_a_guard_reports_once_then_goes_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOLOG_STRICT", "0")
+    calls: list[tuple[int, bool]] = []
+
+    def callback(x: int) -> int:
+        calls.append((x, patching.in_hook()))
+        if x == 2:
+            raise KeyError("callback bug")
+        return x * 10
+
+    guard = Guard("toy", Settings())
+    assert guard(callback, 1) == 10
+    with pytest.warns(autolog.AutologWarning, match="callback bug") as record:
+        assert guard(callback, 2) is None
+        assert guard(callback, 3) is None  # quiet now: not called at all
+    assert len(record) == 1
+    assert calls == [(1, True), (2, True)]  # calls it makes to patched functions: not recorded
+    assert guard.failed
+    assert not patching.in_hook()
+    silent = Guard("toy", Settings(silent=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert silent(callback, 2) is None
+
+
+def test_a_guard_raises_in_strict_mode_and_never_holds_an_interrupt() -> None:
+    def broken() -> None:
+        raise KeyError("strict")
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyError, match="strict"):
+        Guard("toy", Settings())(broken)
+    guard = Guard("toy", Settings())
+    with pytest.raises(KeyboardInterrupt):
+        guard(interrupted)
+    assert not guard.failed
+
+
+def test_the_light_path_watches_without_touching(
+    toy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import toyframework
+
+    seen: list[tuple[Any, ...]] = []
+
+    def before(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+        seen.append(("before", instance, args, kwargs, patching.in_hook()))
+        return None if args[0] == [0.0] else "state"
+
+    def after(state: str, result: Any, error: BaseException | None) -> None:
+        seen.append(("after", state, getattr(result, "mean_", None), type(error).__name__))
+        _fault("after")
+
+    monkeypatch.setitem(patching._settings, "toy", Settings())
+    patcher = Patcher("toy")
+    assert patcher.observe(toyframework, "train", before, after)
+    try:
+        assert toyframework.train([2.0, 4.0], rounds=1).mean_ == 3.0
+        with pytest.raises(ValueError, match="bad data") as caught:
+            toyframework.train("explode")
+        assert type(caught.value) is ValueError
+        assert toyframework.train([0.0]).mean_ == 0.0  # declined by before: no after
+        assert seen == [
+            ("before", None, ([2.0, 4.0],), {"rounds": 1}, True),
+            ("after", "state", 3.0, "NoneType"),
+            ("before", None, ("explode",), {}, True),
+            ("after", "state", None, "ValueError"),
+            ("before", None, ([0.0],), {}, True),
+        ]
+        FAULTS["after"] = KeyError("observer bug")
+        with pytest.raises(KeyError, match="observer bug"):  # strict
+            toyframework.train([1.0])
+        monkeypatch.setenv("AUTOLOG_STRICT", "0")
+        with pytest.warns(autolog.AutologWarning, match="observer bug"):
+            assert toyframework.train([1.0]).mean_ == 1.0
+        with (
+            pytest.warns(autolog.AutologWarning, match="observer bug"),
+            pytest.raises(ValueError, match="bad data") as caught,
+        ):
+            toyframework.train("explode")
+        assert caught.value.__context__ is None  # our failure is not chained to theirs
+        seen.clear()
+        monkeypatch.setitem(patching._settings, "toy", Settings(disable=True))
+        assert toyframework.train([5.0]).mean_ == 5.0
+        assert seen == []
+    finally:
+        patcher.revert()
+
+
+def test_post_import_hooks_are_registered_once_however_often_autolog_is_toggled(
+    tmp_path: Path,
+) -> None:
+    from support import run_script
+
+    done = run_script(
+        """
+        import wrapt.importer
+        import autolog
+
+        def hooks():
+            return sum(len(waiting) for waiting in wrapt.importer._post_import_hooks.values())
+
+        def toggle(times):
+            for _ in range(times):
+                autolog.autolog(disable=True)
+                autolog.autolog(log_models=False)
+
+        autolog.autolog(log_models=False)
+        first = hooks()
+        toggle(6)
+        before_import = hooks()
+        import sklearn  # the integration now waits for each sklearn module not imported yet
+
+        after_import = hooks()
+        toggle(6)
+        toggled = hooks()
+        import numpy as np
+        from sklearn.linear_model import LogisticRegression
+
+        LogisticRegression().fit(np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 0, 1, 1]))
+        print(first, before_import, after_import, toggled, len(autolog.search_runs()))
+        """,
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    first, before_import, after_import, toggled, runs = map(int, done.stdout.split())
+    assert before_import == first
+    assert after_import > 100  # one per sklearn module, not yet imported
+    assert toggled == after_import
+    assert runs == 1  # patched once, recorded once
+
+
+@pytest.mark.parametrize("mode", ["C extension", "pure Python"])
+def test_caller_detection_works_in_both_wrapt_modes(tmp_path: Path, mode: str) -> None:
+    from support import run_script
+
+    done = run_script(
+        """
+        import json, wrapt
+        import numpy as np
+        import autolog
+        from autolog.integrations import patching
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import cross_val_score
+
+        print("pure Python" if wrapt.FunctionWrapper.__module__ == "wrapt.wrappers" else "C")
+        callers = []
+
+        def hook(call):
+            callers.append(call.caller)
+            yield call.args, call.kwargs
+
+        class Spy:
+            name, framework = "spy", "json"
+            def make_options(self, options):
+                return options
+            def patch(self, patcher):
+                patcher.wrap(json, "dumps", hook)
+
+        patching.register(Spy())
+        autolog.autolog(integrations=["sklearn", "spy"], log_models=False)
+        json.dumps([1])
+        print(callers)
+        X = np.random.default_rng(0).normal(size=(60, 3))
+        y = (X[:, 0] > 0).astype(int)
+        cross_val_score(LogisticRegression(), X, y, cv=3)  # folds fitted by sklearn: no run
+        print(len(autolog.search_runs()))
+        LogisticRegression().fit(X, y)  # the user's own fit
+        print(len(autolog.search_runs()))
+        """,
+        tmp_path,
+        env={"WRAPT_DISABLE_EXTENSIONS": "1"} if mode == "pure Python" else {},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "C" if mode == "C extension" else "pure Python",
+        "['__main__']",
+        "0",
+        "1",
+    ]
+
+
+def test_builtin_integrations_are_entry_points_and_the_core_names_none() -> None:
+    from importlib.metadata import entry_points
+
+    integrations = {e.name: e for e in entry_points(group="autolog.integrations")}
+    flavors = {e.name: e for e in entry_points(group="autolog.flavors")}
+    assert {"sklearn", "torch", "lightgbm"} <= set(integrations)
+    assert {"torch", "lightgbm"} <= set(flavors)
+    for group in (integrations, flavors):
+        for name, entry in group.items():
+            assert entry.load().name == name
+    core = Path(autolog.__file__).parent
+    for path in core.rglob("*.py"):
+        text = path.read_text()
+        for name in integrations:
+            for spelling in (f"integrations.{name}", f"integrations import {name}"):
+                assert spelling not in text, f"{path} names the {name} integration"
