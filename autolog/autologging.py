@@ -75,9 +75,10 @@ def autolog(
         prepared[name] = patching.Settings(log_models, exclusive, silent, disable, options)
     for name, settings in prepared.items():
         patching.configure(name, settings)
-    from autolog.runs import _install_sigterm_handler
+    from autolog import lifecycle
 
-    _install_sigterm_handler()  # from the main thread: runs started by any thread get flushed
+    # from the main thread: runs started by any thread get flushed on SIGTERM
+    lifecycle.install_signal_handler()
 
 
 def _load_integrations(patching: Any) -> None:

@@ -7,10 +7,8 @@ own queued writes, so a client always reads what it wrote.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
-import sys
 import threading
 import time
 from collections import deque
@@ -19,7 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from autolog import context
+from autolog import context, lifecycle
 from autolog.entities import (
     Experiment,
     FileInfo,
@@ -37,10 +35,13 @@ from autolog.errors import (
     InvalidURIError,
     NotFoundError,
     ParamCollisionError,
+    StoreError,
     StoreUnavailableError,
 )
-from autolog.stores.base import DEFAULT_DIR, Store, open_store
+from autolog.stores.base import Store, open_store
+from autolog.stores.common import DEFAULT_DIR
 from autolog.validation import (
+    CHECKED_KEYS,
     STEP_MAX,
     STEP_MIN,
     check_artifact_path,
@@ -52,7 +53,6 @@ from autolog.validation import (
     to_step,
     to_timestamp,
 )
-from autolog.validation import _valid_keys as _VALID_KEYS
 from autolog.writer import Writer
 
 if TYPE_CHECKING:
@@ -131,6 +131,8 @@ class _Backend:
         self.runs: dict[str, _RunState] = {}
         self.experiments: dict[str, Experiment] = {}
         self.lock = threading.Lock()
+        self.clients = 0  # open Client objects using this backend
+        self.closed = False
 
     def _heartbeat(self) -> None:
         """Writer thread: tell readers that the runs this process owns are still alive."""
@@ -141,36 +143,41 @@ class _Backend:
                 # Queued, not written here: it then follows the run's creation in any case.
                 self.writer.tag(run_id, RunTag(context.TAG_HEARTBEAT, str(_now())))
 
-    def close(self) -> None:
-        self.writer.close()
-        self.store.close()
+    def close(self, timeout: float | None) -> bool:
+        """Write what is queued (within ``timeout``), stop the writer, close the store; True if
+        everything was written."""
+        self.closed = True
+        self.runs.clear()
+        try:
+            return self.writer.close(timeout)
+        finally:
+            self.store.close()
 
 
 _backends: dict[str, _Backend] = {}
 _backends_lock = threading.RLock()
 
 
-def _backend(uri: str) -> _Backend:
-    backend = _backends.get(uri)
-    if backend is None:
-        with _backends_lock:
-            backend = _backends.get(uri)
-            if backend is None:
-                backend = _backends[uri] = _Backend(uri)
-                _flush_in_multiprocessing_children()
-    return backend
+def _acquire(uri: str) -> _Backend:
+    """The backend of ``uri`` (opened if needed), counted as used by one more client."""
+    with _backends_lock:
+        backend = _backends.get(uri)
+        if backend is None:
+            backend = _backends[uri] = _Backend(uri)
+            lifecycle.watch_multiprocessing_child()
+        backend.clients += 1
+        return backend
 
 
-def _flush_in_multiprocessing_children() -> None:
-    """multiprocessing's children leave through os._exit, never atexit: in one, write what it
-    logged from multiprocessing's own exit finalizers (runs.py covers forked children)."""
-    process = sys.modules.get("multiprocessing.process")
-    if process is not None and process.parent_process() is not None:
-        import multiprocessing.util
-
-        from autolog.runs import _at_exit
-
-        multiprocessing.util.Finalize(None, _at_exit, exitpriority=100)
+def _release(backend: _Backend, timeout: float | None) -> bool:
+    """One client less; the last one closes the backend. True if everything was written."""
+    with _backends_lock:
+        backend.clients -= 1
+        if backend.clients > 0 or backend.closed:
+            return backend.closed or backend.writer.flush(timeout)
+        if _backends.get(backend.uri) is backend:
+            del _backends[backend.uri]
+    return backend.close(timeout)
 
 
 def flush_all(timeout: float | None = None) -> bool:
@@ -181,10 +188,19 @@ def flush_all(timeout: float | None = None) -> bool:
     return flushed
 
 
-def _close_all() -> None:
-    for backend in list(_backends.values()):
-        with contextlib.suppress(Exception):  # exiting: nobody is left to tell
-            backend.close()
+def _shut_down(event: lifecycle.Shutdown) -> None:
+    """Write what every backend has queued, within the shutdown's deadline, and close them."""
+    # Each backend stays registered until it is closed: SIGTERM may interrupt this shutdown
+    # (a multiprocessing child's), and the handler's own shutdown must find them all.
+    backends = list(_backends.values())
+    for backend in backends:  # every one, even after one timed out
+        backend.writer.flush(event.remaining())
+    for backend in backends:
+        with contextlib.suppress(Exception):  # closing what we can matters more than why not
+            backend.close(event.remaining())
+        with _backends_lock:
+            if _backends.get(backend.uri) is backend:
+                del _backends[backend.uri]
 
 
 def _disown_after_fork() -> None:
@@ -195,9 +211,8 @@ def _disown_after_fork() -> None:
             state.owned = False
 
 
-atexit.register(_close_all)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_disown_after_fork)
+lifecycle.on_shutdown(lifecycle.Layer.CLIENT, _shut_down)
+lifecycle.on_fork(lifecycle.Layer.CLIENT, after_in_child=_disown_after_fork)
 
 
 _ADJECTIVES = ("amber", "bold", "brisk", "calm", "clever", "crisp", "eager", "gentle", "keen")
@@ -213,37 +228,74 @@ def _run_name() -> str:
 class Client:
     """Tracking operations against one tracking URI.
 
+    Clients of one tracking URI share its store and background writer. ``close()`` (or the
+    end of a ``with`` block) writes out what the client logged; the store closes with the last
+    client using it, and at exit in any case.
+
     Example::
 
-        client = autolog.Client("sqlite:///runs.db")
-        run = client.create_run(experiment_name="demo")
-        client.log_metric(run.info.run_id, "loss", 0.5, step=1)
-        client.set_terminated(run.info.run_id)
+        with autolog.Client("sqlite:///runs.db") as client:
+            run = client.create_run(experiment_name="demo")
+            client.log_metric(run.info.run_id, "loss", 0.5, step=1)
+            client.set_terminated(run.info.run_id)
     """
 
     def __init__(self, tracking_uri: str | None = None) -> None:
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
-        self._backend = _backend(self.tracking_uri)
-        from autolog.runs import _install_sigterm_handler
-
-        _install_sigterm_handler()  # SIGTERM writes out what was logged (main thread only)
+        self._backend = _acquire(self.tracking_uri)
+        self._closed = False
+        lifecycle.install_signal_handler()  # SIGTERM writes out what was logged (main thread only)
         self._runs = self._backend.runs
         self._batch_size = self._backend.writer.batch_size
         self._wake = self._backend.writer.wake
 
+    def close(self, timeout: float | None = None) -> None:
+        """Write out what was logged through this client and release its store.
+
+        Waits at most ``timeout`` seconds (default ``AUTOLOG_EXIT_TIMEOUT``, 10). Using the
+        client afterwards raises ``StoreError``; closing it again does nothing.
+
+        Raises:
+            StoreUnavailableError: what was logged could not be written within ``timeout``
+                (it stays queued while other clients of the store are open).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._runs = {}
+        wait = lifecycle.exit_timeout() if timeout is None else timeout
+        if not _release(self._backend, wait):
+            raise StoreUnavailableError(
+                f"the tracking store at {self.tracking_uri} has not taken queued writes in {wait} s"
+            )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def _live(self) -> _Backend:
+        """The backend, for an operation: StoreError once this client (or autolog) closed."""
+        backend = self._backend
+        if self._closed or backend.closed:
+            raise StoreError(f"this client of {self.tracking_uri} is closed")
+        return backend
+
     @property
     def store(self) -> Store:
-        return self._backend.store
+        return self._live.store
 
     # experiments ------------------------------------------------------------------------------
 
     def get_or_create_experiment(self, name: str = DEFAULT_EXPERIMENT) -> Experiment:
         if not isinstance(name, str) or not name.strip():
             raise InvalidInputError(f"experiment names must be non-empty strings, not {name!r}")
-        cached = self._backend.experiments.get(name)
+        cached = self._live.experiments.get(name)
         if cached is None:
             cached = self.store.get_or_create_experiment(name)
-            self._backend.experiments[name] = cached
+            self._live.experiments[name] = cached
         return cached
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
@@ -279,7 +331,7 @@ class Client:
         name = run_name or _run_name()
         start = _start_time()
         artifact_uri = f"{experiment.artifact_location}/{run_id}/artifacts"
-        backend = self._backend
+        backend = self._live
         backend.writer.create_run(
             run_id,
             experiment_id=experiment.experiment_id,
@@ -312,10 +364,10 @@ class Client:
     ) -> None:
         """End a run: FINISHED, FAILED or KILLED. Its data is written right away."""
         final = final_status(status)
-        state = self._backend.runs.pop(run_id, None)
+        state = self._live.runs.pop(run_id, None)
         if state is not None:
             state.owned = False
-        self._backend.writer.end_run(run_id, final, end_time or _now())
+        self._live.writer.end_run(run_id, final, end_time or _now())
 
     def get_run(self, run_id: str) -> Run:
         self._sync()
@@ -372,7 +424,7 @@ class Client:
 
     def _sync(self) -> None:
         """Wait for this process's queued writes so that reads see them."""
-        if not self._backend.writer.flush(timeout=30.0):
+        if not self._live.writer.flush(timeout=30.0):
             raise StoreUnavailableError(
                 f"the tracking store at {self.tracking_uri} has not taken queued writes in 30 s"
             )
@@ -400,16 +452,16 @@ class Client:
     # logging ----------------------------------------------------------------------------------
 
     def _state(self, run_id: str) -> _RunState:
-        state = self._backend.runs.get(run_id)
+        state = self._live.runs.get(run_id)
         if state is None:
             run = self.get_run(run_id)
             if run.info.status is not RunStatus.RUNNING:
                 raise InvalidInputError(
                     f"run {run_id} is {run.info.status}; only RUNNING runs can be logged to"
                 )
-            queue = self._backend.writer.metric_queue(run_id, exists=True)
+            queue = self._live.writer.metric_queue(run_id, exists=True)
             state = _RunState(run.info.artifact_uri, dict(run.data.params), False, queue)
-            self._backend.runs[run_id] = state
+            self._live.runs[run_id] = state
         return state
 
     def log_metric(
@@ -422,7 +474,7 @@ class Client:
     ) -> None:
         """Queue one metric value; without ``step`` it follows the key's previous step."""
         # The hot path of every integration: each line here is measured (bench_core.py).
-        if type(key) is not str or key not in _VALID_KEYS:
+        if type(key) is not str or key not in CHECKED_KEYS:
             check_key(key)
         if type(value) is not float:
             value = to_float(key, value)
@@ -477,7 +529,7 @@ class Client:
         for param in checked:
             if param.key not in state.params:
                 state.params[param.key] = param.value
-                self._backend.writer.param(run_id, param)
+                self._live.writer.param(run_id, param)
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
         self.set_tags(run_id, {check_key(key): value})
@@ -488,7 +540,7 @@ class Client:
         ]
         self._state(run_id)
         for tag in checked:
-            self._backend.writer.tag(run_id, tag)
+            self._live.writer.tag(run_id, tag)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         self._sync()
@@ -496,14 +548,14 @@ class Client:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything logged so far through this store is stored."""
-        return self._backend.writer.flush(timeout)
+        return self._live.writer.flush(timeout)
 
     # artifacts --------------------------------------------------------------------------------
 
     def _repository(self, run_id: str, *, write: bool = False) -> LocalArtifactRepository:
         """The run's artifacts; ``write``: only for a RUNNING run (a finished run's files,
         a registered model's among them, never change)."""
-        state = self._backend.runs.get(run_id)
+        state = self._live.runs.get(run_id)
         if state is None and write:
             state = self._state(run_id)  # raises unless the run is RUNNING
         uri = state.artifact_uri if state is not None else self.get_run(run_id).info.artifact_uri
@@ -523,7 +575,7 @@ class Client:
         folder = check_artifact_path(artifact_path)
         target = f"{folder}/{source.name}" if folder else source.name
         digest = self._repository(run_id, write=True).put_file(source, check_artifact_path(target))
-        self._backend.writer.hashes(run_id, {target: digest})
+        self._live.writer.hashes(run_id, {target: digest})
         return target
 
     def log_artifact_later(
@@ -556,7 +608,7 @@ class Client:
                 return  # removed since: nothing left to log (and nothing to retry)
             self.store.record_artifact_hashes(run_id, {target: digest})
 
-        self._backend.writer.call(run_id, copy)
+        self._live.writer.call(run_id, copy)
         return target
 
     def log_artifacts(
@@ -576,7 +628,7 @@ class Client:
                 relative = path.relative_to(root).as_posix()
                 target = check_artifact_path(f"{folder}/{relative}" if folder else relative)
                 hashes[target] = repo.put_file(path, target)
-        self._backend.writer.hashes(run_id, hashes)
+        self._live.writer.hashes(run_id, hashes)
         return sorted(hashes)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
@@ -616,7 +668,7 @@ class Client:
         repo = self._repository(run_id, write=True)
         files, meta = models.prepare(model, flavor, metadata)
         job = partial(models.write, self.store, repo, run_id, path, files, meta)
-        self._backend.writer.call(run_id, job)
+        self._live.writer.call(run_id, job)
         return f"runs:/{run_id}/{path}"
 
     def load_model(self, model_uri: str) -> object:

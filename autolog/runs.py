@@ -2,23 +2,21 @@
 
 The stack of active runs lives in a ``ContextVar``: each thread (and each asyncio task) has its
 own, so threads that train independently never write into each other's runs. Runs started here
-and still open at interpreter exit are ended FINISHED; on SIGTERM they are ended KILLED after
-everything queued is written.
+and still open when autolog shuts down (``autolog.lifecycle``) are ended: FINISHED at exit,
+KILLED on SIGTERM, before everything queued is written.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
-import signal
-import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any
 
+from autolog import lifecycle
 from autolog.client import DEFAULT_EXPERIMENT, Client, flush_all, resolve_tracking_uri
 from autolog.entities import FileInfo, Metric, ModelVersion, Run, RunStatus
 from autolog.errors import InvalidInputError, RunStateError, StoreUnavailableError
@@ -34,7 +32,6 @@ __all__ = [
     "get_experiment_name",
     "get_tracking_uri",
     "last_active_run",
-    "on_run_end",
     "set_experiment",
     "set_tracking_uri",
     "start_run",
@@ -83,10 +80,7 @@ _last_run: tuple[str, Client] | None = None
 _open: dict[str, Client] = {}
 # Reentrant: the SIGTERM handler takes it, and may interrupt the main thread holding it.
 _lock = threading.RLock()
-_signal_installed = False
 _default_uri: str | None = None
-# run_id -> (called with the final status just before the run ends, whether it makes way)
-_end_hooks: dict[str, tuple[Callable[[RunStatus], None], bool]] = {}
 # A run this process records into but never ends (see attach_run): under every context's stack.
 _attached: tuple[ActiveRun, Client] | None = None
 
@@ -135,7 +129,7 @@ def get_client() -> Client:
     if client is None or client.tracking_uri != get_tracking_uri():
         with _lock:
             client = _client = Client(get_tracking_uri())
-        _install_sigterm_handler()
+        lifecycle.install_signal_handler()
     return client
 
 
@@ -157,7 +151,7 @@ def start_run(
         RunStateError: a run is already active and ``nested`` is False.
     """
     stack = _stack.get()
-    while stack and not nested and _makes_way(stack[-1][0].info.run_id):
+    while stack and not nested and lifecycle.makes_way(stack[-1][0].info.run_id):
         _end(stack[-1][0].info.run_id, RunStatus.FINISHED)
         stack = _stack.get()
     if stack and not nested:
@@ -180,7 +174,7 @@ def start_run(
     _stack.set((*stack, (active, client)))
     with _lock:
         _open[run.info.run_id] = client
-    _install_sigterm_handler()
+    lifecycle.install_signal_handler()
     return active
 
 
@@ -195,7 +189,7 @@ def _end(run_id: str, status: RunStatus | str) -> None:
         failure: BaseException | None = None
         for entry, client in reversed(stack[index:]):
             try:
-                _run_end_hook(entry.info.run_id, status)
+                lifecycle.run_ending(entry.info.run_id, status)
             except BaseException as exc:  # still end every run, then let it be known
                 failure = failure or exc
             client.set_terminated(entry.info.run_id, status)
@@ -206,41 +200,11 @@ def _end(run_id: str, status: RunStatus | str) -> None:
     elif run_id in _open:
         client = _open[run_id]
         try:
-            _run_end_hook(run_id, status)
+            lifecycle.run_ending(run_id, status)
         finally:
             client.set_terminated(run_id, status)
             _forget(run_id)
             _last_run = (run_id, client)
-
-
-def on_run_end(
-    run_id: str, hook: Callable[[RunStatus], None] | None, *, makes_way: bool = False
-) -> None:
-    """Call ``hook(status)`` just before the run ``run_id`` (started here) ends, however it
-    ends: ``end_run``, ``ActiveRun.end``, the end of a run it is nested in, exit or SIGTERM.
-    ``None`` removes the hook.
-
-    ``makes_way=True`` marks a run an integration opened on its own and keeps open across
-    calls (a plain PyTorch loop's run): a ``start_run`` that would otherwise fail because this
-    run is active ends it FINISHED and goes on. The run still ends if the hook raises.
-    """
-    with _lock:
-        if hook is None:
-            _end_hooks.pop(run_id, None)
-        else:
-            _end_hooks[run_id] = (hook, makes_way)
-
-
-def _makes_way(run_id: str) -> bool:
-    entry = _end_hooks.get(run_id)
-    return entry is not None and entry[1]
-
-
-def _run_end_hook(run_id: str, status: RunStatus | str) -> None:
-    with _lock:
-        entry = _end_hooks.pop(run_id, None)
-    if entry is not None:
-        entry[0](RunStatus(str(status).upper()))
 
 
 def _forget(run_id: str) -> None:
@@ -441,17 +405,20 @@ def _end_open_runs(status: RunStatus) -> None:
         _open.clear()
     for run_id, client in pending:
         with contextlib.suppress(Exception):  # ending what we can matters more than why not
-            _run_end_hook(run_id, status)
+            lifecycle.run_ending(run_id, status)
         with contextlib.suppress(Exception):
             client.set_terminated(run_id, status)
 
 
-def _at_exit() -> None:
-    _end_open_runs(RunStatus.FINISHED)
-    flush_all(timeout=10.0)
-
-
-atexit.register(_at_exit)
+def _shut_down(event: lifecycle.Shutdown) -> None:
+    global _client, _last_run, _attached
+    _end_open_runs(RunStatus.KILLED if event.killed else RunStatus.FINISHED)
+    _stack.set(())  # every run in it has ended
+    if event.reason == "shutdown":
+        # autolog goes on being usable: the clients these point to are closed now
+        _client = None
+        _last_run = None
+        _attached = None
 
 
 def _after_fork_in_child() -> None:
@@ -463,61 +430,5 @@ def _after_fork_in_child() -> None:
     _lock = threading.RLock()  # the parent may have held it at the fork
 
 
-class _ForkToken:
-    """Keeps our registration with multiprocessing alive (it holds it by weak reference)."""
-
-
-_fork_token = _ForkToken()
-_multiprocessing_hooked = False
-
-
-def _before_fork() -> None:
-    # multiprocessing's children leave through os._exit, never atexit, after running the
-    # finalizers registered in them: have one registered there that writes what they logged.
-    global _multiprocessing_hooked
-    if not _multiprocessing_hooked and "multiprocessing.util" in sys.modules:
-        import multiprocessing.util
-
-        multiprocessing.util.register_after_fork(_fork_token, _finalize_in_child)
-        _multiprocessing_hooked = True
-
-
-def _finalize_in_child(_: object) -> None:
-    import multiprocessing.util
-
-    multiprocessing.util.Finalize(None, _at_exit, exitpriority=100)
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    _end_open_runs(RunStatus.KILLED)
-    flush_all(timeout=10.0)
-    previous = _previous_handler
-    if callable(previous):
-        previous(signum, frame)
-        return
-    # Die of SIGTERM as the process would have without us (exit status included).
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
-_previous_handler: Any = None
-
-
-def _install_sigterm_handler() -> None:
-    """Flush on SIGTERM, once, from the main thread, chaining any Python handler."""
-    global _signal_installed, _previous_handler
-    if _signal_installed or threading.current_thread() is not threading.main_thread():
-        return
-    _signal_installed = True
-    try:
-        current = signal.getsignal(signal.SIGTERM)
-        if current is signal.SIG_IGN:
-            return  # the program asked to ignore SIGTERM: respect that
-        _previous_handler = current if callable(current) else None
-        signal.signal(signal.SIGTERM, _on_sigterm)
-    except (ValueError, OSError):
-        pass  # not supported here (embedded interpreters)
+lifecycle.on_shutdown(lifecycle.Layer.RUNS, _shut_down)
+lifecycle.on_fork(lifecycle.Layer.RUNS, after_in_child=_after_fork_in_child)

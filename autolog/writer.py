@@ -12,7 +12,6 @@ warning naming it.
 
 from __future__ import annotations
 
-import os
 import threading
 import warnings
 import weakref
@@ -20,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from autolog import lifecycle
 from autolog.entities import Metric, Param, RunStatus, RunTag
 from autolog.errors import (
     AutologWarning,
@@ -78,8 +78,11 @@ def _reset_writers_after_fork() -> None:
         writer._after_fork()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_flush_writers_before_fork, after_in_child=_reset_writers_after_fork)
+lifecycle.on_fork(
+    lifecycle.Layer.WRITER,
+    before=_flush_writers_before_fork,
+    after_in_child=_reset_writers_after_fork,
+)
 
 
 class Writer:

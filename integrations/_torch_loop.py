@@ -41,7 +41,7 @@ from autolog.integrations.patching import (
     notify,
 )
 from autolog.integrations.session import current, open_session
-from autolog.runs import on_run_end
+from autolog.lifecycle import on_run_end
 
 __all__ = [
     "dataset_size",

@@ -9,8 +9,7 @@ import textwrap
 from pathlib import Path
 
 import autolog
-from autolog import client as client_module
-from autolog import runs as runs_module
+from autolog import lifecycle
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -22,14 +21,9 @@ def reset_autolog() -> None:
 
         for name in list(patching.registered()):
             patching.configure(name, patching.Settings(disable=True))
-    runs_module._end_open_runs(autolog.RunStatus.FINISHED)
-    runs_module._stack.set(())
-    runs_module._last_run = None
-    runs_module._attached = None
+    lifecycle.shutdown()
     autolog.set_tracking_uri(None)
     autolog.set_experiment(None)
-    client_module._close_all()
-    client_module._backends.clear()
 
 
 def run_script(

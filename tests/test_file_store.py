@@ -31,7 +31,7 @@ from autolog.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from autolog.stores import Store, open_store
+from autolog.stores import Store, file_metrics, open_store
 from autolog.stores.file import FileStore
 
 T0 = 1_700_000_000_000
@@ -334,13 +334,13 @@ def test_get_run_reads_only_what_the_cache_does_not_cover(
             ],
         )
     folded: list[int] = []
-    real_fold = file_module._fold
+    real_fold = file_metrics._fold
 
     def counting_fold(data: bytes, key: str, current: Metric | None) -> Metric | None:
         folded.append(len(data))
         return real_fold(data, key, current)
 
-    monkeypatch.setattr(file_module, "_fold", counting_fold)
+    monkeypatch.setattr(file_metrics, "_fold", counting_fold)
 
     assert store.get_run(run_id).data.metrics == {"loss": 99_999.0}
     assert sum(folded) == 0
@@ -367,7 +367,7 @@ def test_a_failed_append_is_rolled_back_and_a_retry_stores_each_point_once(
         if calls == 2:  # the first key is written, the second finds the disk full
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(file_module, "_fdatasync", full_disk)
+    monkeypatch.setattr(file_metrics, "fdatasync", full_disk)
     batch = [Metric("a", 2.0, 1, T0), Metric("b", 2.0, 1, T0)]
     with pytest.raises(StoreUnavailableError) as excinfo:
         store.log_batch(run_id, metrics=batch)

@@ -28,8 +28,7 @@ from autolog.errors import (
     StoreUnavailableError,
 )
 from autolog.search import parse_filter, parse_order_by
-from autolog.stores import sql as sql_module
-from autolog.stores import sql_schema
+from autolog.stores import sql_driver, sql_schema
 from autolog.stores.memory import MemoryStore
 from autolog.stores.sql import SqlStore
 
@@ -615,7 +614,7 @@ def test_sqlite_creates_missing_folders_and_keeps_artifacts_beside_the_file(
 def test_a_locked_sqlite_database_is_unavailable_not_a_driver_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sql_module, "_BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(sql_driver, "_BUSY_TIMEOUT_S", 0.2)
     path = tmp_path / "t.db"
     store = SqlStore(f"sqlite:///{path}")
     run_id = new_run(store)

@@ -22,7 +22,7 @@ from support import REPO, run_script
 
 import autolog
 from autolog import RunStatus
-from autolog.runs import on_run_end
+from autolog.lifecycle import on_run_end
 
 torch = pytest.importorskip("torch", reason="the torch integration's tests need torch")
 nn = torch.nn

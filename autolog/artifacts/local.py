@@ -17,7 +17,7 @@ from autolog.errors import (
     UnsafePathError,
     is_transient,
 )
-from autolog.stores.base import local_path
+from autolog.stores.common import local_path
 from autolog.validation import check_artifact_path
 
 __all__ = ["LocalArtifactRepository", "sha256_file"]

@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import os
-import threading
-import weakref
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 from autolog.entities import Experiment, Metric, ModelVersion, Param, Run, RunStatus, RunTag
 from autolog.errors import InvalidURIError
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from autolog.search import Comparison, OrderBy
 
-__all__ = [
-    "DEFAULT_DIR",
-    "Store",
-    "default_artifact_root",
-    "fork_safe_lock",
-    "local_path",
-    "open_store",
-]
-
-DEFAULT_DIR = "autolog-runs"
+__all__ = ["Store", "open_store"]
 
 
 @runtime_checkable
@@ -111,51 +98,6 @@ class Store(Protocol):
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion: ...
 
     def close(self) -> None: ...
-
-
-_lock_owners: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def fork_safe_lock(owner: object) -> threading.RLock:
-    """A lock for ``owner._lock`` that a forked child gets anew: the parent's writer or another
-    thread may hold the old one at the moment of the fork, and never release it there."""
-    _lock_owners.add(owner)
-    return threading.RLock()
-
-
-def _new_locks_after_fork() -> None:
-    for owner in list(_lock_owners):
-        owner._lock = threading.RLock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_locks_after_fork)
-
-
-def local_path(uri: str) -> Path:
-    """The filesystem path of a ``file:`` URI or a plain path."""
-    from pathlib import Path
-
-    parts = urlsplit(uri)
-    if parts.scheme == "file":
-        if parts.netloc not in ("", "localhost"):
-            raise InvalidURIError(uri, "file URIs must name a local path (file:///dir)")
-        return Path(unquote(parts.path))
-    if parts.scheme and len(parts.scheme) > 1:
-        raise InvalidURIError(uri, f"expected a local path or file:// URI, not {parts.scheme}:")
-    return Path(uri)
-
-
-def default_artifact_root() -> str:
-    """``$AUTOLOG_ARTIFACT_ROOT``, else ``./autolog-runs/artifacts``, as an absolute file URI."""
-    from pathlib import Path
-
-    configured = os.environ.get("AUTOLOG_ARTIFACT_ROOT")
-    if configured:
-        if "://" in configured:
-            return configured.rstrip("/")
-        return Path(configured).resolve().as_uri()
-    return (Path.cwd() / DEFAULT_DIR / "artifacts").resolve().as_uri()
 
 
 def open_store(uri: str) -> Store:

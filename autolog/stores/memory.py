@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from collections.abc import Mapping, Sequence
 
 from autolog.entities import (
@@ -20,7 +19,7 @@ from autolog.entities import (
 )
 from autolog.errors import InvalidInputError, NotFoundError, ParamCollisionError
 from autolog.search import Comparison, OrderBy, matches, sort_runs
-from autolog.stores.base import default_artifact_root
+from autolog.stores.common import default_artifact_root, is_newer, now_ms, under
 
 __all__ = ["MemoryStore"]
 
@@ -34,13 +33,6 @@ class _RunRecord:
         self.tags: dict[str, str] = {}
         self.history: dict[str, list[Metric]] = {}
         self.latest: dict[str, Metric] = {}
-
-
-def is_newer(candidate: Metric, current: Metric | None) -> bool:
-    """The latest value of a metric is the one with the highest step, then the newest."""
-    if current is None:
-        return True
-    return (candidate.step, candidate.timestamp) >= (current.step, current.timestamp)
 
 
 class MemoryStore:
@@ -64,7 +56,7 @@ class MemoryStore:
                 return found
             experiment_id = str(next(self._ids))
             experiment = Experiment(
-                experiment_id, name, f"{self.artifact_root}/{experiment_id}", _now()
+                experiment_id, name, f"{self.artifact_root}/{experiment_id}", now_ms()
             )
             self._experiments[experiment_id] = experiment
             return experiment
@@ -186,13 +178,13 @@ class MemoryStore:
     def get_artifact_hashes(self, run_id: str, prefix: str = "") -> dict[str, str]:
         with self._lock:
             recorded = self._hashes.get(run_id, {})
-            return {p: h for p, h in recorded.items() if _under(p, prefix)}
+            return {p: h for p, h in recorded.items() if under(p, prefix)}
 
     # model registry
     def create_model_version(self, name: str, source: str, run_id: str | None) -> ModelVersion:
         with self._lock:
             versions = self._versions.setdefault(name, [])
-            version = ModelVersion(name, len(versions) + 1, source, run_id, _now())
+            version = ModelVersion(name, len(versions) + 1, source, run_id, now_ms())
             versions.append(version)
             return version
 
@@ -220,12 +212,3 @@ class MemoryStore:
 
     def close(self) -> None:
         pass
-
-
-def _under(path: str, prefix: str) -> bool:
-    prefix = prefix.strip("/")
-    return not prefix or path == prefix or path.startswith(prefix + "/")
-
-
-def _now() -> int:
-    return time.time_ns() // 1_000_000

@@ -2,33 +2,23 @@
 
 Statements are written once, with ``?`` placeholders, in the SQL both engines accept
 (``INSERT ... ON CONFLICT``, ``RETURNING``, row values). SQLite comes with the standard
-library; ``psycopg`` (v3) is imported only when a PostgreSQL URI is opened.
+library; ``psycopg`` (v3) is imported only when a PostgreSQL URI is opened. The drivers are in
+``sql_driver``, the schema in ``sql_schema``, the translation of searches in ``sql_search``.
 
-Metric histories are stored in chunks: each ``log_batch`` appends one row per metric key holding
-the batch's steps and timestamps as little-endian int64 arrays and its values as little-endian
-float64 arrays, so a batch of any size is a few statements and a history of a million points is
-a few blob reads. The latest value of each key is kept up to date in ``metric_series``.
+Metric histories are stored in chunks (``metric_codec``): each ``log_batch`` appends one row per
+metric key, and the latest value of each key is kept up to date in ``metric_series``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import math
 import os
-import random
 import re
-import sqlite3
-import sys
-import time
-from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from itertools import islice, repeat
-from operator import itemgetter, le
+from collections.abc import Iterator, Mapping, Sequence
+from operator import itemgetter
 from pathlib import Path
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from autolog.entities import (
@@ -38,13 +28,11 @@ from autolog.entities import (
     Param,
     Run,
     RunData,
-    RunInfo,
     RunStatus,
     RunTag,
 )
 from autolog.errors import (
     AutologError,
-    InvalidFilterError,
     InvalidInputError,
     InvalidURIError,
     NotFoundError,
@@ -52,209 +40,18 @@ from autolog.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from autolog.search import NUMERIC_ATTRIBUTES, STRING_ATTRIBUTES, Comparison, OrderBy, matches
-from autolog.stores.base import default_artifact_root, fork_safe_lock
-from autolog.stores.sql_schema import Dialect, migrate
-
-if TYPE_CHECKING:
-    import psycopg
+from autolog.search import Comparison, OrderBy
+from autolog.stores.common import default_artifact_root, fork_safe_lock, now_ms
+from autolog.stores.metric_codec import Chunk, decode_history, encode_metrics
+from autolog.stores.sql_driver import Db, PgDb, SqliteDb, classify_unconnected
+from autolog.stores.sql_schema import migrate
+from autolog.stores.sql_search import RUN_COLUMNS, SearchQuery, marks, run_info
 
 __all__ = ["SqlStore"]
 
-# How long a write waits for another process's write transaction before giving up.
-_BUSY_TIMEOUT_S = 30.0
 # Rows fetched per "IN (...)" query: well under every engine's limit on bound parameters.
 _IN_BATCH = 500
-_BIG_ENDIAN = sys.byteorder == "big"
 _DRIVE_PATH = re.compile(r"^/[A-Za-z]:")
-_RUN_COLUMNS = (
-    "r.run_id, r.experiment_id, r.run_name, r.status, r.start_time, r.end_time,"
-    " r.artifact_uri, r.parent_run_id"
-)
-_N_RUN_COLUMNS = 8
-_TABLES = {"param": "params", "tag": "tags"}
-_SQLITE_TRANSIENT_CODES = (
-    "SQLITE_BUSY",
-    "SQLITE_LOCKED",
-    "SQLITE_FULL",
-    "SQLITE_IOERR",
-    "SQLITE_CANTOPEN",
-    "SQLITE_PROTOCOL",
-    "SQLITE_NOMEM",
-)
-# Python 3.10's sqlite3 errors carry no error code: recognise the transient ones by message.
-_SQLITE_TRANSIENT_WORDS = ("locked", "busy", "disk is full", "disk i/o", "unable to open")
-
-
-class _Cursor(Protocol):
-    @property
-    def rowcount(self) -> int: ...
-
-    def fetchone(self) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
-
-
-class _Db:
-    """A driver connection in autocommit mode, spoken to with ``?`` placeholders."""
-
-    dialect: Dialect
-    #: opens a transaction whose queries all see one snapshot of the database
-    begin_read: str
-    #: opens a transaction that holds the write lock from its first statement
-    begin_write: str
-
-    def execute(self, sql: str, params: Sequence[object] = (), *, binary: bool = False) -> _Cursor:
-        raise NotImplementedError
-
-    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
-        raise NotImplementedError
-
-    @property
-    def broken(self) -> bool:
-        raise NotImplementedError
-
-    def transient(self, exc: BaseException) -> bool | None:
-        """True for a failure worth retrying, False for another driver error, None otherwise."""
-        raise NotImplementedError
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def rollback_quietly(self) -> None:
-        # Called while another exception propagates: it must not replace that exception.
-        with contextlib.suppress(Exception):
-            self.execute("ROLLBACK")
-
-
-class _SqliteDb(_Db):
-    dialect: Dialect = "sqlite"
-    begin_read = "BEGIN"  # the snapshot is taken by the first SELECT and kept until COMMIT
-    # A deferred transaction that later writes fails at once with SQLITE_BUSY in WAL mode when
-    # another connection wrote meanwhile; IMMEDIATE waits for the lock (busy_timeout) up front.
-    begin_write = "BEGIN IMMEDIATE"
-
-    def __init__(self, path: str) -> None:
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._raw = sqlite3.connect(
-            path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
-        try:
-            self._raw.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
-            self._enable_wal()
-            # In WAL mode a crash of the process loses no commit; a power cut may lose the last
-            # ones but never damages the database. FULL would sync the disk at every batch.
-            self._raw.execute("PRAGMA synchronous = NORMAL")
-            self._raw.execute("PRAGMA case_sensitive_like = ON")  # LIKE as in autolog.search
-            self._raw.execute("PRAGMA foreign_keys = ON")
-        except BaseException:
-            self._raw.close()
-            raise
-
-    def _enable_wal(self) -> None:
-        # Switching a fresh file to WAL takes an exclusive lock, and SQLite may report "database
-        # is locked" for it without waiting on busy_timeout when many processes open the file
-        # at the same moment: retry with jittered backoff.
-        deadline = time.monotonic() + _BUSY_TIMEOUT_S
-        delay = 0.002
-        while True:
-            try:
-                self._raw.execute("PRAGMA journal_mode = WAL").fetchone()
-                return
-            except sqlite3.OperationalError as exc:
-                if not self.transient(exc) or time.monotonic() > deadline:
-                    raise
-            time.sleep(random.uniform(delay / 2, delay))
-            delay = min(delay * 2, 0.25)
-
-    def execute(self, sql: str, params: Sequence[object] = (), *, binary: bool = False) -> _Cursor:
-        return self._raw.execute(sql, params)
-
-    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
-        self._raw.executemany(sql, rows)
-
-    @property
-    def broken(self) -> bool:
-        return False
-
-    def transient(self, exc: BaseException) -> bool | None:
-        if not isinstance(exc, sqlite3.Error):
-            return None
-        if not isinstance(exc, sqlite3.OperationalError):
-            return False
-        code = getattr(exc, "sqlite_errorname", None)
-        if code is not None:
-            return str(code).startswith(_SQLITE_TRANSIENT_CODES)
-        message = str(exc).lower()
-        return any(word in message for word in _SQLITE_TRANSIENT_WORDS)
-
-    def close(self) -> None:
-        self._raw.close()
-
-
-class _PgDb(_Db):
-    dialect: Dialect = "postgresql"
-    # READ COMMITTED would give each statement its own snapshot; a read-only REPEATABLE READ
-    # transaction costs the same and never fails to serialise.
-    begin_read = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
-    begin_write = "BEGIN"
-
-    def __init__(self, conninfo: str, module: ModuleType) -> None:
-        self._module = module
-        extra = {} if "connect_timeout" in conninfo else {"connect_timeout": 10}
-        # autocommit: transactions are opened and closed explicitly, as with SQLite
-        self._raw: psycopg.Connection[Any] = module.connect(conninfo, autocommit=True, **extra)
-        self._converted: dict[str, str] = {}
-
-    def _sql(self, sql: str) -> str:
-        converted = self._converted.get(sql)
-        if converted is None:
-            # none of our statements has "?" or "%" inside a literal
-            converted = sql.replace("%", "%%").replace("?", "%s")
-            if len(self._converted) < 1000:  # searches make statements without end
-                self._converted[sql] = converted
-        return converted
-
-    def execute(self, sql: str, params: Sequence[object] = (), *, binary: bool = False) -> _Cursor:
-        if binary:
-            # binary results: bytea arrives as raw bytes instead of hex text to decode
-            return self._raw.cursor(binary=True).execute(self._sql(sql), params)
-        return self._raw.execute(self._sql(sql), params)
-
-    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
-        self._raw.cursor().executemany(self._sql(sql), rows)
-
-    @property
-    def broken(self) -> bool:
-        return self._raw.closed or self._raw.broken
-
-    def transient(self, exc: BaseException) -> bool | None:
-        if not isinstance(exc, self._module.Error):
-            return None
-        # OperationalError covers a refused or lost connection, deadlocks, serialization
-        # failures and cancelled statements; an unusable connection is transient by nature.
-        return isinstance(exc, self._module.OperationalError) or self.broken
-
-    def close(self) -> None:
-        self._raw.close()
-
-
-@dataclass(frozen=True)
-class _Chunk:
-    """One key's part of a batch, encoded for ``metric_chunks``."""
-
-    key: str
-    n: int
-    steps: bytes
-    timestamps: bytes
-    values: bytes
-    first_step: int
-    last_step: int
-    in_order: bool
-    latest_value: float | None  # None for NaN, which SQLite cannot store
-    latest_step: int
-    latest_timestamp: int
 
 
 class SqlStore:
@@ -273,7 +70,7 @@ class SqlStore:
         self.uri = uri
         self._display_uri = _redact(uri)
         self._lock = fork_safe_lock(self)
-        self._db: _Db | None = None
+        self._db: Db | None = None
         self._pid = os.getpid()
         self._closed = False
         self._sqlite_path: str | None = None
@@ -299,11 +96,11 @@ class SqlStore:
         return f"SqlStore({self._display_uri!r})"
 
     # connection and transactions
-    def _connect(self) -> _Db:
-        db: _Db
+    def _connect(self) -> Db:
+        db: Db
         if self._sqlite_path is not None:
             try:
-                db = _SqliteDb(self._sqlite_path)
+                db = SqliteDb(self._sqlite_path)
             except OSError as exc:
                 raise StoreError(f"cannot create the database {self._sqlite_path}: {exc}") from exc
         else:
@@ -314,7 +111,7 @@ class SqlStore:
                 raise StoreError(
                     "PostgreSQL tracking URIs need psycopg: pip install 'autolog[postgres]'"
                 ) from exc
-            db = _PgDb(self._conninfo, psycopg)
+            db = PgDb(self._conninfo, psycopg)
         try:
             migrate(db, db.dialect)
         except BaseException:
@@ -323,7 +120,7 @@ class SqlStore:
             raise
         return db
 
-    def _connection(self) -> _Db:
+    def _connection(self) -> Db:
         """The open connection, (re)connecting after a lost connection or a fork."""
         if self._closed:
             raise StoreError(f"the store {self._display_uri} is closed")
@@ -340,14 +137,14 @@ class SqlStore:
         self._pid = os.getpid()
         return self._db
 
-    def _drop(self, db: _Db) -> None:
+    def _drop(self, db: Db) -> None:
         """Forget a connection that is no longer usable; the next call opens a new one."""
         with contextlib.suppress(Exception):
             db.close()
         if self._db is db:
             self._db = None
 
-    def _begin(self, *, write: bool) -> _Db:
+    def _begin(self, *, write: bool) -> Db:
         """Open a transaction on a working connection."""
         db = self._connection()
         try:
@@ -371,7 +168,7 @@ class SqlStore:
             raise
         except Exception as exc:
             db = self._db
-            transient = db.transient(exc) if db is not None else _classify_unconnected(exc)
+            transient = db.transient(exc) if db is not None else classify_unconnected(exc)
             if transient is None:
                 raise
             if db is not None and db.broken:
@@ -380,7 +177,7 @@ class SqlStore:
             raise kind(f"{what} failed on {self._display_uri}: {exc}") from exc
 
     @contextlib.contextmanager
-    def _read(self, what: str) -> Iterator[_Db]:
+    def _read(self, what: str) -> Iterator[Db]:
         """A transaction, so that a read made of several queries sees one snapshot."""
         with self._lock, self._errors(what):
             db = self._begin(write=False)
@@ -392,7 +189,7 @@ class SqlStore:
                 raise
 
     @contextlib.contextmanager
-    def _write(self, what: str) -> Iterator[_Db]:
+    def _write(self, what: str) -> Iterator[Db]:
         """A write transaction: everything in it is stored, or nothing."""
         with self._lock, self._errors(what):
             db = self._begin(write=True)
@@ -422,7 +219,7 @@ class SqlStore:
                     " VALUES (?, '', ?)"
                 )
             row = db.execute(
-                insert + " ON CONFLICT (name) DO NOTHING RETURNING id", (name, _now())
+                insert + " ON CONFLICT (name) DO NOTHING RETURNING id", (name, now_ms())
             ).fetchone()
             if row is not None:
                 db.execute(
@@ -517,7 +314,7 @@ class SqlStore:
     def get_run(self, run_id: str) -> Run:
         with self._read(f"reading run {run_id}") as db:
             row = db.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs r WHERE r.run_id = ?", (run_id,)
+                f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.run_id = ?", (run_id,)
             ).fetchone()
             if row is None:
                 raise NotFoundError("run", run_id)
@@ -532,12 +329,12 @@ class SqlStore:
     ) -> list[Run]:
         """Runs of the experiments (None: all) matching every filter, in order, newest first."""
         with self._read("searching runs") as db:
-            query = _SearchQuery(db.dialect)
+            query = SearchQuery(db.dialect)
             if experiment_ids is not None:
                 numbers = [n for n in map(_int_id, experiment_ids) if n is not None]
                 if not numbers:
                     return []
-                query.where.append(f"r.experiment_id IN ({_marks(len(numbers))})")
+                query.where.append(f"r.experiment_id IN ({marks(len(numbers))})")
                 query.where_params.extend(numbers)
             for comparison in filters:
                 query.add_filter(comparison)
@@ -554,7 +351,7 @@ class SqlStore:
         # a negative max_results drops runs from the end, as slicing the reference's list does
         return runs if max_results >= 0 else runs[:max_results]
 
-    def _load_runs(self, db: _Db, rows: Sequence[Any]) -> list[Run]:
+    def _load_runs(self, db: Db, rows: Sequence[Any]) -> list[Run]:
         """Runs from ``runs`` rows, with their params, tags and latest metrics: 3 queries."""
         ids = [row[0] for row in rows]
         params = _by_run(db, "SELECT run_id, key, value FROM params", ids)
@@ -565,7 +362,7 @@ class SqlStore:
             run_id = row[0]
             latest = {k: math.nan if v is None else v for k, v in metrics.get(run_id, {}).items()}
             data = RunData(params.get(run_id, {}), latest, tags.get(run_id, {}))
-            runs.append(Run(_run_info(row), data))
+            runs.append(Run(run_info(row), data))
         return runs
 
     # logging
@@ -577,7 +374,7 @@ class SqlStore:
         tags: Sequence[RunTag] = (),
     ) -> None:
         """Store everything or nothing. Re-logging a param with its stored value is a no-op."""
-        chunks = _encode_metrics(metrics)  # the CPU work, before taking any lock
+        chunks = encode_metrics(metrics)  # the CPU work, before taking any lock
         with self._write(f"log_batch for run {run_id}") as db:
             _require_run(db, run_id)
             if params:
@@ -590,7 +387,7 @@ class SqlStore:
                 self._append_chunks(db, run_id, chunks)
 
     @staticmethod
-    def _append_chunks(db: _Db, run_id: str, chunks: Sequence[_Chunk]) -> None:
+    def _append_chunks(db: Db, run_id: str, chunks: Sequence[Chunk]) -> None:
         """Three statements for any number of keys: upsert the series (latest values, chunk
         counts), read their ids back, insert one chunk row per key."""
         db.executemany(
@@ -606,7 +403,7 @@ class SqlStore:
             part = keys[start : start + _IN_BATCH]
             rows = db.execute(
                 "SELECT key, id, n_chunks FROM metric_series"
-                f" WHERE run_id = ? AND key IN ({_marks(len(part))})",
+                f" WHERE run_id = ? AND key IN ({marks(len(part))})",
                 (run_id, *part),
             ).fetchall()
             series.update((key, (series_id, seq)) for key, series_id, seq in rows)
@@ -629,7 +426,7 @@ class SqlStore:
         )
 
     @staticmethod
-    def _insert_params(db: _Db, run_id: str, params: Sequence[Param]) -> None:
+    def _insert_params(db: Db, run_id: str, params: Sequence[Param]) -> None:
         final = dict(params)  # the last value of a key wins, as in the reference store
         stored = _values_by_key(db, "params", run_id, list(final))
         for key, value in params:
@@ -670,7 +467,7 @@ class SqlStore:
                 (row[0],),
                 binary=True,
             ).fetchall()
-        return _decode_history(key, chunks)
+        return decode_history(key, chunks)
 
     # artifact integrity
     def record_artifact_hashes(self, run_id: str, hashes: Mapping[str, str]) -> None:
@@ -700,7 +497,7 @@ class SqlStore:
     # model registry
     def create_model_version(self, name: str, source: str, run_id: str | None) -> ModelVersion:
         """Register ``source`` as the next version of model ``name`` (created if new)."""
-        now = _now()
+        now = now_ms()
         with self._write(f"registering a version of model {name!r}") as db:
             db.execute(
                 "INSERT INTO registered_models (name, creation_time, latest_version)"
@@ -774,312 +571,35 @@ ON CONFLICT (run_id, key) DO UPDATE SET
 """
 
 
-class _SearchQuery:
-    """A filter and order translated to one SELECT over ``runs r``.
-
-    ILIKE is the exception: SQLite's lower() and PostgreSQL's ILIKE on "C" text fold ASCII
-    letters only, autolog.search folds every letter ("É" ~ "é"). Those comparisons are checked
-    in Python with ``autolog.search.matches`` itself, on values the query selects for them.
-    """
-
-    def __init__(self, dialect: Dialect) -> None:
-        self.dialect = dialect
-        self.in_python: list[Comparison] = []
-        # (entity, key) of the param and tag values selected after the run columns
-        self.python_values: list[tuple[str, str]] = []
-        self.select_params: list[object] = []
-        self.joins: list[str] = []
-        self.join_params: list[object] = []
-        self.where: list[str] = []
-        self.where_params: list[object] = []
-        self.order: list[str] = []
-
-    def sql(self, limit: int | None) -> tuple[str, list[object]]:
-        columns = [
-            _RUN_COLUMNS,
-            *(
-                f"(SELECT x.value FROM {_TABLES[entity]} x WHERE x.run_id = r.run_id AND x.key = ?)"
-                for entity, _ in self.python_values
-            ),
-        ]
-        parts = [f"SELECT {', '.join(columns)} FROM runs r", *self.joins]
-        if self.where:
-            parts.append("WHERE " + " AND ".join(self.where))
-        # ties (and no order_by) go newest first, then by run id, as in autolog.search
-        parts.append("ORDER BY " + ", ".join([*self.order, "r.start_time DESC", "r.run_id"]))
-        params = [*self.select_params, *self.join_params, *self.where_params]
-        if limit is not None:
-            parts.append("LIMIT ?")
-            params.append(limit)
-        return " ".join(parts), params
-
-    def _attribute(self, key: str) -> str:
-        if key == "experiment_id":
-            # compared and ordered as the string the caller sees ("10" < "2")
-            collate = ' COLLATE "C"' if self.dialect == "postgresql" else ""
-            return f"CAST(r.experiment_id AS TEXT){collate}"
-        if key in STRING_ATTRIBUTES or key in NUMERIC_ATTRIBUTES:
-            return f"r.{key}"
-        raise InvalidFilterError(f"attributes.{key}", f"unknown attribute {key!r}")
-
-    def holds_in_python(self, row: Sequence[Any]) -> bool:
-        """Whether a selected row passes the comparisons left to Python."""
-        values: dict[str, dict[str, str]] = {"param": {}, "tag": {}}
-        for (entity, key), value in zip(self.python_values, row[_N_RUN_COLUMNS:], strict=True):
-            if value is not None:
-                values[entity][key] = value
-        run = Run(_run_info(row), RunData(values["param"], {}, values["tag"]))
-        return matches(run, self.in_python)
-
-    def add_filter(self, c: Comparison) -> None:
-        if c.op in ("ILIKE", "NOT ILIKE"):
-            self.in_python.append(c)
-            if c.entity in _TABLES:
-                self.python_values.append((c.entity, c.key))
-                self.select_params.append(c.key)
-            return
-        if c.entity == "metric":
-            self._add_metric_filter(c)
-            return
-        if c.entity == "attribute":
-            column = self._attribute(c.key)
-            if c.key in NUMERIC_ATTRIBUTES:
-                condition, params = self._numeric(column, c)
-            else:
-                condition, params = self._string(column, c)
-            self.where.append(condition)
-            self.where_params.extend(params)
-            return
-        table = _TABLES[c.entity]
-        condition, params = self._string("x.value", c)
-        self.where.append(
-            f"EXISTS (SELECT 1 FROM {table} x WHERE x.run_id = r.run_id AND x.key = ?"
-            f" AND {condition})"
-        )
-        self.where_params.extend([c.key, *params])
-
-    def _add_metric_filter(self, c: Comparison) -> None:
-        # latest_value is NULL for NaN. NaN compares like Python: only "!=" holds for it, and
-        # nothing but "!=" holds against a NaN in the filter. A missing metric never matches.
-        if isinstance(c.value, str | tuple):
-            raise InvalidFilterError(str(c), f"metric {c.key!r} compares to a number")
-        params: list[object] = []
-        if math.isnan(c.value):
-            condition = "1 = 1" if c.op == "!=" else "1 = 0"
-        elif c.op == "!=":
-            condition, params = "(m.latest_value IS NULL OR m.latest_value <> ?)", [c.value]
-        else:
-            condition, params = self._numeric("m.latest_value", c)
-        self.where.append(
-            "EXISTS (SELECT 1 FROM metric_series m WHERE m.run_id = r.run_id AND m.key = ?"
-            f" AND {condition})"
-        )
-        self.where_params.extend([c.key, *params])
-
-    @staticmethod
-    def _numeric(column: str, c: Comparison) -> tuple[str, list[object]]:
-        sql_op = {"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}.get(c.op)
-        if sql_op is None or isinstance(c.value, str | tuple):
-            raise InvalidFilterError(str(c), f"{c.op} {c.value!r} does not apply to {c.key!r}")
-        return f"{column} {sql_op} ?", [c.value]
-
-    def _string(self, column: str, c: Comparison) -> tuple[str, list[object]]:
-        op = c.op
-        if op in ("IN", "NOT IN"):
-            if not isinstance(c.value, tuple) or not all(isinstance(v, str) for v in c.value):
-                raise InvalidFilterError(str(c), f"{op} needs a list of strings")
-            if not c.value:  # "IN ()" is not valid PostgreSQL
-                return ("1 = 0" if op == "IN" else f"{column} IS NOT NULL"), []
-            return f"{column} {op} ({_marks(len(c.value))})", list(c.value)
-        if not isinstance(c.value, str):
-            raise InvalidFilterError(str(c), f"{c.key!r} compares to a string")
-        if op in ("=", "!="):
-            return f"{column} {'=' if op == '=' else '<>'} ?", [c.value]
-        if op not in ("LIKE", "NOT LIKE"):
-            raise InvalidFilterError(str(c), f"operator {op} does not apply to {c.key!r}")
-        # PostgreSQL treats a backslash as an escape by default; autolog.search has none.
-        escape = " ESCAPE ''" if self.dialect == "postgresql" else ""
-        condition = f"{column} LIKE ?{escape}"
-        # NOT (NULL LIKE x) is NULL: a missing attribute still does not match
-        return (f"NOT ({condition})" if op == "NOT LIKE" else condition), [c.value]
-
-    def add_order(self, clause: OrderBy) -> None:
-        direction = "ASC" if clause.ascending else "DESC"
-        alias = f"o{len(self.joins)}"
-        if clause.entity == "attribute":
-            column = self._attribute(clause.key)
-            # missing values last whatever the direction, as in autolog.search
-            self.order += [f"({column} IS NULL)", f"{column} {direction}"]
-            return
-        if clause.entity == "metric":
-            self.joins.append(
-                f"LEFT JOIN metric_series {alias} ON {alias}.run_id = r.run_id AND {alias}.key = ?"
-            )
-            # NaN is stored as NULL, and sorts as a missing value does: last, tied with them
-            self.order += [
-                f"({alias}.latest_value IS NULL)",
-                f"{alias}.latest_value {direction}",
-            ]
-        else:
-            table = _TABLES[clause.entity]
-            self.joins.append(
-                f"LEFT JOIN {table} {alias} ON {alias}.run_id = r.run_id AND {alias}.key = ?"
-            )
-            self.order += [f"({alias}.value IS NULL)", f"{alias}.value {direction}"]
-        self.join_params.append(clause.key)
-
-
-def _encode_metrics(metrics: Sequence[Metric]) -> list[_Chunk]:
-    """Group a batch by key, in logging order, and pack each group's arrays."""
-    if not metrics:
-        return []
-    # Column by column in C: this is what keeps a 200,000-metric batch well under 0.2 s.
-    keys, values, steps, timestamps = (list(map(itemgetter(i), metrics)) for i in range(4))
-    first = keys[0]
-    if keys.count(first) == len(keys):
-        return [_encode(first, values, steps, timestamps)]
-    positions: dict[str, list[int]] = {}
-    for i, key in enumerate(keys):
-        positions.setdefault(key, []).append(i)
-    return [
-        _encode(
-            key,
-            [values[i] for i in where],
-            [steps[i] for i in where],
-            [timestamps[i] for i in where],
-        )
-        # sorted: concurrent batches lock their series rows in one order (no deadlocks)
-        for key, where in sorted(positions.items())
-    ]
-
-
-def _encode(
-    key: str, values: Sequence[float], steps: Sequence[int], timestamps: Sequence[int]
-) -> _Chunk:
-    try:
-        step_array = array("q", steps)
-        time_array = array("q", timestamps)
-        value_array = array("d", values)
-    except (TypeError, OverflowError) as exc:
-        raise InvalidInputError(
-            f"metric {key!r}: steps and timestamps must be 64-bit integers and values floats"
-            f" ({exc})"
-        ) from None
-    n = len(step_array)
-    top = max(step_array)
-    if step_array.count(top) == 1:
-        newest = step_array.index(top)
-    else:
-        # equal steps: the newest timestamp, then the last logged
-        newest = max(
-            (t, i) for i, (s, t) in enumerate(zip(step_array, time_array, strict=True)) if s == top
-        )[1]
-    latest_value = value_array[newest]
-    latest_timestamp = time_array[newest]
-    in_order = all(map(le, step_array, islice(step_array, 1, None)))
-    first_step, last_step = step_array[0], step_array[-1]
-    if _BIG_ENDIAN:
-        for packed in (step_array, time_array, value_array):
-            packed.byteswap()
-    return _Chunk(
-        key=key,
-        n=n,
-        steps=step_array.tobytes(),
-        timestamps=time_array.tobytes(),
-        values=value_array.tobytes(),
-        first_step=first_step,
-        last_step=last_step,
-        in_order=in_order,
-        latest_value=None if math.isnan(latest_value) else latest_value,
-        latest_step=top,
-        latest_timestamp=latest_timestamp,
-    )
-
-
-def _decode_history(key: str, chunks: Sequence[Any]) -> list[Metric]:
-    steps: array[int] = array("q")
-    timestamps: array[int] = array("q")
-    values: array[float] = array("d")
-    in_order = True
-    previous_last: int | None = None
-    for first_step, last_step, chunk_in_order, step_bytes, time_bytes, value_bytes in chunks:
-        steps.frombytes(step_bytes)
-        timestamps.frombytes(time_bytes)
-        values.frombytes(value_bytes)
-        in_order = (
-            in_order
-            and bool(chunk_in_order)
-            and (previous_last is None or previous_last <= first_step)
-        )
-        previous_last = last_step
-    if _BIG_ENDIAN:
-        for packed in (steps, timestamps, values):
-            packed.byteswap()
-    # A million tuples would trigger several full collections for nothing: none can be cyclic.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        if in_order:
-            rows: Iterator[tuple[str, float, int, int]] = zip(
-                repeat(key), values, steps, timestamps
-            )
-        else:
-            order = sorted(range(len(steps)), key=steps.__getitem__)  # stable: logging order
-            rows = ((key, values[i], steps[i], timestamps[i]) for i in order)
-        # tuple.__new__ is what Metric._make calls, without its per-row length check
-        return cast(list[Metric], list(map(tuple.__new__, repeat(Metric), rows)))
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-
-
-def _classify_unconnected(exc: BaseException) -> bool | None:
-    # Connecting failed before a _Db existed: sqlite3 or psycopg raised while opening.
-    if isinstance(exc, sqlite3.Error):
-        return isinstance(exc, sqlite3.OperationalError)
-    psycopg_module = sys.modules.get("psycopg")
-    if psycopg_module is not None and isinstance(exc, psycopg_module.Error):
-        return isinstance(exc, psycopg_module.OperationalError)
-    return None
-
-
-def _run_info(row: Sequence[Any]) -> RunInfo:
-    """A RunInfo from the ``_RUN_COLUMNS`` at the start of a row."""
-    run_id, experiment_id, run_name, status, start, end, artifact_uri, parent = row[:_N_RUN_COLUMNS]
-    return RunInfo(
-        run_id, str(experiment_id), run_name, RunStatus(status), start, end, artifact_uri, parent
-    )
-
-
-def _require_run(db: _Db, run_id: str) -> None:
+def _require_run(db: Db, run_id: str) -> None:
     if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
         raise NotFoundError("run", run_id)
 
 
-def _values_by_key(db: _Db, table: str, run_id: str, keys: Sequence[str]) -> dict[str, str]:
+def _values_by_key(db: Db, table: str, run_id: str, keys: Sequence[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for start in range(0, len(keys), _IN_BATCH):
         part = keys[start : start + _IN_BATCH]
         rows = db.execute(
-            f"SELECT key, value FROM {table} WHERE run_id = ? AND key IN ({_marks(len(part))})",
+            f"SELECT key, value FROM {table} WHERE run_id = ? AND key IN ({marks(len(part))})",
             (run_id, *part),
         ).fetchall()
         found.update(rows)
     return found
 
 
-def _by_run(db: _Db, select: str, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def _by_run(db: Db, select: str, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """``{run_id: {key: value}}`` from a ``SELECT run_id, key, value FROM table``."""
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(run_ids), _IN_BATCH):
         part = run_ids[start : start + _IN_BATCH]
-        rows = db.execute(f"{select} WHERE run_id IN ({_marks(len(part))})", part).fetchall()
+        rows = db.execute(f"{select} WHERE run_id IN ({marks(len(part))})", part).fetchall()
         for run_id, key, value in rows:
             found.setdefault(run_id, {})[key] = value
     return found
 
 
-def _model_version(db: _Db, name: str, version: int) -> ModelVersion:
+def _model_version(db: Db, name: str, version: int) -> ModelVersion:
     row = db.execute(
         "SELECT source, run_id, creation_time FROM model_versions WHERE name = ? AND version = ?",
         (name, version),
@@ -1107,10 +627,6 @@ def _int_id(experiment_id: str) -> int | None:
     return number if str(number) == experiment_id else None
 
 
-def _marks(n: int) -> str:
-    return ", ".join(["?"] * n)
-
-
 def _sqlite_path(uri: str) -> str:
     parts = urlsplit(uri)
     if parts.netloc not in ("", "localhost"):
@@ -1131,7 +647,3 @@ def _redact(uri: str) -> str:
     netloc = parts.netloc.rpartition("@")
     user = netloc[0].partition(":")[0]
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
-
-
-def _now() -> int:
-    return time.time_ns() // 1_000_000

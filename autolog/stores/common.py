@@ -1,0 +1,97 @@
+"""Helpers that every store implementation shares (and nothing else needs).
+
+Kept here, not in one store, so that no store imports another's private parts and the rules
+that must agree across stores (which value is the latest, what a path prefix covers) are
+written once.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from autolog import lifecycle
+from autolog.entities import Metric
+from autolog.errors import InvalidURIError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = [
+    "DEFAULT_DIR",
+    "default_artifact_root",
+    "fork_safe_lock",
+    "is_newer",
+    "local_path",
+    "now_ms",
+    "under",
+]
+
+DEFAULT_DIR = "autolog-runs"
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch: the unit of every time a store records."""
+    return time.time_ns() // 1_000_000
+
+
+def is_newer(candidate: Metric, current: Metric | None) -> bool:
+    """The latest value of a metric is the one with the highest step, then the newest; of
+    equal (step, timestamp) the one logged last."""
+    if current is None:
+        return True
+    return (candidate.step, candidate.timestamp) >= (current.step, current.timestamp)
+
+
+def under(path: str, prefix: str) -> bool:
+    """Whether the artifact ``path`` is ``prefix`` or lies below it ('' covers everything)."""
+    prefix = prefix.strip("/")
+    return not prefix or path == prefix or path.startswith(prefix + "/")
+
+
+_lock_owners: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def fork_safe_lock(owner: object) -> threading.RLock:
+    """A lock for ``owner._lock`` that a forked child gets anew: the parent's writer or another
+    thread may hold the old one at the moment of the fork, and never release it there."""
+    _lock_owners.add(owner)
+    return threading.RLock()
+
+
+def _new_locks_after_fork() -> None:
+    for owner in list(_lock_owners):
+        owner._lock = threading.RLock()
+
+
+lifecycle.on_fork(lifecycle.Layer.STORE, after_in_child=_new_locks_after_fork)
+
+
+def local_path(uri: str) -> Path:
+    """The filesystem path of a ``file:`` URI or a plain path."""
+    from pathlib import Path
+
+    parts = urlsplit(uri)
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise InvalidURIError(uri, "file URIs must name a local path (file:///dir)")
+        return Path(unquote(parts.path))
+    if parts.scheme and len(parts.scheme) > 1:
+        raise InvalidURIError(uri, f"expected a local path or file:// URI, not {parts.scheme}:")
+    return Path(uri)
+
+
+def default_artifact_root() -> str:
+    """``$AUTOLOG_ARTIFACT_ROOT``, else ``./autolog-runs/artifacts``, as an absolute file URI."""
+    from pathlib import Path
+
+    configured = os.environ.get("AUTOLOG_ARTIFACT_ROOT")
+    if configured:
+        if "://" in configured:
+            return configured.rstrip("/")
+        return Path(configured).resolve().as_uri()
+    return (Path.cwd() / DEFAULT_DIR / "artifacts").resolve().as_uri()
