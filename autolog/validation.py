@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 import re
 from collections.abc import Mapping
@@ -15,6 +14,7 @@ from autolog.errors import (
     InvalidValueError,
     UnsafePathError,
 )
+from autolog.rendering import render
 
 MAX_KEY_LENGTH = 250
 # Params and tags are stored whole up to this size; larger values are refused, never cut.
@@ -80,19 +80,14 @@ def _check_relative_path(
 
 
 def stringify(key: str, value: object) -> str:
-    """Render a param or tag value as the string that is stored, refusing oversized ones."""
-    text = value if isinstance(value, str) else _render(value)
+    """Render a param or tag value as the string that is stored (one rule for every caller:
+    ``autolog.rendering``), refusing oversized ones."""
+    text = value if isinstance(value, str) else render(value)
     if len(text) > MAX_VALUE_LENGTH:
         raise InvalidValueError(
             key, text[:40], f"{len(text)} characters exceeds the limit of {MAX_VALUE_LENGTH}"
         )
     return text
-
-
-def _render(value: object) -> str:
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return repr(value)
-    return str(value)
 
 
 def to_float(key: str, value: object) -> float:

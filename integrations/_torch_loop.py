@@ -1319,7 +1319,7 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
-        return value.item() if value.numel() == 1 else repr(value.tolist())
+        return value.item() if value.numel() == 1 else value.tolist()
     if isinstance(value, (list, tuple)):
         return type(value)(_plain(v) for v in value)
     return value
