@@ -2,18 +2,29 @@
 
 What one outermost training call records:
 
-- params: ``get_params(deep=True)`` (so a Pipeline's or a search's nested estimators too);
+- params: ``get_params(deep=True)`` (so a Pipeline's or a search's nested estimators too),
+  stored as the core renders every value (``autolog.rendering``): strings as they are, numbers
+  as Python prints them, functions and classes by qualified name (``refit=refit_strategy`` is
+  ``__main__.refit_strategy``, never an address), estimators as their repr;
 - metrics: ``fit_time`` in seconds; training scores (classifiers: ``training_accuracy``,
   ``training_precision``, ``training_recall``, ``training_f1``, ``training_log_loss`` and
   ``training_roc_auc`` where defined; regressors: ``training_mse``, ``training_rmse``,
   ``training_mae``, ``training_r2``); learning curves as step metrics (``loss_curve_`` ->
-  ``training_loss``, ``validation_scores_`` -> ``validation_score``, ``train_score_`` ->
-  ``train_score``, ``oob_scores_`` -> ``oob_score``) and ``n_iter``;
+  ``training_loss``, ``validation_scores_`` (MLP) and ``validation_score_``
+  (HistGradientBoosting) -> ``validation_score``, ``train_score_`` -> ``train_score``,
+  ``oob_scores_`` -> ``oob_score``) and ``n_iter``;
 - the fitted estimator as the model ``model``, with an input schema in its metadata;
 - searches (GridSearchCV, RandomizedSearchCV, the halving ones): ``best_<param>`` params, the
-  ``best_cv_score`` metric, ``cv_results.csv``, and child runs for the best candidates.
+  ``best_cv_score`` metric where the search has a ``best_score_``, the refit candidate's mean
+  test score for every scorer as ``best_cv_<scorer>`` (multi-metric searches, a callable
+  ``refit`` too), ``cv_results.csv``, and child runs for the best candidates: the refit one
+  first, then by the ranking of the ``refit`` scorer (of the first scorer where ``refit`` is a
+  callable or False), each tagged ``autolog.candidate_rank``.
 
-``partial_fit`` calls on one estimator make one run whose metrics are steps, one per call.
+A transformer fitted on its own (a scaler, an encoder, PCA, a pipeline of them: it transforms
+and predicts nothing) is preprocessing, not a model: no run, unless
+``sklearn={"log_transformers": True}``. ``partial_fit`` calls on one estimator make one run
+whose metrics are steps, one per call.
 Fits that scikit-learn makes itself (steps of a pipeline, clones in a search or in
 ``cross_val_score``, helpers fitted inside metric functions) are part of the outer call or not
 recorded at all: a run is what the user's own code trained.
@@ -45,6 +56,7 @@ from autolog.integrations.patching import (
     typed_options,
 )
 from autolog.integrations.session import Session, open_session, training_session
+from autolog.rendering import render
 
 __all__ = ["INTEGRATION", "SklearnOptions", "training_scores"]
 
@@ -58,6 +70,8 @@ class SklearnOptions(NamedTuple):
     max_tuning_runs: int = 5
     #: compute training scores (one predict on the training data after fit)
     log_training_metrics: bool = True
+    #: record a transformer fitted on its own (a scaler, an encoder, PCA) as a run too
+    log_transformers: bool = False
 
 
 class _Sklearn:
@@ -114,6 +128,8 @@ def _fit_hook(call: Call) -> HookGenerator:
     if not outermost(call, "sklearn"):
         return
     estimator = call.instance
+    if not call.settings.options.log_transformers and _is_transformer(estimator):
+        return  # preprocessing, not a model: what it feeds is recorded
     _end_incremental(estimator, "FINISHED")  # fit starts over: an incremental run is complete
     with training_session(call, tags={"autolog.estimator": _class_name(estimator)}) as session:
         started = time.perf_counter()
@@ -141,11 +157,22 @@ def _class_name(estimator: Any) -> str:
     return type(estimator).__name__
 
 
-def _params(estimator: Any) -> dict[str, str]:
-    params = {}
-    for key, value in estimator.get_params(deep=True).items():
-        params[key] = value if isinstance(value, str) else repr(value)
-    return params
+def _is_transformer(estimator: Any) -> bool:
+    """A preprocessing step fitted on its own (a scaler, an encoder, PCA, a pipeline of them):
+    it transforms data and predicts nothing."""
+    from sklearn.base import TransformerMixin
+
+    if not (isinstance(estimator, TransformerMixin) or hasattr(estimator, "transform")):
+        return False
+    return not any(
+        hasattr(estimator, method) for method in ("predict", "predict_proba", "decision_function")
+    )
+
+
+def _params(estimator: Any) -> dict[str, Any]:
+    # stored as the core renders every param value (autolog.rendering): strings as they are,
+    # functions and classes by qualified name, never a memory address
+    return dict(estimator.get_params(deep=True))
 
 
 def _training_data(call: Call) -> tuple[Any, Any, Any]:
@@ -201,7 +228,8 @@ def _defined(compute: Any, *args: Any, **kwargs: Any) -> float | None:
 
 _CURVES = (
     ("loss_curve_", "training_loss"),
-    ("validation_scores_", "validation_score"),
+    ("validation_scores_", "validation_score"),  # MLP
+    ("validation_score_", "validation_score"),  # HistGradientBoosting
     ("train_score_", "train_score"),
     ("oob_scores_", "oob_score"),
 )
@@ -269,23 +297,73 @@ def _log_search(session: Session, search: Any, max_runs: int) -> None:
     client, run_id = session.client, session.run_id
     best = getattr(search, "best_params_", None)
     if best:
-        client.log_params(run_id, {f"best_{k}": repr(v) for k, v in best.items()})
-    best_score = getattr(search, "best_score_", None)
-    if best_score is not None:
-        client.log_metric(run_id, "best_cv_score", float(best_score))
+        client.log_params(run_id, {f"best_{k}": v for k, v in best.items()})
     results = search.cv_results_
+    best_index = _best_index(search, results)
+    client.log_metrics(run_id, _best_scores(search, results, best_index))
     with tempfile.TemporaryDirectory(prefix="autolog-") as folder:
         path = Path(folder) / "cv_results.csv"
         _write_csv(path, results)
         client.log_artifact(run_id, path)
-    _log_candidates(session, results, _rank_key(search), max_runs)
+    _log_candidates(session, results, _candidate_order(search, results, best_index), max_runs)
 
 
-def _rank_key(search: Any) -> str:
+def _best_index(search: Any, results: Mapping[str, Any]) -> int | None:
+    """The candidate the search refit (a ``refit`` metric's best, or the one a callable
+    ``refit`` chose), or None without refit."""
+    index = getattr(search, "best_index_", None)
+    try:
+        index = int(index)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return index if 0 <= index < len(results["params"]) else None
+
+
+def _best_scores(search: Any, results: Mapping[str, Any], best: int | None) -> dict[str, float]:
+    """``best_cv_score`` where the search has one, and the refit candidate's mean test score
+    for every scorer, ``best_cv_<scorer>`` (multi-metric searches, callable ``refit`` too)."""
+    scores = {}
+    best_score = getattr(search, "best_score_", None)  # absent with a callable refit
+    if best_score is not None:
+        scores["best_cv_score"] = float(best_score)
+    if best is not None:
+        for key in results:
+            if key.startswith("mean_test_"):
+                value = _number(results[key][best])
+                if value is not None:
+                    scores[f"best_cv_{key.removeprefix('mean_test_')}"] = value
+    return scores
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def _candidate_order(search: Any, results: Mapping[str, Any], best: int | None) -> list[int]:
+    """Candidates best first: the refit one, then by the ranking of the ``refit`` scorer (or
+    the only one, or the first of several when ``refit`` is a callable or False)."""
     refit = search.refit
-    if isinstance(refit, str) and f"rank_test_{refit}" in search.cv_results_:
-        return f"rank_test_{refit}"
-    return "rank_test_score"
+    ranks = [k for k in results if k.startswith("rank_test_")]
+    if isinstance(refit, str) and f"rank_test_{refit}" in results:
+        key: str | None = f"rank_test_{refit}"
+    elif "rank_test_score" in results:
+        key = "rank_test_score"
+    else:
+        key = ranks[0] if ranks else None
+    count = len(results["params"])
+    if key is None:
+        order = list(range(count))
+    else:
+        rank = results[key]
+        order = sorted(range(count), key=lambda i: (int(rank[i]), i))
+    if best is not None:
+        order.remove(best)
+        order.insert(0, best)
+    return order
 
 
 def _write_csv(path: Path, results: Mapping[str, Any]) -> None:
@@ -301,25 +379,27 @@ def _write_csv(path: Path, results: Mapping[str, Any]) -> None:
 def _cell(value: Any) -> Any:
     if hasattr(value, "item"):
         value = value.item()
-    return repr(value) if isinstance(value, dict) else value
+    return render(value) if isinstance(value, dict) else value
 
 
-def _log_candidates(session: Session, results: Mapping[str, Any], rank: str, max_runs: int) -> None:
-    if max_runs == 0 or rank not in results:
+def _log_candidates(
+    session: Session, results: Mapping[str, Any], order: list[int], max_runs: int
+) -> None:
+    if max_runs == 0:
         return
     client = session.client
-    order = sorted(range(len(results["params"])), key=lambda i: (int(results[rank][i]), i))
     metric_keys = [
         k for k in results if k.startswith(("mean_", "std_", "rank_")) and "split" not in k
     ]
-    for i in order[:max_runs]:
+    for position, i in enumerate(order[:max_runs]):
         child = client.create_run(
             experiment_id=session.experiment_id,
             run_name=f"candidate-{i}",
             parent_run_id=session.run_id,
+            tags={"autolog.candidate_rank": position + 1},
         )
         child_id = child.info.run_id
-        client.log_params(child_id, {k: repr(v) for k, v in results["params"][i].items()})
+        client.log_params(child_id, dict(results["params"][i]))
         values = {}
         for key in metric_keys:
             try:
@@ -354,6 +434,8 @@ def _partial_fit_hook(call: Call) -> HookGenerator:
     if not outermost(call, "sklearn"):
         return
     estimator = call.instance
+    if not call.settings.options.log_transformers and _is_transformer(estimator):
+        return
     state = _incremental.get(estimator)
     if state is None:
         state = _start_incremental(call, estimator)

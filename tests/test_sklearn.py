@@ -18,8 +18,9 @@ from sklearn import metrics
 from sklearn.base import clone
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_classification, make_regression
+from sklearn.decomposition import PCA, IncrementalPCA
 from sklearn.dummy import DummyClassifier
-from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.linear_model import LinearRegression, LogisticRegression, SGDClassifier
 from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV, RandomizedSearchCV
@@ -27,8 +28,8 @@ from sklearn.multioutput import MultiOutputClassifier
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import LinearSVC
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.svm import SVC, LinearSVC
 from support import run_script
 
 import autolog
@@ -133,15 +134,28 @@ def test_awkward_targets_never_crash() -> None:
     assert all(r.info.status is RunStatus.FINISHED for r in runs.values())
 
 
-def test_transformers_and_clusterers() -> None:
+def test_transformers_fitted_on_their_own_are_no_model_runs() -> None:
     scaled = StandardScaler().fit_transform(X)
     assert np.allclose(scaled.mean(axis=0), 0)
+    MinMaxScaler().fit(X)
+    make_pipeline(StandardScaler(), PCA(n_components=2)).fit(X)
+    IncrementalPCA(n_components=2).partial_fit(X)
     labels = KMeans(n_clusters=2, n_init=2, random_state=0).fit_predict(X)
     assert len(labels) == len(X)
     runs = {r.data.tags["autolog.estimator"]: r for r in autolog.search_runs()}
-    assert set(runs) == {"StandardScaler", "KMeans"}  # one run each, fit() inside not counted
-    assert "fit_time" in runs["StandardScaler"].data.metrics
+    assert set(runs) == {"KMeans"}  # a clusterer predicts: a model
     assert runs["KMeans"].data.params["n_clusters"] == "2"
+
+
+def test_transformers_are_runs_again_with_the_option() -> None:
+    autolog.autolog(sklearn={"log_transformers": True})
+    StandardScaler().fit_transform(X)
+    make_pipeline(StandardScaler(), PCA(n_components=2)).fit(X)
+    runs = {r.data.tags["autolog.estimator"]: r for r in autolog.search_runs()}
+    assert set(runs) == {"StandardScaler", "Pipeline"}  # one run each, fit() inside not counted
+    assert "fit_time" in runs["StandardScaler"].data.metrics
+    with pytest.raises(autolog.InvalidInputError, match="log_transformers"):
+        autolog.autolog(sklearn={"log_transformers": "yes"})
 
 
 def test_a_pipeline_is_one_run_with_every_step() -> None:
@@ -160,13 +174,14 @@ def test_grid_search_parent_and_children() -> None:
     parents = [r for r in runs if r.info.parent_run_id is None]
     assert len(parents) == 1  # the clones' fits started no runs
     parent = parents[0]
-    assert parent.data.params["best_C"] == repr(search.best_params_["C"])
+    assert parent.data.params["best_C"] == str(search.best_params_["C"])
     assert parent.data.metrics["best_cv_score"] == pytest.approx(search.best_score_)
     assert parent.data.params["estimator__C"] == "1.0"
     children = [r for r in runs if r.info.parent_run_id == parent.info.run_id]
     assert len(children) == 2
     best_child = next(r for r in children if r.data.metrics["rank_test_score"] == 1)
-    assert best_child.data.params["C"] == repr(search.best_params_["C"])
+    assert best_child.data.params["C"] == str(search.best_params_["C"])
+    assert best_child.data.tags["autolog.candidate_rank"] == "1"
     assert best_child.data.tags["autolog.parentRunId"] == parent.info.run_id
     table = Path(autolog.download_artifacts(parent.info.run_id, "cv_results.csv"))
     rows = list(csv.DictReader(io.StringIO(table.read_text())))
@@ -174,6 +189,80 @@ def test_grid_search_parent_and_children() -> None:
     assert {row["param_C"] for row in rows} == {"0.01", "0.1", "1.0"}
     loaded = autolog.load_model(f"runs:/{parent.info.run_id}/model")
     assert np.array_equal(loaded.predict(X), search.predict(X))  # type: ignore[attr-defined]
+
+
+def pick_simplest(cv_results: dict[str, Any]) -> int:
+    """A callable refit: the smallest C among the candidates within 0.05 of the best recall."""
+    recall = cv_results["mean_test_recall"]
+    good = [i for i, r in enumerate(recall) if r >= max(recall) - 0.05]
+    return min(good, key=lambda i: cv_results["param_C"][i])
+
+
+def test_multi_metric_search_with_a_callable_refit() -> None:
+    search = GridSearchCV(
+        SVC(),
+        {"C": [0.1, 1.0, 10.0], "kernel": ["rbf", "linear"]},
+        scoring=["precision", "recall"],
+        refit=pick_simplest,
+        cv=3,
+    ).fit(X, Y)
+    runs = autolog.search_runs()
+    (parent,) = [r for r in runs if r.info.parent_run_id is None]
+    assert parent.data.params["refit"] == f"{__name__}.pick_simplest"
+    assert parent.data.params["scoring"] == "['precision', 'recall']"
+    assert parent.data.params["best_kernel"] == search.best_params_["kernel"]  # no quotes
+    assert parent.data.params["best_C"] == str(search.best_params_["C"])
+    best = search.best_index_
+    results = search.cv_results_
+    assert parent.data.metrics["best_cv_precision"] == pytest.approx(
+        results["mean_test_precision"][best]
+    )
+    assert parent.data.metrics["best_cv_recall"] == pytest.approx(results["mean_test_recall"][best])
+    assert "best_cv_score" not in parent.data.metrics  # scikit-learn has none to give
+    children = [r for r in runs if r.info.parent_run_id == parent.info.run_id]
+    assert len(children) == 5
+    (first,) = [c for c in children if c.data.tags["autolog.candidate_rank"] == "1"]
+    assert first.info.run_name == f"candidate-{best}"
+    assert first.data.params["kernel"] == search.best_params_["kernel"]
+    assert first.data.metrics["mean_test_recall"] == pytest.approx(
+        results["mean_test_recall"][best]
+    )
+    found = autolog.search_runs(
+        filter_string=f"params.best_kernel = '{search.best_params_['kernel']}'"
+    )
+    assert [r.info.run_id for r in found] == [parent.info.run_id]
+
+
+def test_multi_metric_search_refit_on_one_scorer() -> None:
+    search = GridSearchCV(
+        LogisticRegression(), {"C": [0.01, 1.0]}, scoring=["precision", "recall"], refit="recall"
+    ).fit(X, Y)
+    (parent,) = [r for r in autolog.search_runs() if r.info.parent_run_id is None]
+    assert parent.data.metrics["best_cv_score"] == pytest.approx(search.best_score_)
+    assert parent.data.metrics["best_cv_recall"] == pytest.approx(search.best_score_)
+    assert "best_cv_precision" in parent.data.metrics
+
+
+def test_the_same_params_are_the_same_strings_in_every_run() -> None:
+    from sklearn.preprocessing import FunctionTransformer
+
+    for _ in range(2):
+        make_pipeline(FunctionTransformer(np.log1p), LogisticRegression()).fit(np.abs(X), Y)
+    first, second = autolog.search_runs()
+    assert first.data.params == second.data.params
+    assert first.data.params["functiontransformer__func"] == "numpy.log1p"
+
+
+def test_hist_gradient_boosting_validation_scores() -> None:
+    model = HistGradientBoostingRegressor(
+        max_iter=30, early_stopping=True, validation_fraction=0.2, n_iter_no_change=5
+    ).fit(XR, YR)
+    run_id = _only_run().info.run_id
+    validation = autolog.get_metric_history(run_id, "validation_score")
+    assert [m.value for m in validation] == pytest.approx(list(model.validation_score_))
+    assert [m.step for m in validation] == list(range(len(model.validation_score_)))
+    train = autolog.get_metric_history(run_id, "train_score")
+    assert [m.value for m in train] == pytest.approx(list(model.train_score_))
 
 
 def test_randomized_and_halving_searches() -> None:
