@@ -4,8 +4,19 @@ What one outermost training call records:
 
 - params: for ``train`` and ``cv``, the booster params as given, over the full configuration
   LightGBM resolved from them (aliases, defaults) where the booster reports it, and the other
-  training arguments (``num_boost_round``, ``valid_names``, ``nfold``, ...); for
-  ``LGBMClassifier``, ``LGBMRegressor`` and ``LGBMRanker``, ``get_params()`` over the same;
+  training arguments (``num_boost_round``, ``valid_names``, ``nfold``, ``feval``, ...); for
+  ``LGBMClassifier``, ``LGBMRegressor`` and ``LGBMRanker``, ``get_params()`` over the same, and
+  the settings among ``fit``'s arguments (``eval_metric``, ``eval_names``, ``feature_name``,
+  ``categorical_feature``, ``init_model``). Values as the core stores every param
+  (``autolog.rendering``): ``metric={"l2", "l1"}`` as ``{'l1', 'l2'}``, functions (a custom
+  objective, ``feval``, an ``eval_metric`` callable) by qualified name;
+- early stopping under LightGBM's own name, ``early_stopping_round``, with the rounds LightGBM
+  used: an ``early_stopping()`` callback's (with its ``early_stopping_min_delta`` and
+  ``first_metric_only``), else the params' ``early_stopping_round`` or any alias of it, else 0;
+  the aliases are not logged beside it;
+- ``reset_parameter`` schedules: each as the param ``reset_parameter.<name>`` (its list, or its
+  function by name), and the value used at every iteration as the step metric ``<name>``
+  (``learning_rate``, ``bagging_fraction``, ...);
 - step metrics: every validation set's every metric at every iteration, ``<valid_name>-<metric>``,
   with the iteration as step (1-based: the number of boosting rounds done, as LightGBM counts
   ``best_iteration``); for ``cv`` the mean and standard deviation over the folds,
@@ -41,7 +52,6 @@ import inspect
 import io
 import json
 import numbers
-import os
 import re
 import tempfile
 import time
@@ -62,6 +72,7 @@ from autolog.integrations.patching import (
     typed_options,
 )
 from autolog.integrations.session import Session, current, training_session
+from autolog.rendering import render
 
 __all__ = ["FLAVOR", "INTEGRATION", "LightGBMFlavor", "LightGBMOptions"]
 
@@ -75,6 +86,12 @@ _FIRST = -(1 << 30)
 #: training arguments that are data or code, not settings: never logged as params
 _NOT_PARAMS = {"params", "train_set", "valid_sets", "callbacks"}
 _MAX_KEY = 250
+_EARLY_STOPPING = "early_stopping_round"
+_EARLY_STOPPING_ALIASES = ("early_stopping_rounds", "early_stopping", "n_iter_no_change")
+#: ``LGBMModel.fit`` arguments that are settings, not data
+_FIT_SETTINGS = frozenset(
+    {"eval_metric", "eval_names", "feature_name", "categorical_feature", "init_model"}
+)
 _BAD_KEY_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
@@ -123,7 +140,7 @@ INTEGRATION = _LightGBM()
 class _Recorder:
     """The callback the patch adds: keeps every iteration's evaluation results."""
 
-    def __init__(self, session: Session, *, cv: bool) -> None:
+    def __init__(self, session: Session, *, cv: bool, scheduled: tuple[str, ...] = ()) -> None:
         # Instance attributes: LightGBM sets ``order`` in the instance dict unless it is there.
         self.order = _FIRST
         self.before_iteration = False
@@ -133,6 +150,10 @@ class _Recorder:
         self.cv = cv
         #: (iteration, timestamp in ms, LightGBM's evaluation list of that iteration)
         self.history: list[tuple[int, int, list[Any]]] = []
+        #: params that ``reset_parameter`` callbacks change, and their value at each iteration
+        self.scheduled = scheduled
+        self.schedule: list[tuple[int, int, list[Any]]] = []
+        self._scheduled_logged = 0
         self.model: Any = None  # the Booster (train) or CVBooster (cv) being trained
         self._logged = 0
         self._keys: dict[tuple[str, str], tuple[str, ...]] = {}
@@ -144,6 +165,10 @@ class _Recorder:
     def _record(self, env: Any) -> None:
         self.model = env.model
         results = env.evaluation_result_list
+        if self.scheduled:
+            # reset_parameter updates env.params before the iteration: what it trained with
+            values = [env.params.get(name) for name in self.scheduled]
+            self.schedule.append((env.iteration + 1, time.time_ns() // 1_000_000, values))
         if results:
             self.history.append((env.iteration + 1, time.time_ns() // 1_000_000, results))
             if time.monotonic() >= self._next_drain:
@@ -161,6 +186,11 @@ class _Recorder:
                 if cv and len(result) > 4 and result[4] is not None:
                     log(run_id, keys[1], result[4], step, timestamp)
         self._logged = len(history)
+        for step, timestamp, values in self.schedule[self._scheduled_logged :]:
+            for name, value in zip(self.scheduled, values, strict=True):
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    log(run_id, _metric_key(name), float(value), step, timestamp)
+        self._scheduled_logged = len(self.schedule)
         self._next_drain = time.monotonic() + _LIVE_INTERVAL_S
 
     def _make_keys(self, result: Any) -> tuple[str, ...]:
@@ -241,7 +271,8 @@ def _record_booster(
     arguments: Mapping[str, Any],
     state: _FitState | None,
 ) -> HookGenerator:
-    recorder = _Recorder(session, cv=kind == "cv")
+    callbacks = arguments.get("callbacks")
+    recorder = _Recorder(session, cv=kind == "cv", scheduled=tuple(_schedules(callbacks)))
     # Ours goes first: the user's callbacks keep the positions, hence the order, they had.
     bound.arguments["callbacks"] = [recorder, *(arguments.get("callbacks") or ())]
     try:
@@ -263,7 +294,11 @@ def _log_train(
     state: _FitState | None,
 ) -> None:
     params = {**_training_arguments(arguments), **_resolved(booster)}
-    params.update(_texts(arguments["params"] or {}))
+    params.update(arguments["params"] or {})
+    _one_early_stopping(params, arguments)
+    if state is not None:
+        params.pop("feval", None)  # LightGBM's wrappers of the fit's eval_metric, logged as given
+    params = _texts(params)
     if state is None:
         session.log_params(params)  # first: it may move the session to a child run
     client, run_id = session.client, session.run_id
@@ -283,8 +318,9 @@ def _log_cv(session: Session, recorder: _Recorder, arguments: Mapping[str, Any])
     best = getattr(recorder.model, "best_iteration", 0)
     client.log_metrics(run_id, _early_stopping(recorder, best))
     params = _training_arguments(arguments)
-    params.update(_texts(arguments["params"] or {}))
-    session.log_params(params)
+    params.update(arguments["params"] or {})
+    _one_early_stopping(params, arguments)
+    session.log_params(_texts(params))
 
 
 def _early_stopping(recorder: _Recorder, best: int) -> dict[str, float]:
@@ -303,52 +339,96 @@ def _early_stopping(recorder: _Recorder, best: int) -> dict[str, float]:
     return metrics
 
 
-def _training_arguments(arguments: Mapping[str, Any]) -> dict[str, str]:
-    """The call's settings other than params: num_boost_round, valid_names, nfold, ..."""
+def _training_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The call's settings other than params: num_boost_round, valid_names, nfold, feval, ...,
+    and every ``reset_parameter`` schedule as ``reset_parameter.<param>`` (its list, or its
+    function by name)."""
     params = {
-        name: _text(value)
+        name: value
         for name, value in arguments.items()
         if name not in _NOT_PARAMS and value is not None
     }
+    feval = params.get("feval")
+    if feval is not None:  # the sklearn API's wrappers name the function they wrap
+        params["feval"] = (
+            [getattr(f, "func", f) for f in feval] if isinstance(feval, list) else feval
+        )
     for callback in arguments.get("callbacks") or ():
-        rounds = getattr(callback, "stopping_rounds", None)  # lightgbm.early_stopping(...)
-        if isinstance(rounds, int) and not isinstance(rounds, bool):
-            params["early_stopping_rounds"] = str(rounds)
+        for name, schedule in (_schedule_of(callback) or {}).items():
+            params[f"reset_parameter.{name}"] = schedule
     return params
 
 
-def _resolved(booster: Any) -> dict[str, str]:
+def _schedule_of(callback: Any) -> dict[str, Any] | None:
+    """The params a ``lightgbm.reset_parameter(...)`` callback changes, with their schedules."""
+    schedules = getattr(callback, "kwargs", None)
+    if getattr(callback, "before_iteration", False) and type(callback).__name__ == (
+        "_ResetParameterCallback"
+    ):
+        return dict(schedules) if isinstance(schedules, dict) else None
+    return None
+
+
+def _schedules(callbacks: Any) -> list[str]:
+    names: list[str] = []
+    for callback in callbacks or ():
+        for name in _schedule_of(callback) or {}:
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _aliases(name: str, fallback: tuple[str, ...]) -> set[str]:
+    try:
+        from lightgbm.basic import _ConfigAliases
+
+        aliases: set[str] = set(_ConfigAliases.get(name))
+    except Exception:  # a LightGBM without the private table: the names known today
+        aliases = set(fallback)
+    return aliases | {name}
+
+
+def _one_early_stopping(params: dict[str, Any], arguments: Mapping[str, Any]) -> None:
+    """Early stopping as LightGBM used it, under its own name ``early_stopping_round``: the
+    rounds of an ``early_stopping()`` callback (its ``min_delta`` and ``first_metric_only``
+    too), else the params' ``early_stopping_round`` or an alias of it; 0 when off. The
+    aliases and the resolved default (0) are dropped, so no two names disagree."""
+    aliases = _aliases(_EARLY_STOPPING, _EARLY_STOPPING_ALIASES)
+    given = arguments.get("params") or {}
+    rounds = [given[a] for a in sorted(aliases, key=lambda a: a != _EARLY_STOPPING) if a in given]
+    from_params = rounds[0] if rounds else None  # the name LightGBM itself reads first
+    for alias in aliases:
+        params.pop(alias, None)
+    used: list[int] = []
+    if _positive(from_params):
+        used.append(int(from_params))
+    for callback in arguments.get("callbacks") or ():
+        stopping = getattr(callback, "stopping_rounds", None)
+        if _positive(stopping) and getattr(callback, "enabled", True):
+            used.append(int(stopping))
+            params["early_stopping_min_delta"] = getattr(callback, "min_delta", 0.0)
+            params["first_metric_only"] = getattr(callback, "first_metric_only", False)
+    params[_EARLY_STOPPING] = min(used) if used else 0
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) > 0
+
+
+def _resolved(booster: Any) -> dict[str, Any]:
     """The configuration the booster trained with, aliases and defaults resolved."""
     # train() reloads its booster from the model string unless keep_training_booster=True;
     # LightGBM then knows the whole configuration it read back. Otherwise we have what the
     # Python side resolved (num_iterations, objective, ...).
     loaded = getattr(booster, "_get_loaded_param", None)
     full = loaded() if callable(loaded) else {}
-    return _texts({**(booster.params or {}), **(full or {})})
+    return {**(booster.params or {}), **(full or {})}
 
 
 def _texts(values: Mapping[str, Any]) -> dict[str, str]:
-    return {str(key): _text(value) for key, value in values.items()}
-
-
-def _text(value: Any) -> str:
-    """A param value as text: names for functions and objects, no memory addresses."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bool, numbers.Number)) or value is None:
-        return str(value)
-    if isinstance(value, os.PathLike):
-        return str(os.fspath(value))
-    if callable(getattr(value, "tolist", None)) and not isinstance(value, type):
-        return _text(value.tolist())  # numpy arrays and scalars (np.bool_ is no Number)
-    if isinstance(value, (list, tuple)):
-        items = ", ".join(repr(v) if isinstance(v, str) else _text(v) for v in value)
-        return f"[{items}]" if isinstance(value, list) else f"({items})"
-    if isinstance(value, dict):
-        return repr(value)
-    if callable(value) and hasattr(value, "__qualname__"):
-        return f"{getattr(value, '__module__', '')}.{value.__qualname__}".lstrip(".")
-    return type(value).__name__
+    """Params as the core stores them (``autolog.rendering``): a set like ``{"l2", "l1"}`` as
+    ``{'l1', 'l2'}``, functions by qualified name, the same value always the same string."""
+    return {str(key): render(value) for key, value in values.items()}
 
 
 def _log_importance(client: autolog.Client, run_id: str, booster: Any) -> None:
@@ -382,11 +462,33 @@ def _fit_hook(call: Call) -> HookGenerator:
 def _log_fit(
     session: Session, call: Call, estimator: Any, state: _FitState, seconds: float
 ) -> None:
-    session.log_params({**state.params, **_texts(estimator.get_params(deep=True))})
+    own = dict(estimator.get_params(deep=True))
+    for alias in _aliases(_EARLY_STOPPING, _EARLY_STOPPING_ALIASES):
+        own.pop(alias, None)  # what LightGBM used is in state.params, under one name
+    session.log_params({**state.params, **_texts(own), **_texts(_fit_arguments(call))})
     client, run_id = session.client, session.run_id
     client.log_metrics(run_id, {"fit_time": seconds, **_training_scores(call, estimator)})
     if call.settings.log_models:
         client.log_model(run_id, estimator, "model", flavor="lightgbm")
+
+
+def _fit_arguments(call: Call) -> dict[str, Any]:
+    """The settings among ``fit``'s arguments: ``eval_metric`` (names, or functions by
+    qualified name), ``eval_names``, ``feature_name``, ``categorical_feature``,
+    ``init_model``."""
+    try:
+        bound = inspect.signature(call.instance.fit).bind(*call.args, **call.kwargs)
+    except TypeError:
+        return {}
+    return {
+        name: value
+        for name, value in bound.arguments.items()
+        if name in _FIT_SETTINGS and value is not None and not _is_default(value)
+    }
+
+
+def _is_default(value: Any) -> bool:
+    return isinstance(value, str) and value == "auto"
 
 
 def _training_scores(call: Call, estimator: Any) -> dict[str, float]:

@@ -20,6 +20,7 @@ import pytest
 import autolog
 from autolog import RunStatus
 from autolog.errors import AutologWarning, InvalidInputError
+from autolog.rendering import render
 
 lgb = pytest.importorskip("lightgbm")
 pd = pytest.importorskip("pandas")
@@ -195,7 +196,7 @@ def test_booster_loads_from_its_text_without_unpickling(monkeypatch: pytest.Monk
     )
 
 
-@pytest.mark.parametrize("how", ["callback", "params"])
+@pytest.mark.parametrize("how", ["callback", "params", "alias"])
 def test_early_stopping_best_and_stopped_iteration(how: str) -> None:
     def train() -> Any:
         train_set, valid_set = sets()
@@ -203,6 +204,8 @@ def test_early_stopping_best_and_stopped_iteration(how: str) -> None:
         callbacks = []
         if how == "callback":
             callbacks.append(lgb.early_stopping(3, verbose=False))
+        elif how == "alias":
+            params["early_stopping_rounds"] = 3
         else:
             params["early_stopping_round"] = 3
         return lgb.train(
@@ -228,10 +231,10 @@ def test_early_stopping_best_and_stopped_iteration(how: str) -> None:
     steps = history(run, "valid-l2")
     assert [s for s, _ in steps] == list(range(1, stopped + 1))  # the stopping round too
     assert dict(steps)[booster.best_iteration] == metrics["best_valid-l2"]
-    if how == "callback":
-        assert run.data.params["early_stopping_rounds"] == "3"
-    else:
-        assert run.data.params["early_stopping_round"] == "3"
+    # one name, with the rounds LightGBM used, whichever way they were given
+    assert run.data.params["early_stopping_round"] == "3"
+    assert "early_stopping_rounds" not in run.data.params
+    assert "early_stopping" not in run.data.params
 
 
 def test_user_callbacks_keep_their_list_order_and_calls() -> None:
@@ -384,7 +387,7 @@ def test_init_model_continuation_counts_on_from_the_first_model() -> None:
     first, second = sorted(runs(), key=lambda r: r.info.start_time)
     assert [s for s, _ in history(first, "valid_0-l2")] == [1, 2, 3, 4, 5]
     assert [s for s, _ in history(second, "valid_0-l2")] == [6, 7, 8, 9]
-    assert second.data.params["init_model"] == "Booster"
+    assert second.data.params["init_model"] == "lightgbm.basic.Booster"
     same_model(autolog.load_model(f"runs:/{second.info.run_id}/model"), booster)
 
 
@@ -467,6 +470,56 @@ def test_cv_early_stopping() -> None:
     assert best < metrics["stopped_iteration"] < 200
     assert metrics["best_valid-l2-mean"] == result["valid l2-mean"][-1]
     assert metrics["best_valid-l2-stdv"] == result["valid l2-stdv"][-1]
+
+
+def decay(iteration: int) -> float:
+    return 0.3 * 0.9**iteration
+
+
+@pytest.mark.parametrize("kind", ["train", "cv"])
+def test_reset_parameter_schedules_are_logged_with_the_value_of_every_iteration(
+    kind: str,
+) -> None:
+    def train() -> Any:
+        callbacks = [
+            lgb.reset_parameter(learning_rate=decay, bagging_fraction=[0.9] * 3 + [0.7] * 3),
+        ]
+        params = {**PARAMS, "learning_rate": 0.3, "bagging_freq": 1, "bagging_fraction": 0.9}
+        if kind == "train":
+            return lgb.train(params, sets()[0], 6, callbacks=callbacks)
+        return lgb.cv(params, lgb.Dataset(X, Y), 6, nfold=2, stratified=False, callbacks=callbacks)
+
+    bare, logged = bare_then_logged(train)
+    if kind == "train":
+        same_model(bare, logged)
+    run = only_run()
+    params = run.data.params
+    assert params["reset_parameter.learning_rate"] == f"{__name__}.decay"
+    assert params["reset_parameter.bagging_fraction"] == "[0.9, 0.9, 0.9, 0.7, 0.7, 0.7]"
+    assert params["learning_rate"] == "0.3"  # the starting value, as given
+    assert history(run, "learning_rate") == [(i + 1, pytest.approx(decay(i))) for i in range(6)]
+    assert [v for _, v in history(run, "bagging_fraction")] == [0.9] * 3 + [0.7] * 3
+
+
+def test_set_valued_params_are_stored_as_their_items() -> None:
+    enable()
+    params = {**PARAMS, "metric": {"l2", "l1", "huber"}}
+    lgb.train(params, sets()[0], 3, valid_sets=[sets()[1]])
+    assert only_run().data.params["metric"] == "{'huber', 'l1', 'l2'}"
+
+
+def test_eval_metric_of_the_scikit_learn_api_is_logged_by_name() -> None:
+    def ratio(y_true: Any, y_pred: Any) -> tuple[str, float, bool]:
+        return "ratio", float(np.mean(y_pred / (np.abs(y_true) + 1))), False
+
+    enable()
+    lgb.LGBMRegressor(n_estimators=4, verbose=-1).fit(
+        X_TRAIN, Y_TRAIN, eval_X=(X_VALID,), eval_y=(Y_VALID,), eval_metric=[ratio, "l1"]
+    )
+    run = only_run()
+    assert run.data.params["eval_metric"] == f"[{ratio.__module__}.{ratio.__qualname__}, 'l1']"
+    assert "feval" not in run.data.params
+    assert {"valid_0-ratio", "valid_0-l1"} <= set(run.data.metrics)
 
 
 # -- the scikit-learn API -------------------------------------------------------------------
@@ -840,4 +893,5 @@ def test_a_failure_of_ours_is_one_warning_and_training_goes_on(
     ],
 )
 def test_param_values_read_as_text(value: Any, text: str) -> None:
-    assert integration._text(value) == text
+    """Stored by the core's one rule for every integration (tests/test_rendering.py)."""
+    assert render(value) == text
