@@ -399,20 +399,21 @@ def _one_early_stopping(params: dict[str, Any], arguments: Mapping[str, Any]) ->
     from_params = rounds[0] if rounds else None  # the name LightGBM itself reads first
     for alias in aliases:
         params.pop(alias, None)
-    used: list[int] = []
-    if _positive(from_params):
-        used.append(int(from_params))
+    used = [_rounds(from_params)] if _rounds(from_params) else []
     for callback in arguments.get("callbacks") or ():
-        stopping = getattr(callback, "stopping_rounds", None)
-        if _positive(stopping) and getattr(callback, "enabled", True):
-            used.append(int(stopping))
+        stopping = _rounds(getattr(callback, "stopping_rounds", None))
+        if stopping and getattr(callback, "enabled", True):
+            used.append(stopping)
             params["early_stopping_min_delta"] = getattr(callback, "min_delta", 0.0)
             params["first_metric_only"] = getattr(callback, "first_metric_only", False)
     params[_EARLY_STOPPING] = min(used) if used else 0
 
 
-def _positive(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) > 0
+def _rounds(value: Any) -> int:
+    """A positive number of early-stopping rounds, else 0 (off)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return max(int(value), 0)
+    return 0
 
 
 def _resolved(booster: Any) -> dict[str, Any]:
