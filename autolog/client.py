@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import urlsplit
 
 from autolog import context, lifecycle
@@ -373,6 +373,7 @@ class Client:
         self._sync()
         return self._reap(self.store.get_run(run_id))
 
+    @overload
     def search_runs(
         self,
         experiment_names: Sequence[str] | str | None = None,
@@ -381,9 +382,42 @@ class Client:
         max_results: int = 1000,
         *,
         experiment_ids: Sequence[str] | None = None,
-    ) -> list[Run]:
-        """Runs matching ``filter_string``, newest first unless ``order_by`` says otherwise."""
+        output_format: Literal["list"] = "list",
+    ) -> list[Run]: ...
+
+    @overload
+    def search_runs(
+        self,
+        experiment_names: Sequence[str] | str | None = None,
+        filter_string: str = "",
+        order_by: Sequence[str] | str | None = None,
+        max_results: int = 1000,
+        *,
+        experiment_ids: Sequence[str] | None = None,
+        output_format: Literal["pandas"],
+    ) -> Any: ...
+
+    def search_runs(
+        self,
+        experiment_names: Sequence[str] | str | None = None,
+        filter_string: str = "",
+        order_by: Sequence[str] | str | None = None,
+        max_results: int = 1000,
+        *,
+        experiment_ids: Sequence[str] | None = None,
+        output_format: str = "list",
+    ) -> Any:
+        """Runs matching ``filter_string``, newest first unless ``order_by`` says otherwise.
+
+        ``output_format="list"`` gives ``Run`` objects; ``"pandas"`` a DataFrame with a row per
+        run: ``run_id``, ``run_name``, ``experiment_id``, ``experiment_name``, ``status``,
+        ``start_time`` and ``end_time`` (UTC), ``parent_run_id``, ``artifact_uri``, then
+        ``params.<key>``, ``metrics.<key>`` and ``tags.<key>`` columns.
+        """
         from autolog.search import parse_filter, parse_order_by
+
+        if output_format not in ("list", "pandas"):
+            raise InvalidInputError(f"output_format is 'list' or 'pandas', not {output_format!r}")
 
         if filter_string is not None and not isinstance(filter_string, str):
             raise InvalidInputError(f"filter_string must be a string, not {filter_string!r}")
@@ -419,8 +453,15 @@ class Client:
             found = [self.store.get_experiment_by_name(n) for n in names]
             ids = (ids or []) + [e.experiment_id for e in found if e is not None]
         self._sync()
-        runs = self.store.search_runs(ids, filters, clauses, max_results)
-        return [self._reap(run) for run in runs]
+        runs = [
+            self._reap(run) for run in self.store.search_runs(ids, filters, clauses, max_results)
+        ]
+        if output_format == "pandas":
+            from autolog import tabular
+
+            experiments = {e.experiment_id: e.name for e in self.store.list_experiments()}
+            return tabular.to_dataframe(runs, experiments)
+        return runs
 
     def _sync(self) -> None:
         """Wait for this process's queued writes so that reads see them."""

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, overload
 
 from autolog import lifecycle
 from autolog.client import DEFAULT_EXPERIMENT, Client, flush_all, resolve_tracking_uri
@@ -364,13 +364,52 @@ def get_run(run_id: str) -> Run:
     return get_client().get_run(run_id)
 
 
+@overload
 def search_runs(
     experiment_names: Sequence[str] | str | None = None,
     filter_string: str = "",
     order_by: Sequence[str] | str | None = None,
     max_results: int = 1000,
-) -> list[Run]:
-    return get_client().search_runs(experiment_names, filter_string, order_by, max_results)
+    output_format: Literal["list"] = "list",
+) -> list[Run]: ...
+
+
+@overload
+def search_runs(
+    experiment_names: Sequence[str] | str | None = None,
+    filter_string: str = "",
+    order_by: Sequence[str] | str | None = None,
+    max_results: int = 1000,
+    *,
+    output_format: Literal["pandas"],
+) -> Any: ...
+
+
+def search_runs(
+    experiment_names: Sequence[str] | str | None = None,
+    filter_string: str = "",
+    order_by: Sequence[str] | str | None = None,
+    max_results: int = 1000,
+    output_format: str = "list",
+) -> Any:
+    """Runs matching ``filter_string`` (None: every experiment), newest first unless
+    ``order_by`` says otherwise: a list of ``Run``, or with ``output_format="pandas"`` a
+    DataFrame, one row per run with ``params.<key>``, ``metrics.<key>`` and ``tags.<key>``
+    columns (pandas must be installed).
+
+    Example::
+
+        df = autolog.search_runs("mnist", "metrics.acc > 0.9", output_format="pandas")
+        df[["run_id", "params.lr", "metrics.acc"]]
+    """
+    client = get_client()
+    if output_format == "pandas":
+        return client.search_runs(
+            experiment_names, filter_string, order_by, max_results, output_format="pandas"
+        )
+    if output_format != "list":
+        raise InvalidInputError(f"output_format is 'list' or 'pandas', not {output_format!r}")
+    return client.search_runs(experiment_names, filter_string, order_by, max_results)
 
 
 def get_metric_history(run_id: str, key: str) -> list[Metric]:

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("autolog.cli.runs", "List, show and compare runs."),
     "experiments": ("autolog.cli.experiments", "List and create experiments."),
     "artifacts": ("autolog.cli.artifacts", "List and download the files of a run."),
+    "export": ("autolog.cli.export", "Export runs to CSV, Parquet or JSON lines."),
 }
 
 
