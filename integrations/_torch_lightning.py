@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from autolog.integrations import _torch_loop
+from autolog.integrations import _torch_loop, _torch_model
 from autolog.integrations.patching import Call, Guard, HookGenerator, Patcher, Settings, outermost
 from autolog.integrations.session import Session, training_session
 
@@ -111,20 +111,20 @@ class _Recorder:
         params: dict[str, Any] = {}
         for i, optimizer in enumerate(trainer.optimizers):
             params.update(
-                _torch_loop.optimizer_params(optimizer, f"optimizer_{i}" if i else "optimizer")
+                _torch_model.optimizer_params(optimizer, f"optimizer_{i}" if i else "optimizer")
             )
         for i, config in enumerate(trainer.lr_scheduler_configs):
             key = f"lr_scheduler_{i}" if i else "lr_scheduler"
-            params.update(_torch_loop.scheduler_params(config.scheduler, key))
+            params.update(_torch_model.scheduler_params(config.scheduler, key))
             params[f"{key}_interval"] = config.interval
-        params.update(_torch_loop.model_params(pl_module))
+        params.update(_torch_model.model_params(pl_module))
         params["max_epochs"] = trainer.max_epochs
         params["accumulate_grad_batches"] = trainer.accumulate_grad_batches
         params["precision"] = str(trainer.precision)
         loader = trainer.train_dataloader
         if isinstance(loader, torch.utils.data.DataLoader):
             params["batch_size"] = loader.batch_size
-            params["dataset_size"] = _torch_loop.dataset_size(loader)
+            params["dataset_size"] = _torch_model.dataset_size(loader)
         for i, stopper in enumerate(trainer.early_stopping_callbacks):
             prefix = f"early_stopping_{i}_" if i else "early_stopping_"
             for name in ("monitor", "mode", "patience", "min_delta", "stopping_threshold",
