@@ -12,6 +12,8 @@ names each model flavor, so the core finds them without naming any.
 - ``outermost(call, *packages)`` and ``training_session(call)``: the outermost training call
   gets a session and a run, ended FINISHED or FAILED by the ``with`` block.
 - ``Guard``: for callbacks the framework calls itself.
+- ``current_settings(name)``: what ``autolog()`` gave another integration (is it on?);
+  ``training_scores``: the training scores of an estimator that follows scikit-learn's API.
 - The rule for exceptions: the training exception is thrown into the hook at its ``yield``
   and must propagate; the caller always gets it unchanged. An exception of the integration's
   own code becomes one ``AutologWarning`` (raised under ``AUTOLOG_STRICT=1``) and training
@@ -19,6 +21,8 @@ names each model flavor, so the core finds them without naming any.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from autolog.integrations.patching import (
     Call,
@@ -28,6 +32,7 @@ from autolog.integrations.patching import (
     Integration,
     Patcher,
     Settings,
+    current_settings,
     made_by,
     outermost,
     register,
@@ -45,9 +50,22 @@ __all__ = [
     "Session",
     "Settings",
     "current",
+    "current_settings",
     "made_by",
     "outermost",
     "register",
+    "training_scores",
     "training_session",
     "typed_options",
 ]
+
+
+def training_scores(estimator: Any, X: Any, y: Any, sample_weight: Any = None) -> dict[str, float]:
+    """The training scores of a fitted estimator that follows scikit-learn's API: classifiers
+    ``training_accuracy``, ``training_precision``, ``training_recall``, ``training_f1``,
+    ``training_log_loss`` and ``training_roc_auc`` (where defined), regressors
+    ``training_mse``, ``training_rmse``, ``training_mae``, ``training_r2``; others none.
+    One prediction on ``X`` (NumPy and scikit-learn are imported on the first call)."""
+    from autolog.integrations import _scores
+
+    return _scores.training_scores(estimator, X, y, sample_weight)

@@ -1,4 +1,6 @@
-"""Training scores computed with NumPy alone.
+"""Training scores computed with NumPy alone, for every estimator that follows scikit-learn's
+API (scikit-learn's own, LightGBM's, XGBoost's): ``training_scores``, exported by the
+integration contract (``autolog.integrations.training_scores``).
 
 scikit-learn's metric functions validate their inputs at length (about 8 ms a call on
 5,000 rows here, more than fitting a small model); these compute the same values directly,
@@ -12,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["classifier_scores", "regressor_scores"]
+__all__ = ["classifier_scores", "regressor_scores", "training_scores"]
 
 Array = Any  # numpy arrays: numpy's own typing adds nothing at these call sites
 
@@ -159,3 +161,36 @@ def regressor_scores(y: Any, y_pred: Any, sample_weight: Any) -> dict[str, float
         r2 = np.where((ss_tot == 0) & (ss_res == 0), 1.0, r2)
         scores["training_r2"] = float(np.mean(r2))
     return scores
+
+
+def training_scores(estimator: Any, X: Any, y: Any, sample_weight: Any) -> dict[str, float]:
+    """The training scores of a fitted classifier or regressor (other estimators: none):
+    one predict_proba (or predict) on the training data. scikit-learn is imported here, when
+    it is called: the estimator follows its API."""
+    from sklearn.base import is_classifier, is_regressor
+
+    if is_classifier(estimator):
+        proba = None
+        if getattr(y, "ndim", 1) == 1 and hasattr(estimator, "predict_proba"):
+            # hasattr is False where available_if hides predict_proba
+            proba = estimator.predict_proba(X)
+        classes = getattr(estimator, "classes_", None)
+        if proba is not None and classes is not None and _predict_is_argmax(estimator):
+            y_pred = classes.take(proba.argmax(axis=1))  # what predict() computes, for free
+        else:
+            y_pred = estimator.predict(X)
+        return classifier_scores(y, y_pred, proba, classes, sample_weight)
+    if is_regressor(estimator):
+        return regressor_scores(y, estimator.predict(X), sample_weight)
+    return {}
+
+
+def _predict_is_argmax(estimator: Any) -> bool:
+    """Whether the estimator's predict() is, in its own code, the class of highest
+    predict_proba (forests and trees: a second pass over every tree is saved)."""
+    from sklearn.ensemble._forest import ForestClassifier
+    from sklearn.tree._classes import BaseDecisionTree
+
+    predict = getattr(type(estimator), "predict", None)
+    single = getattr(estimator, "n_outputs_", 1) == 1
+    return single and predict in (ForestClassifier.predict, BaseDecisionTree.predict)

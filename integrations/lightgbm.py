@@ -61,7 +61,7 @@ from typing import Any, NamedTuple
 
 import autolog
 from autolog.errors import InvalidInputError
-from autolog.integrations import patching
+from autolog.integrations import patching, training_scores
 from autolog.integrations.patching import (
     Call,
     Guard,
@@ -505,10 +505,7 @@ def _training_scores(call: Call, estimator: Any) -> dict[str, float]:
     weight = args[2] if len(args) > 2 else kwargs.get("sample_weight")
     if X is None or y is None:
         return {}
-    from autolog.integrations import sklearn as sklearn_integration
-
-    scores: dict[str, float] = sklearn_integration.training_scores(estimator, X, y, weight)
-    return scores
+    return training_scores(estimator, X, y, weight)
 
 
 # -- the model flavor -----------------------------------------------------------------------

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import autolog
+from autolog.integrations import training_scores
 from autolog.integrations.patching import (
     Call,
     HookGenerator,
@@ -58,7 +59,7 @@ from autolog.integrations.patching import (
 from autolog.integrations.session import Session, open_session, training_session
 from autolog.rendering import render
 
-__all__ = ["INTEGRATION", "SklearnOptions", "training_scores"]
+__all__ = ["INTEGRATION", "SklearnOptions"]
 
 _FIT_METHODS = ("fit", "fit_transform", "fit_predict")
 # sklearn folders that hold no estimators users train
@@ -181,41 +182,6 @@ def _training_data(call: Call) -> tuple[Any, Any, Any]:
     X = args[0] if args else kwargs.get("X")
     y = args[1] if len(args) > 1 else kwargs.get("y", kwargs.get("Y"))
     return X, y, kwargs.get("sample_weight")
-
-
-def training_scores(estimator: Any, X: Any, y: Any, sample_weight: Any) -> dict[str, float]:
-    """The training scores of a fitted classifier or regressor (other estimators: none).
-
-    Shared with integrations whose estimators follow scikit-learn's API (LightGBM's)."""
-    from sklearn.base import is_classifier, is_regressor
-
-    from autolog.integrations._scores import classifier_scores, regressor_scores
-
-    if is_classifier(estimator):
-        proba = None
-        if getattr(y, "ndim", 1) == 1 and hasattr(estimator, "predict_proba"):
-            # hasattr is False where available_if hides predict_proba
-            proba = estimator.predict_proba(X)
-        classes = getattr(estimator, "classes_", None)
-        if proba is not None and classes is not None and _predict_is_argmax(estimator):
-            y_pred = classes.take(proba.argmax(axis=1))  # what predict() computes, for free
-        else:
-            y_pred = estimator.predict(X)
-        return classifier_scores(y, y_pred, proba, classes, sample_weight)
-    if is_regressor(estimator):
-        return regressor_scores(y, estimator.predict(X), sample_weight)
-    return {}
-
-
-def _predict_is_argmax(estimator: Any) -> bool:
-    """Whether the estimator's predict() is, in its own code, the class of highest
-    predict_proba (forests and trees: a second pass over every tree is saved)."""
-    from sklearn.ensemble._forest import ForestClassifier
-    from sklearn.tree._classes import BaseDecisionTree
-
-    predict = getattr(type(estimator), "predict", None)
-    single = getattr(estimator, "n_outputs_", 1) == 1
-    return single and predict in (ForestClassifier.predict, BaseDecisionTree.predict)
 
 
 def _defined(compute: Any, *args: Any, **kwargs: Any) -> float | None:
