@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS := dev,sklearn,lightgbm,torch,lightning
+EXTRAS := dev,sklearn,lightgbm,xgboost-cpu,torch,lightning
 
 .PHONY: demo test lint types pytest bench clean
 

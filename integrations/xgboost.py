@@ -1,0 +1,416 @@
+"""XGBoost: ``xgboost.train``, ``xgboost.cv`` and the scikit-learn API's ``fit``.
+
+Written against the integration contract alone (``autolog.integrations``, see
+``docs/integrations.md``). What one outermost training call records:
+
+- params: for ``train`` and ``cv``, the booster params as given and the other training
+  arguments (``num_boost_round``, ``early_stopping_rounds``, ``maximize``, the eval sets'
+  names as ``evals``, ``nfold``, ``metrics``, custom objectives and metrics by name, ...); for
+  ``XGBClassifier``, ``XGBRegressor``, ``XGBRanker`` (and the random-forest classes),
+  ``get_params()`` over the booster params the estimator trained with;
+- step metrics: every eval set's every metric at every iteration, ``<eval name>-<metric>``
+  (the scikit-learn API names its eval sets ``validation_0``, ``validation_1``, ...), with
+  XGBoost's iteration as step (0-based, as XGBoost counts ``best_iteration``); for ``cv`` the
+  mean and standard deviation over the folds, ``<name>-<metric>-mean`` and
+  ``<name>-<metric>-std``, as in the table ``cv`` returns;
+- early stopping: ``best_iteration``, ``stopped_iteration`` (the last iteration trained) and
+  the best iteration's scores, ``best_<eval name>-<metric>``;
+- ``feature_importance.csv``: weight, gain and cover per feature (0 for features no tree
+  splits on);
+- the model ``model``, flavor "xgboost": ``model.ubj``, the booster in XGBoost's own UBJSON
+  format (``xgboost.Booster(model_file=...)`` loads it, no unpickling), and ``model.pkl``;
+  ``load_model`` gives a Booster for ``train`` (read from the UBJSON) and the fitted estimator
+  for the scikit-learn API. ``cv`` trains no single model;
+- the scikit-learn API also logs ``fit_time`` and, when the scikit-learn integration is
+  enabled too, the training scores that integration computes.
+
+The metrics are collected by a ``TrainingCallback`` the patch puts first in the call's own copy
+of ``callbacks``, under a ``Guard``: it reads the latest value of each eval set's metrics from
+the evaluation history XGBoost keeps anyway (no evaluation of its own, no store I/O).
+
+``XGBClassifier.fit`` calling ``xgboost.train`` makes one run: the fit hook opens the session
+and leaves a ``_FitState`` note in it; the train hook finds the note and adds the iteration
+metrics, early stopping and feature importance to that run, while the estimator is the model.
+Fits that scikit-learn or XGBoost make themselves (a search's clones, ``XGBRFClassifier.fit``
+calling ``XGBClassifier.fit``) are part of the outer call, recorded or not.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import inspect
+import json
+import re
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import autolog
+from autolog.errors import InvalidInputError
+from autolog.integrations import (
+    Call,
+    Guard,
+    HookGenerator,
+    Patcher,
+    Session,
+    current,
+    current_settings,
+    made_by,
+    outermost,
+    training_scores,
+    training_session,
+    typed_options,
+)
+
+__all__ = ["FLAVOR", "INTEGRATION", "XGBoostFlavor", "XGBoostOptions"]
+
+_FIT_NOTE = "xgboost.fit"
+# Calls that scikit-learn or XGBoost make themselves are not outermost: a search's clones, the
+# folds of cross_val_score, ``train`` from ``XGBModel.fit``, a subclass's ``fit`` calling its
+# base's.
+_INTERNAL = ("sklearn", "xgboost")
+#: training arguments that are data or the training's own bookkeeping: never logged as params
+_NOT_PARAMS = {"params", "dtrain", "evals", "evals_result", "callbacks", "folds", "xgb_model"}
+_MAX_KEY = 250
+_BAD_KEY_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
+_IMPORTANCE = ("weight", "gain", "cover")
+
+
+class XGBoostOptions(NamedTuple):
+    #: log feature_importance.csv (weight, gain and cover per feature) after training
+    log_feature_importance: bool = True
+
+
+class _XGBoost:
+    name = "xgboost"
+    framework = "xgboost"
+
+    def make_options(self, options: dict[str, Any]) -> XGBoostOptions:
+        made: XGBoostOptions = typed_options(self.name, XGBoostOptions, options)
+        return made
+
+    def patch(self, patcher: Patcher) -> None:
+        import sys
+
+        import xgboost
+        from xgboost import training
+
+        # train and cv are re-exported by the package, and the scikit-learn API calls the
+        # `train` it imported into xgboost.sklearn: every route gets the same wrapper.
+        sklearn_api = sys.modules.get("xgboost.sklearn")
+        train_routes = [(xgboost, "train")]
+        if sklearn_api is not None:
+            train_routes.append((sklearn_api, "train"))
+        train_hook = functools.partial(_booster_hook, "train", inspect.signature(training.train))
+        patcher.wrap(training, "train", train_hook, aliases=train_routes)
+        cv_hook = functools.partial(_booster_hook, "cv", inspect.signature(training.cv))
+        patcher.wrap(training, "cv", cv_hook, aliases=[(xgboost, "cv")])
+        if sklearn_api is not None:
+            base = sklearn_api.XGBModel
+            for cls in list(vars(sklearn_api).values()):
+                if isinstance(cls, type) and issubclass(cls, base):
+                    patcher.wrap(cls, "fit", _fit_hook)  # only classes defining fit themselves
+
+
+INTEGRATION = _XGBoost()
+
+
+# -- the collecting callback ----------------------------------------------------------------
+
+
+class _FitState:
+    """What the train hook inside an ``XGBModel.fit`` session leaves for the fit hook."""
+
+    __slots__ = ("params", "trained")
+
+    def __init__(self) -> None:
+        self.trained = False
+        self.params: dict[str, Any] = {}
+
+
+@functools.cache
+def _recorder_class() -> type[Any]:
+    """The callback class, a TrainingCallback (XGBoost accepts only those), made once."""
+    from xgboost.callback import TrainingCallback
+
+    class Recorder(TrainingCallback):
+        """Logs the latest value of each eval set's metrics after every iteration."""
+
+        def __init__(self, session: Session, *, cv: bool) -> None:
+            super().__init__()
+            self.client = session.client
+            self.run_id = session.run_id
+            self.guard = Guard("xgboost", session.settings)
+            self.cv = cv
+            #: XGBoost's evaluation history: {eval name: {metric: [value or (mean, std)]}}
+            self.history: Mapping[str, Mapping[str, list[Any]]] = {}
+            self.model: Any = None  # the Booster (train) or cv's packed folds being trained
+            #: rounds the model had before this call (training continued from ``xgb_model``):
+            #: XGBoost numbers each call's iterations from 0, its best_iteration counts on
+            self.start = 0
+            self.first: int | None = None  # the first iteration logged, counted on
+            self.last: int | None = None
+            self._keys: dict[tuple[str, str], tuple[str, ...]] = {}
+
+        def before_training(self, model: Any) -> Any:
+            self.guard(self._begin, model)
+            return model
+
+        def _begin(self, model: Any) -> None:
+            rounds = getattr(model, "num_boosted_rounds", None)
+            self.start = int(rounds()) if callable(rounds) else 0
+
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            self.model = model
+            self.guard(self._record, self.start + epoch, evals_log)
+            return False  # never stops the training
+
+        def _record(self, epoch: int, evals_log: Mapping[str, Mapping[str, list[Any]]]) -> None:
+            if self.first is None:
+                self.first = epoch
+            self.last = epoch
+            self.history = evals_log
+            timestamp = time.time_ns() // 1_000_000
+            log, run_id = self.client.log_metric, self.run_id
+            for data, metrics in evals_log.items():
+                for metric, values in metrics.items():
+                    if not values:
+                        continue
+                    keys = self.keys(data, metric)
+                    value = values[-1]
+                    if self.cv:
+                        log(run_id, keys[0], value[0], epoch, timestamp)
+                        log(run_id, keys[1], value[1], epoch, timestamp)
+                    else:
+                        log(run_id, keys[0], value, epoch, timestamp)
+
+        def keys(self, data: str, metric: str) -> tuple[str, ...]:
+            keys = self._keys.get((data, metric))
+            if keys is None:
+                base = f"{data}-{metric}"
+                suffixes = ("-mean", "-std") if self.cv else ("",)
+                keys = self._keys[data, metric] = tuple(_metric_key(base + s) for s in suffixes)
+            return keys
+
+        def best(self, best: int) -> dict[str, float]:
+            """best_iteration, stopped_iteration and the best iteration's scores."""
+            if self.first is None or self.last is None or not self.first <= best <= self.last:
+                return {}
+            metrics = {"best_iteration": float(best), "stopped_iteration": float(self.last)}
+            index = best - self.first
+            for data, values_of in self.history.items():
+                for metric, values in values_of.items():
+                    if index < len(values):
+                        value = values[index]
+                        parts = value if self.cv else (value,)  # cv: (mean, std)
+                        for key, part in zip(self.keys(data, metric), parts, strict=False):
+                            metrics[f"best_{key}"[:_MAX_KEY]] = float(part)
+            return metrics
+
+    return Recorder
+
+
+def _metric_key(text: str) -> str:
+    """``text`` as a valid metric key: names of eval sets and custom metrics are the user's."""
+    text = _BAD_KEY_CHARS.sub("_", text)
+    parts = ["_" if part in ("", ".", "..") else part for part in text.split("/")]
+    return "/".join(parts)[:_MAX_KEY]
+
+
+# -- train and cv ---------------------------------------------------------------------------
+
+
+def _booster_hook(kind: str, signature: inspect.Signature, call: Call) -> HookGenerator:
+    session = current()
+    state = None
+    if session is None and made_by(call, *_INTERNAL):
+        return  # train() of an XGBModel.fit we do not record
+    if session is not None:
+        # Only the inner train() of an XGBModel.fit we record adds to an open session.
+        state = session.notes.get(_FIT_NOTE)
+        if kind != "train" or not isinstance(state, _FitState) or state.trained:
+            return
+    try:
+        bound = signature.bind(*call.args, **call.kwargs)
+    except TypeError:
+        return  # a call XGBoost itself will refuse: let it, untouched
+    callbacks = bound.arguments.get("callbacks")
+    if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+        return  # an iterable we could only read by consuming it
+    arguments = {
+        name: parameter.default for name, parameter in signature.parameters.items()
+    } | dict(bound.arguments)
+    if session is not None and state is not None:
+        state.trained = True
+        yield from _record_booster(kind, call, session, bound, arguments, state)
+        return
+    with training_session(call, tags={"autolog.estimator": f"xgboost.{kind}"}) as session:
+        yield from _record_booster(kind, call, session, bound, arguments, None)
+
+
+def _record_booster(
+    kind: str,
+    call: Call,
+    session: Session,
+    bound: inspect.BoundArguments,
+    arguments: Mapping[str, Any],
+    state: _FitState | None,
+) -> HookGenerator:
+    recorder = _recorder_class()(session, cv=kind == "cv")
+    # Ours goes first: XGBoost stops asking the callbacks after the first that says stop.
+    bound.arguments["callbacks"] = [recorder, *(arguments.get("callbacks") or ())]
+    params = _training_params(arguments)
+    if state is None:
+        session.log_params(params)  # first: it may move the session to a child run
+    else:
+        state.params = params  # the fit hook logs them under the estimator's own params
+    result = yield bound.args, bound.kwargs
+    client, run_id = session.client, session.run_id
+    best = _best_iteration(recorder.model)
+    if best is not None:
+        client.log_metrics(run_id, recorder.best(best))
+    if kind == "cv":
+        return  # no single model
+    options: XGBoostOptions = call.settings.options
+    if options.log_feature_importance:
+        _log_importance(client, run_id, result)
+    if state is None and call.settings.log_models:
+        client.log_model(run_id, result, "model", flavor="xgboost")
+
+
+def _training_params(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The booster params as given, and the call's other settings: num_boost_round,
+    early_stopping_rounds, nfold, the eval sets' names, custom objectives and metrics..."""
+    given = arguments.get("params") or {}
+    params: dict[str, Any] = {}
+    for name, value in given.items() if isinstance(given, Mapping) else given:
+        key = str(name)
+        if key in params:  # [("eval_metric", "rmse"), ("eval_metric", "mae")]: every value
+            earlier = params[key]
+            params[key] = [*earlier, value] if isinstance(earlier, list) else [earlier, value]
+        else:
+            params[key] = value
+    for name, value in arguments.items():
+        if name not in _NOT_PARAMS and value is not None and name not in params:
+            params[name] = value
+    evals = arguments.get("evals")
+    if isinstance(evals, (list, tuple)) and evals:
+        params["evals"] = [str(pair[1]) for pair in evals if isinstance(pair, (list, tuple))]
+    return params
+
+
+def _best_iteration(model: Any) -> int | None:
+    """The best iteration early stopping found (None: training did not stop early)."""
+    try:
+        best = model.best_iteration  # a Booster's, or cv's CVPack's (its first fold's)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return best if isinstance(best, int) and not isinstance(best, bool) else None
+
+
+def _log_importance(client: autolog.Client, run_id: str, booster: Any) -> None:
+    names = booster.feature_names or [f"f{i}" for i in range(booster.num_features())]
+    scores = {kind: booster.get_score(importance_type=kind) for kind in _IMPORTANCE}
+    with tempfile.TemporaryDirectory(prefix="autolog-") as folder:
+        table = Path(folder) / "feature_importance.csv"
+        with table.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["feature", *_IMPORTANCE])
+            for name in names:
+                writer.writerow(
+                    [str(name), *(float(scores[k].get(name, 0.0)) for k in _IMPORTANCE)]
+                )
+        client.log_artifact(run_id, table)
+
+
+# -- the scikit-learn API -------------------------------------------------------------------
+
+
+def _fit_hook(call: Call) -> HookGenerator:
+    if not outermost(call, *_INTERNAL):
+        return  # XGBRFClassifier.fit calling XGBClassifier.fit, a pipeline's step, a clone
+    estimator = call.instance
+    with training_session(call, tags={"autolog.estimator": type(estimator).__name__}) as session:
+        state = session.notes[_FIT_NOTE] = _FitState()
+        started = time.perf_counter()
+        yield call.args, call.kwargs
+        _log_fit(session, call, estimator, state, time.perf_counter() - started)
+
+
+def _log_fit(
+    session: Session, call: Call, estimator: Any, state: _FitState, seconds: float
+) -> None:
+    session.log_params({**state.params, **estimator.get_params()})
+    client, run_id = session.client, session.run_id
+    client.log_metrics(run_id, {"fit_time": seconds, **_training_scores(call, estimator)})
+    if call.settings.log_models:
+        client.log_model(run_id, estimator, "model", flavor="xgboost")
+
+
+def _training_scores(call: Call, estimator: Any) -> dict[str, float]:
+    """The scikit-learn integration's training scores, when that integration is on too."""
+    settings = current_settings("sklearn")
+    if settings is None or settings.disable:
+        return {}
+    if not getattr(settings.options, "log_training_metrics", False):
+        return {}
+    args, kwargs = call.args, call.kwargs
+    X = args[0] if args else kwargs.get("X")
+    y = args[1] if len(args) > 1 else kwargs.get("y")
+    if X is None or y is None:
+        return {}
+    return training_scores(estimator, X, y, kwargs.get("sample_weight"))
+
+
+# -- the model flavor -----------------------------------------------------------------------
+
+
+class XGBoostFlavor:
+    """A Booster or a fitted scikit-learn API estimator.
+
+    Files: ``model.ubj`` (the booster in XGBoost's UBJSON model format, every iteration and
+    its attributes, the best iteration among them), ``model.pkl`` (the object, cloudpickled)
+    and ``xgboost.json`` (which of the two it is). A Booster is loaded from the UBJSON alone,
+    never unpickled.
+    """
+
+    name = "xgboost"
+
+    def save(self, model: object) -> dict[str, bytes]:
+        import cloudpickle
+        import xgboost
+
+        booster = model
+        if isinstance(model, xgboost.XGBModel):
+            try:
+                booster = model.get_booster()
+            except xgboost.core.XGBoostError:  # "need to call fit ... beforehand"
+                booster = None
+        if not isinstance(booster, xgboost.Booster):
+            raise InvalidInputError(
+                "the xgboost flavor saves a Booster or a fitted XGBModel, "
+                f"not {type(model).__name__}"
+            )
+        info = {"model": "booster" if booster is model else "estimator", "format": "ubj"}
+        return {
+            "model.ubj": bytes(booster.save_raw(raw_format="ubj")),
+            "model.pkl": cloudpickle.dumps(model),
+            "xgboost.json": json.dumps(info).encode(),
+        }
+
+    def load(self, files: Mapping[str, bytes], meta: Mapping[str, Any]) -> object:
+        info = json.loads(files["xgboost.json"])
+        if info.get("model") == "booster":
+            import xgboost
+
+            return xgboost.Booster(model_file=bytearray(files["model.ubj"]))
+        import cloudpickle
+
+        return cloudpickle.loads(files["model.pkl"])
+
+
+#: the flavor's entry point (group ``autolog.flavors``, in pyproject.toml)
+FLAVOR = XGBoostFlavor()

@@ -1,0 +1,770 @@
+"""The XGBoost integration, with real (small, single-threaded) XGBoost trainings.
+
+Every training is also run unpatched where the outcome could differ: autologging must never
+change what XGBoost trains or predicts.
+"""
+
+from __future__ import annotations
+
+import csv
+import pickle
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+
+import autolog
+from autolog import RunStatus
+from autolog.errors import AutologWarning, InvalidInputError
+
+xgb = pytest.importorskip("xgboost")
+
+from support import run_script  # noqa: E402
+
+T = TypeVar("T")
+PARAMS = {"objective": "reg:squarederror", "nthread": 1, "seed": 1, "max_depth": 3}
+ROUNDS = 12
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def regression(n: int = 300, features: int = 5, seed: int = 0) -> tuple[Any, Any]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, features))
+    y = X @ rng.normal(size=features) + np.sin(2 * X[:, 0]) + rng.normal(scale=0.3, size=n)
+    return X, y
+
+
+X, Y = regression()
+X_TRAIN, Y_TRAIN, X_VALID, Y_VALID = X[:240], Y[:240], X[240:], Y[240:]
+
+
+def sets(**kwargs: Any) -> tuple[Any, Any]:
+    return xgb.DMatrix(X_TRAIN, Y_TRAIN, **kwargs), xgb.DMatrix(X_VALID, Y_VALID, **kwargs)
+
+
+def enable(**options: Any) -> None:
+    autolog.autolog(integrations=["xgboost"], **options)
+
+
+def bare_then_logged(train: Callable[[], T], **options: Any) -> tuple[T, T]:
+    """``train()`` unpatched, then under autolog(): both results."""
+    autolog.autolog(integrations=["xgboost"], disable=True)
+    bare = train()
+    enable(**options)
+    logged = train()
+    return bare, logged
+
+
+def runs() -> list[autolog.Run]:
+    autolog.flush()
+    return autolog.search_runs()
+
+
+def only_run() -> autolog.Run:
+    found = runs()
+    assert len(found) == 1, [r.info.run_name for r in found]
+    return found[0]
+
+
+def history(run: autolog.Run, key: str) -> list[tuple[int, float]]:
+    return [(m.step, m.value) for m in autolog.get_metric_history(run.info.run_id, key)]
+
+
+def artifact_paths(run: autolog.Run, path: str | None = None) -> list[str]:
+    return [f.path for f in autolog.list_artifacts(run.info.run_id, path)]
+
+
+def importance_rows(run: autolog.Run) -> list[dict[str, str]]:
+    local = autolog.download_artifacts(run.info.run_id, "feature_importance.csv")
+    with open(local, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def booster_of(model: Any) -> Any:
+    return model if isinstance(model, xgb.Booster) else model.get_booster()
+
+
+def same_model(a: Any, b: Any) -> None:
+    """Identical predictions and identical trees."""
+    X_new = xgb.DMatrix(X) if isinstance(a, xgb.Booster) else X
+    assert np.array_equal(a.predict(X_new), b.predict(X_new))
+    assert booster_of(a).get_dump() == booster_of(b).get_dump()
+
+
+@pytest.fixture
+def no_autolog_warning() -> Iterator[None]:
+    """The bad cases: XGBoost's own warnings may come, none of ours."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    ours = [w for w in caught if issubclass(w.category, AutologWarning)]
+    assert not ours, [str(w.message) for w in ours]
+
+
+# -- xgboost.train --------------------------------------------------------------------------
+
+
+def test_train_records_params_iteration_metrics_importance_and_model() -> None:
+    def train() -> tuple[Any, dict[str, Any]]:
+        evals_result: dict[str, Any] = {}
+        dtrain, dvalid = sets()
+        booster = xgb.train(
+            {**PARAMS, "eval_metric": ["rmse", "mae"], "eta": 0.2},
+            dtrain,
+            num_boost_round=ROUNDS,
+            evals=[(dtrain, "train"), (dvalid, "holdout")],
+            evals_result=evals_result,
+            verbose_eval=False,
+        )
+        return booster, evals_result
+
+    (bare, bare_evals), (booster, evals) = bare_then_logged(train)
+    same_model(bare, booster)
+    assert evals == bare_evals
+
+    run = only_run()
+    assert run.info.status is RunStatus.FINISHED
+    assert run.data.tags["autolog.estimator"] == "xgboost.train"
+    params = run.data.params
+    # the params as given, and the training arguments
+    assert params["eta"] == "0.2"
+    assert params["max_depth"] == "3"
+    assert params["eval_metric"] == "['rmse', 'mae']"
+    assert params["num_boost_round"] == str(ROUNDS)
+    assert params["evals"] == "['train', 'holdout']"
+    assert params["verbose_eval"] == "False"
+    for data in ("train", "holdout"):
+        for metric in ("rmse", "mae"):
+            assert history(run, f"{data}-{metric}") == list(enumerate(evals[data][metric]))
+    assert "best_iteration" not in run.data.metrics  # no early stopping
+
+    rows = importance_rows(run)
+    assert [r["feature"] for r in rows] == [f"f{i}" for i in range(5)]
+    for kind in ("weight", "gain", "cover"):
+        score = booster.get_score(importance_type=kind)
+        assert [float(r[kind]) for r in rows] == [score.get(f"f{i}", 0.0) for i in range(5)]
+
+    assert artifact_paths(run, "model") == [
+        "model/autolog-model.json",
+        "model/model.pkl",
+        "model/model.ubj",
+        "model/xgboost.json",
+    ]
+    loaded = autolog.load_model(f"runs:/{run.info.run_id}/model")
+    assert isinstance(loaded, xgb.Booster)
+    same_model(loaded, booster)
+    # XGBoost's own UBJSON model format, readable by XGBoost without us
+    ubj_file = autolog.download_artifacts(run.info.run_id, "model/model.ubj")
+    same_model(xgb.Booster(model_file=ubj_file), booster)
+
+
+def test_booster_loads_from_ubjson_without_unpickling(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cloudpickle
+
+    enable()
+    dtrain, dvalid = sets()
+    booster = xgb.train(
+        {**PARAMS, "eta": 0.9},
+        dtrain,
+        200,
+        evals=[(dvalid, "valid")],
+        early_stopping_rounds=2,
+        verbose_eval=False,
+    )
+    run = only_run()
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("unpickled")
+
+    monkeypatch.setattr(cloudpickle, "loads", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    loaded = autolog.load_model(f"runs:/{run.info.run_id}/model")
+    assert isinstance(loaded, xgb.Booster)
+    assert loaded.best_iteration == booster.best_iteration
+    same_model(loaded, booster)
+
+
+@pytest.mark.parametrize("how", ["argument", "callback"])
+def test_early_stopping_best_and_stopped_iteration(how: str) -> None:
+    def train() -> Any:
+        dtrain, dvalid = sets()
+        callbacks = []
+        kwargs: dict[str, Any] = {}
+        if how == "callback":
+            callbacks.append(xgb.callback.EarlyStopping(rounds=3))
+        else:
+            kwargs["early_stopping_rounds"] = 3
+        return xgb.train(
+            {**PARAMS, "eta": 0.6},
+            dtrain,
+            200,
+            evals=[(dvalid, "valid")],
+            callbacks=callbacks,
+            verbose_eval=False,
+            **kwargs,
+        )
+
+    bare, booster = bare_then_logged(train)
+    same_model(bare, booster)
+    stopped = booster.best_iteration + 3  # XGBoost trained 3 rounds past the best
+    assert booster.num_boosted_rounds() == stopped + 1
+    assert 0 < booster.best_iteration < stopped < 199
+
+    run = only_run()
+    metrics = run.data.metrics
+    assert metrics["best_iteration"] == booster.best_iteration
+    assert metrics["stopped_iteration"] == stopped
+    assert metrics["best_valid-rmse"] == pytest.approx(booster.best_score)
+    steps = history(run, "valid-rmse")
+    assert [s for s, _ in steps] == list(range(stopped + 1))  # the stopping round too
+    assert dict(steps)[booster.best_iteration] == metrics["best_valid-rmse"]
+    if how == "argument":
+        assert run.data.params["early_stopping_rounds"] == "3"
+
+
+def test_user_callbacks_keep_their_order_and_calls() -> None:
+    class Watch(xgb.callback.TrainingCallback):  # type: ignore[misc]
+        def __init__(self, name: str, calls: list[tuple[str, int]]) -> None:
+            super().__init__()
+            self.name, self.calls = name, calls
+
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            self.calls.append((self.name, epoch))
+            return False
+
+    def train() -> tuple[list[Any], list[tuple[str, int]]]:
+        calls: list[tuple[str, int]] = []
+        callbacks = [Watch("first", calls), Watch("second", calls)]
+        given = list(callbacks)
+        dtrain, dvalid = sets()
+        xgb.train(PARAMS, dtrain, 3, evals=[(dvalid, "valid")], callbacks=callbacks)
+        assert callbacks == given  # the user's list is not touched
+        return callbacks, calls
+
+    (_, bare_calls), (_, calls) = bare_then_logged(train)
+    assert calls == bare_calls
+    assert len(history(only_run(), "valid-rmse")) == 3
+
+
+def test_training_that_raises_fails_the_run_with_the_same_exception() -> None:
+    enable()
+    error = ValueError("stop here")
+
+    class Explode(xgb.callback.TrainingCallback):  # type: ignore[misc]
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            if epoch == 3:
+                raise error
+            return False
+
+    dtrain, dvalid = sets()
+    with pytest.raises(ValueError, match="stop here") as raised:
+        xgb.train(PARAMS, dtrain, ROUNDS, evals=[(dvalid, "valid")], callbacks=[Explode()])
+    assert raised.value is error
+    run = only_run()
+    assert run.info.status is RunStatus.FAILED
+    # the iterations done before the failure are kept, and the settings
+    assert [s for s, _ in history(run, "valid-rmse")] == [0, 1, 2, 3]
+    assert run.data.params["num_boost_round"] == str(ROUNDS)
+    assert autolog.active_run() is None
+
+
+def test_keyboard_interrupt_fails_the_run_and_propagates() -> None:
+    enable()
+
+    class Interrupt(xgb.callback.TrainingCallback):  # type: ignore[misc]
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            raise KeyboardInterrupt
+
+    dtrain, _ = sets()
+    with pytest.raises(KeyboardInterrupt):
+        xgb.train(PARAMS, dtrain, ROUNDS, callbacks=[Interrupt()])
+    assert only_run().info.status is RunStatus.FAILED
+
+
+def test_xgboost_errors_reach_the_caller_unchanged() -> None:
+    enable()
+    dtrain, _ = sets()
+    with pytest.raises(xgb.core.XGBoostError, match="no_such_objective"):
+        xgb.train({**PARAMS, "objective": "no_such_objective"}, dtrain, 3)
+    assert only_run().info.status is RunStatus.FAILED
+    with pytest.raises(TypeError):
+        xgb.train(PARAMS, X_TRAIN, 3)  # not a DMatrix: XGBoost's own error
+    with pytest.raises(TypeError):
+        xgb.train(PARAMS)  # a call XGBoost refuses is passed on untouched
+
+
+# -- the bad cases: train normally, identically, with no warning of ours ---------------------
+
+
+@pytest.mark.usefixtures("no_autolog_warning")
+def test_no_eval_set() -> None:
+    def train() -> Any:
+        return xgb.train(PARAMS, xgb.DMatrix(X_TRAIN, Y_TRAIN), ROUNDS)
+
+    bare, booster = bare_then_logged(train)
+    same_model(bare, booster)
+    run = only_run()
+    assert run.info.status is RunStatus.FINISHED
+    assert run.data.metrics == {}
+    assert "feature_importance.csv" in artifact_paths(run)
+    same_model(autolog.load_model(f"runs:/{run.info.run_id}/model"), booster)
+
+
+@pytest.mark.usefixtures("no_autolog_warning")
+def test_custom_metric_and_objective() -> None:
+    def max_error(predt: Any, dtrain: Any) -> tuple[str, float]:
+        return "max_error", float(np.max(np.abs(predt - dtrain.get_label())))
+
+    def squared(predt: Any, dtrain: Any) -> tuple[Any, Any]:
+        return predt - dtrain.get_label(), np.ones_like(predt)
+
+    def train() -> tuple[Any, dict[str, Any]]:
+        evals_result: dict[str, Any] = {}
+        dtrain, dvalid = sets()
+        booster = xgb.train(
+            {**PARAMS, "disable_default_eval_metric": 1},
+            dtrain,
+            ROUNDS,
+            evals=[(dvalid, "valid")],
+            obj=squared,
+            custom_metric=max_error,
+            evals_result=evals_result,
+            verbose_eval=False,
+        )
+        return booster, evals_result
+
+    (bare, bare_evals), (booster, evals) = bare_then_logged(train)
+    same_model(bare, booster)
+    assert evals == bare_evals
+    run = only_run()
+    assert history(run, "valid-max_error") == list(enumerate(evals["valid"]["max_error"]))
+    assert "max_error" in run.data.params["custom_metric"]
+    assert "squared" in run.data.params["obj"]
+
+
+@pytest.mark.usefixtures("no_autolog_warning")
+def test_named_features_and_dataframes() -> None:
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X_TRAIN, columns=["a b", "c/d", "e", "f", "g"])
+
+    def train() -> Any:
+        return xgb.train(PARAMS, xgb.DMatrix(frame, Y_TRAIN), ROUNDS)
+
+    bare, booster = bare_then_logged(train)
+    assert booster_of(bare).get_dump() == booster_of(booster).get_dump()
+    rows = importance_rows(only_run())
+    assert [r["feature"] for r in rows] == ["a b", "c/d", "e", "f", "g"]
+
+
+@pytest.mark.usefixtures("no_autolog_warning")
+def test_continued_training_counts_on_from_the_first_model() -> None:
+    enable()
+    dtrain, dvalid = sets()
+    first = xgb.train(PARAMS, dtrain, 4, evals=[(dvalid, "valid")], verbose_eval=False)
+    xgb.train(PARAMS, dtrain, 3, evals=[(dvalid, "valid")], xgb_model=first, verbose_eval=False)
+    second = runs()[0]  # newest first
+    assert [s for s, _ in history(second, "valid-rmse")] == [4, 5, 6]
+
+
+@pytest.mark.usefixtures("no_autolog_warning")
+def test_odd_eval_names_become_valid_metric_keys() -> None:
+    enable()
+    dtrain, dvalid = sets()
+    xgb.train(PARAMS, dtrain, 2, evals=[(dvalid, "../hold\\out")], verbose_eval=False)
+    run = only_run()
+    assert set(run.data.metrics) == {"_/hold_out-rmse"}
+
+
+# -- xgboost.cv -----------------------------------------------------------------------------
+
+
+def test_cv_records_mean_and_std_per_iteration() -> None:
+    def train() -> dict[str, Any]:
+        result: dict[str, Any] = xgb.cv(
+            {**PARAMS, "eval_metric": "rmse"},
+            xgb.DMatrix(X, Y),
+            num_boost_round=ROUNDS,
+            nfold=3,
+            seed=0,
+            as_pandas=False,
+        )
+        return result
+
+    bare, result = bare_then_logged(train)
+    assert bare == result
+    run = only_run()
+    assert run.data.tags["autolog.estimator"] == "xgboost.cv"
+    for data in ("train", "test"):
+        for stat in ("mean", "std"):
+            key = f"{data}-rmse-{stat}"
+            assert history(run, key) == list(enumerate(result[key]))
+    params = run.data.params
+    assert (params["nfold"], params["num_boost_round"], params["eval_metric"]) == (
+        "3",
+        str(ROUNDS),
+        "rmse",
+    )
+    assert artifact_paths(run) == []  # no single model
+
+
+def test_cv_early_stopping() -> None:
+    enable()
+    result = xgb.cv(
+        {**PARAMS, "eta": 0.6},
+        xgb.DMatrix(X, Y),
+        num_boost_round=200,
+        nfold=3,
+        seed=0,
+        early_stopping_rounds=3,
+        as_pandas=False,
+    )
+    best = len(result["test-rmse-mean"]) - 1  # cv keeps the rounds up to the best one
+    run = only_run()
+    metrics = run.data.metrics
+    assert metrics["best_iteration"] == best
+    assert metrics["stopped_iteration"] == best + 3
+    assert metrics["best_test-rmse-mean"] == result["test-rmse-mean"][-1]
+    assert metrics["best_test-rmse-std"] == pytest.approx(result["test-rmse-std"][-1])
+
+
+# -- the scikit-learn API -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["XGBRegressor", "XGBClassifier", "XGBRanker", "XGBRFRegressor"])
+def test_sklearn_api_makes_one_run_with_iteration_metrics_and_the_estimator(name: str) -> None:
+    cls = getattr(xgb, name)
+    y_train, y_valid = Y_TRAIN, Y_VALID
+    fit_kwargs: dict[str, Any] = {}
+    if name == "XGBClassifier":
+        y_train, y_valid = (Y_TRAIN > 0).astype(int), (Y_VALID > 0).astype(int)
+    if name == "XGBRanker":
+        y_train = np.digitize(Y_TRAIN, [-1, 0, 1])
+        y_valid = np.digitize(Y_VALID, [-1, 0, 1])
+        fit_kwargs = {"qid": np.repeat(np.arange(6), 40), "eval_qid": [np.repeat(np.arange(3), 20)]}
+
+    def train() -> Any:
+        model = cls(n_estimators=ROUNDS, n_jobs=1, random_state=1, max_depth=3)
+        return model.fit(
+            X_TRAIN, y_train, eval_set=[(X_VALID, y_valid)], verbose=False, **fit_kwargs
+        )
+
+    bare, model = bare_then_logged(train)
+    same_model(bare, model)
+    run = only_run()
+    assert run.info.status is RunStatus.FINISHED
+    assert run.data.tags["autolog.estimator"] == name
+    params = run.data.params
+    assert params["max_depth"] == "3"  # the scikit-learn API's params
+    assert params["n_estimators"] == str(ROUNDS)
+    assert params["num_boost_round"] == str(model.get_booster().num_boosted_rounds())
+    assert "fit_time" in run.data.metrics
+    results = model.evals_result()["validation_0"]
+    metric = next(iter(results))
+    assert history(run, f"validation_0-{metric}") == list(enumerate(results[metric]))
+    assert not any(key.startswith("training_") for key in run.data.metrics)  # sklearn is off
+    assert "feature_importance.csv" in artifact_paths(run)
+    loaded = autolog.load_model(f"runs:/{run.info.run_id}/model")
+    assert type(loaded) is cls
+    same_model(loaded, model)
+
+
+def test_sklearn_api_early_stopping() -> None:
+    enable()
+    model = xgb.XGBRegressor(n_estimators=200, learning_rate=0.6, n_jobs=1, early_stopping_rounds=3)
+    model.fit(X_TRAIN, Y_TRAIN, eval_set=[(X_VALID, Y_VALID)], verbose=False)
+    run = only_run()
+    assert run.data.metrics["best_iteration"] == model.best_iteration
+    assert run.data.metrics["best_validation_0-rmse"] == pytest.approx(model.best_score)
+    assert run.data.params["early_stopping_rounds"] == "3"
+    same_model(autolog.load_model(f"runs:/{run.info.run_id}/model"), model)
+
+
+def test_with_the_sklearn_integration_one_run_with_training_scores() -> None:
+    from sklearn.base import clone
+
+    autolog.autolog()  # every integration, scikit-learn's included
+    labels = (Y_TRAIN > 0).astype(int)
+    model = xgb.XGBClassifier(n_estimators=ROUNDS, n_jobs=1)
+    model.fit(X_TRAIN, labels, eval_set=[(X_VALID, (Y_VALID > 0).astype(int))], verbose=False)
+    run = only_run()
+    metrics = run.data.metrics
+    assert metrics["training_accuracy"] == pytest.approx(
+        float(np.mean(model.predict(X_TRAIN) == labels))
+    )
+    assert {"training_f1", "training_log_loss", "training_roc_auc"} <= set(metrics)
+    assert len(history(run, "validation_0-logloss")) == ROUNDS
+    assert type(autolog.load_model(f"runs:/{run.info.run_id}/model")) is xgb.XGBClassifier
+    # trained under autolog, it pickles and clones as ever
+    assert type(pickle.loads(pickle.dumps(model))) is xgb.XGBClassifier
+    assert clone(model).get_params() == model.get_params()
+
+
+def test_pipelines_and_searches_of_the_sklearn_integration_stay_one_record() -> None:
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    autolog.autolog(sklearn={"max_tuning_runs": 0})
+    pipeline = make_pipeline(StandardScaler(), xgb.XGBRegressor(n_estimators=5, n_jobs=1))
+    pipeline.fit(X_TRAIN, Y_TRAIN)
+    assert only_run().data.tags["autolog.estimator"] == "Pipeline"
+    search = GridSearchCV(xgb.XGBRegressor(n_estimators=5, n_jobs=1), {"max_depth": [2, 3]}, cv=2)
+    search.fit(X_TRAIN, Y_TRAIN)
+    estimators = sorted(r.data.tags.get("autolog.estimator", "") for r in runs())
+    assert estimators == ["GridSearchCV", "Pipeline"]
+
+
+def test_fits_that_sklearn_or_xgboost_make_themselves_are_no_runs_of_their_own() -> None:
+    from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import make_pipeline
+
+    enable()  # the scikit-learn integration is off
+    cross_val_score(xgb.XGBRegressor(n_estimators=3, n_jobs=1), X, Y, cv=2)
+    make_pipeline(xgb.XGBRegressor(n_estimators=3, n_jobs=1)).fit(X, Y)
+    assert runs() == []
+    # XGBRFClassifier.fit calls XGBClassifier.fit, which calls XGBModel's train: one run
+    xgb.XGBRFClassifier(n_estimators=3, n_jobs=1).fit(X, (Y > 0).astype(int))
+    assert only_run().data.tags["autolog.estimator"] == "XGBRFClassifier"
+
+
+# -- run ownership --------------------------------------------------------------------------
+
+
+def test_users_run_takes_the_first_training_and_nests_the_next() -> None:
+    enable()
+    with autolog.start_run() as run:
+        dtrain, dvalid = sets()
+        xgb.train(PARAMS, dtrain, 3, evals=[(dvalid, "valid")], verbose_eval=False)
+        xgb.train({**PARAMS, "eta": 0.1}, dtrain, 3, evals=[(dvalid, "valid")], verbose_eval=False)
+        assert autolog.active_run() is not None
+        assert autolog.active_run().info.run_id == run.info.run_id  # type: ignore[union-attr]
+    parent = autolog.get_run(run.info.run_id)
+    assert parent.info.status is RunStatus.FINISHED
+    assert "eta" not in parent.data.params
+    assert len(history(parent, "valid-rmse")) == 3
+    children = [r for r in runs() if r.info.run_id != run.info.run_id]
+    assert len(children) == 1
+    assert children[0].data.tags["autolog.parentRunId"] == run.info.run_id
+    assert children[0].data.params["eta"] == "0.1"
+
+
+def test_threads_get_one_run_each() -> None:
+    enable()
+    errors: list[BaseException] = []
+
+    def train() -> None:
+        try:
+            dtrain, dvalid = sets()
+            xgb.train(PARAMS, dtrain, 4, evals=[(dvalid, "valid")], verbose_eval=False)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=train) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    found = runs()
+    assert len(found) == 3
+    for run in found:
+        assert run.info.status is RunStatus.FINISHED
+        assert len(history(run, "valid-rmse")) == 4
+
+
+# -- patching: imports, pickling, revert, options ---------------------------------------------
+
+
+def test_disable_restores_the_exact_original_objects() -> None:
+    import xgboost.sklearn
+    import xgboost.training
+
+    places = [
+        (xgboost, "train"),
+        (xgboost.training, "train"),
+        (xgboost.sklearn, "train"),
+        (xgboost, "cv"),
+        (xgboost.training, "cv"),
+        *[
+            (cls, "fit")
+            for cls in (xgb.XGBModel, xgb.XGBClassifier, xgb.XGBRanker, xgb.XGBRFClassifier)
+        ],
+    ]
+    originals = [vars(owner)[name] for owner, name in places]
+    enable()
+    assert all(vars(o)[n] is not orig for (o, n), orig in zip(places, originals, strict=True))
+    assert xgboost.train is xgboost.training.train is xgboost.sklearn.train  # one wrapper
+    assert xgboost.train.__doc__ == originals[0].__doc__
+    autolog.autolog(integrations=["xgboost"], disable=True)
+    assert all(vars(o)[n] is orig for (o, n), orig in zip(places, originals, strict=True))
+    xgb.train(PARAMS, xgb.DMatrix(X_TRAIN, Y_TRAIN), 2)
+    assert runs() == []
+
+
+def test_patched_functions_and_methods_pickle_as_before() -> None:
+    enable()
+    for function in (xgb.train, xgb.cv):
+        assert pickle.loads(pickle.dumps(function)) is function
+    model = xgb.XGBRegressor(n_estimators=3, n_jobs=1).fit(X_TRAIN, Y_TRAIN)
+    fit = pickle.loads(pickle.dumps(model.fit))
+    assert type(fit.__self__) is xgb.XGBRegressor
+    assert np.array_equal(pickle.loads(pickle.dumps(model)).predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("autolog_first", [True, False], ids=["autolog-first", "import-first"])
+def test_autolog_before_or_after_import_xgboost(tmp_path: Path, autolog_first: bool) -> None:
+    enable_line = "import autolog; autolog.autolog(integrations=['xgboost'])"
+    import_line = "import xgboost"
+    first, second = (enable_line, import_line) if autolog_first else (import_line, enable_line)
+    done = run_script(
+        f"""
+        import pickle
+        import numpy as np
+        {first}
+        {second}
+        import xgboost.training, xgboost.sklearn
+        from xgboost import train
+        assert train is xgboost.training.train is xgboost.sklearn.train
+        assert pickle.loads(pickle.dumps(train)) is train
+        X = np.random.default_rng(0).normal(size=(200, 3))
+        y = (X[:, 0] > 0).astype(int)
+        train({{"objective": "binary:logistic", "nthread": 1}}, xgboost.DMatrix(X, y), 3)
+        xgboost.XGBClassifier(n_estimators=3, n_jobs=1).fit(X, y)
+        autolog.flush()
+        print(sorted(r.data.tags["autolog.estimator"] for r in autolog.search_runs()))
+        """,
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['XGBClassifier', 'xgboost.train']"
+
+
+def test_models_load_in_a_fresh_process_that_never_called_autolog(tmp_path: Path) -> None:
+    enable()
+    dtrain, dvalid = sets()
+    booster = xgb.train(PARAMS, dtrain, ROUNDS, evals=[(dvalid, "valid")], verbose_eval=False)
+    booster_run = only_run()
+    labels = (Y_TRAIN > 0).astype(int)
+    model = xgb.XGBClassifier(n_estimators=ROUNDS, n_jobs=1).fit(X_TRAIN, labels)
+    model_run = next(r for r in runs() if r.info.run_id != booster_run.info.run_id)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "booster.npy", booster.predict(xgb.DMatrix(X)))
+    np.save(tmp_path / "model.npy", model.predict_proba(X))
+    autolog.flush()
+    done = run_script(
+        f"""
+        import numpy as np
+        import autolog
+        X = np.load("X.npy")
+        booster = autolog.load_model("runs:/{booster_run.info.run_id}/model")
+        model = autolog.load_model("runs:/{model_run.info.run_id}/model")
+        import xgboost
+        assert type(xgboost.train).__name__ == "function"  # nothing patched here
+        assert type(booster) is xgboost.Booster, type(booster)
+        assert type(model) is xgboost.XGBClassifier, type(model)
+        assert np.array_equal(booster.predict(xgboost.DMatrix(X)), np.load("booster.npy"))
+        assert np.array_equal(model.predict_proba(X), np.load("model.npy"))
+        print("ok")
+        """,
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_options() -> None:
+    enable(log_models=False, xgboost={"log_feature_importance": False})
+    xgb.train(PARAMS, xgb.DMatrix(X_TRAIN, Y_TRAIN), 2)
+    run = only_run()
+    assert artifact_paths(run) == []
+    assert run.data.params["num_boost_round"] == "2"
+    with pytest.raises(InvalidInputError, match="xgboost options"):
+        autolog.autolog(xgboost={"no_such_option": True})
+    with pytest.raises(InvalidInputError, match="True or False"):
+        autolog.autolog(xgboost={"log_feature_importance": "yes"})
+
+
+def test_flavor_refuses_what_is_not_a_fitted_xgboost_model() -> None:
+    for model in (object(), xgb.XGBRegressor()):
+        with autolog.start_run(), pytest.raises(InvalidInputError, match="xgboost flavor"):
+            autolog.log_model(model, flavor="xgboost")
+
+
+# -- cost: nothing per iteration reaches the store from the training thread -----------------
+
+
+def test_iterations_do_no_store_io_on_the_training_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    enable()
+    with autolog.start_run():
+        pass  # the store is open and its writer running
+    store = autolog.Client().store
+    main = threading.get_ident()
+    calls_here: list[str] = []
+    for name in ("log_batch", "get_run", "record_artifact_hashes", "get_artifact_hashes"):
+        original = getattr(store, name)
+
+        def spy(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
+            if threading.get_ident() == main:
+                calls_here.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(store, name, spy)
+    seen: list[int] = []
+
+    class Watch(xgb.callback.TrainingCallback):  # type: ignore[misc]
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            seen.append(len(calls_here))
+            return False
+
+    dtrain, dvalid = sets()
+    xgb.train(PARAMS, dtrain, 40, evals=[(dvalid, "valid")], callbacks=[Watch()])
+    assert len(set(seen)) == 1, seen  # no store call from one iteration to the next
+
+
+def test_metrics_reach_the_queue_during_training() -> None:
+    enable()
+    seen: list[int] = []
+
+    class Watch(xgb.callback.TrainingCallback):  # type: ignore[misc]
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            run = autolog.active_run()
+            assert run is not None
+            autolog.flush()
+            seen.append(len(autolog.get_metric_history(run.info.run_id, "valid-rmse")))
+            return False
+
+    dtrain, dvalid = sets()
+    xgb.train(PARAMS, dtrain, 4, evals=[(dvalid, "valid")], callbacks=[Watch()])
+    assert seen == [1, 2, 3, 4]  # each iteration's metrics were out before the next one
+
+
+# -- our own failures: one warning, training untouched --------------------------------------
+
+
+def test_a_failure_of_ours_is_one_warning_and_training_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AUTOLOG_STRICT", "0")
+
+    def broken(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("store on fire")
+
+    def train() -> Any:
+        dtrain, dvalid = sets()
+        return xgb.train(PARAMS, dtrain, ROUNDS, evals=[(dvalid, "valid")], verbose_eval=False)
+
+    autolog.autolog(integrations=["xgboost"], disable=True)
+    bare = train()
+    enable()
+    monkeypatch.setattr(autolog.Client, "log_metric", broken)
+    with pytest.warns(AutologWarning, match="store on fire") as caught:
+        booster = train()
+    assert len(caught) == 1  # the guard went quiet after the first iteration's failure
+    same_model(bare, booster)
+    assert only_run().info.status is RunStatus.FINISHED
