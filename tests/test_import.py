@@ -6,7 +6,17 @@ from pathlib import Path
 
 from support import run_script
 
-HEAVY = ("sklearn", "torch", "lightgbm", "numpy", "pandas", "scipy", "psycopg", "sqlite3")
+HEAVY = (
+    "sklearn",
+    "torch",
+    "lightgbm",
+    "xgboost",
+    "numpy",
+    "pandas",
+    "scipy",
+    "psycopg",
+    "sqlite3",
+)
 
 
 def test_import_loads_no_framework_and_no_backend(tmp_path: Path) -> None:
@@ -41,8 +51,8 @@ def test_the_core_works_with_frameworks_blocked(tmp_path: Path) -> None:
 
         class Block(importlib.abc.MetaPathFinder):
             def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in ("sklearn", "torch", "lightgbm", "numpy", "pandas",
-                                          "scipy", "psycopg", "sqlalchemy"):
+                if name.split(".")[0] in ("sklearn", "torch", "lightgbm", "xgboost", "numpy",
+                                          "pandas", "scipy", "psycopg", "sqlalchemy"):
                     raise ImportError(f"blocked: {name}")
                 return None
 
