@@ -38,8 +38,8 @@ from autolog.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from autolog.stores.base import Store, open_store
-from autolog.stores.common import DEFAULT_DIR
+from autolog.stores.base import Lifecycle, Store, open_store
+from autolog.stores.common import DEFAULT_DIR, check_lifecycle
 from autolog.validation import (
     CHECKED_KEYS,
     STEP_MAX,
@@ -57,6 +57,7 @@ from autolog.writer import Writer
 
 if TYPE_CHECKING:
     from autolog.artifacts.local import LocalArtifactRepository
+    from autolog.gc import PurgeReport
 
 __all__ = ["DEFAULT_EXPERIMENT", "Client", "resolve_tracking_uri"]
 
@@ -301,8 +302,26 @@ class Client:
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         return self.store.get_experiment_by_name(name)
 
-    def list_experiments(self) -> list[Experiment]:
-        return self.store.list_experiments()
+    def list_experiments(self, lifecycle: Lifecycle = "active") -> list[Experiment]:
+        """Experiments in creation order: "active" ones, "deleted" ones, or "all"."""
+        return self.store.list_experiments(check_lifecycle(lifecycle))
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        """Rename an experiment (its runs stay in it); a name in use is an error."""
+        if not isinstance(new_name, str) or not new_name.strip():
+            raise InvalidInputError(f"experiment names must be non-empty strings, not {new_name!r}")
+        self.store.rename_experiment(experiment_id, new_name)
+        self._live.experiments.clear()
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        """Soft-delete an experiment: it and its runs are hidden until restored, and removed
+        for good by ``purge_deleted``. Its name stays taken until then."""
+        self.store.delete_experiment(experiment_id)
+        self._live.experiments.clear()
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self.store.restore_experiment(experiment_id)
+        self._live.experiments.clear()
 
     # runs -------------------------------------------------------------------------------------
 
@@ -383,6 +402,7 @@ class Client:
         *,
         experiment_ids: Sequence[str] | None = None,
         output_format: Literal["list"] = "list",
+        lifecycle: Lifecycle = "active",
     ) -> list[Run]: ...
 
     @overload
@@ -395,6 +415,7 @@ class Client:
         *,
         experiment_ids: Sequence[str] | None = None,
         output_format: Literal["pandas"],
+        lifecycle: Lifecycle = "active",
     ) -> Any: ...
 
     def search_runs(
@@ -406,8 +427,12 @@ class Client:
         *,
         experiment_ids: Sequence[str] | None = None,
         output_format: str = "list",
+        lifecycle: Lifecycle = "active",
     ) -> Any:
         """Runs matching ``filter_string``, newest first unless ``order_by`` says otherwise.
+
+        ``lifecycle``: "active" runs (the default), "deleted" ones (see ``delete_run``), or
+        "all".
 
         ``output_format="list"`` gives ``Run`` objects; ``"pandas"`` a DataFrame with a row per
         run: ``run_id``, ``run_name``, ``experiment_id``, ``experiment_name``, ``status``,
@@ -453,15 +478,37 @@ class Client:
             found = [self.store.get_experiment_by_name(n) for n in names]
             ids = (ids or []) + [e.experiment_id for e in found if e is not None]
         self._sync()
-        runs = [
-            self._reap(run) for run in self.store.search_runs(ids, filters, clauses, max_results)
-        ]
+        check_lifecycle(lifecycle)
+        found_runs = self.store.search_runs(ids, filters, clauses, max_results, lifecycle)
+        runs = [self._reap(run) for run in found_runs]
         if output_format == "pandas":
             from autolog import tabular
 
-            experiments = {e.experiment_id: e.name for e in self.store.list_experiments()}
+            experiments = {e.experiment_id: e.name for e in self.store.list_experiments("all")}
             return tabular.to_dataframe(runs, experiments)
         return runs
+
+    def delete_run(self, run_id: str) -> None:
+        """Soft-delete a run: hidden from searches (and the UI) until ``restore_run``; removed
+        for good, artifacts included, by ``purge_deleted`` (``autolog gc``)."""
+        self._sync()
+        self.store.delete_run(_run_id_arg(run_id))
+
+    def restore_run(self, run_id: str) -> None:
+        """Bring a deleted run back."""
+        self._sync()
+        self.store.restore_run(_run_id_arg(run_id))
+
+    def purge_deleted(self, older_than: float = 0.0, *, dry_run: bool = False) -> PurgeReport:
+        """Remove for good the runs and experiments deleted at least ``older_than`` seconds
+        ago, with their artifact files; a run that registered model versions point at is
+        kept. ``dry_run``: only say what would go."""
+        from autolog import gc
+
+        if not isinstance(older_than, (int, float)) or older_than < 0:
+            raise InvalidInputError(f"older_than is seconds >= 0, not {older_than!r}")
+        self._sync()
+        return gc.purge(self.store, _now() - int(older_than * 1000), dry_run=dry_run)
 
     def _sync(self) -> None:
         """Wait for this process's queued writes so that reads see them."""
@@ -771,6 +818,12 @@ class Client:
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         return self.store.get_model_version(name, _version_arg(version))
+
+
+def _run_id_arg(run_id: object) -> str:
+    if not isinstance(run_id, str) or not run_id:
+        raise InvalidInputError(f"run ids are non-empty strings, not {run_id!r}")
+    return run_id
 
 
 def _path_arg(value: object, what: str) -> str | os.PathLike[str]:

@@ -72,6 +72,8 @@ class Experiment(NamedTuple):
     name: str
     artifact_location: str
     creation_time: int
+    #: when it was deleted (soft: hidden with its runs until purged), None while active
+    deleted_time: int | None = None
 
 
 class RunInfo(NamedTuple):
@@ -83,6 +85,8 @@ class RunInfo(NamedTuple):
     end_time: int | None
     artifact_uri: str
     parent_run_id: str | None = None
+    #: when it was deleted (soft: hidden from search until purged), None while active
+    deleted_time: int | None = None
 
 
 class RunData(NamedTuple):

@@ -412,6 +412,23 @@ def search_runs(
     return client.search_runs(experiment_names, filter_string, order_by, max_results)
 
 
+def delete_run(run_id: str) -> None:
+    """Soft-delete a run: hidden from ``search_runs`` and the UI until ``restore_run``;
+    ``autolog gc`` removes deleted runs, artifacts included, for good.
+
+    Example::
+
+        autolog.delete_run(run.info.run_id)
+        autolog.restore_run(run.info.run_id)    # changed our mind
+    """
+    get_client().delete_run(run_id)
+
+
+def restore_run(run_id: str) -> None:
+    """Bring back a run deleted with ``delete_run`` (before ``autolog gc`` removed it)."""
+    get_client().restore_run(run_id)
+
+
 def get_metric_history(run_id: str, key: str) -> list[Metric]:
     return get_client().get_metric_history(run_id, key)
 

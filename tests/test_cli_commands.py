@@ -188,6 +188,7 @@ def test_runs_ls_json_is_stable_full_records(runs: list[autolog.Run]) -> None:
         "end_time",
         "parent_run_id",
         "artifact_uri",
+        "deleted_time",
         "params",
         "metrics",
         "tags",
@@ -391,3 +392,117 @@ def test_commands_work_on_any_store(store_uri: str, artifact_root: Path) -> None
     assert "metrics\tm\t2.0" in shown.splitlines()
     experiments = _tsv(invoke("experiments", "ls", "--tracking-uri", store_uri).stdout)
     assert [e["name"] for e in experiments] == ["exp"]
+
+
+# -------------------------------------------------------------------------------------------
+# soft delete, restore, gc, experiments rename/delete
+# -------------------------------------------------------------------------------------------
+
+
+def test_delete_run_and_restore_run_in_the_api(runs: list[autolog.Run]) -> None:
+    run_id = runs[0].info.run_id
+    autolog.delete_run(run_id)
+    assert run_id not in {r.info.run_id for r in autolog.search_runs()}
+    assert autolog.get_run(run_id).info.deleted_time is not None
+    client = autolog.Client()
+    assert [r.info.run_id for r in client.search_runs(lifecycle="deleted")] == [run_id]
+    autolog.restore_run(run_id)
+    assert run_id in {r.info.run_id for r in autolog.search_runs()}
+    with pytest.raises(autolog.NotFoundError):
+        autolog.delete_run("0" * 32)
+    with pytest.raises(autolog.InvalidInputError):
+        autolog.delete_run(None)  # type: ignore[arg-type]
+
+
+def test_runs_delete_ls_deleted_and_restore(runs: list[autolog.Run]) -> None:
+    done = invoke("runs", "delete", "r0", runs[1].info.run_id[:8])
+    assert done.exit_code == 0, done.output
+    assert f"deleted run {runs[0].info.run_id} (r0)" in done.stderr
+    assert [r["name"] for r in _tsv(invoke("runs", "ls").stdout)] == ["other", "r2"]
+    deleted = _tsv(invoke("runs", "ls", "--deleted").stdout)
+    assert [r["name"] for r in deleted] == ["r1", "r0"]
+    assert all(r["deleted"].endswith("Z") for r in deleted)
+    shown = invoke("runs", "show", "r0").stdout.splitlines()
+    assert any(line.startswith("run\tdeleted\t") for line in shown)
+    assert invoke("runs", "restore", "r0").exit_code == 0
+    assert [r["name"] for r in _tsv(invoke("runs", "ls").stdout)] == ["other", "r2", "r0"]
+    missing = CliRunner().invoke(root, ["runs", "delete", "r2", "nope"])
+    assert missing.exit_code == 1
+    assert "r2" in [r["name"] for r in _tsv(invoke("runs", "ls").stdout)]  # nothing deleted
+
+
+def test_gc_removes_deleted_runs_and_their_artifacts_and_says_how_much(
+    runs: list[autolog.Run], tmp_path: Path
+) -> None:
+    payload = tmp_path / "blob.bin"
+    payload.write_bytes(b"x" * 5000)
+    with autolog.start_run(run_name="big") as big:
+        autolog.log_artifact(payload, "data")
+    folder = Path(autolog.get_run(big.info.run_id).info.artifact_uri.removeprefix("file://"))
+    assert (folder / "data" / "blob.bin").exists()
+    invoke("runs", "delete", "big", "r0")
+    dry = invoke("gc", "--dry-run")
+    assert (
+        dry.stdout.strip()
+        == "would remove 2 runs and 0 experiments, 4.9 KB (5000 bytes) of artifacts"
+    )
+    assert folder.exists()
+    recent = invoke("gc", "--older-than", "30d")
+    assert recent.stdout.startswith("removed 0 runs")
+    done = invoke("gc")
+    assert done.exit_code == 0, done.output
+    assert (
+        done.stdout.strip()
+        == "removed 2 runs and 0 experiments, 4.9 KB (5000 bytes) of artifacts freed"
+    )
+    assert not folder.exists()
+    assert not folder.parent.exists()
+    for run_id in (big.info.run_id, runs[0].info.run_id):
+        with pytest.raises(autolog.NotFoundError):
+            autolog.get_run(run_id)
+    assert invoke("runs", "ls", "--deleted").stdout.count("\n") == 1  # the header only
+    bad = CliRunner().invoke(root, ["gc", "--older-than", "soon"])
+    assert bad.exit_code == 2
+
+
+def test_gc_keeps_a_run_with_a_registered_model() -> None:
+    with autolog.start_run(run_name="model-run") as run:
+        autolog.log_model({"weights": [1, 2]})
+    autolog.register_model(f"runs:/{run.info.run_id}/model", "clf")
+    autolog.delete_run(run.info.run_id)
+    done = CliRunner().invoke(root, ["gc"])
+    assert done.exit_code == 0
+    assert "kept: run" in done.stderr
+    assert "registered model versions (clf/1)" in done.stderr
+    assert done.stdout.startswith("removed 0 runs")
+    assert autolog.load_model("models:/clf/1") == {"weights": [1, 2]}
+
+
+def test_experiments_rename_delete_restore_and_gc(runs: list[autolog.Run]) -> None:
+    assert invoke("experiments", "rename", "mnist", "digits").exit_code == 0
+    assert [e["name"] for e in _tsv(invoke("experiments", "ls").stdout)] == ["digits", "Default"]
+    records = json.loads(invoke("runs", "ls", "-e", "digits", "--format", "json").stdout)
+    assert {r["experiment_name"] for r in records} == {"digits"}
+    taken = CliRunner().invoke(root, ["experiments", "rename", "digits", "Default"])
+    assert taken.exit_code == 1
+    assert "taken" in taken.stderr
+    assert invoke("experiments", "delete", "digits").exit_code == 0
+    assert [e["name"] for e in _tsv(invoke("experiments", "ls").stdout)] == ["Default"]
+    assert [e["name"] for e in _tsv(invoke("experiments", "ls", "--deleted").stdout)] == ["digits"]
+    assert [r["name"] for r in _tsv(invoke("runs", "ls").stdout)] == ["other"]
+    with (
+        pytest.raises(autolog.InvalidInputError, match="is deleted"),
+        autolog.start_run(experiment="digits"),
+    ):
+        pass
+    digits_id = _tsv(invoke("experiments", "ls", "--deleted").stdout)[0]["id"]
+    assert invoke("experiments", "restore", digits_id).exit_code == 0  # by id works too
+    assert len(_tsv(invoke("runs", "ls").stdout)) == 4
+    invoke("experiments", "delete", "digits")
+    done = invoke("gc")
+    assert done.stdout.startswith("removed 3 runs and 1 experiments")
+    assert invoke("experiments", "ls", "--deleted").stdout.count("\n") == 1
+    assert invoke("experiments", "create", "digits").exit_code == 0  # the name is free again
+    unknown = CliRunner().invoke(root, ["experiments", "delete", "nope"])
+    assert unknown.exit_code == 1
+    assert "experiment 'nope' not found" in unknown.stderr

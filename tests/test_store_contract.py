@@ -1055,3 +1055,148 @@ def test_concurrent_model_versions_get_distinct_numbers(store: Store) -> None:
     assert numbers == list(range(1, 21))
     sources = {store.get_model_version("clf", n).source for n in numbers}
     assert sources == {f"file:///m/{i}/{j}" for i in range(4) for j in range(5)}
+
+
+# --------------------------------------------------------------------------------------------
+# soft delete, restore, purge, rename
+# --------------------------------------------------------------------------------------------
+
+
+def _ids(runs: Sequence[Run]) -> set[str]:
+    return {run.info.run_id for run in runs}
+
+
+def test_a_deleted_run_is_hidden_from_search_until_restored(store: Store) -> None:
+    kept, gone = new_run(store), new_run(store)
+    store.log_batch(gone, params=[Param("p", "1")])
+    store.delete_run(gone)
+    assert _ids(store.search_runs(None, [], [], 100)) == {kept}
+    assert _ids(store.search_runs(None, [], [], 100, "deleted")) == {gone}
+    assert _ids(store.search_runs(None, [], [], 100, "all")) == {kept, gone}
+    deleted = store.get_run(gone)  # still readable, and says when it was deleted
+    assert deleted.info.deleted_time is not None
+    assert deleted.data.params == {"p": "1"}
+    assert store.get_run(kept).info.deleted_time is None
+    first = deleted.info.deleted_time
+    store.delete_run(gone)  # again: nothing changes
+    assert store.get_run(gone).info.deleted_time == first
+    store.restore_run(gone)
+    assert store.get_run(gone).info.deleted_time is None
+    assert _ids(store.search_runs(None, [], [], 100)) == {kept, gone}
+    store.restore_run(gone)  # a run that is not deleted stays as it is
+    with pytest.raises(NotFoundError):
+        store.delete_run("f" * 32)
+    with pytest.raises(NotFoundError):
+        store.restore_run("f" * 32)
+
+
+def test_lifecycle_combines_with_filters_and_experiment_ids(store: Store) -> None:
+    a = new_run(store, "one")
+    b = new_run(store, "one")
+    store.log_batch(a, metrics=[Metric("m", 1.0, 0, T0)])
+    store.log_batch(b, metrics=[Metric("m", 2.0, 0, T0)])
+    store.delete_run(b)
+    one = store.get_experiment_by_name("one")
+    assert one is not None
+    filters = parse_filter("metrics.m > 0")
+    assert _ids(store.search_runs([one.experiment_id], filters, [], 10)) == {a}
+    assert _ids(store.search_runs([one.experiment_id], filters, [], 10, "deleted")) == {b}
+    with pytest.raises(AutologError):
+        store.search_runs(None, [], [], 10, "gone")  # type: ignore[arg-type]
+
+
+def test_a_deleted_experiment_hides_its_runs_and_keeps_its_name(store: Store) -> None:
+    inside = new_run(store, "old")
+    outside = new_run(store, "new")
+    old = store.get_experiment_by_name("old")
+    assert old is not None
+    store.delete_experiment(old.experiment_id)
+    assert [e.name for e in store.list_experiments()] == ["new"]
+    assert [e.name for e in store.list_experiments("deleted")] == ["old"]
+    assert [e.name for e in store.list_experiments("all")] == ["old", "new"]
+    assert store.get_experiment(old.experiment_id).deleted_time is not None
+    assert _ids(store.search_runs(None, [], [], 10)) == {outside}
+    assert _ids(store.search_runs([old.experiment_id], [], [], 10)) == set()
+    assert _ids(store.search_runs(None, [], [], 10, "all")) == {inside, outside}
+    with pytest.raises(AutologError, match="is deleted"):
+        store.get_or_create_experiment("old")
+    store.restore_experiment(old.experiment_id)
+    assert store.get_or_create_experiment("old").experiment_id == old.experiment_id
+    assert _ids(store.search_runs(None, [], [], 10)) == {inside, outside}
+    with pytest.raises(NotFoundError):
+        store.delete_experiment("12345")
+
+
+def test_rename_experiment(store: Store) -> None:
+    run_id = new_run(store, "before")
+    experiment = store.get_experiment_by_name("before")
+    assert experiment is not None
+    store.rename_experiment(experiment.experiment_id, "after")
+    assert store.get_experiment_by_name("before") is None
+    renamed = store.get_experiment_by_name("after")
+    assert renamed is not None
+    assert renamed.experiment_id == experiment.experiment_id
+    assert store.get_run(run_id).info.experiment_id == experiment.experiment_id
+    # the old name is free again, and a taken name is refused
+    other = store.get_or_create_experiment("before")
+    assert other.experiment_id != experiment.experiment_id
+    with pytest.raises(AutologError, match="taken"):
+        store.rename_experiment(other.experiment_id, "after")
+    store.rename_experiment(experiment.experiment_id, "after")  # its own name: nothing to do
+    with pytest.raises(NotFoundError):
+        store.rename_experiment("12345", "x")
+
+
+def test_purge_removes_a_deleted_run_for_good(store: Store) -> None:
+    run_id = new_run(store, tags={"t": "1"})
+    store.log_batch(
+        run_id,
+        metrics=[Metric("m", 1.0, 0, T0), Metric("m", 2.0, 1, T0)],
+        params=[Param("p", "1")],
+    )
+    store.record_artifact_hashes(run_id, {"f.txt": HASH_A})
+    with pytest.raises(AutologError, match="not deleted"):
+        store.purge_run(run_id)
+    store.delete_run(run_id)
+    store.purge_run(run_id)
+    with pytest.raises(NotFoundError):
+        store.get_run(run_id)
+    assert _ids(store.search_runs(None, [], [], 10, "all")) == set()
+    with pytest.raises(NotFoundError):
+        store.purge_run(run_id)
+    # the id is free: nothing of the old run comes back with a new one
+    new_run(store, run_id=run_id)
+    assert store.get_run(run_id).data.params == {}
+    assert store.get_metric_history(run_id, "m") == []
+    assert store.get_artifact_hashes(run_id) == {}
+
+
+def test_purge_keeps_a_run_that_a_registered_model_points_at(store: Store) -> None:
+    run_id = new_run(store)
+    store.create_model_version("clf", f"runs:/{run_id}/model", run_id)
+    store.delete_run(run_id)
+    with pytest.raises(AutologError, match="registered model versions"):
+        store.purge_run(run_id)
+    assert store.get_run(run_id).info.deleted_time is not None
+
+
+def test_purge_experiment_removes_it_with_its_runs(store: Store) -> None:
+    first = new_run(store, "old")
+    second = new_run(store, "old")
+    store.log_batch(first, params=[Param("p", "1")])
+    other = new_run(store, "other")
+    old = store.get_experiment_by_name("old")
+    assert old is not None
+    with pytest.raises(AutologError, match="not deleted"):
+        store.purge_experiment(old.experiment_id)
+    store.delete_experiment(old.experiment_id)
+    store.purge_experiment(old.experiment_id)
+    for run_id in (first, second):
+        with pytest.raises(NotFoundError):
+            store.get_run(run_id)
+    with pytest.raises(NotFoundError):
+        store.get_experiment(old.experiment_id)
+    assert store.get_experiment_by_name("old") is None
+    assert [e.name for e in store.list_experiments("all")] == ["other"]
+    assert _ids(store.search_runs(None, [], [], 10, "all")) == {other}
+    assert store.get_or_create_experiment("old").experiment_id != old.experiment_id

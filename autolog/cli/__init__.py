@@ -20,10 +20,14 @@ __all__ = ["COMMANDS", "main"]
 #: subcommand -> (module that defines it as ``command``, the one line ``autolog --help`` shows)
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("autolog.cli.run", "Run a Python script or module, recorded as one run."),
-    "runs": ("autolog.cli.runs", "List, show and compare runs."),
-    "experiments": ("autolog.cli.experiments", "List and create experiments."),
+    "runs": ("autolog.cli.runs", "List, show, compare, delete and restore runs."),
+    "experiments": (
+        "autolog.cli.experiments",
+        "List, create, rename, delete and restore experiments.",
+    ),
     "artifacts": ("autolog.cli.artifacts", "List and download the files of a run."),
     "export": ("autolog.cli.export", "Export runs to CSV, Parquet or JSON lines."),
+    "gc": ("autolog.cli.gc", "Remove deleted runs and their artifacts for good."),
 }
 
 

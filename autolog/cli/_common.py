@@ -10,9 +10,10 @@ import click
 
 if TYPE_CHECKING:
     from autolog.client import Client
-    from autolog.entities import Run
+    from autolog.entities import Experiment, Run
 
 __all__ = [
+    "find_experiment",
     "find_run",
     "format_option",
     "open_client",
@@ -74,6 +75,19 @@ def _local_store_path(uri: str) -> Any:
     return None
 
 
+def find_experiment(client: Client, name_or_id: str) -> Experiment:
+    """The experiment called ``name_or_id``, else the one with that id (deleted ones too)."""
+    from autolog.errors import NotFoundError
+
+    found = client.get_experiment_by_name(name_or_id)
+    if found is not None:
+        return found
+    if name_or_id.isdigit():
+        with contextlib.suppress(NotFoundError):
+            return client.store.get_experiment(name_or_id)
+    raise NotFoundError("experiment", name_or_id)
+
+
 def parse_tags(values: tuple[str, ...] | list[str]) -> dict[str, str]:
     """``KEY=VALUE`` options as a dict (a usage error names a malformed one)."""
     tags = {}
@@ -92,7 +106,7 @@ def find_run(client: Client, run_id: str) -> Run:
 
     text = run_id.strip()
     if text == "last":
-        newest = client.search_runs(max_results=1)
+        newest = client.search_runs(max_results=1)  # the newest run that is not deleted
         if not newest:
             raise NotFoundError("run", "last (there are no runs)")
         return newest[0]
@@ -102,12 +116,14 @@ def find_run(client: Client, run_id: str) -> Run:
     matches: list[Run] = []
     if len(text) >= 4 and all(c in "0123456789abcdef" for c in text.lower()):
         matches = client.search_runs(
-            filter_string=f"attributes.run_id LIKE '{text.lower()}%'", max_results=2
+            filter_string=f"attributes.run_id LIKE '{text.lower()}%'",
+            max_results=2,
+            lifecycle="all",
         )
     if not matches:  # a run's name, where no other run has it
         quoted = text.replace("'", "''")
         matches = client.search_runs(
-            filter_string=f"attributes.run_name = '{quoted}'", max_results=2
+            filter_string=f"attributes.run_name = '{quoted}'", max_results=2, lifecycle="all"
         )
     if not matches:
         raise NotFoundError("run", run_id)

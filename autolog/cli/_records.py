@@ -37,6 +37,7 @@ ATTRIBUTE_COLUMNS = (
     "duration",
     "parent_run_id",
     "artifact_uri",
+    "deleted_time",
 )
 DEFAULT_RUN_COLUMNS = ("run_id", "run_name", "experiment", "status", "start_time", "duration")
 HEADERS = {
@@ -47,6 +48,7 @@ HEADERS = {
     "parent_run_id": "parent",
     "experiment_id": "experiment id",
     "artifact_uri": "artifacts",
+    "deleted_time": "deleted",
 }
 
 
@@ -112,6 +114,7 @@ def run_row(run: Run, names: Mapping[str, str]) -> dict[str, Any]:
         "duration": duration(run),
         "parent_run_id": None if info.parent_run_id is None else RunId(info.parent_run_id),
         "artifact_uri": info.artifact_uri,
+        "deleted_time": None if info.deleted_time is None else Time(info.deleted_time),
     }
     row.update({f"params.{k}": v for k, v in data.params.items()})
     row.update({f"metrics.{k}": v for k, v in data.metrics.items()})
@@ -132,6 +135,7 @@ def run_record(run: Run, names: Mapping[str, str]) -> dict[str, Any]:
         "end_time": info.end_time,
         "parent_run_id": info.parent_run_id,
         "artifact_uri": info.artifact_uri,
+        "deleted_time": info.deleted_time,
         "params": dict(sorted(data.params.items())),
         "metrics": dict(sorted(data.metrics.items())),
         "tags": dict(sorted(data.tags.items())),
@@ -144,6 +148,7 @@ def experiment_record(experiment: Experiment) -> dict[str, Any]:
         "name": experiment.name,
         "artifact_location": experiment.artifact_location,
         "creation_time": Time(experiment.creation_time),
+        "deleted_time": None if experiment.deleted_time is None else Time(experiment.deleted_time),
     }
 
 

@@ -6,7 +6,12 @@ import sys
 
 import click
 
-from autolog.cli._common import format_option, open_client, tracking_uri_option
+from autolog.cli._common import (
+    find_experiment,
+    format_option,
+    open_client,
+    tracking_uri_option,
+)
 from autolog.cli._output import FORMATS, emit
 from autolog.cli._records import experiment_record
 
@@ -18,10 +23,12 @@ __all__ = ["command"]
 
 \b
   autolog experiments ls
-  autolog experiments create mnist"""
+  autolog experiments create mnist
+  autolog experiments rename mnist mnist-2024
+  autolog experiments delete mnist-2024"""
 )
 def command() -> None:
-    """List and create experiments."""
+    """List, create, rename, delete and restore experiments."""
 
 
 @command.command(
@@ -32,18 +39,21 @@ def command() -> None:
   autolog experiments ls
   autolog experiments ls --format json""",
 )
+@click.option("--deleted", is_flag=True, help="list deleted experiments instead")
 @format_option(*FORMATS)
 @tracking_uri_option
-def ls(output_format: str | None, tracking_uri: str | None) -> None:
+def ls(deleted: bool, output_format: str | None, tracking_uri: str | None) -> None:
     """List experiments, oldest first."""
     client = open_client(tracking_uri)
     experiments = sorted(
-        client.list_experiments(), key=lambda e: (e.creation_time, _numeric(e.experiment_id))
+        client.list_experiments("deleted" if deleted else "active"),
+        key=lambda e: (e.creation_time, _numeric(e.experiment_id)),
     )
     records = [experiment_record(e) for e in experiments]
+    columns = ["experiment_id", "name", "creation_time", "artifact_location"]
     emit(
         records,
-        ["experiment_id", "name", "creation_time", "artifact_location"],
+        [*columns, "deleted_time"] if deleted else columns,
         output_format,
         headers={
             "experiment_id": "id",
@@ -79,3 +89,57 @@ def create(name: str, tracking_uri: str | None) -> None:
         click.echo(f"created experiment {name!r} (id {experiment.experiment_id})")
     else:
         click.echo(experiment.experiment_id)
+
+
+@command.command(
+    "rename",
+    epilog="""Example:
+
+\b
+  autolog experiments rename mnist mnist-2024""",
+)
+@click.argument("experiment", metavar="EXPERIMENT")
+@click.argument("new_name")
+@tracking_uri_option
+def rename(experiment: str, new_name: str, tracking_uri: str | None) -> None:
+    """Rename EXPERIMENT (a name or an id) to NEW_NAME; its runs stay in it."""
+    client = open_client(tracking_uri)
+    found = find_experiment(client, experiment)
+    client.rename_experiment(found.experiment_id, new_name)
+    click.echo(f"renamed experiment {found.name!r} to {new_name!r}", err=True)
+
+
+@command.command(
+    "delete",
+    epilog="""Examples:
+
+\b
+  autolog experiments delete mnist
+  autolog experiments restore mnist""",
+)
+@click.argument("experiment", metavar="EXPERIMENT")
+@tracking_uri_option
+def delete(experiment: str, tracking_uri: str | None) -> None:
+    """Delete EXPERIMENT (a name or an id) softly: it and its runs are hidden until restored,
+    and removed for good by `autolog gc`. Its name stays taken until then."""
+    client = open_client(tracking_uri)
+    found = find_experiment(client, experiment)
+    client.delete_experiment(found.experiment_id)
+    click.echo(f"deleted experiment {found.name!r} (id {found.experiment_id})", err=True)
+
+
+@command.command(
+    "restore",
+    epilog="""Example:
+
+\b
+  autolog experiments restore mnist""",
+)
+@click.argument("experiment", metavar="EXPERIMENT")
+@tracking_uri_option
+def restore(experiment: str, tracking_uri: str | None) -> None:
+    """Bring back a deleted EXPERIMENT (a name or an id) with its runs."""
+    client = open_client(tracking_uri)
+    found = find_experiment(client, experiment)
+    client.restore_experiment(found.experiment_id)
+    click.echo(f"restored experiment {found.name!r} (id {found.experiment_id})", err=True)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from autolog.cli._common import find_run, format_option, open_client, tracking_uri_option
-from autolog.cli._output import FORMATS, emit, emit_json, emit_sections
+from autolog.cli._output import FORMATS, Time, emit, emit_json, emit_sections
 from autolog.cli._records import (
     DEFAULT_RUN_COLUMNS,
     HEADERS,
@@ -22,6 +22,7 @@ from autolog.cli._records import (
 if TYPE_CHECKING:
     from autolog.client import Client
     from autolog.entities import Run
+    from autolog.stores.base import Lifecycle
 
 __all__ = ["command"]
 
@@ -35,7 +36,7 @@ __all__ = ["command"]
   autolog runs compare 3fa2 91bc"""
 )
 def command() -> None:
-    """List, show and compare runs."""
+    """List, show, compare, delete and restore runs."""
 
 
 @command.command(
@@ -77,6 +78,7 @@ def command() -> None:
     show_default=True,
     help="at most N runs",
 )
+@click.option("--deleted", is_flag=True, help="list deleted runs instead (to restore them)")
 @format_option(*FORMATS)
 @tracking_uri_option
 def ls(
@@ -85,6 +87,7 @@ def ls(
     order_by: tuple[str, ...],
     columns: tuple[str, ...],
     limit: int,
+    deleted: bool,
     output_format: str | None,
     tracking_uri: str | None,
 ) -> None:
@@ -95,9 +98,12 @@ def ls(
     """
     extra = parse_columns(columns)
     client = open_client(tracking_uri)
-    runs = search(client, experiments, filter_string, list(order_by), limit)
+    lifecycle: Lifecycle = "deleted" if deleted else "active"
+    runs = search(client, experiments, filter_string, list(order_by), limit, lifecycle)
     names = experiment_names(client)
     shown = [*DEFAULT_RUN_COLUMNS, *(c for c in extra if c not in DEFAULT_RUN_COLUMNS)]
+    if deleted:
+        shown.append("deleted_time")
     if not extra and len({r.info.experiment_id for r in runs}) <= 1 and experiments:
         shown.remove("experiment")
     emit(
@@ -115,6 +121,7 @@ def search(
     filter_string: str,
     order_by: list[str],
     limit: int,
+    lifecycle: Lifecycle = "active",
 ) -> list[Run]:
     """Runs of the named experiments (all when none is named); an unknown name is an error."""
     from autolog.errors import NotFoundError
@@ -123,7 +130,11 @@ def search(
         if client.get_experiment_by_name(name) is None:
             raise NotFoundError("experiment", name)
     return client.search_runs(
-        list(experiments) or None, filter_string, order_by or None, max_results=limit
+        list(experiments) or None,
+        filter_string,
+        order_by or None,
+        max_results=limit,
+        lifecycle=lifecycle,
     )
 
 
@@ -165,6 +176,7 @@ def show(
         ("duration", row["duration"]),
         ("parent", run.info.parent_run_id),
         ("artifacts", run.info.artifact_uri),
+        ("deleted", None if run.info.deleted_time is None else Time(run.info.deleted_time)),
     ]
     tags = run.data.tags
     for label, key in (
@@ -294,3 +306,43 @@ def _metric_stats(client: Client, run: Run, key: str) -> dict[str, Any] | None:
         "max": max(finite) if finite else math.nan,
         "steps": len(values),
     }
+
+
+@command.command(
+    "delete",
+    epilog="""Examples:
+
+\b
+  autolog runs delete 3fa2 91bc
+  autolog runs ls --deleted
+  autolog runs restore 3fa2""",
+)
+@click.argument("run_ids", nargs=-1, required=True, metavar="RUN...")
+@tracking_uri_option
+def delete(run_ids: tuple[str, ...], tracking_uri: str | None) -> None:
+    """Delete runs (softly): they are hidden from listings and the UI until restored, and
+    removed for good, artifacts included, by `autolog gc`."""
+    client = open_client(tracking_uri)
+    runs = [find_run(client, run_id) for run_id in run_ids]  # all found before any changes
+    for run in runs:
+        client.delete_run(run.info.run_id)
+        click.echo(f"deleted run {run.info.run_id} ({run.info.run_name})", err=True)
+
+
+@command.command(
+    "restore",
+    epilog="""Examples:
+
+\b
+  autolog runs ls --deleted
+  autolog runs restore 3fa2""",
+)
+@click.argument("run_ids", nargs=-1, required=True, metavar="RUN...")
+@tracking_uri_option
+def restore(run_ids: tuple[str, ...], tracking_uri: str | None) -> None:
+    """Bring back deleted runs (until `autolog gc` has removed them)."""
+    client = open_client(tracking_uri)
+    runs = [find_run(client, run_id) for run_id in run_ids]
+    for run in runs:
+        client.restore_run(run.info.run_id)
+        click.echo(f"restored run {run.info.run_id} ({run.info.run_name})", err=True)

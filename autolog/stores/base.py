@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from autolog.entities import Experiment, Metric, ModelVersion, Param, Run, RunStatus, RunTag
@@ -13,7 +13,11 @@ from autolog.errors import InvalidURIError
 if TYPE_CHECKING:
     from autolog.search import Comparison, OrderBy
 
-__all__ = ["Store", "open_store"]
+__all__ = ["LIFECYCLES", "Lifecycle", "Store", "open_store"]
+
+#: which runs and experiments a listing covers: not deleted, deleted, or both
+Lifecycle = Literal["active", "deleted", "all"]
+LIFECYCLES = ("active", "deleted", "all")
 
 
 @runtime_checkable
@@ -36,7 +40,26 @@ class Store(Protocol):
 
     def get_experiment_by_name(self, name: str) -> Experiment | None: ...
 
-    def list_experiments(self) -> list[Experiment]: ...
+    def list_experiments(self, lifecycle: Lifecycle = "active") -> list[Experiment]:
+        """Experiments in creation order: "active" ones, "deleted" ones, or "all"."""
+        ...
+
+    def rename_experiment(self, experiment_id: str, name: str) -> None:
+        """Give the experiment a new name; a name another experiment has is an error."""
+        ...
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        """Soft-delete: the experiment and its runs are hidden (``list_experiments``,
+        ``search_runs``) until restored or purged; its name stays taken, and
+        ``get_or_create_experiment`` refuses it. Deleting it again changes nothing."""
+        ...
+
+    def restore_experiment(self, experiment_id: str) -> None: ...
+
+    def purge_experiment(self, experiment_id: str) -> None:
+        """Remove a deleted experiment for good, with every run recorded in it (see
+        ``purge_run``). An experiment that is not deleted is an error."""
+        ...
 
     def create_run(
         self,
@@ -61,8 +84,29 @@ class Store(Protocol):
         filters: Sequence[Comparison],
         order_by: Sequence[OrderBy],
         max_results: int,
+        lifecycle: Lifecycle = "active",
     ) -> list[Run]:
-        """Runs of the experiments (None: all) matching every filter, in order, newest first."""
+        """Runs of the experiments (None: all) matching every filter, in order, newest first.
+
+        ``lifecycle``: "active" runs (neither they nor their experiment deleted), "deleted"
+        runs (deleted themselves), or "all".
+        """
+        ...
+
+    def delete_run(self, run_id: str) -> None:
+        """Soft-delete: the run is hidden from ``search_runs`` (``get_run`` still reads it,
+        with ``deleted_time`` set) until restored or purged. Deleting it again changes
+        nothing."""
+        ...
+
+    def restore_run(self, run_id: str) -> None:
+        """Undo ``delete_run`` (a run that is not deleted stays as it is)."""
+        ...
+
+    def purge_run(self, run_id: str) -> None:
+        """Remove a deleted run for good: its record, params, tags, metrics and artifact
+        hashes (its artifact files are the caller's to remove). A run that is not deleted,
+        or that a registered model version points at, is an error (``InvalidInputError``)."""
         ...
 
     def log_batch(

@@ -11,27 +11,69 @@ import os
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote, urlsplit
 
 from autolog import lifecycle
-from autolog.entities import Metric
-from autolog.errors import InvalidURIError
+from autolog.entities import Experiment, Metric, ModelVersion
+from autolog.errors import InvalidInputError, InvalidURIError
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from autolog.stores.base import Lifecycle
+
 __all__ = [
     "DEFAULT_DIR",
+    "check_lifecycle",
+    "check_unregistered",
     "default_artifact_root",
     "fork_safe_lock",
+    "in_lifecycle",
     "is_newer",
     "local_path",
     "now_ms",
+    "refuse_deleted",
     "under",
 ]
 
 DEFAULT_DIR = "autolog-runs"
+
+
+def in_lifecycle(run_deleted: bool, experiment_deleted: bool, lifecycle: str) -> bool:
+    """Whether a run belongs to a listing of ``lifecycle`` runs (see ``Store.search_runs``)."""
+    if lifecycle == "active":
+        return not run_deleted and not experiment_deleted
+    if lifecycle == "deleted":
+        return run_deleted
+    return True
+
+
+def check_lifecycle(lifecycle: str) -> Lifecycle:
+    if lifecycle in ("active", "deleted", "all"):
+        return cast("Lifecycle", lifecycle)
+    raise InvalidInputError(f"lifecycle is 'active', 'deleted' or 'all', not {lifecycle!r}")
+
+
+def refuse_deleted(experiment: Experiment) -> Experiment:
+    """``experiment``, unless it is deleted: runs are not started in a deleted experiment."""
+    if experiment.deleted_time is not None:
+        raise InvalidInputError(
+            f"experiment {experiment.name!r} is deleted: restore it "
+            f"(autolog experiments restore {experiment.name!r}) or choose another name"
+        )
+    return experiment
+
+
+def check_unregistered(run_id: str, registered: Mapping[str, Sequence[ModelVersion]]) -> None:
+    """A run that registered model versions point at is kept (their models live in it)."""
+    versions = registered.get(run_id)
+    if versions:
+        named = ", ".join(f"{v.name}/{v.version}" for v in versions)
+        raise InvalidInputError(
+            f"run {run_id} holds registered model versions ({named}); it is kept"
+        )
 
 
 def now_ms() -> int:

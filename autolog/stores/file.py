@@ -52,7 +52,17 @@ from autolog.errors import (
     StoreUnavailableError,
 )
 from autolog.search import Comparison, OrderBy, matches, sort_runs
-from autolog.stores.common import fork_safe_lock, local_path, now_ms, under
+from autolog.stores.base import Lifecycle
+from autolog.stores.common import (
+    check_lifecycle,
+    check_unregistered,
+    fork_safe_lock,
+    in_lifecycle,
+    local_path,
+    now_ms,
+    refuse_deleted,
+    under,
+)
 from autolog.stores.file_io import (
     dump_json,
     encode_name,
@@ -154,9 +164,9 @@ class FileStore:
         """The experiment called ``name``, created atomically (also across processes)."""
         found = self.get_experiment_by_name(name)
         if found is not None:
-            return found
+            return refuse_deleted(found)
         with self._lock:
-            return self._create_experiment(name)
+            return refuse_deleted(self._create_experiment(name))
 
     def _create_experiment(self, name: str) -> Experiment:
         # The experiment exists once the name file points at its folder. Until then the record
@@ -224,9 +234,84 @@ class FileStore:
         return experiment
 
     @_guarded
-    def list_experiments(self) -> list[Experiment]:
+    def list_experiments(self, lifecycle: Lifecycle = "active") -> list[Experiment]:
+        check_lifecycle(lifecycle)
         found = (self._load_experiment(i) for i in self._experiment_ids())
-        return [e for e in found if e is not None]
+        return [
+            e
+            for e in found
+            if e is not None
+            and (lifecycle == "all" or (e.deleted_time is None) == (lifecycle == "active"))
+        ]
+
+    def _save_experiment(self, experiment: Experiment) -> None:
+        path = self._root / experiment.experiment_id / _EXPERIMENT
+        write_atomic(path, dump_json(_experiment_json(experiment)), sync_dir=True)
+
+    @_guarded
+    def rename_experiment(self, experiment_id: str, name: str) -> None:
+        with self._lock:
+            experiment = self.get_experiment(experiment_id)
+            if name == experiment.name:
+                return
+            names = self._root / _NAMES
+            if not publish_exclusive(names / encode_name(name), experiment_id.encode()):
+                taken = _read_claim(names / encode_name(name))
+                raise InvalidInputError(f"experiment name {name!r} is taken (id {taken})")
+            self._save_experiment(experiment._replace(name=name))
+            unlink_quietly(names / encode_name(experiment.name))
+
+    @_guarded
+    def delete_experiment(self, experiment_id: str) -> None:
+        with self._lock:
+            experiment = self.get_experiment(experiment_id)
+            if experiment.deleted_time is None:
+                self._save_experiment(experiment._replace(deleted_time=now_ms()))
+
+    @_guarded
+    def restore_experiment(self, experiment_id: str) -> None:
+        with self._lock:
+            experiment = self.get_experiment(experiment_id)
+            if experiment.deleted_time is not None:
+                self._save_experiment(experiment._replace(deleted_time=None))
+
+    @_guarded
+    def purge_experiment(self, experiment_id: str) -> None:
+        with self._lock:
+            experiment = self.get_experiment(experiment_id)
+            if experiment.deleted_time is None:
+                raise InvalidInputError(
+                    f"experiment {experiment.name!r} is not deleted; delete it before purging"
+                )
+            folder = self._root / experiment_id
+            registered = self._registered_runs()
+            runs = list(_run_folders(folder))
+            for run_folder in runs:
+                check_unregistered(run_folder.name, registered)
+            for run_folder in runs:
+                self._run_dirs.pop(run_folder.name, None)
+                _remove_tree(run_folder)
+            # The experiment is gone once its record is; then its name is free again.
+            unlink_quietly(folder / _EXPERIMENT)
+            unlink_quietly(self._root / _NAMES / encode_name(experiment.name))
+            _remove_tree(folder)
+
+    def _registered_runs(self) -> dict[str, list[ModelVersion]]:
+        found: dict[str, list[ModelVersion]] = {}
+        registry = self._root / _REGISTRY
+        names = os.listdir(registry) if registry.is_dir() else []
+        for encoded in names:
+            versions = registry / encoded / "versions"
+            if not versions.is_dir():
+                continue
+            for number in _version_numbers(versions):
+                data = read_json(versions / f"{number}.json")
+                if data and data.get("run_id"):
+                    version = ModelVersion(
+                        str(data["name"]), number, str(data["source"]), str(data["run_id"]), 0
+                    )
+                    found.setdefault(str(data["run_id"]), []).append(version)
+        return found
 
     def _experiment_ids(self) -> list[str]:
         return sorted((n for n in os.listdir(self._root) if _is_id(n)), key=int)
@@ -335,23 +420,61 @@ class FileStore:
         filters: Sequence[Comparison],
         order_by: Sequence[OrderBy],
         max_results: int,
+        lifecycle: Lifecycle = "active",
     ) -> list[Run]:
         """Runs of the experiments (None: all) matching every filter, in order, newest first."""
+        check_lifecycle(lifecycle)
         if experiment_ids is None:
             wanted = self._experiment_ids()
         else:
             wanted = [i for i in dict.fromkeys(experiment_ids) if _is_id(i)]
         runs = []
         for experiment_id in wanted:
+            experiment = self._load_experiment(experiment_id)
+            if experiment is None:
+                continue
+            experiment_deleted = experiment.deleted_time is not None
+            if lifecycle == "active" and experiment_deleted:
+                continue
             for folder in _run_folders(self._root / experiment_id):
                 try:
                     run = _load_run(folder)
                 except NotFoundError:
                     continue  # a folder that is not a run
                 self._run_dirs.setdefault(run.info.run_id, folder)
-                if matches(run, filters):
+                deleted = run.info.deleted_time is not None
+                if in_lifecycle(deleted, experiment_deleted, lifecycle) and matches(run, filters):
                     runs.append(run)
         return sort_runs(runs, order_by)[:max_results]
+
+    def _set_deleted(self, run_id: str, deleted_time: int | None) -> None:
+        with self._lock:
+            folder = self._run_dir(run_id)
+            info = _load_info(folder)
+            if (info.deleted_time is None) == (deleted_time is None):
+                return  # deleting a deleted run keeps the first time
+            record = _info_json(info._replace(deleted_time=deleted_time))
+            write_atomic(folder / _RUN, dump_json(record), sync_dir=True)
+
+    @_guarded
+    def delete_run(self, run_id: str) -> None:
+        self._set_deleted(run_id, now_ms())
+
+    @_guarded
+    def restore_run(self, run_id: str) -> None:
+        self._set_deleted(run_id, None)
+
+    @_guarded
+    def purge_run(self, run_id: str) -> None:
+        with self._lock:
+            folder = self._run_dir(run_id)
+            if _load_info(folder).deleted_time is None:
+                raise InvalidInputError(f"run {run_id} is not deleted; delete it before purging")
+            check_unregistered(run_id, self._registered_runs())
+            self._run_dirs.pop(run_id, None)
+            # the record first: a purge cut short leaves no half run, only files to sweep
+            unlink_quietly(folder / _RUN)
+            _remove_tree(folder)
 
     # ------------------------------------------------------------------- params, tags, metrics
 
@@ -487,6 +610,12 @@ class FileStore:
         """Nothing to release: no file stays open between calls."""
 
 
+def _remove_tree(folder: Path) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def _discard_experiment_folder(folder: Path) -> None:
     unlink_quietly(folder / _PENDING)
     # If it stays, it is never taken for an experiment: it holds no experiment.json.
@@ -516,18 +645,26 @@ def _experiment_from(data: Mapping[str, Any], path: Path) -> Experiment:
             str(data["name"]),
             str(data["artifact_location"]),
             int(data["creation_time"]),
+            _optional_int(data.get("deleted_time")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StoreError(f"file store: {path} is malformed ({exc!r})") from exc
 
 
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 def _experiment_json(experiment: Experiment) -> dict[str, Any]:
-    return {
+    record = {
         "experiment_id": experiment.experiment_id,
         "name": experiment.name,
         "artifact_location": experiment.artifact_location,
         "creation_time": experiment.creation_time,
     }
+    if experiment.deleted_time is not None:
+        record["deleted_time"] = experiment.deleted_time
+    return record
 
 
 def _info_json(info: RunInfo) -> dict[str, Any]:
@@ -540,6 +677,7 @@ def _info_json(info: RunInfo) -> dict[str, Any]:
         "end_time": info.end_time,
         "artifact_uri": info.artifact_uri,
         "parent_run_id": info.parent_run_id,
+        **({} if info.deleted_time is None else {"deleted_time": info.deleted_time}),
     }
 
 
@@ -560,6 +698,7 @@ def _load_info(folder: Path) -> RunInfo:
             None if end_time is None else int(end_time),
             str(data["artifact_uri"]),
             None if parent is None else str(parent),
+            _optional_int(data.get("deleted_time")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StoreError(f"file store: {path} is malformed ({exc!r})") from exc

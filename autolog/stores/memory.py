@@ -19,7 +19,17 @@ from autolog.entities import (
 )
 from autolog.errors import InvalidInputError, NotFoundError, ParamCollisionError
 from autolog.search import Comparison, OrderBy, matches, sort_runs
-from autolog.stores.common import default_artifact_root, is_newer, now_ms, under
+from autolog.stores.base import Lifecycle
+from autolog.stores.common import (
+    check_lifecycle,
+    check_unregistered,
+    default_artifact_root,
+    in_lifecycle,
+    is_newer,
+    now_ms,
+    refuse_deleted,
+    under,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -53,7 +63,7 @@ class MemoryStore:
         with self._lock:
             found = self.get_experiment_by_name(name)
             if found is not None:
-                return found
+                return refuse_deleted(found)
             experiment_id = str(next(self._ids))
             experiment = Experiment(
                 experiment_id, name, f"{self.artifact_root}/{experiment_id}", now_ms()
@@ -72,9 +82,51 @@ class MemoryStore:
         with self._lock:
             return next((e for e in self._experiments.values() if e.name == name), None)
 
-    def list_experiments(self) -> list[Experiment]:
+    def list_experiments(self, lifecycle: Lifecycle = "active") -> list[Experiment]:
+        check_lifecycle(lifecycle)
         with self._lock:
-            return list(self._experiments.values())
+            return [
+                e
+                for e in self._experiments.values()
+                if lifecycle == "all" or (e.deleted_time is None) == (lifecycle == "active")
+            ]
+
+    def rename_experiment(self, experiment_id: str, name: str) -> None:
+        with self._lock:
+            experiment = self.get_experiment(experiment_id)
+            taken = self.get_experiment_by_name(name)
+            if taken is not None and taken.experiment_id != experiment_id:
+                raise InvalidInputError(
+                    f"experiment name {name!r} is taken (id {taken.experiment_id})"
+                )
+            self._experiments[experiment_id] = experiment._replace(name=name)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        with self._lock:
+            experiment = self.get_experiment(experiment_id)
+            if experiment.deleted_time is None:
+                self._experiments[experiment_id] = experiment._replace(deleted_time=now_ms())
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        with self._lock:
+            experiment = self.get_experiment(experiment_id)
+            self._experiments[experiment_id] = experiment._replace(deleted_time=None)
+
+    def purge_experiment(self, experiment_id: str) -> None:
+        with self._lock:
+            experiment = self.get_experiment(experiment_id)
+            if experiment.deleted_time is None:
+                raise InvalidInputError(
+                    f"experiment {experiment.name!r} is not deleted; delete it before purging"
+                )
+            runs = [
+                r.info.run_id for r in self._runs.values() if r.info.experiment_id == experiment_id
+            ]
+            for run_id in runs:
+                check_unregistered(run_id, self._registered_runs())
+            for run_id in runs:
+                self._forget(run_id)
+            del self._experiments[experiment_id]
 
     # runs
     def create_run(
@@ -131,16 +183,53 @@ class MemoryStore:
         filters: Sequence[Comparison],
         order_by: Sequence[OrderBy],
         max_results: int,
+        lifecycle: Lifecycle = "active",
     ) -> list[Run]:
+        check_lifecycle(lifecycle)
         with self._lock:
             wanted = None if experiment_ids is None else set(experiment_ids)
+            gone = {e.experiment_id for e in self._experiments.values() if e.deleted_time}
             runs = [
                 self._snapshot(r)
                 for r in self._runs.values()
-                if wanted is None or r.info.experiment_id in wanted
+                if (wanted is None or r.info.experiment_id in wanted)
+                and in_lifecycle(
+                    r.info.deleted_time is not None, r.info.experiment_id in gone, lifecycle
+                )
             ]
         selected = [run for run in runs if matches(run, filters)]
         return sort_runs(selected, order_by)[:max_results]
+
+    def delete_run(self, run_id: str) -> None:
+        with self._lock:
+            record = self._record(run_id)
+            if record.info.deleted_time is None:
+                record.info = record.info._replace(deleted_time=now_ms())
+
+    def restore_run(self, run_id: str) -> None:
+        with self._lock:
+            record = self._record(run_id)
+            record.info = record.info._replace(deleted_time=None)
+
+    def purge_run(self, run_id: str) -> None:
+        with self._lock:
+            record = self._record(run_id)
+            if record.info.deleted_time is None:
+                raise InvalidInputError(f"run {run_id} is not deleted; delete it before purging")
+            check_unregistered(run_id, self._registered_runs())
+            self._forget(run_id)
+
+    def _registered_runs(self) -> dict[str, list[ModelVersion]]:
+        found: dict[str, list[ModelVersion]] = {}
+        for versions in self._versions.values():
+            for version in versions:
+                if version.run_id is not None:
+                    found.setdefault(version.run_id, []).append(version)
+        return found
+
+    def _forget(self, run_id: str) -> None:
+        self._runs.pop(run_id, None)
+        self._hashes.pop(run_id, None)
 
     def log_batch(
         self,

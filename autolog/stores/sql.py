@@ -41,7 +41,15 @@ from autolog.errors import (
     StoreUnavailableError,
 )
 from autolog.search import Comparison, OrderBy
-from autolog.stores.common import default_artifact_root, fork_safe_lock, now_ms
+from autolog.stores.base import Lifecycle
+from autolog.stores.common import (
+    check_lifecycle,
+    check_unregistered,
+    default_artifact_root,
+    fork_safe_lock,
+    now_ms,
+    refuse_deleted,
+)
 from autolog.stores.metric_codec import Chunk, decode_history, encode_metrics
 from autolog.stores.sql_driver import Db, PgDb, SqliteDb, classify_unconnected
 from autolog.stores.sql_schema import migrate
@@ -205,7 +213,7 @@ class SqlStore:
         """The experiment called ``name``, created atomically (also across processes)."""
         found = self.get_experiment_by_name(name)
         if found is not None:
-            return found
+            return refuse_deleted(found)
         with self._write(f"creating experiment {name!r}") as db:
             if db.dialect == "sqlite":
                 # ids count from 0 like the reference store; the write lock makes MAX safe
@@ -228,10 +236,10 @@ class SqlStore:
                 )
             # Inserted here, or by a concurrent creator whose insert ours waited for.
             row = db.execute(
-                "SELECT id, name, artifact_location, creation_time FROM experiments WHERE name = ?",
+                f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments WHERE name = ?",
                 (name,),
             ).fetchone()
-        return _experiment(row)
+        return refuse_deleted(_experiment(row))
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         number = _int_id(experiment_id)
@@ -239,7 +247,7 @@ class SqlStore:
             raise NotFoundError("experiment", experiment_id)
         with self._read(f"reading experiment {experiment_id}") as db:
             row = db.execute(
-                "SELECT id, name, artifact_location, creation_time FROM experiments WHERE id = ?",
+                f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments WHERE id = ?",
                 (number,),
             ).fetchone()
         if row is None:
@@ -249,17 +257,74 @@ class SqlStore:
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         with self._read(f"reading experiment {name!r}") as db:
             row = db.execute(
-                "SELECT id, name, artifact_location, creation_time FROM experiments WHERE name = ?",
+                f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments WHERE name = ?",
                 (name,),
             ).fetchone()
         return None if row is None else _experiment(row)
 
-    def list_experiments(self) -> list[Experiment]:
+    def list_experiments(self, lifecycle: Lifecycle = "active") -> list[Experiment]:
+        where = {
+            "active": " WHERE deleted_time IS NULL",
+            "deleted": " WHERE deleted_time IS NOT NULL",
+            "all": "",
+        }[check_lifecycle(lifecycle)]
         with self._read("listing experiments") as db:
             rows = db.execute(
-                "SELECT id, name, artifact_location, creation_time FROM experiments ORDER BY id"
+                f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments{where} ORDER BY id"
             ).fetchall()
         return [_experiment(row) for row in rows]
+
+    def _experiment_number(self, db: Db, experiment_id: str) -> int:
+        number = _int_id(experiment_id)
+        if (
+            number is None
+            or db.execute("SELECT 1 FROM experiments WHERE id = ?", (number,)).fetchone() is None
+        ):
+            raise NotFoundError("experiment", experiment_id)
+        return number
+
+    def rename_experiment(self, experiment_id: str, name: str) -> None:
+        with self._write(f"renaming experiment {experiment_id}") as db:
+            number = self._experiment_number(db, experiment_id)
+            taken = db.execute("SELECT id FROM experiments WHERE name = ?", (name,)).fetchone()
+            if taken is not None and taken[0] != number:
+                raise InvalidInputError(f"experiment name {name!r} is taken (id {taken[0]})")
+            db.execute("UPDATE experiments SET name = ? WHERE id = ?", (name, number))
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        with self._write(f"deleting experiment {experiment_id}") as db:
+            number = self._experiment_number(db, experiment_id)
+            db.execute(
+                "UPDATE experiments SET deleted_time = ? WHERE id = ? AND deleted_time IS NULL",
+                (now_ms(), number),
+            )
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        with self._write(f"restoring experiment {experiment_id}") as db:
+            number = self._experiment_number(db, experiment_id)
+            db.execute("UPDATE experiments SET deleted_time = NULL WHERE id = ?", (number,))
+
+    def purge_experiment(self, experiment_id: str) -> None:
+        with self._write(f"purging experiment {experiment_id}") as db:
+            number = self._experiment_number(db, experiment_id)
+            row = db.execute(
+                "SELECT name, deleted_time FROM experiments WHERE id = ?", (number,)
+            ).fetchone()
+            if row[1] is None:
+                raise InvalidInputError(
+                    f"experiment {row[0]!r} is not deleted; delete it before purging"
+                )
+            runs = [
+                r
+                for (r,) in db.execute(
+                    "SELECT run_id FROM runs WHERE experiment_id = ?", (number,)
+                ).fetchall()
+            ]
+            for run_id in runs:
+                check_unregistered(run_id, _registered(db, run_id))
+            for run_id in runs:
+                _purge(db, run_id)
+            db.execute("DELETE FROM experiments WHERE id = ?", (number,))
 
     # runs
     def create_run(
@@ -326,10 +391,19 @@ class SqlStore:
         filters: Sequence[Comparison],
         order_by: Sequence[OrderBy],
         max_results: int,
+        lifecycle: Lifecycle = "active",
     ) -> list[Run]:
         """Runs of the experiments (None: all) matching every filter, in order, newest first."""
+        check_lifecycle(lifecycle)
         with self._read("searching runs") as db:
             query = SearchQuery(db.dialect)
+            if lifecycle == "active":
+                query.where.append(
+                    "r.deleted_time IS NULL AND r.experiment_id NOT IN"
+                    " (SELECT id FROM experiments WHERE deleted_time IS NOT NULL)"
+                )
+            elif lifecycle == "deleted":
+                query.where.append("r.deleted_time IS NOT NULL")
             if experiment_ids is not None:
                 numbers = [n for n in map(_int_id, experiment_ids) if n is not None]
                 if not numbers:
@@ -350,6 +424,29 @@ class SqlStore:
             runs = self._load_runs(db, rows)
         # a negative max_results drops runs from the end, as slicing the reference's list does
         return runs if max_results >= 0 else runs[:max_results]
+
+    def delete_run(self, run_id: str) -> None:
+        with self._write(f"deleting run {run_id}") as db:
+            _require_run(db, run_id)
+            db.execute(
+                "UPDATE runs SET deleted_time = ? WHERE run_id = ? AND deleted_time IS NULL",
+                (now_ms(), run_id),
+            )
+
+    def restore_run(self, run_id: str) -> None:
+        with self._write(f"restoring run {run_id}") as db:
+            _require_run(db, run_id)
+            db.execute("UPDATE runs SET deleted_time = NULL WHERE run_id = ?", (run_id,))
+
+    def purge_run(self, run_id: str) -> None:
+        with self._write(f"purging run {run_id}") as db:
+            row = db.execute("SELECT deleted_time FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise NotFoundError("run", run_id)
+            if row[0] is None:
+                raise InvalidInputError(f"run {run_id} is not deleted; delete it before purging")
+            check_unregistered(run_id, _registered(db, run_id))
+            _purge(db, run_id)
 
     def _load_runs(self, db: Db, rows: Sequence[Any]) -> list[Run]:
         """Runs from ``runs`` rows, with their params, tags and latest metrics: 3 queries."""
@@ -571,6 +668,25 @@ ON CONFLICT (run_id, key) DO UPDATE SET
 """
 
 
+def _registered(db: Db, run_id: str) -> dict[str, list[ModelVersion]]:
+    rows = db.execute(
+        "SELECT name, version FROM model_versions WHERE run_id = ? ORDER BY name, version",
+        (run_id,),
+    ).fetchall()
+    return {run_id: [_model_version(db, name, version) for name, version in rows]} if rows else {}
+
+
+def _purge(db: Db, run_id: str) -> None:
+    """Every row of the run, children first (foreign keys)."""
+    db.execute(
+        "DELETE FROM metric_chunks WHERE series_id IN"
+        " (SELECT id FROM metric_series WHERE run_id = ?)",
+        (run_id,),
+    )
+    for table in ("metric_series", "params", "tags", "artifact_hashes", "runs"):
+        db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+
+
 def _require_run(db: Db, run_id: str) -> None:
     if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
         raise NotFoundError("run", run_id)
@@ -613,8 +729,11 @@ def _model_version(db: Db, name: str, version: int) -> ModelVersion:
     return ModelVersion(name, version, row[0], row[1], row[2], tuple(a for (a,) in aliases))
 
 
+_EXPERIMENT_COLUMNS = "id, name, artifact_location, creation_time, deleted_time"
+
+
 def _experiment(row: Any) -> Experiment:
-    return Experiment(str(row[0]), row[1], row[2], row[3])
+    return Experiment(str(row[0]), row[1], row[2], row[3], row[4])
 
 
 def _int_id(experiment_id: str) -> int | None:

@@ -196,6 +196,16 @@ MIGRATIONS: tuple[Migration, ...] = (
                 ALTER COLUMN vals SET STORAGE EXTERNAL""",
         ],
     ),
+    _migration(
+        2,
+        "soft delete: deleted_time of runs and experiments (NULL while active)",
+        [
+            "ALTER TABLE runs ADD COLUMN deleted_time {bigint}",
+            "ALTER TABLE experiments ADD COLUMN deleted_time {bigint}",
+            # garbage collection and `runs ls --deleted` look for the few deleted runs
+            "CREATE INDEX runs_deleted ON runs (deleted_time) WHERE deleted_time IS NOT NULL",
+        ],
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -19,9 +19,9 @@ __all__ = ["N_RUN_COLUMNS", "RUN_COLUMNS", "TABLES", "SearchQuery", "marks", "ru
 
 RUN_COLUMNS = (
     "r.run_id, r.experiment_id, r.run_name, r.status, r.start_time, r.end_time,"
-    " r.artifact_uri, r.parent_run_id"
+    " r.artifact_uri, r.parent_run_id, r.deleted_time"
 )
-N_RUN_COLUMNS = 8
+N_RUN_COLUMNS = 9
 TABLES = {"param": "params", "tag": "tags"}
 
 
@@ -182,9 +182,19 @@ class SearchQuery:
 
 def run_info(row: Sequence[Any]) -> RunInfo:
     """A RunInfo from the ``RUN_COLUMNS`` at the start of a row."""
-    run_id, experiment_id, run_name, status, start, end, artifact_uri, parent = row[:N_RUN_COLUMNS]
+    run_id, experiment_id, run_name, status, start, end, artifact_uri, parent, deleted = row[
+        :N_RUN_COLUMNS
+    ]
     return RunInfo(
-        run_id, str(experiment_id), run_name, RunStatus(status), start, end, artifact_uri, parent
+        run_id,
+        str(experiment_id),
+        run_name,
+        RunStatus(status),
+        start,
+        end,
+        artifact_uri,
+        parent,
+        deleted,
     )
 
 
