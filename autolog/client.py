@@ -38,8 +38,8 @@ from autolog.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from autolog.stores.base import Lifecycle, Store, open_store
-from autolog.stores.common import DEFAULT_DIR, check_lifecycle
+from autolog.stores.base import Store, open_store
+from autolog.stores.common import DEFAULT_DIR, Lifecycle, check_lifecycle
 from autolog.validation import (
     CHECKED_KEYS,
     STEP_MAX,

@@ -22,7 +22,7 @@ from autolog.cli._records import (
 if TYPE_CHECKING:
     from autolog.client import Client
     from autolog.entities import Run
-    from autolog.stores.base import Lifecycle
+    from autolog.stores.common import Lifecycle
 
 __all__ = ["command"]
 

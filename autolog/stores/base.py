@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from autolog.entities import Experiment, Metric, ModelVersion, Param, Run, RunStatus, RunTag
 from autolog.errors import InvalidURIError
+from autolog.stores.common import Lifecycle
 
 if TYPE_CHECKING:
     from autolog.search import Comparison, OrderBy
 
-__all__ = ["LIFECYCLES", "Lifecycle", "Store", "open_store"]
-
-#: which runs and experiments a listing covers: not deleted, deleted, or both
-Lifecycle = Literal["active", "deleted", "all"]
-LIFECYCLES = ("active", "deleted", "all")
+__all__ = ["Lifecycle", "Store", "open_store"]
 
 
 @runtime_checkable

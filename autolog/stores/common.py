@@ -12,7 +12,7 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import unquote, urlsplit
 
 from autolog import lifecycle
@@ -22,10 +22,9 @@ from autolog.errors import InvalidInputError, InvalidURIError
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from autolog.stores.base import Lifecycle
-
 __all__ = [
     "DEFAULT_DIR",
+    "Lifecycle",
     "check_lifecycle",
     "check_unregistered",
     "default_artifact_root",
@@ -39,6 +38,9 @@ __all__ = [
 ]
 
 DEFAULT_DIR = "autolog-runs"
+
+#: which runs and experiments a listing covers: not deleted, deleted, or both
+Lifecycle = Literal["active", "deleted", "all"]
 
 
 def in_lifecycle(run_deleted: bool, experiment_deleted: bool, lifecycle: str) -> bool:

@@ -52,8 +52,8 @@ from autolog.errors import (
     StoreUnavailableError,
 )
 from autolog.search import Comparison, OrderBy, matches, sort_runs
-from autolog.stores.base import Lifecycle
 from autolog.stores.common import (
+    Lifecycle,
     check_lifecycle,
     check_unregistered,
     fork_safe_lock,

@@ -19,8 +19,8 @@ from autolog.entities import (
 )
 from autolog.errors import InvalidInputError, NotFoundError, ParamCollisionError
 from autolog.search import Comparison, OrderBy, matches, sort_runs
-from autolog.stores.base import Lifecycle
 from autolog.stores.common import (
+    Lifecycle,
     check_lifecycle,
     check_unregistered,
     default_artifact_root,

@@ -41,8 +41,8 @@ from autolog.errors import (
     StoreUnavailableError,
 )
 from autolog.search import Comparison, OrderBy
-from autolog.stores.base import Lifecycle
 from autolog.stores.common import (
+    Lifecycle,
     check_lifecycle,
     check_unregistered,
     default_artifact_root,
