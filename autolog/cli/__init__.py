@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "artifacts": ("autolog.cli.artifacts", "List and download the files of a run."),
     "export": ("autolog.cli.export", "Export runs to CSV, Parquet or JSON lines."),
     "gc": ("autolog.cli.gc", "Remove deleted runs and their artifacts for good."),
+    "import-mlflow": ("autolog.cli.import_mlflow", "Import an MLflow tracking store."),
 }
 
 

@@ -53,7 +53,7 @@ HEADERS = {
 
 
 def experiment_names(client: Client) -> dict[str, str]:
-    return {e.experiment_id: e.name for e in client.list_experiments()}
+    return {e.experiment_id: e.name for e in client.list_experiments("all")}
 
 
 def parse_columns(values: Sequence[str]) -> list[str]:
