@@ -435,3 +435,18 @@ def test_attach_run_makes_an_existing_run_the_default_one() -> None:
         attach_run(run_id)
     with pytest.raises(autolog.NotFoundError):
         attach_run("0" * 32)
+
+
+def test_a_store_that_fails_costs_the_record_not_the_script(tmp_path: Path) -> None:
+    _script(tmp_path, "import sys\nprint('trained')\nsys.exit(4)\n")
+    (tmp_path / "not-a-folder").write_text("")
+    uri = f"sqlite:///{tmp_path / 'not-a-folder' / 'runs.db'}"
+    done = _run(AUTOLOG, "run", "--tracking-uri", uri, "script.py", cwd=tmp_path)
+    assert done.returncode == 4
+    assert done.stdout == "trained\n"
+    assert done.stderr.startswith("autolog: not recording this run: ")
+    assert len(done.stderr.splitlines()) == 1
+    bad_uri = _run(AUTOLOG, "run", "--tracking-uri", "ftp://x", "script.py", cwd=tmp_path)
+    assert bad_uri.returncode == 1  # a mistake in the command stops it before the script runs
+    assert "ftp://x" in bad_uri.stderr
+    assert bad_uri.stdout == ""

@@ -35,7 +35,8 @@ _MAX_EXCEPTION_TEXT = 1000
 
 def main() -> None:
     run_id, kind, target, *args = sys.argv[1:]
-    recording = _start_recording(run_id)
+    # no run id: the store failed in the parent, the target runs unrecorded
+    recording = bool(run_id) and _start_recording(run_id)
     _hide_our_frames(run_id if recording else None)
     if kind == "module":
         _run_module(target, args)

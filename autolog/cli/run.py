@@ -50,6 +50,8 @@ _OUTPUT_GRACE_S = 2.0
 # terminal reach the script directly (it is in our process group): those are not sent twice.
 _FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 _SI_KERNEL = 0x80  # siginfo si_code of a signal the kernel raised (a terminal key)
+# How long the store may take to hold the new run (before the script starts) and the end.
+_STORE_WAIT_S = 30.0
 
 
 class _RunCommand(click.Command):
@@ -162,7 +164,6 @@ def _record(
 ) -> int:
     """Run the target inside a new run; return the exit status this command should have."""
     from autolog import context
-    from autolog.client import Client
 
     with _signals_held() as take_signal:
         # Context tags (source, git commit, branch and dirty flag) describe the script.
@@ -170,29 +171,51 @@ def _record(
             context.set_source("SCRIPT", str(Path(target).resolve()))
         else:
             context.set_source("MODULE", target)
+        client, run_id = _start_run(tracking_uri, experiment, run_name, tags)
+        with tempfile.TemporaryDirectory(prefix="autolog-run-") as folder:
+            log_path = Path(folder) / "output.txt"
+            try:
+                with log_path.open("wb") as log:
+                    uri = client.tracking_uri if client is not None else None
+                    outcome = _supervise(kind, target, args, uri, run_id, log, take_signal)
+            except BaseException as exc:  # the script could not be started: the run says so
+                if client is not None:
+                    killed = isinstance(exc, KeyboardInterrupt)
+                    client.set_terminated(run_id, "KILLED" if killed else "FAILED")
+                    client.flush(_STORE_WAIT_S)
+                raise
+            if client is not None:
+                status = _finish(client, run_id, outcome, log_path)
+                if sys.stderr.isatty():
+                    click.echo(
+                        f"autolog: run {run_id} {status} after {outcome.wall_time:.1f} s", err=True
+                    )
+    return _exit_like(outcome.returncode)
+
+
+def _start_run(
+    tracking_uri: str | None, experiment: str | None, run_name: str | None, tags: dict[str, str]
+) -> tuple[Any, str]:
+    """The client and the new run's id; (None, "") when the store fails: the script runs
+    anyway, unrecorded, and one line says why. A bad URI or name is an error before it runs."""
+    from autolog.client import Client
+    from autolog.errors import StoreError, StoreUnavailableError
+
+    try:
         client = Client(tracking_uri)
         run = client.create_run(experiment, run_name=run_name, tags=tags)
-        run_id = run.info.run_id
-        client.flush()  # the child reads the run before it logs into it
-        if sys.stderr.isatty():
-            click.echo(f"autolog: recording run {run_id} ({client.tracking_uri})", err=True)
-        try:
-            with tempfile.TemporaryDirectory(prefix="autolog-run-") as folder:
-                log_path = Path(folder) / "output.txt"
-                with log_path.open("wb") as log:
-                    outcome = _supervise(
-                        kind, target, args, client.tracking_uri, run_id, log, take_signal
-                    )
-                client.log_artifact(run_id, log_path, "logs")
-        except BaseException as exc:  # the script could not be started: the run says so
-            killed = isinstance(exc, KeyboardInterrupt)
-            client.set_terminated(run_id, "KILLED" if killed else "FAILED")
-            client.flush()
-            raise
-        status = _finish(client, run_id, outcome)
-        if sys.stderr.isatty():
-            click.echo(f"autolog: run {run_id} {status} after {outcome.wall_time:.1f} s", err=True)
-    return _exit_like(outcome.returncode)
+        # the child reads the run before it logs into it
+        if not client.flush(_STORE_WAIT_S):
+            raise StoreUnavailableError(
+                f"the tracking store at {client.tracking_uri} did not take the run in "
+                f"{_STORE_WAIT_S:.0f} s"
+            )
+    except StoreError as exc:
+        click.echo(f"autolog: not recording this run: {exc}", err=True)
+        return None, ""
+    if sys.stderr.isatty():
+        click.echo(f"autolog: recording run {run.info.run_id} ({client.tracking_uri})", err=True)
+    return client, run.info.run_id
 
 
 class _Outcome:
@@ -211,17 +234,20 @@ def _supervise(
     kind: str,
     target: str,
     args: list[str],
-    tracking_uri: str,
+    tracking_uri: str | None,
     run_id: str,
     log: Any,
     take_signal: Callable[[float], Any],
 ) -> _Outcome:
-    """Start the child, copy its output, pass signals on, and wait for it."""
+    """Start the child, copy its output, pass signals on, and wait for it. Without a run id
+    the child runs the target unrecorded."""
     from autolog.cli._launch import BOOTSTRAP
     from autolog.cli._tee import Tee
 
     tee = Tee(log)
-    env = {**os.environ, "AUTOLOG_TRACKING_URI": tracking_uri}
+    env = dict(os.environ)
+    if tracking_uri is not None:
+        env["AUTOLOG_TRACKING_URI"] = tracking_uri
     started = time.monotonic()
     child = subprocess.Popen(
         [sys.executable, "-c", BOOTSTRAP, run_id, kind, target, *args],
@@ -334,8 +360,26 @@ def _signals_held() -> Iterator[Callable[[float], Any]]:
             signal.signal(signum, old)
 
 
-def _finish(client: Any, run_id: str, outcome: _Outcome) -> str:
-    """Record how the script ended, and end the run; its final status."""
+def _finish(client: Any, run_id: str, outcome: _Outcome, log_path: Path) -> str:
+    """Record the output, how the script ended, and end the run; its final status. A store
+    that fails now costs the record, never the command's exit status."""
+    from autolog.errors import StoreError
+
+    try:
+        status = _record_end(client, run_id, outcome, log_path)
+    except StoreError as exc:
+        click.echo(f"autolog: the end of run {run_id} was not recorded: {exc}", err=True)
+        return "UNRECORDED"
+    if not client.flush(_STORE_WAIT_S):
+        click.echo(
+            f"autolog: run {run_id} is not fully written yet (the store is slow or down)",
+            err=True,
+        )
+    return status
+
+
+def _record_end(client: Any, run_id: str, outcome: _Outcome, log_path: Path) -> str:
+    client.log_artifact(run_id, log_path, "logs")
     returncode = outcome.returncode
     tags = {TAG_EXIT_CODE: str(returncode)}
     if returncode < 0:
@@ -354,7 +398,6 @@ def _finish(client: Any, run_id: str, outcome: _Outcome) -> str:
         metrics[METRIC_PEAK_MEMORY] = outcome.peak_memory_mb
     client.log_metrics(run_id, metrics, step=0)
     client.set_terminated(run_id, status)
-    client.flush()
     return status
 
 
