@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -113,6 +114,8 @@ def ls(
         records=[run_record(run, names) for run in runs],
         headers=HEADERS,
     )
+    if len(runs) == limit and sys.stderr.isatty():
+        click.echo(f"(the first {limit} runs; --limit N shows more)", err=True)
 
 
 def search(
