@@ -220,9 +220,27 @@ _ADJECTIVES = ("amber", "bold", "brisk", "calm", "clever", "crisp", "eager", "ge
 _NOUNS = ("badger", "falcon", "heron", "lynx", "marten", "otter", "panda", "raven", "wren")
 
 
+_generator: tuple[int, Any] | None = None
+
+
+def _random_bits(bits: int) -> int:
+    """Random bits for run ids and names, from a generator of our own (the user's seeds are
+    untouched) seeded from ``os.urandom`` once per process: ``os.urandom`` is a system call
+    that takes milliseconds on a busy machine, at every run. A forked child (another pid)
+    seeds its own, so it never repeats its parent's ids."""
+    global _generator
+    pid = os.getpid()
+    generator = _generator
+    if generator is None or generator[0] != pid:
+        import random
+
+        generator = _generator = (pid, random.Random(os.urandom(32)))
+    bits_: int = generator[1].getrandbits(bits)
+    return bits_
+
+
 def _run_name() -> str:
-    # os.urandom instead of the random module: no import cost, no effect on the user's seeds.
-    a, b, c = os.urandom(3)
+    a, b, c = _random_bits(24).to_bytes(3, "big")
     return f"{_ADJECTIVES[a % len(_ADJECTIVES)]}-{_NOUNS[b % len(_NOUNS)]}-{c}"
 
 
@@ -346,7 +364,7 @@ class Client:
             all_tags[context.TAG_PARENT] = parent_run_id
         for key, value in check_mapping(tags or {}, "tags").items():
             all_tags[check_key(key)] = stringify(key, value)
-        run_id = os.urandom(16).hex()
+        run_id = f"{_random_bits(128):032x}"
         name = run_name or _run_name()
         start = _start_time()
         artifact_uri = f"{experiment.artifact_location}/{run_id}/artifacts"

@@ -61,10 +61,21 @@ def process_start_ticks(pid: int) -> str:
     return fields[19].decode() if len(fields) > 19 else ""
 
 
+_identity: tuple[int, str] | None = None
+
+
 def process_identity() -> str:
-    """``host:namespace:pid:start`` of this process, recorded on every run it owns."""
+    """``host:namespace:pid:start`` of this process, recorded on every run it owns.
+
+    Found once per process (a forked child has another pid, hence its own): reading
+    ``/proc/<pid>/stat`` of a busy multi-threaded process can take milliseconds, and every
+    run's creation asks."""
+    global _identity
     pid = os.getpid()
-    return f"{_host()}:{_pid_namespace()}:{pid}:{process_start_ticks(pid)}"
+    known = _identity
+    if known is None or known[0] != pid:
+        known = _identity = (pid, f"{_host()}:{_pid_namespace()}:{pid}:{process_start_ticks(pid)}")
+    return known[1]
 
 
 @cache

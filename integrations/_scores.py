@@ -175,9 +175,10 @@ def training_scores(estimator: Any, X: Any, y: Any, sample_weight: Any) -> dict[
             # hasattr is False where available_if hides predict_proba
             proba = estimator.predict_proba(X)
         classes = getattr(estimator, "classes_", None)
-        if proba is not None and classes is not None and _predict_is_argmax(estimator):
-            y_pred = classes.take(proba.argmax(axis=1))  # what predict() computes, for free
-        else:
+        y_pred = None
+        if proba is not None and classes is not None:
+            y_pred = _argmax_prediction(estimator, proba, classes)
+        if y_pred is None:
             y_pred = estimator.predict(X)
         return classifier_scores(y, y_pred, proba, classes, sample_weight)
     if is_regressor(estimator):
@@ -185,12 +186,34 @@ def training_scores(estimator: Any, X: Any, y: Any, sample_weight: Any) -> dict[
     return {}
 
 
-def _predict_is_argmax(estimator: Any) -> bool:
-    """Whether the estimator's predict() is, in its own code, the class of highest
-    predict_proba (forests and trees: a second pass over every tree is saved)."""
+def _argmax_prediction(estimator: Any, proba: Array, classes: Any) -> Array | None:
+    """What ``estimator.predict()`` returns, read from ``predict_proba`` where that is exact,
+    sparing a second pass over the data; None where it is not (then ``predict`` is called).
+
+    Forests and trees predict, in their own code, the class of highest probability.
+    LogisticRegression predicts the class of highest decision function, and its probabilities
+    are a non-decreasing function of it (expit, softmax) within a row: the unique highest
+    probability is the highest decision. Only where the top two probabilities are equal
+    (rounding can make a hair's difference in the decision a tie) is ``predict`` needed.
+    """
     from sklearn.ensemble._forest import ForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model._base import LinearClassifierMixin
     from sklearn.tree._classes import BaseDecisionTree
 
-    predict = getattr(type(estimator), "predict", None)
-    single = getattr(estimator, "n_outputs_", 1) == 1
-    return single and predict in (ForestClassifier.predict, BaseDecisionTree.predict)
+    cls = type(estimator)
+    predict = getattr(cls, "predict", None)
+    if getattr(estimator, "n_outputs_", 1) != 1 or getattr(proba, "ndim", 0) != 2:
+        return None
+    if predict in (ForestClassifier.predict, BaseDecisionTree.predict):
+        return classes.take(proba.argmax(axis=1))
+    monotone = (
+        predict is LinearClassifierMixin.predict
+        and getattr(cls, "predict_proba", None) is LogisticRegression.predict_proba
+    )
+    if not monotone or proba.shape[1] < 2:
+        return None
+    top_two = np.partition(proba, -2, axis=1)[:, -2:]
+    if np.any(top_two[:, 0] == top_two[:, 1]):
+        return None
+    return classes.take(proba.argmax(axis=1))

@@ -100,3 +100,35 @@ def test_constant_targets() -> None:
     off = regressor_scores(np.ones(4), np.zeros(4), None)
     assert off["training_r2"] == metrics.r2_score(np.ones(4), np.zeros(4)) == 0.0
     assert "training_r2" not in regressor_scores(np.ones(1), np.ones(1), None)
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_logistic_regression_is_predicted_once_and_exactly(
+    n_classes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    from autolog.integrations._scores import training_scores
+
+    X, y = make_classification(600, 8, n_informative=5, n_classes=n_classes, random_state=0)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    expected = metrics.accuracy_score(y, model.predict(X))
+    calls: list[int] = []
+    original = model.predict
+
+    def counting(data: object) -> object:
+        calls.append(1)
+        return original(data)
+
+    monkeypatch.setattr(model, "predict", counting)
+    # predict() is what predict_proba() says: no second pass over the data
+    assert training_scores(model, X, y, None)["training_accuracy"] == pytest.approx(expected)
+    assert calls == []
+    # a tie in the probabilities: predict() decides, as it would have
+    tie = model.predict_proba(X)
+    tie[0, :2] = 0.5
+    tie[0, 2:] = 0.0
+    monkeypatch.setattr(model, "predict_proba", lambda data: tie)
+    training_scores(model, X, y, None)
+    assert calls == [1]
