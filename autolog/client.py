@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import urlsplit
@@ -615,6 +615,33 @@ class Client:
         ]
         for key, value in checked:
             self.log_metric(run_id, key, value, step, timestamp)
+
+    def log_metrics_later(
+        self,
+        run_id: str,
+        compute: Callable[[], Mapping[str, float]],
+        step: int = 0,
+        timestamp: int | None = None,
+    ) -> None:
+        """Log the metrics ``compute()`` returns, computed on the writer thread rather than the
+        caller's: for arithmetic that can leave a training thread (training scores from
+        predictions already made). It runs after everything queued before for the run, and
+        its values get ``step`` and the timestamp of this call. ``compute`` must read only
+        what nobody changes meanwhile (copies, results of its own): it runs later. A value
+        the store cannot take is dropped with a warning, like any refused write.
+        """
+        self._state(run_id)  # raises unless the run is RUNNING
+        at = step if type(step) is int and STEP_MIN <= step <= STEP_MAX else to_step("step", step)
+        stamp = _now() if timestamp is None else to_timestamp("timestamp", timestamp)
+        store = self.store
+
+        def job() -> None:
+            values = check_mapping(compute(), "metrics")
+            metrics = [Metric(check_key(k), to_float(k, v), at, stamp) for k, v in values.items()]
+            if metrics:
+                store.log_batch(run_id, metrics, [], [])
+
+        self._live.writer.call(run_id, job)
 
     def log_param(self, run_id: str, key: str, value: Any) -> None:
         self.log_params(run_id, {check_key(key): value})

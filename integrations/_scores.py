@@ -10,11 +10,13 @@ in one pass over the predictions. Each returns None where the score is undefined
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["classifier_scores", "regressor_scores", "training_scores"]
+__all__ = ["classifier_scores", "regressor_scores", "scores_later", "training_scores"]
 
 Array = Any  # numpy arrays: numpy's own typing adds nothing at these call sites
 
@@ -167,6 +169,16 @@ def training_scores(estimator: Any, X: Any, y: Any, sample_weight: Any) -> dict[
     """The training scores of a fitted classifier or regressor (other estimators: none):
     one predict_proba (or predict) on the training data. scikit-learn is imported here, when
     it is called: the estimator follows its API."""
+    return scores_later(estimator, X, y, sample_weight)()
+
+
+def scores_later(
+    estimator: Any, X: Any, y: Any, sample_weight: Any
+) -> Callable[[], dict[str, float]]:
+    """``training_scores`` in two parts: the predictions now, since they need the estimator
+    and ``X`` as they are; the arithmetic when the returned function is called, on copies of
+    ``y`` and ``sample_weight`` and on predictions nobody else holds, so it may run on another
+    thread at any time after (``Client.log_metrics_later``)."""
     from sklearn.base import is_classifier, is_regressor
 
     if is_classifier(estimator):
@@ -180,10 +192,20 @@ def training_scores(estimator: Any, X: Any, y: Any, sample_weight: Any) -> dict[
             y_pred = _argmax_prediction(estimator, proba, classes)
         if y_pred is None:
             y_pred = estimator.predict(X)
-        return classifier_scores(y, y_pred, proba, classes, sample_weight)
+        if classes is not None:
+            classes = np.array(classes, copy=True)
+        return functools.partial(
+            classifier_scores, _copy(y), y_pred, proba, classes, _copy(sample_weight)
+        )
     if is_regressor(estimator):
-        return regressor_scores(y, estimator.predict(X), sample_weight)
-    return {}
+        y_pred = estimator.predict(X)
+        return functools.partial(regressor_scores, _copy(y), y_pred, _copy(sample_weight))
+    return dict
+
+
+def _copy(values: Any) -> Any:
+    """An array of ``values`` that the caller cannot change any more (None stays None)."""
+    return None if values is None else np.array(values, copy=True)
 
 
 def _argmax_prediction(estimator: Any, proba: Array, classes: Any) -> Array | None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -128,9 +128,10 @@ _claimed: set[str] = set()
 _claimed_lock = threading.Lock()
 
 
-def current() -> Session | None:
-    """The session of the training call in progress in this context, if any."""
-    return _current.get()
+#: ``current()``: the session of the training call in progress in this context, if any. The
+#: ContextVar's own ``get``, not a function around it: hooks of per-batch calls ask at every
+#: call.
+current: Callable[[], Session | None] = _current.get
 
 
 def training_session(

@@ -48,7 +48,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import autolog
-from autolog.integrations import training_scores
 from autolog.integrations.patching import (
     Call,
     HookGenerator,
@@ -145,7 +144,11 @@ def _log_fit(session: Session, call: Call, estimator: Any, fit_time: float) -> N
     X, y, sample_weight = _training_data(call)
     options: SklearnOptions = call.settings.options
     if options.log_training_metrics and X is not None and y is not None:
-        metrics.update(training_scores(estimator, X, y, sample_weight))
+        from autolog.integrations._scores import scores_later
+
+        # The prediction is made now (it needs the estimator and X as they are); the
+        # arithmetic leaves the training thread, on copies.
+        client.log_metrics_later(run_id, scores_later(estimator, X, y, sample_weight))
     _log_curves(client, run_id, estimator, metrics)
     client.log_metrics(run_id, metrics)
     if _is_search(estimator):

@@ -517,3 +517,32 @@ def test_unpicklable_models_are_named_in_the_error() -> None:
 
     with autolog.start_run(), pytest.raises(autolog.InvalidValueError, match="cannot save"):
         autolog.log_model(threading.Lock())
+
+
+def test_metrics_computed_on_the_writer_thread(tmp_path: Path) -> None:
+    client = autolog.Client(f"sqlite:///{tmp_path}/later.db")
+    run = client.create_run("later")
+    run_id = run.info.run_id
+    caller = threading.get_ident()
+    ran_on: list[int] = []
+    data = [1.0, 2.0, 3.0]
+
+    def compute() -> dict[str, float]:
+        ran_on.append(threading.get_ident())
+        return {"mean": sum(data) / len(data), "count": len(data)}
+
+    client.log_metrics_later(run_id, compute, step=2, timestamp=1_000)
+    client.log_metrics_later(run_id, lambda: {"fine": 5.0, "bad": "not a number"})
+    client.set_terminated(run_id)  # queued after them: they land in the run all the same
+    client.flush()
+    assert ran_on
+    assert caller not in ran_on
+    history = client.get_metric_history(run_id, "mean")
+    assert [(m.value, m.step, m.timestamp) for m in history] == [(2.0, 2, 1_000)]
+    stored = client.get_run(run_id)
+    assert stored.data.metrics == {"mean": 2.0, "count": 3.0}  # the bad batch is dropped whole
+    assert stored.info.status is RunStatus.FINISHED
+    with pytest.raises(autolog.InvalidInputError, match="FINISHED"):
+        client.log_metrics_later(run_id, compute)
+    with pytest.raises(autolog.InvalidInputError, match="step"):
+        client.log_metrics_later(client.create_run("later").info.run_id, compute, step=2**80)
