@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS := dev,sklearn,lightgbm,xgboost-cpu,torch,lightning
+EXTRAS := dev,sklearn,lightgbm,xgboost-cpu,torch,lightning,server,s3
 
 .PHONY: demo test lint types pytest bench clean
 

@@ -56,7 +56,7 @@ from autolog.validation import (
 from autolog.writer import Writer
 
 if TYPE_CHECKING:
-    from autolog.artifacts.local import LocalArtifactRepository
+    from autolog.artifacts import ArtifactRepository
     from autolog.gc import PurgeReport
 
 __all__ = ["DEFAULT_EXPERIMENT", "Client", "resolve_tracking_uri"]
@@ -685,7 +685,7 @@ class Client:
 
     # artifacts --------------------------------------------------------------------------------
 
-    def _repository(self, run_id: str, *, write: bool = False) -> LocalArtifactRepository:
+    def _repository(self, run_id: str, *, write: bool = False) -> ArtifactRepository:
         """The run's artifacts; ``write``: only for a RUNNING run (a finished run's files,
         a registered model's among them, never change)."""
         state = self._live.runs.get(run_id)
@@ -694,7 +694,7 @@ class Client:
         uri = state.artifact_uri if state is not None else self.get_run(run_id).info.artifact_uri
         from autolog.artifacts import artifact_repository
 
-        return artifact_repository(uri)
+        return artifact_repository(uri, store=self.store, run_id=run_id)
 
     def log_artifact(
         self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None

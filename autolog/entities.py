@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 __all__ = [
+    "AccessToken",
     "Experiment",
     "FileInfo",
     "Metric",
@@ -21,6 +22,7 @@ __all__ = [
     "RunInfo",
     "RunStatus",
     "RunTag",
+    "TokenScope",
 ]
 
 
@@ -111,3 +113,32 @@ class ModelVersion(NamedTuple):
     run_id: str | None
     creation_time: int
     aliases: tuple[str, ...] = ()
+
+
+class TokenScope(str, enum.Enum):
+    """What a tracking server's access token allows: each scope includes the ones before it."""
+
+    READ = "read"  # GET requests only
+    WRITE = "write"  # logging: experiments, runs, metrics, artifacts, model versions
+    ADMIN = "admin"  # deletes and tokens
+
+    def __str__(self) -> str:
+        return self.value
+
+    def allows(self, needed: TokenScope) -> bool:
+        order = (TokenScope.READ, TokenScope.WRITE, TokenScope.ADMIN)
+        return order.index(self) >= order.index(needed)
+
+
+class AccessToken(NamedTuple):
+    """A tracking server's access token, as stored: never the secret, only its SHA-256.
+
+    A token reads ``autolog_<token_id>_<secret>``; ``token_id`` finds the record and the
+    secret's hash is compared in constant time.
+    """
+
+    token_id: str
+    name: str
+    scope: str
+    creation_time: int
+    secret_hash: str

@@ -26,7 +26,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from autolog.artifacts.local import LocalArtifactRepository
+from autolog.artifacts import ArtifactRepository
 from autolog.errors import (
     IntegrationError,
     InvalidInputError,
@@ -166,7 +166,7 @@ def _library_versions(module: str) -> dict[str, str]:
 
 def write(
     store: Store,
-    repo: LocalArtifactRepository,
+    repo: ArtifactRepository,
     run_id: str,
     path: str,
     files: Mapping[str, bytes],
@@ -182,7 +182,7 @@ def write(
     store.record_artifact_hashes(run_id, recorded)
 
 
-def _verified(repo: LocalArtifactRepository, path: str, recorded: Mapping[str, str]) -> bytes:
+def _verified(repo: ArtifactRepository, path: str, recorded: Mapping[str, str]) -> bytes:
     expected = recorded.get(path)
     if expected is None:
         raise ModelIntegrityError(path, None, None)
@@ -196,7 +196,7 @@ def _verified(repo: LocalArtifactRepository, path: str, recorded: Mapping[str, s
     return data
 
 
-def load(store: Store, repo: LocalArtifactRepository, run_id: str, path: str) -> object:
+def load(store: Store, repo: ArtifactRepository, run_id: str, path: str) -> object:
     """Verify every file of the model folder at ``path`` against the store, then load it."""
     recorded = store.get_artifact_hashes(run_id, path)
     meta_path = f"{path}/{MODEL_META}"

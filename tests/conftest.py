@@ -6,6 +6,8 @@ Sections, in order:
   be, or ``$AUTOLOG_TEST_POSTGRES_URI``) and ``postgres_uri``, a clean database per test.
 * Stores: ``store_uri`` is parametrised over every tracking backend; ``store`` is the store
   opened on it, with artifacts under the test's ``tmp_path``.
+* Tracking server: one real server process for the session (``server_harness``) and
+  ``rest_uri``, an empty store on it per test.
 """
 
 from __future__ import annotations
@@ -112,14 +114,12 @@ def postgres_uri(postgres_server_uri: str, _postgres_admin: Any) -> str:
 # Stores
 # --------------------------------------------------------------------------------------------
 
-STORE_KINDS = ("memory", "file", "sqlite", "postgresql")
+STORE_KINDS = ("memory", "file", "sqlite", "postgresql", "rest")
+_KIND_MARKS = {"postgresql": pytest.mark.postgres, "rest": pytest.mark.server}
 
 
 @pytest.fixture(
-    params=[
-        pytest.param(kind, id=kind, marks=pytest.mark.postgres if kind == "postgresql" else ())
-        for kind in STORE_KINDS
-    ]
+    params=[pytest.param(kind, id=kind, marks=_KIND_MARKS.get(kind, ())) for kind in STORE_KINDS]
 )
 def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A tracking URI naming a new, empty store of each kind."""
@@ -130,8 +130,11 @@ def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return (tmp_path / "files").as_uri()
     if kind == "sqlite":
         return f"sqlite:///{tmp_path}/t.db"
-    uri: str = request.getfixturevalue("postgres_uri")
-    return uri
+    if kind == "rest":
+        uri: str = request.getfixturevalue("rest_uri")
+        return uri
+    uri = request.getfixturevalue("postgres_uri")
+    return uri  # noqa: RET504 - typed once above
 
 
 @pytest.fixture
@@ -150,6 +153,35 @@ def store(store_uri: str, artifact_root: Path) -> Iterator[Store]:
         yield opened
     finally:
         opened.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Tracking server: one harness process for the session, a fresh store on it per test
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def server_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real server process (see server_harness.py) that serves a new store per test."""
+    pytest.importorskip("fastapi", reason="the tracking server needs the server extra")
+    pytest.importorskip("httpx", reason="the REST store needs httpx")
+    from servers import HarnessProcess
+
+    harness = HarnessProcess(tmp_path_factory.mktemp("server-harness"))
+    try:
+        yield harness
+    finally:
+        harness.stop()
+
+
+@pytest.fixture
+def rest_uri(server_harness: Any) -> Iterator[str]:
+    """The http:// tracking URI of an empty store on the session's server."""
+    uri: str = server_harness.new_store()
+    try:
+        yield uri
+    finally:
+        server_harness.drop_store(uri)
 
 
 # --------------------------------------------------------------------------------------------

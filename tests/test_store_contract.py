@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import pytest
 
-from autolog.entities import Metric, ModelVersion, Param, Run, RunStatus, RunTag
+from autolog.entities import AccessToken, Metric, ModelVersion, Param, Run, RunStatus, RunTag
 from autolog.errors import AutologError, NotFoundError, ParamCollisionError
 from autolog.search import parse_filter, parse_order_by
 from autolog.stores import Store
@@ -1200,3 +1200,87 @@ def test_purge_experiment_removes_it_with_its_runs(store: Store) -> None:
     assert [e.name for e in store.list_experiments("all")] == ["other"]
     assert _ids(store.search_runs(None, [], [], 10, "all")) == {other}
     assert store.get_or_create_experiment("old").experiment_id != old.experiment_id
+
+
+# batch ids: a batch sent again (its answer lost) is stored once
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_batch_with_a_stored_batch_id_is_not_stored_again(store: Store) -> None:
+    run_id = new_run(store)
+    other_id = new_run(store)
+    batch = [Metric("loss", 1.0, 0, T0), Metric("loss", 2.0, 1, T0)]
+
+    store.log_batch(run_id, batch, [Param("p", "1")], [RunTag("t", "a")], batch_id="b-1")
+    store.log_batch(run_id, batch, [Param("p", "1")], [RunTag("t", "a")], batch_id="b-1")
+    store.log_batch(run_id, [Metric("loss", 3.0, 2, T0)], tags=[RunTag("t", "b")], batch_id="b-2")
+    store.log_batch(run_id, [Metric("loss", 1.0, 0, T0)], tags=[RunTag("t", "c")], batch_id="b-1")
+    store.log_batch(other_id, batch, batch_id="b-1")  # ids belong to their run
+
+    assert [m.value for m in store.get_metric_history(run_id, "loss")] == [1.0, 2.0, 3.0]
+    assert store.get_run(run_id).data.tags["t"] == "b"
+    assert [m.value for m in store.get_metric_history(other_id, "loss")] == [1.0, 2.0]
+
+
+def test_batches_without_ids_are_all_stored(store: Store) -> None:
+    run_id = new_run(store)
+    batch = [Metric("loss", 1.0, 0, T0)]
+
+    store.log_batch(run_id, batch)
+    store.log_batch(run_id, batch)
+
+    assert len(store.get_metric_history(run_id, "loss")) == 2
+
+
+def test_a_refused_batch_leaves_its_id_free(store: Store) -> None:
+    run_id = new_run(store)
+    store.log_batch(run_id, params=[Param("p", "1")])
+
+    with pytest.raises(ParamCollisionError):
+        store.log_batch(run_id, [Metric("m", 1.0, 0, T0)], [Param("p", "2")], batch_id="b-refused")
+    store.log_batch(run_id, [Metric("m", 1.0, 0, T0)], batch_id="b-refused")
+
+    assert store.get_metric_history(run_id, "m") == [Metric("m", 1.0, 0, T0)]
+
+
+# --------------------------------------------------------------------------------------------
+# access tokens of a tracking server
+# --------------------------------------------------------------------------------------------
+
+
+def token(name: str, token_id: str, scope: str = "write", created: int = T0) -> AccessToken:
+    return AccessToken(token_id, name, scope, created, format(len(name), "x") * 64)
+
+
+def test_tokens_are_created_found_listed_and_revoked(store: Store) -> None:
+    assert store.list_tokens() == []
+    first = token("ci", "00aa11bb22cc33dd", "write", T0)
+    second = token("admin bot ✓", "ffee", "admin", T0 + 5)
+    store.create_token(second)
+    store.create_token(first)
+
+    assert store.get_token("00aa11bb22cc33dd") == first
+    assert store.get_token("ffee") == second
+    assert store.get_token("0123") is None
+    assert store.list_tokens() == [first, second]
+
+    store.revoke_token("ci")
+
+    assert store.get_token("00aa11bb22cc33dd") is None
+    assert store.list_tokens() == [second]
+    with pytest.raises(NotFoundError):
+        store.revoke_token("ci")
+
+
+def test_token_names_and_ids_are_unique(store: Store) -> None:
+    store.create_token(token("ci", "aaaa"))
+
+    with pytest.raises(AutologError):
+        store.create_token(token("ci", "bbbb"))
+    with pytest.raises(AutologError):
+        store.create_token(token("other", "aaaa"))
+
+    assert [t.name for t in store.list_tokens()] == ["ci"]
+    store.revoke_token("ci")
+    store.create_token(token("ci", "cccc"))  # a revoked token's name may be used again
+    assert [t.token_id for t in store.list_tokens()] == ["cccc"]

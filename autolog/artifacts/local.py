@@ -7,10 +7,13 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from autolog.entities import FileInfo
 from autolog.errors import (
+    InvalidInputError,
     NotFoundError,
     StoreError,
     StoreUnavailableError,
@@ -112,6 +115,38 @@ class LocalArtifactRepository:
             raise _storage_error(f"cannot copy {source} to {target}: {exc}", exc) from exc
         return digest.hexdigest()
 
+    def open_upload(self, path: str) -> _LocalUpload:
+        """A file written in pieces beside ``path``, renamed into place on ``commit``."""
+        target = self.resolve(path)
+        if not check_artifact_path(path):
+            raise UnsafePathError(path, "an upload needs a file path, not the root")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_dir():
+                raise InvalidInputError(f"artifact {path!r} is a folder; it cannot become a file")
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        except (FileExistsError, NotADirectoryError):
+            raise InvalidInputError(
+                f"artifact path {path!r} runs through a file: a file cannot hold others"
+            ) from None
+        except OSError as exc:
+            raise _storage_error(f"cannot write artifact {target}: {exc}", exc) from exc
+        return _LocalUpload(os.fdopen(fd, "wb"), tmp, target)
+
+    def stream(self, path: str) -> tuple[int, Iterator[bytes]]:
+        """The size of the file at ``path`` and its content in pieces of 1 MiB."""
+        target = self.resolve(path)
+        try:
+            stream = target.open("rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise NotFoundError("artifact", path) from None
+        try:
+            size = os.fstat(stream.fileno()).st_size
+        except BaseException:
+            stream.close()
+            raise
+        return size, _pieces(stream)
+
     def read_bytes(self, path: str) -> bytes:
         target = self.resolve(path)
         try:
@@ -159,6 +194,41 @@ class LocalArtifactRepository:
                 self._copy_tree(info.path, out / name)
             else:
                 shutil.copyfile(self.resolve(info.path), out / name)
+
+
+class _LocalUpload:
+    """A temporary file beside the target; the target appears whole or not at all."""
+
+    def __init__(self, stream: BinaryIO, tmp: str, target: Path) -> None:
+        self._stream = stream
+        self._tmp = tmp
+        self._target = target
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._stream.write(data)
+        except OSError as exc:
+            self.abort()
+            raise _storage_error(f"cannot write artifact {self._target}: {exc}", exc) from exc
+
+    def commit(self) -> None:
+        try:
+            self._stream.close()
+            os.replace(self._tmp, self._target)
+        except OSError as exc:
+            self.abort()
+            raise _storage_error(f"cannot write artifact {self._target}: {exc}", exc) from exc
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self._stream.close()
+        _unlink(self._tmp)
+
+
+def _pieces(stream: BinaryIO) -> Iterator[bytes]:
+    with stream:
+        while block := stream.read(_CHUNK):
+            yield block
 
 
 def _storage_error(message: str, exc: OSError) -> StoreError:

@@ -7,7 +7,16 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from autolog.entities import Experiment, Metric, ModelVersion, Param, Run, RunStatus, RunTag
+from autolog.entities import (
+    AccessToken,
+    Experiment,
+    Metric,
+    ModelVersion,
+    Param,
+    Run,
+    RunStatus,
+    RunTag,
+)
 from autolog.errors import InvalidURIError
 from autolog.stores.common import Lifecycle
 
@@ -112,8 +121,13 @@ class Store(Protocol):
         metrics: Sequence[Metric] = (),
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
+        batch_id: str | None = None,
     ) -> None:
-        """Store everything or nothing. Re-logging a param with its stored value is a no-op."""
+        """Store everything or nothing. Re-logging a param with its stored value is a no-op.
+
+        ``batch_id``: a batch whose id this run has stored before is not stored again, so a
+        sender that lost the answer to a write may send it again (the REST store does).
+        """
         ...
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
@@ -138,6 +152,20 @@ class Store(Protocol):
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion: ...
 
+    def create_token(self, token: AccessToken) -> None:
+        """Keep a tracking server's access token; InvalidInputError if its name or id is taken."""
+        ...
+
+    def get_token(self, token_id: str) -> AccessToken | None: ...
+
+    def list_tokens(self) -> list[AccessToken]:
+        """Every token, oldest first."""
+        ...
+
+    def revoke_token(self, name: str) -> None:
+        """Delete the token called ``name``; NotFoundError if there is none."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -145,7 +173,8 @@ def open_store(uri: str) -> Store:
     """The store for a tracking URI.
 
     ``memory:`` (in-process, for tests), ``sqlite:///path.db``, ``file:///dir`` (or a plain
-    directory path), ``postgresql://user:pw@host/db``; ``http(s)://`` once the server exists.
+    directory path), ``postgresql://user:pw@host/db``, ``http(s)://host:port`` (a tracking
+    server, see ``autolog server``).
     """
     scheme = urlsplit(uri).scheme.lower()
     if scheme == "memory":
@@ -160,6 +189,12 @@ def open_store(uri: str) -> Store:
         from autolog.stores.file import FileStore
 
         return FileStore(uri)
+    if scheme in ("http", "https"):
+        from autolog.stores.rest import RestStore
+
+        return RestStore(uri)
     raise InvalidURIError(
-        uri, "unsupported tracking URI scheme (use sqlite:///, file:///, postgresql://, memory:)"
+        uri,
+        "unsupported tracking URI scheme"
+        " (use sqlite:///, file:///, postgresql://, http(s)://, memory:)",
     )

@@ -12,9 +12,12 @@ Layout under the root directory of the tracking URI::
         latest.json                     cache: latest value of each metric and the history
                                         size it covers, so get_run need not read histories
         artifact_hashes.json            {artifact path: SHA-256}
+        batches                         ids of the batches stored (retries store nothing twice)
         artifacts/                      not ours: where the client puts the run's artifacts
     .registry/<model>/versions/<n>.json model version n, claimed once (hard link)
     .registry/<model>/aliases/<alias>.json
+    .tokens/<token_id>.json             a tracking server's access token (its secret's hash)
+    .tokens/.names/<name>               token name -> token id, claimed once (hard link)
 
 Keys, names and aliases become file names as ``file_io`` describes; metric histories are
 append-only lines (``file_metrics``). Every other file is replaced atomically, so readers
@@ -33,6 +36,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from autolog.entities import (
+    AccessToken,
     Experiment,
     Metric,
     ModelVersion,
@@ -64,18 +68,22 @@ from autolog.stores.common import (
     under,
 )
 from autolog.stores.file_io import (
+    O_BINARY,
     dump_json,
     encode_name,
     ensure_dir,
     errnos,
+    fdatasync,
     fsync_dir,
     key_path,
+    naming,
     prepare_key_path,
     publish_exclusive,
     read_json,
     read_text,
     unlink_quietly,
     walk_keys,
+    write_all,
     write_atomic,
     write_files,
 )
@@ -97,6 +105,8 @@ _RUN = "run.json"
 _HASHES = "artifact_hashes.json"
 _NAMES = ".names"
 _REGISTRY = ".registry"
+_TOKENS = ".tokens"
+_BATCHES = "batches"
 
 _RUN_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 _MAX_RUN_ID = 128
@@ -485,11 +495,14 @@ class FileStore:
         metrics: Sequence[Metric] = (),
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
+        batch_id: str | None = None,
     ) -> None:
         """Store everything or nothing. Re-logging a param with its stored value is a no-op."""
         lines = metric_lines(metrics)  # bad values fail here, before anything is written
         with self._lock:
             folder = self._run_dir(run_id)
+            if batch_id is not None and _batch_stored(folder, batch_id):
+                return
             fresh: dict[str, str] = {}
             for key, value in params:
                 stored = read_text(key_path(folder / "params", key))
@@ -504,6 +517,10 @@ class FileStore:
             write_files(writes)
             if lines:
                 append_metrics(folder, lines)
+            if batch_id is not None:
+                # After the data: a crash in between may store a retried batch twice, never
+                # lose one.
+                _append_line(folder / _BATCHES, batch_id)
 
     @_guarded
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
@@ -605,6 +622,57 @@ class FileStore:
         if data is None or data.get("alias") != alias or not isinstance(data.get("version"), int):
             raise NotFoundError("model alias", f"{name}@{alias}")
         return self.get_model_version(name, data["version"])
+
+    # ---------------------------------------------------------------------------- access tokens
+
+    @_guarded
+    def create_token(self, token: AccessToken) -> None:
+        if not _is_token_id(token.token_id):
+            raise InvalidInputError(f"token ids are 1-64 hex digits, not {token.token_id!r}")
+        with self._lock:
+            names = self._root / _TOKENS / _NAMES
+            ensure_dir(names)
+            claim = names / encode_name(token.name)
+            if not publish_exclusive(claim, token.token_id.encode()):
+                raise InvalidInputError(f"a token named {token.name!r} exists already")
+            record = {**token._asdict(), "creation_time": token.creation_time}
+            if not publish_exclusive(self._token_path(token.token_id), dump_json(record)):
+                unlink_quietly(claim)
+                raise InvalidInputError(f"a token with id {token.token_id!r} exists already")
+
+    def _token_path(self, token_id: str) -> Path:
+        return self._root / _TOKENS / f"{token_id}.json"
+
+    @_guarded
+    def get_token(self, token_id: str) -> AccessToken | None:
+        if not _is_token_id(token_id):
+            return None
+        data = read_json(self._token_path(token_id), settle=True)
+        return None if data is None else _token_from(data, self._token_path(token_id))
+
+    @_guarded
+    def list_tokens(self) -> list[AccessToken]:
+        folder = self._root / _TOKENS
+        if not folder.is_dir():
+            return []
+        tokens = []
+        for path in folder.glob("*.json"):
+            data = read_json(path, settle=True)
+            if data is not None:
+                tokens.append(_token_from(data, path))
+        return sorted(tokens, key=lambda t: (t.creation_time, t.name))
+
+    @_guarded
+    def revoke_token(self, name: str) -> None:
+        with self._lock:
+            claim = self._root / _TOKENS / _NAMES / encode_name(name)
+            token_id = read_text(claim)
+            if token_id is None:
+                raise NotFoundError("token", name)
+            if _is_token_id(token_id.strip()):
+                unlink_quietly(self._token_path(token_id.strip()))
+            unlink_quietly(claim)
+            fsync_dir(claim.parent.parent)
 
     def close(self) -> None:
         """Nothing to release: no file stays open between calls."""
@@ -773,3 +841,41 @@ def _is_run_id(text: object) -> bool:
         and _RUN_ID_CHARS.issuperset(text)
         and not text.startswith("-")
     )
+
+
+def _batch_stored(folder: Path, batch_id: str) -> bool:
+    text = read_text(folder / _BATCHES)
+    return text is not None and batch_id in text.split("\n")
+
+
+def _append_line(path: Path, line: str) -> None:
+    if "\n" in line:
+        raise InvalidInputError(f"batch ids are single lines, not {line!r}")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | O_BINARY, 0o666)
+    try:
+        with naming(path):
+            write_all(fd, f"{line}\n".encode("utf-8", "surrogatepass"))
+            fdatasync(fd)
+    finally:
+        os.close(fd)
+
+
+def _is_token_id(text: str) -> bool:
+    return 0 < len(text) <= 64 and all(c in "0123456789abcdef" for c in text)
+
+
+def _token_from(data: Mapping[str, Any], path: Path) -> AccessToken:
+    try:
+        return AccessToken(
+            str(data["token_id"]),
+            str(data["name"]),
+            str(data["scope"]),
+            int(data["creation_time"]),
+            str(data["secret_hash"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StoreError(f"file store: {path} is malformed ({exc!r})") from exc
+
+
+def _now() -> int:
+    return time.time_ns() // 1_000_000

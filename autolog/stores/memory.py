@@ -7,6 +7,7 @@ import threading
 from collections.abc import Mapping, Sequence
 
 from autolog.entities import (
+    AccessToken,
     Experiment,
     Metric,
     ModelVersion,
@@ -35,10 +36,11 @@ __all__ = ["MemoryStore"]
 
 
 class _RunRecord:
-    __slots__ = ("history", "info", "latest", "params", "tags")
+    __slots__ = ("batches", "history", "info", "latest", "params", "tags")
 
     def __init__(self, info: RunInfo) -> None:
         self.info = info
+        self.batches: set[str] = set()
         self.params: dict[str, str] = {}
         self.tags: dict[str, str] = {}
         self.history: dict[str, list[Metric]] = {}
@@ -57,6 +59,7 @@ class MemoryStore:
         self._hashes: dict[str, dict[str, str]] = {}
         self._versions: dict[str, list[ModelVersion]] = {}
         self._aliases: dict[str, dict[str, int]] = {}
+        self._tokens: dict[str, AccessToken] = {}
 
     # experiments
     def get_or_create_experiment(self, name: str) -> Experiment:
@@ -237,9 +240,12 @@ class MemoryStore:
         metrics: Sequence[Metric] = (),
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
+        batch_id: str | None = None,
     ) -> None:
         with self._lock:
             record = self._record(run_id)
+            if batch_id is not None and batch_id in record.batches:
+                return
             for key, value in params:
                 old = record.params.get(key)
                 if old is not None and old != value:
@@ -251,6 +257,8 @@ class MemoryStore:
                 record.history.setdefault(metric.key, []).append(metric)
                 if is_newer(metric, record.latest.get(metric.key)):
                     record.latest[metric.key] = metric
+            if batch_id is not None:
+                record.batches.add(batch_id)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         with self._lock:
@@ -298,6 +306,31 @@ class MemoryStore:
             if version is None:
                 raise NotFoundError("model alias", f"{name}@{alias}")
             return self.get_model_version(name, version)
+
+    # access tokens
+    def create_token(self, token: AccessToken) -> None:
+        with self._lock:
+            if token.token_id in self._tokens:
+                raise InvalidInputError(f"a token with id {token.token_id!r} exists already")
+            if any(t.name == token.name for t in self._tokens.values()):
+                raise InvalidInputError(f"a token named {token.name!r} exists already")
+            self._tokens[token.token_id] = token
+
+    def get_token(self, token_id: str) -> AccessToken | None:
+        with self._lock:
+            return self._tokens.get(token_id)
+
+    def list_tokens(self) -> list[AccessToken]:
+        with self._lock:
+            return sorted(self._tokens.values(), key=lambda t: (t.creation_time, t.name))
+
+    def revoke_token(self, name: str) -> None:
+        with self._lock:
+            for token_id, token in list(self._tokens.items()):
+                if token.name == name:
+                    del self._tokens[token_id]
+                    return
+            raise NotFoundError("token", name)
 
     def close(self) -> None:
         pass

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from autolog.entities import (
+    AccessToken,
     Experiment,
     Metric,
     ModelVersion,
@@ -469,11 +470,14 @@ class SqlStore:
         metrics: Sequence[Metric] = (),
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
+        batch_id: str | None = None,
     ) -> None:
         """Store everything or nothing. Re-logging a param with its stored value is a no-op."""
         chunks = encode_metrics(metrics)  # the CPU work, before taking any lock
         with self._write(f"log_batch for run {run_id}") as db:
             _require_run(db, run_id)
+            if batch_id is not None and not _claim_batch(db, run_id, batch_id):
+                return  # stored before: this is a retry
             if params:
                 self._insert_params(db, run_id, params)
             if tags:
@@ -636,6 +640,38 @@ class SqlStore:
                 raise NotFoundError("model alias", f"{name}@{alias}")
             return _model_version(db, name, int(row[0]))
 
+    # access tokens
+    def create_token(self, token: AccessToken) -> None:
+        with self._write(f"creating token {token.name!r}") as db:
+            created = db.execute(
+                "INSERT INTO access_tokens (token_id, name, scope, creation_time, secret_hash)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                tuple(token),
+            )
+            if created.rowcount != 1:
+                raise InvalidInputError(
+                    f"a token named {token.name!r} (or with id {token.token_id!r}) exists already"
+                )
+
+    def get_token(self, token_id: str) -> AccessToken | None:
+        with self._read("reading a token") as db:
+            row = db.execute(
+                f"SELECT {_TOKEN_COLUMNS} FROM access_tokens WHERE token_id = ?", (token_id,)
+            ).fetchone()
+        return None if row is None else _token(row)
+
+    def list_tokens(self) -> list[AccessToken]:
+        with self._read("listing tokens") as db:
+            rows = db.execute(
+                f"SELECT {_TOKEN_COLUMNS} FROM access_tokens ORDER BY creation_time, name"
+            ).fetchall()
+        return [_token(row) for row in rows]
+
+    def revoke_token(self, name: str) -> None:
+        with self._write(f"revoking token {name!r}") as db:
+            if db.execute("DELETE FROM access_tokens WHERE name = ?", (name,)).rowcount != 1:
+                raise NotFoundError("token", name)
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -683,8 +719,25 @@ def _purge(db: Db, run_id: str) -> None:
         " (SELECT id FROM metric_series WHERE run_id = ?)",
         (run_id,),
     )
-    for table in ("metric_series", "params", "tags", "artifact_hashes", "runs"):
+    for table in ("metric_series", "params", "tags", "artifact_hashes", "stored_batches", "runs"):
         db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+
+
+_TOKEN_COLUMNS = "token_id, name, scope, creation_time, secret_hash"
+
+
+def _token(row: Sequence[Any]) -> AccessToken:
+    return AccessToken(row[0], row[1], row[2], int(row[3]), row[4])
+
+
+def _claim_batch(db: Db, run_id: str, batch_id: str) -> bool:
+    """Record ``batch_id`` as stored for the run (in the caller's transaction); False if it
+    was stored before."""
+    claimed = db.execute(
+        "INSERT INTO stored_batches (run_id, batch_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        (run_id, batch_id),
+    )
+    return claimed.rowcount == 1
 
 
 def _require_run(db: Db, run_id: str) -> None:

@@ -206,6 +206,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX runs_deleted ON runs (deleted_time) WHERE deleted_time IS NOT NULL",
         ],
     ),
+    _migration(
+        3,
+        "ids of stored batches (retries store nothing twice), tracking server access tokens",
+        [
+            """CREATE TABLE stored_batches (
+            run_id {text} NOT NULL REFERENCES runs (run_id),
+            batch_id {text} NOT NULL,
+            PRIMARY KEY (run_id, batch_id)
+        ){without_rowid}""",
+            # only the SHA-256 of a token's secret is kept; the secret is shown once
+            """CREATE TABLE access_tokens (
+            token_id {text} PRIMARY KEY,
+            name {text} NOT NULL UNIQUE,
+            scope {text} NOT NULL,
+            creation_time {bigint} NOT NULL,
+            secret_hash {text} NOT NULL
+        )""",
+        ],
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

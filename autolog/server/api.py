@@ -1,0 +1,465 @@
+"""The REST API under ``/api/v1``: one route per ``Store`` operation, and the artifacts.
+
+Every route validates what it is given as the ``Client`` would (keys, value sizes, text a store
+can hold), calls the tracking store, and answers with the JSON forms of ``autolog.wire``.
+Failures are ``AutologError``s, turned into JSON errors by the handlers in ``app.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from autolog import __version__, wire
+from autolog.entities import AccessToken, Metric, Param, RunStatus, RunTag
+from autolog.errors import InvalidInputError, InvalidValueError, NotFoundError
+from autolog.search import Comparison, OrderBy, parse_filter, parse_order_by
+from autolog.server import schemas
+from autolog.server.artifact_routes import router as artifact_router
+from autolog.server.state import state_of
+from autolog.stores.base import Store
+from autolog.validation import (
+    MAX_VALUE_LENGTH,
+    STEP_MAX,
+    STEP_MIN,
+    check_artifact_path,
+    check_key,
+)
+
+__all__ = ["ERROR_RESPONSES", "json_response", "router"]
+
+_ERROR = {"model": schemas.ErrorBody}
+#: every route may answer these, all with an ``ErrorBody``
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {**_ERROR, "description": "bad input: the code and details say which"},
+    401: {**_ERROR, "description": "a token is needed, or the one given is not valid"},
+    403: {**_ERROR, "description": "the token's scope does not allow this"},
+    404: {**_ERROR, "description": "no such experiment, run, artifact, model or token"},
+    409: {**_ERROR, "description": "conflicts with what is stored (e.g. a param's value)"},
+    413: {**_ERROR, "description": "the body is larger than the server's limit"},
+    422: {**_ERROR, "description": "the request does not have the documented form"},
+    500: {**_ERROR, "description": "the server or its store failed"},
+    503: {**_ERROR, "description": "the tracking store is unavailable for now: retry"},
+}
+_RUN_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+HISTORY_PAGE = 10_000
+HISTORY_MAX_PAGE = 100_000
+_JSON = "application/json"
+
+router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+router.include_router(artifact_router)
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(wire.dumps(data), status_code=status, media_type=_JSON)
+
+
+def _store(request: Request) -> Store:
+    return state_of(request).store
+
+
+def check_text(value: str, what: str) -> str:
+    """Text that every store can hold: valid Unicode, no NUL."""
+    if "\x00" in value:
+        raise InvalidValueError(what, value, "NUL characters cannot be stored")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidValueError(what, value, "lone surrogates are not valid text") from None
+    return value
+
+
+def _check_value(key: str, value: str) -> str:
+    if len(value) > MAX_VALUE_LENGTH:
+        raise InvalidValueError(
+            key, value[:40], f"{len(value)} characters exceeds the limit of {MAX_VALUE_LENGTH}"
+        )
+    return check_text(value, key)
+
+
+def _check_key(key: str) -> str:
+    return check_key(check_text(key, "key"))
+
+
+def _check_run_id(run_id: str) -> str:
+    if not 0 < len(run_id) <= 128 or not all(
+        c.isascii() and (c.isalnum() or c in "-_") for c in run_id
+    ):
+        raise NotFoundError("run", run_id)
+    return run_id
+
+
+# -------------------------------------------------------------------------------- the server
+
+
+@router.get("/health", response_model=schemas.Empty, tags=["server"])
+def health() -> Response:
+    """Answers while the server runs (no token needed)."""
+    return json_response({})
+
+
+@router.get("/server", response_model=schemas.ServerInfo, tags=["server"])
+def server_info(request: Request) -> Response:
+    """The server's version, whether it needs tokens, and its limits."""
+    state = state_of(request)
+    settings = state.settings
+    return json_response(
+        {
+            "version": __version__,
+            "auth_required": settings.require_token,
+            "artifact_root": state.store.artifact_root,
+            "max_artifact_bytes": settings.max_artifact_bytes,
+            "max_request_bytes": settings.max_request_bytes,
+        }
+    )
+
+
+# ------------------------------------------------------------------------------- experiments
+
+
+@router.post("/experiments", response_model=schemas.Experiment, tags=["experiments"])
+def get_or_create_experiment(request: Request, body: schemas.ExperimentCreate) -> Response:
+    """The experiment called ``name``, created if there is none (so a retry is harmless)."""
+    name = check_text(body.name, "experiment name")
+    if not name.strip():
+        raise InvalidInputError(f"experiment names must be non-empty, not {name!r}")
+    return json_response(wire.experiment_to_json(_store(request).get_or_create_experiment(name)))
+
+
+@router.get("/experiments", response_model=schemas.Experiments, tags=["experiments"])
+def list_experiments(
+    request: Request, name: Annotated[str | None, Query(max_length=500)] = None
+) -> Response:
+    """Every experiment, or the one called ``name`` (an empty list if there is none)."""
+    store = _store(request)
+    if name is not None:
+        found = store.get_experiment_by_name(check_text(name, "experiment name"))
+        experiments = [] if found is None else [found]
+    else:
+        experiments = store.list_experiments()
+    return json_response({"experiments": [wire.experiment_to_json(e) for e in experiments]})
+
+
+@router.get("/experiments/{experiment_id}", response_model=schemas.Experiment, tags=["experiments"])
+def get_experiment(request: Request, experiment_id: str) -> Response:
+    check_text(experiment_id, "experiment id")
+    return json_response(wire.experiment_to_json(_store(request).get_experiment(experiment_id)))
+
+
+# -------------------------------------------------------------------------------------- runs
+
+
+@router.post("/runs", response_model=schemas.Empty, tags=["runs"])
+def create_run(request: Request, body: schemas.RunCreate) -> Response:
+    """Create a RUNNING run with the caller's run id; an existing id is refused (409)."""
+    store = _store(request)
+    tags = {_check_key(k): _check_value(k, v) for k, v in body.tags.items()}
+    for value, what in (
+        (body.experiment_id, "experiment id"),
+        (body.run_name, "run name"),
+        (body.artifact_uri, "artifact URI"),
+    ):
+        check_text(value, what)
+    try:
+        store.get_run(body.run_id)
+    except NotFoundError:
+        pass
+    else:
+        raise wire.AlreadyExistsError("run", body.run_id)
+    store.create_run(
+        body.run_id,
+        body.experiment_id,
+        body.run_name,
+        body.start_time,
+        body.artifact_uri,
+        body.parent_run_id,
+        tags,
+    )
+    return json_response({})
+
+
+@router.get("/runs/{run_id}", response_model=schemas.Run, tags=["runs"])
+def get_run(request: Request, run_id: str) -> Response:
+    return json_response(wire.run_to_json(_store(request).get_run(_check_run_id(run_id))))
+
+
+@router.patch("/runs/{run_id}", response_model=schemas.Empty, tags=["runs"])
+def update_run(request: Request, run_id: str, body: schemas.RunUpdate) -> Response:
+    """Set the run's status and end time (FINISHED, FAILED, KILLED; or RUNNING again)."""
+    _store(request).update_run(_check_run_id(run_id), RunStatus(body.status), body.end_time)
+    return json_response({})
+
+
+@router.post("/runs/search", response_model=schemas.Runs, tags=["runs"])
+def search_runs(request: Request, body: schemas.SearchRequest) -> Response:
+    """Runs matching ``filter`` (the ``search_runs`` syntax) and ``filters``, newest first
+    unless ordered otherwise."""
+    filters: list[Comparison] = parse_filter(check_text(body.filter, "filter"))
+    filters += [wire.comparison_from_json(c.model_dump()) for c in body.filters]
+    for comparison in filters:
+        check_text(comparison.key, "filter key")
+        values = comparison.value if isinstance(comparison.value, tuple) else (comparison.value,)
+        for value in values:
+            if isinstance(value, str):
+                check_text(value, "filter value")
+    order: list[OrderBy] = parse_order_by([check_text(o, "order_by") for o in body.order_by])
+    order += [wire.order_by_from_json(o.model_dump()) for o in body.order]
+    ids = (
+        None if body.experiment_ids is None else [check_text(i, "id") for i in body.experiment_ids]
+    )
+    runs = _store(request).search_runs(ids, filters, order, body.max_results)
+    return json_response({"runs": [wire.run_to_json(run) for run in runs]})
+
+
+# ----------------------------------------------------------------------- params, tags, metrics
+
+_BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            _JSON: {"schema": {"$ref": "#/components/schemas/MetricBatch"}},
+            wire.METRICS_MEDIA_TYPE: {
+                "schema": {"type": "string", "format": "binary"},
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/runs/{run_id}/batch",
+    response_model=schemas.Empty,
+    tags=["runs"],
+    openapi_extra=_BATCH_BODY,
+)
+async def log_batch(request: Request, run_id: str) -> Response:
+    """Store metric values, params and tags of a run together, or none of them.
+
+    The body is a ``MetricBatch`` in JSON, or the binary form (``application/x-autolog-metrics``,
+    see ``autolog.wire``). A batch whose ``batch_id`` the run has stored before is not stored
+    again: a client that lost an answer sends the batch again without doubling anything.
+    """
+    store = _store(request)
+    body = await request.body()
+    media = request.headers.get("content-type", _JSON).split(";")[0].strip().lower()
+    await run_in_threadpool(_log_batch, store, _check_run_id(run_id), body, media)
+    return json_response({})
+
+
+def _log_batch(store: Store, run_id: str, body: bytes, media: str) -> None:
+    if media == wire.METRICS_MEDIA_TYPE:
+        header, metrics = wire.decode_metrics(body)
+    elif media in (_JSON, "text/json", ""):
+        header = _json_object(body)
+        raw = header.get("metrics", [])
+        if not isinstance(raw, list):
+            raise wire.WireError("'metrics' is a list of metric objects")
+        metrics = [wire.metric_from_json(item) for item in raw]
+    else:
+        raise wire.WireError(f"send {_JSON} or {wire.METRICS_MEDIA_TYPE}, not {media!r}")
+    batch_id = header.get("batch_id")
+    if batch_id is not None and (not isinstance(batch_id, str) or not 0 < len(batch_id) <= 200):
+        raise wire.WireError(f"batch_id is a string of 1-200 characters, not {batch_id!r}")
+    if batch_id is not None:
+        check_text(batch_id, "batch_id")
+        if "\n" in batch_id or "\r" in batch_id:
+            raise wire.WireError("batch_id is one line")
+    params = [Param(_check_key(k), _check_value(k, v)) for k, v in _pairs(header, "params")]
+    tags = [RunTag(_check_key(k), _check_value(k, v)) for k, v in _pairs(header, "tags")]
+    _check_metrics(metrics)
+    store.log_batch(run_id, metrics, params, tags, batch_id=batch_id)
+
+
+def _pairs(header: Mapping[str, Any], name: str) -> list[tuple[str, str]]:
+    return wire.pairs_from_json(header.get(name, []), name)
+
+
+def _check_metrics(metrics: Sequence[Metric]) -> None:
+    seen: set[str] = set()
+    for key, value, step, timestamp in metrics:
+        if key not in seen:
+            _check_key(key)
+            seen.add(key)
+        if not STEP_MIN <= step <= STEP_MAX:
+            raise InvalidValueError(key, step, "steps must fit in 64 bits")
+        if not 0 <= timestamp <= STEP_MAX:
+            raise InvalidValueError(key, timestamp, "timestamps must fit in 64 bits, >= 0")
+        if type(value) is not float:
+            raise InvalidValueError(key, value, "metric values are numbers")
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(body or b"{}", parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise wire.WireError(f"the body is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise wire.WireError("the body must be a JSON object")
+    return data
+
+
+def _no_constant(name: str) -> float:
+    raise wire.WireError(f"{name} is not JSON; send the string {name!r} for such a value")
+
+
+_HISTORY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the values in order (JSON), or all of them in the binary form",
+        "content": {wire.METRICS_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.get(
+    "/runs/{run_id}/metric-history",
+    response_model=schemas.MetricPage,
+    responses=_HISTORY_RESPONSES,
+    tags=["runs"],
+)
+def get_metric_history(
+    request: Request,
+    run_id: str,
+    key: Annotated[str, Query(min_length=1, max_length=250)],
+    page_token: Annotated[str | None, Query(pattern=r"^[0-9]{1,12}$")] = None,
+    max_results: Annotated[int | None, Query(ge=1, le=100_000_000)] = None,
+) -> Response:
+    """Every value of ``key`` ordered by step (equal steps in logging order), in pages.
+
+    JSON pages hold ``max_results`` values (10,000 by default, at most 100,000). With
+    ``Accept: application/x-autolog-metrics`` the answer is the binary form, by default the
+    whole history.
+    """
+    history = _store(request).get_metric_history(_check_run_id(run_id), _check_key(key))
+    binary = wire.METRICS_MEDIA_TYPE in request.headers.get("accept", "")
+    start = int(page_token or 0)
+    if binary:
+        size = max_results or len(history)
+    else:
+        size = min(max_results or HISTORY_PAGE, HISTORY_MAX_PAGE)
+    page = history[start : start + size]
+    following = str(start + size) if start + size < len(history) else None
+    if binary:
+        header = {"next_page_token": following}
+        return Response(wire.encode_history(key, page, header), media_type=wire.METRICS_MEDIA_TYPE)
+    number = wire.number_to_json
+    points = [{"value": number(value), "step": s, "timestamp": t} for _, value, s, t in page]
+    return json_response({"key": key, "metrics": points, "next_page_token": following})
+
+
+# -------------------------------------------------------------------------------- artifact hashes
+
+
+@router.post("/runs/{run_id}/artifact-hashes", response_model=schemas.Empty, tags=["artifacts"])
+def record_artifact_hashes(request: Request, run_id: str, body: schemas.HashesRecord) -> Response:
+    """Record the SHA-256 of artifact files (paths relative to the run's root)."""
+    hashes = {}
+    for path, digest in body.hashes.items():
+        checked = check_artifact_path(check_text(path, "artifact path"))
+        if not checked:
+            raise InvalidInputError("an artifact hash needs a file path, not the root")
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise InvalidValueError(path, digest, "a SHA-256 is 64 lower-case hex digits")
+        hashes[checked] = digest
+    _store(request).record_artifact_hashes(_check_run_id(run_id), hashes)
+    return json_response({})
+
+
+@router.get("/runs/{run_id}/artifact-hashes", response_model=schemas.Hashes, tags=["artifacts"])
+def get_artifact_hashes(
+    request: Request, run_id: str, prefix: Annotated[str, Query(max_length=1000)] = ""
+) -> Response:
+    """The recorded digests of files at or under ``prefix``."""
+    checked = check_artifact_path(check_text(prefix, "prefix"))
+    hashes = _store(request).get_artifact_hashes(_check_run_id(run_id), checked)
+    return json_response({"hashes": hashes})
+
+
+# ------------------------------------------------------------------------------ model registry
+
+
+@router.post("/model-versions", response_model=schemas.ModelVersion, tags=["models"])
+def create_model_version(request: Request, body: schemas.ModelVersionCreate) -> Response:
+    """Register ``source`` as the next version of the model ``name`` (created if new)."""
+    version = _store(request).create_model_version(
+        check_text(body.name, "model name"), check_text(body.source, "source"), body.run_id
+    )
+    return json_response(wire.model_version_to_json(version))
+
+
+@router.get("/model-versions", response_model=schemas.ModelVersion, tags=["models"])
+def get_model_version(
+    request: Request,
+    name: Annotated[str, Query(min_length=1, max_length=500)],
+    version: Annotated[int, Query(ge=schemas.INT64_MIN, le=schemas.INT64_MAX)],
+) -> Response:
+    found = _store(request).get_model_version(check_text(name, "model name"), version)
+    return json_response(wire.model_version_to_json(found))
+
+
+@router.get("/model-versions/by-alias", response_model=schemas.ModelVersion, tags=["models"])
+def get_model_version_by_alias(
+    request: Request,
+    name: Annotated[str, Query(min_length=1, max_length=500)],
+    alias: Annotated[str, Query(min_length=1, max_length=250)],
+) -> Response:
+    found = _store(request).get_model_version_by_alias(
+        check_text(name, "model name"), check_text(alias, "alias")
+    )
+    return json_response(wire.model_version_to_json(found))
+
+
+@router.put("/model-aliases", response_model=schemas.Empty, tags=["models"])
+def set_model_alias(request: Request, body: schemas.ModelAliasSet) -> Response:
+    """Point ``alias`` at a version of the model (moving it from another)."""
+    _store(request).set_model_alias(
+        check_text(body.name, "model name"), check_text(body.alias, "alias"), body.version
+    )
+    return json_response({})
+
+
+# -------------------------------------------------------------------------------------- tokens
+
+
+@router.post("/tokens", response_model=schemas.Empty, tags=["tokens"])
+def create_token(request: Request, body: Annotated[schemas.TokenCreate, Body()]) -> Response:
+    """Keep a token made by the caller: its id, name, scope and the SHA-256 of its secret."""
+    _store(request).create_token(
+        AccessToken(
+            body.token_id,
+            check_text(body.name, "token name"),
+            body.scope,
+            body.creation_time,
+            body.secret_hash,
+        )
+    )
+    return json_response({})
+
+
+@router.get("/tokens", response_model=schemas.Tokens, tags=["tokens"])
+def list_tokens(request: Request) -> Response:
+    """Every token, oldest first: its record and the SHA-256 of its secret (never the
+    secret, which only its creator saw)."""
+    tokens = _store(request).list_tokens()
+    return json_response({"tokens": [wire.token_to_json(t, with_hash=True) for t in tokens]})
+
+
+@router.get("/tokens/{token_id}", response_model=schemas.TokenRecord, tags=["tokens"])
+def get_token(request: Request, token_id: str) -> Response:
+    found = _store(request).get_token(check_text(token_id, "token id"))
+    if found is None:
+        raise NotFoundError("token", token_id)
+    return json_response(wire.token_to_json(found, with_hash=True))
+
+
+@router.delete("/tokens", response_model=schemas.Empty, tags=["tokens"])
+def revoke_token(
+    request: Request, name: Annotated[str, Query(min_length=1, max_length=200)]
+) -> Response:
+    """Revoke the token called ``name``: it stops working within seconds on every server."""
+    _store(request).revoke_token(check_text(name, "token name"))
+    return json_response({})
