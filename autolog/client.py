@@ -692,8 +692,12 @@ class Client:
         if state is None and write:
             state = self._state(run_id)  # raises unless the run is RUNNING
         uri = state.artifact_uri if state is not None else self.get_run(run_id).info.artifact_uri
-        from autolog.artifacts import artifact_repository
+        from autolog.artifacts import artifact_repository, served_by_store
 
+        if write and served_by_store(self.store):
+            # The server keeps the run's files: it must know the run, whose creation may
+            # still be queued (an upload is slow anyway; this waits for the queue first).
+            self._sync()
         return artifact_repository(uri, store=self.store, run_id=run_id)
 
     def log_artifact(

@@ -7,14 +7,17 @@ Both bind 127.0.0.1 only and are stopped by the fixtures that start them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -176,3 +179,71 @@ def wait_until_up(url: str, path: str = "/api/v1/health", *, method: str = "GET"
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+class FaultyProxy:
+    """A TCP proxy on 127.0.0.1 in front of a server, that can lose or delay its answers.
+
+    ``lose_answers = n``: the next n answers from the server are dropped and their connection
+    closed (the server did the work; the client never hears of it). ``delay = s``: answers
+    are held s seconds (a slow server). The tracking URI is ``url``.
+    """
+
+    def __init__(self, target: str) -> None:
+        self._target = (target.split("//", 1)[1].rsplit(":", 1)[0], int(target.rsplit(":", 1)[1]))
+        self.lose_answers = 0
+        self.lost = 0
+        self.delay = 0.0
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._sockets: list[Any] = []
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self._target)
+            except OSError:
+                client.close()
+                continue
+            for sock in (client, upstream):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._sockets += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, True), daemon=True).start()
+
+    def _pipe(self, source: Any, sink: Any, answers: bool) -> None:
+        try:
+            while data := source.recv(1 << 16):
+                if answers:
+                    with self._lock:
+                        lose = self.lose_answers > 0
+                        if lose:
+                            self.lose_answers -= 1
+                            self.lost += 1
+                    if lose:
+                        break
+                    if self.delay:
+                        time.sleep(self.delay)
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)  # wakes the other direction's thread
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.close()  # type: ignore[attr-defined]

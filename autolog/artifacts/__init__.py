@@ -26,6 +26,8 @@ __all__ = [
     "ServerSideRepository",
     "Upload",
     "artifact_repository",
+    "local_or_remote",
+    "served_by_store",
 ]
 
 
@@ -70,6 +72,11 @@ class ServerSideRepository(ArtifactRepository, Protocol):
     def stream(self, path: str) -> tuple[int, Iterator[bytes]]:
         """The size of the file at ``path`` and its content in pieces; NotFoundError."""
         ...
+
+
+def served_by_store(store: Store) -> bool:
+    """Whether ``store`` keeps its runs' files itself (the REST store: on its server)."""
+    return callable(getattr(store, "run_artifacts", None))
 
 
 def artifact_repository(
