@@ -71,7 +71,7 @@ def _backend_uri(uri: str | None) -> str:
     """The store to serve: the option, else $AUTOLOG_TRACKING_URI unless it names a server,
     else the local default store (./autolog-runs/autolog.db)."""
     from autolog.client import resolve_tracking_uri
-    from autolog.stores.base import DEFAULT_DIR
+    from autolog.stores.common import DEFAULT_DIR
 
     chosen = uri or os.environ.get("AUTOLOG_TRACKING_URI", "")
     if chosen and not chosen.lower().startswith(("http://", "https://")):
@@ -101,7 +101,7 @@ def _destination(value: str | None, store: Any) -> str:
         except AutologError as exc:
             _fail(f"cannot use the artifacts destination {chosen}: {exc}")
         return chosen.rstrip("/")
-    from autolog.stores.base import local_path
+    from autolog.stores.common import local_path
 
     try:
         path = local_path(chosen).expanduser().resolve()

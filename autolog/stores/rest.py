@@ -49,7 +49,7 @@ from autolog.errors import (
     StoreUnavailableError,
 )
 from autolog.search import Comparison, OrderBy
-from autolog.stores.base import fork_safe_lock
+from autolog.stores.common import fork_safe_lock
 from autolog.validation import check_artifact_path
 
 if TYPE_CHECKING:
