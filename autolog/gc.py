@@ -43,6 +43,11 @@ def purge(store: Store, deleted_before: int, *, dry_run: bool = False) -> PurgeR
         for e in store.list_experiments("deleted")
         if e.deleted_time is not None and e.deleted_time <= deleted_before
     ]
+    # A tracking server removes the files of what it purges itself; only a local store's
+    # artifact folders are ours to remove (and to measure).
+    from autolog.artifacts import served_by_store
+
+    local = not served_by_store(store)
     doomed = {e.experiment_id for e in experiments}
     runs = [
         r
@@ -56,28 +61,30 @@ def purge(store: Store, deleted_before: int, *, dry_run: bool = False) -> PurgeR
     kept: list[str] = []
     freed = 0
     for run in runs:
-        size = _size(run.info.artifact_uri)
+        size = _size(run.info.artifact_uri) if local else 0
         if not dry_run:
             try:
                 store.purge_run(run.info.run_id)
             except InvalidInputError as exc:
                 kept.append(str(exc))
                 continue
-            _remove(run.info.artifact_uri)
+            if local:
+                _remove(run.info.artifact_uri)
         purged_runs.append(run.info.run_id)
         freed += size
     for experiment in experiments:
         inside = store.search_runs([experiment.experiment_id], [], [], _ALL, "all")
-        size = sum(_size(r.info.artifact_uri) for r in inside)
+        size = sum(_size(r.info.artifact_uri) for r in inside) if local else 0
         if not dry_run:
             try:
                 store.purge_experiment(experiment.experiment_id)
             except InvalidInputError as exc:
                 kept.append(f"experiment {experiment.name!r} kept: {exc}")
                 continue
-            for run in inside:
-                _remove(run.info.artifact_uri)
-            _remove(experiment.artifact_location)
+            if local:
+                for run in inside:
+                    _remove(run.info.artifact_uri)
+                _remove(experiment.artifact_location)
         purged_experiments.append(experiment.experiment_id)
         purged_runs.extend(r.info.run_id for r in inside)
         freed += size

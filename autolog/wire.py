@@ -158,11 +158,13 @@ def experiment_to_json(experiment: Experiment) -> dict[str, Any]:
 
 
 def experiment_from_json(data: Mapping[str, Any]) -> Experiment:
+    deleted = data.get("deleted_time")
     return Experiment(
         str(data["experiment_id"]),
         data["name"],
         data["artifact_location"],
         int(data["creation_time"]),
+        None if deleted is None else int(deleted),
     )
 
 
@@ -178,6 +180,7 @@ def run_to_json(run: Run) -> dict[str, Any]:
             "end_time": info.end_time,
             "artifact_uri": info.artifact_uri,
             "parent_run_id": info.parent_run_id,
+            "deleted_time": info.deleted_time,
         },
         "data": {
             "params": dict(run.data.params),
@@ -199,6 +202,7 @@ def run_from_json(data: Mapping[str, Any]) -> Run:
             None if info.get("end_time") is None else int(info["end_time"]),
             info["artifact_uri"],
             info.get("parent_run_id"),
+            None if info.get("deleted_time") is None else int(info["deleted_time"]),
         ),
         RunData(
             dict(body["params"]),

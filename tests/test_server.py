@@ -226,6 +226,13 @@ def test_openapi_document_lists_every_store_operation(api: httpx.Client, server:
         ("POST", "/api/v1/runs"),
         ("GET", "/api/v1/runs/{run_id}"),
         ("PATCH", "/api/v1/runs/{run_id}"),
+        ("DELETE", "/api/v1/runs/{run_id}"),
+        ("POST", "/api/v1/runs/{run_id}/restore"),
+        ("POST", "/api/v1/runs/{run_id}/purge"),
+        ("PATCH", "/api/v1/experiments/{experiment_id}"),
+        ("DELETE", "/api/v1/experiments/{experiment_id}"),
+        ("POST", "/api/v1/experiments/{experiment_id}/restore"),
+        ("POST", "/api/v1/experiments/{experiment_id}/purge"),
         ("POST", "/api/v1/runs/search"),
         ("POST", "/api/v1/runs/{run_id}/batch"),
         ("GET", "/api/v1/runs/{run_id}/metric-history"),
@@ -263,7 +270,7 @@ def test_errors_are_json_with_a_stable_code(api: httpx.Client, run_id: str) -> N
     )
     assert "metrics.acc >> 1" in bad_filter["message"]
     _error(api.get("/no/such/route"), 404, "no_route")
-    _error(api.delete(f"/runs/{run_id}"), 405, "method_not_allowed")
+    _error(api.put(f"/runs/{run_id}"), 405, "method_not_allowed")
     _error(api.post("/experiments", content=b"{not json", headers=_JSON), 422, "invalid_request")
     _error(api.post("/experiments", json={"nam": "x"}), 422, "invalid_request")
     nul = {"params": [{"key": "q", "value": "a\x00b"}]}
@@ -755,3 +762,18 @@ def test_bad_token_options_are_clear(tmp_path: Path) -> None:
     code, _, err = _run_command("server", "token", "create", "  ", cwd=tmp_path)
     assert code == 1
     assert "token names" in _one_clear_line(err)
+
+
+def test_a_purge_removes_the_runs_files_on_the_server(server: ServerProcess) -> None:
+    autolog.set_tracking_uri(server.url)
+    with autolog.start_run() as run:
+        autolog.log_model({"doomed": True})
+    autolog.flush()
+    root: Path = server.root  # type: ignore[attr-defined]
+    (folder,) = root.glob(f"artifacts/*/{run.info.run_id}")
+    autolog.delete_run(run.info.run_id)
+    with RestStore(server.url) as store:
+        store.purge_run(run.info.run_id)
+        with pytest.raises(NotFoundError):
+            store.get_run(run.info.run_id)
+    assert not folder.exists()

@@ -73,6 +73,10 @@ class ServerSideRepository(ArtifactRepository, Protocol):
         """The size of the file at ``path`` and its content in pieces; NotFoundError."""
         ...
 
+    def remove_all(self) -> None:
+        """Remove every file of the run (its run was purged)."""
+        ...
+
 
 def served_by_store(store: Store) -> bool:
     """Whether ``store`` keeps its runs' files itself (the REST store: on its server)."""

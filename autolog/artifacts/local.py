@@ -147,6 +147,13 @@ class LocalArtifactRepository:
             raise
         return size, _pieces(stream)
 
+    def remove_all(self) -> None:
+        """Remove the run's folder of artifacts (and the run's folder, once empty)."""
+        shutil.rmtree(self.root, ignore_errors=True)
+        if self.root.name == "artifacts":
+            with contextlib.suppress(OSError):
+                self.root.parent.rmdir()
+
     def read_bytes(self, path: str) -> bytes:
         target = self.resolve(path)
         try:

@@ -127,6 +127,21 @@ class S3ArtifactRepository:
             raise _error(exc, key) from exc
         return sha256 or hashlib.sha256(data).hexdigest()
 
+    def remove_all(self) -> None:
+        """Delete every object under the run's prefix."""
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        client = _client()
+        try:
+            pages = client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            for page in pages:
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:
+                    client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+        except Exception as exc:
+            raise _error(exc, prefix) from exc
+
     # reading
     def stream(self, path: str) -> tuple[int, Iterator[bytes]]:
         key = self._key(path)

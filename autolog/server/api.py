@@ -131,16 +131,62 @@ def get_or_create_experiment(request: Request, body: schemas.ExperimentCreate) -
 
 @router.get("/experiments", response_model=schemas.Experiments, tags=["experiments"])
 def list_experiments(
-    request: Request, name: Annotated[str | None, Query(max_length=500)] = None
+    request: Request,
+    name: Annotated[str | None, Query(max_length=500)] = None,
+    lifecycle: schemas.Lifecycle = "active",
 ) -> Response:
-    """Every experiment, or the one called ``name`` (an empty list if there is none)."""
+    """Experiments in creation order ("active", "deleted" or "all"), or the one called
+    ``name`` whatever its state (an empty list if there is none)."""
     store = _store(request)
     if name is not None:
         found = store.get_experiment_by_name(check_text(name, "experiment name"))
         experiments = [] if found is None else [found]
     else:
-        experiments = store.list_experiments()
+        experiments = store.list_experiments(lifecycle)
     return json_response({"experiments": [wire.experiment_to_json(e) for e in experiments]})
+
+
+@router.patch("/experiments/{experiment_id}", response_model=schemas.Empty, tags=["experiments"])
+def rename_experiment(
+    request: Request, experiment_id: str, body: schemas.ExperimentRename
+) -> Response:
+    """Give the experiment a new name (one no other experiment has)."""
+    name = check_text(body.name, "experiment name")
+    if not name.strip():
+        raise InvalidInputError(f"experiment names must be non-empty, not {name!r}")
+    _store(request).rename_experiment(check_text(experiment_id, "experiment id"), name)
+    return json_response({})
+
+
+@router.delete("/experiments/{experiment_id}", response_model=schemas.Empty, tags=["experiments"])
+def delete_experiment(request: Request, experiment_id: str) -> Response:
+    """Soft-delete the experiment: hidden with its runs until restored or purged (admin)."""
+    _store(request).delete_experiment(check_text(experiment_id, "experiment id"))
+    return json_response({})
+
+
+@router.post(
+    "/experiments/{experiment_id}/restore", response_model=schemas.Empty, tags=["experiments"]
+)
+def restore_experiment(request: Request, experiment_id: str) -> Response:
+    """Undo a delete (admin)."""
+    _store(request).restore_experiment(check_text(experiment_id, "experiment id"))
+    return json_response({})
+
+
+@router.post(
+    "/experiments/{experiment_id}/purge", response_model=schemas.Empty, tags=["experiments"]
+)
+def purge_experiment(request: Request, experiment_id: str) -> Response:
+    """Remove a deleted experiment for good, with its runs and their artifacts (admin)."""
+    state = state_of(request)
+    checked = check_text(experiment_id, "experiment id")
+    runs = state.store.search_runs([checked], [], [], 2**31 - 1, "all")
+    repositories = [state.run_artifacts(run.info.run_id)[1] for run in runs]
+    state.store.purge_experiment(checked)
+    for repository in repositories:
+        repository.remove_all()
+    return json_response({})
 
 
 @router.get("/experiments/{experiment_id}", response_model=schemas.Experiment, tags=["experiments"])
@@ -193,6 +239,30 @@ def update_run(request: Request, run_id: str, body: schemas.RunUpdate) -> Respon
     return json_response({})
 
 
+@router.delete("/runs/{run_id}", response_model=schemas.Empty, tags=["runs"])
+def delete_run(request: Request, run_id: str) -> Response:
+    """Soft-delete the run: hidden from search until restored or purged (admin)."""
+    _store(request).delete_run(_check_run_id(run_id))
+    return json_response({})
+
+
+@router.post("/runs/{run_id}/restore", response_model=schemas.Empty, tags=["runs"])
+def restore_run(request: Request, run_id: str) -> Response:
+    """Undo a delete (admin)."""
+    _store(request).restore_run(_check_run_id(run_id))
+    return json_response({})
+
+
+@router.post("/runs/{run_id}/purge", response_model=schemas.Empty, tags=["runs"])
+def purge_run(request: Request, run_id: str) -> Response:
+    """Remove a deleted run for good, its artifacts on the server too (admin)."""
+    state = state_of(request)
+    _, repository = state.run_artifacts(_check_run_id(run_id))
+    state.store.purge_run(run_id)
+    repository.remove_all()
+    return json_response({})
+
+
 @router.post("/runs/search", response_model=schemas.Runs, tags=["runs"])
 def search_runs(request: Request, body: schemas.SearchRequest) -> Response:
     """Runs matching ``filter`` (the ``search_runs`` syntax) and ``filters``, newest first
@@ -210,7 +280,7 @@ def search_runs(request: Request, body: schemas.SearchRequest) -> Response:
     ids = (
         None if body.experiment_ids is None else [check_text(i, "id") for i in body.experiment_ids]
     )
-    runs = _store(request).search_runs(ids, filters, order, body.max_results)
+    runs = _store(request).search_runs(ids, filters, order, body.max_results, body.lifecycle)
     return json_response({"runs": [wire.run_to_json(run) for run in runs]})
 
 

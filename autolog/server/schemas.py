@@ -17,6 +17,7 @@ __all__ = [
     "ErrorBody",
     "Experiment",
     "ExperimentCreate",
+    "ExperimentRename",
     "Experiments",
     "FileInfo",
     "Hashes",
@@ -45,6 +46,7 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 Number = float | Literal["NaN", "Infinity", "-Infinity"]
 Status = Literal["RUNNING", "FINISHED", "FAILED", "KILLED"]
 Scope = Literal["read", "write", "admin"]
+Lifecycle = Literal["active", "deleted", "all"]
 Int64 = int
 Millis = int
 
@@ -82,6 +84,7 @@ class Experiment(BaseModel):
     name: str
     artifact_location: str
     creation_time: Millis
+    deleted_time: Millis | None = Field(description="set while the experiment is deleted")
 
 
 class Experiments(BaseModel):
@@ -89,6 +92,10 @@ class Experiments(BaseModel):
 
 
 class ExperimentCreate(_Closed):
+    name: str = Field(min_length=1, max_length=500)
+
+
+class ExperimentRename(_Closed):
     name: str = Field(min_length=1, max_length=500)
 
 
@@ -101,6 +108,7 @@ class RunInfo(BaseModel):
     end_time: Millis | None
     artifact_uri: str
     parent_run_id: str | None
+    deleted_time: Millis | None = Field(description="set while the run is deleted")
 
 
 class RunData(BaseModel):
@@ -156,7 +164,8 @@ class SearchRequest(_Closed):
     order: list[OrderBy] = Field(
         default_factory=list, description="parsed order clauses, after order_by"
     )
-    max_results: int = Field(default=1000, ge=1, le=100_000)
+    max_results: int = Field(default=1000, ge=1, le=2**31 - 1)
+    lifecycle: Lifecycle = Field(default="active", description="active runs, deleted ones, or all")
 
 
 class Metric(BaseModel):

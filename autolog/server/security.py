@@ -42,8 +42,11 @@ _TOKEN_CACHE_SECONDS = 2.0
 
 
 def needed_scope(method: str, path: str) -> TokenScope:
-    """read for GET; admin for deletes and tokens; write for the rest."""
+    """read for GET; admin for deletes (restores and purges too) and tokens; write for the
+    rest."""
     if path.startswith(f"{API_PREFIX}/tokens") or method == "DELETE":
+        return TokenScope.ADMIN
+    if method == "POST" and path.endswith(("/restore", "/purge")):
         return TokenScope.ADMIN
     if method in _SAFE_METHODS:
         return TokenScope.READ

@@ -49,7 +49,7 @@ from autolog.errors import (
     StoreUnavailableError,
 )
 from autolog.search import Comparison, OrderBy
-from autolog.stores.common import fork_safe_lock
+from autolog.stores.common import Lifecycle, fork_safe_lock
 from autolog.validation import check_artifact_path
 
 if TYPE_CHECKING:
@@ -239,9 +239,26 @@ class RestStore:
         found = self._json("GET", "/experiments", params={"name": name})["experiments"]
         return wire.experiment_from_json(found[0]) if found else None
 
-    def list_experiments(self) -> list[Experiment]:
-        found = self._json("GET", "/experiments")["experiments"]
-        return [wire.experiment_from_json(e) for e in found]
+    def list_experiments(self, lifecycle: Lifecycle = "active") -> list[Experiment]:
+        found = self._json("GET", "/experiments", params={"lifecycle": lifecycle})
+        return [wire.experiment_from_json(e) for e in found["experiments"]]
+
+    def rename_experiment(self, experiment_id: str, name: str) -> None:
+        self._request("PATCH", self._experiment_path(experiment_id), json={"name": name})
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self._request("DELETE", self._experiment_path(experiment_id))
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self._request("POST", self._experiment_path(experiment_id) + "/restore")
+
+    def purge_experiment(self, experiment_id: str) -> None:
+        """Removes the artifacts on the server too."""
+        self._request("POST", self._experiment_path(experiment_id) + "/purge")
+
+    @staticmethod
+    def _experiment_path(experiment_id: str) -> str:
+        return f"/experiments/{_segment(experiment_id, 'experiment', experiment_id)}"
 
     # ----------------------------------------------------------------------------------- runs
 
@@ -290,8 +307,10 @@ class RestStore:
         filters: Sequence[Comparison],
         order_by: Sequence[OrderBy],
         max_results: int,
+        lifecycle: Lifecycle = "active",
     ) -> list[Run]:
         body = {
+            "lifecycle": lifecycle,
             "experiment_ids": None if experiment_ids is None else list(experiment_ids),
             "filters": [wire.comparison_to_json(c) for c in filters],
             "order": [wire.order_by_to_json(o) for o in order_by],
@@ -299,6 +318,16 @@ class RestStore:
         }
         found = self._json("POST", "/runs/search", json=body)["runs"]
         return [wire.run_from_json(r) for r in found]
+
+    def delete_run(self, run_id: str) -> None:
+        self._request("DELETE", f"/runs/{_run_segment(run_id)}")
+
+    def restore_run(self, run_id: str) -> None:
+        self._request("POST", f"/runs/{_run_segment(run_id)}/restore")
+
+    def purge_run(self, run_id: str) -> None:
+        """Removes the run's artifacts on the server too."""
+        self._request("POST", f"/runs/{_run_segment(run_id)}/purge")
 
     # -------------------------------------------------------------------- params, tags, metrics
 
