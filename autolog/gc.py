@@ -2,22 +2,18 @@
 
 A run deleted with ``delete_run`` (or one of an experiment deleted with ``delete_experiment``)
 stays in the store, hidden, until it is purged here: its record and everything logged to it go
-from the store first, then its artifact folder, so a purge cut short leaves at worst files
-without a run, never a run without its files. Runs that registered model versions point at
-are kept, and said so.
+from the store first, then its artifact files, so a purge cut short leaves at worst files
+without a run, never a run without its files. A tracking server removes the files of what it
+purges itself; the bytes freed are counted through the run's artifact repository, whichever it
+is. Runs that registered model versions point at are kept, and said so.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from autolog.errors import InvalidInputError
+from autolog.errors import AutologError, InvalidInputError
 from autolog.stores.base import Store
-from autolog.stores.common import local_path
 
 __all__ = ["PurgeReport", "purge"]
 
@@ -43,11 +39,6 @@ def purge(store: Store, deleted_before: int, *, dry_run: bool = False) -> PurgeR
         for e in store.list_experiments("deleted")
         if e.deleted_time is not None and e.deleted_time <= deleted_before
     ]
-    # A tracking server removes the files of what it purges itself; only a local store's
-    # artifact folders are ours to remove (and to measure).
-    from autolog.artifacts import served_by_store
-
-    local = not served_by_store(store)
     doomed = {e.experiment_id for e in experiments}
     runs = [
         r
@@ -61,68 +52,59 @@ def purge(store: Store, deleted_before: int, *, dry_run: bool = False) -> PurgeR
     kept: list[str] = []
     freed = 0
     for run in runs:
-        size = _size(run.info.artifact_uri) if local else 0
+        size = _size(store, run.info.run_id, run.info.artifact_uri)
         if not dry_run:
             try:
                 store.purge_run(run.info.run_id)
             except InvalidInputError as exc:
                 kept.append(str(exc))
                 continue
-            if local:
-                _remove(run.info.artifact_uri)
+            _remove(store, run.info.artifact_uri)
         purged_runs.append(run.info.run_id)
         freed += size
     for experiment in experiments:
         inside = store.search_runs([experiment.experiment_id], [], [], _ALL, "all")
-        size = sum(_size(r.info.artifact_uri) for r in inside) if local else 0
+        size = sum(_size(store, r.info.run_id, r.info.artifact_uri) for r in inside)
         if not dry_run:
             try:
                 store.purge_experiment(experiment.experiment_id)
             except InvalidInputError as exc:
                 kept.append(f"experiment {experiment.name!r} kept: {exc}")
                 continue
-            if local:
-                for run in inside:
-                    _remove(run.info.artifact_uri)
-                _remove(experiment.artifact_location)
+            for run in inside:
+                _remove(store, run.info.artifact_uri)
         purged_experiments.append(experiment.experiment_id)
         purged_runs.extend(r.info.run_id for r in inside)
         freed += size
     return PurgeReport(tuple(purged_runs), tuple(purged_experiments), freed, tuple(kept))
 
 
-def _folder(artifact_uri: str) -> Path | None:
-    """The local folder of an artifact URI; None for one that is not local (a server or a
-    bucket removes its own)."""
-    if "://" in artifact_uri and not artifact_uri.startswith("file:"):
-        return None
+def _size(store: Store, run_id: str, artifact_uri: str) -> int:
+    """Bytes of the run's artifact files, counted through its repository (any kind)."""
+    from autolog.artifacts import artifact_repository
+
     try:
-        return local_path(artifact_uri)
-    except InvalidInputError:
-        return None
+        repository = artifact_repository(artifact_uri, store=store, run_id=run_id)
+        return _tree_size(repository, "")
+    except (AutologError, OSError):
+        return 0  # files that cannot be listed (gone, or a backend that is down) count nothing
 
 
-def _size(artifact_uri: str) -> int:
-    folder = _folder(artifact_uri)
-    if folder is None or not folder.is_dir():
-        return 0
+def _tree_size(repository: Any, path: str) -> int:
     total = 0
-    for base, _, files in os.walk(folder):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(base, name)).st_size
-            except OSError:
-                continue
+    for entry in repository.list(path or None):
+        total += _tree_size(repository, entry.path) if entry.is_dir else entry.file_size or 0
     return total
 
 
-def _remove(artifact_uri: str) -> None:
-    folder = _folder(artifact_uri)
-    if folder is None:
+def _remove(store: Store, artifact_uri: str) -> None:
+    """Remove a purged run's files (a local folder or a bucket prefix); a store that serves
+    artifacts (a tracking server) has removed them itself with the run."""
+    from autolog.artifacts import local_or_remote, served_by_store
+
+    if served_by_store(store):
         return
-    shutil.rmtree(folder, ignore_errors=True)
-    # <root>/<experiment>/<run_id>/artifacts: the run's own folder goes too once empty
-    parent = folder.parent
-    if folder.name == "artifacts":
-        with contextlib.suppress(OSError):
-            parent.rmdir()
+    try:
+        local_or_remote(artifact_uri).remove_all()
+    except InvalidInputError:
+        return  # a location this process cannot reach

@@ -506,3 +506,44 @@ def test_experiments_rename_delete_restore_and_gc(runs: list[autolog.Run]) -> No
     unknown = CliRunner().invoke(root, ["experiments", "delete", "nope"])
     assert unknown.exit_code == 1
     assert "experiment 'nope' not found" in unknown.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_server_that_does_not_answer_is_one_line() -> None:
+    pytest.importorskip("httpx", reason="the REST store needs httpx")
+    uri = f"http://127.0.0.1:{_free_port()}"
+    for args in (["runs", "ls"], ["experiments", "create", "x"], ["runs", "show", "last"]):
+        done = CliRunner().invoke(root, [*args, "--tracking-uri", uri])
+        assert done.exit_code == 1, (args, done.output)
+        assert done.stderr.strip().splitlines() == [
+            f"Error: the tracking server at {uri} does not answer "
+            "(ConnectError: [Errno 111] Connection refused)"
+        ]
+
+
+def test_delete_restore_and_gc_through_a_tracking_server(rest_uri: str, tmp_path: Path) -> None:
+    payload = tmp_path / "blob.bin"
+    payload.write_bytes(b"y" * 3000)
+    client = autolog.Client(rest_uri)
+    run = client.create_run("served", run_name="remote")
+    client.log_artifact(run.info.run_id, payload)
+    client.set_terminated(run.info.run_id)
+    client.flush()
+    assert invoke("runs", "delete", "remote", "--tracking-uri", rest_uri).exit_code == 0
+    assert _tsv(invoke("runs", "ls", "--tracking-uri", rest_uri).stdout) == []
+    deleted = _tsv(invoke("runs", "ls", "--deleted", "--tracking-uri", rest_uri).stdout)
+    assert [r["name"] for r in deleted] == ["remote"]
+    done = invoke("gc", "--tracking-uri", rest_uri)
+    assert (
+        done.stdout.strip()
+        == "removed 1 runs and 0 experiments, 2.9 KB (3000 bytes) of artifacts freed"
+    )
+    with pytest.raises(autolog.NotFoundError):
+        client.get_run(run.info.run_id)

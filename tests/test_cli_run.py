@@ -450,3 +450,30 @@ def test_a_store_that_fails_costs_the_record_not_the_script(tmp_path: Path) -> N
     assert bad_uri.returncode == 1  # a mistake in the command stops it before the script runs
     assert "ftp://x" in bad_uri.stderr
     assert bad_uri.stdout == ""
+
+
+def test_a_script_recorded_through_a_tracking_server(rest_uri: str, tmp_path: Path) -> None:
+    _script(
+        tmp_path,
+        """
+        import autolog
+        autolog.log_param("lr", 0.1)
+        for step in range(3):
+            autolog.log_metric("loss", 1.0 / (step + 1), step=step)
+        print("done")
+        """,
+    )
+    done = _run(AUTOLOG, "run", "--tracking-uri", rest_uri, "script.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    client = autolog.Client(rest_uri)
+    [run] = client.search_runs()
+    assert run.info.status is RunStatus.FINISHED
+    assert run.data.params == {"lr": "0.1"}
+    assert [m.value for m in client.get_metric_history(run.info.run_id, "loss")] == [
+        1.0,
+        0.5,
+        1 / 3,
+    ]
+    output = client.download_artifacts(run.info.run_id, "logs/output.txt", tmp_path / "dl")
+    assert Path(output).read_text() == "done\n"
+    assert not (tmp_path / "autolog-runs").exists()  # nothing went to a local store

@@ -281,7 +281,7 @@ def _copy_artifacts(
     folder = reader.artifacts(run)
     if folder is None:
         return 0, 0
-    repository = artifact_repository(artifact_uri)
+    repository = artifact_repository(artifact_uri, store=store, run_id=run.run_id)
     hashes = {}
     size = 0
     for path in sorted(folder.rglob("*")):
