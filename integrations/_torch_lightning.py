@@ -1,15 +1,27 @@
-"""Lightning's ``Trainer.fit``: one run per call, recorded by a callback injected for the call.
+"""Lightning's ``Trainer.fit`` and ``Trainer.test``.
 
+``fit``: one run per call, recorded by a callback injected for the call.
 Recorded: params (``optimizer`` and its hyperparameters as for plain loops, LR schedulers,
 ``model_class``, parameter counts, ``max_epochs``, ``accumulate_grad_batches``, ``precision``,
-the training DataLoader's ``batch_size`` and ``dataset_size``, each EarlyStopping's
-``early_stopping_<monitor|mode|patience|min_delta|...>``), every scalar of
+``gradient_clip_val`` and ``gradient_clip_algorithm``, the limits ``limit_train_batches``,
+``limit_val_batches``, ``max_steps``, ``min_epochs``, ``val_check_interval`` and
+``check_val_every_n_epoch``, the training DataLoader's ``batch_size`` and ``dataset_size``,
+each EarlyStopping's ``early_stopping_<monitor|mode|patience|min_delta|...>``), every scalar of
 ``trainer.logged_metrics`` at the end of each training epoch and validation run (step = the
 epoch), ``learning_rate`` per epoch, the early-stopping result (``early_stopping_stopped_epoch``,
 ``early_stopping_best_score``, ``early_stopping_wait_count`` metrics), the best checkpoint of
 the ModelCheckpoint (under ``checkpoints/``, with ``best_model_score``), and the trained
 LightningModule as the model ``model`` (torch flavor). Lightning's own optimizer steps, losses
 and DataLoader passes are not recorded a second time by the plain-loop hooks.
+
+``test``: every scalar of the results it returns (``test_loss``, ``test_acc``, ... as the
+module logs them), at the step of the last epoch trained, recorded where the fit of the same
+trainer (or the same LightningModule) was: into that fit's run while it is still open (the
+user's run, as in ``with autolog.start_run(): trainer.fit(...); trainer.test(...)``); else,
+since a finished run takes no more writes, into a run of its own that is a child of the fit's
+run (``parent_run_id``), with the model's class and size, ``ckpt_path`` and
+``limit_test_batches`` as params. A test with no recorded fit is a run of its own. The tag
+``autolog.lightning.stage`` says ``test``.
 """
 
 from __future__ import annotations
@@ -17,11 +29,14 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import weakref
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 import torch
 
+import autolog
 from autolog.integrations import _torch_loop, _torch_model
 from autolog.integrations.patching import Call, Guard, HookGenerator, Patcher, Settings, outermost
 from autolog.integrations.session import Session, training_session
@@ -30,6 +45,16 @@ __all__ = ["TRAINER_MODULES", "install"]
 
 TRAINER_MODULES = ("lightning.pytorch.trainer.trainer", "pytorch_lightning.trainer.trainer")
 NAME = _torch_loop.NAME
+#: Trainer settings logged as params as they are (None: not set, not logged)
+_TRAINER_SETTINGS = (
+    "gradient_clip_val",
+    "limit_train_batches",
+    "limit_val_batches",
+    "max_steps",
+    "min_epochs",
+    "val_check_interval",
+    "check_val_every_n_epoch",
+)
 
 
 def install(patcher: Patcher, module: Any) -> None:
@@ -39,6 +64,11 @@ def install(patcher: Patcher, module: Any) -> None:
         "lightning.pytorch.callbacks" if package == "lightning" else f"{package}.callbacks"
     )
     patcher.wrap(module.Trainer, "fit", _fit_hook(_callback_class(callbacks.Callback)))
+    patcher.wrap(module.Trainer, "test", _test_hook)
+
+
+#: the run of the latest recorded fit of a Trainer, and of a LightningModule: (run, experiment)
+_fits: weakref.WeakKeyDictionary[Any, tuple[str, str]] = weakref.WeakKeyDictionary()
 
 
 def _fit_hook(callback_class: type) -> Callable[[Call], HookGenerator]:
@@ -57,8 +87,86 @@ def _fit_hook(callback_class: type) -> Callable[[Call], HookGenerator]:
             finally:
                 _detach(trainer, callback)
             recorder.finish(trainer)
+            fit = (session.run_id, session.experiment_id)
+            _fits[trainer] = fit
+            if trainer.lightning_module is not None:
+                _fits[trainer.lightning_module] = fit
 
     return hook
+
+
+def _test_hook(call: Call) -> HookGenerator:
+    """Trainer.test: its results into the fit's run, or a child of it (module docstring)."""
+    if not outermost(call) or _torch_loop.rank() != 0:
+        return
+    trainer = call.instance
+    model = call.args[0] if call.args else call.kwargs.get("model")
+    fit = _fits.get(trainer)
+    if fit is None and model is not None:
+        fit = _fits.get(model)
+    with _TestRun(call, fit) as session:
+        results = yield call.args, call.kwargs
+        metrics: dict[str, float] = {}
+        for result in results if isinstance(results, list) else ():
+            if isinstance(result, dict):
+                metrics.update(_scalars(result))
+        if metrics:
+            step = max(int(trainer.current_epoch) - 1, 0)
+            session.client.log_metrics(session.run_id, metrics, step=step)
+        if session.owned or fit is None:
+            module = trainer.lightning_module
+            params: dict[str, Any] = _torch_model.model_params(module) if module is not None else {}
+            params["limit_test_batches"] = trainer.limit_test_batches
+            ckpt_path = call.kwargs.get("ckpt_path")
+            if ckpt_path is not None:
+                params["ckpt_path"] = ckpt_path
+            session.log_params(params)
+
+
+class _TestRun:
+    """The session of a ``Trainer.test`` call: the fit's run while it is open, else a child
+    run of it, else (no recorded fit) a run of its own."""
+
+    _TAGS = {"autolog.torch.trainer": "lightning", "autolog.lightning.stage": "test"}
+
+    def __init__(self, call: Call, fit: tuple[str, str] | None) -> None:
+        self.call = call
+        self.fit = fit
+        self.session: Session | None = None
+        self.child = False
+
+    def __enter__(self) -> Session:
+        call, fit = self.call, self.fit
+        active = autolog.active_run()
+        if fit is None:
+            self.session = training_session(call, tags=self._TAGS)
+        elif active is not None and active.info.run_id == fit[0]:
+            # the fit logged into the user's run, still open: the test belongs there too
+            self.session = Session(NAME, call.settings, fit[0], fit[1], owned=False).enter()
+        else:
+            client = autolog.Client(autolog.get_tracking_uri())
+            run = client.create_run(
+                experiment_id=fit[1], run_name="test", tags=self._TAGS, parent_run_id=fit[0]
+            )
+            self.child = True
+            self.session = Session(NAME, call.settings, run.info.run_id, fit[1], owned=True).enter()
+        return self.session
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self.session
+        if session is None:
+            return
+        if not self.child:
+            session.__exit__(exc_type, exc, tb)
+            return
+        session.close()
+        trained = exc is None or self.call.returned is True
+        session.client.set_terminated(session.run_id, "FINISHED" if trained else "FAILED")
 
 
 def _detach(trainer: Any, callback: Any) -> None:
@@ -121,6 +229,11 @@ class _Recorder:
         params["max_epochs"] = trainer.max_epochs
         params["accumulate_grad_batches"] = trainer.accumulate_grad_batches
         params["precision"] = str(trainer.precision)
+        for name in _TRAINER_SETTINGS:
+            params[name] = getattr(trainer, name, None)
+        if trainer.gradient_clip_val is not None:
+            # unset means Lightning clips by norm: what it does, not what was passed
+            params["gradient_clip_algorithm"] = str(trainer.gradient_clip_algorithm or "norm")
         loader = trainer.train_dataloader
         if isinstance(loader, torch.utils.data.DataLoader):
             params["batch_size"] = loader.batch_size

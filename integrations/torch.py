@@ -94,9 +94,11 @@ and the step hook: a few microseconds each, no device synchronisation, measured 
 ``benchmarks/bench_torch.py``; once per run, finding the model and logging it.
 
 Lightning (``lightning`` or ``pytorch_lightning``): ``Trainer.fit`` gets a callback for the
-call: params (optimizers, LR schedulers, model, ``max_epochs``, early-stopping settings),
-``trainer.logged_metrics`` per epoch, the early-stopping result, the best checkpoint under
-``checkpoints/`` and the final model. See ``integrations/_torch_lightning.py``.
+call: params (optimizers, LR schedulers, model, ``max_epochs``, gradient clipping, batch
+limits, early-stopping settings), ``trainer.logged_metrics`` per epoch, the early-stopping
+result, the best checkpoint under ``checkpoints/`` and the final model; ``Trainer.test``
+records the results it returns (``test_loss``, ...) into the fit's run while it is open, else
+into a child run of it. See ``integrations/_torch_lightning.py``.
 """
 
 from __future__ import annotations

@@ -83,6 +83,13 @@ def make_trainer(tmp_path: Path, epochs: int, *extra: Any) -> Any:
     )
 
 
+class Evaluated(Regressor):
+    def test_step(self, batch: Any, index: int) -> None:
+        x, y = batch
+        self.log("test_loss", nn.functional.mse_loss(self(x), y))
+        self.log("test_mae", nn.functional.l1_loss(self(x), y))
+
+
 class _Collect(callbacks.Callback):  # type: ignore[misc]
     def __init__(self) -> None:
         self.train: list[float] = []
@@ -193,3 +200,94 @@ def test_numbers_are_identical_with_and_without_autolog(tmp_path: Path) -> None:
     autolog.autolog(disable=True)
     assert all(torch.equal(a, b) for a, b in zip(logged, bare, strict=True))
     assert len(autolog.search_runs()) == 1
+
+
+@pytest.mark.usefixtures("autologged")
+def test_gradient_clipping_and_batch_limits_are_params(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    trainer = L.Trainer(
+        max_epochs=2,
+        gradient_clip_val=0.5,
+        limit_train_batches=3,
+        limit_val_batches=0.5,
+        check_val_every_n_epoch=2,
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        accelerator="cpu",
+    )
+    trainer.fit(Regressor(), *make_loaders())
+    params = autolog.search_runs()[0].data.params
+    assert params["gradient_clip_val"] == "0.5"
+    assert params["gradient_clip_algorithm"] == "norm"
+    assert params["limit_train_batches"] == "3"
+    assert params["limit_val_batches"] == "0.5"
+    assert params["check_val_every_n_epoch"] == "2"
+    assert params["max_steps"] == "-1"
+    assert params["min_epochs"] == str(trainer.min_epochs)  # as Lightning resolved it
+
+
+@pytest.mark.usefixtures("autologged")
+def test_trainer_test_results_go_to_a_child_of_the_finished_fit_run(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    trainer = make_trainer(tmp_path, 2)
+    train, val = make_loaders()
+    trainer.fit(Evaluated(), train, val)
+    (results,) = trainer.test(dataloaders=val, ckpt_path="best", verbose=False)
+    runs = autolog.search_runs()
+    (fit,) = [r for r in runs if r.info.parent_run_id is None]
+    (test,) = [r for r in runs if r.info.parent_run_id == fit.info.run_id]
+    assert fit.info.status is test.info.status is RunStatus.FINISHED
+    assert "test_loss" not in fit.data.metrics
+    assert test.data.metrics == pytest.approx(results)
+    assert set(results) == {"test_loss", "test_mae"}
+    assert [m.step for m in autolog.get_metric_history(test.info.run_id, "test_loss")] == [1]
+    assert test.data.params["model_class"] == "Evaluated"
+    assert test.data.params["ckpt_path"] == "best"
+    assert test.data.tags["autolog.lightning.stage"] == "test"
+    assert not autolog.list_artifacts(test.info.run_id, "model")
+    assert autolog.active_run() is None
+
+
+@pytest.mark.usefixtures("autologged")
+def test_trainer_test_inside_a_user_run_goes_to_the_fits_run(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = Evaluated()
+    train, val = make_loaders()
+    with autolog.start_run() as user_run:
+        make_trainer(tmp_path, 2).fit(model, train, val)
+        (results,) = make_trainer(tmp_path, 1).test(model, dataloaders=val, verbose=False)
+    (run,) = autolog.search_runs()
+    assert run.info.run_id == user_run.info.run_id
+    assert run.data.metrics["test_loss"] == pytest.approx(results["test_loss"])
+    assert "val_loss" in run.data.metrics
+
+
+@pytest.mark.usefixtures("autologged")
+def test_a_test_without_a_recorded_fit_is_a_run_of_its_own(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    _, val = make_loaders()
+    (results,) = make_trainer(tmp_path, 1).test(Evaluated(), dataloaders=val, verbose=False)
+    (run,) = autolog.search_runs()
+    assert run.info.status is RunStatus.FINISHED
+    assert run.data.metrics == pytest.approx(results)
+    assert run.data.params["limit_test_batches"] == "1.0"
+    assert "ckpt_path" not in run.data.params
+
+
+@pytest.mark.usefixtures("autologged")
+def test_a_failing_test_ends_its_run_failed(tmp_path: Path) -> None:
+    class Broken(Evaluated):
+        def test_step(self, batch: Any, index: int) -> None:
+            raise LookupError("no such batch")
+
+    torch.manual_seed(0)
+    trainer = make_trainer(tmp_path, 1)
+    train, val = make_loaders()
+    trainer.fit(Broken(), train, val)
+    with pytest.raises(LookupError, match="no such batch"):
+        trainer.test(dataloaders=val, verbose=False)
+    test = next(r for r in autolog.search_runs() if r.info.parent_run_id is not None)
+    assert test.info.status is RunStatus.FAILED
