@@ -7,7 +7,7 @@ to ``import autolog``). Times are integer milliseconds since the epoch.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 __all__ = [
@@ -15,11 +15,13 @@ __all__ = [
     "Experiment",
     "FileInfo",
     "Metric",
+    "MetricColumns",
     "ModelVersion",
     "Param",
     "Run",
     "RunData",
     "RunInfo",
+    "RunPage",
     "RunStatus",
     "RunTag",
     "TokenScope",
@@ -49,6 +51,18 @@ class Metric(NamedTuple):
     value: float
     step: int
     timestamp: int
+
+
+class MetricColumns(NamedTuple):
+    """A metric's history as three columns, ordered as ``get_metric_history`` orders it.
+
+    Columns cost a few bytes a point where a list of ``Metric`` costs an object each: this is
+    how a chart reads a million points.
+    """
+
+    steps: Sequence[int]
+    timestamps: Sequence[int]
+    values: Sequence[float]
 
 
 class Param(NamedTuple):
@@ -102,6 +116,16 @@ class RunData(NamedTuple):
 class Run(NamedTuple):
     info: RunInfo
     data: RunData
+
+
+class RunPage(NamedTuple):
+    """One page of a run search, with what a table needs around it."""
+
+    runs: list[Run]
+    #: how many runs match in all pages
+    total: int
+    #: run id -> how many of its child runs match the same filters (runs with none are absent)
+    child_counts: Mapping[str, int]
 
 
 class ModelVersion(NamedTuple):

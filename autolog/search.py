@@ -8,7 +8,8 @@ Syntax (conditions joined by ``and``)::
 
 ``metrics`` compare numbers (=, !=, <, <=, >, >=); ``params``, ``tags`` and the string
 attributes (run_id, run_name, status, experiment_id, parent_run_id) compare strings
-(=, !=, LIKE, ILIKE, IN, NOT IN); the time attributes (start_time, end_time) compare numbers.
+(=, !=, LIKE, ILIKE, IN, NOT IN); the time attributes (start_time, end_time, and duration, which
+is end_time - start_time in ms and missing until a run ends) compare numbers.
 Stores translate the parsed form to their own query language; ``matches`` and ``sort_runs`` are
 the reference semantics used by the in-memory and file stores.
 """
@@ -21,10 +22,19 @@ from collections.abc import Iterable, Sequence
 from functools import cache, cmp_to_key
 from typing import Literal, NamedTuple
 
-from autolog.entities import Run
-from autolog.errors import InvalidFilterError
+from autolog.entities import Run, RunPage
+from autolog.errors import InvalidFilterError, InvalidInputError
 
-__all__ = ["Comparison", "OrderBy", "matches", "parse_filter", "parse_order_by", "sort_runs"]
+__all__ = [
+    "Comparison",
+    "OrderBy",
+    "check_page",
+    "matches",
+    "page_runs",
+    "parse_filter",
+    "parse_order_by",
+    "sort_runs",
+]
 
 Entity = Literal["metric", "param", "tag", "attribute"]
 
@@ -43,7 +53,8 @@ _ENTITY_ALIASES: dict[str, Entity] = {
     "run": "attribute",
 }
 STRING_ATTRIBUTES = ("run_id", "run_name", "status", "experiment_id", "parent_run_id")
-NUMERIC_ATTRIBUTES = ("start_time", "end_time")
+# duration: end_time - start_time, missing while a run has no end time
+NUMERIC_ATTRIBUTES = ("start_time", "end_time", "duration")
 _NUMERIC_OPS = ("=", "!=", "<", "<=", ">", ">=")
 _STRING_OPS = ("=", "!=", "LIKE", "ILIKE", "NOT LIKE", "NOT ILIKE", "IN", "NOT IN")
 
@@ -280,6 +291,9 @@ def field_value(run: Run, entity: Entity, key: str) -> float | str | int | None:
         return run.data.params.get(key)
     if entity == "tag":
         return run.data.tags.get(key)
+    if key == "duration":
+        end = run.info.end_time
+        return None if end is None else end - run.info.start_time
     value = getattr(run.info, key)
     return str(value) if key == "status" else value
 
@@ -334,3 +348,24 @@ def sort_runs(runs: Iterable[Run], order_by: Sequence[OrderBy]) -> list[Run]:
         return -1 if a.info.run_id < b.info.run_id else (1 if a.info.run_id > b.info.run_id else 0)
 
     return sorted(runs, key=cmp_to_key(compare))
+
+
+def check_page(offset: int, limit: int) -> None:
+    """Raise ``InvalidInputError`` unless ``offset`` and ``limit`` are integers >= 0."""
+    for name, value in (("offset", offset), ("limit", limit)):
+        if type(value) is not int or value < 0:
+            raise InvalidInputError(f"{name} must be an integer >= 0, not {value!r}")
+
+
+def page_runs(matching: Sequence[Run], offset: int, limit: int, *, top_level: bool) -> RunPage:
+    """The reference ``search_run_page``: a page of ``matching`` (every match, in order)."""
+    check_page(offset, limit)
+    rows = [r for r in matching if r.info.parent_run_id is None] if top_level else matching
+    page = list(rows[offset : offset + limit])
+    ids = {run.info.run_id for run in page}
+    counts: dict[str, int] = {}
+    for run in matching:
+        parent = run.info.parent_run_id
+        if parent is not None and parent in ids:
+            counts[parent] = counts.get(parent, 0) + 1
+    return RunPage(page, len(rows), counts)

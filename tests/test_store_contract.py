@@ -17,8 +17,17 @@ from typing import TypeVar
 
 import pytest
 
-from autolog.entities import AccessToken, Metric, ModelVersion, Param, Run, RunStatus, RunTag
-from autolog.errors import AutologError, NotFoundError, ParamCollisionError
+from autolog.entities import (
+    AccessToken,
+    Metric,
+    ModelVersion,
+    Param,
+    Run,
+    RunPage,
+    RunStatus,
+    RunTag,
+)
+from autolog.errors import AutologError, InvalidInputError, NotFoundError, ParamCollisionError
 from autolog.search import parse_filter, parse_order_by
 from autolog.stores import Store
 from autolog.stores.memory import MemoryStore
@@ -332,6 +341,64 @@ def test_metric_history_is_ordered_by_step_then_logging_order(store: Store) -> N
     assert all(type(m.step) is int and type(m.timestamp) is int for m in history)
     assert store.get_metric_history(run_id, "other") == [Metric("other", 7.0, 0, T0)]
     assert store.get_run(run_id).data.metrics["m"] == 99.0
+
+
+def test_metric_columns_are_the_history_within_step_bounds(store: Store) -> None:
+    run_id = new_run(store)
+    big, small = 2**63 - 1, -(2**63)
+    batches = [  # out of order across and within batches, equal steps, 64-bit extremes
+        [Metric("m", 30.0, 3, T0), Metric("m", 10.0, 1, T0 + 1)],
+        [Metric("m", 20.0, 2, T0 + 2), Metric("m", 11.0, 1, T0 + 3), Metric("m", 0.0, 0, T0)],
+        [Metric("m", 31.0, 3, T0 - 5), Metric("m", 99.0, big, T0), Metric("m", -1.0, small, T0)],
+        # in-order batches, whose step ranges a store may use to skip reading them
+        *(
+            [Metric("m", float(s), s, T0 + s) for s in range(10 + 5 * b, 15 + 5 * b)]
+            for b in range(6)
+        ),
+    ]
+    for batch in batches:
+        store.log_batch(run_id, metrics=batch)
+    history = store.get_metric_history(run_id, "m")
+
+    for low, high in [
+        (None, None),
+        (1, 2),
+        (2, None),
+        (None, 0),
+        (3, 3),
+        (12, 27),
+        (14, 15),
+        (16, 1000),
+        (5, 4),
+        (big, big),
+        (small, small),
+        (4, 9),
+        (-(2**70), 2**70),  # past the 64-bit range: the same as no bound
+    ]:
+        columns = store.get_metric_columns(run_id, "m", low, high)
+        expected = [
+            m
+            for m in history
+            if (low is None or m.step >= low) and (high is None or m.step <= high)
+        ]
+        assert list(columns.steps) == [m.step for m in expected], (low, high)
+        assert list(columns.timestamps) == [m.timestamp for m in expected], (low, high)
+        assert list(columns.values) == [m.value for m in expected], (low, high)
+    assert list(store.get_metric_columns(run_id, "never-logged").steps) == []
+    with pytest.raises(NotFoundError):
+        store.get_metric_columns(uuid.uuid4().hex, "m")
+
+
+def test_metric_columns_keep_special_floats(store: Store) -> None:
+    run_id = new_run(store)
+    values = list(SPECIAL_FLOATS.values())
+    store.log_batch(run_id, metrics=[Metric("s", v, step, T0) for step, v in enumerate(values)])
+
+    columns = store.get_metric_columns(run_id, "s", 1, None)
+
+    assert list(columns.steps) == list(range(1, len(values)))
+    for got, expected in zip(columns.values, values[1:], strict=True):
+        assert same_float(got, expected)
 
 
 SPECIAL_FLOATS = {
@@ -665,6 +732,22 @@ def test_like_is_case_sensitive_and_ilike_folds_every_letter(store: Store) -> No
     assert names("params.owner NOT ILIKE '%é'") == ["ÅSA", "Jose"]
 
 
+def test_duration_is_end_minus_start_and_missing_while_running(store: Store) -> None:
+    spans = {"short": 50, "long": 5_000, "mid": 700}
+    for offset, (name, span) in enumerate(spans.items()):
+        run_id = new_run(store, run_name=name, start_time=T0 + offset)
+        store.update_run(run_id, RunStatus.FINISHED, T0 + offset + span)
+    new_run(store, run_name="running", start_time=T0 + 10)
+
+    def names(filter_string: str = "", order_by: Sequence[str] = ()) -> list[str]:
+        return [r.info.run_name for r in search(store, None, filter_string, order_by)]
+
+    assert names(order_by=["attributes.duration DESC"]) == ["long", "mid", "short", "running"]
+    assert names(order_by=["attributes.duration ASC"]) == ["short", "mid", "long", "running"]
+    assert names("attributes.duration > 600") == ["mid", "long"]
+    assert names("attributes.duration <= 50") == ["short"]
+
+
 def test_nan_never_satisfies_an_ordering_comparison(store: Store) -> None:
     nan_run = new_run(store, run_name="nan")
     one_run = new_run(store, run_name="one", start_time=T0 + 1)
@@ -690,6 +773,97 @@ def test_nan_sorts_last_like_a_missing_value(store: Store) -> None:
     ):
         found = [r.info.run_name for r in store.search_runs(None, [], parse_order_by(clause), 10)]
         assert found == expected, clause
+
+
+def page(
+    store: Store,
+    experiment_ids: Sequence[str] | None,
+    offset: int,
+    limit: int,
+    filter_string: str = "",
+    order_by: Sequence[str] | None = None,
+    *,
+    top_level: bool = False,
+) -> RunPage:
+    return store.search_run_page(
+        experiment_ids,
+        parse_filter(filter_string),
+        parse_order_by(order_by),
+        offset,
+        limit,
+        top_level=top_level,
+    )
+
+
+def test_search_run_page_pages_counts_and_children(store: Store) -> None:
+    data = seed_search_data(store)
+    a = [data.experiment_a]
+    rf_1 = data.ids["rf-1"]
+
+    def show(result: RunPage) -> tuple[list[str], int, dict[str, int]]:
+        names = {run_id: name for name, run_id in data.ids.items()}
+        counts = {names[run_id]: n for run_id, n in result.child_counts.items()}
+        return data.names(result.runs), result.total, counts
+
+    assert show(page(store, a, 0, 2)) == (["svm-1", "gbm-1"], 4, {})
+    assert show(page(store, a, 2, 2)) == (["rf-2", "rf-1"], 4, {"rf-1": 1})
+    assert show(page(store, a, 3, 100)) == (["rf-1"], 4, {"rf-1": 1})
+    assert show(page(store, a, 4, 2)) == ([], 4, {})
+    assert show(page(store, a, 0, 0)) == ([], 4, {})
+    assert show(page(store, a, 0, 10, top_level=True)) == (
+        ["svm-1", "rf-2", "rf-1"],
+        3,
+        {"rf-1": 1},
+    )
+    assert show(page(store, None, 1, 2, top_level=True)) == (["svm-1", "rf-2"], 4, {})
+    # children are counted when they match the same filters
+    finished = "attributes.status = 'FINISHED'"
+    assert show(page(store, a, 0, 10, finished, top_level=True)) == (["rf-1"], 1, {})
+    assert show(page(store, a, 0, 10, "params.model ILIKE '%'", top_level=True)) == (
+        ["svm-1", "rf-2", "rf-1"],
+        3,
+        {"rf-1": 1},
+    )
+    assert show(page(store, a, 0, 10, "params.model ILIKE 'g%'", top_level=True)) == ([], 0, {})
+    # a parent's children are a search of their own
+    assert show(page(store, a, 0, 10, f"attributes.parent_run_id = '{rf_1}'")) == (
+        ["gbm-1"],
+        1,
+        {},
+    )
+    assert show(page(store, a, 0, 2, "", ["metrics.acc DESC"])) == (
+        ["rf-2", "rf-1"],
+        4,
+        {"rf-1": 1},
+    )
+    assert show(page(store, [], 0, 2)) == ([], 0, {})
+    for whole in page(store, a, 0, 10).runs:
+        assert whole == store.get_run(whole.info.run_id)
+
+
+def test_search_run_page_leaves_deleted_runs_out_like_search_runs(store: Store) -> None:
+    data = seed_search_data(store)
+    a = [data.experiment_a]
+    store.delete_run(data.ids["gbm-1"])  # rf-1's only child
+    store.delete_run(data.ids["svm-1"])
+
+    def show(result: RunPage) -> tuple[list[str], int, dict[str, int]]:
+        return data.names(result.runs), result.total, dict(result.child_counts)
+
+    assert show(page(store, a, 0, 10)) == (["rf-2", "rf-1"], 2, {})
+    deleted = store.search_run_page(a, [], [], 0, 10, lifecycle="deleted")
+    assert show(deleted) == (["svm-1", "gbm-1"], 2, {})
+    everything = store.search_run_page(a, [], [], 0, 10, top_level=True, lifecycle="all")
+    assert show(everything) == (["svm-1", "rf-2", "rf-1"], 3, {data.ids["rf-1"]: 1})
+    store.delete_experiment(data.experiment_b)
+    assert show(page(store, None, 0, 10)) == (["rf-2", "rf-1"], 2, {})
+
+
+@pytest.mark.parametrize(("offset", "limit"), [(-1, 10), (0, -5), (1.5, 10), (0, "10")])
+def test_search_run_page_refuses_a_bad_page(store: Store, offset: object, limit: object) -> None:
+    new_run(store)
+    with pytest.raises(InvalidInputError, match="must be an integer >= 0"):
+        store.search_run_page(None, [], [], offset, limit)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------------------------
@@ -803,6 +977,8 @@ PROPERTY_FILTERS = [
     "attributes.run_name LIKE 'run-1%'",
     f"attributes.start_time >= {T0 + 5_000}",
     f"attributes.end_time < {T0 + 6_000}",
+    "attributes.duration < 400",
+    "attributes.duration >= 400",
     f"attributes.parent_run_id = '{PARENT_ID}'",
     "metrics.acc > 0.25 and params.model != 'svm' and tags.team IN ('a', 'b')",
     "metrics.acc > 0 and metrics.loss <= 1",
@@ -815,6 +991,7 @@ PROPERTY_ORDERS: list[list[str]] = [
     ["tags.team DESC"],
     ["attributes.run_name"],
     ["end_time DESC"],
+    ["attributes.duration DESC"],
 ]
 
 
@@ -843,6 +1020,24 @@ def test_search_runs_matches_the_reference_store(store: Store) -> None:
             failures.append((filter_string, order_by, experiment, max_results))
     searched = len(cases)
     assert not failures, f"{len(failures)} of {searched} searches differ, e.g. {failures[:5]}"
+
+
+def test_search_run_page_matches_the_reference_store(store: Store) -> None:
+    specs = generate_runs()
+    reference = MemoryStore(artifact_root="file:///reference")
+    populate(reference, specs)
+    populate(store, specs)
+    failures = []
+    for i, filter_string in enumerate(PROPERTY_FILTERS):
+        order_by = parse_order_by(PROPERTY_ORDERS[i % len(PROPERTY_ORDERS)])
+        for offset, limit, top_level in ((0, 7, i % 2 == 0), (5, 4, i % 2 == 1)):
+            args = (parse_filter(filter_string), order_by, offset, limit)
+            want = reference.search_run_page(None, *args, top_level=top_level)
+            got = store.search_run_page(None, *args, top_level=top_level)
+            ids = ([r.info.run_id for r in got.runs], got.total, dict(got.child_counts))
+            if ids != ([r.info.run_id for r in want.runs], want.total, dict(want.child_counts)):
+                failures.append((filter_string, offset, top_level))
+    assert not failures, f"{len(failures)} pages differ, e.g. {failures[:5]}"
 
 
 def test_generated_runs_exercise_the_filters() -> None:
@@ -971,6 +1166,43 @@ def test_model_aliases_set_move_and_resolve(store: Store) -> None:
     assert sorted(third.aliases) == ["champion", "prod"]
     assert (third.name, third.version, third.source) == ("clf", 3, versions[2].source)
     assert sorted(store.get_model_version_by_alias("clf", "prod").aliases) == ["champion", "prod"]
+
+
+def test_list_model_versions_of_one_model_or_all(store: Store) -> None:
+    assert store.list_model_versions() == []
+    run_id = new_run(store)
+    long_name = "a model named at length " + "x" * 300
+    for name, source in [
+        ("zeta", "file:///z/1"),
+        ("Clf", "file:///c/1"),
+        ("clf", "file:///c/1"),
+        ("clf", "file:///c/2"),
+        (long_name, "file:///l/1"),
+        ("clf", "file:///c/3"),
+    ]:
+        store.create_model_version(name, source, run_id if name == "clf" else None)
+    store.set_model_alias("clf", "prod", 2)
+    store.set_model_alias("clf", "champion", 2)
+    store.set_model_alias("zeta", "b", 1)
+
+    everything = store.list_model_versions()
+    assert [(v.name, v.version) for v in everything] == [
+        ("Clf", 1),
+        (long_name, 1),
+        ("clf", 1),
+        ("clf", 2),
+        ("clf", 3),
+        ("zeta", 1),
+    ]
+    assert everything == [store.get_model_version(v.name, v.version) for v in everything]
+    clf = store.list_model_versions("clf")
+    assert [(v.version, v.source, v.run_id) for v in clf] == [
+        (1, "file:///c/1", run_id),
+        (2, "file:///c/2", run_id),
+        (3, "file:///c/3", run_id),
+    ]
+    assert sorted(clf[1].aliases) == ["champion", "prod"]
+    assert store.list_model_versions("nothing-by-this-name") == []
 
 
 def test_missing_model_alias_raises_not_found(store: Store) -> None:

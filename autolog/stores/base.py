@@ -11,9 +11,11 @@ from autolog.entities import (
     AccessToken,
     Experiment,
     Metric,
+    MetricColumns,
     ModelVersion,
     Param,
     Run,
+    RunPage,
     RunStatus,
     RunTag,
 )
@@ -134,6 +136,29 @@ class Store(Protocol):
         """Every value of ``key``, ordered by step, equal steps in the order they were logged."""
         ...
 
+    def get_metric_columns(
+        self, run_id: str, key: str, min_step: int | None = None, max_step: int | None = None
+    ) -> MetricColumns:
+        """The values of ``key`` with ``min_step <= step <= max_step`` (None: no bound), as
+        columns in ``get_metric_history``'s order. Charts read long series this way."""
+        ...
+
+    def search_run_page(
+        self,
+        experiment_ids: Sequence[str] | None,
+        filters: Sequence[Comparison],
+        order_by: Sequence[OrderBy],
+        offset: int,
+        limit: int,
+        top_level: bool = False,
+        lifecycle: Lifecycle = "active",
+    ) -> RunPage:
+        """Matches ``offset`` to ``offset + limit`` in ``search_runs``' order (``lifecycle`` as
+        there), how many match in all, and how many matching child runs each run of the page
+        has. ``top_level``: only runs without a parent (their children are found with
+        ``attributes.parent_run_id``)."""
+        ...
+
     def record_artifact_hashes(self, run_id: str, hashes: Mapping[str, str]) -> None:
         """Record SHA-256 digests of artifact files (paths relative to the run's root)."""
         ...
@@ -164,6 +189,11 @@ class Store(Protocol):
 
     def revoke_token(self, name: str) -> None:
         """Delete the token called ``name``; NotFoundError if there is none."""
+        ...
+
+    def list_model_versions(self, name: str | None = None) -> list[ModelVersion]:
+        """Every version of model ``name`` (None: of every model) with its aliases, ordered by
+        model name, then version; an unknown name has none."""
         ...
 
     def close(self) -> None: ...

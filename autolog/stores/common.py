@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import unquote, urlsplit
 
 from autolog import lifecycle
-from autolog.entities import Experiment, Metric, ModelVersion
+from autolog.entities import Experiment, Metric, MetricColumns, ModelVersion
 from autolog.errors import InvalidInputError, InvalidURIError
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ __all__ = [
     "check_unregistered",
     "default_artifact_root",
     "fork_safe_lock",
+    "history_columns",
     "in_lifecycle",
     "is_newer",
     "local_path",
@@ -139,3 +140,19 @@ def default_artifact_root() -> str:
             return configured.rstrip("/")
         return Path(configured).resolve().as_uri()
     return (Path.cwd() / DEFAULT_DIR / "artifacts").resolve().as_uri()
+
+
+def history_columns(
+    history: Sequence[Metric], min_step: int | None = None, max_step: int | None = None
+) -> MetricColumns:
+    """``get_metric_columns`` for a store that reads whole histories: columns of the values of
+    ``history`` (ordered by step) within the step bounds."""
+    from bisect import bisect_left, bisect_right
+
+    steps = [m.step for m in history]
+    start = 0 if min_step is None else bisect_left(steps, min_step)
+    stop = len(steps) if max_step is None else bisect_right(steps, max_step)
+    selected = history[start:stop]
+    return MetricColumns(
+        steps[start:stop], [m.timestamp for m in selected], [m.value for m in selected]
+    )

@@ -30,6 +30,7 @@ import contextlib
 import functools
 import operator
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -39,11 +40,13 @@ from autolog.entities import (
     AccessToken,
     Experiment,
     Metric,
+    MetricColumns,
     ModelVersion,
     Param,
     Run,
     RunData,
     RunInfo,
+    RunPage,
     RunStatus,
     RunTag,
 )
@@ -55,12 +58,13 @@ from autolog.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from autolog.search import Comparison, OrderBy, matches, sort_runs
+from autolog.search import Comparison, OrderBy, matches, page_runs, sort_runs
 from autolog.stores.common import (
     Lifecycle,
     check_lifecycle,
     check_unregistered,
     fork_safe_lock,
+    history_columns,
     in_lifecycle,
     local_path,
     now_ms,
@@ -486,6 +490,20 @@ class FileStore:
             unlink_quietly(folder / _RUN)
             _remove_tree(folder)
 
+    def search_run_page(
+        self,
+        experiment_ids: Sequence[str] | None,
+        filters: Sequence[Comparison],
+        order_by: Sequence[OrderBy],
+        offset: int,
+        limit: int,
+        top_level: bool = False,
+        lifecycle: Lifecycle = "active",
+    ) -> RunPage:
+        """A page of ``search_runs``' matches, their number, and the page's child counts."""
+        matching = self.search_runs(experiment_ids, filters, order_by, sys.maxsize, lifecycle)
+        return page_runs(matching, offset, limit, top_level=top_level)
+
     # ------------------------------------------------------------------- params, tags, metrics
 
     @_guarded
@@ -533,6 +551,12 @@ class FileStore:
         history = [Metric(key, v, s, t) for t, s, v in parse_lines(data)]
         history.sort(key=lambda m: m.step)  # stable: equal steps keep their logging order
         return history
+
+    def get_metric_columns(
+        self, run_id: str, key: str, min_step: int | None = None, max_step: int | None = None
+    ) -> MetricColumns:
+        """The values of ``key`` within the step bounds, as columns."""
+        return history_columns(self.get_metric_history(run_id, key), min_step, max_step)
 
     # ---------------------------------------------------------------------- artifact integrity
 
@@ -673,6 +697,30 @@ class FileStore:
                 unlink_quietly(self._token_path(token_id.strip()))
             unlink_quietly(claim)
             fsync_dir(claim.parent.parent)
+
+    @_guarded
+    def list_model_versions(self, name: str | None = None) -> list[ModelVersion]:
+        """Every version of model ``name`` (None: of every model), by name then version."""
+        if name is not None:
+            folders = [self._model_dir(name)]
+        else:
+            try:
+                folders = [f for f in (self._root / _REGISTRY).iterdir() if f.name[:1] != "."]
+            except FileNotFoundError:
+                return []
+        versions = []
+        for folder in folders:
+            try:
+                numbers = sorted(_version_numbers(folder / "versions"))
+            except FileNotFoundError:
+                continue
+            if numbers:
+                # the name as registered: a long one's folder is named by its hash
+                first = read_json(folder / "versions" / f"{numbers[0]}.json", settle=True)
+                model = str(first["name"]) if first else name
+                if model is not None:
+                    versions += [self.get_model_version(model, n) for n in numbers]
+        return sorted(versions, key=lambda v: (v.name, v.version))
 
     def close(self) -> None:
         """Nothing to release: no file stays open between calls."""

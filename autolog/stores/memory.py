@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 
@@ -10,21 +11,24 @@ from autolog.entities import (
     AccessToken,
     Experiment,
     Metric,
+    MetricColumns,
     ModelVersion,
     Param,
     Run,
     RunData,
     RunInfo,
+    RunPage,
     RunStatus,
     RunTag,
 )
 from autolog.errors import InvalidInputError, NotFoundError, ParamCollisionError
-from autolog.search import Comparison, OrderBy, matches, sort_runs
+from autolog.search import Comparison, OrderBy, matches, page_runs, sort_runs
 from autolog.stores.common import (
     Lifecycle,
     check_lifecycle,
     check_unregistered,
     default_artifact_root,
+    history_columns,
     in_lifecycle,
     is_newer,
     now_ms,
@@ -234,6 +238,19 @@ class MemoryStore:
         self._runs.pop(run_id, None)
         self._hashes.pop(run_id, None)
 
+    def search_run_page(
+        self,
+        experiment_ids: Sequence[str] | None,
+        filters: Sequence[Comparison],
+        order_by: Sequence[OrderBy],
+        offset: int,
+        limit: int,
+        top_level: bool = False,
+        lifecycle: Lifecycle = "active",
+    ) -> RunPage:
+        matching = self.search_runs(experiment_ids, filters, order_by, sys.maxsize, lifecycle)
+        return page_runs(matching, offset, limit, top_level=top_level)
+
     def log_batch(
         self,
         run_id: str,
@@ -265,6 +282,11 @@ class MemoryStore:
             history = list(self._record(run_id).history.get(key, ()))
         history.sort(key=lambda m: m.step)  # stable: equal steps keep their logging order
         return history
+
+    def get_metric_columns(
+        self, run_id: str, key: str, min_step: int | None = None, max_step: int | None = None
+    ) -> MetricColumns:
+        return history_columns(self.get_metric_history(run_id, key), min_step, max_step)
 
     # artifact integrity
     def record_artifact_hashes(self, run_id: str, hashes: Mapping[str, str]) -> None:
@@ -331,6 +353,15 @@ class MemoryStore:
                     del self._tokens[token_id]
                     return
             raise NotFoundError("token", name)
+
+    def list_model_versions(self, name: str | None = None) -> list[ModelVersion]:
+        with self._lock:
+            names = sorted(self._versions) if name is None else [name]
+            return [
+                self.get_model_version(each, version.version)
+                for each in names
+                for version in self._versions.get(each, ())
+            ]
 
     def close(self) -> None:
         pass

@@ -22,7 +22,7 @@ from typing import Any, cast
 from autolog.entities import Metric
 from autolog.errors import InvalidInputError
 
-__all__ = ["Chunk", "decode_history", "encode_metrics"]
+__all__ = ["Chunk", "decode_columns", "decode_history", "encode_metrics"]
 
 _BIG_ENDIAN = sys.byteorder == "big"
 
@@ -111,7 +111,8 @@ def _encode(
     )
 
 
-def decode_history(key: str, chunks: Sequence[Any]) -> list[Metric]:
+def _concatenate(chunks: Sequence[Any]) -> tuple[array[int], array[int], array[float], bool]:
+    """The chunks' columns end to end, and whether their steps are in order."""
     steps: array[int] = array("q")
     timestamps: array[int] = array("q")
     values: array[float] = array("d")
@@ -130,6 +131,24 @@ def decode_history(key: str, chunks: Sequence[Any]) -> list[Metric]:
     if _BIG_ENDIAN:
         for packed in (steps, timestamps, values):
             packed.byteswap()
+    return steps, timestamps, values, in_order
+
+
+def decode_columns(chunks: Sequence[Any]) -> tuple[array[int], array[int], array[float]]:
+    """The chunks' steps, timestamps and values ordered by step, equal steps in logging order."""
+    steps, timestamps, values, in_order = _concatenate(chunks)
+    if in_order:
+        return steps, timestamps, values
+    order = sorted(range(len(steps)), key=steps.__getitem__)  # stable: logging order
+    return (
+        array("q", map(steps.__getitem__, order)),
+        array("q", map(timestamps.__getitem__, order)),
+        array("d", map(values.__getitem__, order)),
+    )
+
+
+def decode_history(key: str, chunks: Sequence[Any]) -> list[Metric]:
+    steps, timestamps, values, in_order = _concatenate(chunks)
     # A million tuples would trigger several full collections for nothing: none can be cyclic.
     gc_was_enabled = gc.isenabled()
     gc.disable()

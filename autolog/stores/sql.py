@@ -15,6 +15,8 @@ import contextlib
 import math
 import os
 import re
+from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from operator import itemgetter
 from pathlib import Path
@@ -25,10 +27,12 @@ from autolog.entities import (
     AccessToken,
     Experiment,
     Metric,
+    MetricColumns,
     ModelVersion,
     Param,
     Run,
     RunData,
+    RunPage,
     RunStatus,
     RunTag,
 )
@@ -41,7 +45,7 @@ from autolog.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from autolog.search import Comparison, OrderBy
+from autolog.search import Comparison, OrderBy, check_page
 from autolog.stores.common import (
     Lifecycle,
     check_lifecycle,
@@ -51,10 +55,11 @@ from autolog.stores.common import (
     now_ms,
     refuse_deleted,
 )
-from autolog.stores.metric_codec import Chunk, decode_history, encode_metrics
+from autolog.stores.metric_codec import Chunk, decode_columns, decode_history, encode_metrics
 from autolog.stores.sql_driver import Db, PgDb, SqliteDb, classify_unconnected
-from autolog.stores.sql_schema import migrate
+from autolog.stores.sql_schema import Dialect, migrate
 from autolog.stores.sql_search import RUN_COLUMNS, SearchQuery, marks, run_info
+from autolog.validation import STEP_MAX, STEP_MIN
 
 __all__ = ["SqlStore"]
 
@@ -397,24 +402,9 @@ class SqlStore:
         """Runs of the experiments (None: all) matching every filter, in order, newest first."""
         check_lifecycle(lifecycle)
         with self._read("searching runs") as db:
-            query = SearchQuery(db.dialect)
-            if lifecycle == "active":
-                query.where.append(
-                    "r.deleted_time IS NULL AND r.experiment_id NOT IN"
-                    " (SELECT id FROM experiments WHERE deleted_time IS NOT NULL)"
-                )
-            elif lifecycle == "deleted":
-                query.where.append("r.deleted_time IS NOT NULL")
-            if experiment_ids is not None:
-                numbers = [n for n in map(_int_id, experiment_ids) if n is not None]
-                if not numbers:
-                    return []
-                query.where.append(f"r.experiment_id IN ({marks(len(numbers))})")
-                query.where_params.extend(numbers)
-            for comparison in filters:
-                query.add_filter(comparison)
-            for clause in order_by:
-                query.add_order(clause)
+            query = _search_query(db.dialect, experiment_ids, filters, order_by, lifecycle)
+            if query is None:
+                return []
             limit = max_results if max_results >= 0 and not query.in_python else None
             sql, params = query.sql(limit)
             rows = db.execute(sql, params).fetchall()
@@ -448,6 +438,46 @@ class SqlStore:
                 raise InvalidInputError(f"run {run_id} is not deleted; delete it before purging")
             check_unregistered(run_id, _registered(db, run_id))
             _purge(db, run_id)
+
+    def search_run_page(
+        self,
+        experiment_ids: Sequence[str] | None,
+        filters: Sequence[Comparison],
+        order_by: Sequence[OrderBy],
+        offset: int,
+        limit: int,
+        top_level: bool = False,
+        lifecycle: Lifecycle = "active",
+    ) -> RunPage:
+        """A page of ``search_runs``' matches, their number, and the page's child counts."""
+        check_page(offset, limit)
+        check_lifecycle(lifecycle)
+        with self._read("searching runs") as db:
+            query = _search_query(db.dialect, experiment_ids, filters, order_by, lifecycle)
+            if query is None:
+                return RunPage([], 0, {})
+            if top_level:
+                query.where.append("r.parent_run_id IS NULL")
+            if query.in_python:
+                rows = db.execute(*query.sql(None)).fetchall()
+                rows = [row for row in rows if query.holds_in_python(row)]
+                total = len(rows)
+                rows = rows[offset : offset + limit]
+            elif query.order and filters and limit:
+                # Filtered and ordered by a value: the page's query checks every run against
+                # the filters anyway, so it counts the matches in the same pass.
+                rows = db.execute(*query.sql(limit, offset, with_total=True)).fetchall()
+                # past the last match no row carries the count: ask for it
+                total = rows[0][-1] if rows else db.execute(*query.count_sql()).fetchone()[0]
+            else:
+                total = db.execute(*query.count_sql()).fetchone()[0]
+                rows = []
+                if limit and offset < total:
+                    rows = db.execute(*query.sql(limit, offset)).fetchall()
+            runs = self._load_runs(db, rows)
+            page_ids = [run.info.run_id for run in runs]
+            counts = _child_counts(db, experiment_ids, filters, lifecycle, page_ids)
+        return RunPage(runs, total, counts)
 
     def _load_runs(self, db: Db, rows: Sequence[Any]) -> list[Run]:
         """Runs from ``runs`` rows, with their params, tags and latest metrics: 3 queries."""
@@ -570,6 +600,39 @@ class SqlStore:
             ).fetchall()
         return decode_history(key, chunks)
 
+    def get_metric_columns(
+        self, run_id: str, key: str, min_step: int | None = None, max_step: int | None = None
+    ) -> MetricColumns:
+        """The values of ``key`` within the step bounds, as columns: only the chunks that can
+        hold such steps are read, so the newest points of a long series cost little."""
+        # bounds past the 64-bit range the store holds select what the range's end would
+        low = STEP_MIN if min_step is None else max(min_step, STEP_MIN)
+        high = STEP_MAX if max_step is None else min(max_step, STEP_MAX)
+        with self._read(f"reading metric {key!r} of run {run_id}") as db:
+            row = db.execute(
+                "SELECT ms.id FROM runs r LEFT JOIN metric_series ms"
+                " ON ms.run_id = r.run_id AND ms.key = ? WHERE r.run_id = ?",
+                (key, run_id),
+            ).fetchone()
+            if row is None:
+                raise NotFoundError("run", run_id)
+            if row[0] is None or low > high:
+                return MetricColumns(array("q"), array("q"), array("d"))
+            # first_step and last_step bound the steps of a chunk whose steps are in order
+            chunks = db.execute(
+                "SELECT first_step, last_step, in_order, steps, timestamps, vals"
+                " FROM metric_chunks WHERE series_id = ?"
+                " AND NOT (in_order = 1 AND (last_step < ? OR first_step > ?)) ORDER BY seq",
+                (row[0], low, high),
+                binary=True,
+            ).fetchall()
+        steps, timestamps, values = decode_columns(chunks)
+        start = bisect_left(steps, low)
+        stop = bisect_right(steps, high)
+        if (start, stop) == (0, len(steps)):
+            return MetricColumns(steps, timestamps, values)
+        return MetricColumns(steps[start:stop], timestamps[start:stop], values[start:stop])
+
     # artifact integrity
     def record_artifact_hashes(self, run_id: str, hashes: Mapping[str, str]) -> None:
         """Record SHA-256 digests of artifact files (paths relative to the run's root)."""
@@ -672,6 +735,27 @@ class SqlStore:
             if db.execute("DELETE FROM access_tokens WHERE name = ?", (name,)).rowcount != 1:
                 raise NotFoundError("token", name)
 
+    def list_model_versions(self, name: str | None = None) -> list[ModelVersion]:
+        """Every version of model ``name`` (None: of every model), by name then version."""
+        where, params = ("WHERE name = ?", (name,)) if name is not None else ("", ())
+        with self._read("listing model versions") as db:
+            rows = db.execute(
+                "SELECT name, version, source, run_id, creation_time FROM model_versions"
+                f" {where} ORDER BY name, version",
+                params,
+            ).fetchall()
+            aliases: dict[tuple[str, int], list[str]] = {}
+            for model, alias, version in db.execute(
+                f"SELECT name, alias, version FROM model_aliases {where} ORDER BY alias", params
+            ).fetchall():
+                aliases.setdefault((model, int(version)), []).append(alias)
+        return [
+            ModelVersion(
+                model, int(n), source, run_id, created, tuple(aliases.get((model, int(n)), ()))
+            )
+            for model, n, source, run_id, created in rows
+        ]
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -738,6 +822,61 @@ def _claim_batch(db: Db, run_id: str, batch_id: str) -> bool:
         (run_id, batch_id),
     )
     return claimed.rowcount == 1
+
+
+def _search_query(
+    dialect: Dialect,
+    experiment_ids: Sequence[str] | None,
+    filters: Sequence[Comparison],
+    order_by: Sequence[OrderBy],
+    lifecycle: Lifecycle,
+) -> SearchQuery | None:
+    """The query for a search, or None where no experiment id can exist (nothing matches)."""
+    query = SearchQuery(dialect)
+    if lifecycle == "active":
+        query.where.append(
+            "r.deleted_time IS NULL AND r.experiment_id NOT IN"
+            " (SELECT id FROM experiments WHERE deleted_time IS NOT NULL)"
+        )
+    elif lifecycle == "deleted":
+        query.where.append("r.deleted_time IS NOT NULL")
+    if experiment_ids is not None:
+        numbers = [n for n in map(_int_id, experiment_ids) if n is not None]
+        if not numbers:
+            return None
+        query.where.append(f"r.experiment_id IN ({marks(len(numbers))})")
+        query.where_params.extend(numbers)
+    for comparison in filters:
+        query.add_filter(comparison)
+    for clause in order_by:
+        query.add_order(clause)
+    return query
+
+
+def _child_counts(
+    db: Db,
+    experiment_ids: Sequence[str] | None,
+    filters: Sequence[Comparison],
+    lifecycle: Lifecycle,
+    parent_ids: Sequence[str],
+) -> dict[str, int]:
+    """How many runs matching the search each of ``parent_ids`` has as children."""
+    if not parent_ids:
+        return {}
+    query = _search_query(db.dialect, experiment_ids, filters, (), lifecycle)
+    if query is None:
+        return {}
+    query.where.append(f"r.parent_run_id IN ({marks(len(parent_ids))})")
+    query.where_params.extend(parent_ids)
+    if not query.in_python:
+        return dict(db.execute(*query.count_sql(by_parent=True)).fetchall())
+    counts: dict[str, int] = {}
+    for row in db.execute(*query.sql(None)).fetchall():
+        if query.holds_in_python(row):
+            parent = run_info(row).parent_run_id
+            assert parent is not None
+            counts[parent] = counts.get(parent, 0) + 1
+    return counts
 
 
 def _require_run(db: Db, run_id: str) -> None:

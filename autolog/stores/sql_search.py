@@ -45,13 +45,27 @@ class SearchQuery:
         self.where_params: list[object] = []
         self.order: list[str] = []
 
-    def sql(self, limit: int | None) -> tuple[str, list[object]]:
+    def count_sql(self, *, by_parent: bool = False) -> tuple[str, list[object]]:
+        """How many runs match (no comparison may be left to Python), or per parent run."""
+        assert not self.in_python
+        group = " GROUP BY r.parent_run_id" if by_parent else ""
+        parts = [
+            f"SELECT {'r.parent_run_id, ' if by_parent else ''}COUNT(*) FROM runs r",
+            *(["WHERE " + " AND ".join(self.where)] if self.where else []),
+        ]
+        return " ".join(parts) + group, list(self.where_params)
+
+    def sql(
+        self, limit: int | None, offset: int = 0, *, with_total: bool = False
+    ) -> tuple[str, list[object]]:
+        """The SELECT; ``with_total`` adds the number of all matches as the last column."""
         columns = [
             RUN_COLUMNS,
             *(
                 f"(SELECT x.value FROM {TABLES[entity]} x WHERE x.run_id = r.run_id AND x.key = ?)"
                 for entity, _ in self.python_values
             ),
+            *(["COUNT(*) OVER ()"] if with_total else []),
         ]
         parts = [f"SELECT {', '.join(columns)} FROM runs r", *self.joins]
         if self.where:
@@ -62,6 +76,9 @@ class SearchQuery:
         if limit is not None:
             parts.append("LIMIT ?")
             params.append(limit)
+        if offset:
+            parts.append("OFFSET ?")
+            params.append(offset)
         return " ".join(parts), params
 
     def _attribute(self, key: str) -> str:
@@ -69,6 +86,8 @@ class SearchQuery:
             # compared and ordered as the string the caller sees ("10" < "2")
             collate = ' COLLATE "C"' if self.dialect == "postgresql" else ""
             return f"CAST(r.experiment_id AS TEXT){collate}"
+        if key == "duration":
+            return "(r.end_time - r.start_time)"
         if key in STRING_ATTRIBUTES or key in NUMERIC_ATTRIBUTES:
             return f"r.{key}"
         raise InvalidFilterError(f"attributes.{key}", f"unknown attribute {key!r}")
