@@ -1,0 +1,280 @@
+// One run: overview, metrics (latest/min/max), a chart per metric key, params and tags,
+// artifacts with previews, and a card for each logged model. A RUNNING run's charts grow.
+
+import { api } from "../api.js";
+import { renderArtifacts } from "../artifacts.js";
+import { chartControls } from "../controls.js";
+import { MetricChart } from "../chart.js";
+import {
+  copyText, formatAgo, formatDuration, formatNumber, formatTime, h, link, paths, plural, qs, replace, statusBadge,
+  toNumber,
+} from "../dom.js";
+import { fetchSeries, growSeries, zoomHandler } from "../series.js";
+
+const LIVE_MS = 1000;
+const EAGER_CHARTS = 6;
+
+function copyButton(text, label = "Copy") {
+  const button = h("button", { type: "button", class: "small ghost", text: label });
+  button.addEventListener("click", async () => {
+    const done = await copyText(text);
+    button.textContent = done ? "Copied" : "Copy failed";
+    setTimeout(() => { button.textContent = label; }, 1500);
+  });
+  return button;
+}
+
+function overview(run, experiment) {
+  const { info, data } = run;
+  const tags = data.tags;
+  const end = info.end_time ?? (info.status === "RUNNING" ? Date.now() : null);
+  const commit = tags["autolog.git.commit"];
+  const dirty = tags["autolog.git.dirty"];
+  const versions = Object.keys(tags).filter((k) => k.startsWith("autolog.versions.")).sort()
+    .map((k) => `${k.slice("autolog.versions.".length)} ${tags[k]}`);
+  const rows = [
+    ["Status", statusBadge(info.status)],
+    ["Experiment", link(paths.experiment(info.experiment_id), experiment ? experiment.name : info.experiment_id)],
+    ["Start", h("span", { title: formatAgo(info.start_time) }, formatTime(info.start_time))],
+    ["End", info.end_time ? formatTime(info.end_time) : info.status === "RUNNING" ? "running" : ""],
+    ["Duration", end === null ? "" : formatDuration(end - info.start_time)],
+    ["Source", tags["autolog.source.name"] ? h("span", {}, tags["autolog.source.name"],
+      tags["autolog.source.type"] ? h("span", { class: "muted", text: ` (${tags["autolog.source.type"]})` }) : "") : ""],
+    ["Git commit", commit ? h("span", {}, h("code", { text: commit }),
+      tags["autolog.git.branch"] ? h("span", { class: "muted", text: ` on ${tags["autolog.git.branch"]}` }) : "",
+      dirty === "true" ? h("span", { class: "badge warn", text: "uncommitted changes" })
+        : dirty === "false" ? h("span", { class: "badge ok", text: "clean" }) : "") : ""],
+    ["User", tags["autolog.user"] || ""],
+    ["Host", tags["autolog.host"] || ""],
+    ["Python", [tags["autolog.python"], tags["autolog.platform"]].filter(Boolean).join(" · ")],
+    ["Run id", h("span", {}, h("code", { text: info.run_id }), copyButton(info.run_id))],
+    ["Libraries", versions.join(", ")],
+  ];
+  if (info.parent_run_id) rows.splice(2, 0, ["Parent run", link(paths.run(info.parent_run_id), info.parent_run_id.slice(0, 12))]);
+  const wide = new Set(["Libraries", "Source", "Git commit"]);
+  return h("dl", { class: "facts" }, rows.filter(([, v]) => v !== "" && v !== undefined).map(([k, v]) =>
+    h("div", { class: wide.has(k) ? "fact wide" : "fact" }, h("dt", { text: k }), h("dd", {}, v))));
+}
+
+function keyValueTable(title, entries, searchBox, system = () => false) {
+  const body = h("tbody");
+  const count = h("span", { class: "muted" });
+  const show = () => {
+    const needle = searchBox.value.trim().toLowerCase();
+    const shown = entries.filter(([k, v]) => !needle || k.toLowerCase().includes(needle) || String(v).toLowerCase().includes(needle));
+    replace(body, shown.map(([k, v]) => h("tr", { class: system(k) ? "system" : "" },
+      h("th", { scope: "row", class: "key", text: k }), h("td", { class: "value" }, h("span", { class: "pre", text: v })))));
+    if (!shown.length) body.append(h("tr", {}, h("td", { colspan: "2", class: "empty", text: entries.length ? "Nothing matches." : `No ${title.toLowerCase()}.` })));
+    count.textContent = needle ? `${shown.length} of ${entries.length}` : String(entries.length);
+  };
+  searchBox.addEventListener("input", show);
+  show();
+  return h("div", { class: "kv" }, h("h3", {}, title, " ", count),
+    h("table", { class: "grid kv-table" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Key"), h("th", { scope: "col" }, "Value"))), body));
+}
+
+export async function render(main, { runId }) {
+  const controller = new AbortController();
+  const run = await api.run(runId, controller.signal);
+  const experimentPromise = api.experiment(run.info.experiment_id).catch(() => null);
+  document.title = `${run.info.run_name || runId} · autolog`;
+
+  const state = { run, charts: new Map(), timer: null, destroyed: false, summary: {} };
+  const controls = chartControls(() => state.charts.values());
+
+  // ------------------------------------------------------------------------------- layout
+  const name = run.info.run_name || runId.slice(0, 12);
+  const crumbs = h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, link(paths.experiments(), "Experiments"), " / ",
+    link(paths.experiment(run.info.experiment_id), "…"), " / ", h("span", { text: name }));
+  const statusSlot = h("span", {}, statusBadge(run.info.status));
+  const liveDot = h("span", { class: "live-dot", title: "Updating live", hidden: run.info.status !== "RUNNING" });
+  const overviewBox = h("section", { id: "overview", class: "card" });
+  const metricsBody = h("tbody");
+  const chartGrid = h("div", { class: "chart-grid" });
+  const singleGrid = h("div", { class: "chart-grid" });
+  const singleBox = h("details", { class: "singles", hidden: true }, h("summary", {}, "Single-value metrics"), singleGrid);
+  const paramSearch = h("input", { type: "search", placeholder: "Search params and tags", "aria-label": "Search params and tags" });
+  const kvBox = h("div", { class: "kv-grid" });
+  const artifactsBox = h("div", { class: "artifacts" });
+  const modelsBox = h("div", { class: "models" });
+  const childrenLink = h("span");
+
+  replace(main,
+    crumbs,
+    h("div", { class: "page-head" }, h("h1", { text: name }), statusSlot, liveDot, childrenLink),
+    h("nav", { class: "subnav", "aria-label": "Sections" },
+      h("a", { href: "#overview" }, "Overview"), h("a", { href: "#metrics" }, "Metrics"),
+      h("a", { href: "#params" }, "Params & tags"), h("a", { href: "#artifacts" }, "Artifacts")),
+    overviewBox,
+    h("section", { id: "metrics", class: "card" },
+      h("div", { class: "section-head" }, h("h2", {}, "Metrics"), controls.element),
+      h("div", { class: "scroll-x" }, h("table", { class: "grid metrics-table" },
+        h("thead", {}, h("tr", {}, ["Key", "Latest", "Min", "Max", "Values", "Last step"].map((t, i) =>
+          h("th", { scope: "col", class: i ? "num" : "", text: t })))), metricsBody)),
+      chartGrid, singleBox),
+    h("section", { id: "params", class: "card" }, h("div", { class: "section-head" }, h("h2", {}, "Params & tags"), paramSearch), kvBox),
+    h("section", { id: "artifacts", class: "card" }, h("h2", {}, "Artifacts"), modelsBox, artifactsBox));
+
+  // ------------------------------------------------------------------------------- filling
+  function fillStatic(current, experiment) {
+    replace(overviewBox, h("h2", { class: "sr-only" }, "Overview"), overview(current, experiment));
+    replace(statusSlot, statusBadge(current.info.status));
+    liveDot.hidden = current.info.status !== "RUNNING";
+  }
+
+  function fillParams(current) {
+    const params = Object.entries(current.data.params).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const tags = Object.entries(current.data.tags).sort(([a], [b]) => {
+      const sa = a.startsWith("autolog.");
+      const sb = b.startsWith("autolog.");
+      return sa !== sb ? (sa ? 1 : -1) : a < b ? -1 : a > b ? 1 : 0;
+    });
+    replace(kvBox, keyValueTable("Params", params, paramSearch), keyValueTable("Tags", tags, paramSearch, (k) => k.startsWith("autolog.")));
+  }
+
+  function fillMetrics() {
+    const keys = Object.keys(state.run.data.metrics).sort();
+    replace(metricsBody, keys.map((key) => {
+      const s = state.summary[key] || {};
+      const latest = state.run.data.metrics[key];
+      return h("tr", {},
+        h("th", { scope: "row" }, h("a", { href: `#chart-${encodeURIComponent(key)}`, text: key })),
+        h("td", { class: "num", text: formatNumber(latest) }),
+        h("td", { class: "num", text: s.min === undefined ? "" : formatNumber(s.min) }),
+        h("td", { class: "num", text: s.max === undefined ? "" : formatNumber(s.max) }),
+        h("td", { class: "num", text: s.count === undefined ? "" : s.count.toLocaleString() }),
+        h("td", { class: "num", text: s.last_step === undefined || s.last_step === null ? "" : s.last_step.toLocaleString() }));
+    }));
+    if (!keys.length) metricsBody.append(h("tr", {}, h("td", { colspan: "6", class: "empty", text: "No metrics logged." })));
+  }
+
+  // -------------------------------------------------------------------------------- charts
+  const lazy = new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      if (!entry.isIntersecting) continue;
+      lazy.unobserve(entry.target);
+      const key = entry.target.dataset.key;
+      const chart = state.charts.get(key);
+      if (chart && !chart.loaded) loadChart(key);
+    }
+  }, { rootMargin: "300px" });
+
+  function addChart(key, eager) {
+    const holder = h("div", { class: "chart-holder", id: `chart-${encodeURIComponent(key)}`, dataset: { key } });
+    chartGrid.append(holder);
+    const chart = new MetricChart(holder, {
+      title: key, key, xMode: controls.xMode, log: controls.log, smoothing: controls.smoothing,
+      onZoom: zoomHandler([runId], key),
+    });
+    chart.loaded = false;
+    state.charts.set(key, chart);
+    if (eager) return loadChart(key);
+    lazy.observe(holder);
+    return null;
+  }
+
+  async function loadChart(key) {
+    const chart = state.charts.get(key);
+    chart.loaded = true;
+    const [found] = await fetchSeries([runId], key, chart.width, {}, controller.signal);
+    chart.setSeries([{ label: key, runStart: state.run.info.start_time, points: found.points, total: found.total }]);
+    if (found.total === 1 && state.run.info.status !== "RUNNING") {
+      // one value: a chart says little, so it waits in the folded "single values" part
+      singleGrid.append(chart.root.parentElement);
+      singleBox.hidden = false;
+    }
+  }
+
+  /** A chart for every metric key not charted yet; the first few load at once. */
+  function syncCharts() {
+    const keys = Object.keys(state.run.data.metrics).sort();
+    const loads = [];
+    for (const key of keys) {
+      if (!state.charts.has(key)) loads.push(addChart(key, loads.length < EAGER_CHARTS));
+    }
+    if (!keys.length) replace(chartGrid, h("p", { class: "muted", text: "Charts appear here once the run logs metrics." }));
+    return Promise.all(loads.filter(Boolean)).catch(() => null);
+  }
+
+  async function loadSummary() {
+    state.summary = (await api.metricSummary(runId, controller.signal)).metrics;
+    fillMetrics();
+  }
+
+  // ---------------------------------------------------------------------------------- live
+  async function poll() {
+    if (state.destroyed) return;
+    try {
+      if (!document.hidden) {
+        const current = await api.run(runId, controller.signal);
+        const newKeys = Object.keys(current.data.metrics).filter((k) => !(k in state.run.data.metrics));
+        state.run = current;
+        fillStatic(current, experiment);
+        if (newKeys.length) {
+          await loadSummary();
+          syncCharts();
+        }
+        await Promise.all([...state.charts.entries()].filter(([, c]) => c.loaded && c.series.length).map(async ([key, chart]) => {
+          const before = chart.pointCount(0);
+          const reload = await growSeries(chart, 0, runId, key, controller.signal);
+          const s = state.summary[key];
+          if (s) {
+            const values = chart.series[0].base.values.slice(before).filter((v) => Number.isFinite(v));
+            for (const v of values) {
+              s.min = s.min === undefined || v < toNumber(s.min) ? v : s.min;
+              s.max = s.max === undefined || v > toNumber(s.max) ? v : s.max;
+            }
+            s.count = (s.count || 0) + (chart.pointCount(0) - before);
+            s.last_step = chart.lastStep(0);
+          }
+          if (reload) loadChart(key);
+        }));
+        fillMetrics();
+        if (current.info.status !== "RUNNING") {
+          fillParams(current);
+          renderArtifacts(artifactsBox, modelsBox, runId);
+          return; // finished: nothing more will come
+        }
+      }
+    } catch (error) {
+      if (error.name === "AbortError") return;
+      console.warn("live update failed", error);
+    }
+    state.timer = setTimeout(poll, LIVE_MS);
+  }
+
+  // --------------------------------------------------------------------------------- start
+  // The charts first: what is slow to read (every value, for min and max) comes after them.
+  let experiment = null;
+  fillStatic(run, experiment);
+  fillMetrics();
+  fillParams(run);
+  const charted = syncCharts();
+  experimentPromise.then((found) => {
+    experiment = found;
+    if (!found || state.destroyed) return;
+    replace(crumbs.children[1], found.name);
+    fillStatic(state.run, found);
+  });
+  charted.then(() => {
+    if (state.destroyed) return;
+    loadSummary().catch((error) => { if (error.name !== "AbortError") console.warn(error); });
+    renderArtifacts(artifactsBox, modelsBox, runId);
+  });
+  api.searchPage({ experiment_ids: [run.info.experiment_id], filter: `attributes.parent_run_id = '${runId}'`, offset: 0, limit: 0 })
+    .then((answer) => {
+      if (answer.total) {
+        replace(childrenLink, link(`${paths.experiment(run.info.experiment_id)}${qs({ filter: `attributes.parent_run_id = '${runId}'`, flat: "1" })}`,
+          plural(answer.total, "child run")));
+      }
+    }, () => {});
+  if (run.info.status === "RUNNING") state.timer = setTimeout(poll, LIVE_MS);
+
+  return () => {
+    state.destroyed = true;
+    clearTimeout(state.timer);
+    controller.abort();
+    lazy.disconnect();
+    for (const chart of state.charts.values()) chart.destroy();
+  };
+}
