@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXTRAS := dev,sklearn,lightgbm,xgboost-cpu,torch,lightning,server,s3
 
-.PHONY: demo test lint types pytest bench clean
+.PHONY: demo test lint types pytest bench clean browser screenshots vendor-uplot
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+UPLOT_VERSION ?= 1.6.32
 
 $(STAMP): pyproject.toml requirements/dev-constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +20,7 @@ demo: $(STAMP)
 	cd examples && ../$(BIN)/python sklearn_quickstart.py
 	cd examples && ../$(BIN)/python lightgbm_train.py
 	cd examples && ../$(BIN)/python torch_plain_loop.py
+	cd examples && ../$(BIN)/python sweep.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -31,8 +34,28 @@ types: $(STAMP)
 	ln -s "$$PWD/integrations" .mypy-tree/autolog/integrations
 	$(BIN)/mypy .mypy-tree/autolog
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(BIN)/pytest -W error
+
+# Debian's Chromium for the web UI's browser tests (never `playwright install`): installed here
+# where apt-get exists; where it does not, those tests skip.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+# PNGs of every page of the web UI, from the demo runs, into docs/images/ (the README shows them)
+screenshots: demo browser
+	$(BIN)/python docs/screenshots.py
+
+# Maintainers only (needs npm): refresh the vendored uPlot, e.g. make vendor-uplot UPLOT_VERSION=1.6.32
+vendor-uplot:
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent uplot@$(UPLOT_VERSION) >/dev/null && \
+		tar xzf uplot-*.tgz && cp package/dist/uPlot.esm.js package/dist/uPlot.min.css \
+		package/LICENSE package/package.json $(CURDIR)/autolog/server/static/vendor/uplot/ && \
+		rm -rf $$tmp
 
 test: lint types pytest
 

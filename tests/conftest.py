@@ -8,6 +8,8 @@ Sections, in order:
   opened on it, with artifacts under the test's ``tmp_path``.
 * Tracking server: one real server process for the session (``server_harness``) and
   ``rest_uri``, an empty store on it per test.
+* Web UI: ``chromium``, one headless browser for the session, and ``ui_server``, a server
+  process on the runs of ``ui_seed.py``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -202,3 +205,52 @@ def _isolated_autolog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     reset_autolog()
     yield
     reset_autolog()
+
+
+# --------------------------------------------------------------------------------------------
+# Web UI: one Chromium for the session, one server on the runs of ui_seed.py
+# --------------------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's headless Chromium driven by Playwright (``make browser`` installs it)."""
+    if not Path(CHROMIUM).exists():
+        if shutil.which("apt-get") is None:
+            pytest.skip("the browser tests need Debian's chromium, and apt-get is absent")
+        pytest.fail(f"{CHROMIUM} is missing: `make browser` installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class UiServer:
+    url: str
+    store_uri: str
+    seeded: Any  # ui_seed.Seeded
+
+
+@pytest.fixture(scope="session")
+def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
+    """``autolog server`` (a real process on a free loopback port) on the runs of ui_seed.py."""
+    pytest.importorskip("fastapi", reason="the web UI is served by the server extra")
+    from servers import ServerProcess
+    from ui_seed import seed
+
+    root = tmp_path_factory.mktemp("ui")
+    store_uri = f"sqlite:///{root}/ui.db"
+    seeded = seed(store_uri, root / "scratch")
+    server = ServerProcess(["--backend-store-uri", store_uri, "--port", "0"], cwd=root)
+    try:
+        yield UiServer(server.url, store_uri, seeded)
+    finally:
+        server.stop()
