@@ -292,40 +292,40 @@ def test_the_spike_survives_downsampling_in_the_charts_data(page: Page, ui_serve
 
 
 def test_a_running_runs_chart_grows(page: Page, ui_server: Any) -> None:
-    client = autolog.Client(ui_server.url)  # closed with every store when the test ends
-    run = client.create_run("ui-live", run_name="live")
-    run_id = run.info.run_id
-    for step in range(5):
-        client.log_metric(run_id, "live_loss", 10.0 - step, step=step)
-    client.flush()
-    page.goto(f"/runs/{run_id}")
-    first = page.chart("live_loss")
-    assert first["drawn"][0] == [0, 1, 2, 3, 4]
-    assert page.page.locator(".page-head .status").text_content() == "RUNNING"
+    with autolog.Client(ui_server.url) as client:
+        run = client.create_run("ui-live", run_name="live")
+        run_id = run.info.run_id
+        for step in range(5):
+            client.log_metric(run_id, "live_loss", 10.0 - step, step=step)
+        client.flush()
+        page.goto(f"/runs/{run_id}")
+        first = page.chart("live_loss")
+        assert first["drawn"][0] == [0, 1, 2, 3, 4]
+        assert page.page.locator(".page-head .status").text_content() == "RUNNING"
 
-    for step in range(5, 12):
-        client.log_metric(run_id, "live_loss", 10.0 - step, step=step)
-    client.flush()
-    # the page asks for new points every second
-    page.page.wait_for_function(
-        "() => document.querySelector('[data-metric=live_loss]').__chart.pointCount(0) === 12",
-        timeout=5_000,
-    )
-    grown = page.chart("live_loss")
-    assert grown["drawn"][0] == list(range(12))
-    assert grown["drawn"][1][-1] == -1.0
-    # the runs table shows it RUNNING, and FINISHED once it ends, without a reload
-    page.page.click(".crumbs a:text-is('ui-live')")
-    row = page.page.locator("tr:has(a:text-is('live')) .status")
-    row.wait_for()
-    assert row.text_content() == "RUNNING"
-    client.set_terminated(run_id)
-    client.flush()
-    page.page.wait_for_selector(
-        "tr:has(a:text-is('live')) .status:text-is('FINISHED')", timeout=5_000
-    )
-    page.page.go_back()
-    page.page.wait_for_selector(".page-head .status:text-is('FINISHED')", timeout=5_000)
+        for step in range(5, 12):
+            client.log_metric(run_id, "live_loss", 10.0 - step, step=step)
+        client.flush()
+        # the page asks for new points every second
+        page.page.wait_for_function(
+            "() => document.querySelector('[data-metric=live_loss]').__chart.pointCount(0) === 12",
+            timeout=5_000,
+        )
+        grown = page.chart("live_loss")
+        assert grown["drawn"][0] == list(range(12))
+        assert grown["drawn"][1][-1] == -1.0
+        # the runs table shows it RUNNING, and FINISHED once it ends, without a reload
+        page.page.click(".crumbs a:text-is('ui-live')")
+        row = page.page.locator("tr:has(a:text-is('live')) .status")
+        row.wait_for()
+        assert row.text_content() == "RUNNING"
+        client.set_terminated(run_id)
+        client.flush()
+        page.page.wait_for_selector(
+            "tr:has(a:text-is('live')) .status:text-is('FINISHED')", timeout=5_000
+        )
+        page.page.go_back()
+        page.page.wait_for_selector(".page-head .status:text-is('FINISHED')", timeout=5_000)
 
 
 def test_the_live_endpoint_sends_only_new_points(ui_server: Any) -> None:

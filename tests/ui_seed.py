@@ -74,53 +74,52 @@ def artifact_files(folder: Path) -> dict[str, Path]:
 
 def seed(tracking_uri: str, scratch: Path) -> Seeded:
     """Write the runs into the store at ``tracking_uri``; every run ends FINISHED."""
-    # Clients share one backend per URI in a process; the tests' reset closes them all.
-    client = autolog.Client(tracking_uri)
-    experiment = client.get_or_create_experiment("ui-tests")
-    seeded = Seeded(experiment.experiment_id)
+    with autolog.Client(tracking_uri) as client:
+        experiment = client.get_or_create_experiment("ui-tests")
+        seeded = Seeded(experiment.experiment_id)
 
-    def run(name: str, params: dict[str, object], parent: str | None = None) -> str:
-        created = client.create_run(
-            experiment_id=experiment.experiment_id, run_name=name, parent_run_id=parent
+        def run(name: str, params: dict[str, object], parent: str | None = None) -> str:
+            created = client.create_run(
+                experiment_id=experiment.experiment_id, run_name=name, parent_run_id=parent
+            )
+            client.log_params(created.info.run_id, params)
+            seeded.runs[name] = created.info.run_id
+            return created.info.run_id
+
+        alpha = run("alpha", {"lr": 0.1, "model": "rf", "depth": 3})
+        for step, loss in enumerate(LOSSES):
+            client.log_metric(alpha, "loss", loss, step=step)
+            client.log_metric(alpha, "acc", 1.0 - loss / 2, step=step)
+        for step, value in enumerate([1.0, math.nan, math.inf, -math.inf, 2.0]):
+            client.log_metric(alpha, "special", value, step=step)
+        for name, path in artifact_files(scratch / "artifacts").items():
+            client.log_artifact(alpha, path, "files" if name == "blob.bin" else None)
+        client.log_model(alpha, {"weights": [1, 2, 3]})
+
+        beta = run("beta", {"lr": 0.01, "model": "gbm", "depth": 3})
+        for step, loss in enumerate(LOSSES):
+            client.log_metric(beta, "loss", loss * 1.5, step=step)
+            client.log_metric(beta, "acc", 1.0 - loss, step=step)
+
+        run(XSS_NAME, {"note": XSS_NAME})
+
+        parent = run("parent", {"search": "grid"})
+        for i in range(2):
+            child = run(f"child-{i}", {"C": i}, parent=parent)
+            client.log_metric(child, "score", 0.5 + i / 10)
+
+        spiky = run("spiky", {})
+        client.flush()
+        values = [math.sin(step / 5_000) for step in range(LONG_POINTS)]
+        values[SPIKE_STEP] = SPIKE_VALUE
+        # one batch straight to the store: the writer would do the same, only slower
+        client.store.log_batch(
+            spiky,
+            [Metric("signal", v, step, 1_700_000_000_000 + step) for step, v in enumerate(values)],
         )
-        client.log_params(created.info.run_id, params)
-        seeded.runs[name] = created.info.run_id
-        return created.info.run_id
-
-    alpha = run("alpha", {"lr": 0.1, "model": "rf", "depth": 3})
-    for step, loss in enumerate(LOSSES):
-        client.log_metric(alpha, "loss", loss, step=step)
-        client.log_metric(alpha, "acc", 1.0 - loss / 2, step=step)
-    for step, value in enumerate([1.0, math.nan, math.inf, -math.inf, 2.0]):
-        client.log_metric(alpha, "special", value, step=step)
-    for name, path in artifact_files(scratch / "artifacts").items():
-        client.log_artifact(alpha, path, "files" if name == "blob.bin" else None)
-    client.log_model(alpha, {"weights": [1, 2, 3]})
-
-    beta = run("beta", {"lr": 0.01, "model": "gbm", "depth": 3})
-    for step, loss in enumerate(LOSSES):
-        client.log_metric(beta, "loss", loss * 1.5, step=step)
-        client.log_metric(beta, "acc", 1.0 - loss, step=step)
-
-    run(XSS_NAME, {"note": XSS_NAME})
-
-    parent = run("parent", {"search": "grid"})
-    for i in range(2):
-        child = run(f"child-{i}", {"C": i}, parent=parent)
-        client.log_metric(child, "score", 0.5 + i / 10)
-
-    spiky = run("spiky", {})
-    client.flush()
-    values = [math.sin(step / 5_000) for step in range(LONG_POINTS)]
-    values[SPIKE_STEP] = SPIKE_VALUE
-    # one batch straight to the store: the writer would do the same, only slower
-    client.store.log_batch(
-        spiky,
-        [Metric("signal", v, step, 1_700_000_000_000 + step) for step, v in enumerate(values)],
-    )
-    for run_id in seeded.runs.values():
-        client.set_terminated(run_id)
-    client.flush()
-    version = client.register_model(f"runs:/{alpha}/model", "ui-model")
-    client.set_model_alias("ui-model", "champion", version.version)
+        for run_id in seeded.runs.values():
+            client.set_terminated(run_id)
+        client.flush()
+        version = client.register_model(f"runs:/{alpha}/model", "ui-model")
+        client.set_model_alias("ui-model", "champion", version.version)
     return seeded
