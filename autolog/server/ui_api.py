@@ -178,6 +178,9 @@ class SearchPageRequest(BaseModel):
     offset: int = Field(default=0, ge=0, le=2**62, description="how many matches to skip")
     limit: int = Field(default=100, ge=0, le=MAX_PAGE, description="the most runs to return")
     top_level: bool = Field(default=False, description="only runs without a parent run")
+    lifecycle: Literal["active", "deleted", "all"] = Field(
+        default="active", description="runs not deleted (nor their experiment), deleted, or all"
+    )
 
 
 @router.post("/runs/search-page", response_model=RunPageBody)
@@ -198,7 +201,13 @@ def search_page(request: Request, body: SearchPageRequest) -> Response:
     if ids is not None:
         ids = [check_text(i, "experiment id") for i in ids]
     page = _store(request).search_run_page(
-        ids, filters, order, body.offset, body.limit, top_level=body.top_level
+        ids,
+        filters,
+        order,
+        body.offset,
+        body.limit,
+        top_level=body.top_level,
+        lifecycle=body.lifecycle,
     )
     return _json(
         {
