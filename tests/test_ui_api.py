@@ -459,7 +459,7 @@ def test_autolog_ui_without_a_browser_and_on_a_given_port(ui_server: Any, tmp_pa
         port = probe.getsockname()[1]
     opened = tmp_path / "opened.txt"
     process, url = _start_ui(
-        ["--backend-store-uri", ui_server.store_uri, "--port", str(port), "--no-browser"],
+        ["--tracking-uri", ui_server.store_uri, "--port", str(port), "--no-browser"],
         tmp_path,
         {"BROWSER": f"{sys.executable} -c 'open({str(opened)!r}, \"w\")' %s"},
     )

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gc": ("autolog.cli.gc", "Remove deleted runs and their artifacts for good."),
     "import-mlflow": ("autolog.cli.import_mlflow", "Import an MLflow tracking store."),
     "server": ("autolog.cli.server", "Run the tracking server; manage its access tokens."),
+    "ui": ("autolog.cli.ui", "Show this machine's runs in the web UI, in your browser."),
 }
 
 

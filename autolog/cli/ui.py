@@ -62,6 +62,8 @@ def _open_when_up(url: str, timeout: float = 30.0) -> None:
 )
 @click.option(
     "--backend-store-uri",
+    "--tracking-uri",
+    "backend_store_uri",
     envvar="AUTOLOG_BACKEND_STORE_URI",
     help="tracking store to show (default: ./autolog-runs/autolog.db, SQLite)",
 )

@@ -23,6 +23,7 @@ from autolog.server.api import router as api_router
 from autolog.server.security import Guard
 from autolog.server.settings import ServerSettings
 from autolog.server.state import ServerState
+from autolog.server.ui import install as install_ui
 from autolog.stores.base import Store, open_store
 
 __all__ = ["app_from_env", "create_app", "open_backend"]
@@ -104,13 +105,7 @@ def create_app(
         )
     app.add_middleware(Guard, settings=settings, store=backend)
 
-    @app.get("/", include_in_schema=False)
-    def root() -> Response:
-        return Response(
-            "autolog tracking server: the REST API is under /api/v1, described at /openapi.json\n",
-            media_type="text/plain",
-        )
-
+    install_ui(app)
     return app
 
 

@@ -41,14 +41,18 @@ _SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
 _TOKEN_CACHE_SECONDS = 2.0
 
 
+# Searches are reads that take a body (a filter, an order): a read token may make them.
+_READ_POSTS = frozenset((f"{API_PREFIX}/runs/search", f"{API_PREFIX}/runs/search-page"))
+
+
 def needed_scope(method: str, path: str) -> TokenScope:
-    """read for GET; admin for deletes (restores and purges too) and tokens; write for the
-    rest."""
+    """read for GET and searches; admin for deletes (restores and purges too) and tokens;
+    write for the rest."""
     if path.startswith(f"{API_PREFIX}/tokens") or method == "DELETE":
         return TokenScope.ADMIN
     if method == "POST" and path.endswith(("/restore", "/purge")):
         return TokenScope.ADMIN
-    if method in _SAFE_METHODS:
+    if method in _SAFE_METHODS or (method == "POST" and path in _READ_POSTS):
         return TokenScope.READ
     return TokenScope.WRITE
 

@@ -35,9 +35,11 @@ from autolog.entities import (
     Experiment,
     FileInfo,
     Metric,
+    MetricColumns,
     ModelVersion,
     Param,
     Run,
+    RunPage,
     RunStatus,
     RunTag,
 )
@@ -48,8 +50,8 @@ from autolog.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from autolog.search import Comparison, OrderBy
-from autolog.stores.common import Lifecycle, fork_safe_lock
+from autolog.search import Comparison, OrderBy, check_page
+from autolog.stores.common import Lifecycle, fork_safe_lock, history_columns
 from autolog.validation import check_artifact_path
 
 if TYPE_CHECKING:
@@ -329,6 +331,33 @@ class RestStore:
         """Removes the run's artifacts on the server too."""
         self._request("POST", f"/runs/{_run_segment(run_id)}/purge")
 
+    def search_run_page(
+        self,
+        experiment_ids: Sequence[str] | None,
+        filters: Sequence[Comparison],
+        order_by: Sequence[OrderBy],
+        offset: int,
+        limit: int,
+        top_level: bool = False,
+        lifecycle: Lifecycle = "active",
+    ) -> RunPage:
+        check_page(offset, limit)
+        body = {
+            "experiment_ids": None if experiment_ids is None else list(experiment_ids),
+            "filters": [wire.comparison_to_json(c) for c in filters],
+            "order": [wire.order_by_to_json(o) for o in order_by],
+            "offset": offset,
+            "limit": limit,
+            "top_level": top_level,
+            "lifecycle": lifecycle,
+        }
+        found = self._json("POST", "/runs/search-page", json=body)
+        return RunPage(
+            [wire.run_from_json(r) for r in found["runs"]],
+            int(found["total"]),
+            {str(k): int(v) for k, v in found["child_counts"].items()},
+        )
+
     # -------------------------------------------------------------------- params, tags, metrics
 
     def log_batch(
@@ -392,6 +421,13 @@ class RestStore:
         _, metrics = wire.decode_metrics(response.content)
         return metrics
 
+    def get_metric_columns(
+        self, run_id: str, key: str, min_step: int | None = None, max_step: int | None = None
+    ) -> MetricColumns:
+        # The whole history in the binary form, cut here: charts ask the server for
+        # downsampled series instead (GET /api/v1/metric-series).
+        return history_columns(self.get_metric_history(run_id, key), min_step, max_step)
+
     # --------------------------------------------------------------------------- artifact hashes
 
     def record_artifact_hashes(self, run_id: str, hashes: Mapping[str, str]) -> None:
@@ -435,6 +471,11 @@ class RestStore:
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         found = self._json("GET", "/model-versions/by-alias", params={"name": name, "alias": alias})
         return wire.model_version_from_json(found)
+
+    def list_model_versions(self, name: str | None = None) -> list[ModelVersion]:
+        params = {} if name is None else {"name": name}
+        found = self._json("GET", "/registered-models/versions", params=params)
+        return [wire.model_version_from_json(v) for v in found["versions"]]
 
     # -------------------------------------------------------------------------------- tokens
 
