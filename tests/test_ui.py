@@ -512,6 +512,13 @@ def test_a_server_that_needs_tokens_asks_for_one(chromium: Any, token_server: An
             headers={"Authorization": f"Bearer {secret}"},
         ).json()
         alpha = found["runs"][0]["info"]["run_id"]
+        # a search is a read, whatever its method: a read token may make it
+        plain = httpx.post(
+            f"{url}/api/v1/runs/search",
+            json={"filter": "attributes.run_name = 'alpha'"},
+            headers={"Authorization": f"Bearer {secret}"},
+        )
+        assert plain.status_code == 200, plain.text
         page.goto(f"/runs/{alpha}")
         page.page.click("button.tree-file[data-path='image.png']")
         page.page.wait_for_function(
