@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("autolog.cli.export", "Export runs to CSV, Parquet or JSON lines."),
     "gc": ("autolog.cli.gc", "Remove deleted runs and their artifacts for good."),
     "import-mlflow": ("autolog.cli.import_mlflow", "Import an MLflow tracking store."),
+    "models": ("autolog.cli.models", "List, show and register models; set their aliases."),
     "server": ("autolog.cli.server", "Run the tracking server; manage its access tokens."),
     "ui": ("autolog.cli.ui", "Show this machine's runs in the web UI, in your browser."),
 }
