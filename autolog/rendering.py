@@ -48,6 +48,11 @@ def render(value: object) -> str:
         >>> render({"metric": {"l2", "l1"}, "lr": 0.1, "refit": len})
         "{'lr': 0.1, 'metric': {'l1', 'l2'}, 'refit': len}"
     """
+    if isinstance(value, str):
+        return value
+    kind = type(value)
+    if kind is float or kind is int or value is None or kind is bool:
+        return repr(value)  # the common cases first: params are mostly these
     return _render(value, nested=False, depth=0, seen=set())
 
 
