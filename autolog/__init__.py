@@ -75,6 +75,7 @@ from autolog.runs import (
     set_tags,
     set_tracking_uri,
     start_run,
+    sync,
 )
 
 __version__ = "0.1.0"
@@ -137,4 +138,5 @@ __all__ = [
     "set_tags",
     "set_tracking_uri",
     "start_run",
+    "sync",
 ]

@@ -11,16 +11,19 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from types import TracebackType
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from autolog import lifecycle
 from autolog.client import DEFAULT_EXPERIMENT, Client, flush_all, resolve_tracking_uri
 from autolog.entities import FileInfo, Metric, ModelVersion, Run, RunStatus
 from autolog.errors import InvalidInputError, RunStateError, StoreUnavailableError
 from autolog.validation import check_key, check_mapping, final_status, to_float
+
+if TYPE_CHECKING:
+    from autolog.stores.spool import SyncReport
 
 __all__ = [
     "ActiveRun",
@@ -35,6 +38,7 @@ __all__ = [
     "set_experiment",
     "set_tracking_uri",
     "start_run",
+    "sync",
 ]
 
 
@@ -410,6 +414,35 @@ def search_runs(
     if output_format != "list":
         raise InvalidInputError(f"output_format is 'list' or 'pandas', not {output_format!r}")
     return client.search_runs(experiment_names, filter_string, order_by, max_results)
+
+
+def sync(
+    tracking_uri: str | None = None,
+    *,
+    folder: str | os.PathLike[str] | None = None,
+    progress: bool | Callable[[int, int, int], None] = True,
+) -> SyncReport:
+    """Send what was logged while a tracking server did not answer, exactly once.
+
+    Processes that could not reach their server keep those writes in
+    ``./autolog-runs/spool`` (``folder`` instead of the working folder); this sends them to
+    the server each was meant for (or to ``tracking_uri``) and removes what was sent. A sync
+    cut short is finished by the next one without doubling anything. ``progress`` draws a
+    progress bar on stderr, or is called with (writes sent, writes in all, values sent).
+
+    Example::
+
+        report = autolog.sync()
+        print(report.values, "values of", report.runs, "runs sent")
+
+    Raises:
+        StoreUnavailableError: a server does not answer (what was not sent stays spooled).
+    """
+    from autolog.stores.rest import sync as send
+    from autolog.stores.rest import text_progress
+
+    callback = text_progress() if progress is True else progress or None
+    return send(tracking_uri, folder=folder, progress=callback)
 
 
 def delete_run(run_id: str) -> None:

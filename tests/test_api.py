@@ -69,6 +69,7 @@ EXPECTED_ALL = {
     "set_tags",
     "set_tracking_uri",
     "start_run",
+    "sync",
 }
 
 

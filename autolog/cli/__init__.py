@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import-mlflow": ("autolog.cli.import_mlflow", "Import an MLflow tracking store."),
     "models": ("autolog.cli.models", "List, show and register models; set their aliases."),
     "server": ("autolog.cli.server", "Run the tracking server; manage its access tokens."),
+    "sync": ("autolog.cli.sync", "Send what was logged while the tracking server was away."),
     "ui": ("autolog.cli.ui", "Show this machine's runs in the web UI, in your browser."),
 }
 

@@ -5,11 +5,15 @@ client per store keeps connections alive between the writer's batches; every cal
 timeout (``$AUTOLOG_HTTP_TIMEOUT`` seconds, 60 by default; connecting: 10). A token in
 ``$AUTOLOG_TRACKING_TOKEN`` is sent with every request.
 
-Writes are idempotent, so an answer lost to a timeout or a dropped connection costs nothing:
-each ``log_batch`` carries a batch id, and a batch whose answer was lost is sent again with the
-same id before anything newer for its run (the server stores it at most once); a run whose
-creation was sent without an answer is taken as created when the server says it exists. Metric
-values travel in a binary columnar form (``autolog.wire``), not one JSON object per value.
+When the server does not answer (down, restarting, too slow, refusing the token), writes go to
+the spool (``autolog.stores.spool``) instead of failing, so training goes on: one warning, the
+writes kept in order (in memory, then on disk under ``./autolog-runs/spool``) and sent by a
+background thread as soon as the server answers again. Writes are idempotent, so an answer
+lost to a timeout or a dropped connection costs nothing: each batch carries an id the server
+stores it under at most once, and a run whose creation comes back from the spool is taken as
+created when the server says it exists. Metric values travel in a binary columnar form
+(``autolog.wire``), not one JSON object per value. ``sync`` sends spools left by processes that
+exited while the server was away.
 
 Needs httpx (the ``client`` extra); FastAPI is not needed to log to a server.
 """
@@ -17,16 +21,20 @@ Needs httpx (the ``client`` extra); FastAPI is not needed to log to a server.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
+import threading
+import time
 import uuid
-from collections import Counter
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from autolog import wire
@@ -44,6 +52,7 @@ from autolog.entities import (
     RunTag,
 )
 from autolog.errors import (
+    AutologError,
     InvalidInputError,
     InvalidURIError,
     NotFoundError,
@@ -52,12 +61,22 @@ from autolog.errors import (
 )
 from autolog.search import Comparison, OrderBy, check_page
 from autolog.stores.common import Lifecycle, fork_safe_lock, history_columns
+from autolog.stores.spool import (
+    Op,
+    Progress,
+    Spool,
+    SyncReport,
+    spool_root,
+    spooled_sessions,
+    take_session,
+)
 from autolog.validation import check_artifact_path
+from autolog.writer import warn
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["TOKEN_ENV", "HttpArtifactRepository", "RestStore"]
+__all__ = ["TOKEN_ENV", "HttpArtifactRepository", "RestStore", "sync", "text_progress"]
 
 TOKEN_ENV = "AUTOLOG_TRACKING_TOKEN"
 TIMEOUT_ENV = "AUTOLOG_HTTP_TIMEOUT"
@@ -67,13 +86,9 @@ _CHUNK = 1 << 20
 _UPLOAD_TRIES = 3
 
 
-class _Unanswered(NamedTuple):
-    """A batch that was sent and never answered: it may have been stored, or not."""
-
-    batch_id: str
-    metrics: Sequence[Metric]
-    params: Sequence[Param]
-    tags: Sequence[RunTag]
+# At exit, how long the spool may take to reach a server that answers again.
+_EXIT_DRAIN_SECONDS = 5.0
+_OFFLINE = "offline:"
 
 
 def _import_httpx() -> Any:
@@ -84,6 +99,9 @@ def _import_httpx() -> Any:
             "http(s):// tracking URIs need httpx: pip install 'autolog[client]'"
         ) from exc
     return httpx
+
+
+_RUN_FIELDS = ("experiment_id", "run_name", "start_time", "artifact_uri", "parent_run_id", "tags")
 
 
 class RestStore:
@@ -123,8 +141,16 @@ class RestStore:
         self._pid = os.getpid()
         self._closed = False
         self._artifact_root: str | None = None
-        self._unanswered: dict[str, _Unanswered] = {}
-        self._unanswered_creates: set[str] = set()
+        # the spool: writes the server did not take, in order (see autolog.stores.spool)
+        self._spool_root = spool_root()
+        self._spool: Spool | None = None
+        self._drain_lock = threading.Lock()
+        self._drainer: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._warned = False
+        self._provisional: dict[str, Experiment] = {}
+        self._refused_runs: set[str] = set()
+        _stores.add(self)
 
     def __repr__(self) -> str:
         return f"RestStore({self.base_url!r})"
@@ -176,20 +202,32 @@ class RestStore:
         if json is not None:
             all_headers["Content-Type"] = "application/json"
         client = self._http()
-        try:
-            request = client.build_request(
-                method, path, content=body, params=params, headers=all_headers
-            )
-            response = client.send(request, stream=stream)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise StoreUnavailableError(
-                f"the tracking server at {self.base_url} does not answer ({_reason(exc)})"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise _Lost(
-                f"the tracking server at {self.base_url} did not answer {method} {path} "
-                f"({_reason(exc)})"
-            ) from exc
+        # A read may meet a kept-alive connection the other end has just closed: it is asked
+        # once more on a new one. (Writes are not: the spool sends them again, with their ids.)
+        tries = 2 if method == "GET" else 1
+        for attempt in range(tries):
+            try:
+                request = client.build_request(
+                    method, path, content=body, params=params, headers=all_headers
+                )
+                response = client.send(request, stream=stream)
+                break
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                raise StoreUnavailableError(
+                    f"the tracking server at {self.base_url} does not answer ({_reason(exc)})"
+                ) from exc
+            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                if attempt + 1 < tries:
+                    continue
+                raise _Lost(
+                    f"the tracking server at {self.base_url} did not answer {method} {path} "
+                    f"({_reason(exc)})"
+                ) from exc
+            except httpx.TransportError as exc:
+                raise _Lost(
+                    f"the tracking server at {self.base_url} did not answer {method} {path} "
+                    f"({_reason(exc)})"
+                ) from exc
         if response.status_code >= 400:
             try:
                 if stream:
@@ -231,18 +269,41 @@ class RestStore:
     # ---------------------------------------------------------------------------- experiments
 
     def get_or_create_experiment(self, name: str) -> Experiment:
+        """The experiment called ``name``; while the server is away, a stand-in that the
+        spooled runs are moved to once it answers."""
+        if self._spool_pending():
+            return self._offline_experiment(name)
+        try:
+            return self._experiment_online(name)
+        except StoreUnavailableError as exc:
+            self._went_offline(exc)
+            return self._offline_experiment(name)
+
+    def _experiment_online(self, name: str) -> Experiment:
         return wire.experiment_from_json(self._json("POST", "/experiments", json={"name": name}))
 
+    def _offline_experiment(self, name: str) -> Experiment:
+        experiment_id = f"{_OFFLINE}{name}"
+        found = self._provisional.get(experiment_id)
+        if found is None:
+            now = time.time_ns() // 1_000_000
+            found = Experiment(experiment_id, name, f"{self.base_url}/{_OFFLINE}", now)
+            self._provisional[experiment_id] = found
+        return found
+
     def get_experiment(self, experiment_id: str) -> Experiment:
+        provisional = self._provisional.get(experiment_id)
+        if provisional is not None:
+            return provisional
         path = f"/experiments/{_segment(experiment_id, 'experiment', experiment_id)}"
-        return wire.experiment_from_json(self._json("GET", path))
+        return wire.experiment_from_json(self._read("GET", path))
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
-        found = self._json("GET", "/experiments", params={"name": name})["experiments"]
+        found = self._read("GET", "/experiments", params={"name": name})["experiments"]
         return wire.experiment_from_json(found[0]) if found else None
 
     def list_experiments(self, lifecycle: Lifecycle = "active") -> list[Experiment]:
-        found = self._json("GET", "/experiments", params={"lifecycle": lifecycle})
+        found = self._read("GET", "/experiments", params={"lifecycle": lifecycle})
         return [wire.experiment_from_json(e) for e in found["experiments"]]
 
     def rename_experiment(self, experiment_id: str, name: str) -> None:
@@ -274,8 +335,7 @@ class RestStore:
         parent_run_id: str | None,
         tags: Mapping[str, str],
     ) -> None:
-        body = {
-            "run_id": run_id,
+        meta = {
             "experiment_id": experiment_id,
             "run_name": run_name,
             "start_time": start_time,
@@ -283,25 +343,30 @@ class RestStore:
             "parent_run_id": parent_run_id,
             "tags": dict(tags),
         }
+        self._submit(Op("create_run", run_id, meta))
+
+    def _create_run(self, op: Op, *, again: bool) -> None:
+        meta = dict(op.meta)
+        experiment_id = str(meta["experiment_id"])
+        if experiment_id.startswith(_OFFLINE):
+            # made while the server was away: the experiment is known by its name only
+            real = self._experiment_online(experiment_id[len(_OFFLINE) :])
+            meta["experiment_id"] = real.experiment_id
+            meta["artifact_uri"] = f"{real.artifact_location}/{op.run_id}/artifacts"
+        body = {"run_id": op.run_id, **{k: meta[k] for k in _RUN_FIELDS}}
         try:
             self._request("POST", "/runs", json=body)
-        except _Lost:
-            self._unanswered_creates.add(run_id)
-            raise
         except wire.AlreadyExistsError:
-            # An earlier try that was never answered created it: that was this very run.
-            if run_id in self._unanswered_creates:
-                self._unanswered_creates.discard(run_id)
-                return
-            raise
-        self._unanswered_creates.discard(run_id)
+            if not again:
+                raise
+            # sent before without an answer: that earlier try created this very run
 
     def update_run(self, run_id: str, status: RunStatus, end_time: int | None) -> None:
-        body = {"status": RunStatus(status).value, "end_time": end_time}
-        self._request("PATCH", f"/runs/{_run_segment(run_id)}", json=body)
+        meta = {"status": RunStatus(status).value, "end_time": end_time}
+        self._submit(Op("update_run", run_id, meta))
 
     def get_run(self, run_id: str) -> Run:
-        return wire.run_from_json(self._json("GET", f"/runs/{_run_segment(run_id)}"))
+        return wire.run_from_json(self._read("GET", f"/runs/{_run_segment(run_id)}"))
 
     def search_runs(
         self,
@@ -318,7 +383,7 @@ class RestStore:
             "order": [wire.order_by_to_json(o) for o in order_by],
             "max_results": max_results,
         }
-        found = self._json("POST", "/runs/search", json=body)["runs"]
+        found = self._read("POST", "/runs/search", json=body)["runs"]
         return [wire.run_from_json(r) for r in found]
 
     def delete_run(self, run_id: str) -> None:
@@ -351,7 +416,7 @@ class RestStore:
             "top_level": top_level,
             "lifecycle": lifecycle,
         }
-        found = self._json("POST", "/runs/search-page", json=body)
+        found = self._read("POST", "/runs/search-page", json=body)
         return RunPage(
             [wire.run_from_json(r) for r in found["runs"]],
             int(found["total"]),
@@ -368,48 +433,18 @@ class RestStore:
         tags: Sequence[RunTag] = (),
         batch_id: str | None = None,
     ) -> None:
-        """One request for the whole batch; see the module docstring for retries."""
-        with self._lock:
-            unanswered = self._unanswered.pop(run_id, None)
-        if unanswered is not None:
-            try:
-                self._send_batch(run_id, unanswered)
-            except _Lost:
-                with self._lock:
-                    self._unanswered[run_id] = unanswered
-                raise
-            # The caller sends those values again (they were not known to be stored): they
-            # are stored now, so send only the rest.
-            metrics, params, tags = (
-                _without(metrics, unanswered.metrics),
-                _without(params, unanswered.params),
-                _without(tags, unanswered.tags),
-            )
-            if not (metrics or params or tags):
-                return
-        batch = _Unanswered(batch_id or uuid.uuid4().hex, metrics, params, tags)
-        try:
-            self._send_batch(run_id, batch)
-        except _Lost:
-            with self._lock:
-                self._unanswered[run_id] = batch
-            raise
-
-    def _send_batch(self, run_id: str, batch: _Unanswered) -> None:
+        """One request for the whole batch, under a batch id (see the module docstring)."""
         header = {
-            "batch_id": batch.batch_id,
-            "params": wire.params_to_json(batch.params),
-            "tags": wire.tags_to_json(batch.tags),
+            "batch_id": batch_id or uuid.uuid4().hex,
+            "params": wire.params_to_json(params),
+            "tags": wire.tags_to_json(tags),
         }
-        body = wire.encode_metrics(batch.metrics, header)
-        self._request(
-            "POST",
-            f"/runs/{_run_segment(run_id)}/batch",
-            content=body,
-            headers={"Content-Type": wire.METRICS_MEDIA_TYPE},
-        )
+        body = wire.encode_metrics(metrics, header)
+        values = len(metrics) + len(params) + len(tags)
+        self._submit(Op("batch", run_id, {"batch_id": header["batch_id"]}, body, None, values))
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        self._before_read()
         response = self._request(
             "GET",
             f"/runs/{_run_segment(run_id)}/metric-history",
@@ -432,14 +467,13 @@ class RestStore:
 
     def record_artifact_hashes(self, run_id: str, hashes: Mapping[str, str]) -> None:
         if hashes:
-            path = f"/runs/{_run_segment(run_id)}/artifact-hashes"
-            self._request("POST", path, json={"hashes": dict(hashes)})
+            self._submit(Op("hashes", run_id, {"hashes": dict(hashes)}, values=len(hashes)))
         else:
             self.get_run(run_id)  # still NotFoundError for a missing run, as every store
 
     def get_artifact_hashes(self, run_id: str, prefix: str = "") -> dict[str, str]:
         try:
-            found = self._json(
+            found = self._read(
                 "GET",
                 f"/runs/{_run_segment(run_id)}/artifact-hashes",
                 params={"prefix": prefix},
@@ -498,17 +532,220 @@ class RestStore:
     # ---------------------------------------------------------------------------------- close
 
     def close(self) -> None:
+        """Send what is spooled if the server answers within a few seconds; keep the rest on
+        disk (and say where) for ``autolog sync``."""
+        if self._closed:
+            return
+        self._wake.set()
+        drainer = self._drainer
+        if drainer is not None and drainer is not threading.current_thread():
+            drainer.join(_EXIT_DRAIN_SECONDS)
+        if self._spool_pending():
+            self._drain(deadline=time.monotonic() + _EXIT_DRAIN_SECONDS)
+        self._keep_spool()
         with self._lock:
             self._closed = True
             client, self._client = self._client, None
         if client is not None and self._pid == os.getpid():
             client.close()
 
+    # -------------------------------------------------------------------------------- spool
+
+    def _submit(self, op: Op) -> None:
+        """Send a write, or spool it (after everything spooled before it) while the server
+        does not answer."""
+        with self._lock:
+            if self._spool_pending():
+                self._append(op)
+                return
+        try:
+            self._send(op, again=False)
+        except StoreUnavailableError as exc:
+            self._went_offline(exc)
+            with self._lock:
+                self._append(op)
+
+    def _append(self, op: Op) -> None:
+        if self._spool is None:
+            self._spool = Spool(self.base_url, self._spool_root)
+        self._spool.append(op)
+        if self._drainer is None or not self._drainer.is_alive():
+            self._drainer = threading.Thread(
+                target=self._drain_loop, name="autolog-spool", daemon=True
+            )
+            self._drainer.start()
+
+    def _spool_pending(self) -> bool:
+        spool = self._spool
+        return spool is not None and len(spool) > 0
+
+    def _send(self, op: Op, *, again: bool) -> None:
+        """One write to the server; ``again``: it was sent before (from the spool)."""
+        run = _run_segment(op.run_id)
+        if op.kind == "batch":
+            headers = {"Content-Type": wire.METRICS_MEDIA_TYPE}
+            self._request("POST", f"/runs/{run}/batch", content=op.data, headers=headers)
+        elif op.kind == "create_run":
+            self._create_run(op, again=again)
+        elif op.kind == "update_run":
+            body = {"status": op.meta["status"], "end_time": op.meta["end_time"]}
+            self._request("PATCH", f"/runs/{run}", json=body)
+        elif op.kind == "hashes":
+            self._request(
+                "POST", f"/runs/{run}/artifact-hashes", json={"hashes": op.meta["hashes"]}
+            )
+        elif op.kind == "artifact":
+            self._upload(op)
+        else:  # pragma: no cover - the kinds are ours
+            raise StoreError(f"unknown spooled write {op.kind!r}")
+
+    def _upload(self, op: Op) -> None:
+        path, digest = str(op.meta["path"]), str(op.meta["sha256"])
+        target = f"/runs/{_run_segment(op.run_id)}/artifacts/{_quoted_path(path)}"
+        headers = {"Content-Type": "application/octet-stream", "X-Content-SHA256": digest}
+        for attempt in range(_UPLOAD_TRIES):
+            try:
+                if op.path is None:
+                    self._request("PUT", target, content=op.data or b"", headers=headers)
+                    return
+                with op.path.open("rb") as stream:
+                    size = os.fstat(stream.fileno()).st_size
+                    self._request(
+                        "PUT",
+                        target,
+                        content=_pieces(stream),
+                        headers={**headers, "Content-Length": str(size)},
+                    )
+                return
+            except wire.DigestMismatchError:
+                if attempt == _UPLOAD_TRIES - 1:
+                    raise
+
+    def _went_offline(self, exc: StoreUnavailableError) -> None:
+        if not self._warned:
+            self._warned = True
+            warn(
+                f"autolog: the tracking server at {self.base_url} does not take writes "
+                f"({exc}); training goes on: what is logged is kept (in memory, then in "
+                f"{self._spool_root}) and sent when it answers"
+            )
+
+    def _before_read(self) -> None:
+        """A process reads what it wrote: send what is spooled first (if the server answers)."""
+        if self._spool_pending() and threading.current_thread() is not self._drainer:
+            self._drain()
+
+    def _read(self, method: str, path: str, **kwargs: Any) -> Any:
+        self._before_read()
+        return self._json(method, path, **kwargs)
+
+    def _drain(self, deadline: float | None = None) -> bool:
+        """Send the spooled writes in order; True once none is left."""
+        with self._drain_lock:
+            while True:
+                with self._lock:
+                    spool = self._spool
+                    op = spool.oldest() if spool is not None else None
+                    if spool is not None and op is None and spool.session is not None:
+                        spool.release()  # all sent: the session folder goes
+                if op is None or spool is None:
+                    return True
+                if deadline is not None and time.monotonic() > deadline:
+                    return False
+                try:
+                    self._send(op, again=True)
+                except StoreUnavailableError:
+                    return False
+                except AutologError as exc:
+                    # refused for good (a param that would change, a run the server refused):
+                    # dropping it must not hold up everything spooled after it
+                    self._refused(op, exc)
+                with self._lock:
+                    spool.done(op)
+
+    def _refused(self, op: Op, exc: AutologError) -> None:
+        if op.run_id not in self._refused_runs:
+            self._refused_runs.add(op.run_id)
+            warn(
+                f"autolog: the tracking server refused a spooled write for run {op.run_id} "
+                f"({exc}); it is dropped, and so is anything else it refuses for that run"
+            )
+
+    def _after_fork(self) -> None:
+        # The parent's spool and its thread are the parent's: the child starts without them.
+        self._drain_lock = threading.Lock()
+        self._drainer = None
+        self._wake = threading.Event()
+        self._spool = None
+
+    def _drain_loop(self) -> None:
+        delay = 0.5
+        while not self._closed:
+            if self._wake.wait(delay):
+                return  # closing: close() takes over
+            if self._drain():
+                _logger().warning(
+                    "autolog: the tracking server at %s answers again; spooled writes sent",
+                    self.base_url,
+                )
+                return
+            delay = min(delay * 2, 30.0)
+
+    def _keep_spool(self) -> None:
+        """At close: what is still spooled goes to disk, and stderr says where."""
+        spool = self._spool
+        if spool is None:
+            return
+        with self._lock:
+            values, runs = spool.values(), len(spool.runs())
+            folder = spool.persist() if len(spool) else None
+            spool.release()
+        if folder is not None:
+            _tell(
+                f"autolog: the tracking server at {self.base_url} did not take {values} "
+                f"logged values of {runs} run(s); they are kept in {folder}: "
+                "send them with `autolog sync`"
+            )
+
+    def send_spool(self, spool: Spool, progress: Progress | None = None) -> tuple[int, int]:
+        """Send every write of ``spool`` (a session another process left); (writes, values).
+
+        Raises StoreUnavailableError if the server stops answering (what is left stays)."""
+        total = len(spool)
+        writes = values = 0
+        while True:
+            op = spool.oldest()
+            if op is None:
+                return writes, values
+            try:
+                self._send(op, again=True)
+            except StoreUnavailableError:
+                raise
+            except AutologError as exc:
+                self._refused(op, exc)
+            spool.done(op)
+            writes += 1
+            values += op.values
+            if progress is not None:
+                progress(writes, total, values)
+
     def __enter__(self) -> RestStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_stores: weakref.WeakSet[RestStore] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_stores):
+        store._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Lost(StoreUnavailableError):
@@ -539,21 +776,6 @@ def _run_segment(run_id: str) -> str:
     return _segment(run_id, "run", run_id)
 
 
-def _without(items: Sequence[Any], sent: Sequence[Any]) -> list[Any]:
-    """``items`` less the very objects in ``sent`` (by identity: the writer sends the same
-    objects again; an equal value logged twice is two values)."""
-    if not sent:
-        return list(items)
-    pending = Counter(id(item) for item in sent)
-    kept = []
-    for item in items:
-        if pending[id(item)] > 0:
-            pending[id(item)] -= 1
-        else:
-            kept.append(item)
-    return kept
-
-
 class HttpArtifactRepository:
     """A run's artifacts through the tracking server: uploads streamed from the file with
     their SHA-256 (checked by the server), downloads streamed to disk and checked against the
@@ -566,46 +788,26 @@ class HttpArtifactRepository:
         self._base = f"/runs/{_run_segment(run_id)}/artifacts"
 
     def _file(self, path: str) -> str:
-        from urllib.parse import quote
-
         checked = check_artifact_path(path)
         if not checked:
             raise InvalidInputError("this needs the path of a file, not the artifact root")
-        return f"{self._base}/{quote(checked, safe='/')}"
+        return f"{self._base}/{_quoted_path(checked)}"
 
     def put_file(self, source: Path, path: str) -> str:
         digest = _sha256_file(source)
-        for attempt in range(_UPLOAD_TRIES):
-            try:
-                with source.open("rb") as stream:
-                    self._store._request(
-                        "PUT",
-                        self._file(path),
-                        content=_pieces(stream),
-                        headers={
-                            "Content-Type": "application/octet-stream",
-                            "Content-Length": str(os.fstat(stream.fileno()).st_size),
-                            "X-Content-SHA256": digest,
-                        },
-                    )
-                return digest
-            except wire.DigestMismatchError:
-                if attempt == _UPLOAD_TRIES - 1:
-                    raise
-        return digest  # pragma: no cover - the loop returns or raises
+        meta = {"path": check_artifact_path(path), "sha256": digest}
+        self._store._submit(Op("artifact", self.run_id, meta, None, source))
+        return digest
 
     def put_bytes(self, path: str, data: bytes, sha256: str | None = None) -> str:
         digest = sha256 or hashlib.sha256(data).hexdigest()
-        self._store._request(
-            "PUT",
-            self._file(path),
-            content=data,
-            headers={"Content-Type": "application/octet-stream", "X-Content-SHA256": digest},
-        )
+        meta = {"path": check_artifact_path(path), "sha256": digest}
+        self._store._submit(Op("artifact", self.run_id, meta, data))
         return digest
 
     def read_bytes(self, path: str) -> bytes:
         """The file's bytes, unchecked: ``load_model`` checks them against the store."""
+        self._store._before_read()
         return self._store._request("GET", self._file(path)).content
 
     def list(self, path: str | None = None) -> list[FileInfo]:
@@ -662,6 +864,7 @@ class HttpArtifactRepository:
     @contextmanager
     def _streamed(self, path: str) -> Iterator[tuple[str | None, Iterator[bytes]]]:
         httpx = self._store._httpx
+        self._store._before_read()
         response = self._store._request("GET", self._file(path), stream=True)
         try:
             yield response.headers.get("x-content-sha256"), response.iter_bytes(_CHUNK)
@@ -671,6 +874,87 @@ class HttpArtifactRepository:
             ) from exc
         finally:
             response.close()
+
+
+def sync(
+    tracking_uri: str | None = None,
+    *,
+    folder: str | os.PathLike[str] | None = None,
+    progress: Progress | None = None,
+) -> SyncReport:
+    """Send what processes left spooled under ``<folder>/autolog-runs/spool`` (the working
+    folder by default) to the server each spool was meant for, or to ``tracking_uri``.
+
+    Each write is sent once and then removed; a spool half sent when this stopped is finished
+    by the next call without doubling anything. Sessions of processes still running are left
+    to them (counted in ``busy_sessions``).
+
+    Raises:
+        StoreUnavailableError: a server does not answer (what was not sent stays spooled).
+    """
+    sessions = list(spooled_sessions(spool_root(folder)))
+    taken: list[tuple[Spool, str]] = []
+    busy = 0
+    try:
+        for session in sessions:
+            spool = take_session(session.path, session.target)
+            if spool is None:
+                busy += 1
+            else:
+                taken.append((spool, tracking_uri or session.target))
+        total = sum(len(spool) for spool, _ in taken)
+        writes = values = 0
+        runs: set[str] = set()
+
+        def step(done: int, _: int, sent: int) -> None:
+            if progress is not None:
+                progress(writes + done, total, values + sent)
+
+        for spool, target in taken:
+            runs |= spool.runs()
+            with RestStore(target) as store:
+                sent_writes, sent_values = store.send_spool(spool, step)
+            writes += sent_writes
+            values += sent_values
+        return SyncReport(writes, values, len(runs - {""}), busy)
+    finally:
+        for spool, _ in taken:
+            spool.release()
+
+
+def text_progress(stream: Any = None) -> Progress:
+    """A progress bar on stderr for ``sync``: writes sent of all, and values among them."""
+    out = stream or sys.stderr
+    width = 30
+
+    def show(done: int, total: int, values: int) -> None:
+        filled = width * done // max(total, 1)
+        bar = "#" * filled + "-" * (width - filled)
+        end = "\n" if done >= total else ""
+        with contextlib.suppress(Exception):
+            out.write(f"\rautolog sync [{bar}] {done}/{total} writes, {values} values{end}")
+            out.flush()
+
+    return show
+
+
+def _quoted_path(path: str) -> str:
+    from urllib.parse import quote
+
+    return quote(path, safe="/")
+
+
+def _tell(message: str) -> None:
+    """A line on stderr that is seen even at exit (when warnings may no longer be)."""
+    with contextlib.suppress(Exception):
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+
+
+def _logger() -> Any:
+    import logging
+
+    return logging.getLogger(__name__)
 
 
 def _sha256_file(path: Path) -> str:
