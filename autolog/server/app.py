@@ -115,6 +115,18 @@ def app_from_env() -> FastAPI:
     return create_app(settings=ServerSettings.from_env())
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    from starlette.routing import Match, Route
+
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches({**request.scope, "method": "__none__"})
+            if match is not Match.NONE:
+                methods |= route.methods
+    return sorted(methods)
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AutologError)
     async def autolog_error(request: Request, exc: AutologError) -> Response:
@@ -141,6 +153,10 @@ def _add_error_handlers(app: FastAPI) -> None:
         response = json_response(wire.error_body(code, message), exc.status_code)
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route on the path; a path served by
+            # several routes (GET and PUT of an artifact) allows all of theirs.
+            response.headers["Allow"] = ", ".join(_allowed_methods(request))
         return response
 
     @app.exception_handler(Exception)

@@ -72,7 +72,9 @@ async def upload_artifact(
     request: Request,
     run_id: str,
     path: str,
-    x_content_sha256: Annotated[str | None, Header(pattern=r"^[0-9a-f]{64}$")] = None,
+    x_content_sha256: Annotated[
+        str, Header(pattern=r"^[0-9a-f]{64}$", description="the SHA-256 the bytes must have")
+    ] = "",
 ) -> Response:
     """Write the body to ``path`` under the run's artifacts (a RUNNING run's only).
 
@@ -107,7 +109,7 @@ async def upload_artifact(
             size += len(pending)
             await run_in_threadpool(write, bytes(pending))
         actual = digest.hexdigest()
-        if x_content_sha256 is not None and actual != x_content_sha256:
+        if x_content_sha256 and actual != x_content_sha256:
             raise wire.DigestMismatchError(
                 f"artifact {checked!r} arrived with SHA-256 {actual}, the client sent "
                 f"{x_content_sha256}: it was discarded"

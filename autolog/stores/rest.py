@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from autolog import wire
+from autolog import lifecycle, wire
 from autolog.entities import (
     AccessToken,
     Experiment,
@@ -53,6 +53,7 @@ from autolog.entities import (
 )
 from autolog.errors import (
     AutologError,
+    AutologWarning,
     InvalidInputError,
     InvalidURIError,
     NotFoundError,
@@ -71,7 +72,6 @@ from autolog.stores.spool import (
     take_session,
 )
 from autolog.validation import check_artifact_path
-from autolog.writer import warn
 
 if TYPE_CHECKING:
     import httpx
@@ -701,8 +701,8 @@ class RestStore:
             folder = spool.persist() if len(spool) else None
             spool.release()
         if folder is not None:
-            _tell(
-                f"autolog: the tracking server at {self.base_url} did not take {values} "
+            lifecycle.report(
+                f"the tracking server at {self.base_url} did not take {values} "
                 f"logged values of {runs} run(s); they are kept in {folder}: "
                 "send them with `autolog sync`"
             )
@@ -744,8 +744,7 @@ def _after_fork_in_child() -> None:
         store._after_fork()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+lifecycle.on_fork(lifecycle.Layer.STORE, after_in_child=_after_fork_in_child)
 
 
 class _Lost(StoreUnavailableError):
@@ -944,11 +943,15 @@ def _quoted_path(path: str) -> str:
     return quote(path, safe="/")
 
 
-def _tell(message: str) -> None:
-    """A line on stderr that is seen even at exit (when warnings may no longer be)."""
-    with contextlib.suppress(Exception):
-        sys.stderr.write(message + "\n")
-        sys.stderr.flush()
+def warn(message: str) -> None:
+    """An AutologWarning that never raises (not even where warnings are errors): the writer
+    thread and the user's training must survive it."""
+    import warnings
+
+    try:
+        warnings.warn(message, AutologWarning, stacklevel=3)
+    except Warning:
+        _logger().warning("%s", message)
 
 
 def _logger() -> Any:

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
+from autolog import lifecycle
 from autolog.errors import InvalidInputError, StoreError
 
 __all__ = [
@@ -249,8 +250,7 @@ def _after_fork_in_child() -> None:
         spool._after_fork()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+lifecycle.on_fork(lifecycle.Layer.STORE, after_in_child=_after_fork_in_child)
 
 
 # ------------------------------------------------------------------------------- op files
