@@ -12,6 +12,8 @@ import os
 import signal
 import socket
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -778,3 +780,37 @@ def test_a_purge_removes_the_runs_files_on_the_server(server: ServerProcess) -> 
         with pytest.raises(NotFoundError):
             store.get_run(run.info.run_id)
     assert not folder.exists()
+
+
+def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
+    server = ServerProcess(["--port", "0"], cwd=tmp_path)
+    try:
+        with RestStore(server.url) as store:
+            experiment = store.get_or_create_experiment("graceful")
+            run_id = os.urandom(16).hex()
+            store.create_run(run_id, experiment.experiment_id, "r", T0, "x", None, {})
+        data = os.urandom(4 * 1024 * 1024)
+        stopped = threading.Event()
+
+        def slow_body() -> Iterator[bytes]:
+            for i in range(0, len(data), 256 * 1024):
+                if i == 1024 * 1024:
+                    server.process.send_signal(signal.SIGTERM)  # mid-upload
+                    stopped.set()
+                    time.sleep(0.5)
+                yield data[i : i + 256 * 1024]
+
+        answer = httpx.put(
+            f"{server.url}/api/v1/runs/{run_id}/artifacts/big.bin",
+            content=slow_body(),
+            headers={"X-Content-SHA256": hashlib.sha256(data).hexdigest()},
+            timeout=60,
+        )
+        assert stopped.is_set()
+        assert answer.status_code == 200, answer.text  # finished, not cut off
+        assert server.process.wait(30) == 0
+        (stored,) = tmp_path.glob(f"autolog-runs/artifacts/*/{run_id}/artifacts/big.bin")
+        assert stored.read_bytes() == data
+        assert not list(stored.parent.glob(".tmp-*"))
+    finally:
+        server.stop()
