@@ -42,7 +42,7 @@ def main() -> None:
     print(f"tracking URI: {autolog.get_tracking_uri()}")
     print(f"run {stored.info.run_name} ({run_id}): {stored.info.status}")
     params = stored.data.params
-    shown = ["objective", "learning_rate", "num_leaves", "num_boost_round", "early_stopping_rounds"]
+    shown = ["objective", "learning_rate", "num_leaves", "num_boost_round", "early_stopping_round"]
     print(f"  params: {len(params)} in all, among them { ({k: params[k] for k in shown}) }")
     print(f"  metrics: {dict(sorted(stored.data.metrics.items()))}")
     history = autolog.get_metric_history(run_id, "valid-l2")

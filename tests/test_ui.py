@@ -430,6 +430,8 @@ def test_the_models_page_links_versions_to_their_runs(page: Page, ui_server: Any
     version.wait_for()
     assert "@champion" in version.text_content()
     assert 'autolog.load_model("models:/ui-model/1")' in version.text_content()
+    page.goto("/models/no-such-model")
+    page.page.wait_for_selector(".error-box:has-text('No registered model is named no-such-model')")
 
 
 # -------------------------------------------------------------------------------- security

@@ -6,6 +6,13 @@ import { copyText, formatTime, h, link, paths, replace } from "../dom.js";
 export async function render(main, { name }) {
   document.title = `${name} · Models · autolog`;
   const { versions } = await api.modelVersions(name);
+  if (!versions.length) {
+    replace(main,
+      h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, link(paths.models(), "Models"), " / ", h("span", { text: name })),
+      h("div", { class: "error-box", role: "alert" }, h("strong", { text: "Not found" }),
+        h("p", { text: `No registered model is named ${name}.` })));
+    return;
+  }
   const rows = [...versions].sort((a, b) => b.version - a.version).map((v) => {
     const uri = `models:/${v.name}/${v.version}`;
     const line = `autolog.load_model("${uri}")`;
