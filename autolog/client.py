@@ -3,6 +3,12 @@
 Writes (params, metrics, tags, run creation and end, model files) are validated on the caller's
 thread and queued to the background writer of the store; reads first wait for this process's
 own queued writes, so a client always reads what it wrote.
+
+The caller's thread never waits on the store for a write: the store is opened, runs are
+created and everything is written on the writer's threads. Starting a run needs its
+experiment's id; when this process has not seen the experiment yet, the caller waits for the
+store at most ``AUTOLOG_START_TIMEOUT`` seconds (default 1) and otherwise starts the run
+without it: everything is recorded once the store answers (see ``Client.create_run``).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 from urllib.parse import urlsplit
 
 from autolog import context, lifecycle
@@ -35,11 +41,13 @@ from autolog.errors import (
     InvalidURIError,
     NotFoundError,
     ParamCollisionError,
+    RunStateError,
     StoreError,
     StoreUnavailableError,
+    is_transient,
 )
-from autolog.stores.base import Store, open_store
-from autolog.stores.common import DEFAULT_DIR, Lifecycle, check_lifecycle
+from autolog.stores.base import Store, check_uri, open_store
+from autolog.stores.common import DEFAULT_DIR, Lifecycle, check_lifecycle, redact_uri
 from autolog.validation import (
     CHECKED_KEYS,
     STEP_MAX,
@@ -47,21 +55,28 @@ from autolog.validation import (
     check_artifact_path,
     check_key,
     check_mapping,
+    check_name,
+    check_text,
     final_status,
     stringify,
+    text_problem,
     to_float,
     to_step,
     to_timestamp,
 )
-from autolog.writer import Writer
+from autolog.writer import NotYet, Writer, warn
 
 if TYPE_CHECKING:
     from autolog.artifacts import ArtifactRepository
     from autolog.gc import PurgeReport
 
-__all__ = ["DEFAULT_EXPERIMENT", "Client", "resolve_tracking_uri"]
+_T = TypeVar("_T")
+
+__all__ = ["DEFAULT_EXPERIMENT", "Client", "check_run_id", "resolve_tracking_uri"]
 
 DEFAULT_EXPERIMENT = "Default"
+#: default of ``$AUTOLOG_START_TIMEOUT``: how long starting a run may wait for the store
+DEFAULT_START_TIMEOUT = 1.0
 HEARTBEAT_SECONDS = 10.0
 # A run on another host is taken for dead when its heartbeat is this old.
 STALE_SECONDS = 300.0
@@ -72,6 +87,8 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     from pathlib import Path
 
     chosen = uri or os.environ.get("AUTOLOG_TRACKING_URI")
+    if chosen:
+        check_text(chosen, "tracking URI")
     if not chosen:
         return f"sqlite:///{(Path.cwd() / DEFAULT_DIR / 'autolog.db').resolve()}"
     scheme = urlsplit(chosen).scheme.lower()
@@ -103,37 +120,106 @@ def _start_time() -> int:
 class _RunState:
     """What this process knows of a run it writes to: enough to validate without I/O."""
 
-    __slots__ = ("artifact_uri", "last_heartbeat", "next_step", "owned", "params", "queue")
+    __slots__ = (
+        "artifact_uri",
+        "created",
+        "experiment_id",
+        "experiment_name",
+        "last_heartbeat",
+        "next_step",
+        "owned",
+        "params",
+        "queue",
+    )
 
     def __init__(
         self,
-        artifact_uri: str,
+        artifact_uri: str | None,
         params: dict[str, str] | None,
         owned: bool,
         queue: deque[Metric],
     ) -> None:
+        #: None until the run's experiment is known (a run started while the store was late)
         self.artifact_uri = artifact_uri
         self.queue = queue  # the writer's deque of this run's metric values
-        self.params = params  # None: not loaded yet (a run made elsewhere)
+        self.params = params  # None: not known (a run made elsewhere, the store late)
         self.next_step: dict[str, int] = {}
         self.owned = owned
         self.last_heartbeat = 0.0
+        self.experiment_id: str | None = None
+        self.experiment_name: str | None = None
+        #: set once the run is known to be in the store (or never will be)
+        self.created = threading.Event()
+
+
+class _Late(Exception):
+    """The store did not answer in time (or is known to be failing)."""
 
 
 class _Backend:
-    """One store and its writer, shared by every client of the same tracking URI."""
+    """One store and its writer, shared by every client of the same tracking URI.
+
+    The store is opened by whichever thread needs it first: the writer's, for a write; the
+    caller's, for a read.
+    """
 
     def __init__(self, uri: str) -> None:
+        check_uri(uri)  # bad input fails now; the store itself is opened when first needed
         self.uri = uri
-        self.store: Store = open_store(uri)
-        interval = float(os.environ.get("AUTOLOG_FLUSH_INTERVAL", "1.0"))
-        self.writer = Writer(self.store, interval=interval)
+        interval = lifecycle.seconds_setting("AUTOLOG_FLUSH_INTERVAL", 1.0)
+        self.writer = Writer(partial(open_store, uri), interval=interval)
         self.writer.on_tick = self._heartbeat
         self.runs: dict[str, _RunState] = {}
+        # experiments by name and by id, as the store gave them
         self.experiments: dict[str, Experiment] = {}
+        self.experiment_ids: dict[str, Experiment] = {}
+        # runs this process ended, and how (the last 10,000): refused at once, no store read
+        self.ended: dict[str, RunStatus] = {}
         self.lock = threading.Lock()
         self.clients = 0  # open Client objects using this backend
         self.closed = False
+
+    @property
+    def store(self) -> Store:
+        return self.writer.store
+
+    def forget(self, name: str) -> None:
+        found = self.experiments.pop(name, None)
+        if found is not None:
+            self.experiment_ids.pop(found.experiment_id, None)
+
+    def remember(self, experiment: Experiment) -> Experiment:
+        self.experiments[experiment.name] = experiment
+        self.experiment_ids[experiment.experiment_id] = experiment
+        return experiment
+
+    def ask(self, what: str, fn: Callable[[Store], _T], timeout: float) -> _T:
+        """``fn(store)``, waited for at most ``timeout`` seconds on a helper thread.
+
+        Raises ``_Late`` when it takes longer (the answer then goes nowhere) or the store is
+        known to be failing; what ``fn`` raises otherwise.
+        """
+        if self.writer.failing is not None:
+            raise _Late(self.writer.failing)
+        done = threading.Event()
+        box: list[Any] = []
+
+        def work() -> None:
+            try:
+                box.append((True, fn(self.store)))
+            except BaseException as exc:
+                box.append((False, exc))
+            done.set()
+
+        threading.Thread(target=work, name="autolog-ask", daemon=True).start()
+        if not done.wait(timeout):
+            raise _Late(f"{what}: no answer from the store in {timeout:g} s")
+        ok, value = box[0]
+        if not ok:
+            if is_transient(value):
+                raise _Late(f"{what}: {value}")
+            raise value
+        return value  # type: ignore[no-any-return]
 
     def _heartbeat(self) -> None:
         """Writer thread: tell readers that the runs this process owns are still alive."""
@@ -144,15 +230,20 @@ class _Backend:
                 # Queued, not written here: it then follows the run's creation in any case.
                 self.writer.tag(run_id, RunTag(context.TAG_HEARTBEAT, str(_now())))
 
-    def close(self, timeout: float | None) -> bool:
+    def close(self, timeout: float | None, *, until_failure: bool = False) -> bool:
         """Write what is queued (within ``timeout``), stop the writer, close the store; True if
         everything was written."""
         self.closed = True
         self.runs.clear()
+        written = False
         try:
-            return self.writer.close(timeout)
+            written = self.writer.close(timeout, until_failure=until_failure)
+            return written
         finally:
-            self.store.close()
+            if not written:
+                self.writer.abandon()  # what is left goes nowhere once the store is closed
+            if self.writer.store_is_open:
+                self.store.close()
 
 
 _backends: dict[str, _Backend] = {}
@@ -190,18 +281,41 @@ def flush_all(timeout: float | None = None) -> bool:
 
 
 def _shut_down(event: lifecycle.Shutdown) -> None:
-    """Write what every backend has queued, within the shutdown's deadline, and close them."""
+    """Write what every backend has queued, within the shutdown's deadline, close them, and say
+    on stderr what could not be written or was dropped."""
     # Each backend stays registered until it is closed: SIGTERM may interrupt this shutdown
     # (a multiprocessing child's), and the handler's own shutdown must find them all.
     backends = list(_backends.values())
-    for backend in backends:  # every one, even after one timed out
-        backend.writer.flush(event.remaining())
+    # Every backend gets one more attempt (within the deadline); a store that still fails is
+    # not waited for any longer.
+    written = {
+        id(backend): backend.writer.flush(event.remaining(), until_failure=True)
+        for backend in backends
+    }
     for backend in backends:
+        writer = backend.writer
+        unwritten = {} if written.get(id(backend)) else writer.unwritten()
         with contextlib.suppress(Exception):  # closing what we can matters more than why not
-            backend.close(event.remaining())
+            backend.close(event.remaining(), until_failure=True)
         with _backends_lock:
             if _backends.get(backend.uri) is backend:
                 del _backends[backend.uri]
+        _report_losses(backend.uri, unwritten, writer.dropped_by_kind, writer.failing)
+
+
+def _report_losses(
+    uri: str, unwritten: Mapping[str, int], dropped: Mapping[str, int], failing: str | None
+) -> None:
+    where = redact_uri(uri)
+    if unwritten:
+        reason = f" (the store: {failing})" if failing else " (the store is slow or stalled)"
+        lifecycle.report(f"not written to {where}{reason}: {_counts(unwritten)}")
+    if dropped:
+        lifecycle.report(f"dropped while running, for {where}: {_counts(dropped)}")
+
+
+def _counts(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{n:,} {kind}" for kind, n in sorted(counts.items()))
 
 
 def _disown_after_fork() -> None:
@@ -214,6 +328,56 @@ def _disown_after_fork() -> None:
 
 lifecycle.on_shutdown(lifecycle.Layer.CLIENT, _shut_down)
 lifecycle.on_fork(lifecycle.Layer.CLIENT, after_in_child=_disown_after_fork)
+
+
+class _Creation:
+    """What the writer thread needs to create a run whose experiment may not be known yet."""
+
+    __slots__ = ("backend", "experiment", "experiment_id", "name", "run_id", "state")
+
+    def __init__(
+        self,
+        backend: _Backend,
+        state: _RunState,
+        run_id: str,
+        experiment: Experiment | None,
+        name: str,
+        experiment_id: str | None,
+    ) -> None:
+        self.backend = backend
+        self.state = state
+        self.run_id = run_id
+        self.experiment = experiment
+        self.name = name
+        self.experiment_id = experiment_id
+
+    def resolve(self, store: Store, arguments: dict[str, Any]) -> dict[str, Any]:
+        """On the writer thread, just before the run is created: its experiment and place."""
+        found = self.experiment
+        if found is None:
+            if self.experiment_id is not None:
+                found = store.get_experiment(self.experiment_id)
+            else:
+                found = store.get_or_create_experiment(self.name)
+            self.backend.remember(found)
+            self.state.experiment_id = found.experiment_id
+            self.state.artifact_uri = f"{found.artifact_location}/{self.run_id}/artifacts"
+        return {
+            **arguments,
+            "experiment_id": found.experiment_id,
+            "artifact_uri": self.state.artifact_uri,
+        }
+
+    def refresh(self) -> None:
+        """The experiment this process knew is not in the store (the store was replaced):
+        look it up again by name, rather than drop the run."""
+        if self.experiment_id is None:
+            self.backend.forget(self.name)
+            self.experiment = None
+
+
+def _start_timeout() -> float:
+    return lifecycle.seconds_setting("AUTOLOG_START_TIMEOUT", DEFAULT_START_TIMEOUT)
 
 
 _ADJECTIVES = ("amber", "bold", "brisk", "calm", "clever", "crisp", "eager", "gentle", "keen")
@@ -250,6 +414,9 @@ class Client:
     Clients of one tracking URI share its store and background writer. ``close()`` (or the
     end of a ``with`` block) writes out what the client logged; the store closes with the last
     client using it, and at exit in any case.
+
+    Writes never raise for a store that fails: they are queued, written in the background and
+    retried (one ``AutologWarning`` says so); bad input raises at the call.
 
     Example::
 
@@ -304,20 +471,21 @@ class Client:
 
     @property
     def store(self) -> Store:
+        """The tracking store (opened now, on this thread, if nothing opened it yet)."""
         return self._live.store
 
     # experiments ------------------------------------------------------------------------------
 
     def get_or_create_experiment(self, name: str = DEFAULT_EXPERIMENT) -> Experiment:
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidInputError(f"experiment names must be non-empty strings, not {name!r}")
-        cached = self._live.experiments.get(name)
+        check_name(name, "experiment name")
+        backend = self._live
+        cached = backend.experiments.get(name)
         if cached is None:
-            cached = self.store.get_or_create_experiment(name)
-            self._live.experiments[name] = cached
+            cached = backend.remember(self.store.get_or_create_experiment(name))
         return cached
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
+        check_name(name, "experiment name")
         return self.store.get_experiment_by_name(name)
 
     def list_experiments(self, lifecycle: Lifecycle = "active") -> list[Experiment]:
@@ -326,20 +494,53 @@ class Client:
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         """Rename an experiment (its runs stay in it); a name in use is an error."""
-        if not isinstance(new_name, str) or not new_name.strip():
-            raise InvalidInputError(f"experiment names must be non-empty strings, not {new_name!r}")
-        self.store.rename_experiment(experiment_id, new_name)
-        self._live.experiments.clear()
+        check_name(new_name, "experiment name")
+        self.store.rename_experiment(check_text(experiment_id, "experiment id"), new_name)
+        self._forget_experiments()
 
     def delete_experiment(self, experiment_id: str) -> None:
         """Soft-delete an experiment: it and its runs are hidden until restored, and removed
         for good by ``purge_deleted``. Its name stays taken until then."""
-        self.store.delete_experiment(experiment_id)
-        self._live.experiments.clear()
+        self.store.delete_experiment(check_text(experiment_id, "experiment id"))
+        self._forget_experiments()
 
     def restore_experiment(self, experiment_id: str) -> None:
-        self.store.restore_experiment(experiment_id)
-        self._live.experiments.clear()
+        self.store.restore_experiment(check_text(experiment_id, "experiment id"))
+        self._forget_experiments()
+
+    def _forget_experiments(self) -> None:
+        backend = self._live
+        backend.experiments.clear()
+        backend.experiment_ids.clear()
+
+    def _experiment_now(self, name: str | None, experiment_id: str | None) -> Experiment | None:
+        """The experiment, if known here or found within the start timeout; else None (the
+        writer finds it when it creates the run)."""
+        backend = self._live
+        if experiment_id is not None:
+            cached = backend.experiment_ids.get(experiment_id)
+        else:
+            assert name is not None
+            cached = backend.experiments.get(name)
+        if cached is not None:
+            return cached
+
+        def find(store: Store) -> Experiment:
+            if experiment_id is not None:
+                return store.get_experiment(experiment_id)
+            assert name is not None
+            return store.get_or_create_experiment(name)
+
+        try:
+            return backend.remember(backend.ask("starting a run", find, _start_timeout()))
+        except _Late:
+            return None
+        except NotFoundError:
+            raise  # an experiment id that does not exist: the caller's mistake
+        except Exception as exc:
+            # The store cannot be opened or refused: the writer reports it (once) and retries.
+            _logger().debug("autolog: experiment not found now: %r", exc)
+            return None
 
     # runs -------------------------------------------------------------------------------------
 
@@ -352,46 +553,74 @@ class Client:
         tags: Mapping[str, Any] | None = None,
         parent_run_id: str | None = None,
     ) -> Run:
-        """Start a RUNNING run owned by this process; it is stored in the background."""
+        """Start a RUNNING run owned by this process; it is stored in the background.
+
+        The run's experiment must be known to give its id: when this process has not seen it
+        yet and the store does not answer within ``AUTOLOG_START_TIMEOUT`` seconds (default
+        1; the store is locked, slow or down), the run starts anyway. What is logged to it is
+        kept and written once the store answers, and the returned ``info`` then has an empty
+        ``experiment_id`` and ``artifact_uri`` (``get_run`` gives them once it is stored).
+
+        Raises:
+            NotFoundError: ``experiment_id`` names no experiment (where the store answered).
+            InvalidInputError: a bad name, tag or parent.
+        """
+        if experiment_id == "":
+            experiment_id = None  # unknown (a parent started while the store was late)
         if experiment_id is not None:
-            experiment = self.store.get_experiment(experiment_id)
+            check_text(experiment_id, "experiment id")
         else:
-            experiment = self.get_or_create_experiment(experiment_name or DEFAULT_EXPERIMENT)
-        if run_name is not None and not isinstance(run_name, str):
-            raise InvalidInputError(f"run_name must be a string, not {run_name!r}")
+            check_name(experiment_name or DEFAULT_EXPERIMENT, "experiment name")
+        if run_name is not None:
+            check_text(run_name, "run_name")
+        if parent_run_id is not None:
+            check_run_id(parent_run_id)
         all_tags = context.cheap_tags()
         if parent_run_id is not None:
             all_tags[context.TAG_PARENT] = parent_run_id
         for key, value in check_mapping(tags or {}, "tags").items():
             all_tags[check_key(key)] = stringify(key, value)
-        run_id = f"{_random_bits(128):032x}"
-        name = run_name or _run_name()
-        start = _start_time()
-        artifact_uri = f"{experiment.artifact_location}/{run_id}/artifacts"
         backend = self._live
+        if experiment_id is None and parent_run_id is not None and not experiment_name:
+            # a nested run stays in its parent's experiment (known by name if not by id yet)
+            parent = backend.runs.get(parent_run_id)
+            if parent is not None:
+                experiment_id = parent.experiment_id
+                experiment_name = None if experiment_id else parent.experiment_name
+        name = experiment_name or DEFAULT_EXPERIMENT
+        experiment = self._experiment_now(name, experiment_id)
+        run_id = f"{_random_bits(128):032x}"
+        run_name = run_name or _run_name()
+        start = _start_time()
+        state = _RunState(None, {}, owned=True, queue=backend.writer.metric_queue(run_id))
+        state.experiment_name = name if experiment_id is None else None
+        if experiment is not None:
+            state.experiment_id = experiment.experiment_id
+            state.artifact_uri = f"{experiment.artifact_location}/{run_id}/artifacts"
+        creation = _Creation(backend, state, run_id, experiment, name, experiment_id)
         backend.writer.create_run(
             run_id,
-            experiment_id=experiment.experiment_id,
-            run_name=name,
+            run_name=run_name,
             start_time=start,
-            artifact_uri=artifact_uri,
             parent_run_id=parent_run_id,
             tags=all_tags,
+            resolve=creation.resolve,
+            refresh=creation.refresh,
             # git dirty flag, package versions: slower to find, so found on the writer thread
             tags_later=context.background_tags,
         )
         # Registered after the create is queued: anything queued for the run (heartbeats from
         # the writer thread included) follows its creation.
-        queue = backend.writer.metric_queue(run_id)
-        backend.runs[run_id] = _RunState(artifact_uri, {}, owned=True, queue=queue)
+        backend.runs[run_id] = state
+        backend.writer.call(run_id, state.created.set)
         info = RunInfo(
             run_id,
-            experiment.experiment_id,
-            name,
+            state.experiment_id or "",
+            run_name,
             RunStatus.RUNNING,
             start,
             None,
-            artifact_uri,
+            state.artifact_uri or "",
             parent_run_id,
         )
         return Run(info, RunData({}, {}, all_tags))
@@ -401,12 +630,20 @@ class Client:
     ) -> None:
         """End a run: FINISHED, FAILED or KILLED. Its data is written right away."""
         final = final_status(status)
-        state = self._live.runs.pop(run_id, None)
+        check_run_id(run_id)
+        if end_time is not None:
+            end_time = to_timestamp("end_time", end_time)
+        backend = self._live
+        state = backend.runs.pop(run_id, None)
         if state is not None:
             state.owned = False
-        self._live.writer.end_run(run_id, final, end_time or _now())
+        if len(backend.ended) >= 10_000:
+            backend.ended.pop(next(iter(backend.ended)))
+        backend.ended[run_id] = final
+        backend.writer.end_run(run_id, final, end_time or _now())
 
     def get_run(self, run_id: str) -> Run:
+        check_run_id(run_id)
         self._sync()
         return self._reap(self.store.get_run(run_id))
 
@@ -488,11 +725,15 @@ class Client:
             )
         filters = parse_filter(filter_string)
         clauses = parse_order_by(order_by)
-        if not isinstance(max_results, int) or max_results < 1:
+        if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
             raise InvalidInputError(f"max_results must be a positive integer, not {max_results!r}")
-        ids: list[str] | None = None if experiment_ids is None else list(experiment_ids)
+        ids: list[str] | None = None
+        if experiment_ids is not None:
+            ids = [check_text(i, "experiment id") for i in experiment_ids]
         if experiment_names is not None:
             names = [experiment_names] if isinstance(experiment_names, str) else experiment_names
+            for n in names:
+                check_text(n, "experiment name")
             found = [self.store.get_experiment_by_name(n) for n in names]
             ids = (ids or []) + [e.experiment_id for e in found if e is not None]
         self._sync()
@@ -510,12 +751,12 @@ class Client:
         """Soft-delete a run: hidden from searches (and the UI) until ``restore_run``; removed
         for good, artifacts included, by ``purge_deleted`` (``autolog gc``)."""
         self._sync()
-        self.store.delete_run(_run_id_arg(run_id))
+        self.store.delete_run(check_run_id(run_id))
 
     def restore_run(self, run_id: str) -> None:
         """Bring a deleted run back."""
         self._sync()
-        self.store.restore_run(_run_id_arg(run_id))
+        self.store.restore_run(check_run_id(run_id))
 
     def purge_deleted(self, older_than: float = 0.0, *, dry_run: bool = False) -> PurgeReport:
         """Remove for good the runs and experiments deleted at least ``older_than`` seconds
@@ -550,24 +791,51 @@ class Client:
         if alive:
             return run
         end_time = max(last_seen, run.info.start_time)
-        # Still reported as KILLED if the store is busy; the next reader records it.
-        with contextlib.suppress(StoreUnavailableError):
+        # Still reported as KILLED if the store is busy (or the run ended meanwhile): the next
+        # reader sees the truth.
+        with contextlib.suppress(StoreError, RunStateError):
             self.store.update_run(run.info.run_id, RunStatus.KILLED, end_time)
         return run._replace(info=run.info._replace(status=RunStatus.KILLED, end_time=end_time))
 
     # logging ----------------------------------------------------------------------------------
 
     def _state(self, run_id: str) -> _RunState:
-        state = self._live.runs.get(run_id)
-        if state is None:
-            run = self.get_run(run_id)
-            if run.info.status is not RunStatus.RUNNING:
-                raise InvalidInputError(
-                    f"run {run_id} is {run.info.status}; only RUNNING runs can be logged to"
-                )
-            queue = self._live.writer.metric_queue(run_id, exists=True)
+        """What is known of ``run_id``; a run this process did not start is looked up once,
+        waiting at most the start timeout (and else taken to be RUNNING: the store refuses
+        what it must when the writer comes to it)."""
+        backend = self._live
+        state = backend.runs.get(run_id)
+        if state is not None:
+            return state
+        check_run_id(run_id)
+        status = backend.ended.get(run_id)
+        if status is not None:
+            raise InvalidInputError(f"run {run_id} is {status}; only RUNNING runs can be logged to")
+        try:
+            run: Run | None = backend.ask(
+                "looking up a run", lambda store: store.get_run(run_id), _start_timeout()
+            )
+        except _Late:
+            run = None
+        except NotFoundError:
+            raise
+        except Exception as exc:  # the store cannot be opened: the writer will say so
+            _logger().debug("autolog: run %s not looked up: %r", run_id, exc)
+            run = None
+        if run is not None and run.info.status is not RunStatus.RUNNING:
+            raise InvalidInputError(
+                f"run {run_id} is {run.info.status}; only RUNNING runs can be logged to"
+            )
+        queue = backend.writer.metric_queue(run_id, exists=True)
+        if run is None:
+            state = _RunState(None, None, False, queue)
+            # heavy jobs go ahead once what is queued before them is written
+            backend.writer.call(run_id, state.created.set)
+        else:
             state = _RunState(run.info.artifact_uri, dict(run.data.params), False, queue)
-            self._live.runs[run_id] = state
+            state.experiment_id = run.info.experiment_id
+            state.created.set()
+        backend.runs[run_id] = state
         return state
 
     def log_metric(
@@ -633,13 +901,14 @@ class Client:
         self._state(run_id)  # raises unless the run is RUNNING
         at = step if type(step) is int and STEP_MIN <= step <= STEP_MAX else to_step("step", step)
         stamp = _now() if timestamp is None else to_timestamp("timestamp", timestamp)
-        store = self.store
+        writer = self._live.writer
 
         def job() -> None:
+            # on the writer thread: its store, opened there
             values = check_mapping(compute(), "metrics")
             metrics = [Metric(check_key(k), to_float(k, v), at, stamp) for k, v in values.items()]
             if metrics:
-                store.log_batch(run_id, metrics, [], [])
+                writer.store.log_batch(run_id, metrics, [], [])
 
         self._live.writer.call(run_id, job)
 
@@ -647,18 +916,19 @@ class Client:
         self.log_params(run_id, {check_key(key): value})
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
-        """Queue params; one that was logged before with another value raises at once."""
-        state = self._state(run_id)
-        if state.params is None:
-            state.params = dict(self.get_run(run_id).data.params)
+        """Queue params; one that was logged before with another value raises at once (where
+        this process knows the run's params: else the store refuses it, with a warning)."""
         checked = []
         for key, value in check_mapping(params, "params").items():
             check_key(key)
-            text = stringify(key, value)
-            old = state.params.get(key)
-            if old is not None and old != text:
-                raise ParamCollisionError(run_id, key, old, text)
-            checked.append(Param(key, text))
+            checked.append(Param(key, stringify(key, value)))
+        state = self._state(run_id)
+        if state.params is None:
+            state.params = {}  # not known: collisions with what this process logs still raise
+        for param in checked:
+            old = state.params.get(param.key)
+            if old is not None and old != param.value:
+                raise ParamCollisionError(run_id, param.key, old, param.value)
         for param in checked:
             if param.key not in state.params:
                 state.params[param.key] = param.value
@@ -676,8 +946,10 @@ class Client:
             self._live.writer.tag(run_id, tag)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        check_run_id(run_id)
+        check_key(key)
         self._sync()
-        return self.store.get_metric_history(run_id, check_key(key))
+        return self.store.get_metric_history(run_id, key)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything logged so far through this store is stored."""
@@ -685,42 +957,125 @@ class Client:
 
     # artifacts --------------------------------------------------------------------------------
 
-    def _repository(self, run_id: str, *, write: bool = False) -> ArtifactRepository:
-        """The run's artifacts; ``write``: only for a RUNNING run (a finished run's files,
-        a registered model's among them, never change)."""
-        state = self._live.runs.get(run_id)
-        if state is None and write:
-            state = self._state(run_id)  # raises unless the run is RUNNING
-        uri = state.artifact_uri if state is not None else self.get_run(run_id).info.artifact_uri
-        from autolog.artifacts import artifact_repository, served_by_store
+    def _repository(self, run_id: str) -> ArtifactRepository:
+        """The artifacts of a run, to read."""
+        from autolog.artifacts import artifact_repository
 
-        if write and served_by_store(self.store):
-            # The server keeps the run's files: it must know the run, whose creation may
-            # still be queued (an upload is slow anyway; this waits for the queue first).
-            self._sync()
+        check_run_id(run_id)
+        state = self._live.runs.get(run_id)
+        uri = state.artifact_uri if state is not None else None
+        if uri is None:
+            uri = self.get_run(run_id).info.artifact_uri
         return artifact_repository(uri, store=self.store, run_id=run_id)
+
+    def _wait_created(self, state: _RunState) -> None:
+        """Wait a little for a run's creation to be stored (no wait while the store fails)."""
+        writer = self._live.writer
+        if not state.created.is_set() and writer.failing is None:
+            writer.wake()
+            state.created.wait(_start_timeout())
+
+    def _later_repository(self, state: _RunState, run_id: str) -> ArtifactRepository:
+        """In a heavy job: the run's artifacts, once the run is stored (``NotYet`` before)."""
+        from autolog.artifacts import artifact_repository
+
+        if not state.created.is_set() or state.artifact_uri is None:
+            raise NotYet("the run is not stored yet")
+        store = self._live.writer.store
+        return artifact_repository(state.artifact_uri, store=store, run_id=run_id)
 
     def log_artifact(
         self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
     ) -> str:
-        """Copy a file into the run's artifacts (now, so later edits don't leak in)."""
+        """Copy a file into the run's artifacts (now, so later edits don't leak in).
+
+        The copy appears among the run's artifacts once the store has recorded its SHA-256
+        (in the background). A store that fails (a full disk) does not raise: one
+        ``AutologWarning`` says the file was not logged. Returns the artifact's path.
+        """
+        return self._log_files(run_id, local_path, artifact_path, single=True)[0]
+
+    def log_artifacts(
+        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> list[str]:
+        """Copy every file under ``local_dir`` into the run's artifacts, keeping the layout.
+
+        As ``log_artifact``: a store that fails does not raise, a warning says so.
+        """
+        return self._log_files(run_id, local_dir, artifact_path, single=False)
+
+    def _log_files(
+        self,
+        run_id: str,
+        local: str | os.PathLike[str],
+        artifact_path: str | None,
+        *,
+        single: bool,
+    ) -> list[str]:
         from pathlib import Path
 
-        source = Path(_path_arg(local_path, "log_artifact"))
-        if not source.is_file():
+        from autolog.artifacts import LocalArtifactRepository
+        from autolog.artifacts.local import discard_staged, stage_file
+
+        what = "log_artifact" if single else "log_artifacts"
+        source = Path(_path_arg(local, what))
+        check_text(str(source), f"{what} path")
+        if single and not source.is_file():
             raise InvalidInputError(f"log_artifact needs an existing file, not {str(source)!r}")
+        if not single and not source.is_dir():
+            raise InvalidInputError(
+                f"log_artifacts needs an existing directory, not {str(source)!r}"
+            )
         folder = check_artifact_path(artifact_path)
-        target = f"{folder}/{source.name}" if folder else source.name
-        digest = self._repository(run_id, write=True).put_file(source, check_artifact_path(target))
-        self._live.writer.hashes(run_id, {target: digest})
-        return target
+        files: list[tuple[Path, str]] = []
+        if single:
+            name = source.name
+            files.append((source, check_artifact_path(f"{folder}/{name}" if folder else name)))
+        else:
+            for path in sorted(source.rglob("*")):
+                if path.is_file() and not path.is_symlink():
+                    relative = path.relative_to(source).as_posix()
+                    target = check_artifact_path(f"{folder}/{relative}" if folder else relative)
+                    files.append((path, target))
+        state = self._state(run_id)
+        if state.artifact_uri is None:
+            self._wait_created(state)
+        # A snapshot now, beside the run's artifacts where they are a local folder (else in a
+        # temporary folder); it takes its place once the store has recorded its hash.
+        uri = state.artifact_uri
+        beside = None  # a run's own folder where it is one (a rename puts the copy in place)
+        if uri is not None and urlsplit(uri).scheme in ("file", ""):
+            beside = LocalArtifactRepository(uri)
+        staged: list[tuple[Path, str, str]] = []
+        try:
+            for path, target in files:
+                copy, digest = stage_file(path, beside)
+                staged.append((copy, target, digest))
+        except (OSError, StoreError) as exc:
+            discard_staged([copy for copy, _, _ in staged])
+            warn(f"autolog: {what} did not log {str(source)!r} to run {run_id}: {exc}")
+            return [target for _, target in files]
+
+        def place() -> None:
+            into = self._later_repository(state, run_id)
+            self._live.writer.store.record_artifact_hashes(run_id, {t: d for _, t, d in staged})
+            for copy, target, _ in staged:
+                _place(into, copy, target)
+
+        self._live.writer.heavy(
+            run_id,
+            place,
+            what=f"artifacts {', '.join(t for _, t, _ in staged)[:200]}",
+            on_drop=partial(discard_staged, [copy for copy, _, _ in staged]),
+        )
+        return [target for _, target in files]
 
     def log_artifact_later(
         self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
     ) -> str:
-        """Like ``log_artifact``, but the copy is made on the writer thread: the caller does
-        no I/O beyond one ``stat``. A file rewritten before its copy is complete is not logged
-        by this call (the call made for the rewrite logs the new content)."""
+        """Like ``log_artifact``, but the copy is made on the writer's file thread: the caller
+        does no I/O beyond one ``stat``. A file rewritten before its copy is complete is not
+        logged by this call (the call made for the rewrite logs the new content)."""
         from pathlib import Path
 
         source = Path(os.path.abspath(_path_arg(local_path, "log_artifact")))
@@ -732,45 +1087,35 @@ class Client:
             ) from None
         folder = check_artifact_path(artifact_path)
         target = check_artifact_path(f"{folder}/{source.name}" if folder else source.name)
-        repo = self._repository(run_id, write=True)
+        state = self._state(run_id)
+
+        from autolog.artifacts import LocalArtifactRepository
+        from autolog.artifacts.local import discard_staged, stage_file
 
         def copy() -> None:
+            repo = self._later_repository(state, run_id)
             try:
                 if _stamp(source) != stamp:
                     return
-                digest = repo.put_file(source, target)
-                if _stamp(source) != stamp:
-                    return
+                local = repo if isinstance(repo, LocalArtifactRepository) else None
+                staged, digest = stage_file(source, local)
             except FileNotFoundError:
                 return  # removed since: nothing left to log (and nothing to retry)
-            self.store.record_artifact_hashes(run_id, {target: digest})
+            try:
+                if _stamp(source) != stamp:
+                    return
+                self._live.writer.store.record_artifact_hashes(run_id, {target: digest})
+                _place(repo, staged, target)
+            finally:
+                discard_staged([staged])
 
-        self._live.writer.call(run_id, copy)
+        self._live.writer.heavy(run_id, copy, what=f"artifact {target}")
         return target
 
-    def log_artifacts(
-        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
-    ) -> list[str]:
-        """Copy every file under ``local_dir`` into the run's artifacts, keeping the layout."""
-        from pathlib import Path
-
-        root = Path(_path_arg(local_dir, "log_artifacts"))
-        if not root.is_dir():
-            raise InvalidInputError(f"log_artifacts needs an existing directory, not {str(root)!r}")
-        folder = check_artifact_path(artifact_path)
-        repo = self._repository(run_id, write=True)
-        hashes = {}
-        for path in sorted(root.rglob("*")):
-            if path.is_file() and not path.is_symlink():
-                relative = path.relative_to(root).as_posix()
-                target = check_artifact_path(f"{folder}/{relative}" if folder else relative)
-                hashes[target] = repo.put_file(path, target)
-        self._live.writer.hashes(run_id, hashes)
-        return sorted(hashes)
-
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        relative = check_artifact_path(path)
         self._sync()
-        return self._repository(run_id).list(path)
+        return self._repository(run_id).list(relative)
 
     def download_artifacts(
         self, run_id: str, path: str = "", dst_path: str | os.PathLike[str] | None = None
@@ -778,9 +1123,12 @@ class Client:
         """Copy an artifact file or folder to ``dst_path`` (a new temp dir by default)."""
         from pathlib import Path
 
+        relative = check_artifact_path(path)
+        if dst_path is not None:
+            check_text(str(_path_arg(dst_path, "download_artifacts")), "dst_path")
         self._sync()
         destination = Path(_path_arg(dst_path, "download_artifacts") if dst_path else _mkdtemp())
-        return str(self._repository(run_id).download(path, destination))
+        return str(self._repository(run_id).download(relative, destination))
 
     # models -----------------------------------------------------------------------------------
 
@@ -793,7 +1141,8 @@ class Client:
         flavor: str = "pickle",
         metadata: Mapping[str, Any] | None = None,
     ) -> str:
-        """Snapshot ``model`` now; its files and hashes are written in the background.
+        """Snapshot ``model`` now; its files and its record in the store are written in the
+        background (on the writer's file thread: a large model never delays metrics).
 
         Returns the model's URI, ``runs:/<run_id>/<name>``.
         """
@@ -802,10 +1151,19 @@ class Client:
             raise InvalidInputError("a model needs a non-empty name")
         from autolog import models
 
-        repo = self._repository(run_id, write=True)
+        state = self._state(run_id)
         files, meta = models.prepare(model, flavor, metadata)
-        job = partial(models.write, self.store, repo, run_id, path, files, meta)
-        self._live.writer.call(run_id, job)
+        hashes, meta_bytes = models.digest(files, meta)
+
+        def write() -> None:
+            repo = self._later_repository(state, run_id)
+            # Recorded first: the store refuses a model that may not be replaced (its run has
+            # ended, or a registered version points at it) before a file of it is touched.
+            store = self._live.writer.store
+            store.record_model(run_id, path, {f"{path}/{n}": d for n, d in hashes.items()})
+            models.write(repo, path, files, meta_bytes, hashes)
+
+        self._live.writer.heavy(run_id, write, what=f"model {path!r}")
         return f"runs:/{run_id}/{path}"
 
     def load_model(self, model_uri: str) -> object:
@@ -817,9 +1175,12 @@ class Client:
         return models.load(self.store, self._repository(run_id), run_id, path)
 
     def _model_location(self, model_uri: str) -> tuple[str, str]:
-        self._sync()
         if not isinstance(model_uri, str):
             raise InvalidURIError(repr(model_uri), "model URIs are strings")
+        problem = text_problem(model_uri)
+        if problem is not None:
+            raise InvalidURIError(model_uri, problem)
+        self._sync()
         if model_uri.startswith("models:/"):
             version = self._model_version(model_uri)
             return self._model_location(version.source)
@@ -831,7 +1192,7 @@ class Client:
         run_id, _, path = model_uri.removeprefix("runs:/").strip("/").partition("/")
         if not run_id or not path:
             raise InvalidURIError(model_uri, "expected runs:/<run_id>/<path>")
-        return run_id, check_artifact_path(path)
+        return check_run_id(run_id), check_artifact_path(path)
 
     def _model_version(self, model_uri: str) -> ModelVersion:
         body = model_uri.removeprefix("models:/").strip("/")
@@ -841,37 +1202,60 @@ class Client:
                 return self.store.get_model_version_by_alias(name, alias)
         else:
             name, _, version = body.rpartition("/")
-            if name and version.isdigit():
-                return self.store.get_model_version(name, int(version))
+            if name and version.isascii() and version.isdigit():
+                number = int(version)
+                if number > STEP_MAX:
+                    raise NotFoundError("model version", f"{name}/{version}")
+                return self.store.get_model_version(name, number)
         raise InvalidURIError(
             model_uri, "expected models:/<name>/<version> or models:/<name>@<alias>"
         )
 
     def register_model(self, model_uri: str, name: str) -> ModelVersion:
-        """Register the logged model at ``model_uri`` as the next version of ``name``."""
-        if not isinstance(name, str) or not name.strip() or "/" in name or "@" in name:
+        """Register the model ``log_model`` logged at ``model_uri`` as the next version of
+        ``name``. From then on that model cannot be replaced (``log_model`` again under its
+        name in its run is refused).
+
+        Raises:
+            NotFoundError: no model was logged at ``model_uri`` (a folder of files that looks
+                like one is not a model: only ``log_model`` makes one).
+        """
+        check_name(name, "registered model name")
+        if "/" in name or "@" in name:
             raise InvalidInputError(
                 f"registered model names may not be empty or hold '/' or '@': {name!r}"
             )
-        from autolog import models
-
         run_id, path = self._model_location(model_uri)
-        if f"{path}/{models.MODEL_META}" not in self.store.get_artifact_hashes(run_id, path):
-            raise NotFoundError("model", model_uri)
         return self.store.create_model_version(name, f"runs:/{run_id}/{path}", run_id)
 
     def set_model_alias(self, name: str, alias: str, version: int) -> None:
+        check_name(name, "registered model name")
         if not isinstance(alias, str) or not alias.isidentifier():
             raise InvalidInputError(f"model aliases must be identifiers, not {alias!r}")
         self.store.set_model_alias(name, alias, _version_arg(version))
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
+        check_name(name, "registered model name")
         return self.store.get_model_version(name, _version_arg(version))
 
 
-def _run_id_arg(run_id: object) -> str:
+def _place(repo: ArtifactRepository, staged: Any, target: str) -> None:
+    """Put a snapshot in its place: a rename beside a local run's files, else a copy (an
+    upload to a tracking server or a bucket)."""
+    place = getattr(repo, "place", None)
+    if place is not None:
+        place(staged, target)
+    else:
+        repo.put_file(staged, target)
+
+
+def check_run_id(run_id: object) -> str:
+    """``run_id`` if it can name a run (a non-empty string of printable text), else
+    ``InvalidInputError`` naming it."""
     if not isinstance(run_id, str) or not run_id:
         raise InvalidInputError(f"run ids are non-empty strings, not {run_id!r}")
+    if not run_id.isascii() or not run_id.isprintable():
+        raise InvalidInputError(f"run ids are printable ASCII text, not {run_id!r}")
     return run_id
 
 
@@ -884,11 +1268,11 @@ def _path_arg(value: object, what: str) -> str | os.PathLike[str]:
 def _version_arg(version: object) -> int:
     if isinstance(version, bool) or not isinstance(version, (int, str)):
         raise InvalidInputError(f"model versions are positive integers, not {version!r}")
-    if isinstance(version, str) and not version.isdigit():
+    if isinstance(version, str) and not (version.isascii() and version.isdigit()):
         raise InvalidInputError(f"model versions are positive integers, not {version!r}")
     number = int(version)
-    if number < 1:
-        raise InvalidInputError(f"model versions are positive integers, not {version!r}")
+    if not 1 <= number <= STEP_MAX:
+        raise InvalidInputError(f"model versions are positive 64-bit integers, not {version!r}")
     return number
 
 
@@ -902,3 +1286,9 @@ def _stamp(path: os.PathLike[str]) -> tuple[int, int, int]:
     """What changes when a file is rewritten: inode, size, modification time."""
     info = os.stat(path)
     return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def _logger() -> Any:
+    import logging
+
+    return logging.getLogger(__name__)

@@ -19,12 +19,14 @@ Every error autolog raises on purpose derives from ``AutologError``::
 
 Errors carry the data they are about as attributes so callers never parse messages.
 ``AutologWarning`` is what a failure inside autolog's own logging code becomes while training
-goes on (see ``autolog.autolog``).
+goes on (see ``autolog.autolog``); ``warn`` issues one.
 """
 
 from __future__ import annotations
 
 import errno
+import threading
+import warnings
 
 __all__ = [
     "AutologError",
@@ -42,7 +44,9 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "UnsafePathError",
+    "background_thread",
     "is_transient",
+    "warn",
 ]
 
 
@@ -75,7 +79,10 @@ class InvalidValueError(InvalidInputError):
         self.key = key
         self.value = value
         self.reason = reason
-        text = repr(value)
+        try:
+            text = repr(value)
+        except Exception:  # a value whose own __repr__ fails is still named by its type
+            text = f"<{type(value).__name__}>"
         if len(text) > 80:
             text = text[:77] + "..."
         super().__init__(f"invalid value {text} for {key!r}: {reason}")
@@ -188,3 +195,37 @@ _TRANSIENT_ERRNOS = {
                  "ESTALE", "ECONNREFUSED", "ECONNRESET", "ENETUNREACH", "EHOSTUNREACH")
     if hasattr(errno, name)
 }  # fmt: skip
+
+
+#: marks autolog's own background threads (see ``warn``)
+_thread_role = threading.local()
+
+
+def background_thread() -> None:
+    """Mark the calling thread as one of autolog's own background threads (see ``warn``)."""
+    _thread_role.background = True
+
+
+def warn(message: str, stacklevel: int = 3) -> None:
+    """Issue an ``AutologWarning``.
+
+    Where warnings are made errors (``-W error``, ``filterwarnings = error``), the error is
+    raised on the caller's thread, as Python raises any warning there. On autolog's background
+    threads it is reported the way an exception no one caught in a thread is
+    (``threading.excepthook``: pytest fails the test), and the thread goes on.
+    """
+    try:
+        warnings.warn(message, AutologWarning, stacklevel=stacklevel)
+    except Warning as exc:
+        if not getattr(_thread_role, "background", False):
+            raise
+        try:
+            threading.excepthook(
+                threading.ExceptHookArgs(
+                    (type(exc), exc, exc.__traceback__, threading.current_thread())
+                )
+            )
+        except Exception:  # a broken hook must not end the thread either
+            import logging
+
+            logging.getLogger(__name__).warning("%s", message)

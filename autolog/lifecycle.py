@@ -21,6 +21,7 @@ This module imports nothing of autolog's but its entities, so every module may i
 from __future__ import annotations
 
 import atexit
+import math
 import os
 import signal
 import sys
@@ -44,6 +45,7 @@ __all__ = [
     "on_shutdown",
     "report",
     "run_ending",
+    "seconds_setting",
     "shutdown",
     "watch_multiprocessing_child",
 ]
@@ -120,19 +122,25 @@ def _bottom_up(hooks: list[tuple[Layer, Any]]) -> list[Any]:
     return [hook for _, hook in sorted(hooks, key=lambda entry: entry[0])]
 
 
-def exit_timeout() -> float:
-    """``$AUTOLOG_EXIT_TIMEOUT`` (seconds; default 10): how long exit and SIGTERM may spend
-    writing what is still queued before they report what is left and go."""
-    raw = os.environ.get("AUTOLOG_EXIT_TIMEOUT")
+def seconds_setting(name: str, default: float) -> float:
+    """A duration from the environment variable ``name`` (seconds >= 0), else ``default``; a
+    value that is not one is reported on stderr and ``default`` used."""
+    raw = os.environ.get(name)
     if raw:
         try:
             value = float(raw)
         except ValueError:
             value = -1.0
-        if value >= 0:
+        if value >= 0 and not math.isnan(value):
             return value
-        report(f"AUTOLOG_EXIT_TIMEOUT={raw!r} is not a number of seconds; using 10")
-    return DEFAULT_EXIT_TIMEOUT
+        report(f"{name}={raw!r} is not a number of seconds; using {default:g}")
+    return default
+
+
+def exit_timeout() -> float:
+    """``$AUTOLOG_EXIT_TIMEOUT`` (seconds; default 10): how long exit and SIGTERM may spend
+    writing what is still queued before they report what is left and go."""
+    return seconds_setting("AUTOLOG_EXIT_TIMEOUT", DEFAULT_EXIT_TIMEOUT)
 
 
 def _run_shutdown(reason: Reason, timeout: float | None) -> None:

@@ -164,22 +164,25 @@ def _library_versions(module: str) -> dict[str, str]:
     return versions
 
 
-def write(
-    store: Store,
-    repo: ArtifactRepository,
-    run_id: str,
-    path: str,
-    files: Mapping[str, bytes],
-    meta: Mapping[str, Any],
-) -> None:
-    """Write a prepared model folder and record every file's SHA-256 (writer thread)."""
+def digest(files: Mapping[str, bytes], meta: Mapping[str, Any]) -> tuple[dict[str, str], bytes]:
+    """The SHA-256 of every file of a prepared model, the metadata file included, and the
+    metadata file's bytes."""
     hashes = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
     meta_bytes = json.dumps({**meta, "files": hashes}, indent=2, sort_keys=True).encode()
-    recorded = {}
+    return {**hashes, MODEL_META: hashlib.sha256(meta_bytes).hexdigest()}, meta_bytes
+
+
+def write(
+    repo: ArtifactRepository,
+    path: str,
+    files: Mapping[str, bytes],
+    meta_bytes: bytes,
+    hashes: Mapping[str, str],
+) -> None:
+    """Write a prepared model folder (on the writer's file thread, once it is recorded)."""
     for name, data in files.items():
-        recorded[f"{path}/{name}"] = repo.put_bytes(f"{path}/{name}", data, hashes[name])
-    recorded[f"{path}/{MODEL_META}"] = repo.put_bytes(f"{path}/{MODEL_META}", meta_bytes)
-    store.record_artifact_hashes(run_id, recorded)
+        repo.put_bytes(f"{path}/{name}", data, hashes[name])
+    repo.put_bytes(f"{path}/{MODEL_META}", meta_bytes, hashes[MODEL_META])
 
 
 def _verified(repo: ArtifactRepository, path: str, recorded: Mapping[str, str]) -> bytes:
@@ -197,20 +200,19 @@ def _verified(repo: ArtifactRepository, path: str, recorded: Mapping[str, str]) 
 
 
 def load(store: Store, repo: ArtifactRepository, run_id: str, path: str) -> object:
-    """Verify every file of the model folder at ``path`` against the store, then load it."""
-    recorded = store.get_artifact_hashes(run_id, path)
+    """Verify every file of the model ``log_model`` logged at ``path`` against its record in
+    the store, then load it."""
+    recorded = store.get_model_files(run_id, path)
+    if recorded is None:
+        raise NotFoundError("model", f"runs:/{run_id}/{path}")
     meta_path = f"{path}/{MODEL_META}"
-    if meta_path not in recorded:
-        if not recorded:
-            raise NotFoundError("model", f"runs:/{run_id}/{path}")
-        raise ModelIntegrityError(meta_path, None, None)
     meta = json.loads(_verified(repo, meta_path, recorded))
     files = {}
-    for name, digest in meta.get("files", {}).items():
+    for name, file_digest in meta.get("files", {}).items():
         file_path = f"{path}/{check_artifact_path(name)}"
-        if recorded.get(file_path) != digest:
+        if recorded.get(file_path) != file_digest:
             # the metadata written with the model and the store disagree: a file was replaced
-            raise ModelIntegrityError(file_path, recorded.get(file_path), digest)
+            raise ModelIntegrityError(file_path, recorded.get(file_path), file_digest)
         files[name] = _verified(repo, file_path, recorded)
     flavor = get_flavor(meta["flavor"])
     return flavor.load(files, meta)

@@ -20,7 +20,15 @@ from autolog import lifecycle
 from autolog.client import DEFAULT_EXPERIMENT, Client, flush_all, resolve_tracking_uri
 from autolog.entities import FileInfo, Metric, ModelVersion, Run, RunStatus
 from autolog.errors import InvalidInputError, RunStateError, StoreUnavailableError
-from autolog.validation import check_key, check_mapping, final_status, to_float
+from autolog.stores.base import check_uri
+from autolog.validation import (
+    check_key,
+    check_mapping,
+    check_name,
+    check_text,
+    final_status,
+    to_float,
+)
 
 if TYPE_CHECKING:
     from autolog.stores.spool import SyncReport
@@ -94,6 +102,9 @@ def set_tracking_uri(uri: str | None) -> None:
     global _tracking_uri, _client, _default_uri
     if uri is not None and (not isinstance(uri, str) or not uri.strip()):
         raise InvalidInputError(f"tracking URI must be a non-empty string, not {uri!r}")
+    if uri is not None:
+        check_text(uri, "tracking URI")
+        check_uri(resolve_tracking_uri(uri))
     with _lock:
         _tracking_uri = uri
         _client = None
@@ -115,8 +126,8 @@ def get_tracking_uri() -> str:
 def set_experiment(name: str | None) -> None:
     """Runs started without an explicit experiment go to ``name`` (default: "Default")."""
     global _experiment
-    if name is not None and (not isinstance(name, str) or not name.strip()):
-        raise InvalidInputError(f"experiment names must be non-empty strings, not {name!r}")
+    if name is not None:
+        check_name(name, "experiment name")
     _experiment = name
 
 
@@ -169,7 +180,7 @@ def start_run(
     run = client.create_run(
         experiment or (None if parent else get_experiment_name()),
         # a nested run stays in its parent's experiment unless told otherwise
-        experiment_id=parent.info.experiment_id if parent and not experiment else None,
+        experiment_id=parent.info.experiment_id or None if parent and not experiment else None,
         run_name=run_name,
         tags=tags,
         parent_run_id=parent.info.run_id if parent else None,

@@ -1,4 +1,4 @@
-"""Filter strings and ``order_by`` clauses for ``search_runs``.
+r"""Filter strings and ``order_by`` clauses for ``search_runs``.
 
 Syntax (conditions joined by ``and``)::
 
@@ -10,6 +10,13 @@ Syntax (conditions joined by ``and``)::
 attributes (run_id, run_name, status, experiment_id, parent_run_id) compare strings
 (=, !=, LIKE, ILIKE, IN, NOT IN); the time attributes (start_time, end_time, and duration, which
 is end_time - start_time in ms and missing until a run ends) compare numbers.
+
+Escaping, so that every stored value (and key) can be written: in a quoted string
+``'...'``, ``\\`` is a backslash, ``\'`` and ``''`` are a quote, ``\"`` is a double quote;
+a backslash before any other character is kept as it is (``'C:\dir'`` is ``C:\dir``, and
+``'C:\dir\\'`` is ``C:\dir\``). In a quoted key (backticks or double quotes) a backslash
+escapes the next character. A filter may not hold a NUL or a lone surrogate: no stored text
+can.
 Stores translate the parsed form to their own query language; ``matches`` and ``sort_runs`` are
 the reference semantics used by the in-memory and file stores.
 """
@@ -59,7 +66,7 @@ _NUMERIC_OPS = ("=", "!=", "<", "<=", ">", ">=")
 _STRING_OPS = ("=", "!=", "LIKE", "ILIKE", "NOT LIKE", "NOT ILIKE", "IN", "NOT IN")
 
 _TOKEN_PATTERN = r"""\s*(?:
-        (?P<ident>(?:[A-Za-z_]+)\.(?:`[^`]*`|"[^"]*"|[A-Za-z0-9_./:\-]+))
+        (?P<ident>(?:[A-Za-z_]+)\.(?:`(?:[^`\\]|\\.)*`|"(?:[^"\\]|\\.)*"|[A-Za-z0-9_./:\-]+))
       | (?P<string>'(?:[^'\\]|\\.|'')*')
       | (?P<number>[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|inf|nan)
             (?![A-Za-z0-9_]))
@@ -121,7 +128,7 @@ def _split_ident(text: str, raw: str, pos: int = 0) -> tuple[Entity, str]:
             position=pos,
         )
     if len(key) >= 2 and key[0] == key[-1] and key[0] in '`"':
-        key = key[1:-1]
+        key = re.sub(r"\\(.)", r"\1", key[1:-1], flags=re.DOTALL)
     if not key:
         raise InvalidFilterError(text, f"empty key in {raw!r}", position=pos)
     if entity == "attribute":
@@ -135,13 +142,44 @@ def _split_ident(text: str, raw: str, pos: int = 0) -> tuple[Entity, str]:
 
 
 def _unquote(token: str) -> str:
+    """The text of a quoted string token (see the module's escaping rules)."""
     body = token[1:-1]
-    return body.replace("''", "'").replace("\\'", "'")
+    if "\\" not in body:
+        return body.replace("''", "'")
+    out = []
+    i = 0
+    while i < len(body):
+        char = body[i]
+        following = body[i + 1 : i + 2]
+        if char == "\\" and following and following in "\\'\"":
+            out.append(following)
+            i += 2
+        elif char == "'" and following == "'":
+            out.append("'")
+            i += 2
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
+
+
+def _check_text(text: str) -> None:
+    """No NUL, no lone surrogate: no stored text holds one, and some stores cannot take one."""
+    if text.isascii() and "\x00" not in text:
+        return
+    for index, char in enumerate(text):
+        if char == "\x00":
+            raise InvalidFilterError(text, "a NUL character cannot be matched", position=index)
+        if "\ud800" <= char <= "\udfff":
+            raise InvalidFilterError(
+                text, f"the lone surrogate {char!r} is not Unicode text", position=index
+            )
 
 
 def parse_filter(filter_string: str | None) -> list[Comparison]:
     """Parse a filter string into comparisons that must all hold; '' means everything."""
     text = filter_string or ""
+    _check_text(text)
     tokens = _tokens(text)
     result: list[Comparison] = []
     i = 0
@@ -240,7 +278,8 @@ def _read_value(
                 raise InvalidFilterError(
                     text, f"{key} compares to a finite number, not {raw!r}", position=pos
                 )
-            return int(number), i + 1
+            # times are 64-bit integers: one beyond them is compared as the number it is
+            return (int(number) if abs(number) < 2**63 else number), i + 1
         return number, i + 1
     if kind != "string":
         raise InvalidFilterError(
@@ -259,6 +298,7 @@ def parse_order_by(order_by: Sequence[str] | str | None) -> list[OrderBy]:
     clauses = [order_by] if isinstance(order_by, str) else list(order_by)
     result = []
     for clause in clauses:
+        _check_text(clause)
         parts = clause.strip().rsplit(None, 1)
         ascending = True
         if len(parts) == 2 and parts[1].upper() in ("ASC", "DESC"):

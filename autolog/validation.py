@@ -17,6 +17,8 @@ from autolog.errors import (
 from autolog.rendering import render
 
 MAX_KEY_LENGTH = 250
+# The longest file name most file systems take: each part of an artifact path is one.
+MAX_NAME_BYTES = 255
 # Params and tags are stored whole up to this size; larger values are refused, never cut.
 MAX_VALUE_LENGTH = 16 * 1024 * 1024
 
@@ -27,11 +29,53 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 CHECKED_KEYS: set[str] = set()
 
 
+def text_problem(text: str) -> str | None:
+    """Why no store could hold ``text`` exactly, or None: the rules every store shares.
+
+    A NUL character (PostgreSQL text cannot hold one) and a lone surrogate (not Unicode text:
+    it has no UTF-8 form, so neither a database nor a file can take it) are refused.
+    """
+    if text.isascii():
+        return "NUL characters cannot be stored" if "\x00" in text else None
+    if "\x00" in text:
+        return "NUL characters cannot be stored"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"the lone surrogate {text[exc.start]!r} at index {exc.start} is not Unicode text"
+    return None
+
+
+def check_text(value: object, what: str) -> str:
+    """``value`` if it is a string every store can hold, else ``InvalidInputError`` naming it.
+
+    ``what`` says what the value is, for the message ("experiment name", "run id", ...).
+    """
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a string, not {value!r}")
+    problem = text_problem(value)
+    if problem is not None:
+        raise InvalidInputError(f"{what} {_shown(value)}: {problem}")
+    return value
+
+
+def check_name(value: object, what: str) -> str:
+    """A non-empty name (experiment, registered model) every store can hold."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"{what}s must be non-empty strings, not {value!r}")
+    return check_text(value, what)
+
+
+def _shown(value: str) -> str:
+    return repr(value) if len(value) <= 80 else repr(value[:77] + "...")
+
+
 def check_key(key: object) -> str:
     """Return ``key`` if it is a valid param, metric, tag or artifact key, else raise.
 
     Keys are relative slash-separated paths: they may not be empty, absolute, contain ``..`` or
-    ``.`` or empty segments, backslashes or control characters, or exceed 250 characters.
+    ``.`` or empty segments, backslashes or control characters, lone surrogates, or exceed 250
+    characters.
     """
     if not isinstance(key, str):
         raise InvalidKeyError(key, f"keys must be strings, not {type(key).__name__}")
@@ -53,6 +97,11 @@ def check_artifact_path(path: str | None) -> str:
         raise UnsafePathError(repr(path), "artifact paths must be strings")
     stripped = path.strip("/") if not path.startswith("/") else path
     _check_relative_path(stripped, UnsafePathError, allow_empty=False)
+    for part in stripped.split("/"):
+        if len(part.encode("utf-8")) > MAX_NAME_BYTES:
+            raise UnsafePathError(
+                stripped, f"a part of it is longer than a file name may be ({MAX_NAME_BYTES} bytes)"
+            )
     return stripped
 
 
@@ -68,6 +117,10 @@ def _check_relative_path(
         fail("keys may not be empty")
     if _CONTROL.search(key):
         fail("control characters are not allowed")
+    if not key.isascii():
+        problem = text_problem(key)
+        if problem is not None:
+            fail(problem)
     if "\\" in key:
         fail("backslashes are not allowed (use '/')")
     if key.startswith("/") or _DRIVE.match(key):
@@ -82,11 +135,22 @@ def _check_relative_path(
 def stringify(key: str, value: object) -> str:
     """Render a param or tag value as the string that is stored (one rule for every caller:
     ``autolog.rendering``), refusing oversized ones."""
-    text = value if isinstance(value, str) else render(value)
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = render(value)
+        except Exception as exc:  # an int over Python's digit limit, a __str__ that raises
+            raise InvalidValueError(
+                key, f"<{type(value).__name__}>", f"cannot be shown as text ({exc})"
+            ) from None
     if len(text) > MAX_VALUE_LENGTH:
         raise InvalidValueError(
             key, text[:40], f"{len(text)} characters exceeds the limit of {MAX_VALUE_LENGTH}"
         )
+    problem = text_problem(text)
+    if problem is not None:
+        raise InvalidValueError(key, text, problem)
     return text
 
 
@@ -99,7 +163,7 @@ def to_float(key: str, value: object) -> float:
     if isinstance(value, numbers.Real) or hasattr(value, "__float__"):
         try:
             return float(value)
-        except (TypeError, ValueError) as exc:
+        except Exception as exc:  # whatever a value's own __float__ raises
             raise InvalidValueError(key, value, f"not convertible to float ({exc})") from None
     raise InvalidValueError(key, value, "metric values must be numbers")
 

@@ -2,18 +2,30 @@
 
 Callers append small tuples to a deque (microseconds, no lock, no I/O). One daemon thread per
 store wakes every ``interval`` seconds, or sooner when much is queued or someone flushes, drains
-the deque, groups what it took by run and writes it in as few store calls as possible.
+the deque, groups what it took by run and writes it in as few store calls as possible. The
+store itself is opened on that thread, when there is first something to write: a store that is
+locked, slow or down never holds up the caller.
 
-A failing store never raises into the caller: the failure is reported once as a warning, and
-what could not be written stays queued (bounded by ``max_pending``) and is retried with
-back-off. Only data the store refuses for good (e.g. a param that would change) is dropped, with a
-warning naming it.
+Heavy jobs (artifact copies, model files) run on a second thread, so that a large file never
+delays the metrics queued behind it; what they produce (artifact hashes, model records) then
+joins the queue. A run's end and a flush wait for the jobs queued before them.
+
+Failures:
+
+- a transient one (``errors.is_transient``: locked, disk full, network) is reported once as a
+  warning; what could not be written stays queued and is retried with back-off. The queue is
+  bounded (``max_pending``): beyond it the oldest metric values are dropped as new ones arrive.
+- any other failure is a record the store refuses for good (a param that would change, a value
+  it cannot hold, a run that has ended): that record alone is dropped, with a warning naming
+  it, and everything else is written.
+- a writer thread that died is noticed by the next call that queues something: it warns and
+  starts a new one.
 """
 
 from __future__ import annotations
 
 import threading
-import warnings
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -21,15 +33,15 @@ from typing import Any, Final
 
 from autolog import lifecycle
 from autolog.entities import Metric, Param, RunStatus, RunTag
-from autolog.errors import (
-    AutologWarning,
-    InvalidInputError,
-    NotFoundError,
-    is_transient,
-)
+from autolog.errors import NotFoundError, background_thread, is_transient, warn
 from autolog.stores.base import Store
 
-__all__ = ["Writer"]
+__all__ = ["NotYet", "Writer", "warn"]
+
+
+class NotYet(Exception):
+    """Raised by a heavy job that cannot run yet (its run is not stored): it is tried again
+    later, quietly."""
 
 
 def _logger() -> Any:
@@ -50,6 +62,9 @@ CALL: Final = 6
 FLUSH: Final = 7
 
 _DATA_KINDS = (METRIC, PARAM, TAG)
+_MAX_BACKOFF = 30.0
+# While the writer is behind, the bound on what waits is checked once per this many values.
+_BOUND_EVERY = 1024
 
 
 class _Batch:
@@ -86,17 +101,27 @@ lifecycle.on_fork(
 
 
 class Writer:
-    """Batches everything logged for one store and writes it from a background thread."""
+    """Batches everything logged for one store and writes it from a background thread.
+
+    ``store`` is a store, or a function that opens one: it is then called on the writer thread
+    when there is first something to write (and again after a failure to open).
+    """
 
     def __init__(
         self,
-        store: Store,
+        store: Store | Callable[[], Store],
         *,
         interval: float = 1.0,
         batch_size: int = 50_000,
         max_pending: int = 2_000_000,
     ) -> None:
-        self.store = store
+        if callable(store) and not isinstance(store, Store):
+            self._opener: Callable[[], Store] | None = store
+            self._store: Store | None = None
+        else:
+            self._opener = None
+            self._store = store
+        self._open_lock = threading.Lock()
         self.interval = interval
         self.batch_size = batch_size
         self.max_pending = max_pending
@@ -108,16 +133,31 @@ class Writer:
         self._ready: set[str] = set()
         self._carry: dict[str, list[Metric]] = {}
         self._ended: set[str] = set()  # runs whose deques go once they are empty
+        # runs the store refused to create: what is logged to them is dropped (said once)
+        self._refused: set[str] = set()
         # Items taken from the queue whose write failed; retried before anything newer.
         self._retry: deque[tuple[Any, ...]] = deque()
+        # Taken by whoever removes metric values: the writer thread, and the bound.
+        self._take_lock = threading.Lock()
+        self._behind = 0
         self._wake = threading.Event()
         self._busy = False
+        self._in_flight: tuple[list[tuple[Any, ...]], dict[str, list[Metric]]] = ([], {})
         self._closed = False
+        self._abandoned = False
         self._thread: threading.Thread | None = None
         self._start_lock = threading.RLock()
         self._failing: str | None = None
+        self._failures = 0  # failed attempts to write, ever
         self._warned: set[str] = set()
-        self.dropped = 0
+        # heavy jobs: (run_id, job, on_drop), or (None, item, None) to pass an item on to the
+        # queue once every job before it is done
+        self._jobs: deque[tuple[str | None, Any, Callable[[], None] | None]] = deque()
+        self._jobs_wake = threading.Event()
+        self._jobs_busy = False
+        self._jobs_thread: threading.Thread | None = None
+        #: values and records dropped so far, by what they were (reported at exit)
+        self.dropped_by_kind: dict[str, int] = {}
         #: called on the writer thread after each drain (the client's heartbeat)
         self.on_tick: Callable[[], None] | None = None
         _writers.add(self)
@@ -129,6 +169,7 @@ class Writer:
         """
         self._queue = deque()
         self._retry = deque()
+        self._jobs = deque()
         # The same deques (clients hold them), emptied; the parent wrote their runs' creation
         # before the fork, so the child may write into every one of them.
         for queue in self._metrics.values():
@@ -136,10 +177,43 @@ class Writer:
         self._ready.update(self._metrics)
         self._carry = {}
         self._wake = threading.Event()
+        self._jobs_wake = threading.Event()
         self._start_lock = threading.RLock()
+        self._open_lock = threading.Lock()
+        self._take_lock = threading.Lock()
         self._thread = None
+        self._jobs_thread = None
         self._busy = False
+        self._jobs_busy = False
         self._closed = False
+
+    @property
+    def dropped(self) -> int:
+        """How many values and records were dropped (refused by the store, or over the bound)."""
+        return sum(self.dropped_by_kind.values())
+
+    # the store --------------------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        """The store, opened now if it is not open yet (on the calling thread)."""
+        store = self._store
+        if store is not None:
+            return store
+        with self._open_lock:
+            if self._store is None:
+                assert self._opener is not None
+                self._store = self._opener()
+            return self._store
+
+    @property
+    def store_is_open(self) -> bool:
+        return self._store is not None
+
+    @property
+    def failing(self) -> str | None:
+        """What the store's last failure was, while it keeps failing; None when it works."""
+        return self._failing
 
     # caller side ------------------------------------------------------------------------------
 
@@ -147,10 +221,11 @@ class Writer:
         """Queue one item; never blocks on I/O."""
         queue = self._queue
         queue.append(item)
-        if self._thread is None:
+        thread = self._thread
+        if thread is None or not thread.is_alive():
             self._start()
-        if len(queue) >= self.batch_size and not self._wake.is_set():
-            self._wake.set()
+        if len(queue) >= self.batch_size:
+            self.wake()
 
     def metric_queue(self, run_id: str, *, exists: bool = False) -> deque[Metric]:
         """The deque that metric values of ``run_id`` are appended to (the hot path).
@@ -171,9 +246,22 @@ class Writer:
         """Write soon rather than at the next tick (much is waiting)."""
         if not self._wake.is_set():
             self._wake.set()
+            self._behind = 0
+            return
+        # Woken before and not come yet: the writer is behind (a failing or a slow store). The
+        # bound applies as values arrive, not only when the writer gets round to a retry.
+        self._behind += 1
+        if self._behind % _BOUND_EVERY == 0:
+            thread = self._thread
+            if thread is not None and not thread.is_alive():
+                self._start()
+            self._bound()
 
     def metric(self, run_id: str, metric: Metric) -> None:
-        self.metric_queue(run_id).append(metric)
+        queue = self.metric_queue(run_id)
+        queue.append(metric)
+        if len(queue) >= self.batch_size:
+            self.wake()
 
     def param(self, run_id: str, param: Param) -> None:
         self.put((PARAM, run_id, param))
@@ -182,11 +270,15 @@ class Writer:
         self.put((TAG, run_id, tag))
 
     def create_run(self, run_id: str, **kwargs: Any) -> None:
+        """Queue the run's creation. ``kwargs`` are ``Store.create_run``'s arguments; a
+        ``resolve`` function among them is called with the store on the writer thread and
+        gives the final ones (an experiment looked up, the context found)."""
         self.put((CREATE_RUN, run_id, kwargs))
 
     def end_run(self, run_id: str, status: RunStatus, end_time: int) -> None:
-        self.put((END_RUN, run_id, status, end_time))
-        self._wake.set()  # a finished run is written now, not at the next tick
+        """Queue the run's end, behind every heavy job queued for it before."""
+        self._put_after_jobs((END_RUN, run_id, status, end_time))
+        self.wake()  # a finished run is written now, not at the next tick
 
     def hashes(self, run_id: str, hashes: Mapping[str, str]) -> None:
         self.put((HASHES, run_id, dict(hashes)))
@@ -195,92 +287,266 @@ class Writer:
         """Run ``job`` on the writer thread, after everything queued before it for ``run_id``."""
         self.put((CALL, run_id, job))
 
+    def heavy(
+        self,
+        run_id: str,
+        job: Callable[[], None],
+        *,
+        what: str = "a file write",
+        on_drop: Callable[[], None] | None = None,
+    ) -> None:
+        """Run ``job`` on the writer's second thread (large files: it never delays metrics),
+        after the heavy jobs queued before it. A job that fails for now (or raises ``NotYet``)
+        is tried again later; one that fails for good is dropped with a warning naming
+        ``what``, and ``on_drop`` cleans up after it."""
+        self._jobs.append((run_id, (job, what), on_drop))
+        thread = self._jobs_thread
+        if thread is None or not thread.is_alive():
+            self._start_jobs()
+        self._jobs_wake.set()
+
+    def _put_after_jobs(self, item: tuple[Any, ...]) -> None:
+        if self._jobs or self._jobs_busy:
+            self._jobs.append((None, item, None))
+            self._jobs_wake.set()
+        else:
+            self.put(item)
+
     @property
     def pending(self) -> int:
+        """How many values and records are waiting to be written (an estimate while it runs)."""
         queued = sum(len(q) for q in list(self._metrics.values()))
         carried = sum(len(m) for m in list(self._carry.values()))
-        return len(self._queue) + len(self._retry) + queued + carried + (1 if self._busy else 0)
+        busy = (1 if self._busy else 0) + (1 if self._jobs_busy else 0)
+        return len(self._queue) + len(self._retry) + len(self._jobs) + queued + carried + busy
 
-    def flush(self, timeout: float | None = None) -> bool:
+    def unwritten(self) -> dict[str, int]:
+        """What is still waiting, by kind (for the report at exit)."""
+        counts: dict[str, int] = {}
+
+        def add(kind: str, n: int = 1) -> None:
+            if n:
+                counts[kind] = counts.get(kind, 0) + n
+
+        names = {
+            METRIC: "metric values",
+            PARAM: "params",
+            TAG: "tags",
+            CREATE_RUN: "run creations",
+            END_RUN: "run ends",
+            HASHES: "artifact hash records",
+        }
+        in_flight_items, in_flight_metrics = self._in_flight
+        for values in [*list(self._metrics.values()), *list(self._carry.values())]:
+            add("metric values", len(values))
+        for values in list(in_flight_metrics.values()):
+            add("metric values", len(values))
+        for item in [*in_flight_items, *list(self._retry), *list(self._queue)]:
+            if item[0] in names:  # flush markers and internal calls are nobody's data
+                add(names[item[0]])
+        for run_id, job, _ in list(self._jobs):
+            if run_id is None:
+                if job[0] in names:
+                    add(names[job[0]])
+            else:
+                add("artifact and model writes")
+        return counts
+
+    def flush(self, timeout: float | None = None, *, until_failure: bool = False) -> bool:
         """Block until everything queued before this call is stored.
 
-        Returns False if that did not happen within ``timeout`` (a store that keeps failing).
+        Returns False if that did not happen within ``timeout`` (a store that keeps failing),
+        or, with ``until_failure``, as soon as an attempt to write after this call fails (at
+        exit: try once more, then go).
         """
-        if self._thread is None and not self._queue and not self._retry:
+        failures = self._failures
+        if (
+            self._thread is None
+            and not self._queue
+            and not self._retry
+            and not self._jobs
+            and not self._jobs_busy
+        ):
             if not any(self._metrics.values()):
                 return True  # no writer has run, nothing is queued: nothing can be in flight
             self._start()  # values appended since a fork, when no thread was running
+        thread = self._thread
+        if thread is not None and not thread.is_alive():
+            self._start()
         done = threading.Event()
-        self.put((FLUSH, None, done))
+        self._put_after_jobs((FLUSH, None, done))
         self._wake.set()
-        return done.wait(timeout)
+        self._jobs_wake.set()
+        if not until_failure:
+            return done.wait(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not done.wait(0.02):
+            if self._failures > failures:
+                return False
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+        return True
 
-    def close(self, timeout: float | None = 10.0) -> bool:
-        """Flush and stop the thread; later puts start it again."""
-        flushed = self.flush(timeout)
+    def close(self, timeout: float | None = 10.0, *, until_failure: bool = False) -> bool:
+        """Flush and stop the threads (within ``timeout`` in all); later puts start them again.
+
+        Returns False if not everything was written (``until_failure``: see ``flush``)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        flushed = self.flush(timeout, until_failure=until_failure)
+        if not flushed and until_failure:
+            return False  # the threads stay: daemons, holding what could not be written
         self._closed = True
         self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-            if thread.is_alive():
-                return False  # still writing: keep it the one consumer of the queue
+        self._jobs_wake.set()
+        for thread in (self._thread, self._jobs_thread):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(left())
+                if thread.is_alive():
+                    return False  # still writing: keep it the one consumer of its queue
         self._thread = None
+        self._jobs_thread = None
         self._closed = False
         return flushed
+
+    def abandon(self) -> None:
+        """Stop the threads without writing what is left (its store is closed: the report of
+        what was not written has been made)."""
+        self._abandoned = True
+        self._wake.set()
+        self._jobs_wake.set()
 
     # writer side ------------------------------------------------------------------------------
 
     def _start(self) -> None:
         with self._start_lock:
-            if self._thread is None:
-                thread = threading.Thread(target=self._loop, name="autolog-writer", daemon=True)
-                self._thread = thread
-                thread.start()
+            thread = self._thread
+            if thread is not None and thread.is_alive():
+                return
+            if thread is not None:
+                self._warn_once(
+                    "restarted",
+                    "the writer thread had stopped; a new one writes what was queued",
+                )
+            thread = threading.Thread(target=self._loop, name="autolog-writer", daemon=True)
+            self._thread = thread
+            thread.start()
+
+    def _start_jobs(self) -> None:
+        with self._start_lock:
+            thread = self._jobs_thread
+            if thread is not None and thread.is_alive():
+                return
+            thread = threading.Thread(target=self._jobs_loop, name="autolog-files", daemon=True)
+            self._jobs_thread = thread
+            thread.start()
 
     def _loop(self) -> None:
+        background_thread()
         delay = self.interval
         while True:
             self._wake.wait(delay)
             self._wake.clear()
+            if self._abandoned:
+                return
+            ok = False
             try:
                 ok = self._drain()
-            except Exception as exc:  # a bug of ours must not end the only writer thread
+                if ok and self.on_tick is not None:
+                    try:
+                        self.on_tick()
+                    except Exception as exc:
+                        self._report_failure(exc)
+            except BaseException as exc:  # nothing of ours may end the only writer thread
                 self._warn_once(f"loop:{type(exc).__name__}", f"writer error: {exc!r}")
-                ok = False
-            if ok and self.on_tick is not None:
-                try:
-                    self.on_tick()
-                except Exception as exc:
-                    self._report_failure(exc)
             if self._closed and ok and not self._queue and not self.pending:
                 return
             # back off while the store fails, up to 30 s, but keep answering flush requests
-            delay = self.interval if ok else min(max(delay * 2, 0.5), 30.0)
+            delay = self.interval if ok else min(max(delay * 2, 0.5), _MAX_BACKOFF)
+
+    def _jobs_loop(self) -> None:
+        background_thread()
+        delay = self.interval
+        while True:
+            self._jobs_wake.wait(delay)
+            self._jobs_wake.clear()
+            if self._abandoned:
+                return
+            ok: bool | None = True
+            while self._jobs and ok:
+                run_id, job, on_drop = self._jobs[0]
+                self._jobs_busy = True
+                try:
+                    ok = self._run_job(run_id, job, on_drop)
+                finally:
+                    if ok:
+                        self._jobs.popleft()
+                    self._jobs_busy = False
+            if self._closed and not self._jobs:
+                return
+            if ok:
+                delay = 3600.0
+            elif ok is None:
+                # waiting for a run's creation (the writer was told to write it now): soon
+                delay = 0.01 if delay > 1.0 else min(delay * 2, 1.0)
+            else:
+                delay = min(max(delay * 2, 0.5), _MAX_BACKOFF)
+
+    def _run_job(
+        self, run_id: str | None, job: Any, on_drop: Callable[[], None] | None
+    ) -> bool | None:
+        """Run one heavy job: True when done (or dropped), False if it failed and should be
+        tried again later, None if it must wait for its run's creation."""
+        if run_id is None:
+            self.put(job)  # an item that waited for the jobs before it
+            self.wake()
+            return True
+        function, what = job
+        try:
+            function()
+            return True
+        except NotYet:
+            self.wake()  # the run's creation is queued: have it written now
+            return None
+        except BaseException as exc:
+            if isinstance(exc, Exception) and is_transient(exc):
+                self._report_failure(exc)
+                return False
+            self._drop("artifact and model writes", 1, run_id, what, exc)
+        if on_drop is not None:
+            try:
+                on_drop()
+            except Exception as exc:
+                _logger().debug("autolog: cleanup after a dropped job failed: %r", exc)
+        return True
 
     def _take(self) -> tuple[list[tuple[Any, ...]], dict[str, list[Metric]]]:
         """The queued items, then the metric values: in that order, so that every value logged
         before a flush marker that was taken is taken too."""
-        items: list[tuple[Any, ...]] = list(self._retry)
-        self._retry.clear()
-        queue = self._queue
-        popleft = queue.popleft
-        # Only this thread removes items, so at least len(queue) of them are there to pop.
-        while queue:
-            items.extend([popleft() for _ in range(len(queue))])
-        metrics, self._carry = self._carry, {}
-        for run_id, values in list(self._metrics.items()):
-            if values:
-                take = values.popleft
-                taken = [take() for _ in range(len(values))]
-                earlier = metrics.get(run_id)
-                metrics[run_id] = earlier + taken if earlier else taken
-            elif run_id in self._ended:
-                # ended and emptied: nothing more comes (a client logging to an ended run is
-                # refused), so the process keeps no state per finished run
-                del self._metrics[run_id]
-                self._ended.discard(run_id)
-                self._ready.discard(run_id)
+        with self._take_lock:
+            items: list[tuple[Any, ...]] = list(self._retry)
+            self._retry.clear()
+            queue = self._queue
+            popleft = queue.popleft
+            # Only this thread removes items, so at least len(queue) of them are there to pop.
+            while queue:
+                items.extend([popleft() for _ in range(len(queue))])
+            metrics, self._carry = self._carry, {}
+            for run_id, values in list(self._metrics.items()):
+                if values:
+                    take = values.popleft
+                    taken = [take() for _ in range(len(values))]
+                    earlier = metrics.get(run_id)
+                    metrics[run_id] = earlier + taken if earlier else taken
+                elif run_id in self._ended:
+                    # ended and emptied: nothing more comes (a client logging to an ended run
+                    # is refused), so the process keeps no state per finished run
+                    del self._metrics[run_id]
+                    self._ended.discard(run_id)
+                    self._ready.discard(run_id)
         return items, metrics
 
     def _drain(self) -> bool:
@@ -290,15 +556,24 @@ class Writer:
             items, metrics = self._take()
             if not items and not metrics:
                 return True
+            # what is being written now, for the report at exit should this never return
+            self._in_flight = (items, metrics)
+            try:
+                self.store  # noqa: B018  (opened here, on this thread, on first use)
+            except Exception as exc:
+                self._report_failure(exc)
+                self._keep_for_retry(_unwritten({}, items), metrics)
+                return False
             unwritten = self._write(items, metrics)
             if unwritten is None:
                 if self._failing is not None:
                     _logger().warning("autolog: the tracking store works again; backlog written")
                     self._failing = None
                 return True
-            self._keep_for_retry(unwritten)
+            self._keep_for_retry(unwritten, {})
             return False
         finally:
+            self._in_flight = ([], {})
             self._busy = False
 
     def _write(
@@ -355,7 +630,12 @@ class Writer:
         for run_id in list(batches):
             if run_id not in self._ready:
                 if final:
-                    self._carry[run_id] = batches.pop(run_id).metrics
+                    carried = batches.pop(run_id)
+                    # Params and tags of a run not created yet wait in the queue (rare: a
+                    # flush between the creation being queued and applied).
+                    self._carry[run_id] = carried.metrics
+                    self._retry.extend((PARAM, run_id, p) for p in carried.params)
+                    self._retry.extend((TAG, run_id, t) for t in carried.tags)
                 continue
             if not self._store_batch(run_id, batches[run_id]):
                 return False
@@ -363,14 +643,18 @@ class Writer:
         return True
 
     def _store_batch(self, run_id: str, batch: _Batch) -> bool:
+        if run_id in self._refused:
+            n = len(batch.metrics) + len(batch.params) + len(batch.tags)
+            self._count_dropped("values of runs that could not be created", n)
+            return True
         try:
             self.store.log_batch(run_id, batch.metrics, batch.params, batch.tags)
             return True
-        except (InvalidInputError, NotFoundError):
-            pass  # refused for good: find out which part, keep the rest
         except Exception as exc:
-            self._report_failure(exc)
-            return False
+            if is_transient(exc):
+                self._report_failure(exc)
+                return False
+            # refused for good: find out which part, keep the rest
         # Store what the store accepts, part by part (the tags; each metric key; each param),
         # and drop (with a warning) only the parts it refuses. ``batch`` keeps what is left, so
         # a transient failure half-way retries only the parts not stored yet.
@@ -378,96 +662,162 @@ class Writer:
         for metric in batch.metrics:
             by_key.setdefault(metric.key, []).append(metric)
         parts: list[tuple[list[Metric], list[Param], list[RunTag]]] = [
-            ([], [], batch.tags),
+            *(([], [], [t]) for t in _last_tags(batch.tags)),
             *((metrics, [], []) for metrics in by_key.values()),
             *(([], [p], []) for p in batch.params),
         ]
         for index, (metrics, params, tags) in enumerate(parts):
             try:
-                if metrics or params or tags:
-                    self.store.log_batch(run_id, metrics, params, tags)
-            except (InvalidInputError, NotFoundError) as exc:
-                self.dropped += len(metrics) + len(params) + len(tags)
-                self._warn_once(f"refused:{type(exc).__name__}:{run_id}", f"dropped: {exc}")
+                self.store.log_batch(run_id, metrics, params, tags)
             except Exception as exc:
-                rest = parts[index:]
-                batch.metrics = [m for part in rest for m in part[0]]
-                batch.params = [p for part in rest for p in part[1]]
-                batch.tags = [t for part in rest for t in part[2]]
-                self._report_failure(exc)
-                return False
+                if is_transient(exc):
+                    rest = parts[index:]
+                    batch.metrics = [m for part in rest for m in part[0]]
+                    batch.params = [p for part in rest for p in part[1]]
+                    batch.tags = [t for part in rest for t in part[2]]
+                    self._report_failure(exc)
+                    return False
+                if metrics:
+                    what = f"{len(metrics)} value(s) of metric {metrics[0].key!r}"
+                    self._drop("metric values", len(metrics), run_id, what, exc)
+                elif params:
+                    self._drop("params", 1, run_id, f"param {params[0].key!r}", exc)
+                else:
+                    self._drop("tags", 1, run_id, f"tag {tags[0].key!r}", exc)
         return True
 
     def _apply(self, item: tuple[Any, ...]) -> bool:
         kind, run_id = item[0], item[1]
+        store = self.store
         try:
             if kind == CREATE_RUN:
-                self.store.create_run(run_id, **_with_later_tags(item[2]))
+                try:
+                    store.create_run(run_id, **_create_arguments(store, item[2]))
+                except NotFoundError:
+                    refresh = item[2].get("refresh")
+                    if refresh is None:
+                        raise
+                    refresh()  # what the caller knew of the experiment is out of date
+                    store.create_run(run_id, **_create_arguments(store, item[2]))
                 self._ready.add(run_id)
             elif kind == END_RUN:
-                self.store.update_run(run_id, item[2], item[3])
+                if run_id not in self._refused:
+                    store.update_run(run_id, item[2], item[3])
                 self._ended.add(run_id)
             elif kind == HASHES:
-                self.store.record_artifact_hashes(run_id, item[2])
+                store.record_artifact_hashes(run_id, item[2])
             elif kind == CALL:
                 item[2]()
             return True
-        except (InvalidInputError, NotFoundError) as exc:
-            if kind == CREATE_RUN:
-                self._ready.add(run_id)  # its values will be refused and reported, not kept
-            self._warn_once(f"refused:{kind}:{run_id}", f"could not record run {run_id}: {exc}")
-            return True
         except Exception as exc:
-            if not is_transient(exc):
-                # Retrying cannot help (a path that is a file, no permission, a bug): drop this
-                # one item rather than hold up everything queued behind it.
-                self._warn_once(
-                    f"failed:{kind}:{run_id}", f"could not record for run {run_id}: {exc}"
-                )
-                return True
-            self._report_failure(exc)
-            return False
+            if is_transient(exc):
+                self._report_failure(exc)
+                return False
+            # Retrying cannot help (a record refused, a path that is a file, a bug): drop this
+            # one item rather than hold up everything queued behind it.
+            if kind == CREATE_RUN:
+                self._ready.add(run_id)
+                self._refused.add(run_id)
+                self._drop("run creations", 1, run_id, "the run's creation", exc)
+            elif kind == END_RUN:
+                self._drop("run ends", 1, run_id, f"the run's end ({item[2]})", exc)
+            elif kind == HASHES:
+                what = f"artifact hashes of {', '.join(sorted(item[2]))[:200]}"
+                self._drop("artifact hash records", 1, run_id, what, exc)
+            else:
+                self._drop("jobs", 1, run_id, "a job", exc)
+            return True
 
-    def _report_failure(self, exc: Exception) -> None:
+    def _drop(self, kind: str, n: int, run_id: str, what: str, exc: BaseException) -> None:
+        self._count_dropped(kind, n)
+        self._warn_once(
+            f"dropped:{run_id}:{what}",
+            f"could not record {what} of run {run_id}, dropped it: {type(exc).__name__}: {exc}",
+        )
+
+    def _count_dropped(self, kind: str, n: int) -> None:
+        self.dropped_by_kind[kind] = self.dropped_by_kind.get(kind, 0) + n
+
+    def _report_failure(self, exc: BaseException) -> None:
+        self._failures += 1
         if self._failing is None:
-            self._failing = repr(exc)
+            self._failing = f"{type(exc).__name__}: {exc}"
             self._warn_once(
                 f"failing:{type(exc).__name__}",
-                f"the tracking store failed ({exc}); logged data is kept in memory and retried",
+                f"the tracking store failed ({exc}); logged data is kept in memory "
+                f"(up to {self.max_pending:,} values) and retried",
             )
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
-            self._warned.add(key)
+            if len(self._warned) < 10_000:
+                self._warned.add(key)
             warn(f"autolog: {message}")
         _logger().debug("autolog writer: %s", message)
 
-    def _keep_for_retry(self, items: list[tuple[Any, ...]]) -> None:
+    def _keep_for_retry(
+        self, items: list[tuple[Any, ...]], metrics: dict[str, list[Metric]]
+    ) -> None:
         # Flush markers stay queued with the data they wait for: a flush() with a timeout
         # returns False meanwhile, and is released once the store takes the backlog.
-        kept = deque(items)
-        overflow = len(kept) + len(self._queue) - self.max_pending
-        if overflow > 0:
-            # Keep runs' lifecycle records and drop the oldest metric values first.
-            survivors: deque[tuple[Any, ...]] = deque()
-            for item in kept:
-                if overflow > 0 and item[0] == METRIC:
-                    overflow -= 1
-                    self.dropped += 1
-                    continue
-                survivors.append(item)
-            kept = survivors
+        with self._take_lock:
+            self._retry = deque(items)
+            for run_id, values in metrics.items():
+                earlier = self._carry.get(run_id)
+                self._carry[run_id] = earlier + values if earlier else values
+        self._bound()
+
+    def _bound(self) -> None:
+        """Drop the oldest metric values beyond ``max_pending`` (runs' lifecycle records, params
+        and tags are kept)."""
+        with self._take_lock:
+            overflow = self.pending - self.max_pending
+            if overflow <= 0:
+                return
+            dropped = 0
+            if any(item[0] == METRIC for item in self._retry):
+                survivors: deque[tuple[Any, ...]] = deque()
+                for item in self._retry:
+                    if dropped < overflow and item[0] == METRIC:
+                        dropped += 1
+                        continue
+                    survivors.append(item)
+                self._retry = survivors
+            for run_id, values in list(self._carry.items()):
+                cut = min(len(values), overflow - dropped)
+                if cut > 0:
+                    self._carry[run_id] = values[cut:]
+                    dropped += cut
+            # then the oldest values of the runs with the most waiting
+            for queue in sorted(self._metrics.values(), key=len, reverse=True):
+                while dropped < overflow and queue:
+                    try:
+                        queue.popleft()
+                    except IndexError:
+                        break
+                    dropped += 1
+        if dropped:
+            self._count_dropped("metric values", dropped)
             self._warn_once(
                 "overflow",
-                f"the tracking store is failing and more than {self.max_pending} values are "
-                "waiting; the oldest metric values are being dropped",
+                f"the tracking store is failing or slow and more than {self.max_pending:,} "
+                "values are waiting; the oldest metric values are being dropped",
             )
-        self._retry = kept
 
 
-def _with_later_tags(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """create_run's arguments, with the tags that ``tags_later()`` finds (on this thread)."""
+def _last_tags(tags: list[RunTag]) -> list[RunTag]:
+    """One tag per key, the last logged: what the store would keep of them."""
+    return list({tag.key: tag for tag in tags}.values())
+
+
+def _create_arguments(store: Store, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """create_run's arguments: ``resolve(store, kwargs)`` where given, and the tags that
+    ``tags_later()`` finds (on this thread)."""
     kwargs = dict(kwargs)
+    resolve = kwargs.pop("resolve", None)
+    kwargs.pop("refresh", None)
+    if resolve is not None:
+        kwargs = resolve(store, kwargs)
     later = kwargs.pop("tags_later", None)
     if later is not None:
         try:
@@ -475,15 +825,6 @@ def _with_later_tags(kwargs: dict[str, Any]) -> dict[str, Any]:
         except Exception as exc:  # context is a nicety: the run is created without it
             _logger().debug("autolog: run context not found: %r", exc)
     return kwargs
-
-
-def warn(message: str, stacklevel: int = 3) -> None:
-    """Issue an AutologWarning that can never raise, even where warnings are made errors:
-    the writer thread must survive it, and so must the user's training."""
-    try:
-        warnings.warn(message, AutologWarning, stacklevel=stacklevel)
-    except Warning:
-        _logger().warning("%s", message)
 
 
 def _unwritten(batches: dict[str, _Batch], rest: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

@@ -21,7 +21,7 @@ def reset_autolog() -> None:
 
         for name in list(patching.registered()):
             patching.configure(name, patching.Settings(disable=True))
-    lifecycle.shutdown()
+    lifecycle.shutdown(timeout=5.0)
     autolog.set_tracking_uri(None)
     autolog.set_experiment(None)
 

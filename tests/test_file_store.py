@@ -55,7 +55,8 @@ def new_run(store: FileStore, experiment: str = "exp", tags: dict[str, str] | No
 
 
 def run_folder(root: Path, run_id: str) -> Path:
-    (folder,) = root.glob(f"*/{run_id}")
+    # run folders sit in experiment folders (.integrity/<run_id> is not one)
+    (folder,) = [f for f in root.glob(f"*/{run_id}") if not f.parent.name.startswith(".")]
     return folder
 
 
@@ -118,17 +119,25 @@ def test_the_layout_is_plain_files_a_person_can_read(store: FileStore, root: Pat
     assert history.startswith(b"1700000000000 1 0.5 ")
     latest = json.loads((folder / "latest.json").read_text())
     assert latest["train/loss"]["value"] == "0.25"
-    hashes = json.loads((folder / "artifact_hashes.json").read_text())
+    # hashes live out of reach of every artifact folder
+    hashes = json.loads((root / ".integrity" / run_id / "hashes.json").read_text())
     assert hashes == {"model/model.pkl": "ab" * 32}
+    assert not (folder / "artifact_hashes.json").exists()
     assert not (folder / "artifacts").exists()  # the client's artifact repository makes that
 
 
 def test_the_registry_is_plain_files(store: FileStore, root: Path) -> None:
-    store.create_model_version("My Model", "runs:/abc/model", "abc")
+    run_id = new_run(store)
+    store.record_model(run_id, "model", {"model/model.pkl": "ab" * 32})
+    store.create_model_version("My Model", f"runs:/{run_id}/model", run_id)
     store.set_model_alias("My Model", "champion", 1)
 
     model = root / ".registry" / "^my%20^model"
-    assert json.loads((model / "versions" / "1.json").read_text())["source"] == "runs:/abc/model"
+    source = json.loads((model / "versions" / "1.json").read_text())["source"]
+    assert source == f"runs:/{run_id}/model"
+    models = json.loads((root / ".integrity" / run_id / "models.json").read_text())
+    assert models == {"model": {"model/model.pkl": "ab" * 32}}
+    assert (root / ".integrity" / run_id / "registered" / "model").exists()
     alias = json.loads((model / "aliases" / "champion.json").read_text())
     assert alias == {"alias": "champion", "version": 1}
 
@@ -398,8 +407,9 @@ def test_rewrites_leave_no_temporary_files(store: FileStore, root: Path) -> None
     with pytest.raises(ParamCollisionError):
         store.log_batch(run_id, params=[Param("fresh", "x"), Param("p0", "changed")])
     store.record_artifact_hashes(run_id, {"a": "0" * 64})
+    store.record_model(run_id, "model", {"model/model.pkl": "0" * 64})
     store.update_run(run_id, RunStatus.FINISHED, T0 + 1)
-    store.create_model_version("m", "runs:/x/model", run_id)
+    store.create_model_version("m", f"runs:/{run_id}/model", run_id)
     store.set_model_alias("m", "prod", 1)
     store.set_model_alias("m", "prod", 1)
 
@@ -563,8 +573,13 @@ def test_without_hard_links_names_and_versions_are_still_claimed_once(
 
     first = store.get_or_create_experiment("exp")
     assert store.get_or_create_experiment("exp") == first
-    assert [store.create_model_version("m", f"s{i}", None).version for i in range(3)] == [1, 2, 3]
-    assert store.get_model_version("m", 2).source == "s1"
+    run_id = new_run(store)
+    sources = []
+    for i in range(3):
+        store.record_model(run_id, f"s{i}", {f"s{i}/model.pkl": "0" * 64})
+        sources.append(f"runs:/{run_id}/s{i}")
+    assert [store.create_model_version("m", s, run_id).version for s in sources] == [1, 2, 3]
+    assert store.get_model_version("m", 2).source == sources[1]
     assert (root / ".names" / "exp").read_text() == first.experiment_id
 
 
@@ -595,8 +610,12 @@ def _race(root: str, worker: int, barrier: Any, results: Any) -> None:
     barrier.wait(timeout=60)
     shared = store.get_or_create_experiment("shared").experiment_id
     own = store.get_or_create_experiment(f"own-{worker}").experiment_id
+    run_id = f"run{worker}"
+    store.create_run(run_id, own, "r", 1, "file:///a", None, {})
+    for i in range(VERSIONS_PER_WORKER):
+        store.record_model(run_id, f"m{i}", {f"m{i}/model.pkl": "0" * 64})
     versions = [
-        store.create_model_version("clf", f"file:///m/{worker}/{i}", None).version
+        store.create_model_version("clf", f"runs:/{run_id}/m{i}", run_id).version
         for i in range(VERSIONS_PER_WORKER)
     ]
     results.put((worker, shared, own, versions))

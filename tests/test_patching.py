@@ -235,8 +235,10 @@ def test_fault_in_the_store_does_not_break_training(
     autolog.autolog(integrations=["toy"])
     import toyframework
 
-    with pytest.warns(autolog.AutologWarning):
+    with pytest.warns(autolog.AutologWarning, match="tracking store failed"):
         assert toyframework.Model().fit([3]).mean_ == 3.0
+        # the store is opened, and fails, on the writer's thread: training never waited on it
+        assert not autolog.Client(autolog.get_tracking_uri()).flush(timeout=2)
     autolog.set_tracking_uri(None)
 
 

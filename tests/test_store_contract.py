@@ -27,7 +27,13 @@ from autolog.entities import (
     RunStatus,
     RunTag,
 )
-from autolog.errors import AutologError, InvalidInputError, NotFoundError, ParamCollisionError
+from autolog.errors import (
+    AutologError,
+    InvalidInputError,
+    NotFoundError,
+    ParamCollisionError,
+    RunStateError,
+)
 from autolog.search import parse_filter, parse_order_by
 from autolog.stores import Store
 from autolog.stores.memory import MemoryStore
@@ -64,6 +70,13 @@ def new_run(
         tags or {},
     )
     return run_id
+
+
+def logged_model(store: Store, run_id: str | None = None, path: str = "model") -> str:
+    """Record a model (as log_model does) in ``run_id`` (a new run by default); its source."""
+    run_id = run_id or new_run(store)
+    store.record_model(run_id, path, {f"{path}/model.pkl": HASH_A, f"{path}/meta.json": HASH_B})
+    return f"runs:/{run_id}/{path}"
 
 
 def same_float(actual: float, expected: float) -> bool:
@@ -1113,19 +1126,24 @@ def test_recording_artifact_hashes_for_a_missing_run_raises(store: Store) -> Non
 # --------------------------------------------------------------------------------------------
 
 
+def register(store: Store, name: str, source: str) -> ModelVersion:
+    return store.create_model_version(name, source, source.split("/")[1])
+
+
 def test_model_versions_are_numbered_per_name(store: Store) -> None:
     run_id = new_run(store)
 
-    created = [
-        store.create_model_version("clf", f"runs:/{run_id}/model-{i}", run_id) for i in range(3)
-    ]
-    other = store.create_model_version("regressor", "file:///elsewhere/model", None)
+    sources = [logged_model(store, run_id, f"model-{i}") for i in range(3)]
+    created = [store.create_model_version("clf", source, run_id) for source in sources]
+    other_source = logged_model(store)
+    other_run = other_source.split("/")[1]
+    other = store.create_model_version("regressor", other_source, other_run)
 
     assert [v.version for v in created] == [1, 2, 3]
     assert all(v.name == "clf" and v.run_id == run_id for v in created)
     assert [v.source for v in created] == [f"runs:/{run_id}/model-{i}" for i in range(3)]
     assert all(isinstance(v.creation_time, int) and v.creation_time > T0 for v in created)
-    assert (other.name, other.version, other.run_id) == ("regressor", 1, None)
+    assert (other.name, other.version, other.run_id) == ("regressor", 1, other_run)
     for version in created:
         assert store.get_model_version("clf", version.version) == version
     assert store.get_model_version("regressor", 1) == other
@@ -1133,8 +1151,8 @@ def test_model_versions_are_numbered_per_name(store: Store) -> None:
 
 @pytest.mark.parametrize(("name", "version"), [("clf", 3), ("clf", 0), ("clf", -1), ("nope", 1)])
 def test_missing_model_version_raises_not_found(store: Store, name: str, version: int) -> None:
-    store.create_model_version("clf", "file:///m/1", None)
-    store.create_model_version("clf", "file:///m/2", None)
+    register(store, "clf", logged_model(store))
+    register(store, "clf", logged_model(store))
 
     with pytest.raises(NotFoundError):
         store.get_model_version(name, version)
@@ -1143,12 +1161,13 @@ def test_missing_model_version_raises_not_found(store: Store, name: str, version
 
 
 def test_model_aliases_set_move_and_resolve(store: Store) -> None:
-    versions = [store.create_model_version("clf", f"file:///m/{i}", None) for i in (1, 2, 3)]
-    store.create_model_version("other", "file:///o/1", None)
+    versions = [register(store, "clf", logged_model(store)) for _ in (1, 2, 3)]
+    other_source = logged_model(store)
+    register(store, "other", other_source)
 
     store.set_model_alias("clf", "champion", 1)
     resolved = store.get_model_version_by_alias("clf", "champion")
-    assert (resolved.version, resolved.source) == (1, "file:///m/1")
+    assert (resolved.version, resolved.source) == (1, versions[0].source)
     assert resolved.aliases == ("champion",)
 
     store.set_model_alias("clf", "champion", 3)
@@ -1158,7 +1177,7 @@ def test_model_aliases_set_move_and_resolve(store: Store) -> None:
 
     assert store.get_model_version_by_alias("clf", "champion").version == 3
     assert store.get_model_version_by_alias("clf", "a-test").version == 2
-    assert store.get_model_version_by_alias("other", "champion").source == "file:///o/1"
+    assert store.get_model_version_by_alias("other", "champion").source == other_source
     assert store.get_model_version("clf", 1).aliases == ()
     assert store.get_model_version("clf", 2).aliases == ("a-test",)
     third = store.get_model_version("clf", 3)
@@ -1172,15 +1191,16 @@ def test_list_model_versions_of_one_model_or_all(store: Store) -> None:
     assert store.list_model_versions() == []
     run_id = new_run(store)
     long_name = "a model named at length " + "x" * 300
-    for name, source in [
-        ("zeta", "file:///z/1"),
-        ("Clf", "file:///c/1"),
-        ("clf", "file:///c/1"),
-        ("clf", "file:///c/2"),
-        (long_name, "file:///l/1"),
-        ("clf", "file:///c/3"),
+    sources = {path: logged_model(store, run_id, path) for path in ("z1", "c1", "c2", "l1", "c3")}
+    for name, path in [
+        ("zeta", "z1"),
+        ("Clf", "c1"),
+        ("clf", "c1"),
+        ("clf", "c2"),
+        (long_name, "l1"),
+        ("clf", "c3"),
     ]:
-        store.create_model_version(name, source, run_id if name == "clf" else None)
+        store.create_model_version(name, sources[path], run_id)
     store.set_model_alias("clf", "prod", 2)
     store.set_model_alias("clf", "champion", 2)
     store.set_model_alias("zeta", "b", 1)
@@ -1197,16 +1217,16 @@ def test_list_model_versions_of_one_model_or_all(store: Store) -> None:
     assert everything == [store.get_model_version(v.name, v.version) for v in everything]
     clf = store.list_model_versions("clf")
     assert [(v.version, v.source, v.run_id) for v in clf] == [
-        (1, "file:///c/1", run_id),
-        (2, "file:///c/2", run_id),
-        (3, "file:///c/3", run_id),
+        (1, sources["c1"], run_id),
+        (2, sources["c2"], run_id),
+        (3, sources["c3"], run_id),
     ]
     assert sorted(clf[1].aliases) == ["champion", "prod"]
     assert store.list_model_versions("nothing-by-this-name") == []
 
 
 def test_missing_model_alias_raises_not_found(store: Store) -> None:
-    store.create_model_version("clf", "file:///m/1", None)
+    register(store, "clf", logged_model(store))
     store.set_model_alias("clf", "champion", 1)
 
     with pytest.raises(NotFoundError):
@@ -1278,15 +1298,18 @@ def test_concurrent_get_or_create_experiment_makes_one(store: Store) -> None:
 
 
 def test_concurrent_model_versions_get_distinct_numbers(store: Store) -> None:
-    def register(i: int) -> list[ModelVersion]:
-        return [store.create_model_version("clf", f"file:///m/{i}/{j}", None) for j in range(5)]
+    run_id = new_run(store)
+    sources = [[logged_model(store, run_id, f"m{i}-{j}") for j in range(5)] for i in range(4)]
 
-    created = run_in_threads(4, register)
+    def register_all(i: int) -> list[ModelVersion]:
+        return [register(store, "clf", source) for source in sources[i]]
+
+    created = run_in_threads(4, register_all)
 
     numbers = sorted(v.version for batch in created for v in batch)
     assert numbers == list(range(1, 21))
-    sources = {store.get_model_version("clf", n).source for n in numbers}
-    assert sources == {f"file:///m/{i}/{j}" for i in range(4) for j in range(5)}
+    registered = {store.get_model_version("clf", n).source for n in numbers}
+    assert registered == {source for batch in sources for source in batch}
 
 
 # --------------------------------------------------------------------------------------------
@@ -1387,6 +1410,7 @@ def test_purge_removes_a_deleted_run_for_good(store: Store) -> None:
         params=[Param("p", "1")],
     )
     store.record_artifact_hashes(run_id, {"f.txt": HASH_A})
+    logged_model(store, run_id)
     with pytest.raises(AutologError, match="not deleted"):
         store.purge_run(run_id)
     store.delete_run(run_id)
@@ -1401,11 +1425,12 @@ def test_purge_removes_a_deleted_run_for_good(store: Store) -> None:
     assert store.get_run(run_id).data.params == {}
     assert store.get_metric_history(run_id, "m") == []
     assert store.get_artifact_hashes(run_id) == {}
+    assert store.get_model_files(run_id, "model") is None
 
 
 def test_purge_keeps_a_run_that_a_registered_model_points_at(store: Store) -> None:
     run_id = new_run(store)
-    store.create_model_version("clf", f"runs:/{run_id}/model", run_id)
+    store.create_model_version("clf", logged_model(store, run_id), run_id)
     store.delete_run(run_id)
     with pytest.raises(AutologError, match="registered model versions"):
         store.purge_run(run_id)
@@ -1516,3 +1541,136 @@ def test_token_names_and_ids_are_unique(store: Store) -> None:
     store.revoke_token("ci")
     store.create_token(token("ci", "cccc"))  # a revoked token's name may be used again
     assert [t.token_id for t in store.list_tokens()] == ["cccc"]
+
+
+# --------------------------------------------------------------------------------------------
+# what every store refuses, whoever writes (issue 12)
+# --------------------------------------------------------------------------------------------
+
+UNSTORABLE = ["bad\ud800", "nul\x00here"]
+
+
+@pytest.mark.parametrize("text", UNSTORABLE, ids=["surrogate", "nul"])
+def test_text_no_store_can_hold_is_refused_and_nothing_of_the_batch_is_written(
+    store: Store, text: str
+) -> None:
+    run_id = new_run(store)
+    for batch in (
+        {"params": [Param("ok", "1"), Param("p", text)]},
+        {"tags": [RunTag("ok", "1"), RunTag("t", text)]},
+        {"metrics": [Metric("ok", 1.0, 0, T0), Metric(f"m{text}", 1.0, 0, T0)]},
+    ):
+        with pytest.raises(InvalidInputError, match=r"surrogate|NUL"):
+            store.log_batch(run_id, **batch)  # type: ignore[arg-type]
+    run = store.get_run(run_id)
+    assert (run.data.params, run.data.metrics) == ({}, {})
+    assert run.data.tags == {}
+    with pytest.raises(InvalidInputError):
+        store.get_or_create_experiment(f"exp{text}")
+    with pytest.raises(InvalidInputError):
+        new_run(store, run_name=f"r{text}")
+    # and the store goes on working
+    store.log_batch(run_id, params=[Param("p", "fine")])
+    assert store.get_run(run_id).data.params == {"p": "fine"}
+
+
+def test_a_run_that_has_ended_takes_no_writes(store: Store) -> None:
+    run_id = new_run(store)
+    store.log_batch(run_id, metrics=[Metric("m", 1.0, 0, T0)], params=[Param("p", "1")])
+    store.record_model(run_id, "model", {"model/model.pkl": HASH_A})
+    store.update_run(run_id, RunStatus.FINISHED, T0 + 5)
+    for write in (
+        lambda: store.log_batch(run_id, metrics=[Metric("m", 2.0, 1, T0)]),
+        lambda: store.log_batch(run_id, params=[Param("q", "2")]),
+        lambda: store.log_batch(run_id, tags=[RunTag("t", "x")]),
+        lambda: store.record_artifact_hashes(run_id, {"f.txt": HASH_B}),
+        lambda: store.record_model(run_id, "other", {"other/model.pkl": HASH_C}),
+        lambda: store.update_run(run_id, RunStatus.FAILED, T0 + 6),
+        lambda: store.update_run(run_id, RunStatus.RUNNING, None),
+    ):
+        with pytest.raises(RunStateError, match="FINISHED"):
+            write()
+    store.update_run(run_id, RunStatus.FINISHED, T0 + 5)  # the same end again: no change
+    run = store.get_run(run_id)
+    assert (run.info.status, run.info.end_time) == (RunStatus.FINISHED, T0 + 5)
+    assert (run.data.metrics, run.data.params, run.data.tags) == ({"m": 1.0}, {"p": "1"}, {})
+    assert store.get_artifact_hashes(run_id) == {"model/model.pkl": HASH_A}
+    assert store.get_model_files(run_id, "other") is None
+
+
+def test_a_model_is_a_record_log_model_made_not_a_folder_of_files(store: Store) -> None:
+    run_id = new_run(store)
+    # files that look like a model, recorded as plain artifacts, are not one
+    store.record_artifact_hashes(
+        run_id, {"fake/autolog-model.json": HASH_A, "fake/model.pkl": HASH_B}
+    )
+    assert store.get_model_files(run_id, "fake") is None
+    with pytest.raises(NotFoundError):
+        store.create_model_version("m", f"runs:/{run_id}/fake", run_id)
+    with pytest.raises((NotFoundError, InvalidInputError)):
+        store.create_model_version("m", "file:///elsewhere/model", None)
+
+    files = {"model/model.pkl": HASH_A, "model/autolog-model.json": HASH_B}
+    store.record_model(run_id, "model", files)
+    assert store.get_model_files(run_id, "model") == files
+    assert store.get_model_files(run_id, "model/") == files
+    assert store.get_artifact_hashes(run_id, "model") == files
+    # a model's files are written by log_model only
+    with pytest.raises(RunStateError, match="model"):
+        store.record_artifact_hashes(run_id, {"model/model.pkl": HASH_C})
+    assert store.get_model_files(run_id, "model") == files
+    # files outside its folder are not a model's
+    with pytest.raises(InvalidInputError):
+        store.record_model(run_id, "m2", {"elsewhere/model.pkl": HASH_A})
+    with pytest.raises(InvalidInputError):
+        store.record_model(run_id, "m2", {})
+
+
+def test_a_registered_model_cannot_be_replaced(store: Store) -> None:
+    run_id = new_run(store)
+    store.record_model(run_id, "model", {"model/model.pkl": HASH_A})
+    store.record_model(run_id, "model", {"model/model.pkl": HASH_B})  # not registered: replaced
+    version = store.create_model_version("clf", f"runs:/{run_id}/model", run_id)
+
+    with pytest.raises(RunStateError, match="registered"):
+        store.record_model(run_id, "model", {"model/model.pkl": HASH_C})
+    assert store.get_model_files(run_id, "model") == {"model/model.pkl": HASH_B}
+    assert store.get_artifact_hashes(run_id, "model") == {"model/model.pkl": HASH_B}
+    assert store.get_model_version("clf", version.version).source == f"runs:/{run_id}/model"
+    # another model of the run is still free to change
+    store.record_model(run_id, "other", {"other/model.pkl": HASH_A})
+    store.record_model(run_id, "other", {"other/model.pkl": HASH_C})
+
+
+def test_out_of_range_numbers_in_a_filter_are_answered_not_raised(store: Store) -> None:
+    run_id = new_run(store)
+    store.log_batch(run_id, metrics=[Metric("m", 1.0, 0, T0)])
+    filters = {
+        "attributes.start_time > 1e19": [],
+        "attributes.start_time < 1e19": [run_id],
+        "attributes.start_time > -1e30": [run_id],
+        "attributes.end_time < 99999999999999999999999": [],
+        "metrics.m < 1e308": [run_id],
+        "metrics.m > -1e400": [run_id],
+    }
+    for text, expected in filters.items():
+        found = store.search_runs(None, parse_filter(text), [], 10)
+        assert [r.info.run_id for r in found] == expected, text
+    with pytest.raises(NotFoundError):
+        store.get_model_version("clf", 99999999999999999999999)
+
+
+def test_every_stored_value_can_be_matched_with_equals(store: Store) -> None:
+    values = ["C:\\dir\\", "a\\'b", "it's", 'say "hi"', "back\\\\slash", "\\", "'"]
+    runs = {}
+    for value in values:
+        run_id = new_run(store)
+        store.log_batch(run_id, params=[Param("p", value)], tags=[RunTag("t", value)])
+        runs[value] = run_id
+    for value, run_id in runs.items():
+        quoted = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        doubled = "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+        for literal in (quoted, doubled):
+            for entity in ("params.p", "tags.t"):
+                found = store.search_runs(None, parse_filter(f"{entity} = {literal}"), [], 10)
+                assert [r.info.run_id for r in found] == [run_id], (value, literal)

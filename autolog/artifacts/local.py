@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +25,7 @@ from autolog.errors import (
 from autolog.stores.common import local_path
 from autolog.validation import check_artifact_path
 
-__all__ = ["LocalArtifactRepository", "sha256_file"]
+__all__ = ["LocalArtifactRepository", "discard_staged", "sha256_file", "stage_file"]
 
 _CHUNK = 1 << 20
 
@@ -34,6 +36,40 @@ def sha256_file(path: Path) -> str:
         while block := f.read(_CHUNK):
             digest.update(block)
     return digest.hexdigest()
+
+
+_STAGED = ".tmp-staged-"
+
+
+def stage_file(source: Path, repo: LocalArtifactRepository | None) -> tuple[Path, str]:
+    """A snapshot of ``source``, hashed while copied: beside ``repo``'s files (so that putting
+    it in place is a rename), or in a temporary folder where the repository is not known yet.
+    Returns the copy and its SHA-256."""
+    folder = repo.root if repo is not None else Path(tempfile.gettempdir())
+    digest = hashlib.sha256()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=_STAGED)
+        try:
+            with source.open("rb") as src, os.fdopen(fd, "wb") as dst:
+                while block := src.read(_CHUNK):
+                    digest.update(block)
+                    dst.write(block)
+            shutil.copymode(source, tmp)
+        except BaseException:
+            _unlink(tmp)
+            raise
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise _storage_error(f"cannot copy {source}: {exc}", exc) from exc
+    return Path(tmp), digest.hexdigest()
+
+
+def discard_staged(copies: list[Path]) -> None:
+    """Remove snapshots that ``stage_file`` made and that will not be placed."""
+    for copy in copies:
+        _unlink(str(copy))
 
 
 class LocalArtifactRepository:
@@ -137,7 +173,7 @@ class LocalArtifactRepository:
         """The size of the file at ``path`` and its content in pieces of 1 MiB."""
         target = self.resolve(path)
         try:
-            stream = target.open("rb")
+            stream = _open_own(target, path)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFoundError("artifact", path) from None
         try:
@@ -154,10 +190,38 @@ class LocalArtifactRepository:
             with contextlib.suppress(OSError):
                 self.root.parent.rmdir()
 
+    def place(self, staged: Path, path: str) -> None:
+        """Move a snapshot made by ``stage_file`` to ``path`` (replacing what is there)."""
+        target = self.resolve(path)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(staged, target)
+                return
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+            # staged on another file system (the run's place was not known then): copy
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            try:
+                with staged.open("rb") as src, os.fdopen(fd, "wb") as dst:
+                    shutil.copyfileobj(src, dst, _CHUNK)
+                shutil.copymode(staged, tmp)
+                os.replace(tmp, target)
+            except BaseException:
+                _unlink(tmp)
+                raise
+            _unlink(str(staged))
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise _storage_error(f"cannot write artifact {target}: {exc}", exc) from exc
+
     def read_bytes(self, path: str) -> bytes:
         target = self.resolve(path)
         try:
-            return target.read_bytes()
+            with _open_own(target, path) as stream:
+                return stream.read()
         except (FileNotFoundError, IsADirectoryError):
             raise NotFoundError("artifact", path) from None
 
@@ -165,10 +229,14 @@ class LocalArtifactRepository:
         """Direct children of ``path`` (the root by default), sorted by path."""
         relative = check_artifact_path(path)
         target = self.resolve(relative)
-        if not target.is_dir():
+        try:
+            entries = sorted(os.scandir(target), key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError):
             return []
+        except OSError as exc:
+            raise _storage_error(f"cannot list artifacts at {target}: {exc}", exc) from exc
         infos = []
-        for entry in sorted(os.scandir(target), key=lambda e: e.name):
+        for entry in entries:
             if entry.name.startswith(".tmp-"):
                 continue
             child = f"{relative}/{entry.name}" if relative else entry.name
@@ -179,28 +247,79 @@ class LocalArtifactRepository:
         return infos
 
     def download(self, path: str | None, dst: Path) -> Path:
-        """Copy the file or folder at ``path`` into the directory ``dst``; return the copy."""
+        """Copy the file or folder at ``path`` into the directory ``dst``; return the copy.
+
+        Nothing is written through a link: a symlink already at a destination path is
+        replaced, not followed, and a folder that is a symlink is refused. An artifact file
+        with more than one hard link (planted beside ours, which have one) is refused.
+        """
         relative = check_artifact_path(path)
         source = self.resolve(relative)
         if not source.exists():
             raise NotFoundError("artifact", relative or "/")
-        dst.mkdir(parents=True, exist_ok=True)
-        name = source.name if relative else "artifacts"
-        out = dst / name
-        if source.is_dir():
-            self._copy_tree(relative, out)
-        else:
-            shutil.copyfile(source, out)
+        try:
+            _real_folder(dst, create=True)
+            name = source.name if relative else "artifacts"
+            out = dst / name
+            if source.is_dir():
+                self._copy_tree(relative, out)
+            else:
+                self._copy_out(relative, out)
+        except OSError as exc:
+            raise _storage_error(f"cannot download {relative or '/'} to {dst}: {exc}", exc) from exc
         return out
 
     def _copy_tree(self, relative: str, out: Path) -> None:
-        out.mkdir(parents=True, exist_ok=True)
+        _real_folder(out, create=True)
         for info in self.list(relative):
             name = info.path.rsplit("/", 1)[-1]
             if info.is_dir:
                 self._copy_tree(info.path, out / name)
             else:
-                shutil.copyfile(self.resolve(info.path), out / name)
+                self._copy_out(info.path, out / name)
+
+    def _copy_out(self, relative: str, out: Path) -> None:
+        """Copy one artifact to ``out``, replacing (never following) whatever is there."""
+        with _open_own(self.resolve(relative), relative) as src:
+            fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".autolog-download-")
+            try:
+                with os.fdopen(fd, "wb") as dst:
+                    shutil.copyfileobj(src, dst, _CHUNK)
+                os.replace(tmp, out)
+            except BaseException:
+                _unlink(tmp)
+                raise
+
+
+def _open_own(target: Path, relative: str) -> BinaryIO:
+    """Open an artifact file to read: never through a symlink, never a file with another
+    name elsewhere (a hard link: our writes always make files with one link)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(target, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePathError(relative, "it is a symbolic link") from None
+        if exc.errno == errno.EISDIR:
+            raise IsADirectoryError(str(target)) from None
+        raise
+    stream = os.fdopen(fd, "rb")
+    info = os.fstat(fd)
+    if stat.S_ISDIR(info.st_mode):
+        stream.close()
+        raise IsADirectoryError(str(target))
+    if info.st_nlink > 1:
+        stream.close()
+        raise UnsafePathError(relative, "the file has other hard links (not written by autolog)")
+    return stream
+
+
+def _real_folder(folder: Path, *, create: bool) -> None:
+    """Refuse a destination folder that is a symbolic link; create it where asked."""
+    if folder.is_symlink():
+        raise UnsafePathError(str(folder), "the destination folder is a symbolic link")
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
 
 
 class _LocalUpload:

@@ -25,7 +25,7 @@ from autolog.stores.common import Lifecycle
 if TYPE_CHECKING:
     from autolog.search import Comparison, OrderBy
 
-__all__ = ["Lifecycle", "Store", "open_store"]
+__all__ = ["Lifecycle", "Store", "check_uri", "open_store"]
 
 
 @runtime_checkable
@@ -34,7 +34,18 @@ class Store(Protocol):
 
     Run ids are made by the caller (a 32-character hex uuid). Raise ``NotFoundError`` for missing
     experiments, runs and model versions, ``ParamCollisionError`` when a param would change,
+    ``InvalidInputError`` for text no store can hold (a NUL, a lone surrogate: see
+    ``validation.text_problem``), ``RunStateError`` for a write the state of a run forbids,
     ``StoreUnavailableError`` for failures worth retrying, ``StoreError`` for the rest.
+
+    Rules every store enforces, whoever writes:
+
+    - a run that has ended (FINISHED, FAILED, KILLED) takes no writes: no metrics, params,
+      tags, artifact hashes or models, and its status does not change again;
+    - a model is a record ``record_model`` made; its files' hashes cannot be recorded by
+      ``record_artifact_hashes``, and once a registered version points at it, it cannot be
+      recorded again (its content cannot be replaced);
+    - a model version points at such a record.
     """
 
     #: where experiments created by this store keep artifacts unless told otherwise
@@ -82,7 +93,9 @@ class Store(Protocol):
         """Create a RUNNING run; creating an existing run_id again is an error."""
         ...
 
-    def update_run(self, run_id: str, status: RunStatus, end_time: int | None) -> None: ...
+    def update_run(self, run_id: str, status: RunStatus, end_time: int | None) -> None:
+        """Set a RUNNING run's status (and end time); ``RunStateError`` once it has ended."""
+        ...
 
     def get_run(self, run_id: str) -> Run: ...
 
@@ -160,15 +173,32 @@ class Store(Protocol):
         ...
 
     def record_artifact_hashes(self, run_id: str, hashes: Mapping[str, str]) -> None:
-        """Record SHA-256 digests of artifact files (paths relative to the run's root)."""
+        """Record SHA-256 digests of artifact files (paths relative to the run's root).
+
+        ``RunStateError`` for a run that has ended or a path inside a logged model's folder.
+        """
         ...
 
     def get_artifact_hashes(self, run_id: str, prefix: str = "") -> dict[str, str]:
         """The recorded digests of files at or under ``prefix``."""
         ...
 
+    def record_model(self, run_id: str, path: str, files: Mapping[str, str]) -> None:
+        """Record that ``log_model`` logged a model at ``path`` of the run, made of ``files``
+        (their paths relative to the run's root, under ``path``, and SHA-256 digests). The
+        digests are also recorded as artifact hashes. Logging a model at ``path`` again
+        replaces the record, unless a registered version points at it (``RunStateError``, as
+        for a run that has ended)."""
+        ...
+
+    def get_model_files(self, run_id: str, path: str) -> dict[str, str] | None:
+        """The files and digests of the model recorded at ``path``; None if there is none."""
+        ...
+
     def create_model_version(self, name: str, source: str, run_id: str | None) -> ModelVersion:
-        """Register ``source`` as the next version of model ``name`` (created if new)."""
+        """Register ``source`` (``runs:/<run_id>/<path>`` of a recorded model) as the next
+        version of model ``name`` (created if new); ``NotFoundError`` if no model was
+        recorded there."""
         ...
 
     def get_model_version(self, name: str, version: int) -> ModelVersion: ...
@@ -197,6 +227,27 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def check_uri(uri: str) -> None:
+    """Raise ``InvalidURIError`` unless ``open_store`` knows what to open for ``uri``; no I/O."""
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    if scheme in ("memory", "http", "https") or scheme.startswith(("postgresql", "postgres")):
+        return
+    if scheme == "sqlite":
+        if parts.netloc not in ("", "localhost"):
+            raise InvalidURIError(uri, "SQLite URIs name a local file: sqlite:///abs/path.db")
+        return
+    if scheme in ("file", "") or (len(scheme) == 1 and os.name == "nt"):
+        if scheme == "file" and parts.netloc not in ("", "localhost"):
+            raise InvalidURIError(uri, "file URIs must name a local path (file:///dir)")
+        return
+    raise InvalidURIError(
+        uri,
+        "unsupported tracking URI scheme"
+        " (use sqlite:///, file:///, postgresql://, http(s)://, memory:)",
+    )
 
 
 def open_store(uri: str) -> Store:

@@ -11,13 +11,22 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from autolog import lifecycle
-from autolog.entities import Experiment, Metric, MetricColumns, ModelVersion
-from autolog.errors import InvalidInputError, InvalidURIError
+from autolog.entities import (
+    Experiment,
+    Metric,
+    MetricColumns,
+    ModelVersion,
+    Param,
+    RunStatus,
+    RunTag,
+)
+from autolog.errors import InvalidInputError, InvalidURIError, RunStateError
+from autolog.validation import text_problem
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -25,15 +34,23 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_DIR",
     "Lifecycle",
+    "check_batch",
     "check_lifecycle",
+    "check_model_files",
+    "check_storable",
     "check_unregistered",
+    "check_update",
     "default_artifact_root",
+    "ended",
     "fork_safe_lock",
     "history_columns",
     "in_lifecycle",
+    "inside_models",
     "is_newer",
     "local_path",
+    "model_path",
     "now_ms",
+    "redact_uri",
     "refuse_deleted",
     "under",
 ]
@@ -156,3 +173,87 @@ def history_columns(
     return MetricColumns(
         steps[start:stop], [m.timestamp for m in selected], [m.value for m in selected]
     )
+
+
+def redact_uri(uri: str) -> str:
+    """The URI without its password, for messages."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.rpartition("@")
+    user = netloc[0].partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
+
+
+# -- the rules every store enforces ---------------------------------------------------------
+
+
+def check_storable(what: str, *texts: str) -> None:
+    """``InvalidInputError`` naming the first text no store can hold (see text_problem)."""
+    for text in texts:
+        if not isinstance(text, str):
+            raise InvalidInputError(f"{what} must be a string, not {text!r}")
+        if text.isascii() and "\x00" not in text:
+            continue
+        problem = text_problem(text)
+        if problem is not None:
+            shown = text if len(text) <= 60 else text[:57] + "..."
+            raise InvalidInputError(f"{what} {shown!r}: {problem}")
+
+
+def check_batch(metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]) -> None:
+    """What every store refuses in a ``log_batch``, before anything of it is written."""
+    if metrics:
+        for key in {metric.key for metric in metrics}:
+            check_storable("metric key", key)
+    for key, value in params:
+        check_storable("param", key, value)
+    for key, value in tags:
+        check_storable("tag", key, value)
+
+
+def check_update(
+    run_id: str, current: RunStatus, end: int | None, status: RunStatus, end_time: int | None
+) -> bool:
+    """Whether ``update_run`` changes anything; ``RunStateError`` if it would change a run that
+    has ended (the same end again, a retried write, is no change)."""
+    if current is RunStatus.RUNNING:
+        return True
+    if status is current and end_time == end:
+        return False
+    raise ended(run_id, current)
+
+
+def ended(run_id: str, status: RunStatus | str) -> RunStateError:
+    """The error for a write to a run that has ended."""
+    return RunStateError(
+        f"run {run_id} is {RunStatus(status).value}: a run that has ended takes no writes"
+    )
+
+
+def model_path(run_id: str, source: str) -> str:
+    """The model's path in ``source`` (``runs:/<run_id>/<path>``); InvalidInputError if the
+    source is not in that run."""
+    prefix = f"runs:/{run_id}/"
+    path = source[len(prefix) :].strip("/") if source.startswith(prefix) else ""
+    if not path:
+        raise InvalidInputError(
+            f"a model version's source is runs:/{run_id}/<path> of a logged model, not {source!r}"
+        )
+    return path
+
+
+def check_model_files(path: str, files: Mapping[str, str]) -> None:
+    """A model's files lie in its folder."""
+    check_storable("model path", path, *files)
+    outside = [name for name in files if not under(name, path) or name == path.strip("/")]
+    if not files or outside:
+        raise InvalidInputError(
+            f"a model at {path!r} is made of files under {path + '/'!r}, not {outside or files}"
+        )
+
+
+def inside_models(paths: Iterable[str], models: Iterable[str]) -> list[str]:
+    """The ``paths`` at or under one of the ``models``' folders."""
+    folders = list(models)
+    return [p for p in paths if any(under(p, folder) for folder in folders)]

@@ -11,9 +11,12 @@ Layout under the root directory of the tracking URI::
         metrics/<key>                   history, one line per value (see below)
         latest.json                     cache: latest value of each metric and the history
                                         size it covers, so get_run need not read histories
-        artifact_hashes.json            {artifact path: SHA-256}
         batches                         ids of the batches stored (retries store nothing twice)
         artifacts/                      not ours: where the client puts the run's artifacts
+    .integrity/<run_id>/                out of every artifact folder's reach:
+        hashes.json                     {artifact path: SHA-256}
+        models.json                     {model path: {file path: SHA-256}}, what log_model made
+        registered/<model path>         the model at that path is registered: it is final
     .registry/<model>/versions/<n>.json model version n, claimed once (hard link)
     .registry/<model>/aliases/<alias>.json
     .tokens/<token_id>.json             a tracking server's access token (its secret's hash)
@@ -55,24 +58,34 @@ from autolog.errors import (
     InvalidInputError,
     NotFoundError,
     ParamCollisionError,
+    RunStateError,
     StoreError,
     StoreUnavailableError,
+    warn,
 )
 from autolog.search import Comparison, OrderBy, matches, page_runs, sort_runs
 from autolog.stores.common import (
     Lifecycle,
+    check_batch,
     check_lifecycle,
+    check_model_files,
+    check_storable,
     check_unregistered,
+    check_update,
+    ended,
     fork_safe_lock,
     history_columns,
     in_lifecycle,
+    inside_models,
     local_path,
+    model_path,
     now_ms,
     refuse_deleted,
     under,
 )
 from autolog.stores.file_io import (
     O_BINARY,
+    decode_name,
     dump_json,
     encode_name,
     ensure_dir,
@@ -106,7 +119,10 @@ _T = TypeVar("_T")
 _EXPERIMENT = "experiment.json"
 _PENDING = ".experiment.json.pending"
 _RUN = "run.json"
-_HASHES = "artifact_hashes.json"
+_INTEGRITY = ".integrity"
+_HASHES = "hashes.json"
+_MODELS = "models.json"
+_REGISTERED = "registered"
 _NAMES = ".names"
 _REGISTRY = ".registry"
 _TOKENS = ".tokens"
@@ -176,6 +192,7 @@ class FileStore:
     @_guarded
     def get_or_create_experiment(self, name: str) -> Experiment:
         """The experiment called ``name``, created atomically (also across processes)."""
+        check_storable("experiment name", name)
         found = self.get_experiment_by_name(name)
         if found is not None:
             return refuse_deleted(found)
@@ -228,10 +245,39 @@ class FileStore:
 
     @_guarded
     def get_experiment(self, experiment_id: str) -> Experiment:
-        experiment = self._load_experiment(experiment_id) if _is_id(experiment_id) else None
+        experiment = self._experiment_or_its_trace(experiment_id) if _is_id(experiment_id) else None
         if experiment is None:
             raise NotFoundError("experiment", str(experiment_id))
         return experiment
+
+    def _experiment_or_its_trace(
+        self, experiment_id: str, name: str | None = None
+    ) -> Experiment | None:
+        """The experiment; where its record is damaged, what the layout still tells of it (its
+        folder, its name's claim), reported once. Nothing is rewritten: the damaged file stays
+        for a person to look at."""
+        try:
+            return self._load_experiment(experiment_id)
+        except StoreError as exc:
+            _report_damage(exc)
+        folder = self._root / experiment_id
+        if name is None:
+            name = self._claimed_name(experiment_id) or f"damaged experiment {experiment_id}"
+        created = int(os.stat(folder).st_mtime * 1000)
+        return Experiment(experiment_id, name, f"{self.artifact_root}/{experiment_id}", created)
+
+    def _claimed_name(self, experiment_id: str) -> str | None:
+        names = self._root / _NAMES
+        try:
+            entries = os.listdir(names)
+        except FileNotFoundError:
+            return None
+        for entry in entries:
+            # a hashed (very long) name cannot be read back from its file name
+            if entry.startswith((".", "~")) or _read_claim(names / entry) != experiment_id:
+                continue
+            return decode_name(entry)
+        return None
 
     @_guarded
     def get_experiment_by_name(self, name: str) -> Experiment | None:
@@ -239,7 +285,7 @@ class FileStore:
         experiment_id = _read_claim(claim)
         if experiment_id is None:
             return None
-        experiment = self._load_experiment(experiment_id)
+        experiment = self._experiment_or_its_trace(experiment_id, name)
         if experiment is None or experiment.name != name:
             raise StoreError(
                 f"file store: {claim} names experiment {experiment_id}, "
@@ -250,13 +296,18 @@ class FileStore:
     @_guarded
     def list_experiments(self, lifecycle: Lifecycle = "active") -> list[Experiment]:
         check_lifecycle(lifecycle)
-        found = (self._load_experiment(i) for i in self._experiment_ids())
-        return [
-            e
-            for e in found
-            if e is not None
-            and (lifecycle == "all" or (e.deleted_time is None) == (lifecycle == "active"))
-        ]
+        found = []
+        for experiment_id in self._experiment_ids():
+            try:
+                experiment = self._load_experiment(experiment_id)
+            except StoreError as exc:
+                _report_damage(exc)  # skipped: the others stay listed
+                continue
+            if experiment is not None and (
+                lifecycle == "all" or (experiment.deleted_time is None) == (lifecycle == "active")
+            ):
+                found.append(experiment)
+        return found
 
     def _save_experiment(self, experiment: Experiment) -> None:
         path = self._root / experiment.experiment_id / _EXPERIMENT
@@ -305,6 +356,7 @@ class FileStore:
             for run_folder in runs:
                 self._run_dirs.pop(run_folder.name, None)
                 _remove_tree(run_folder)
+                _remove_tree(self._integrity(run_folder.name))
             # The experiment is gone once its record is; then its name is free again.
             unlink_quietly(folder / _EXPERIMENT)
             unlink_quietly(self._root / _NAMES / encode_name(experiment.name))
@@ -368,6 +420,8 @@ class FileStore:
                 f"run id {run_id!r} is not usable as a folder name: "
                 f"use up to {_MAX_RUN_ID} letters, digits, '_' and '-'"
             )
+        check_storable("run", run_name, artifact_uri, *(parent_run_id or "",))
+        check_batch((), (), [RunTag(k, v) for k, v in tags.items()])
         with self._lock:
             self.get_experiment(experiment_id)
             if self._find_run(run_id) is not None:
@@ -419,7 +473,10 @@ class FileStore:
             raise InvalidInputError(f"unknown run status {status!r}") from None
         with self._lock:
             folder = self._run_dir(run_id)
-            record = _info_json(_load_info(folder))
+            info = _load_info(folder)
+            if not check_update(run_id, info.status, info.end_time, new_status, end_time):
+                return
+            record = _info_json(info)
             record.update(status=new_status.value, end_time=end_time)
             write_atomic(folder / _RUN, dump_json(record), sync_dir=True)
 
@@ -455,6 +512,9 @@ class FileStore:
                     run = _load_run(folder)
                 except NotFoundError:
                     continue  # a folder that is not a run
+                except StoreError as exc:
+                    _report_damage(exc)  # one damaged run must not hide the others
+                    continue
                 self._run_dirs.setdefault(run.info.run_id, folder)
                 deleted = run.info.deleted_time is not None
                 if in_lifecycle(deleted, experiment_deleted, lifecycle) and matches(run, filters):
@@ -489,6 +549,7 @@ class FileStore:
             # the record first: a purge cut short leaves no half run, only files to sweep
             unlink_quietly(folder / _RUN)
             _remove_tree(folder)
+            _remove_tree(self._integrity(run_id))
 
     def search_run_page(
         self,
@@ -516,11 +577,13 @@ class FileStore:
         batch_id: str | None = None,
     ) -> None:
         """Store everything or nothing. Re-logging a param with its stored value is a no-op."""
+        check_batch(metrics, params, tags)
         lines = metric_lines(metrics)  # bad values fail here, before anything is written
         with self._lock:
             folder = self._run_dir(run_id)
             if batch_id is not None and _batch_stored(folder, batch_id):
-                return
+                return  # stored before: a sender's retry
+            folder = self._running_dir(run_id)
             fresh: dict[str, str] = {}
             for key, value in params:
                 stored = read_text(key_path(folder / "params", key))
@@ -530,8 +593,10 @@ class FileStore:
                     raise ParamCollisionError(run_id, key, stored, value)
             # Params and tags first: writing them again is harmless, so if the metrics then fail
             # (and are rolled back) a retry of the whole batch stores each value once.
+            # One file per key, whatever the batch holds: the last value of a tag wins.
+            latest_tags = dict(tags)
             writes = [(prepare_key_path(folder / "params", k), v) for k, v in fresh.items()]
-            writes += [(prepare_key_path(folder / "tags", k), v) for k, v in tags]
+            writes += [(prepare_key_path(folder / "tags", k), v) for k, v in latest_tags.items()]
             write_files(writes)
             if lines:
                 append_metrics(folder, lines)
@@ -560,26 +625,77 @@ class FileStore:
 
     # ---------------------------------------------------------------------- artifact integrity
 
+    def _running_dir(self, run_id: str) -> Path:
+        """The folder of a RUNNING run; ``RunStateError`` for one that has ended."""
+        folder = self._run_dir(run_id)
+        info = _load_info(folder)
+        if info.status is not RunStatus.RUNNING:
+            raise ended(run_id, info.status)
+        return folder
+
+    def _integrity(self, run_id: str) -> Path:
+        # Beside the experiments, not in a run folder: no artifact path can reach it.
+        return self._root / _INTEGRITY / run_id
+
     @_guarded
     def record_artifact_hashes(self, run_id: str, hashes: Mapping[str, str]) -> None:
         """Record SHA-256 digests of artifact files (paths relative to the run's root)."""
+        check_storable("artifact path", *hashes, *hashes.values())
         with self._lock:
-            path = self._run_dir(run_id) / _HASHES
-            recorded = read_json(path) or {}
-            recorded.update(hashes)
-            write_atomic(path, dump_json(recorded), sync_dir=True)
+            self._running_dir(run_id)
+            folder = self._integrity(run_id)
+            inside = inside_models(hashes, read_json(folder / _MODELS) or {})
+            if inside:
+                raise RunStateError(
+                    f"{inside[0]!r} is a file of a model of run {run_id}: only log_model writes it"
+                )
+            self._add_hashes(folder, hashes)
+
+    def _add_hashes(self, folder: Path, hashes: Mapping[str, str]) -> None:
+        ensure_dir(folder)
+        recorded = read_json(folder / _HASHES) or {}
+        recorded.update(hashes)
+        write_atomic(folder / _HASHES, dump_json(recorded), sync_dir=True)
 
     @_guarded
     def get_artifact_hashes(self, run_id: str, prefix: str = "") -> dict[str, str]:
         """The recorded digests of files at or under ``prefix``."""
-        folder = self._find_run(run_id)
         # Like the reference store: a run with nothing recorded, or no run, has no digests.
-        recorded = read_json(folder / _HASHES) if folder is not None else None
+        recorded = read_json(self._integrity(run_id) / _HASHES) if _is_run_id(run_id) else None
         return {
             path: digest
             for path, digest in (recorded or {}).items()
             if isinstance(digest, str) and under(path, prefix)
         }
+
+    @_guarded
+    def record_model(self, run_id: str, path: str, files: Mapping[str, str]) -> None:
+        """Record the model ``log_model`` logged at ``path``, and its files' hashes."""
+        check_model_files(path, files)
+        path = path.strip("/")
+        with self._lock:
+            self._running_dir(run_id)
+            folder = self._integrity(run_id)
+            if (folder / _REGISTERED / encode_name(path)).exists():
+                raise RunStateError(
+                    f"model {path!r} of run {run_id} is registered: it cannot be replaced"
+                )
+            ensure_dir(folder)
+            models = read_json(folder / _MODELS) or {}
+            models[path] = dict(files)
+            # hashes first: a model record always has its files' hashes beside it
+            self._add_hashes(folder, files)
+            write_atomic(folder / _MODELS, dump_json(models), sync_dir=True)
+
+    @_guarded
+    def get_model_files(self, run_id: str, path: str) -> dict[str, str] | None:
+        if not _is_run_id(run_id):
+            return None
+        models = read_json(self._integrity(run_id) / _MODELS) or {}
+        found = models.get(path.strip("/"))
+        if not isinstance(found, dict):
+            return None
+        return {str(k): str(v) for k, v in found.items()}
 
     # --------------------------------------------------------------------------- model registry
 
@@ -589,7 +705,16 @@ class FileStore:
     @_guarded
     def create_model_version(self, name: str, source: str, run_id: str | None) -> ModelVersion:
         """Register ``source`` as the next version of model ``name`` (created if new)."""
+        check_storable("registered model name", name)
+        check_storable("model source", source)
+        path = model_path(run_id or "", source)
         with self._lock:
+            if run_id is None or self.get_model_files(run_id, path) is None:
+                raise NotFoundError("model", source)
+            # The model is final from here on (record_model looks for this mark).
+            marks = self._integrity(run_id) / _REGISTERED
+            ensure_dir(marks)
+            write_atomic(marks / encode_name(path), source.encode("utf-8"), sync_dir=True)
             folder = self._model_dir(name) / "versions"
             ensure_dir(folder)
             number = max(_version_numbers(folder), default=0) + 1
@@ -632,6 +757,7 @@ class FileStore:
 
     @_guarded
     def set_model_alias(self, name: str, alias: str, version: int) -> None:
+        check_storable("model alias", name, alias)
         with self._lock:
             number = self.get_model_version(name, version).version
             folder = self._model_dir(name) / "aliases"
@@ -737,6 +863,17 @@ def _discard_experiment_folder(folder: Path) -> None:
     # If it stays, it is never taken for an experiment: it holds no experiment.json.
     with contextlib.suppress(OSError):
         os.rmdir(folder)
+
+
+def _report_damage(exc: StoreError) -> None:
+    """A damaged file was skipped: say so (once per file and process)."""
+    message = str(exc)
+    if message not in _damage_reported:
+        _damage_reported.add(message)
+        warn(f"autolog: skipped a damaged record: {message}", stacklevel=4)
+
+
+_damage_reported: set[str] = set()
 
 
 # ----------------------------------------------------------------------------- records

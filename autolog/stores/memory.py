@@ -21,16 +21,23 @@ from autolog.entities import (
     RunStatus,
     RunTag,
 )
-from autolog.errors import InvalidInputError, NotFoundError, ParamCollisionError
+from autolog.errors import InvalidInputError, NotFoundError, ParamCollisionError, RunStateError
 from autolog.search import Comparison, OrderBy, matches, page_runs, sort_runs
 from autolog.stores.common import (
     Lifecycle,
+    check_batch,
     check_lifecycle,
+    check_model_files,
+    check_storable,
     check_unregistered,
+    check_update,
     default_artifact_root,
+    ended,
     history_columns,
     in_lifecycle,
+    inside_models,
     is_newer,
+    model_path,
     now_ms,
     refuse_deleted,
     under,
@@ -40,7 +47,7 @@ __all__ = ["MemoryStore"]
 
 
 class _RunRecord:
-    __slots__ = ("batches", "history", "info", "latest", "params", "tags")
+    __slots__ = ("batches", "history", "info", "latest", "models", "params", "tags")
 
     def __init__(self, info: RunInfo) -> None:
         self.info = info
@@ -49,6 +56,12 @@ class _RunRecord:
         self.tags: dict[str, str] = {}
         self.history: dict[str, list[Metric]] = {}
         self.latest: dict[str, Metric] = {}
+        self.models: dict[str, dict[str, str]] = {}  # model path -> its files' digests
+
+    def writable(self) -> _RunRecord:
+        if self.info.status is not RunStatus.RUNNING:
+            raise ended(self.info.run_id, self.info.status)
+        return self
 
 
 class MemoryStore:
@@ -67,6 +80,7 @@ class MemoryStore:
 
     # experiments
     def get_or_create_experiment(self, name: str) -> Experiment:
+        check_storable("experiment name", name)
         with self._lock:
             found = self.get_experiment_by_name(name)
             if found is not None:
@@ -146,6 +160,8 @@ class MemoryStore:
         parent_run_id: str | None,
         tags: Mapping[str, str],
     ) -> None:
+        check_storable("run", run_id, run_name, artifact_uri, *(parent_run_id or "",))
+        check_batch((), (), [RunTag(k, v) for k, v in tags.items()])
         with self._lock:
             self.get_experiment(experiment_id)
             if run_id in self._runs:
@@ -171,9 +187,12 @@ class MemoryStore:
             raise NotFoundError("run", run_id) from None
 
     def update_run(self, run_id: str, status: RunStatus, end_time: int | None) -> None:
+        status = RunStatus(status)
         with self._lock:
             record = self._record(run_id)
-            record.info = record.info._replace(status=RunStatus(status), end_time=end_time)
+            info = record.info
+            if check_update(run_id, info.status, info.end_time, status, end_time):
+                record.info = info._replace(status=status, end_time=end_time)
 
     def get_run(self, run_id: str) -> Run:
         with self._lock:
@@ -259,10 +278,12 @@ class MemoryStore:
         tags: Sequence[RunTag] = (),
         batch_id: str | None = None,
     ) -> None:
+        check_batch(metrics, params, tags)
         with self._lock:
             record = self._record(run_id)
             if batch_id is not None and batch_id in record.batches:
-                return
+                return  # stored before: a sender's retry
+            record.writable()
             for key, value in params:
                 old = record.params.get(key)
                 if old is not None and old != value:
@@ -290,9 +311,36 @@ class MemoryStore:
 
     # artifact integrity
     def record_artifact_hashes(self, run_id: str, hashes: Mapping[str, str]) -> None:
+        check_storable("artifact path", *hashes, *hashes.values())
         with self._lock:
-            self._record(run_id)
+            record = self._record(run_id).writable()
+            inside = inside_models(hashes, record.models)
+            if inside:
+                raise RunStateError(
+                    f"{inside[0]!r} is a file of a model of run {run_id}: only log_model writes it"
+                )
             self._hashes.setdefault(run_id, {}).update(hashes)
+
+    def record_model(self, run_id: str, path: str, files: Mapping[str, str]) -> None:
+        check_model_files(path, files)
+        path = path.strip("/")
+        with self._lock:
+            record = self._record(run_id).writable()
+            source = f"runs:/{run_id}/{path}"
+            registered = [v for vs in self._versions.values() for v in vs if v.source == source]
+            if registered:
+                raise RunStateError(
+                    f"model {path!r} of run {run_id} is registered as "
+                    f"{registered[0].name}/{registered[0].version}: it cannot be replaced"
+                )
+            record.models[path] = dict(files)
+            self._hashes.setdefault(run_id, {}).update(files)
+
+    def get_model_files(self, run_id: str, path: str) -> dict[str, str] | None:
+        with self._lock:
+            record = self._runs.get(run_id)
+            found = None if record is None else record.models.get(path.strip("/"))
+            return None if found is None else dict(found)
 
     def get_artifact_hashes(self, run_id: str, prefix: str = "") -> dict[str, str]:
         with self._lock:
@@ -301,7 +349,12 @@ class MemoryStore:
 
     # model registry
     def create_model_version(self, name: str, source: str, run_id: str | None) -> ModelVersion:
+        check_storable("registered model name", name)
+        check_storable("model source", source)
         with self._lock:
+            path = model_path(run_id or "", source)
+            if run_id is None or self.get_model_files(run_id, path) is None:
+                raise NotFoundError("model", source)
             versions = self._versions.setdefault(name, [])
             version = ModelVersion(name, len(versions) + 1, source, run_id, now_ms())
             versions.append(version)
@@ -318,6 +371,7 @@ class MemoryStore:
             return versions[version - 1]._replace(aliases=aliases)
 
     def set_model_alias(self, name: str, alias: str, version: int) -> None:
+        check_storable("model alias", name, alias)
         with self._lock:
             self.get_model_version(name, version)
             self._aliases.setdefault(name, {})[alias] = version

@@ -12,6 +12,7 @@ metric key, and the latest value of each key is kept up to date in ``metric_seri
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import re
@@ -21,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from autolog.entities import (
     AccessToken,
@@ -42,17 +43,26 @@ from autolog.errors import (
     InvalidURIError,
     NotFoundError,
     ParamCollisionError,
+    RunStateError,
     StoreError,
     StoreUnavailableError,
 )
 from autolog.search import Comparison, OrderBy, check_page
 from autolog.stores.common import (
     Lifecycle,
+    check_batch,
     check_lifecycle,
+    check_model_files,
+    check_storable,
     check_unregistered,
+    check_update,
     default_artifact_root,
+    ended,
     fork_safe_lock,
+    inside_models,
+    model_path,
     now_ms,
+    redact_uri,
     refuse_deleted,
 )
 from autolog.stores.metric_codec import Chunk, decode_columns, decode_history, encode_metrics
@@ -82,7 +92,7 @@ class SqlStore:
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
-        self._display_uri = _redact(uri)
+        self._display_uri = redact_uri(uri)
         self._lock = fork_safe_lock(self)
         self._db: Db | None = None
         self._pid = os.getpid()
@@ -161,6 +171,16 @@ class SqlStore:
     def _begin(self, *, write: bool) -> Db:
         """Open a transaction on a working connection."""
         db = self._connection()
+        moved = db.moved()
+        if moved is not None:
+            # What this connection writes would go to a file nobody will read again: say so
+            # and start over on the file the URI names now (a new, empty database). Raised as
+            # a failure worth retrying: the retry goes to that new database.
+            self._drop(db)
+            raise StoreUnavailableError(
+                f"{moved} (deleted or replaced): what was stored there is gone from "
+                f"{self._display_uri}; a new database is used from now on"
+            )
         try:
             db.execute(db.begin_write if write else db.begin_read)
         except Exception:
@@ -180,7 +200,12 @@ class SqlStore:
             yield
         except AutologError:
             raise
+        except (UnicodeEncodeError, OverflowError) as exc:
+            # text or a number no column can hold: bad input, whatever the driver calls it
+            raise InvalidInputError(f"{what}: {exc}") from None
         except Exception as exc:
+            if "NUL" in str(exc) and type(exc).__name__ == "DataError":
+                raise InvalidInputError(f"{what}: {exc}") from None
             db = self._db
             transient = db.transient(exc) if db is not None else classify_unconnected(exc)
             if transient is None:
@@ -217,6 +242,7 @@ class SqlStore:
     # experiments
     def get_or_create_experiment(self, name: str) -> Experiment:
         """The experiment called ``name``, created atomically (also across processes)."""
+        check_storable("experiment name", name)
         found = self.get_experiment_by_name(name)
         if found is not None:
             return refuse_deleted(found)
@@ -344,6 +370,8 @@ class SqlStore:
         tags: Mapping[str, str],
     ) -> None:
         """Create a RUNNING run; creating an existing run_id again is an error."""
+        check_storable("run", run_id, run_name, artifact_uri, *(parent_run_id or "",))
+        check_batch((), (), [RunTag(k, v) for k, v in tags.items()])
         number = _int_id(experiment_id)
         if number is None:
             raise NotFoundError("experiment", experiment_id)
@@ -375,12 +403,16 @@ class SqlStore:
         except ValueError:
             raise InvalidInputError(f"unknown run status {status!r}") from None
         with self._write(f"updating run {run_id}") as db:
-            updated = db.execute(
-                "UPDATE runs SET status = ?, end_time = ? WHERE run_id = ?",
-                (value, end_time, run_id),
-            ).rowcount
-            if updated != 1:
+            row = db.execute(
+                "SELECT status, end_time FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            if row is None:
                 raise NotFoundError("run", run_id)
+            if check_update(run_id, RunStatus(row[0]), row[1], RunStatus(value), end_time):
+                db.execute(
+                    "UPDATE runs SET status = ?, end_time = ? WHERE run_id = ?",
+                    (value, end_time, run_id),
+                )
 
     def get_run(self, run_id: str) -> Run:
         with self._read(f"reading run {run_id}") as db:
@@ -503,11 +535,13 @@ class SqlStore:
         batch_id: str | None = None,
     ) -> None:
         """Store everything or nothing. Re-logging a param with its stored value is a no-op."""
+        check_batch(metrics, params, tags)
         chunks = encode_metrics(metrics)  # the CPU work, before taking any lock
         with self._write(f"log_batch for run {run_id}") as db:
             _require_run(db, run_id)
             if batch_id is not None and not _claim_batch(db, run_id, batch_id):
                 return  # stored before: this is a retry
+            _require_running(db, run_id)
             if params:
                 self._insert_params(db, run_id, params)
             if tags:
@@ -636,8 +670,20 @@ class SqlStore:
     # artifact integrity
     def record_artifact_hashes(self, run_id: str, hashes: Mapping[str, str]) -> None:
         """Record SHA-256 digests of artifact files (paths relative to the run's root)."""
+        check_storable("artifact path", *hashes, *hashes.values())
         with self._write(f"recording artifact hashes of run {run_id}") as db:
-            _require_run(db, run_id)
+            _require_running(db, run_id)
+            models = [
+                p
+                for (p,) in db.execute(
+                    "SELECT path FROM models WHERE run_id = ?", (run_id,)
+                ).fetchall()
+            ]
+            inside = inside_models(hashes, models)
+            if inside:
+                raise RunStateError(
+                    f"{inside[0]!r} is a file of a model of run {run_id}: only log_model writes it"
+                )
             if hashes:
                 db.executemany(
                     "INSERT INTO artifact_hashes (run_id, path, sha256) VALUES (?, ?, ?)"
@@ -658,11 +704,56 @@ class SqlStore:
             rows = db.execute(sql, params).fetchall()
         return dict(rows)
 
+    def record_model(self, run_id: str, path: str, files: Mapping[str, str]) -> None:
+        """Record the model ``log_model`` logged at ``path``, and its files' hashes."""
+        check_model_files(path, files)
+        path = path.strip("/")
+        with self._write(f"recording model {path!r} of run {run_id}") as db:
+            _require_running(db, run_id)
+            registered = db.execute(
+                "SELECT name, version FROM model_versions WHERE source = ? ORDER BY name, version",
+                (f"runs:/{run_id}/{path}",),
+            ).fetchone()
+            if registered is not None:
+                raise RunStateError(
+                    f"model {path!r} of run {run_id} is registered as "
+                    f"{registered[0]}/{registered[1]}: it cannot be replaced"
+                )
+            db.execute(
+                "INSERT INTO models (run_id, path, files, creation_time) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (run_id, path) DO UPDATE SET files = excluded.files,"
+                " creation_time = excluded.creation_time",
+                (run_id, path, json.dumps(dict(files), sort_keys=True), now_ms()),
+            )
+            db.executemany(
+                "INSERT INTO artifact_hashes (run_id, path, sha256) VALUES (?, ?, ?)"
+                " ON CONFLICT (run_id, path) DO UPDATE SET sha256 = excluded.sha256",
+                [(run_id, file, digest) for file, digest in sorted(files.items())],
+            )
+
+    def get_model_files(self, run_id: str, path: str) -> dict[str, str] | None:
+        with self._read(f"reading model {path!r} of run {run_id}") as db:
+            row = db.execute(
+                "SELECT files FROM models WHERE run_id = ? AND path = ?", (run_id, path.strip("/"))
+            ).fetchone()
+        if row is None:
+            return None
+        files: dict[str, str] = json.loads(row[0])
+        return files
+
     # model registry
     def create_model_version(self, name: str, source: str, run_id: str | None) -> ModelVersion:
         """Register ``source`` as the next version of model ``name`` (created if new)."""
+        check_storable("registered model name", name)
+        check_storable("model source", source)
+        path = model_path(run_id or "", source)
         now = now_ms()
         with self._write(f"registering a version of model {name!r}") as db:
+            found = db.execute(
+                "SELECT 1 FROM models WHERE run_id = ? AND path = ?", (run_id, path)
+            ).fetchone()
+            if found is None:
+                raise NotFoundError("model", source)
             db.execute(
                 "INSERT INTO registered_models (name, creation_time, latest_version)"
                 " VALUES (?, ?, 0) ON CONFLICT (name) DO NOTHING",
@@ -682,10 +773,15 @@ class SqlStore:
         return ModelVersion(name, int(version), source, run_id, now)
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
+        if not 0 < version < 2**63:
+            raise NotFoundError("model version", f"{name}/{version}")
         with self._read(f"reading model version {name}/{version}") as db:
             return _model_version(db, name, version)
 
     def set_model_alias(self, name: str, alias: str, version: int) -> None:
+        check_storable("model alias", name, alias)
+        if not 0 < version < 2**63:
+            raise NotFoundError("model version", f"{name}/{version}")
         with self._write(f"setting alias {alias!r} of model {name!r}") as db:
             _model_version(db, name, version)
             db.execute(
@@ -803,7 +899,8 @@ def _purge(db: Db, run_id: str) -> None:
         " (SELECT id FROM metric_series WHERE run_id = ?)",
         (run_id,),
     )
-    for table in ("metric_series", "params", "tags", "artifact_hashes", "stored_batches", "runs"):
+    tables = ("metric_series", "params", "tags", "artifact_hashes", "models", "stored_batches")
+    for table in (*tables, "runs"):
         db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
 
 
@@ -884,6 +981,14 @@ def _require_run(db: Db, run_id: str) -> None:
         raise NotFoundError("run", run_id)
 
 
+def _require_running(db: Db, run_id: str) -> None:
+    row = db.execute("SELECT status FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    if row is None:
+        raise NotFoundError("run", run_id)
+    if row[0] != RunStatus.RUNNING.value:
+        raise ended(run_id, row[0])
+
+
 def _values_by_key(db: Db, table: str, run_id: str, keys: Sequence[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for start in range(0, len(keys), _IN_BATCH):
@@ -948,13 +1053,3 @@ def _sqlite_path(uri: str) -> str:
     if _DRIVE_PATH.match(path):  # sqlite:///C:/dir/x.db
         path = path[1:]
     return str(Path(path).resolve())
-
-
-def _redact(uri: str) -> str:
-    """The URI without its password, for messages."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    netloc = parts.netloc.rpartition("@")
-    user = netloc[0].partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))

@@ -9,6 +9,7 @@ PostgreSQL URI and passes the module in.
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import sqlite3
 import sys
@@ -75,6 +76,11 @@ class Db:
     def close(self) -> None:
         raise NotImplementedError
 
+    def moved(self) -> str | None:
+        """Why the database this connection writes to is no longer the one its URI names (a
+        file deleted or replaced), or None."""
+        return None
+
     def rollback_quietly(self) -> None:
         # Called while another exception propagates: it must not replace that exception.
         with contextlib.suppress(Exception):
@@ -91,9 +97,11 @@ class SqliteDb(Db):
     def __init__(self, path: str) -> None:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
         self._raw = sqlite3.connect(
             path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
+        self._identity = _identity(path)
         try:
             self._raw.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
             self._enable_wal()
@@ -131,6 +139,16 @@ class SqliteDb(Db):
     @property
     def broken(self) -> bool:
         return False
+
+    def moved(self) -> str | None:
+        if self._identity is None:
+            return None  # in memory
+        now = _identity(self._path)
+        if now is None:
+            return f"the database file {self._path} was deleted while in use"
+        if now != self._identity:
+            return f"the database file {self._path} was replaced while in use"
+        return None
 
     def transient(self, exc: BaseException) -> bool | None:
         if not isinstance(exc, sqlite3.Error):
@@ -192,6 +210,17 @@ class PgDb(Db):
 
     def close(self) -> None:
         self._raw.close()
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """Which file ``path`` is (device, inode); None where there is none (or no file: memory)."""
+    if path == ":memory:":
+        return None
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def classify_unconnected(exc: BaseException) -> bool | None:

@@ -225,6 +225,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         )""",
         ],
     ),
+    _migration(
+        4,
+        "models: what log_model recorded (a model is this record, not a folder of files)",
+        [
+            # files: JSON {path under the run's root: SHA-256} of the model's files
+            """CREATE TABLE models (
+            run_id {text} NOT NULL REFERENCES runs (run_id),
+            path {text} NOT NULL,
+            files {text} NOT NULL,
+            creation_time {bigint} NOT NULL,
+            PRIMARY KEY (run_id, path)
+        ){without_rowid}""",
+            "CREATE INDEX model_versions_source ON model_versions (source)",
+        ],
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
