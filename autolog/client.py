@@ -535,8 +535,8 @@ class Client:
             return backend.remember(backend.ask("starting a run", find, _start_timeout()))
         except _Late:
             return None
-        except NotFoundError:
-            raise  # an experiment id that does not exist: the caller's mistake
+        except (NotFoundError, InvalidInputError):
+            raise  # an experiment id that does not exist, a deleted one: the caller's mistake
         except Exception as exc:
             # The store cannot be opened or refused: the writer reports it (once) and retries.
             _logger().debug("autolog: experiment not found now: %r", exc)

@@ -578,9 +578,11 @@ def comparison_from_json(data: object) -> Comparison:
     if numeric:
         checked = number_from_json(value)
         if entity == "attribute":
-            if not math.isfinite(checked) or not -(2**63) <= checked < 2**63:
-                raise WireError(f"{key} compares to a 64-bit integer, not {value!r}")
-            checked = int(checked)
+            if not math.isfinite(checked):
+                raise WireError(f"{key} compares to a finite number, not {value!r}")
+            # as parse_filter does: a time beyond 64 bits is compared as the number it is
+            if -(2**63) <= checked < 2**63:
+                checked = int(checked)
     elif op in ("IN", "NOT IN"):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise WireError(f"{op} takes a list of strings, not {value!r}")

@@ -1615,10 +1615,15 @@ def test_a_model_is_a_record_log_model_made_not_a_folder_of_files(store: Store) 
     assert store.get_model_files(run_id, "model") == files
     assert store.get_model_files(run_id, "model/") == files
     assert store.get_artifact_hashes(run_id, "model") == files
-    # a model's files are written by log_model only
+    # a model's files are written by log_model only (the same file again changes nothing,
+    # as a tracking server records what is uploaded)
     with pytest.raises(RunStateError, match="model"):
         store.record_artifact_hashes(run_id, {"model/model.pkl": HASH_C})
+    with pytest.raises(RunStateError, match="model"):
+        store.record_artifact_hashes(run_id, {"model/extra.pkl": HASH_C})
+    store.record_artifact_hashes(run_id, {"model/model.pkl": HASH_A})
     assert store.get_model_files(run_id, "model") == files
+    assert store.get_artifact_hashes(run_id, "model") == files
     # files outside its folder are not a model's
     with pytest.raises(InvalidInputError):
         store.record_model(run_id, "m2", {"elsewhere/model.pkl": HASH_A})

@@ -203,6 +203,10 @@ def _start_run(
 
     try:
         client = Client(tracking_uri)
+        # Opened here, before the script runs (a Client opens its store when first needed, on
+        # its writer's thread): a store that cannot be opened is said in one line, and nothing
+        # is queued for it.
+        client.store  # noqa: B018
         run = client.create_run(experiment, run_name=run_name, tags=tags)
         # the child reads the run before it logs into it
         if not client.flush(_STORE_WAIT_S):

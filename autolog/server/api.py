@@ -427,15 +427,7 @@ def get_metric_history(
 @router.post("/runs/{run_id}/artifact-hashes", response_model=schemas.Empty, tags=["artifacts"])
 def record_artifact_hashes(request: Request, run_id: str, body: schemas.HashesRecord) -> Response:
     """Record the SHA-256 of artifact files (paths relative to the run's root)."""
-    hashes = {}
-    for path, digest in body.hashes.items():
-        checked = check_artifact_path(check_text(path, "artifact path"))
-        if not checked:
-            raise InvalidInputError("an artifact hash needs a file path, not the root")
-        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-            raise InvalidValueError(path, digest, "a SHA-256 is 64 lower-case hex digits")
-        hashes[checked] = digest
-    _store(request).record_artifact_hashes(_check_run_id(run_id), hashes)
+    _store(request).record_artifact_hashes(_check_run_id(run_id), _digests(body.hashes))
     return json_response({})
 
 
@@ -447,6 +439,37 @@ def get_artifact_hashes(
     checked = check_artifact_path(check_text(prefix, "prefix"))
     hashes = _store(request).get_artifact_hashes(_check_run_id(run_id), checked)
     return json_response({"hashes": hashes})
+
+
+def _digests(hashes: Mapping[str, str]) -> dict[str, str]:
+    checked_hashes = {}
+    for path, digest in hashes.items():
+        checked = check_artifact_path(check_text(path, "artifact path"))
+        if not checked:
+            raise InvalidInputError("an artifact hash needs a file path, not the root")
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise InvalidValueError(path, digest, "a SHA-256 is 64 lower-case hex digits")
+        checked_hashes[checked] = digest
+    return checked_hashes
+
+
+@router.put("/runs/{run_id}/models", response_model=schemas.Empty, tags=["models"])
+def record_model(request: Request, run_id: str, body: schemas.ModelRecord) -> Response:
+    """Record the model ``log_model`` logged at ``path`` (its files' SHA-256, written
+    before the files are uploaded). Refused (``run_state``) for a run that has ended or a
+    model a registered version points at."""
+    path = check_artifact_path(check_text(body.path, "model path"))
+    _store(request).record_model(_check_run_id(run_id), path, _digests(body.files))
+    return json_response({})
+
+
+@router.get("/runs/{run_id}/models", response_model=schemas.ModelFiles, tags=["models"])
+def get_model_files(
+    request: Request, run_id: str, path: Annotated[str, Query(max_length=1000)]
+) -> Response:
+    """The files of the model recorded at ``path`` (null where there is none)."""
+    checked = check_artifact_path(check_text(path, "model path"))
+    return json_response({"files": _store(request).get_model_files(_check_run_id(run_id), checked)})
 
 
 # ------------------------------------------------------------------------------ model registry

@@ -216,6 +216,17 @@ class Hashes(BaseModel):
     hashes: dict[str, str]
 
 
+class ModelRecord(_Closed):
+    path: str = Field(description="the model's folder in the run's artifacts")
+    files: dict[str, str] = Field(
+        description="the model's files: artifact path (under path/) -> SHA-256 (64 hex digits)"
+    )
+
+
+class ModelFiles(BaseModel):
+    files: dict[str, str] | None = Field(description="null where no model was logged there")
+
+
 class FileInfo(BaseModel):
     path: str
     is_dir: bool

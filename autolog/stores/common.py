@@ -11,7 +11,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -253,7 +253,13 @@ def check_model_files(path: str, files: Mapping[str, str]) -> None:
         )
 
 
-def inside_models(paths: Iterable[str], models: Iterable[str]) -> list[str]:
-    """The ``paths`` at or under one of the ``models``' folders."""
-    folders = list(models)
-    return [p for p in paths if any(under(p, folder) for folder in folders)]
+def inside_models(hashes: Mapping[str, str], models: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """The paths of ``hashes`` that would change a model's files: in a model's folder, with
+    another digest than its record holds (the same file again, as a tracking server records it
+    on upload, changes nothing)."""
+    return [
+        path
+        for path, digest in hashes.items()
+        for folder, files in models.items()
+        if under(path, folder) and files.get(path) != digest
+    ]

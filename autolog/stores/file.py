@@ -501,7 +501,7 @@ class FileStore:
             wanted = [i for i in dict.fromkeys(experiment_ids) if _is_id(i)]
         runs = []
         for experiment_id in wanted:
-            experiment = self._load_experiment(experiment_id)
+            experiment = self._experiment_or_its_trace(experiment_id)
             if experiment is None:
                 continue
             experiment_deleted = experiment.deleted_time is not None

@@ -61,7 +61,14 @@ from autolog.errors import (
     StoreUnavailableError,
 )
 from autolog.search import Comparison, OrderBy, check_page
-from autolog.stores.common import Lifecycle, fork_safe_lock, history_columns
+from autolog.stores.common import (
+    Lifecycle,
+    check_batch,
+    check_model_files,
+    check_storable,
+    fork_safe_lock,
+    history_columns,
+)
 from autolog.stores.spool import (
     Op,
     Progress,
@@ -271,6 +278,7 @@ class RestStore:
     def get_or_create_experiment(self, name: str) -> Experiment:
         """The experiment called ``name``; while the server is away, a stand-in that the
         spooled runs are moved to once it answers."""
+        check_storable("experiment name", name)  # refused here, as in every store
         if self._spool_pending():
             return self._offline_experiment(name)
         try:
@@ -307,6 +315,7 @@ class RestStore:
         return [wire.experiment_from_json(e) for e in found["experiments"]]
 
     def rename_experiment(self, experiment_id: str, name: str) -> None:
+        check_storable("experiment name", name)
         self._request("PATCH", self._experiment_path(experiment_id), json={"name": name})
 
     def delete_experiment(self, experiment_id: str) -> None:
@@ -335,6 +344,8 @@ class RestStore:
         parent_run_id: str | None,
         tags: Mapping[str, str],
     ) -> None:
+        check_storable("run", run_id, run_name, artifact_uri, *(parent_run_id or "",))
+        check_batch((), (), [RunTag(k, v) for k, v in tags.items()])
         meta = {
             "experiment_id": experiment_id,
             "run_name": run_name,
@@ -434,6 +445,7 @@ class RestStore:
         batch_id: str | None = None,
     ) -> None:
         """One request for the whole batch, under a batch id (see the module docstring)."""
+        check_batch(metrics, params, tags)  # what no store takes is refused before sending
         header = {
             "batch_id": batch_id or uuid.uuid4().hex,
             "params": wire.params_to_json(params),
@@ -466,6 +478,7 @@ class RestStore:
     # --------------------------------------------------------------------------- artifact hashes
 
     def record_artifact_hashes(self, run_id: str, hashes: Mapping[str, str]) -> None:
+        check_storable("artifact path", *hashes, *hashes.values())
         if hashes:
             self._submit(Op("hashes", run_id, {"hashes": dict(hashes)}, values=len(hashes)))
         else:
@@ -484,6 +497,23 @@ class RestStore:
             raise
         return dict(found["hashes"])
 
+    def record_model(self, run_id: str, path: str, files: Mapping[str, str]) -> None:
+        check_model_files(path, files)
+        meta = {"path": path, "files": dict(files)}
+        self._submit(Op("model", run_id, meta, values=len(files)))
+
+    def get_model_files(self, run_id: str, path: str) -> dict[str, str] | None:
+        try:
+            found = self._read(
+                "GET", f"/runs/{_run_segment(run_id)}/models", params={"path": path.strip("/")}
+            )
+        except NotFoundError as exc:
+            if exc.what == "run":
+                return None  # like every store: no run, no model
+            raise
+        files = found["files"]
+        return None if files is None else {str(k): str(v) for k, v in files.items()}
+
     def run_artifacts(self, run_id: str) -> HttpArtifactRepository:
         """The run's files, read and written through the server."""
         return HttpArtifactRepository(self, run_id)
@@ -491,14 +521,19 @@ class RestStore:
     # ------------------------------------------------------------------------------ registry
 
     def create_model_version(self, name: str, source: str, run_id: str | None) -> ModelVersion:
+        check_storable("registered model name", name)
+        check_storable("model source", source)
         body = {"name": name, "source": source, "run_id": run_id}
         return wire.model_version_from_json(self._json("POST", "/model-versions", json=body))
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
+        if not 0 < version < 2**63:  # no store holds it: not found, as in every store
+            raise NotFoundError("model version", f"{name}/{version}")
         found = self._json("GET", "/model-versions", params={"name": name, "version": version})
         return wire.model_version_from_json(found)
 
     def set_model_alias(self, name: str, alias: str, version: int) -> None:
+        check_storable("model alias", name, alias)
         body = {"name": name, "alias": alias, "version": version}
         self._request("PUT", "/model-aliases", json=body)
 
@@ -596,6 +631,9 @@ class RestStore:
             )
         elif op.kind == "artifact":
             self._upload(op)
+        elif op.kind == "model":
+            body = {"path": op.meta["path"], "files": op.meta["files"]}
+            self._request("PUT", f"/runs/{run}/models", json=body)
         else:  # pragma: no cover - the kinds are ours
             raise StoreError(f"unknown spooled write {op.kind!r}")
 

@@ -49,7 +49,7 @@ __all__ = [
 
 MEMORY_ENV = "AUTOLOG_SPOOL_MEMORY"
 _DEFAULT_MEMORY = 64 * 1024 * 1024
-_KINDS = ("create_run", "batch", "update_run", "hashes", "artifact")
+_KINDS = ("create_run", "batch", "update_run", "hashes", "artifact", "model")
 _CHUNK = 1 << 20
 
 try:  # POSIX: a session is written by one process at a time
@@ -59,7 +59,7 @@ except ImportError:  # pragma: no cover - Windows: sessions are told apart by pi
 
 
 class Op(NamedTuple):
-    """One write: ``kind`` (create_run, batch, update_run, hashes, artifact), its run,
+    """One write: ``kind`` (create_run, batch, update_run, hashes, artifact, model), its run,
     ``meta`` (JSON), ``data`` (a batch's body, or a small artifact's bytes) or ``path`` (an
     artifact's bytes in a file), and how many values it carries (for progress and reports)."""
 

@@ -673,13 +673,10 @@ class SqlStore:
         check_storable("artifact path", *hashes, *hashes.values())
         with self._write(f"recording artifact hashes of run {run_id}") as db:
             _require_running(db, run_id)
-            models = [
-                p
-                for (p,) in db.execute(
-                    "SELECT path FROM models WHERE run_id = ?", (run_id,)
-                ).fetchall()
-            ]
-            inside = inside_models(hashes, models)
+            rows = db.execute(
+                "SELECT path, files FROM models WHERE run_id = ?", (run_id,)
+            ).fetchall()
+            inside = inside_models(hashes, {path: json.loads(files) for path, files in rows})
             if inside:
                 raise RunStateError(
                     f"{inside[0]!r} is a file of a model of run {run_id}: only log_model writes it"
