@@ -44,6 +44,7 @@ from autolog.errors import (
     RunStateError,
     StoreError,
     StoreUnavailableError,
+    background_thread,
     is_transient,
 )
 from autolog.stores.base import Store, check_uri, open_store
@@ -205,6 +206,7 @@ class _Backend:
         box: list[Any] = []
 
         def work() -> None:
+            background_thread()
             try:
                 box.append((True, fn(self.store)))
             except BaseException as exc:

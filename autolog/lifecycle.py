@@ -15,12 +15,14 @@ order the modules happened to be imported:
 
 Integrations also learn here when a run they keep open ends (``on_run_end``).
 
-This module imports nothing of autolog's but its entities, so every module may import it.
+This module imports nothing of autolog's but its entities and errors, so every module may
+import it.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import math
 import os
 import signal
@@ -33,6 +35,7 @@ from types import FrameType
 from typing import Any, Literal, NamedTuple
 
 from autolog.entities import RunStatus
+from autolog.errors import background_thread
 
 __all__ = [
     "Layer",
@@ -143,16 +146,29 @@ def exit_timeout() -> float:
     return seconds_setting("AUTOLOG_EXIT_TIMEOUT", DEFAULT_EXIT_TIMEOUT)
 
 
+# A shutdown under way (on any thread), and a SIGTERM that arrived meanwhile: the process dies
+# of it once that shutdown is done.
+_shutting_down = 0
+_terminate_after = False
+
+
 def _run_shutdown(reason: Reason, timeout: float | None) -> None:
+    global _shutting_down
     deadline = time.monotonic() + (exit_timeout() if timeout is None else timeout)
     event = Shutdown(reason, deadline)
-    with _lock:
-        hooks = _top_down(_shutdown_hooks)
-    for hook in hooks:
-        try:
-            hook(event)
-        except Exception as exc:  # one failing layer must not keep the others from closing
-            report(f"shutdown step {getattr(hook, '__qualname__', hook)} failed: {exc!r}")
+    # No lock: SIGTERM may have interrupted the thread holding it (copying a list is atomic).
+    hooks = _top_down(list(_shutdown_hooks))
+    _shutting_down += 1
+    try:
+        for hook in hooks:
+            try:
+                hook(event)
+            except Exception as exc:  # one failing layer must not keep the others from closing
+                report(f"shutdown step {getattr(hook, '__qualname__', hook)} failed: {exc!r}")
+    finally:
+        _shutting_down -= 1
+    if _terminate_after and reason != "sigterm":
+        _die()
 
 
 def shutdown(timeout: float | None = None) -> None:
@@ -211,9 +227,16 @@ def _run_before_fork() -> None:
 
 
 def _run_after_fork_in_child() -> None:
-    global _lock, _child_hooked
+    global _lock, _child_hooked, _sigwaiting, _signal_installed
     _lock = threading.RLock()  # the parent may have held it at the fork
     _child_hooked = False
+    if _sigwaiting:
+        # The thread that took SIGTERM stayed in the parent: the child installs its own when
+        # it uses autolog, and until then dies of SIGTERM as any process does.
+        _sigwaiting = False
+        _signal_installed = False
+        with contextlib.suppress(OSError, ValueError):
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     for hook in _bottom_up(_after_fork_in_child):
         try:
             hook()
@@ -258,12 +281,34 @@ _previous_handler: Any = None
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    _run_shutdown("sigterm", None)
+    global _terminate_after
+    if _shutting_down:
+        # A shutdown (exit, a multiprocessing child's finalizers) is under way, perhaps in the
+        # very frame this signal interrupted: let it finish, then die of SIGTERM.
+        _terminate_after = True
+        return
+    # The work runs on a thread of its own: this handler may have interrupted autolog's code
+    # while it held a lock the shutdown needs (an Event's, say). Waited for within the exit
+    # bound, whatever happens.
+    worker = threading.Thread(target=_sigterm_shutdown, name="autolog-sigterm", daemon=True)
+    worker.start()
+    worker.join(exit_timeout() + 2.0)
+    if worker.is_alive():
+        report("SIGTERM: writing what was queued did not finish in time; exiting without it")
     previous = _previous_handler
     if callable(previous):
         previous(signum, frame)
         return
-    # Die of SIGTERM as the process would have without us (exit status included).
+    _die()
+
+
+def _sigterm_shutdown() -> None:
+    background_thread()
+    _run_shutdown("sigterm", None)
+
+
+def _die() -> None:
+    """Die of SIGTERM as the process would have without us (exit status included)."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
 
@@ -279,10 +324,46 @@ def install_signal_handler() -> None:
         current = signal.getsignal(signal.SIGTERM)
         if current is signal.SIG_IGN:
             return  # the program asked to ignore SIGTERM: respect that
+        if current in (signal.SIG_DFL, None) and _in_multiprocessing_child():
+            _wait_for_sigterm_on_a_thread()
+            return
         _previous_handler = current if callable(current) else None
         signal.signal(signal.SIGTERM, _on_sigterm)
     except (ValueError, OSError):
         pass  # not supported here (embedded interpreters)
+
+
+# A multiprocessing child (a Pool's worker) takes SIGTERM on a thread of its own: Pool.terminate
+# signals a worker the moment it has handed back its last result, while it enters a blocking
+# lock acquire, and CPython runs no Python handler for a signal that lands just before that
+# wait (the worker would hang, and the pool with it). Blocked in every thread and taken with
+# sigwait, the signal is never lost.
+_sigwaiting = False
+
+
+def _in_multiprocessing_child() -> bool:
+    process = sys.modules.get("multiprocessing.process")
+    return process is not None and process.parent_process() is not None
+
+
+def _wait_for_sigterm_on_a_thread() -> None:
+    global _sigwaiting
+    if not hasattr(signal, "pthread_sigmask") or not hasattr(signal, "sigwait"):
+        signal.signal(signal.SIGTERM, _on_sigterm)  # no such choice here (not POSIX)
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # threads made later inherit it
+    _sigwaiting = True
+    threading.Thread(target=_take_sigterm, name="autolog-sigterm", daemon=True).start()
+
+
+def _take_sigterm() -> None:
+    background_thread()
+    signal.sigwait({signal.SIGTERM})
+    _run_shutdown("sigterm", None)
+    # Die of it, as without us: this is the one thread that does not block it now, and its
+    # disposition was never changed from the default.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 # -- the end of a run -----------------------------------------------------------------------------

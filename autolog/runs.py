@@ -203,6 +203,8 @@ def _end(run_id: str, status: RunStatus | str) -> None:
         _stack.set(stack[:index])
         failure: BaseException | None = None
         for entry, client in reversed(stack[index:]):
+            if entry.info.run_id not in _open:
+                continue  # ended already (by a shutdown, SIGTERM's, on another thread)
             try:
                 lifecycle.run_ending(entry.info.run_id, status)
             except BaseException as exc:  # still end every run, then let it be known

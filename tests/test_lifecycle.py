@@ -188,3 +188,35 @@ def test_hooks_run_by_layer_whatever_the_order_they_were_registered_in(tmp_path:
         "exit-CLIENT True",
         "exit-STORE True",
     ]
+
+
+def test_a_pool_worker_takes_sigterm_on_a_thread_and_pool_terminate_never_hangs(
+    tmp_path: Path,
+) -> None:
+    # Pool.terminate signals a worker as it enters a blocking wait for the next task; a Python
+    # handler there can miss the signal (the worker, and the pool, then hang). A worker takes
+    # SIGTERM with sigwait on a thread of its own instead, and still writes what it logged.
+    done = run_script(
+        """
+        import multiprocessing as mp, signal, threading
+        import autolog
+
+        def work(index):
+            with autolog.start_run(run_name=f"task{index}"):
+                autolog.log_metric("m", float(index))
+            blocked = signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+            names = [t.name for t in threading.enumerate()]
+            return blocked, "autolog-sigterm" in names
+
+        if __name__ == "__main__":
+            for _ in range(5):
+                with mp.get_context("fork").Pool(2) as pool:
+                    results = pool.map(work, range(4))
+            print(all(b and t for b, t in results))
+            print(len(autolog.search_runs()))
+        """,
+        tmp_path,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "20"]
