@@ -130,6 +130,8 @@ def test_artifacts_go_to_s3_through_the_server(
         autolog.log_artifacts(folder, "plots")
         uri = autolog.log_model({"in": "s3"})
     run_id = run.info.run_id
+    # the model's files are written in the background: wait for them before looking in S3
+    autolog.flush()
 
     keys = _keys(s3, "team/")
     mine = {key.split(f"/{run_id}/artifacts/", 1)[1]: size for key, size in keys.items()}
@@ -233,6 +235,8 @@ def test_two_servers_and_workers_on_one_database_lose_nothing(
                     store = stores[b % 2]
                     metrics = [Metric("m", float(b * 100 + i), b * 100 + i, T0) for i in range(100)]
                     store.log_batch(run_id, metrics)
+                    # only a model that log_model recorded may be registered
+                    store.record_model(run_id, f"m{b}", {f"m{b}/model.pkl": "0" * 64})
                     store.create_model_version("shared-model", f"runs:/{run_id}/m{b}", run_id)
                     store.get_or_create_experiment("made-concurrently")
                 for store in stores:
