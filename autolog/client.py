@@ -48,7 +48,13 @@ from autolog.errors import (
     is_transient,
 )
 from autolog.stores.base import Store, check_uri, open_store
-from autolog.stores.common import DEFAULT_DIR, Lifecycle, check_lifecycle, redact_uri
+from autolog.stores.common import (
+    DEFAULT_DIR,
+    PRESUMED_KILLED_TAG,
+    Lifecycle,
+    check_lifecycle,
+    redact_uri,
+)
 from autolog.validation import (
     CHECKED_KEYS,
     STEP_MAX,
@@ -793,11 +799,17 @@ class Client:
         if alive:
             return run
         end_time = max(last_seen, run.info.start_time)
+        # Recorded as presumed: the owner may still have writes for it (spooled while a tracking
+        # server was away, sent later by `autolog sync`), and its own end replaces this one.
         # Still reported as KILLED if the store is busy (or the run ended meanwhile): the next
         # reader sees the truth.
+        presumed = RunTag(PRESUMED_KILLED_TAG, str(_now()))
         with contextlib.suppress(StoreError, RunStateError):
+            self.store.log_batch(run.info.run_id, tags=[presumed])
             self.store.update_run(run.info.run_id, RunStatus.KILLED, end_time)
-        return run._replace(info=run.info._replace(status=RunStatus.KILLED, end_time=end_time))
+        info = run.info._replace(status=RunStatus.KILLED, end_time=end_time)
+        data = run.data._replace(tags={**run.data.tags, presumed.key: presumed.value})
+        return run._replace(info=info, data=data)
 
     # logging ----------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from test_server import _run_command
 import autolog
 from autolog.entities import RunStatus
 from autolog.errors import AutologWarning
+from autolog.stores.common import PRESUMED_KILLED_TAG
 from autolog.stores.spool import spooled_sessions
 
 pytestmark = pytest.mark.server
@@ -208,6 +209,57 @@ def test_what_is_spooled_at_exit_stays_and_autolog_sync_sends_it_once(
     assert code == 0
     assert "nothing is spooled" in stderr
     assert len(autolog.get_metric_history(run_id, "loss")) == 2_000
+
+
+CUT_OFF = """
+import os, signal
+import autolog
+autolog.set_tracking_uri({url!r})
+with autolog.start_run(run_name="cut-off") as run:
+    autolog.log_params({{"epochs": 3}})
+    autolog.log_metric("loss", 1.0, step=0)
+    autolog.flush()  # the run and its first values are on the server
+    os.kill({server_pid}, signal.SIGKILL)
+    for step in range(1, 1_000):
+        autolog.log_metric("loss", 1.0 / (step + 1), step=step)
+    autolog.log_model([1, 2, 3])
+print(run.info.run_id)
+"""
+
+
+def test_a_run_read_as_killed_before_autolog_sync_ends_as_its_owner_ended_it(
+    server: Server, tmp_path: Path
+) -> None:
+    server.start()
+    assert server.process is not None
+    work = tmp_path / "work"
+    work.mkdir()
+    script = CUT_OFF.format(url=server.url, server_pid=server.process.process.pid)
+    done = run_script(script, work)
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.strip()
+    assert "autolog sync" in done.stderr
+    server.kill()
+
+    # Someone looks at the run before the spool is sent: its process is gone, so it reads
+    # KILLED, recorded as presumed.
+    server.start()
+    autolog.set_tracking_uri(server.url)
+    seen = autolog.get_run(run_id)
+    assert seen.info.status is RunStatus.KILLED
+    assert PRESUMED_KILLED_TAG in seen.data.tags
+    assert len(autolog.get_metric_history(run_id, "loss")) == 1
+
+    code, _, stderr = _run_command("sync", cwd=work)
+    assert code == 0, stderr
+    assert "refused" not in stderr, stderr
+    stored = autolog.get_run(run_id)
+    assert stored.info.status is RunStatus.FINISHED  # the owner's word, not the reader's guess
+    assert PRESUMED_KILLED_TAG not in stored.data.tags
+    assert [m.step for m in autolog.get_metric_history(run_id, "loss")] == list(range(1_000))
+    assert autolog.load_model(f"runs:/{run_id}/model") == [1, 2, 3]
+    with pytest.raises(autolog.AutologError, match="FINISHED"):
+        autolog.Client(server.url).log_metric(run_id, "late", 1.0)
 
 
 def test_a_sync_cut_short_is_finished_by_the_next_without_doubling(

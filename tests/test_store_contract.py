@@ -36,6 +36,7 @@ from autolog.errors import (
 )
 from autolog.search import parse_filter, parse_order_by
 from autolog.stores import Store
+from autolog.stores.common import PRESUMED_KILLED_TAG
 from autolog.stores.memory import MemoryStore
 
 T = TypeVar("T")
@@ -1596,6 +1597,40 @@ def test_a_run_that_has_ended_takes_no_writes(store: Store) -> None:
     assert (run.data.metrics, run.data.params, run.data.tags) == ({"m": 1.0}, {"p": "1"}, {})
     assert store.get_artifact_hashes(run_id) == {"model/model.pkl": HASH_A}
     assert store.get_model_files(run_id, "other") is None
+
+
+def test_a_run_a_reader_presumed_killed_takes_its_owners_writes_and_end(store: Store) -> None:
+    run_id = new_run(store)
+    store.log_batch(run_id, metrics=[Metric("m", 1.0, 0, T0)])
+    # what a reader does when the run's process seems gone
+    store.log_batch(run_id, tags=[RunTag(PRESUMED_KILLED_TAG, str(T0 + 9))])
+    store.update_run(run_id, RunStatus.KILLED, T0 + 1)
+    assert store.get_run(run_id).info.status is RunStatus.KILLED
+    # the owner was only away (its writes spooled): they are taken, then its own end
+    store.log_batch(run_id, metrics=[Metric("m", 2.0, 1, T0)], params=[Param("p", "1")])
+    store.record_artifact_hashes(run_id, {"f.txt": HASH_B})
+    store.record_model(run_id, "model", {"model/model.pkl": HASH_A})
+    store.update_run(run_id, RunStatus.FINISHED, T0 + 5)
+    run = store.get_run(run_id)
+    assert (run.info.status, run.info.end_time) == (RunStatus.FINISHED, T0 + 5)
+    assert PRESUMED_KILLED_TAG not in run.data.tags
+    assert [m.value for m in store.get_metric_history(run_id, "m")] == [1.0, 2.0]
+    assert run.data.params == {"p": "1"}
+    assert store.get_model_files(run_id, "model") == {"model/model.pkl": HASH_A}
+    # and then it is final, as every ended run
+    with pytest.raises(RunStateError, match="FINISHED"):
+        store.log_batch(run_id, metrics=[Metric("m", 3.0, 2, T0)])
+    with pytest.raises(RunStateError, match="FINISHED"):
+        store.update_run(run_id, RunStatus.KILLED, T0 + 6)
+
+
+def test_a_run_killed_by_its_owner_is_final(store: Store) -> None:
+    run_id = new_run(store)
+    store.update_run(run_id, RunStatus.KILLED, T0 + 1)
+    with pytest.raises(RunStateError, match="KILLED"):
+        store.log_batch(run_id, metrics=[Metric("m", 1.0, 0, T0)])
+    with pytest.raises(RunStateError, match="KILLED"):
+        store.update_run(run_id, RunStatus.FINISHED, T0 + 5)
 
 
 def test_a_model_is_a_record_log_model_made_not_a_folder_of_files(store: Store) -> None:

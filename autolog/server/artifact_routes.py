@@ -18,10 +18,10 @@ from starlette.responses import FileResponse, StreamingResponse
 
 from autolog import wire
 from autolog.artifacts.local import LocalArtifactRepository
-from autolog.entities import RunStatus
 from autolog.errors import InvalidInputError, NotFoundError, RunStateError
 from autolog.server import schemas
 from autolog.server.state import state_of
+from autolog.stores.common import PRESUMED_KILLED_TAG, takes_writes
 from autolog.validation import check_artifact_path
 
 __all__ = ["router"]
@@ -85,7 +85,7 @@ async def upload_artifact(
     state = state_of(request)
     checked = _check_path(path, file=True)
     run, repository = await run_in_threadpool(state.run_artifacts, run_id)
-    if run.info.status is not RunStatus.RUNNING:
+    if not takes_writes(run.info.status, PRESUMED_KILLED_TAG in run.data.tags):
         raise RunStateError(
             f"run {run_id} is {run.info.status}: the artifacts of an ended run do not change"
         )

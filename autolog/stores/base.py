@@ -41,7 +41,10 @@ class Store(Protocol):
     Rules every store enforces, whoever writes:
 
     - a run that has ended (FINISHED, FAILED, KILLED) takes no writes: no metrics, params,
-      tags, artifact hashes or models, and its status does not change again;
+      tags, artifact hashes or models, and its status does not change again; except a run a
+      reader only presumed killed (KILLED with the tag ``PRESUMED_KILLED_TAG``, its process
+      seemed gone): it takes its owner's writes, and the owner's end replaces KILLED and the
+      tag (``common.check_update``, ``common.takes_writes``);
     - a model is a record ``record_model`` made; its files' hashes cannot be recorded by
       ``record_artifact_hashes``, and once a registered version points at it, it cannot be
       recorded again (its content cannot be replaced);

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_DIR",
+    "PRESUMED_KILLED_TAG",
     "Lifecycle",
     "check_batch",
     "check_lifecycle",
@@ -52,6 +53,7 @@ __all__ = [
     "now_ms",
     "redact_uri",
     "refuse_deleted",
+    "takes_writes",
     "under",
 ]
 
@@ -212,12 +214,32 @@ def check_batch(metrics: Sequence[Metric], params: Sequence[Param], tags: Sequen
         check_storable("tag", key, value)
 
 
+#: Set by a reader that found a RUNNING run's process gone and recorded the run KILLED: the run
+#: was presumed killed, not ended by its owner. Such a run still takes its owner's writes (what
+#: a process spooled while the tracking server was away, sent later by ``autolog sync``), and
+#: the owner's own end replaces KILLED (and this tag).
+PRESUMED_KILLED_TAG = "autolog.presumed_killed"
+
+
+def takes_writes(status: RunStatus | str, presumed_killed: bool) -> bool:
+    """Whether a run in ``status`` takes writes: RUNNING, or KILLED only by a reader's
+    presumption (``presumed_killed``: it carries ``PRESUMED_KILLED_TAG``)."""
+    status = RunStatus(status)
+    return status is RunStatus.RUNNING or (status is RunStatus.KILLED and presumed_killed)
+
+
 def check_update(
-    run_id: str, current: RunStatus, end: int | None, status: RunStatus, end_time: int | None
+    run_id: str,
+    current: RunStatus,
+    end: int | None,
+    status: RunStatus,
+    end_time: int | None,
+    presumed_killed: bool = False,
 ) -> bool:
     """Whether ``update_run`` changes anything; ``RunStateError`` if it would change a run that
-    has ended (the same end again, a retried write, is no change)."""
-    if current is RunStatus.RUNNING:
+    has ended (the same end again, a retried write, is no change). A run a reader presumed
+    killed takes its owner's end."""
+    if takes_writes(current, presumed_killed):
         return True
     if status is current and end_time == end:
         return False

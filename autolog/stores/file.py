@@ -65,6 +65,7 @@ from autolog.errors import (
 )
 from autolog.search import Comparison, OrderBy, matches, page_runs, sort_runs
 from autolog.stores.common import (
+    PRESUMED_KILLED_TAG,
     Lifecycle,
     check_batch,
     check_lifecycle,
@@ -81,6 +82,7 @@ from autolog.stores.common import (
     model_path,
     now_ms,
     refuse_deleted,
+    takes_writes,
     under,
 )
 from autolog.stores.file_io import (
@@ -474,11 +476,14 @@ class FileStore:
         with self._lock:
             folder = self._run_dir(run_id)
             info = _load_info(folder)
-            if not check_update(run_id, info.status, info.end_time, new_status, end_time):
+            presumed = info.status is RunStatus.KILLED and _presumed_killed(folder)
+            if not check_update(run_id, info.status, info.end_time, new_status, end_time, presumed):
                 return
             record = _info_json(info)
             record.update(status=new_status.value, end_time=end_time)
             write_atomic(folder / _RUN, dump_json(record), sync_dir=True)
+            if presumed:  # the owner's end replaces a reader's presumption
+                key_path(folder / "tags", PRESUMED_KILLED_TAG).unlink(missing_ok=True)
 
     @_guarded
     def get_run(self, run_id: str) -> Run:
@@ -629,7 +634,7 @@ class FileStore:
         """The folder of a RUNNING run; ``RunStateError`` for one that has ended."""
         folder = self._run_dir(run_id)
         info = _load_info(folder)
-        if info.status is not RunStatus.RUNNING:
+        if not takes_writes(info.status, _presumed_killed(folder)):
             raise ended(run_id, info.status)
         return folder
 
@@ -962,6 +967,10 @@ def _load_run(folder: Path) -> Run:
     params = _read_values(folder / "params")
     tags = _read_values(folder / "tags")
     return Run(info, RunData(params, latest_values(folder), tags))
+
+
+def _presumed_killed(folder: Path) -> bool:
+    return key_path(folder / "tags", PRESUMED_KILLED_TAG).exists()
 
 
 def _read_values(base: Path) -> dict[str, str]:

@@ -24,6 +24,7 @@ from autolog.entities import (
 from autolog.errors import InvalidInputError, NotFoundError, ParamCollisionError, RunStateError
 from autolog.search import Comparison, OrderBy, matches, page_runs, sort_runs
 from autolog.stores.common import (
+    PRESUMED_KILLED_TAG,
     Lifecycle,
     check_batch,
     check_lifecycle,
@@ -40,6 +41,7 @@ from autolog.stores.common import (
     model_path,
     now_ms,
     refuse_deleted,
+    takes_writes,
     under,
 )
 
@@ -59,7 +61,7 @@ class _RunRecord:
         self.models: dict[str, dict[str, str]] = {}  # model path -> its files' digests
 
     def writable(self) -> _RunRecord:
-        if self.info.status is not RunStatus.RUNNING:
+        if not takes_writes(self.info.status, PRESUMED_KILLED_TAG in self.tags):
             raise ended(self.info.run_id, self.info.status)
         return self
 
@@ -191,8 +193,11 @@ class MemoryStore:
         with self._lock:
             record = self._record(run_id)
             info = record.info
-            if check_update(run_id, info.status, info.end_time, status, end_time):
+            presumed = info.status is RunStatus.KILLED and PRESUMED_KILLED_TAG in record.tags
+            if check_update(run_id, info.status, info.end_time, status, end_time, presumed):
                 record.info = info._replace(status=status, end_time=end_time)
+                if presumed:  # the owner's end replaces a reader's presumption
+                    del record.tags[PRESUMED_KILLED_TAG]
 
     def get_run(self, run_id: str) -> Run:
         with self._lock:

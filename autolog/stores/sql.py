@@ -49,6 +49,7 @@ from autolog.errors import (
 )
 from autolog.search import Comparison, OrderBy, check_page
 from autolog.stores.common import (
+    PRESUMED_KILLED_TAG,
     Lifecycle,
     check_batch,
     check_lifecycle,
@@ -408,11 +409,18 @@ class SqlStore:
             ).fetchone()
             if row is None:
                 raise NotFoundError("run", run_id)
-            if check_update(run_id, RunStatus(row[0]), row[1], RunStatus(value), end_time):
+            presumed = row[0] == RunStatus.KILLED.value and _presumed_killed(db, run_id)
+            current = RunStatus(row[0])
+            if check_update(run_id, current, row[1], RunStatus(value), end_time, presumed):
                 db.execute(
                     "UPDATE runs SET status = ?, end_time = ? WHERE run_id = ?",
                     (value, end_time, run_id),
                 )
+                if presumed:  # the owner's end replaces a reader's presumption
+                    db.execute(
+                        "DELETE FROM tags WHERE run_id = ? AND key = ?",
+                        (run_id, PRESUMED_KILLED_TAG),
+                    )
 
     def get_run(self, run_id: str) -> Run:
         with self._read(f"reading run {run_id}") as db:
@@ -982,8 +990,17 @@ def _require_running(db: Db, run_id: str) -> None:
     row = db.execute("SELECT status FROM runs WHERE run_id = ?", (run_id,)).fetchone()
     if row is None:
         raise NotFoundError("run", run_id)
-    if row[0] != RunStatus.RUNNING.value:
+    if row[0] != RunStatus.RUNNING.value and not (
+        row[0] == RunStatus.KILLED.value and _presumed_killed(db, run_id)
+    ):
         raise ended(run_id, row[0])
+
+
+def _presumed_killed(db: Db, run_id: str) -> bool:
+    found = db.execute(
+        "SELECT 1 FROM tags WHERE run_id = ? AND key = ?", (run_id, PRESUMED_KILLED_TAG)
+    ).fetchone()
+    return found is not None
 
 
 def _values_by_key(db: Db, table: str, run_id: str, keys: Sequence[str]) -> dict[str, str]:
