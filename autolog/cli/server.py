@@ -299,7 +299,7 @@ def _config(settings: Any, workers: int, log_level: str) -> Any:
     }
     if workers == 1:
         try:
-            app = create_app(settings=settings)
+            app = create_app(settings=settings, freeze_gc=True)
         except AutologError as exc:
             _fail(f"cannot open the backend store: {exc}")
         return uvicorn.Config(app, **common)
