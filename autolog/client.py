@@ -244,6 +244,7 @@ class _Backend:
         self.closed = True
         self.runs.clear()
         written = False
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
             written = self.writer.close(timeout, until_failure=until_failure)
             return written
@@ -251,7 +252,34 @@ class _Backend:
             if not written:
                 self.writer.abandon()  # what is left goes nowhere once the store is closed
             if self.writer.store_is_open:
-                self.store.close()
+                left = None if deadline is None or written else deadline - time.monotonic()
+                _close_store(self.store, left)
+
+
+def _tag_key(key: str) -> str:
+    """A tag key the caller may set: any valid key but the one that marks a run a reader
+    presumed killed (it lets the run take writes after KILLED, see ``stores.common``)."""
+    if check_key(key) == PRESUMED_KILLED_TAG:
+        raise InvalidInputError(f"the tag {key!r} is set by autolog only")
+    return key
+
+
+def _close_store(store: Store, timeout: float | None) -> None:
+    """Close ``store``, waiting at most ``timeout`` seconds (None: as long as it takes): an
+    abandoned writer may still be inside a store call that holds the store's lock (a locked
+    SQLite file, a database that does not answer), and exit must keep its bound."""
+    if timeout is None:
+        store.close()
+        return
+
+    def close() -> None:
+        background_thread()
+        with contextlib.suppress(Exception):  # the process is leaving: closing is a courtesy
+            store.close()
+
+    closer = threading.Thread(target=close, name="autolog-close", daemon=True)
+    closer.start()
+    closer.join(max(timeout, 0.1))
 
 
 _backends: dict[str, _Backend] = {}
@@ -587,7 +615,7 @@ class Client:
         if parent_run_id is not None:
             all_tags[context.TAG_PARENT] = parent_run_id
         for key, value in check_mapping(tags or {}, "tags").items():
-            all_tags[check_key(key)] = stringify(key, value)
+            all_tags[_tag_key(key)] = stringify(key, value)
         backend = self._live
         if experiment_id is None and parent_run_id is not None and not experiment_name:
             # a nested run stays in its parent's experiment (known by name if not by id yet)
@@ -949,11 +977,11 @@ class Client:
                 self._live.writer.param(run_id, param)
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
-        self.set_tags(run_id, {check_key(key): value})
+        self.set_tags(run_id, {_tag_key(key): value})
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         checked = [
-            RunTag(check_key(k), stringify(k, v)) for k, v in check_mapping(tags, "tags").items()
+            RunTag(_tag_key(k), stringify(k, v)) for k, v in check_mapping(tags, "tags").items()
         ]
         self._state(run_id)
         for tag in checked:
@@ -993,9 +1021,17 @@ class Client:
         """In a heavy job: the run's artifacts, once the run is stored (``NotYet`` before)."""
         from autolog.artifacts import artifact_repository
 
-        if not state.created.is_set() or state.artifact_uri is None:
+        if not state.created.is_set():
             raise NotYet("the run is not stored yet")
-        store = self._live.writer.store
+        writer = self._live.writer
+        store = writer.store
+        if state.artifact_uri is None:
+            # A run looked up while the store was slow or away, or created while its experiment
+            # was unknown: ask the store now (a run it never took is refused for good, and the
+            # job is dropped rather than tried for ever ahead of every run's end).
+            if writer.refused(run_id):
+                raise RunStateError(f"run {run_id} could not be created in the store")
+            state.artifact_uri = store.get_run(run_id).info.artifact_uri
         return artifact_repository(state.artifact_uri, store=store, run_id=run_id)
 
     def log_artifact(
@@ -1070,11 +1106,15 @@ class Client:
             warn(f"autolog: {what} did not log {str(source)!r} to run {run_id}: {exc}")
             return [target for _, target in files]
 
+        placed: set[str] = set()  # a retry after a transient failure goes on from there
+
         def place() -> None:
             into = self._later_repository(state, run_id)
             self._live.writer.store.record_artifact_hashes(run_id, {t: d for _, t, d in staged})
             for copy, target, _ in staged:
-                _place(into, copy, target)
+                if target not in placed:
+                    _place(into, copy, target)
+                    placed.add(target)
 
         self._live.writer.heavy(
             run_id,

@@ -42,6 +42,7 @@ __all__ = [
     "ParamCollisionError",
     "RunStateError",
     "StoreError",
+    "StoreReplacedError",
     "StoreUnavailableError",
     "UnsafePathError",
     "background_thread",
@@ -151,6 +152,11 @@ class StoreError(AutologError):
 
 class StoreUnavailableError(StoreError):
     """A transient store failure (locked, disk full, server down): the write may be retried."""
+
+
+class StoreReplacedError(StoreUnavailableError):
+    """The store's database file was deleted or replaced while in use: what it held is gone,
+    and what follows goes to a new one (said even while another failure is being reported)."""
 
 
 class ModelIntegrityError(AutologError):

@@ -246,6 +246,25 @@ def _run_after_fork_in_child() -> None:
 
 def _finalize_in_child(_: object) -> None:
     _register_child_finalizer()
+    _sigwait_instead_of_an_inherited_handler()
+
+
+def _sigwait_instead_of_an_inherited_handler() -> None:
+    """A multiprocessing child forked from a process with our SIGTERM handler takes SIGTERM on
+    a thread of its own instead, as a child that installs it does (see
+    ``_wait_for_sigterm_on_a_thread``): the inherited Python handler could miss the signal of
+    ``Pool.terminate``."""
+    global _signal_installed
+    if _sigwaiting or threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is not _on_sigterm:
+            return
+        signal.signal(signal.SIGTERM, _previous_handler or signal.SIG_DFL)
+    except (ValueError, OSError):
+        return
+    _signal_installed = False
+    install_signal_handler()
 
 
 def _register_child_finalizer() -> None:

@@ -283,6 +283,10 @@ class Writer:
     def hashes(self, run_id: str, hashes: Mapping[str, str]) -> None:
         self.put((HASHES, run_id, dict(hashes)))
 
+    def refused(self, run_id: str) -> bool:
+        """Whether the store refused to create ``run_id`` (for good)."""
+        return run_id in self._refused
+
     def call(self, run_id: str, job: Callable[[], None]) -> None:
         """Run ``job`` on the writer thread, after everything queued before it for ``run_id``."""
         self.put((CALL, run_id, job))
@@ -317,7 +321,10 @@ class Writer:
         """How many values and records are waiting to be written (an estimate while it runs)."""
         queued = sum(len(q) for q in list(self._metrics.values()))
         carried = sum(len(m) for m in list(self._carry.values()))
-        busy = (1 if self._busy else 0) + (1 if self._jobs_busy else 0)
+        # what the store is being given now counts too: a store call may hang with it
+        items, metrics = self._in_flight
+        flying = len(items) + sum(len(m) for m in list(metrics.values()))
+        busy = max(flying, 1 if self._busy else 0) + (1 if self._jobs_busy else 0)
         return len(self._queue) + len(self._retry) + len(self._jobs) + queued + carried + busy
 
     def unwritten(self) -> dict[str, int]:
@@ -742,11 +749,13 @@ class Writer:
         self._failures += 1
         if self._failing is None:
             self._failing = f"{type(exc).__name__}: {exc}"
-            self._warn_once(
-                f"failing:{type(exc).__name__}",
-                f"the tracking store failed ({exc}); logged data is kept in memory "
-                f"(up to {self.max_pending:,} values) and retried",
-            )
+        # once per kind of failure, even while another is being reported (a lock held, then
+        # the database deleted)
+        self._warn_once(
+            f"failing:{type(exc).__name__}",
+            f"the tracking store failed ({exc}); logged data is kept in memory "
+            f"(up to {self.max_pending:,} values) and retried",
+        )
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
@@ -761,6 +770,7 @@ class Writer:
         # Flush markers stay queued with the data they wait for: a flush() with a timeout
         # returns False meanwhile, and is released once the store takes the backlog.
         with self._take_lock:
+            self._in_flight = ([], {})  # counted once: as kept, no longer as being written
             self._retry = deque(items)
             for run_id, values in metrics.items():
                 earlier = self._carry.get(run_id)

@@ -398,6 +398,61 @@ def test_exit_while_the_store_is_down_is_bounded_and_says_what_was_not_written(
     assert "1 run ends" in done.stderr
 
 
+def test_exit_keeps_its_bound_when_the_store_locks_up_mid_run(tmp_path: Path) -> None:
+    # The store was open and written to; then another process locks it, so the writer sits in
+    # a store call (SQLite's busy timeout is 30 s) holding the store: exit must not wait for it.
+    path = tmp_path / "busy.db"
+    signal_file = tmp_path / "locked"
+    script = tmp_path / "script.py"
+    script.write_text(
+        f"""
+import os, time
+import autolog
+autolog.set_tracking_uri("sqlite:///{path}")
+with autolog.start_run():
+    autolog.log_metric("m", 0.0)
+    autolog.flush()
+    print("ready", flush=True)
+    while not os.path.exists({str(signal_file)!r}):
+        time.sleep(0.01)
+    for i in range(1000):
+        autolog.log_metric("m", float(i))
+    autolog.Client(autolog.get_tracking_uri()).flush(timeout=1)  # the writer is in the store
+"""
+    )
+    env = {**os.environ, "AUTOLOG_EXIT_TIMEOUT": "1"}
+    env.pop("AUTOLOG_TRACKING_URI", None)
+    process = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    blocker = None
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        signal_file.touch()
+        started = time.monotonic()
+        _, stderr = process.communicate(timeout=60)
+        took = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        if blocker is not None:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+    assert process.returncode == 0, stderr
+    assert took < 10, f"exit took {took:.1f} s"
+    assert "not written to sqlite:///" in stderr
+    assert "metric values" in stderr
+
+
 def test_a_writer_thread_that_died_is_noticed_and_replaced() -> None:
     store = MemoryStore("file:///tmp/unused")
     writer = Writer(store, interval=60)
@@ -447,6 +502,39 @@ def test_a_full_disk_makes_log_artifacts_warn_and_leaves_nothing_behind(
     root = Path(run.info.artifact_uri.removeprefix("file://"))
     assert not root.exists() or not any(root.rglob("*"))
     assert set(autolog.get_run(run.info.run_id).data.metrics) == {"before", "after"}
+
+
+def test_log_artifacts_cut_short_for_now_are_all_placed_by_the_retry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import warnings
+
+    from autolog import client as client_module
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        (folder / f"{name}.txt").write_text(name)
+    real, tries = client_module._place, []
+
+    def disk_full_once_at_b(repo: Any, staged: Any, target: str) -> None:
+        tries.append(target)
+        if target.endswith("b.txt") and tries.count(target) == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")  # a is in place already
+        real(repo, staged, target)
+
+    monkeypatch.setattr(client_module, "_place", disk_full_once_at_b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AutologWarning)  # the failure for now is reported
+        with autolog.start_run() as run:
+            autolog.log_artifacts(folder, "outputs")
+        autolog.flush(timeout=30)
+    run_id = run.info.run_id
+    listed = [f.path for f in autolog.list_artifacts(run_id, "outputs")]
+    assert listed == ["outputs/a.txt", "outputs/b.txt", "outputs/c.txt"]
+    for name in ("a", "b", "c"):
+        copy = autolog.download_artifacts(run_id, f"outputs/{name}.txt", tmp_path / name)
+        assert Path(copy).read_text() == name
 
 
 def test_start_run_on_a_store_that_cannot_be_opened_does_not_raise(
@@ -608,6 +696,33 @@ def test_the_memory_bound_applies_as_values_arrive() -> None:
     writer.close()
 
 
+def test_the_memory_bound_counts_the_values_the_store_is_stuck_with() -> None:
+    store = HangingStore()
+    writer = Writer(store, interval=0.01, batch_size=1_000, max_pending=5_000)
+    _create(writer, store, "r1")
+    queue = writer.metric_queue("r1")
+    for step in range(4_000):
+        queue.append(Metric("m", float(step), step, 0))
+    writer.wake()
+    time.sleep(0.3)  # the writer took what was queued and is stuck in the store with it
+    pushed = 4_000
+    with pytest.warns(AutologWarning, match="oldest metric values are being dropped"):
+        for step in range(4_000, 50_000):
+            queue.append(Metric("m", float(step), step, 0))
+            pushed += 1
+            if len(queue) >= writer.batch_size:
+                writer.wake()
+            if step % 5_000 == 0:
+                # held: in the store's call (nothing is stored yet) and queued
+                assert pushed - writer.dropped <= 5_000 + 1_100
+    store.release.set()
+    assert writer.flush(timeout=30)
+    history = store.get_metric_history("r1", "m")
+    assert history[-1].step == 49_999
+    assert len(history) + writer.dropped == 50_000
+    writer.close()
+
+
 # --------------------------------------------------------------------------------------------
 # 13. a deleted database does not lose data silently
 # --------------------------------------------------------------------------------------------
@@ -633,6 +748,35 @@ def test_a_deleted_sqlite_database_is_noticed(tmp_path: Path) -> None:
     with autolog.start_run() as run:
         autolog.log_metric("m", 3.0)
     assert autolog.get_run(run.info.run_id).data.metrics == {"m": 3.0}
+
+
+def test_a_database_replaced_is_said_even_while_another_failure_is_being_reported() -> None:
+    from autolog.errors import StoreReplacedError
+
+    class Failing(MemoryStore):
+        def __init__(self) -> None:
+            super().__init__("file:///tmp/unused")
+            self.errors: list[Exception] = [
+                StoreUnavailableError("database is locked"),
+                StoreReplacedError("the database file /x.db was deleted while in use"),
+            ]
+
+        def log_batch(self, run_id: str, *args: Any, **kwargs: Any) -> None:
+            if self.errors:
+                raise self.errors.pop(0)
+            super().log_batch(run_id, *args, **kwargs)
+
+    store = Failing()
+    writer = Writer(store, interval=0.01, batch_size=1_000, max_pending=5_000)
+    _create(writer, store, "r1")
+    with pytest.warns(AutologWarning) as caught:
+        writer.metric("r1", Metric("m", 1.0, 0, 0))
+        assert writer.flush(timeout=30)
+    messages = [str(w.message) for w in caught]
+    assert any("database is locked" in m for m in messages), messages
+    assert any("deleted while in use" in m for m in messages), messages
+    assert [m.value for m in store.get_metric_history("r1", "m")] == [1.0]
+    writer.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -752,3 +896,27 @@ def test_a_warning_made_an_error_on_the_writer_thread_is_reported_not_swallowed(
     # Python's report of an exception no one caught in a thread, with our warning in it
     assert "Exception in thread autolog-writer" in done.stderr
     assert "AutologWarning: autolog: the tracking store failed" in done.stderr
+
+
+def test_a_model_of_a_run_looked_up_too_late_is_written_and_holds_nothing_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The run was made elsewhere; looking it up is not waited for (the store is slow): the
+    # model still needs the run's artifact folder, and must not hold up the run's end.
+    from autolog.stores.base import open_store
+
+    uri = f"sqlite:///{tmp_path}/runs.db"
+    store = open_store(uri)
+    experiment = store.get_or_create_experiment("elsewhere")
+    run_id = "ab" * 16
+    artifacts = f"{tmp_path}/artifacts/{run_id}"
+    store.create_run(run_id, experiment.experiment_id, "r", 1, artifacts, None, {})
+    store.close()
+    monkeypatch.setenv("AUTOLOG_START_TIMEOUT", "0")
+    with autolog.Client(uri) as client:
+        client.log_model(run_id, {"made": "late"})
+        client.log_metric(run_id, "m", 1.0)
+        client.set_terminated(run_id)
+        assert client.flush(timeout=20)
+        assert client.get_run(run_id).info.status is RunStatus.FINISHED
+        assert client.load_model(f"runs:/{run_id}/model") == {"made": "late"}

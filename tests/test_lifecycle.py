@@ -190,8 +190,9 @@ def test_hooks_run_by_layer_whatever_the_order_they_were_registered_in(tmp_path:
     ]
 
 
+@pytest.mark.parametrize("parent_logs_first", [False, True])
 def test_a_pool_worker_takes_sigterm_on_a_thread_and_pool_terminate_never_hangs(
-    tmp_path: Path,
+    tmp_path: Path, parent_logs_first: bool
 ) -> None:
     # Pool.terminate signals a worker as it enters a blocking wait for the next task; a Python
     # handler there can miss the signal (the worker, and the pool, then hang). A worker takes
@@ -209,14 +210,17 @@ def test_a_pool_worker_takes_sigterm_on_a_thread_and_pool_terminate_never_hangs(
             return blocked, "autolog-sigterm" in names
 
         if __name__ == "__main__":
+            if PARENT_LOGS_FIRST:  # the parent's own SIGTERM handler is inherited at the fork
+                with autolog.start_run(run_name="parent"):
+                    autolog.log_metric("m", 0.0)
             for _ in range(5):
                 with mp.get_context("fork").Pool(2) as pool:
                     results = pool.map(work, range(4))
             print(all(b and t for b, t in results))
             print(len(autolog.search_runs()))
-        """,
+        """.replace("PARENT_LOGS_FIRST", str(parent_logs_first)),
         tmp_path,
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["True", "20"]
+    assert done.stdout.split() == ["True", str(20 + parent_logs_first)]

@@ -260,6 +260,12 @@ def test_a_run_read_as_killed_before_autolog_sync_ends_as_its_owner_ended_it(
     assert autolog.load_model(f"runs:/{run_id}/model") == [1, 2, 3]
     with pytest.raises(autolog.AutologError, match="FINISHED"):
         autolog.Client(server.url).log_metric(run_id, "late", 1.0)
+    # only autolog marks a run presumed killed
+    with autolog.start_run() as other, pytest.raises(autolog.InvalidInputError, match="autolog"):
+        autolog.set_tag(PRESUMED_KILLED_TAG, "1")
+    with pytest.raises(autolog.InvalidInputError, match="autolog"):
+        autolog.start_run(tags={PRESUMED_KILLED_TAG: "1"})
+    assert PRESUMED_KILLED_TAG not in autolog.get_run(other.info.run_id).data.tags
 
 
 def test_a_sync_cut_short_is_finished_by_the_next_without_doubling(

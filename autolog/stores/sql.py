@@ -45,6 +45,7 @@ from autolog.errors import (
     ParamCollisionError,
     RunStateError,
     StoreError,
+    StoreReplacedError,
     StoreUnavailableError,
 )
 from autolog.search import Comparison, OrderBy, check_page
@@ -178,7 +179,7 @@ class SqlStore:
             # and start over on the file the URI names now (a new, empty database). Raised as
             # a failure worth retrying: the retry goes to that new database.
             self._drop(db)
-            raise StoreUnavailableError(
+            raise StoreReplacedError(
                 f"{moved} (deleted or replaced): what was stored there is gone from "
                 f"{self._display_uri}; a new database is used from now on"
             )
@@ -405,7 +406,7 @@ class SqlStore:
             raise InvalidInputError(f"unknown run status {status!r}") from None
         with self._write(f"updating run {run_id}") as db:
             row = db.execute(
-                "SELECT status, end_time FROM runs WHERE run_id = ?", (run_id,)
+                "SELECT status, end_time FROM runs WHERE run_id = ?" + _for_update(db), (run_id,)
             ).fetchone()
             if row is None:
                 raise NotFoundError("run", run_id)
@@ -754,6 +755,9 @@ class SqlStore:
         path = model_path(run_id or "", source)
         now = now_ms()
         with self._write(f"registering a version of model {name!r}") as db:
+            # the run's row first, as record_model takes it: a model is never recorded again
+            # between this check and the registration
+            db.execute("SELECT 1 FROM runs WHERE run_id = ?" + _for_update(db), (run_id,))
             found = db.execute(
                 "SELECT 1 FROM models WHERE run_id = ? AND path = ?", (run_id, path)
             ).fetchone()
@@ -986,8 +990,16 @@ def _require_run(db: Db, run_id: str) -> None:
         raise NotFoundError("run", run_id)
 
 
+def _for_update(db: Db) -> str:
+    """Lock the rows read until the transaction ends (PostgreSQL; SQLite's write transactions
+    hold the whole database already): a run's end and a write to the run are ordered."""
+    return " FOR UPDATE" if db.dialect == "postgresql" else ""
+
+
 def _require_running(db: Db, run_id: str) -> None:
-    row = db.execute("SELECT status FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    row = db.execute(
+        "SELECT status FROM runs WHERE run_id = ?" + _for_update(db), (run_id,)
+    ).fetchone()
     if row is None:
         raise NotFoundError("run", run_id)
     if row[0] != RunStatus.RUNNING.value and not (
