@@ -10,6 +10,8 @@ from pathlib import Path
 
 import autolog
 from autolog import lifecycle
+from autolog.stores import Store
+from autolog.writer import Writer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -48,4 +50,18 @@ def run_script(
         text=True,
         timeout=timeout,
         check=False,
+    )
+
+
+def queue_run(writer: Writer, store: Store, run_id: str) -> None:
+    """Queue the creation of run ``run_id`` (experiment "e") on ``writer``, as a client does."""
+    experiment = store.get_or_create_experiment("e")
+    writer.create_run(
+        run_id,
+        experiment_id=experiment.experiment_id,
+        run_name=run_id,
+        start_time=1,
+        artifact_uri="file:///tmp/x",
+        parent_run_id=None,
+        tags={},
     )

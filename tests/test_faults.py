@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import run_script
+from support import queue_run, run_script
 
 import autolog
 from autolog import RunStatus
@@ -76,23 +76,10 @@ class RefusingStore(MemoryStore):
         super().log_batch(run_id, metrics, params, tags)
 
 
-def _create(writer: Writer, store: MemoryStore, run_id: str) -> None:
-    experiment = store.get_or_create_experiment("e")
-    writer.create_run(
-        run_id,
-        experiment_id=experiment.experiment_id,
-        run_name=run_id,
-        start_time=1,
-        artifact_uri="file:///tmp/x",
-        parent_run_id=None,
-        tags={},
-    )
-
-
 def test_a_record_refused_for_good_is_dropped_by_name_and_never_blocks_the_rest() -> None:
     store = RefusingStore()
     writer = Writer(store, interval=60)
-    _create(writer, store, "r1")
+    queue_run(writer, store, "r1")
     writer.param("r1", Param("bad", "x"))
     writer.param("r1", Param("good", "y"))
     writer.metric("r1", Metric("m", 1.0, 0, 0))
@@ -100,7 +87,7 @@ def test_a_record_refused_for_good_is_dropped_by_name_and_never_blocks_the_rest(
     with pytest.warns(AutologWarning, match="param 'bad' of run r1"):
         assert writer.flush(timeout=5)
     # a later run of the same store is written too
-    _create(writer, store, "r2")
+    queue_run(writer, store, "r2")
     writer.metric("r2", Metric("m", 2.0, 0, 0))
     writer.end_run("r2", RunStatus.FINISHED, 3)
     assert writer.flush(timeout=5)
@@ -456,7 +443,7 @@ with autolog.start_run():
 def test_a_writer_thread_that_died_is_noticed_and_replaced() -> None:
     store = MemoryStore("file:///tmp/unused")
     writer = Writer(store, interval=60)
-    _create(writer, store, "r1")
+    queue_run(writer, store, "r1")
     assert writer.flush(timeout=5)
     dead = threading.Thread(target=lambda: None)
     dead.start()
@@ -676,7 +663,7 @@ class HangingStore(MemoryStore):
 def test_the_memory_bound_applies_as_values_arrive() -> None:
     store = HangingStore()
     writer = Writer(store, interval=0.01, batch_size=1_000, max_pending=5_000)
-    _create(writer, store, "r1")
+    queue_run(writer, store, "r1")
     queue = writer.metric_queue("r1")
     writer.metric("r1", Metric("m", -1.0, -1, 0))
     time.sleep(0.2)  # the writer is now stuck in the store with that one value
@@ -699,7 +686,7 @@ def test_the_memory_bound_applies_as_values_arrive() -> None:
 def test_the_memory_bound_counts_the_values_the_store_is_stuck_with() -> None:
     store = HangingStore()
     writer = Writer(store, interval=0.01, batch_size=1_000, max_pending=5_000)
-    _create(writer, store, "r1")
+    queue_run(writer, store, "r1")
     queue = writer.metric_queue("r1")
     for step in range(4_000):
         queue.append(Metric("m", float(step), step, 0))
@@ -768,7 +755,7 @@ def test_a_database_replaced_is_said_even_while_another_failure_is_being_reporte
 
     store = Failing()
     writer = Writer(store, interval=0.01, batch_size=1_000, max_pending=5_000)
-    _create(writer, store, "r1")
+    queue_run(writer, store, "r1")
     with pytest.warns(AutologWarning) as caught:
         writer.metric("r1", Metric("m", 1.0, 0, 0))
         assert writer.flush(timeout=30)

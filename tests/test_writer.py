@@ -6,6 +6,7 @@ import threading
 from collections.abc import Sequence
 
 import pytest
+from support import queue_run
 
 from autolog.entities import Metric, Param, RunStatus, RunTag
 from autolog.errors import AutologWarning, StoreUnavailableError
@@ -35,23 +36,10 @@ class FlakyStore(MemoryStore):
         super().log_batch(run_id, metrics, params, tags)
 
 
-def _create(writer: Writer, store: MemoryStore, run_id: str) -> None:
-    experiment = store.get_or_create_experiment("e")
-    writer.create_run(
-        run_id,
-        experiment_id=experiment.experiment_id,
-        run_name=run_id,
-        start_time=1,
-        artifact_uri="file:///tmp/x",
-        parent_run_id=None,
-        tags={},
-    )
-
-
 def test_everything_is_stored_in_order_and_batched() -> None:
     store = FlakyStore()
     writer = Writer(store, interval=60)
-    _create(writer, store, "r1")
+    queue_run(writer, store, "r1")
     for step in range(10_000):
         writer.metric("r1", Metric("loss", float(step), step, step))
     writer.param("r1", Param("p", "1"))
@@ -69,7 +57,7 @@ def test_everything_is_stored_in_order_and_batched() -> None:
 def test_a_failing_store_warns_once_keeps_data_and_catches_up() -> None:
     store = FlakyStore()
     writer = Writer(store, interval=0.05)
-    _create(writer, store, "r1")
+    queue_run(writer, store, "r1")
     assert writer.flush(timeout=5)
     store.down = True
     with pytest.warns(AutologWarning, match="disk full") as record:
@@ -90,7 +78,7 @@ def test_a_failing_store_warns_once_keeps_data_and_catches_up() -> None:
 def test_the_backlog_is_bounded_and_drops_oldest_metrics_first() -> None:
     store = FlakyStore()
     writer = Writer(store, interval=0.05, max_pending=50)
-    _create(writer, store, "r1")
+    queue_run(writer, store, "r1")
     assert writer.flush(timeout=5)
     store.down = True
     with pytest.warns(AutologWarning):
@@ -114,7 +102,7 @@ def test_the_backlog_is_bounded_and_drops_oldest_metrics_first() -> None:
 def test_refused_params_are_dropped_with_a_warning_and_the_rest_kept() -> None:
     store = FlakyStore()
     writer = Writer(store, interval=60)
-    _create(writer, store, "r1")
+    queue_run(writer, store, "r1")
     writer.param("r1", Param("p", "1"))
     assert writer.flush(timeout=5)
     # Another process (or a resumed run) stored "p" = "1"; this one says "2".
@@ -133,7 +121,7 @@ def test_refused_params_are_dropped_with_a_warning_and_the_rest_kept() -> None:
 def test_flush_from_many_threads() -> None:
     store = FlakyStore()
     writer = Writer(store, interval=60)
-    _create(writer, store, "r1")
+    queue_run(writer, store, "r1")
     results: list[bool] = []
 
     def work(offset: int) -> None:
@@ -162,7 +150,7 @@ def test_a_partial_failure_neither_loses_nor_duplicates() -> None:
     store = FlakyStore()
     writer = Writer(store, interval=0.05)
     for run_id in ("a", "b", "c"):
-        _create(writer, store, run_id)
+        queue_run(writer, store, run_id)
     assert writer.flush(timeout=5)
     store.down_runs = {"b"}
     with pytest.warns(AutologWarning, match="disk full"):
@@ -206,7 +194,7 @@ class ParamFlakyStore(FlakyStore):
 def test_a_retry_after_a_partial_write_duplicates_nothing() -> None:
     store = ParamFlakyStore()
     writer = Writer(store, interval=0.05)
-    _create(writer, store, "r1")
+    queue_run(writer, store, "r1")
     writer.param("r1", Param("p", "1"))
     assert writer.flush(timeout=5)
     for step in range(3):
@@ -227,7 +215,7 @@ def test_values_wait_for_their_runs_creation() -> None:
     writer.metric_queue("late").append(Metric("m", 1.0, 0, 0))
     assert writer.flush(timeout=5)
     assert writer.pending == 1  # carried, not dropped
-    _create(writer, store, "late")
+    queue_run(writer, store, "late")
     assert writer.flush(timeout=5)
     assert [m.value for m in store.get_metric_history("late", "m")] == [1.0]
     writer.end_run("late", RunStatus.FINISHED, 1)

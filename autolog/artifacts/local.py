@@ -46,24 +46,31 @@ def stage_file(source: Path, repo: LocalArtifactRepository | None) -> tuple[Path
     it in place is a rename), or in a temporary folder where the repository is not known yet.
     Returns the copy and its SHA-256."""
     folder = repo.root if repo is not None else Path(tempfile.gettempdir())
-    digest = hashlib.sha256()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=_STAGED)
-        try:
-            with source.open("rb") as src, os.fdopen(fd, "wb") as dst:
-                while block := src.read(_CHUNK):
-                    digest.update(block)
-                    dst.write(block)
-            shutil.copymode(source, tmp)
-        except BaseException:
-            _unlink(tmp)
-            raise
+        tmp, digest = _copy_hashing(source, folder, _STAGED)
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise _storage_error(f"cannot copy {source}: {exc}", exc) from exc
-    return Path(tmp), digest.hexdigest()
+    return Path(tmp), digest
+
+
+def _copy_hashing(source: Path, folder: Path, prefix: str) -> tuple[str, str]:
+    """Copy ``source`` to a new temporary file in ``folder`` (its mode too), hashing on the
+    way; the copy's path and SHA-256. Nothing is left behind on failure."""
+    digest = hashlib.sha256()
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix)
+    try:
+        with source.open("rb") as src, os.fdopen(fd, "wb") as dst:
+            while block := src.read(_CHUNK):
+                digest.update(block)
+                dst.write(block)
+        shutil.copymode(source, tmp)
+    except BaseException:
+        _unlink(tmp)
+        raise
+    return tmp, digest.hexdigest()
 
 
 def discard_staged(copies: list[Path]) -> None:
@@ -131,16 +138,10 @@ class LocalArtifactRepository:
     def put_file(self, source: Path, path: str) -> str:
         """Copy ``source`` to ``path`` atomically, hashing while copying; return the SHA-256."""
         target = self.resolve(path)
-        digest = hashlib.sha256()
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            tmp, digest = _copy_hashing(source, target.parent, ".tmp-")
             try:
-                with source.open("rb") as src, os.fdopen(fd, "wb") as dst:
-                    while block := src.read(_CHUNK):
-                        digest.update(block)
-                        dst.write(block)
-                shutil.copymode(source, tmp)
                 os.replace(tmp, target)
             except BaseException:
                 _unlink(tmp)
@@ -149,7 +150,7 @@ class LocalArtifactRepository:
             raise
         except OSError as exc:
             raise _storage_error(f"cannot copy {source} to {target}: {exc}", exc) from exc
-        return digest.hexdigest()
+        return digest
 
     def open_upload(self, path: str) -> _LocalUpload:
         """A file written in pieces beside ``path``, renamed into place on ``commit``."""
