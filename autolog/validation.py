@@ -199,8 +199,12 @@ def check_mapping(value: object, what: str) -> Mapping[str, Any]:
 
 def final_status(status: object) -> RunStatus:
     """``status`` as a final RunStatus; InvalidInputError for RUNNING or an unknown one."""
+    if not isinstance(status, str):  # a RunStatus is a str too
+        raise InvalidInputError(
+            f"a run ends FINISHED, FAILED or KILLED, given as text, not a {type(status).__name__}"
+        )
     try:
-        final = RunStatus(str(status).upper())
+        final = RunStatus(status.upper())
     except ValueError:
         final = RunStatus.RUNNING
     if final is RunStatus.RUNNING:

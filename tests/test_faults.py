@@ -580,6 +580,21 @@ def test_bad_input_is_always_an_autolog_error_naming_it() -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def test_a_status_that_is_not_text_is_refused_naming_its_type() -> None:
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("no text for you")
+
+    with autolog.start_run() as run:
+        for status in (Unprintable(), 3, None):
+            with pytest.raises(InvalidInputError, match=type(status).__name__):
+                autolog.end_run(status)  # type: ignore[arg-type]
+            with pytest.raises(InvalidInputError, match=type(status).__name__):
+                run.end(status)  # type: ignore[arg-type]
+        assert autolog.active_run() is run  # nothing changed
+    assert autolog.get_run(run.info.run_id).info.status is RunStatus.FINISHED
+
+
 def test_a_damaged_file_store_record_is_skipped_and_reported(tmp_path: Path) -> None:
     uri = (tmp_path / "files").as_uri()
     autolog.set_tracking_uri(uri)
