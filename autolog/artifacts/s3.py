@@ -8,7 +8,6 @@ held whole in memory; a part upload that is not completed leaves no object behin
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import hashlib
 import shutil
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from autolog.artifacts import DownloadsFileByFile
 from autolog.entities import FileInfo
 from autolog.errors import (
     InvalidInputError,
@@ -86,7 +86,7 @@ def check_bucket(uri: str) -> None:
         raise _error(exc, f"bucket {bucket!r}") from exc
 
 
-class S3ArtifactRepository:
+class S3ArtifactRepository(DownloadsFileByFile):
     """The objects under one ``s3://bucket/prefix``; keys below it are checked artifact paths."""
 
     def __init__(self, artifact_uri: str) -> None:
@@ -185,32 +185,6 @@ class S3ArtifactRepository:
         except Exception as exc:
             raise _error(exc, relative or "/") from exc
         return sorted(infos, key=lambda info: info.path)
-
-    def download(self, path: str | None, dst: Path) -> Path:
-        relative = check_artifact_path(path)
-        dst.mkdir(parents=True, exist_ok=True)
-        name = relative.rsplit("/", 1)[-1] if relative else "artifacts"
-        out = dst / name
-        if relative:
-            try:
-                self._download_file(relative, out)
-                return out
-            except NotFoundError:
-                pass  # not a file: maybe a folder
-        children = self.list(relative)
-        if not children:
-            raise NotFoundError("artifact", relative or "/")
-        self._download_tree(children, out)
-        return out
-
-    def _download_tree(self, children: builtins.list[FileInfo], out: Path) -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        for info in children:
-            target = out / info.path.rsplit("/", 1)[-1]
-            if info.is_dir:
-                self._download_tree(self.list(info.path), target)
-            else:
-                self._download_file(info.path, target)
 
     def _download_file(self, path: str, out: Path) -> None:
         _, pieces = self.stream(path)

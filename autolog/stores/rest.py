@@ -20,7 +20,6 @@ Needs httpx (the ``client`` extra); FastAPI is not needed to log to a server.
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import hashlib
 import os
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from autolog import lifecycle, wire
+from autolog.artifacts import DownloadsFileByFile
 from autolog.entities import (
     AccessToken,
     Experiment,
@@ -813,7 +813,7 @@ def _run_segment(run_id: str) -> str:
     return _segment(run_id, "run", run_id)
 
 
-class HttpArtifactRepository:
+class HttpArtifactRepository(DownloadsFileByFile):
     """A run's artifacts through the tracking server: uploads streamed from the file with
     their SHA-256 (checked by the server), downloads streamed to disk and checked against the
     recorded SHA-256 the server sends along."""
@@ -852,32 +852,6 @@ class HttpArtifactRepository:
             "files"
         ]
         return [wire.file_info_from_json(f) for f in found]
-
-    def download(self, path: str | None, dst: Path) -> Path:
-        relative = check_artifact_path(path)
-        dst.mkdir(parents=True, exist_ok=True)
-        name = relative.rsplit("/", 1)[-1] if relative else "artifacts"
-        out = dst / name
-        if relative:
-            try:
-                self._download_file(relative, out)
-                return out
-            except NotFoundError:
-                pass  # not a file: maybe a folder
-        children = self.list(relative)
-        if not children:
-            raise NotFoundError("artifact", relative or "/")
-        self._download_tree(children, out)
-        return out
-
-    def _download_tree(self, children: builtins.list[FileInfo], out: Path) -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        for info in children:
-            target = out / info.path.rsplit("/", 1)[-1]
-            if info.is_dir:
-                self._download_tree(self.list(info.path), target)
-            else:
-                self._download_file(info.path, target)
 
     def _download_file(self, path: str, out: Path) -> None:
         with self._streamed(path) as (recorded, pieces):
