@@ -653,6 +653,35 @@ def test_processes_creating_the_same_experiment_get_the_same_id(root: Path) -> N
     assert len(sources) == len(numbers)
 
 
+def _models_into_one_run(root: str, who: str, barrier: Any) -> None:
+    store = FileStore(root)
+    barrier.wait(timeout=60)
+    for i in range(60):
+        store.record_model("ab" * 16, f"{who}{i}", {f"{who}{i}/model.pkl": "0" * 64})
+
+
+def test_processes_recording_models_into_one_run_lose_none(root: Path) -> None:
+    # hashes.json and models.json are read, changed and rewritten: without a lock shared with
+    # other processes, one process's records overwrote the other's (135 of 200 kept)
+    store = FileStore(str(root))
+    experiment = store.get_or_create_experiment("e").experiment_id
+    run_id = "ab" * 16
+    store.create_run(run_id, experiment, "r", 1, "file:///a", None, {})
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(2)
+    processes = [
+        context.Process(target=_models_into_one_run, args=(str(root), who, barrier)) for who in "xy"
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+        assert process.exitcode == 0
+    names = [f"{who}{i}" for who in "xy" for i in range(60)]
+    assert [n for n in names if store.get_model_files(run_id, n) is None] == []
+    assert len(store.get_artifact_hashes(run_id)) == len(names)
+
+
 _KILLED_WRITER = textwrap.dedent(
     """
     import sys

@@ -12,6 +12,8 @@ Layout under the root directory of the tracking URI::
         latest.json                     cache: latest value of each metric and the history
                                         size it covers, so get_run need not read histories
         batches                         ids of the batches stored (retries store nothing twice)
+        .lock                           flock'd by a process ending, writing to or registering
+                                        the run (other processes wait their turn)
         artifacts/                      not ours: where the client puts the run's artifacts
     .integrity/<run_id>/                out of every artifact folder's reach:
         hashes.json                     {artifact path: SHA-256}
@@ -38,6 +40,11 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
+
+try:
+    import fcntl
+except ImportError:  # Windows: one process per store folder
+    fcntl = None  # type: ignore[assignment]
 
 from autolog.entities import (
     AccessToken,
@@ -124,6 +131,7 @@ _RUN = "run.json"
 _INTEGRITY = ".integrity"
 _HASHES = "hashes.json"
 _MODELS = "models.json"
+_LOCK = ".lock"
 _REGISTERED = "registered"
 _NAMES = ".names"
 _REGISTRY = ".registry"
@@ -473,7 +481,7 @@ class FileStore:
             new_status = RunStatus(status)
         except ValueError:
             raise InvalidInputError(f"unknown run status {status!r}") from None
-        with self._lock:
+        with self._run_locked(run_id):
             folder = self._run_dir(run_id)
             info = _load_info(folder)
             presumed = info.status is RunStatus.KILLED and _presumed_killed(folder)
@@ -584,7 +592,7 @@ class FileStore:
         """Store everything or nothing. Re-logging a param with its stored value is a no-op."""
         check_batch(metrics, params, tags)
         lines = metric_lines(metrics)  # bad values fail here, before anything is written
-        with self._lock:
+        with self._run_locked(run_id):
             folder = self._run_dir(run_id)
             if batch_id is not None and _batch_stored(folder, batch_id):
                 return  # stored before: a sender's retry
@@ -642,11 +650,28 @@ class FileStore:
         # Beside the experiments, not in a run folder: no artifact path can reach it.
         return self._root / _INTEGRITY / run_id
 
+    @contextlib.contextmanager
+    def _run_locked(self, run_id: str) -> Iterator[None]:
+        """This store's lock, and a lock on ``run_id`` shared with other processes: a run's
+        end, the writes to it, its model records and their registration are ordered (each reads
+        the run's state, then writes; ``hashes.json`` and ``models.json`` are rewritten)."""
+        with self._lock:
+            if fcntl is None or not _is_run_id(run_id):
+                yield
+                return
+            # in the run's folder (no key or artifact path reaches it), gone with the run
+            fd = os.open(self._run_dir(run_id) / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # releases the lock
+
     @_guarded
     def record_artifact_hashes(self, run_id: str, hashes: Mapping[str, str]) -> None:
         """Record SHA-256 digests of artifact files (paths relative to the run's root)."""
         check_storable("artifact path", *hashes, *hashes.values())
-        with self._lock:
+        with self._run_locked(run_id):
             self._running_dir(run_id)
             folder = self._integrity(run_id)
             inside = inside_models(hashes, read_json(folder / _MODELS) or {})
@@ -678,7 +703,7 @@ class FileStore:
         """Record the model ``log_model`` logged at ``path``, and its files' hashes."""
         check_model_files(path, files)
         path = path.strip("/")
-        with self._lock:
+        with self._run_locked(run_id):
             self._running_dir(run_id)
             folder = self._integrity(run_id)
             if (folder / _REGISTERED / encode_name(path)).exists():
@@ -713,7 +738,7 @@ class FileStore:
         check_storable("registered model name", name)
         check_storable("model source", source)
         path = model_path(run_id or "", source)
-        with self._lock:
+        with self._run_locked(run_id or ""):
             if run_id is None or self.get_model_files(run_id, path) is None:
                 raise NotFoundError("model", source)
             # The model is final from here on (record_model looks for this mark).
