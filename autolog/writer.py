@@ -771,7 +771,9 @@ class Writer:
         # returns False meanwhile, and is released once the store takes the backlog.
         with self._take_lock:
             self._in_flight = ([], {})  # counted once: as kept, no longer as being written
-            self._retry = deque(items)
+            # What this pass put back already (params and tags of a run whose creation is
+            # still queued) stays, after what was not written.
+            self._retry = deque([*items, *self._retry])
             for run_id, values in metrics.items():
                 earlier = self._carry.get(run_id)
                 self._carry[run_id] = earlier + values if earlier else values

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 
 import pytest
@@ -222,4 +223,25 @@ def test_values_wait_for_their_runs_creation() -> None:
     assert writer.flush(timeout=5)
     assert writer.flush(timeout=5)  # a second round forgets the ended run's empty deque
     assert "late" not in writer._metrics
+    writer.close()
+
+
+def test_values_of_a_run_not_created_yet_survive_a_failure_later_in_the_same_pass() -> None:
+    store = FlakyStore()
+    writer = Writer(store, interval=0.02)
+    queue_run(writer, store, "r1")
+    assert writer.flush(timeout=5)
+    store.down_runs = {"r1"}  # r1's writes fail for now
+    with pytest.warns(AutologWarning, match="disk full"):
+        writer.param("r2", Param("p", "1"))  # r2's creation is not queued yet
+        writer.param("r1", Param("q", "2"))  # after it, in the same pass (no flush marker)
+        writer.wake()
+        deadline = time.monotonic() + 10
+        while store.calls < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the writer's own passes fail on r1, and retry
+    store.down_runs = set()
+    queue_run(writer, store, "r2")
+    assert writer.flush(timeout=10)
+    assert store.get_run("r2").data.params == {"p": "1"}
+    assert store.get_run("r1").data.params == {"q": "2"}
     writer.close()
