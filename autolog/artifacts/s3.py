@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from autolog.artifacts import DownloadsFileByFile
+from autolog.artifacts.remote import DownloadsFileByFile
 from autolog.entities import FileInfo
 from autolog.errors import (
     InvalidInputError,

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from autolog import lifecycle, wire
-from autolog.artifacts import DownloadsFileByFile
+from autolog.artifacts.remote import DownloadsFileByFile
 from autolog.entities import (
     AccessToken,
     Experiment,
