@@ -500,6 +500,39 @@ def test_load_model_refuses_a_file_changed_on_the_server(
         autolog.download_artifacts(run.info.run_id, "model/model.pkl")
 
 
+def test_a_refused_write_into_a_model_changes_nothing(
+    server: ServerProcess, api: httpx.Client
+) -> None:
+    """A raw upload over a model's file answers 409 and leaves every byte as log_model wrote
+    it: the run's model and its registered version still load (before, the bytes landed first
+    and the refusal came after)."""
+    autolog.set_tracking_uri(server.url)
+    run = autolog.start_run()
+    try:
+        uri = autolog.log_model({"safe": True})
+        autolog.flush()
+        version = autolog.register_model(uri, "guarded")
+        run_id = run.info.run_id
+        tampered = b"not the model"
+        digest = hashlib.sha256(tampered).hexdigest()
+        for headers in ({}, {"X-Content-SHA256": digest}):
+            answer = _upload(api, run_id, "model/model.pkl", tampered, **headers)
+            _error(answer, 409, "run_state")
+            _error(_upload(api, run_id, "model/extra.bin", tampered, **headers), 409, "run_state")
+        assert autolog.load_model(uri) == {"safe": True}
+        assert autolog.load_model(f"models:/guarded/{version.version}") == {"safe": True}
+        listed = api.get(f"/runs/{run_id}/artifacts", params={"path": "model"}).json()["files"]
+        assert "model/extra.bin" not in [f["path"] for f in listed]
+        # the same bytes again, as log_model's own retry sends them, are still taken
+        original = api.get(f"/runs/{run_id}/artifacts/model/model.pkl").content
+        same = hashlib.sha256(original).hexdigest()
+        answer = _upload(api, run_id, "model/model.pkl", original, **{"X-Content-SHA256": same})
+        assert answer.status_code == 200, answer.text
+    finally:
+        autolog.end_run()
+    assert autolog.load_model(uri) == {"safe": True}
+
+
 # --------------------------------------------------------------------------------------------
 # paths never leave the run's artifacts
 # --------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from autolog import wire
 from autolog.artifacts.local import LocalArtifactRepository
 from autolog.errors import InvalidInputError, NotFoundError, RunStateError
 from autolog.server import schemas
-from autolog.server.state import state_of
+from autolog.server.state import ServerState, state_of
 from autolog.stores.common import PRESUMED_KILLED_TAG, takes_writes
 from autolog.validation import check_artifact_path
 
@@ -89,6 +89,9 @@ async def upload_artifact(
         raise RunStateError(
             f"run {run_id} is {run.info.status}: the artifacts of an ended run do not change"
         )
+    # A model's files are written by log_model alone: refused before the first byte lands.
+    model_files = await run_in_threadpool(_model_files_around, state, run_id, checked)
+    _refuse_model_change(run_id, checked, model_files, x_content_sha256 or None)
     upload = await run_in_threadpool(repository.open_upload, checked)
     digest = hashlib.sha256()
     size = 0
@@ -114,6 +117,10 @@ async def upload_artifact(
                 f"artifact {checked!r} arrived with SHA-256 {actual}, the client sent "
                 f"{x_content_sha256}: it was discarded"
             )
+        # log_model may have recorded the model while the bytes arrived: asked again, and the
+        # file appears only once accepted
+        model_files = await run_in_threadpool(_model_files_around, state, run_id, checked)
+        _refuse_model_change(run_id, checked, model_files, actual)
         await run_in_threadpool(upload.commit)
     except BaseException:
         await run_in_threadpool(upload.abort)
@@ -122,6 +129,29 @@ async def upload_artifact(
     return Response(
         wire.dumps({"path": checked, "sha256": actual, "file_size": size}),
         media_type="application/json",
+    )
+
+
+def _model_files_around(state: ServerState, run_id: str, path: str) -> dict[str, str] | None:
+    """The files of the model recorded in a folder holding ``path``, if there is one."""
+    parts = path.split("/")
+    for end in range(1, len(parts)):
+        files = state.store.get_model_files(run_id, "/".join(parts[:end]))
+        if files is not None:
+            return files
+    return None
+
+
+def _refuse_model_change(
+    run_id: str, path: str, model_files: dict[str, str] | None, digest: str | None
+) -> None:
+    """A model's folder takes only its own files again, byte for byte (as log_model uploads
+    them): anything else would change what loads, and what a registered version gives back."""
+    if model_files is None or (digest is not None and model_files.get(path) == digest):
+        return
+    raise RunStateError(
+        f"{path!r} is in a model's folder of run {run_id}: only log_model writes it, "
+        "and nothing was written"
     )
 
 
