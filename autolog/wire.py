@@ -102,6 +102,7 @@ _MAGIC = b"ALM1"
 _HEADER = struct.Struct("<4sI")
 _BIG_ENDIAN = sys.byteorder == "big"
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_INFINITE = (math.inf, -math.inf)
 _new_tuple = tuple.__new__
 _VALUE, _STEP, _TIMESTAMP = itemgetter(1), itemgetter(2), itemgetter(3)
 
@@ -139,6 +140,11 @@ def number_to_json(value: float) -> float | str:
 
 def number_from_json(value: object) -> float:
     if isinstance(value, float):
+        if value in _INFINITE:  # a literal past float's range (1e400): refused like Infinity
+            raise WireError(
+                f"number out of range: {value}; send the string 'Infinity' or '-Infinity' "
+                "for an infinite value"
+            )
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         try:

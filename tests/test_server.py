@@ -291,6 +291,25 @@ _JSON = {"Content-Type": "application/json"}
 _BINARY = {"Content-Type": wire.METRICS_MEDIA_TYPE}
 
 
+def test_hostile_json_is_refused_clearly(
+    api: httpx.Client, run_id: str, server: ServerProcess
+) -> None:
+    """JSON nested 100,000 levels deep is a 400 with no traceback in the server's log (it was a
+    500 and a RecursionError); a number past float's range is refused as ``Infinity`` is."""
+    for deep in (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 100_000 + b"1" + b"}" * 100_000):
+        for path in (f"/runs/{run_id}/batch", "/runs/search", "/experiments"):
+            answer = api.post(path, content=deep, headers=_JSON)
+            assert 400 <= answer.status_code < 500, (path, answer.text)
+            assert "Traceback" not in answer.text
+    assert "RecursionError" not in server.stderr.text
+    for literal in (b"1e400", b"-1e400", b"Infinity"):
+        body = b'{"metrics": [{"key": "m", "value": %s, "step": 0, "timestamp": 1}]}' % literal
+        answer = api.post(f"/runs/{run_id}/batch", content=body, headers=_JSON)
+        refused = _error(answer, 400, "invalid_request")
+        assert "Infinity" in refused["message"]
+    assert api.get(f"/runs/{run_id}/metric-history", params={"key": "m"}).json()["metrics"] == []
+
+
 def test_rest_store_raises_the_servers_errors_with_their_data(server: ServerProcess) -> None:
     with RestStore(server.url) as store:
         experiment = store.get_or_create_experiment("errors")

@@ -368,6 +368,8 @@ def _json_object(body: bytes) -> dict[str, Any]:
         data = json.loads(body or b"{}", parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise wire.WireError(f"the body is not valid JSON ({exc})") from None
+    except RecursionError:  # the parser's depth bound: no form of ours nests past a few levels
+        raise wire.WireError("the body's JSON is nested too deeply") from None
     if not isinstance(data, dict):
         raise wire.WireError("the body must be a JSON object")
     return data
