@@ -88,6 +88,20 @@ def test_server_prints_its_url_serves_and_stops_cleanly(tmp_path: Path, sig: int
     assert "Traceback" not in server.stderr.text
 
 
+def test_a_wildcard_bind_prints_the_addresses_it_serves() -> None:
+    """Bound to 0.0.0.0 (or ::) the server says so and lists this host's addresses; it printed
+    http://127.0.0.1:PORT, hiding that it answers on every interface. (No test binds a public
+    address: this reads the line the command prints.)"""
+    from autolog.cli.server import _serving
+
+    line = _serving("0.0.0.0", 5000)
+    assert line.startswith("http://0.0.0.0:5000 (every address of this host: http://127.0.0.1:5000")
+    assert _serving("::", 5000).startswith("http://[::]:5000 (every address of this host: ")
+    assert "http://[::1]:5000" in _serving("::", 5000)
+    assert _serving("127.0.0.1", 5001) == "http://127.0.0.1:5001"
+    assert _serving("::1", 5001) == "http://[::1]:5001"
+
+
 def test_a_bad_backend_uri_is_one_line(tmp_path: Path) -> None:
     code, _, stderr = _run_command(
         "server", "--port", "0", "--backend-store-uri", "nosuch://x", cwd=tmp_path

@@ -11,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -137,12 +138,29 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+_WILDCARDS = {"": socket.AF_INET, "0.0.0.0": socket.AF_INET, "::": socket.AF_INET6}
+
+
 def _url(host: str, port: int) -> str:
-    shown = "127.0.0.1" if host in ("", "0.0.0.0") else host
-    shown = "[::1]" if host == "::" else shown
-    if ":" in shown and not shown.startswith("["):
-        shown = f"[{shown}]"
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
     return f"http://{shown}:{port}"
+
+
+def _serving(host: str, port: int) -> str:
+    """Where the server answers: its address, and for a wildcard bind every address of this
+    host that it answers on (printing 127.0.0.1 for 0.0.0.0 hid that the server is public)."""
+    family = _WILDCARDS.get(host)
+    if family is None:
+        return _url(host, port)
+    loopback = "127.0.0.1" if family == socket.AF_INET else "::1"
+    found = [loopback]
+    with contextlib.suppress(OSError):
+        for info in socket.getaddrinfo(socket.gethostname(), None, family, socket.SOCK_STREAM):
+            address = str(info[4][0])
+            if address not in found:
+                found.append(address)
+    every = ", ".join(_url(address, port) for address in found)
+    return f"{_url(host or '0.0.0.0', port)} (every address of this host: {every})"
 
 
 @click.group(
@@ -239,7 +257,7 @@ def command(
     sock = _bind(host, port)
     port = sock.getsockname()[1]
     config = _config(settings, workers, log_level)
-    click.echo(f"autolog tracking server at {_url(host, port)}")
+    click.echo(f"autolog tracking server at {_serving(host, port)}")
     click.echo(f"  store:     {_redact(uri)}")
     click.echo(f"  artifacts: {destination}")
     access = "tokens required" if needs_tokens else "open to anyone who can reach it"
