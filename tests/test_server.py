@@ -784,6 +784,24 @@ def test_clients_send_the_token_from_the_environment(
     assert autolog.get_run(run.info.run_id).data.metrics == {"m": 1.0}
 
 
+def test_a_token_replaced_in_the_environment_takes_effect_at_once(
+    secured: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The token is read for every request, as a long-lived notebook needs after replacing a
+    revoked token (it was read once per process)."""
+    monkeypatch.setenv("AUTOLOG_TRACKING_TOKEN", secured["tokens"]["read"])
+    with RestStore(secured["server"].url) as store:
+        assert isinstance(store.list_experiments(), list)
+        monkeypatch.setenv("AUTOLOG_TRACKING_TOKEN", secured["tokens"]["write"])
+        assert store.get_or_create_experiment("replaced").name == "replaced"
+        monkeypatch.delenv("AUTOLOG_TRACKING_TOKEN")
+        with pytest.raises(StoreError, match="AUTOLOG_TRACKING_TOKEN"):
+            store.list_experiments()
+    with RestStore(secured["server"].url, token=secured["tokens"]["admin"]) as store:
+        monkeypatch.setenv("AUTOLOG_TRACKING_TOKEN", "autolog_not_a_token")
+        assert store.list_tokens()  # a token given to the store is the store's
+
+
 def test_a_token_without_access_is_a_clear_error(
     secured: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:

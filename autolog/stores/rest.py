@@ -2,8 +2,8 @@
 
 Opened by ``open_store`` for ``http(s)://host:port[/prefix]`` tracking URIs. One pooled httpx
 client per store keeps connections alive between the writer's batches; every call has a
-timeout (``$AUTOLOG_HTTP_TIMEOUT`` seconds, 60 by default; connecting: 10). A token in
-``$AUTOLOG_TRACKING_TOKEN`` is sent with every request.
+timeout (``$AUTOLOG_HTTP_TIMEOUT`` seconds, 60 by default; connecting: 10). The token in
+``$AUTOLOG_TRACKING_TOKEN`` is read for every request, so a replaced token takes effect at once.
 
 When the server does not answer (down, restarting, too slow, refusing the token), writes go to
 the spool (``autolog.stores.spool``) instead of failing, so training goes on: one warning, the
@@ -132,7 +132,9 @@ class RestStore:
             raise InvalidURIError(uri, str(exc)) from None
         self.uri = uri
         self.base_url = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
-        self._token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+        # None: $AUTOLOG_TRACKING_TOKEN, read for every request (a token replaced in a
+        # long-lived process, a notebook say, takes effect at once)
+        self._token = token
         if timeout is None:
             configured = os.environ.get(TIMEOUT_ENV, "60")
             try:
@@ -176,11 +178,10 @@ class RestStore:
                 # between two processes garbles both conversations).
                 httpx = self._httpx
                 headers = {"User-Agent": f"autolog/{_version()}"}
-                if self._token:
-                    headers["Authorization"] = f"Bearer {self._token}"
                 self._client = httpx.Client(
                     base_url=self.base_url + _API,
                     headers=headers,
+                    event_hooks={"request": [self._authorize]},
                     timeout=httpx.Timeout(self._timeout, connect=min(self._timeout, 10.0)),
                     # the server keeps idle connections 75 s: close ours first
                     limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=30.0),
@@ -189,6 +190,13 @@ class RestStore:
                 )
                 self._pid = os.getpid()
             return self._client
+
+    def _authorize(self, request: httpx.Request) -> None:
+        token = self._token if self._token is not None else os.environ.get(TOKEN_ENV)
+        if token:
+            request.headers["Authorization"] = f"Bearer {token}"
+        else:
+            request.headers.pop("Authorization", None)
 
     def _request(
         self,
