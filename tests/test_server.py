@@ -78,9 +78,11 @@ def test_server_prints_its_url_serves_and_stops_cleanly(tmp_path: Path, sig: int
         assert server.url.startswith("http://127.0.0.1:")
         assert httpx.get(f"{server.url}/api/v1/health").json() == {}
         info = httpx.get(f"{server.url}/api/v1/server").json()
-        # the default: the local default store, artifacts beside it
-        assert info["artifact_root"] == (tmp_path / "autolog-runs" / "artifacts").as_uri()
+        # the default: the local default store, artifacts beside it; clients see the root as
+        # the server's, never the folder behind it
+        assert info["artifact_root"] == "autolog-artifacts:/"
         assert (tmp_path / "autolog-runs" / "autolog.db").exists()
+        assert (tmp_path / "autolog-runs" / "artifacts").is_dir()
     finally:
         code = server.stop(sig)
     assert code == 0, server.stderr.text
@@ -564,6 +566,47 @@ def test_a_refused_write_into_a_model_changes_nothing(
     finally:
         autolog.end_run()
     assert autolog.load_model(uri) == {"safe": True}
+
+
+def test_clients_never_see_the_servers_artifact_paths(
+    server: ServerProcess, api: httpx.Client
+) -> None:
+    """Experiments and runs name their artifacts relative to the server (a read token showed
+    the server's folder); a client's own artifact URI is not kept; files still land and load."""
+    root = str(server.root)  # type: ignore[attr-defined]
+    autolog.set_tracking_uri(server.url)
+    with autolog.start_run(experiment="paths") as run:
+        autolog.log_model({"k": 1})
+    run_id, experiment_id = run.info.run_id, run.info.experiment_id
+    answers = [
+        api.get("/server"),
+        api.get("/experiments"),
+        api.get(f"/experiments/{experiment_id}"),
+        api.post("/experiments", json={"name": "paths"}),
+        api.get(f"/runs/{run_id}"),
+        api.post("/runs/search", json={"experiment_ids": [experiment_id]}),
+        api.post("/runs/search-page", json={"experiment_ids": [experiment_id]}),
+    ]
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        assert root not in answer.text
+    assert autolog.get_run(run_id).info.artifact_uri == (
+        f"autolog-artifacts:/{experiment_id}/{run_id}/artifacts"
+    )
+    assert api.get(f"/experiments/{experiment_id}").json()["artifact_location"] == (
+        f"autolog-artifacts:/{experiment_id}"
+    )
+    assert autolog.load_model(f"runs:/{run_id}/model") == {"k": 1}
+    # a client naming another place for its run's files is not followed, nor recorded
+    with RestStore(server.url) as store:
+        other = os.urandom(16).hex()
+        store.create_run(other, experiment_id, "r", T0, "/etc/elsewhere", None, {})
+        assert _upload(api, other, "a.txt", b"x").status_code == 200
+    stored = Path(root, "artifacts", experiment_id, other, "artifacts", "a.txt")
+    assert stored.read_bytes() == b"x"
+    with autolog.Client(f"sqlite:///{root}/autolog.db") as direct:
+        assert direct.get_run(other).info.artifact_uri.endswith(f"/{other}/artifacts")
+        assert "/etc/elsewhere" not in direct.get_run(other).info.artifact_uri
 
 
 # --------------------------------------------------------------------------------------------

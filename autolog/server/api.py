@@ -19,7 +19,7 @@ from autolog.errors import InvalidInputError, InvalidValueError, NotFoundError
 from autolog.search import Comparison, OrderBy, parse_filter, parse_order_by
 from autolog.server import schemas
 from autolog.server.artifact_routes import router as artifact_router
-from autolog.server.state import state_of
+from autolog.server.state import PUBLIC_ROOT, public_experiment, public_run, state_of
 from autolog.stores.base import Store
 from autolog.validation import (
     MAX_VALUE_LENGTH,
@@ -110,7 +110,7 @@ def server_info(request: Request) -> Response:
         {
             "version": __version__,
             "auth_required": settings.require_token,
-            "artifact_root": state.store.artifact_root,
+            "artifact_root": PUBLIC_ROOT,
             "max_artifact_bytes": settings.max_artifact_bytes,
             "max_request_bytes": settings.max_request_bytes,
         }
@@ -126,7 +126,9 @@ def get_or_create_experiment(request: Request, body: schemas.ExperimentCreate) -
     name = check_text(body.name, "experiment name")
     if not name.strip():
         raise InvalidInputError(f"experiment names must be non-empty, not {name!r}")
-    return json_response(wire.experiment_to_json(_store(request).get_or_create_experiment(name)))
+    return json_response(
+        wire.experiment_to_json(public_experiment(_store(request).get_or_create_experiment(name)))
+    )
 
 
 @router.get("/experiments", response_model=schemas.Experiments, tags=["experiments"])
@@ -143,7 +145,9 @@ def list_experiments(
         experiments = [] if found is None else [found]
     else:
         experiments = store.list_experiments(lifecycle)
-    return json_response({"experiments": [wire.experiment_to_json(e) for e in experiments]})
+    return json_response(
+        {"experiments": [wire.experiment_to_json(public_experiment(e)) for e in experiments]}
+    )
 
 
 @router.patch("/experiments/{experiment_id}", response_model=schemas.Empty, tags=["experiments"])
@@ -192,7 +196,9 @@ def purge_experiment(request: Request, experiment_id: str) -> Response:
 @router.get("/experiments/{experiment_id}", response_model=schemas.Experiment, tags=["experiments"])
 def get_experiment(request: Request, experiment_id: str) -> Response:
     check_text(experiment_id, "experiment id")
-    return json_response(wire.experiment_to_json(_store(request).get_experiment(experiment_id)))
+    return json_response(
+        wire.experiment_to_json(public_experiment(_store(request).get_experiment(experiment_id)))
+    )
 
 
 # -------------------------------------------------------------------------------------- runs
@@ -215,12 +221,14 @@ def create_run(request: Request, body: schemas.RunCreate) -> Response:
         pass
     else:
         raise wire.AlreadyExistsError("run", body.run_id)
+    # the place is the server's to choose: the experiment's, whatever the client sent
+    artifact_uri = state_of(request).artifact_root_of(body.experiment_id, body.run_id)
     store.create_run(
         body.run_id,
         body.experiment_id,
         body.run_name,
         body.start_time,
-        body.artifact_uri,
+        artifact_uri,
         body.parent_run_id,
         tags,
     )
@@ -229,7 +237,9 @@ def create_run(request: Request, body: schemas.RunCreate) -> Response:
 
 @router.get("/runs/{run_id}", response_model=schemas.Run, tags=["runs"])
 def get_run(request: Request, run_id: str) -> Response:
-    return json_response(wire.run_to_json(_store(request).get_run(_check_run_id(run_id))))
+    return json_response(
+        wire.run_to_json(public_run(_store(request).get_run(_check_run_id(run_id))))
+    )
 
 
 @router.patch("/runs/{run_id}", response_model=schemas.Empty, tags=["runs"])
@@ -281,7 +291,7 @@ def search_runs(request: Request, body: schemas.SearchRequest) -> Response:
         None if body.experiment_ids is None else [check_text(i, "id") for i in body.experiment_ids]
     )
     runs = _store(request).search_runs(ids, filters, order, body.max_results, body.lifecycle)
-    return json_response({"runs": [wire.run_to_json(run) for run in runs]})
+    return json_response({"runs": [wire.run_to_json(public_run(run)) for run in runs]})
 
 
 # ----------------------------------------------------------------------- params, tags, metrics

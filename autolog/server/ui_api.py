@@ -24,7 +24,7 @@ from autolog.search import Comparison, OrderBy, parse_filter, parse_order_by
 from autolog.server import schemas
 from autolog.server.api import ERROR_RESPONSES, check_text
 from autolog.server.downsample import buckets_for_width, downsample
-from autolog.server.state import state_of
+from autolog.server.state import public_run, state_of
 from autolog.stores.base import Store
 from autolog.validation import check_artifact_path
 
@@ -211,7 +211,7 @@ def search_page(request: Request, body: SearchPageRequest) -> Response:
     )
     return _json(
         {
-            "runs": [wire.run_to_json(run) for run in page.runs],
+            "runs": [wire.run_to_json(public_run(run)) for run in page.runs],
             "total": page.total,
             "child_counts": dict(page.child_counts),
         }
