@@ -6,7 +6,9 @@ Recorded: params (``optimizer`` and its hyperparameters as for plain loops, LR s
 ``gradient_clip_val`` and ``gradient_clip_algorithm``, the limits ``limit_train_batches``,
 ``limit_val_batches``, ``max_steps``, ``min_epochs``, ``val_check_interval`` and
 ``check_val_every_n_epoch``, the training DataLoader's ``batch_size`` and ``dataset_size``,
-each EarlyStopping's ``early_stopping_<monitor|mode|patience|min_delta|...>``), every scalar of
+each EarlyStopping's ``early_stopping_<monitor|mode|patience|min_delta|...>``), the values
+the LightningModule and the LightningDataModule saved with ``self.save_hyperparameters()``
+under their own names (``hidden_dim``; see ``_hyperparameters``), every scalar of
 ``trainer.logged_metrics`` at the end of each training epoch and validation run (step = the
 epoch), ``learning_rate`` per epoch, the early-stopping result (``early_stopping_stopped_epoch``,
 ``early_stopping_best_score``, ``early_stopping_wait_count`` metrics), the best checkpoint of
@@ -30,7 +32,7 @@ import importlib
 import math
 import os
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -244,7 +246,9 @@ class _Recorder:
                          "divergence_threshold", "check_finite"):  # fmt: skip
                 if hasattr(stopper, name):
                     params[prefix + name] = getattr(stopper, name)
-        self.client.log_params(self.run_id, {k: v for k, v in params.items() if v is not None})
+        params = {k: v for k, v in params.items() if v is not None}
+        params.update(_hyperparameters(params, pl_module, trainer.datamodule))
+        self.client.log_params(self.run_id, params)
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         # Lightning steps epoch schedulers before on_train_epoch_end: read the epoch's rate now.
@@ -296,6 +300,46 @@ class _Recorder:
         model = trainer.lightning_module
         if self.settings.log_models and model is not None:
             self.client.log_model(self.run_id, model, "model", flavor="torch")
+
+
+#: what a saved hyperparameter may be to be logged: a plain value, or a list of them
+_PLAIN = (str, int, float, bool)
+
+
+def _hyperparameters(taken: dict[str, Any], module: Any, datamodule: Any) -> dict[str, Any]:
+    """What ``save_hyperparameters()`` saved, as params: the module's, then the datamodule's.
+
+    ``hparams_initial``, the values as they were saved, as Lightning's own loggers log them.
+    Nested dicts are flattened (``optimizer.lr``). A name that another value already holds (an
+    autolog param such as ``lr`` or ``max_epochs``, or the module's own for the datamodule's)
+    gets the prefix ``hparams.`` (``datamodule.hparams.`` for the datamodule's). Values other
+    than None, strings, numbers, bools and lists of those (a module or a function handed to
+    ``__init__``) have no faithful text and are left out.
+    """
+    params: dict[str, Any] = {}
+    for owner, prefix in ((module, "hparams."), (datamodule, "datamodule.hparams.")):
+        saved = getattr(owner, "hparams_initial", None) if owner is not None else None
+        if not saved:
+            continue
+        for name, value in _flat(dict(saved)):
+            held = taken.get(name, params.get(name))
+            key = prefix + name if held is not None and held != value else name
+            if key not in taken:
+                params[key] = value
+    return params
+
+
+def _flat(values: dict[Any, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from _flat(value, f"{name}.")
+        elif value is None or isinstance(value, _PLAIN):
+            yield name, value
+        elif isinstance(value, (list, tuple)) and all(
+            v is None or isinstance(v, _PLAIN) for v in value
+        ):
+            yield name, list(value)
 
 
 def _scalar(value: Any) -> float | None:

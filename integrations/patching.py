@@ -32,6 +32,15 @@ result. The rule for exceptions:
   session it opened current) is reported the same way, as an ``IntegrationError`` naming the
   hook's file and line. A session a hook left current is closed by the firewall, so a failing
   hook never leaves a run open in the caller's context.
+
+Warnings keep their source location. A framework's warning aimed at the caller of the patched
+function (``warnings.warn(..., stacklevel=2)`` in it, or deeper in it with a larger stacklevel)
+would name the wrapper's frame in this file, the frame between the caller and the framework.
+While any integration is on, ``warnings._showwarnmsg`` (what every shown warning goes through,
+under ``catch_warnings(record=True)`` too) moves such a warning to the wrapper's caller, where
+it points unpatched. Filters and the once-per-location registry were applied before that, with
+this module as the place (Python 3.12's ``skip_file_prefixes`` would do better, but only the
+warning's issuer can pass it).
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ import logging
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
@@ -492,6 +502,59 @@ class _Patched(wrapt.FunctionWrapper):  # type: ignore[type-arg]
         return self
 
 
+# -- warnings keep their source location -------------------------------------------------
+
+_HERE = os.path.normcase(__file__)
+
+
+def _relay(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``warnings._showwarnmsg``, wrapped: a warning placed at one of our wrappers' frames is
+    moved to the code that called the wrapper (see the module docstring)."""
+    message: Any = args[0] if args else None
+    filename = getattr(message, "filename", None)
+    if isinstance(filename, str) and os.path.normcase(filename) == _HERE:
+        try:
+            place = _callers_place(message.lineno)
+        except Exception:  # never lose a warning over its location
+            place = None
+        if place is not None:
+            message.filename, message.lineno = place
+    return wrapped(*args, **kwargs)
+
+
+def _callers_place(lineno: int) -> tuple[str, int] | None:
+    """File and line of the caller of the innermost frame of this module at ``lineno`` on the
+    current stack: the frame the warning named, and the code that called into the wrapper
+    (wrapt's pure-Python frames and ours skipped)."""
+    frame: Any = sys._getframe(1)
+    while frame is not None and not (
+        os.path.normcase(frame.f_code.co_filename) == _HERE and frame.f_lineno == lineno
+    ):
+        frame = frame.f_back
+    if frame is None:
+        return None  # a warning of this module's own code, shown later: leave it
+    frame = frame.f_back
+    while frame is not None and (
+        os.path.normcase(frame.f_code.co_filename) == _HERE
+        or frame.f_globals.get("__name__", "").partition(".")[0] == "wrapt"
+    ):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    return frame.f_code.co_filename, frame.f_lineno
+
+
+def _relay_warnings(on: bool) -> None:
+    """Put the relay in front of ``warnings._showwarnmsg`` (once), or take it away again
+    when it is still there (something may have replaced it since)."""
+    shown: Any = getattr(warnings, "_showwarnmsg", None)
+    ours = isinstance(shown, wrapt.FunctionWrapper) and shown._self_wrapper is _relay
+    if on and shown is not None and not ours:
+        setattr(warnings, "_showwarnmsg", wrapt.FunctionWrapper(shown, _relay))  # noqa: B010
+    elif not on and ours:
+        setattr(warnings, "_showwarnmsg", shown.__wrapped__)  # noqa: B010
+
+
 # -- post-import hooks: one per module name, for the life of the process ----------------------
 
 # Callbacks of the active patchers waiting for a module's import, by module name.
@@ -675,7 +738,10 @@ def configure(name: str, settings: Settings) -> None:
             if patcher is not None:
                 patcher.revert()
                 del _patchers[name]
+            if not _patchers:
+                _relay_warnings(False)
             return
+        _relay_warnings(True)
         if patcher is not None:
             return  # already patched (or waiting for the import): new settings apply now
         patcher = _patchers[name] = Patcher(name)

@@ -7,7 +7,19 @@ Written against the integration contract alone (``autolog.integrations``, see
   arguments (``num_boost_round``, ``early_stopping_rounds``, ``maximize``, the eval sets'
   names as ``evals``, ``nfold``, ``metrics``, custom objectives and metrics by name, ...); for
   ``XGBClassifier``, ``XGBRegressor``, ``XGBRanker`` (and the random-forest classes),
-  ``get_params()`` over the booster params the estimator trained with;
+  ``get_params()`` over the booster params the estimator trained with. Calls are read as
+  XGBoost accepts them: the keyword-only arguments given positionally too
+  (``xgb.train(params, dtrain, num_round, watchlist)``, as XGBoost's own guide writes it,
+  with XGBoost's FutureWarning). They are logged before training starts, so a training that
+  raises keeps them;
+- the callbacks passed (``callbacks``, their class names) with the settings of XGBoost's own
+  ones: ``callback_EarlyStopping_<rounds|metric_name|data_name|maximize|save_best|min_delta>``
+  and ``callback_TrainingCheckPoint_<directory|name|as_pickle|interval>`` (a second one of a
+  class: ``callback_EarlyStopping_1_...``); the files a ``TrainingCheckPoint`` writes during
+  the call are logged under ``checkpoints/`` with their own names, also when training raises;
+- ``device``: the device XGBoost trained on, from the booster's configuration after training
+  (``device="cuda"`` on a machine without a GPU trains on ``cpu``, with XGBoost's warning);
+  the device asked for is ``device_requested``;
 - step metrics: every eval set's every metric at every iteration, ``<eval name>-<metric>``
   (the scikit-learn API names its eval sets ``validation_0``, ``validation_1``, ...), with
   XGBoost's iteration as step (0-based, as XGBoost counts ``best_iteration``); for ``cv`` the
@@ -37,19 +49,21 @@ calling ``XGBClassifier.fit``) are part of the outer call, recorded or not.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import inspect
 import json
+import os
 import re
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import autolog
-from autolog.errors import InvalidInputError
+from autolog.errors import InvalidInputError, ParamCollisionError
 from autolog.integrations import (
     Call,
     Guard,
@@ -77,6 +91,23 @@ _NOT_PARAMS = {"params", "dtrain", "evals", "evals_result", "callbacks", "folds"
 _MAX_KEY = 250
 _BAD_KEY_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 _IMPORTANCE = ("weight", "gain", "cover")
+#: the settings of XGBoost's own callbacks logged as params: (param name, attribute)
+_CALLBACK_SETTINGS: dict[str, tuple[tuple[str, str], ...]] = {
+    "EarlyStopping": (
+        ("rounds", "rounds"),
+        ("metric_name", "metric_name"),
+        ("data_name", "data"),
+        ("maximize", "maximize"),
+        ("save_best", "save_best"),
+        ("min_delta", "_min_delta"),
+    ),
+    "TrainingCheckPoint": (
+        ("directory", "_path"),
+        ("name", "_name"),
+        ("as_pickle", "_as_pickle"),
+        ("interval", "_iterations"),
+    ),
+}
 
 
 class XGBoostOptions(NamedTuple):
@@ -104,15 +135,60 @@ class _XGBoost:
         train_routes = [(xgboost, "train")]
         if sklearn_api is not None:
             train_routes.append((sklearn_api, "train"))
-        train_hook = functools.partial(_booster_hook, "train", inspect.signature(training.train))
+        train_hook = functools.partial(_booster_hook, "train", _accepted(training.train))
         patcher.wrap(training, "train", train_hook, aliases=train_routes)
-        cv_hook = functools.partial(_booster_hook, "cv", inspect.signature(training.cv))
+        cv_hook = functools.partial(_booster_hook, "cv", _accepted(training.cv))
         patcher.wrap(training, "cv", cv_hook, aliases=[(xgboost, "cv")])
         if sklearn_api is not None:
             base = sklearn_api.XGBModel
             for cls in list(vars(sklearn_api).values()):
-                if isinstance(cls, type) and issubclass(cls, base):
-                    patcher.wrap(cls, "fit", _fit_hook)  # only classes defining fit themselves
+                fit = vars(cls).get("fit") if isinstance(cls, type) else None
+                if isinstance(cls, type) and issubclass(cls, base) and fit is not None:
+                    patcher.wrap(cls, "fit", functools.partial(_fit_hook, _accepted(fit)))
+
+
+def _accepted(function: Callable[..., Any]) -> inspect.Signature:
+    """The signature that calls of ``function`` are bound with: as XGBoost accepts them.
+
+    XGBoost's ``_deprecate_positional_args`` (on ``train``, ``cv`` and every ``fit``) takes
+    the keyword-only arguments positionally too, in the order they are declared, with a
+    FutureWarning: its outer function takes ``*args``. For such a function the keyword-only
+    parameters become positional-or-keyword; any other keeps its signature.
+    """
+    signature = inspect.signature(function)
+    outer = inspect.signature(function, follow_wrapped=False).parameters.values()
+    if not any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in outer):
+        return signature
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    parameters = [
+        p.replace(kind=positional) if p.kind is inspect.Parameter.KEYWORD_ONLY else p
+        for p in signature.parameters.values()
+    ]
+    try:
+        return signature.replace(parameters=parameters)
+    except ValueError:  # a keyword-only one without a default after defaults: keep it so
+        return signature
+
+
+def _bind(
+    signature: inspect.Signature, args: Sequence[Any], kwargs: Mapping[str, Any]
+) -> inspect.BoundArguments | None:
+    """The call's arguments by name, or None for a call XGBoost itself will refuse."""
+    try:
+        return signature.bind(*args, **kwargs)
+    except TypeError:
+        return None
+
+
+def _call_with(
+    bound: inspect.BoundArguments, positional: int
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``bound``'s arguments split as the caller gave them: the first ``positional`` ones
+    by position (XGBoost warns about those as it would have), the rest by keyword."""
+    names = list(bound.signature.parameters)[:positional]
+    args = tuple(bound.arguments[name] for name in names)
+    kwargs = {k: v for k, v in bound.arguments.items() if k not in names}
+    return args, kwargs
 
 
 INTEGRATION = _XGBoost()
@@ -124,11 +200,12 @@ INTEGRATION = _XGBoost()
 class _FitState:
     """What the train hook inside an ``XGBModel.fit`` session leaves for the fit hook."""
 
-    __slots__ = ("params", "trained")
+    __slots__ = ("logged", "trained")
 
-    def __init__(self) -> None:
+    def __init__(self, logged: Mapping[str, Any]) -> None:
         self.trained = False
-        self.params: dict[str, Any] = {}
+        #: the params the fit hook logged before training: the estimator's own
+        self.logged = logged
 
 
 @functools.cache
@@ -155,22 +232,22 @@ def _recorder_class() -> type[Any]:
             self.last: int | None = None
             self._keys: dict[tuple[str, str], tuple[str, ...]] = {}
 
-        def before_training(self, model: Any) -> Any:
-            self.guard(self._begin, model)
-            return model
-
-        def _begin(self, model: Any) -> None:
-            rounds = getattr(model, "num_boosted_rounds", None)
-            self.start = int(rounds()) if callable(rounds) else 0
-
         def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
             self.model = model
-            self.guard(self._record, self.start + epoch, evals_log)
+            self.guard(self._record, model, epoch, evals_log)
             return False  # never stops the training
 
-        def _record(self, epoch: int, evals_log: Mapping[str, Mapping[str, list[Any]]]) -> None:
+        def _record(
+            self, model: Any, epoch: int, evals_log: Mapping[str, Mapping[str, list[Any]]]
+        ) -> None:
             if self.first is None:
-                self.first = epoch
+                # Read after the first update, never before: the booster's first call into
+                # XGBoost's library configures it, and the warnings that raises (a device
+                # fallen back from) must name XGBoost's code, as unpatched, not ours.
+                rounds = getattr(model, "num_boosted_rounds", None)
+                self.start = int(rounds()) - epoch - 1 if callable(rounds) else 0
+                self.first = self.start + epoch
+            epoch += self.start
             self.last = epoch
             self.history = evals_log
             timestamp = time.time_ns() // 1_000_000
@@ -233,9 +310,8 @@ def _booster_hook(kind: str, signature: inspect.Signature, call: Call) -> HookGe
         state = session.notes.get(_FIT_NOTE)
         if kind != "train" or not isinstance(state, _FitState) or state.trained:
             return
-    try:
-        bound = signature.bind(*call.args, **call.kwargs)
-    except TypeError:
+    bound = _bind(signature, call.args, call.kwargs)
+    if bound is None:
         return  # a call XGBoost itself will refuse: let it, untouched
     callbacks = bound.arguments.get("callbacks")
     if callbacks is not None and not isinstance(callbacks, (list, tuple)):
@@ -260,15 +336,26 @@ def _record_booster(
     state: _FitState | None,
 ) -> HookGenerator:
     recorder = _recorder_class()(session, cv=kind == "cv")
+    callbacks = list(arguments.get("callbacks") or ())
     # Ours goes first: XGBoost stops asking the callbacks after the first that says stop.
-    bound.arguments["callbacks"] = [recorder, *(arguments.get("callbacks") or ())]
+    bound.arguments["callbacks"] = [recorder, *callbacks]
     params = _training_params(arguments)
     if state is None:
         session.log_params(params)  # first: it may move the session to a child run
-    else:
-        state.params = params  # the fit hook logs them under the estimator's own params
-    result = yield bound.args, bound.kwargs
+    else:  # under the estimator's own params, logged by the fit hook
+        session.log_params({k: v for k, v in params.items() if k not in state.logged})
+    checkpoints = _Checkpoints(callbacks)
+    try:
+        result = yield _call_with(bound, len(call.args))
+    finally:
+        # what a TrainingCheckPoint wrote is kept, from a training that raised too
+        checkpoints.log(session.client, session.run_id)
     client, run_id = session.client, session.run_id
+    device = _device_used(recorder.model if recorder.first is not None else None)
+    if device is not None:
+        # a user's run that holds a device of its own keeps it (and no child run is opened)
+        with contextlib.suppress(ParamCollisionError):
+            client.log_params(run_id, {"device": device})
     best = _best_iteration(recorder.model)
     if best is not None:
         client.log_metrics(run_id, recorder.best(best))
@@ -299,7 +386,94 @@ def _training_params(arguments: Mapping[str, Any]) -> dict[str, Any]:
     evals = arguments.get("evals")
     if isinstance(evals, (list, tuple)) and evals:
         params["evals"] = [str(pair[1]) for pair in evals if isinstance(pair, (list, tuple))]
+    params.update(_callback_params(arguments.get("callbacks")))
+    return _requested_device(params)
+
+
+def _requested_device(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with the ``device`` asked for as ``device_requested``: ``device`` is the one
+    XGBoost trained on, known after training (it falls back to the CPU where it finds no GPU)."""
+    if "device" in params:
+        requested = params.pop("device")
+        if requested is not None:
+            params["device_requested"] = requested
     return params
+
+
+def _device_used(model: Any) -> str | None:
+    """The device in the trained booster's configuration (None: no iteration was trained,
+    whose configuration would be XGBoost's guess; or no booster to read)."""
+    if model is None:
+        return None
+    folds = getattr(model, "cvfolds", None)  # cv: every fold trains as the first did
+    booster = folds[0].bst if isinstance(folds, list) and folds else model
+    config = json.loads(booster.save_config())
+    device = config.get("learner", {}).get("generic_param", {}).get("device")
+    return device if isinstance(device, str) and device else None
+
+
+def _callback_params(callbacks: Any) -> dict[str, Any]:
+    """The callbacks passed, by class name, and the settings of XGBoost's own ones."""
+    if not isinstance(callbacks, (list, tuple)) or not callbacks:
+        return {}
+    names = [type(callback).__name__ for callback in callbacks]
+    params: dict[str, Any] = {"callbacks": names}
+    seen: dict[str, int] = {}
+    for callback, name in zip(callbacks, names, strict=True):
+        settings = _CALLBACK_SETTINGS.get(name)
+        if settings is None or type(callback).__module__ != "xgboost.callback":
+            continue
+        count = seen[name] = seen.get(name, -1) + 1
+        prefix = f"callback_{name}_{count}_" if count else f"callback_{name}_"
+        for key, attribute in settings:
+            value = getattr(callback, attribute, None)
+            if value is not None:
+                params[prefix + key] = value
+    return params
+
+
+class _Checkpoints:
+    """The files the ``TrainingCheckPoint`` callbacks of one call write: their folders are
+    listed before training and after it, and what is new or rewritten is logged."""
+
+    def __init__(self, callbacks: Sequence[Any]) -> None:
+        #: (folder, file name pattern, {name: (mtime, size)} before training)
+        self.places: list[tuple[Path, re.Pattern[str], dict[str, tuple[int, int]]]] = []
+        for callback in callbacks:
+            if type(callback).__name__ != "TrainingCheckPoint":
+                continue
+            folder, name = getattr(callback, "_path", None), getattr(callback, "_name", None)
+            if isinstance(folder, str) and isinstance(name, str):
+                pattern = re.compile(rf"{re.escape(name)}_\d+\.(?:ubj|json|pkl)")
+                place = Path(folder)
+                self.places.append((place, pattern, _files(place, pattern)))
+
+    def log(self, client: autolog.Client, run_id: str) -> None:
+        for folder, pattern, before in self.places:
+            now = _files(folder, pattern)
+            written = [name for name, seen in now.items() if before.get(name) != seen]
+            for name in sorted(written, key=_checkpoint_order):
+                client.log_artifact(run_id, folder / name, "checkpoints")
+
+
+def _files(folder: Path, pattern: re.Pattern[str]) -> dict[str, tuple[int, int]]:
+    """{name: (mtime, size)} of the files in ``folder`` whose names match ``pattern``."""
+    found: dict[str, tuple[int, int]] = {}
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:  # not there (yet): XGBoost's own error, if any, is the user's
+        return found
+    for entry in entries:
+        if pattern.fullmatch(entry.name) and entry.is_file():
+            stat = entry.stat()
+            found[entry.name] = (stat.st_mtime_ns, stat.st_size)
+    return found
+
+
+def _checkpoint_order(name: str) -> tuple[int, str]:
+    """``model_9.ubj`` before ``model_10.ubj``."""
+    digits = re.findall(r"\d+", name)
+    return (int(digits[-1]) if digits else -1, name)
 
 
 def _best_iteration(model: Any) -> int | None:
@@ -329,40 +503,46 @@ def _log_importance(client: autolog.Client, run_id: str, booster: Any) -> None:
 # -- the scikit-learn API -------------------------------------------------------------------
 
 
-def _fit_hook(call: Call) -> HookGenerator:
+def _fit_hook(signature: inspect.Signature, call: Call) -> HookGenerator:
     if not outermost(call, *_INTERNAL):
         return  # XGBRFClassifier.fit calling XGBClassifier.fit, a pipeline's step, a clone
     estimator = call.instance
+    bound = _bind(signature, (estimator, *call.args), call.kwargs)
+    if bound is None:
+        return  # a call XGBoost itself will refuse: let it, untouched
     with training_session(call, tags={"autolog.estimator": type(estimator).__name__}) as session:
-        state = session.notes[_FIT_NOTE] = _FitState()
+        params = _estimator_params(estimator)
+        session.log_params(params)  # before training: a fit that raises keeps them
+        session.notes[_FIT_NOTE] = _FitState(params)
         started = time.perf_counter()
         yield call.args, call.kwargs
-        _log_fit(session, call, estimator, state, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        client, run_id = session.client, session.run_id
+        scores = _training_scores(bound.arguments, estimator)
+        client.log_metrics(run_id, {"fit_time": seconds, **scores})
+        if call.settings.log_models:
+            client.log_model(run_id, estimator, "model", flavor="xgboost")
 
 
-def _log_fit(
-    session: Session, call: Call, estimator: Any, state: _FitState, seconds: float
-) -> None:
-    session.log_params({**state.params, **estimator.get_params()})
-    client, run_id = session.client, session.run_id
-    client.log_metrics(run_id, {"fit_time": seconds, **_training_scores(call, estimator)})
-    if call.settings.log_models:
-        client.log_model(run_id, estimator, "model", flavor="xgboost")
+def _estimator_params(estimator: Any) -> dict[str, Any]:
+    """``get_params()``, the callbacks by name and setting, the device as asked for."""
+    params = dict(estimator.get_params())
+    callbacks = params.pop("callbacks", None)
+    params.update(_callback_params(callbacks))
+    return _requested_device(params)
 
 
-def _training_scores(call: Call, estimator: Any) -> dict[str, float]:
+def _training_scores(arguments: Mapping[str, Any], estimator: Any) -> dict[str, float]:
     """The scikit-learn integration's training scores, when that integration is on too."""
     settings = current_settings("sklearn")
     if settings is None or settings.disable:
         return {}
     if not getattr(settings.options, "log_training_metrics", False):
         return {}
-    args, kwargs = call.args, call.kwargs
-    X = args[0] if args else kwargs.get("X")
-    y = args[1] if len(args) > 1 else kwargs.get("y")
+    X, y = arguments.get("X"), arguments.get("y")
     if X is None or y is None:
         return {}
-    return training_scores(estimator, X, y, kwargs.get("sample_weight"))
+    return training_scores(estimator, X, y, arguments.get("sample_weight"))
 
 
 # -- the model flavor -----------------------------------------------------------------------

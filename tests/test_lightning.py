@@ -187,6 +187,72 @@ def test_a_failing_fit_raises_unchanged_and_ends_the_run_failed(tmp_path: Path) 
     assert autolog.active_run() is None
 
 
+class Configured(Regressor):
+    """A module configured through ``save_hyperparameters()``, as Lightning's docs teach."""
+
+    def __init__(
+        self,
+        hidden_dim: int = 64,
+        lr: float = 0.01,
+        layers: tuple[int, ...] = (4, 2),
+        schedule: dict[str, Any] | None = None,
+        head: Any = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = nn.Sequential(nn.Linear(4, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 1))
+
+    def configure_optimizers(self) -> Any:
+        # the rate used is not the one saved: both are kept, under two names
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr * 2)
+
+
+class Data(L.LightningDataModule):  # type: ignore[misc]
+    def __init__(self, batch_size: int = 16, seed: int = 3, hidden_dim: int = 8) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+    def train_dataloader(self) -> Any:
+        return make_loaders()[0]
+
+    def val_dataloader(self) -> Any:
+        return make_loaders()[1]
+
+
+@pytest.mark.usefixtures("autologged")
+def test_saved_hyperparameters_of_the_module_and_datamodule_are_params(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = Configured(hidden_dim=32, schedule={"warmup": 2, "kind": "cosine"}, head=nn.Identity())
+    make_trainer(tmp_path, 1).fit(model, datamodule=Data())
+    (run,) = autolog.search_runs()
+    params = run.data.params
+    assert params["hidden_dim"] == "32"
+    assert params["layers"] == "[4, 2]"
+    assert params["schedule.warmup"] == "2"  # nested dicts flattened
+    assert params["schedule.kind"] == "cosine"
+    assert "head" not in params  # a module has no faithful text: left out
+    # a name autolog already holds with another value keeps both
+    assert params["lr"] == "0.02"  # the optimizer's
+    assert params["hparams.lr"] == "0.01"  # the saved one
+    # the datamodule's: the same value under the same name, another under its prefix
+    assert params["batch_size"] == "16"
+    assert params["seed"] == "3"
+    assert params["datamodule.hparams.hidden_dim"] == "8"
+
+
+@pytest.mark.usefixtures("autologged")
+def test_a_failing_fit_keeps_its_saved_hyperparameters(tmp_path: Path) -> None:
+    class Exploding(Configured):
+        def training_step(self, batch: Any, index: int) -> Any:
+            raise ArithmeticError("diverged")
+
+    with pytest.raises(ArithmeticError, match="diverged"):
+        make_trainer(tmp_path, 2).fit(Exploding(hidden_dim=5), *make_loaders())
+    (run,) = autolog.search_runs()
+    assert run.info.status is RunStatus.FAILED
+    assert run.data.params["hidden_dim"] == "5"
+
+
 def test_numbers_are_identical_with_and_without_autolog(tmp_path: Path) -> None:
     def fit() -> list[Any]:
         L.seed_everything(0, verbose=False)

@@ -23,6 +23,9 @@ from autolog.integrations.patching import Call, Guard, HookGenerator, Patcher, S
 from autolog.integrations.session import current, open_session, training_session
 
 TOY = '''
+import warnings
+
+
 class Model:
     """Fits a mean."""
 
@@ -30,13 +33,24 @@ class Model:
         """Fit to data."""
         if data == "explode":
             raise ValueError("bad data")
+        if scale < 0:
+            warnings.warn("negative scale", UserWarning, stacklevel=2)  # at fit's caller
         self.mean_ = sum(data) / len(data) * scale
         return self
 
 
 def train(data, rounds=3):
     """Train a model."""
-    return Model().fit(data)
+    if rounds < 0:
+        warnings.warn("negative rounds", UserWarning, stacklevel=2)  # at train's caller
+    return Model().fit(data, scale=-1.0 if rounds < 0 else 1.0)
+
+
+def score(data):
+    """A function called many times a second."""
+    if not data:
+        warnings.warn("no data", UserWarning, stacklevel=2)
+    return len(data)
 '''
 
 FAULTS: dict[str, BaseException | None] = {}
@@ -597,6 +611,69 @@ def test_the_light_path_watches_without_touching(
         assert seen == []
     finally:
         patcher.revert()
+
+
+def _warned(call: Any) -> list[tuple[str, int, str]]:
+    """The warnings ``call()`` raises: (file name, line, message), in order."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        call()
+    return [(Path(w.filename).name, w.lineno, str(w.message)) for w in caught]
+
+
+def test_a_frameworks_warnings_name_the_line_they_name_unpatched(toy: Path) -> None:
+    """A warning the framework aims at the caller of a patched function (stacklevel=2) names
+    that caller, not the wrapper between them: the user's line, or the framework's own for a
+    nested patched call."""
+    import toyframework
+
+    def train() -> None:
+        toyframework.train([1.0], rounds=-1)
+
+    bare = _warned(train)
+    here = train.__code__.co_firstlineno + 1
+    lines = enumerate(TOY.splitlines(), start=1)
+    fit_call = next(i for i, line in lines if "return Model().fit(" in line)
+    assert bare == [
+        ("test_patching.py", here, "negative rounds"),
+        ("toyframework.py", fit_call, "negative scale"),  # train's line that called fit
+    ]
+    autolog.autolog(integrations=["toy"])
+    assert _warned(train) == bare
+    assert len(_runs()) == 1  # recorded all the same
+
+    # through a replaced ``warnings.showwarning`` (logging.captureWarnings does that): the same
+    shown: list[str] = []
+
+    def show(message: Any, category: Any, filename: str, lineno: int, *rest: Any) -> None:
+        shown.append(warnings.formatwarning(message, category, filename, lineno))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        train()
+    assert f"test_patching.py:{here}: UserWarning: negative rounds" in shown[0]
+    assert "toyframework.py" in shown[1]
+
+
+def test_warnings_through_the_light_path_and_after_disable(toy: Path) -> None:
+    import toyframework
+
+    def score() -> None:
+        toyframework.score([])
+
+    bare = _warned(score)
+    assert bare == [("test_patching.py", score.__code__.co_firstlineno + 1, "no data")]
+    original = warnings._showwarnmsg  # type: ignore[attr-defined]
+    autolog.autolog(integrations=["toy"])
+    patcher = Patcher("toy")
+    assert patcher.observe(toyframework, "score", lambda instance, args, kwargs: "watched")
+    try:
+        assert _warned(score) == bare
+    finally:
+        patcher.revert()
+    autolog.autolog(disable=True)
+    assert warnings._showwarnmsg is original  # type: ignore[attr-defined]
 
 
 def test_post_import_hooks_are_registered_once_however_often_autolog_is_toggled(

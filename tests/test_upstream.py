@@ -34,6 +34,10 @@ FRAMEWORKS = {
     "lightning": "lightning",
     "sklearn": "sklearn",
     "lightgbm": "lightgbm",
+    "xgboost": "xgboost",
+    "accelerate": "accelerate",
+    "transformers": "transformers",
+    "optuna": "optuna",
 }
 
 

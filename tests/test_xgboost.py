@@ -7,6 +7,7 @@ change what XGBoost trains or predicts.
 from __future__ import annotations
 
 import csv
+import json
 import pickle
 import threading
 import warnings
@@ -297,6 +298,206 @@ def test_xgboost_errors_reach_the_caller_unchanged() -> None:
         xgb.train(PARAMS, X_TRAIN, 3)  # not a DMatrix: XGBoost's own error
     with pytest.raises(TypeError):
         xgb.train(PARAMS)  # a call XGBoost refuses is passed on untouched
+
+
+# -- calls as XGBoost accepts them, its callbacks, its device -------------------------------
+
+
+def test_evals_passed_positionally_are_recorded_as_by_keyword() -> None:
+    """``xgb.train(param, dtrain, num_round, watchlist)``, as XGBoost's guide writes it:
+    XGBoost takes it with a FutureWarning, and so is it recorded."""
+
+    def train() -> tuple[Any, dict[str, Any]]:
+        dtrain, dvalid = sets()
+        watchlist = [(dvalid, "eval"), (dtrain, "train")]
+        evals_result: dict[str, Any] = {}
+        with pytest.warns(FutureWarning, match="Pass `evals` as keyword args") as caught:
+            booster = xgb.train(PARAMS, dtrain, ROUNDS, watchlist, evals_result=evals_result)
+        assert len(caught) == 1  # XGBoost's own, once, as unpatched
+        return booster, evals_result
+
+    (bare, bare_evals), (booster, evals) = bare_then_logged(train)
+    same_model(bare, booster)
+    assert evals == bare_evals
+    run = only_run()
+    assert run.data.params["evals"] == "['eval', 'train']"
+    assert run.data.params["num_boost_round"] == str(ROUNDS)
+    for data in ("eval", "train"):
+        assert history(run, f"{data}-rmse") == list(enumerate(evals[data]["rmse"]))
+
+
+def test_cv_and_fit_arguments_passed_positionally_are_read_as_xgboost_reads_them() -> None:
+    autolog.autolog(integrations=["xgboost", "sklearn"])
+    with pytest.warns(FutureWarning, match="Pass `nfold, stratified` as keyword args"):
+        result = xgb.cv(PARAMS, xgb.DMatrix(X, Y), 3, 4, False, as_pandas=False)
+    run = only_run()
+    assert run.data.params["nfold"] == "4"
+    assert run.data.params["stratified"] == "False"
+    assert len(history(run, "test-rmse-mean")) == len(result["test-rmse-mean"]) == 3
+
+    labels = (Y_TRAIN > 0).astype(int)
+    weights = np.where(labels == 1, 5.0, 0.2)
+    model = xgb.XGBClassifier(n_estimators=3, n_jobs=1, max_depth=1)
+    with pytest.warns(FutureWarning, match="Pass `sample_weight` as keyword args"):
+        model.fit(X_TRAIN, labels, weights)
+    fitted = runs()[0]
+    predicted = model.predict(X_TRAIN)
+    weighted = float(np.sum(weights * (predicted == labels)) / np.sum(weights))
+    assert weighted != pytest.approx(float(np.mean(predicted == labels)))
+    assert fitted.data.metrics["training_accuracy"] == pytest.approx(weighted)
+
+
+def test_xgboost_callbacks_are_recorded_with_their_settings_and_checkpoints(
+    tmp_path: Path,
+) -> None:
+    folders = iter([tmp_path / "bare", tmp_path / "logged"])
+
+    def train() -> tuple[Any, Path]:
+        folder = next(folders)
+        folder.mkdir()
+        dtrain, dvalid = sets()
+        callbacks = [
+            xgb.callback.EarlyStopping(rounds=3, save_best=True, data_name="valid"),
+            xgb.callback.TrainingCheckPoint(folder, name="ckpt", interval=2),
+        ]
+        booster = xgb.train(
+            {**PARAMS, "eta": 0.6},
+            dtrain,
+            200,
+            evals=[(dtrain, "train"), (dvalid, "valid")],
+            callbacks=callbacks,
+            verbose_eval=False,
+        )
+        return booster, folder
+
+    (bare, bare_folder), (booster, folder) = bare_then_logged(train)
+    same_model(bare, booster)
+    written = sorted(p.name for p in folder.iterdir())
+    assert written == sorted(p.name for p in bare_folder.iterdir())
+    assert len(written) >= 2
+    run = only_run()
+    params = run.data.params
+    assert params["callbacks"] == "['EarlyStopping', 'TrainingCheckPoint']"
+    assert params["callback_EarlyStopping_rounds"] == "3"
+    assert params["callback_EarlyStopping_save_best"] == "True"
+    assert params["callback_EarlyStopping_data_name"] == "valid"
+    assert params["callback_EarlyStopping_min_delta"] == "0.0"
+    assert "callback_EarlyStopping_metric_name" not in params  # not given: XGBoost's choice
+    assert params["callback_TrainingCheckPoint_directory"] == str(folder)
+    assert params["callback_TrainingCheckPoint_name"] == "ckpt"
+    assert params["callback_TrainingCheckPoint_interval"] == "2"
+    assert params["callback_TrainingCheckPoint_as_pickle"] == "False"
+    assert sorted(artifact_paths(run, "checkpoints")) == [f"checkpoints/{n}" for n in written]
+    for name in written:
+        local = autolog.download_artifacts(run.info.run_id, f"checkpoints/{name}")
+        assert Path(local).read_bytes() == (folder / name).read_bytes()
+    # save_best: the model logged is the one returned, cut at the best iteration
+    loaded = autolog.load_model(f"runs:/{run.info.run_id}/model")
+    assert loaded.num_boosted_rounds() == booster.num_boosted_rounds()
+    assert booster.num_boosted_rounds() == run.data.metrics["best_iteration"] + 1
+
+
+def test_a_second_callback_of_a_class_and_the_users_own_are_named(tmp_path: Path) -> None:
+    class Watch(xgb.callback.TrainingCallback):  # type: ignore[misc]
+        pass
+
+    enable()
+    dtrain, dvalid = sets()
+    xgb.train(
+        PARAMS,
+        dtrain,
+        30,
+        evals=[(dvalid, "valid")],
+        callbacks=[
+            xgb.callback.EarlyStopping(rounds=2),
+            Watch(),
+            xgb.callback.EarlyStopping(rounds=5, maximize=False),
+        ],
+    )
+    params = only_run().data.params
+    assert params["callbacks"] == "['EarlyStopping', 'Watch', 'EarlyStopping']"
+    assert params["callback_EarlyStopping_rounds"] == "2"
+    assert params["callback_EarlyStopping_1_rounds"] == "5"
+    assert params["callback_EarlyStopping_1_maximize"] == "False"
+
+
+def test_checkpoints_written_before_a_failure_are_kept(tmp_path: Path) -> None:
+    class Explode(xgb.callback.TrainingCallback):  # type: ignore[misc]
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            if epoch == 6:
+                raise ValueError("stop here")
+            return False
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    (folder / "old_9.ubj").write_bytes(b"an earlier training's: not this run's")
+    enable()
+    dtrain, _ = sets()
+    checkpoint = xgb.callback.TrainingCheckPoint(folder, name="old", interval=2)
+    with pytest.raises(ValueError, match="stop here"):
+        xgb.train(PARAMS, dtrain, ROUNDS, callbacks=[checkpoint, Explode()])
+    run = only_run()
+    assert run.info.status is RunStatus.FAILED
+    written = sorted(p.name for p in folder.iterdir() if p.name != "old_9.ubj")
+    assert written == ["old_2.ubj", "old_4.ubj", "old_6.ubj"]
+    assert sorted(artifact_paths(run, "checkpoints")) == [f"checkpoints/{n}" for n in written]
+
+
+def test_device_is_the_one_xgboost_trained_on_and_its_warning_keeps_its_place() -> None:
+    """``device="cuda"`` where XGBoost finds no GPU: it warns and trains on the CPU. The warning
+    names XGBoost's own line, patched as unpatched, never autolog's."""
+
+    def train() -> tuple[Any, list[tuple[str, int, str]]]:
+        dtrain, dvalid = sets()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            booster = xgb.train({**PARAMS, "device": "cuda"}, dtrain, 3, evals=[(dvalid, "valid")])
+        return booster, [(w.filename, w.lineno, str(w.message)[20:]) for w in caught]
+
+    (bare, bare_warnings), (booster, caught) = bare_then_logged(train)
+    same_model(bare, booster)
+    assert caught == bare_warnings
+    assert all("autolog" not in filename for filename, _, _ in caught)
+    used = json.loads(booster.save_config())["learner"]["generic_param"]["device"]
+    params = only_run().data.params
+    assert params["device"] == used
+    assert params["device_requested"] == "cuda"
+    if used == "cpu":  # no GPU here: XGBoost said so
+        assert any("Device is changed" in message for _, _, message in caught)
+
+
+def test_device_of_the_sklearn_api_and_no_device_where_nothing_trained() -> None:
+    enable()
+    model = xgb.XGBRegressor(n_estimators=2, n_jobs=1, device="cpu")
+    model.fit(X_TRAIN, Y_TRAIN)
+    params = only_run().data.params
+    assert (params["device"], params["device_requested"]) == ("cpu", "cpu")
+    with autolog.start_run() as run:
+        xgb.train(PARAMS, xgb.DMatrix(X_TRAIN, Y_TRAIN), 0)  # no iteration: no configuration
+    assert "device" not in autolog.get_run(run.info.run_id).data.params
+    with autolog.start_run() as run:
+        autolog.log_param("device", "the user's own")
+        xgb.train(PARAMS, xgb.DMatrix(X_TRAIN, Y_TRAIN), 2)
+    assert autolog.get_run(run.info.run_id).data.params["device"] == "the user's own"
+    assert len(runs()) == 3  # no child run for it
+
+
+def test_a_fit_that_raises_keeps_the_params_it_was_given() -> None:
+    class Explode(xgb.callback.TrainingCallback):  # type: ignore[misc]
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            raise ValueError("pruned")
+
+    enable()
+    model = xgb.XGBRegressor(n_estimators=50, max_depth=2, n_jobs=1, callbacks=[Explode()])
+    with pytest.raises(ValueError, match="pruned"):
+        model.fit(X_TRAIN, Y_TRAIN, eval_set=[(X_VALID, Y_VALID)], verbose=False)
+    run = only_run()
+    assert run.info.status is RunStatus.FAILED
+    params = run.data.params
+    assert (params["n_estimators"], params["max_depth"]) == ("50", "2")
+    assert params["callbacks"] == "['Explode']"
+    assert params["num_boost_round"] == "50"  # what the estimator passed to train
+    assert "fit_time" not in run.data.metrics
 
 
 # -- the bad cases: train normally, identically, with no warning of ours ---------------------
