@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS := dev,sklearn,lightgbm,xgboost-cpu,torch,lightning,server,s3
+EXTRAS := dev,sklearn,lightgbm,xgboost-cpu,torch,lightning,transformers,optuna,server,s3
 
 .PHONY: demo test lint types pytest bench clean browser screenshots vendor-uplot
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
