@@ -14,6 +14,9 @@ What one outermost training call records:
   used: an ``early_stopping()`` callback's (with its ``early_stopping_min_delta`` and
   ``first_metric_only``), else the params' ``early_stopping_round`` or any alias of it, else 0;
   the aliases are not logged beside it;
+- the params as given are logged before training starts, so a training that raises (a
+  pruning callback's ``TrialPruned``, an error at some iteration) keeps them; what LightGBM
+  resolved besides (defaults, aliases) is added once it returns;
 - ``reset_parameter`` schedules: each as the param ``reset_parameter.<name>`` (its list, or its
   function by name), and the value used at every iteration as the step metric ``<name>``
   (``learning_rate``, ``bagging_fraction``, ...);
@@ -218,13 +221,14 @@ def _metric_key(text: str) -> str:
 
 
 class _FitState:
-    """What the train hook inside an ``LGBMModel.fit`` session leaves for the fit hook."""
+    """What the fit hook of an ``LGBMModel.fit`` session shares with the train hook inside."""
 
-    __slots__ = ("params", "trained")
+    __slots__ = ("logged", "trained")
 
     def __init__(self) -> None:
         self.trained = False
-        self.params: dict[str, str] = {}
+        #: the params logged so far (the estimator's own first: they win over train()'s)
+        self.logged: set[str] = set()
 
 
 # Calls that scikit-learn or LightGBM make themselves are not outermost. Fits scikit-learn
@@ -271,6 +275,11 @@ def _record_booster(
     arguments: Mapping[str, Any],
     state: _FitState | None,
 ) -> HookGenerator:
+    # The params as given, before training starts: a training that raises (a pruning
+    # callback, an error at iteration 50) keeps the params it was given. First, too: logging
+    # them may move the session to a child run, which the recorder must write to.
+    logged = state.logged if state is not None else set()
+    _log_new_params(session, _given_params(arguments, fit=state is not None), logged)
     callbacks = arguments.get("callbacks")
     recorder = _Recorder(session, cv=kind == "cv", scheduled=tuple(_schedules(callbacks)))
     # Ours goes first: the user's callbacks keep the positions, hence the order, they had.
@@ -280,9 +289,30 @@ def _record_booster(
     finally:
         recorder.drain()  # the iterations done, before a failure too
     if kind == "train":
-        _log_train(session, call, recorder, result, arguments, state)
+        _log_train(session, call, recorder, result, arguments, state, logged)
     else:
-        _log_cv(session, recorder, arguments)
+        _log_early_stopping(session, recorder, getattr(recorder.model, "best_iteration", 0))
+
+
+def _given_params(arguments: Mapping[str, Any], *, fit: bool) -> dict[str, Any]:
+    """The params as given to ``train`` or ``cv``, with the other training arguments and early
+    stopping under one name; ``fit``: inside ``LGBMModel.fit``, whose ``eval_metric`` is
+    logged as given rather than as LightGBM's wrappers of it."""
+    params = _training_arguments(arguments)
+    params.update(arguments["params"] or {})
+    _one_early_stopping(params, arguments)
+    if fit:
+        params.pop("feval", None)
+    return params
+
+
+def _log_new_params(session: Session, params: Mapping[str, Any], logged: set[str]) -> None:
+    """Log the params not logged yet (those logged first win: the values as given), and
+    remember them."""
+    new = {key: value for key, value in _texts(params).items() if key not in logged}
+    if new:
+        session.log_params(new)
+        logged.update(new)
 
 
 def _log_train(
@@ -292,35 +322,21 @@ def _log_train(
     booster: Any,
     arguments: Mapping[str, Any],
     state: _FitState | None,
+    logged: set[str],
 ) -> None:
-    params = {**_training_arguments(arguments), **_resolved(booster)}
-    params.update(arguments["params"] or {})
-    _one_early_stopping(params, arguments)
-    if state is not None:
-        params.pop("feval", None)  # LightGBM's wrappers of the fit's eval_metric, logged as given
-    params = _texts(params)
-    if state is None:
-        session.log_params(params)  # first: it may move the session to a child run
+    # The configuration LightGBM resolved (aliases, defaults) adds what was not given.
+    _log_new_params(session, _resolved(booster), logged)
     client, run_id = session.client, session.run_id
     client.log_metrics(run_id, _early_stopping(recorder, booster.best_iteration))
     options: LightGBMOptions = call.settings.options
     if options.log_feature_importance:
         _log_importance(client, run_id, booster)
-    if state is not None:
-        state.params = params  # the fit hook logs them under the estimator's own params
-        return
-    if call.settings.log_models:
+    if state is None and call.settings.log_models:
         client.log_model(run_id, booster, "model", flavor="lightgbm")
 
 
-def _log_cv(session: Session, recorder: _Recorder, arguments: Mapping[str, Any]) -> None:
-    client, run_id = session.client, session.run_id
-    best = getattr(recorder.model, "best_iteration", 0)
-    client.log_metrics(run_id, _early_stopping(recorder, best))
-    params = _training_arguments(arguments)
-    params.update(arguments["params"] or {})
-    _one_early_stopping(params, arguments)
-    session.log_params(_texts(params))
+def _log_early_stopping(session: Session, recorder: _Recorder, best: int) -> None:
+    session.client.log_metrics(session.run_id, _early_stopping(recorder, best))
 
 
 def _early_stopping(recorder: _Recorder, best: int) -> dict[str, float]:
@@ -455,18 +471,18 @@ def _fit_hook(call: Call) -> HookGenerator:
     estimator = call.instance
     with training_session(call, tags={"autolog.estimator": type(estimator).__name__}) as session:
         state = session.notes[_FIT_NOTE] = _FitState()
+        # Before training (a fit that raises keeps them), and before train()'s: the
+        # estimator's own values win over LightGBM's view of them.
+        own = dict(estimator.get_params(deep=True))
+        for alias in _aliases(_EARLY_STOPPING, _EARLY_STOPPING_ALIASES):
+            own.pop(alias, None)  # train() logs what LightGBM used, under one name
+        _log_new_params(session, {**own, **_fit_arguments(call)}, state.logged)
         started = time.perf_counter()
         yield call.args, call.kwargs
-        _log_fit(session, call, estimator, state, time.perf_counter() - started)
+        _log_fit(session, call, estimator, time.perf_counter() - started)
 
 
-def _log_fit(
-    session: Session, call: Call, estimator: Any, state: _FitState, seconds: float
-) -> None:
-    own = dict(estimator.get_params(deep=True))
-    for alias in _aliases(_EARLY_STOPPING, _EARLY_STOPPING_ALIASES):
-        own.pop(alias, None)  # what LightGBM used is in state.params, under one name
-    session.log_params({**state.params, **_texts(own), **_texts(_fit_arguments(call))})
+def _log_fit(session: Session, call: Call, estimator: Any, seconds: float) -> None:
     client, run_id = session.client, session.run_id
     client.log_metrics(run_id, {"fit_time": seconds, **_training_scores(call, estimator)})
     if call.settings.log_models:

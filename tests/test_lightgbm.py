@@ -283,6 +283,45 @@ def test_training_that_raises_fails_the_run_with_the_same_exception() -> None:
     assert autolog.active_run() is None
 
 
+def test_training_that_raises_keeps_the_params_it_was_given() -> None:
+    # A pruning callback (Optuna's TrialPruned) or an error at some iteration: the run ends
+    # FAILED with the params as given, not with none.
+    enable()
+
+    def stop(env: Any) -> None:
+        if env.iteration == 2:
+            raise RuntimeError("pruned")
+
+    train_set, valid_set = sets()
+    params = {**PARAMS, "num_leaves": 7, "learning_rate": 0.05}
+    with pytest.raises(RuntimeError, match="pruned"):
+        lgb.train(params, train_set, ROUNDS, valid_sets=[valid_set], callbacks=[stop])
+    run = only_run()
+    assert run.info.status is RunStatus.FAILED
+    assert run.data.params["num_leaves"] == "7"
+    assert run.data.params["learning_rate"] == "0.05"
+    assert run.data.params["num_boost_round"] == str(ROUNDS)
+    assert run.data.params["early_stopping_round"] == "0"
+
+
+def test_estimator_fit_that_raises_keeps_the_params_it_was_given() -> None:
+    enable()
+
+    def stop(env: Any) -> None:
+        if env.iteration == 2:
+            raise RuntimeError("pruned")
+
+    model = lgb.LGBMRegressor(n_estimators=9, num_leaves=5, verbose=-1, n_jobs=1)
+    with pytest.raises(RuntimeError, match="pruned"):
+        model.fit(X_TRAIN, Y_TRAIN, eval_X=(X_VALID,), eval_y=(Y_VALID,), callbacks=[stop])
+    run = only_run()
+    assert run.info.status is RunStatus.FAILED
+    assert run.data.params["n_estimators"] == "9"
+    assert run.data.params["num_leaves"] == "5"
+    assert run.data.params["objective"] == "None"  # the estimator's own value, as on success
+    assert [s for s, _ in history(run, "valid_0-l2")] == [1, 2, 3]
+
+
 def test_keyboard_interrupt_fails_the_run_and_propagates() -> None:
     enable()
 

@@ -20,7 +20,11 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import make_classification, make_regression
 from sklearn.decomposition import PCA, IncrementalPCA
 from sklearn.dummy import DummyClassifier
-from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+)
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.linear_model import LinearRegression, LogisticRegression, SGDClassifier
 from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV, RandomizedSearchCV
@@ -44,8 +48,13 @@ def _autolog() -> None:
     autolog.autolog(integrations=["sklearn"])
 
 
+def _trainings() -> list[autolog.Run]:
+    """The runs of trainings: the evaluation runs of held-out scores left out."""
+    return [r for r in autolog.search_runs() if "autolog.evaluates" not in r.data.tags]
+
+
 def _only_run() -> autolog.Run:
-    runs = autolog.search_runs()
+    runs = _trainings()
     assert len(runs) == 1, [r.data.tags.get("autolog.estimator") for r in runs]
     return runs[0]
 
@@ -82,7 +91,7 @@ def test_a_classifier_fit_records_params_scores_and_model() -> None:
     }
     assert autolog.last_active_run() == run
     # sklearn's own helper fits (LabelBinarizer inside log_loss) are not the user's training
-    assert len(autolog.search_runs()) == 1
+    assert len(_trainings()) == 1
 
 
 def test_a_regressor_fit_records_regression_scores() -> None:
@@ -389,6 +398,15 @@ def test_errors_in_fit_reach_the_caller_and_fail_the_run() -> None:
     assert _only_run().info.status is RunStatus.FAILED
 
 
+def test_a_fit_that_raises_keeps_the_params_it_was_given() -> None:
+    with pytest.raises(ValueError, match=r"at least 2 classes|one class|1 class"):
+        LogisticRegression(C=0.25, max_iter=50).fit(X, np.zeros(len(X)))
+    run = _only_run()
+    assert run.info.status is RunStatus.FAILED
+    assert run.data.params["C"] == "0.25"
+    assert run.data.params["max_iter"] == "50"
+
+
 def test_user_runs_own_the_first_fit_and_nest_the_rest() -> None:
     with autolog.start_run() as user_run:
         LogisticRegression(C=1.0).fit(X, Y)
@@ -456,3 +474,172 @@ def test_a_user_param_with_another_value_moves_the_fit_to_a_child_run() -> None:
     assert "training_accuracy" in children[0].data.metrics
     assert autolog.list_artifacts(children[0].info.run_id)[0].path == "model"
     assert children[0].info.experiment_id == stored.info.experiment_id
+
+
+# -- held-out scores --------------------------------------------------------------------------
+
+X_TRAIN, X_TEST, Y_TRAIN, Y_TEST = X[:200], X[200:], Y[:200], Y[200:]
+
+
+def _evaluation_of(run: autolog.Run) -> autolog.Run:
+    (found,) = [
+        r
+        for r in autolog.search_runs()
+        if r.info.parent_run_id == run.info.run_id and "autolog.evaluates" in r.data.tags
+    ]
+    assert found.data.tags["autolog.evaluates"] == run.info.run_id
+    assert found.info.run_name == "evaluation"
+    return found
+
+
+def test_held_out_scores_go_to_the_models_run_as_scored() -> None:
+    model = LogisticRegression().fit(X_TRAIN, Y_TRAIN)
+    score = model.score(X_TEST, Y_TEST)
+    accuracy = metrics.accuracy_score(Y_TEST, model.predict(X_TEST))
+    auc = metrics.roc_auc_score(Y_TEST, model.predict_proba(X_TEST)[:, 1])  # a view
+    loss = metrics.log_loss(Y_TEST, model.predict_proba(X_TEST))
+    swapped = metrics.accuracy_score(model.predict(X_TEST), Y_TEST)  # as sklearn's guide does
+    run = _only_run()
+    # the fit's run ended as the fit returned, and an ended run takes no writes: the scores go
+    # to the one evaluation run under it
+    assert run.info.status is RunStatus.FINISHED
+    assert not any(k.endswith("X_TEST") for k in run.data.metrics)
+    evaluation = _evaluation_of(run)
+    assert evaluation.data.metrics == {
+        "score_X_TEST": score,
+        "accuracy_score_X_TEST": swapped,
+        "roc_auc_score_X_TEST": auc,
+        "log_loss_X_TEST": loss,
+    }
+    assert accuracy == swapped
+    history = autolog.get_metric_history(evaluation.info.run_id, "accuracy_score_X_TEST")
+    assert [m.value for m in history] == [accuracy, swapped]
+    assert evaluation.info.status is RunStatus.RUNNING
+    assert evaluation.data.tags["autolog.estimator"] == "LogisticRegression"
+    model.fit(X_TRAIN, Y_TRAIN)  # another model now: the evaluation of the first one is done
+    autolog.flush()
+    assert autolog.get_run(evaluation.info.run_id).info.status is RunStatus.FINISHED
+
+
+def test_held_out_scores_go_into_the_users_run_while_it_runs() -> None:
+    with autolog.start_run() as user_run:
+        model = LinearRegression().fit(XR[:150], YR[:150])
+        X_holdout, y_holdout = XR[150:], YR[150:]
+        r2 = model.score(X_holdout, y_holdout)
+        mse = metrics.mean_squared_error(y_holdout, model.predict(X_holdout))
+    autolog.flush()
+    stored = autolog.get_run(user_run.info.run_id)
+    assert stored.data.metrics["score_X_holdout"] == r2
+    assert stored.data.metrics["mean_squared_error_X_holdout"] == mse
+    assert len(autolog.search_runs()) == 1
+    # the user's run has ended: later scores go to an evaluation run under it
+    model.score(X_holdout, y_holdout)
+    assert _evaluation_of(stored).data.metrics == {"score_X_holdout": r2}
+
+
+def test_scikit_learns_own_scoring_is_never_recorded() -> None:
+    from sklearn.inspection import permutation_importance
+    from sklearn.model_selection import cross_val_score
+
+    model = LogisticRegression().fit(X_TRAIN, Y_TRAIN)
+    cross_val_score(model, X_TEST, Y_TEST, cv=3)  # clones, scored by sklearn
+    permutation_importance(model, X_TEST, Y_TEST, n_repeats=2, random_state=0)  # the model
+    GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=3).fit(X_TRAIN, Y_TRAIN)
+    pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(X_TRAIN, Y_TRAIN)
+    pipe.score(X_TEST, Y_TEST)  # the pipeline's score, not its last step's too
+    autolog.flush()
+    scored = {
+        key: run.data.tags["autolog.estimator"]
+        for run in autolog.search_runs()
+        for key in run.data.metrics
+        if key.endswith("X_TEST")
+    }
+    assert scored == {"score_X_TEST": "Pipeline"}
+
+
+def test_a_search_and_its_best_estimator_score_into_the_search_run() -> None:
+    search = GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=3).fit(X_TRAIN, Y_TRAIN)
+    search.score(X_TEST, Y_TEST)
+    f1 = metrics.f1_score(Y_TEST, search.best_estimator_.predict(X_TEST))
+    (parent,) = [r for r in _trainings() if r.info.parent_run_id is None]
+    assert _evaluation_of(parent).data.metrics == {
+        "score_X_TEST": search.score(X_TEST, Y_TEST),
+        "f1_score_X_TEST": f1,
+    }
+
+
+def test_dataset_names_and_repeated_metrics() -> None:
+    model = LogisticRegression().fit(X_TRAIN, Y_TRAIN)
+    tail = X[250:]
+    predicted = model.predict(tail)
+    metrics.f1_score(Y[250:], predicted, average="macro")
+    metrics.f1_score(Y[250:], predicted, average="micro")
+    metrics.f1_score(Y[250:], predicted, average=None)  # an array: not one number
+    model.score(X[250:], Y[250:])  # no name: a number, per distinct data
+    data = {"test": X[260:]}
+    model.score(data["test"], Y[260:])
+    model.score(data["test"], Y[260:])
+    metrics.accuracy_score(Y[260:], model.predict(data["test"]))
+
+    def helper(features: Any, labels: Any) -> float:
+        return float(model.score(features, labels))
+
+    helper(X[270:], Y[270:])
+    evaluation = _evaluation_of(_only_run())
+    assert set(evaluation.data.metrics) == {
+        "f1_score_tail",
+        "f1_score-2_tail",
+        "score_dataset_0",
+        "score_dataset_1",
+        "accuracy_score_dataset_1",
+        "score_features",  # the name in the frame that scored it
+    }
+    assert evaluation.data.tags["autolog.sklearn.call.f1_score_tail"] == "average='macro'"
+    assert evaluation.data.tags["autolog.sklearn.call.f1_score-2_tail"] == "average='micro'"
+    assert len(autolog.get_metric_history(evaluation.info.run_id, "score_dataset_1")) == 2
+
+
+def test_an_evaluation_run_ends_with_its_model() -> None:
+    import gc
+
+    def fit_and_score() -> None:
+        # in a function of its own: looking for the data's name reads the frame's locals,
+        # which keeps a snapshot of them (the model too) until the function returns
+        model = LogisticRegression().fit(X_TRAIN, Y_TRAIN)
+        model.score(X_TEST, Y_TEST)
+
+    fit_and_score()
+    evaluation = _evaluation_of(_only_run())
+    gc.collect()
+    autolog.flush()
+    assert autolog.get_run(evaluation.info.run_id).info.status is RunStatus.FINISHED
+
+
+def test_patched_predictions_behave_the_same() -> None:
+    svc = SVC().fit(X_TRAIN, Y_TRAIN)
+    assert not hasattr(svc, "predict_proba")  # available_if still decides
+    assert not hasattr(make_pipeline(StandardScaler(), SVC()), "predict_proba")
+    assert hasattr(make_pipeline(StandardScaler(), LogisticRegression()), "predict_proba")
+    autolog.autolog(integrations=["sklearn"], disable=True)
+    bare = svc.predict(X_TEST), svc.decision_function(X_TEST), svc.score(X_TEST, Y_TEST)
+    autolog.autolog(integrations=["sklearn"])
+    logged = svc.predict(X_TEST), svc.decision_function(X_TEST), svc.score(X_TEST, Y_TEST)
+    assert np.array_equal(bare[0], logged[0])
+    assert np.array_equal(bare[1], logged[1])
+    assert bare[2] == logged[2]
+
+
+def test_counts_early_stopping_decided_are_logged() -> None:
+    model = GradientBoostingClassifier(
+        n_estimators=200, n_iter_no_change=3, validation_fraction=0.3, random_state=0
+    ).fit(X, Y)
+    assert model.n_estimators_ < 200
+    run = _only_run()
+    assert run.data.params["n_estimators"] == "200"
+    assert run.data.metrics["n_estimators_fitted"] == model.n_estimators_
+    hgb = HistGradientBoostingClassifier(
+        max_iter=200, early_stopping=True, n_iter_no_change=3, random_state=0
+    ).fit(X, Y)
+    (hgb_run,) = [r for r in _trainings() if r.info.run_id != run.info.run_id]
+    assert hgb_run.data.params["max_iter"] == "200"
+    assert hgb_run.data.metrics["n_iter"] == hgb.n_iter_ < 200

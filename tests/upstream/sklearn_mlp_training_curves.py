@@ -56,7 +56,8 @@ def check(printed: str) -> None:
 
     import autolog
 
-    runs = autolog.search_runs(order_by=["attributes.start_time ASC"])
+    found = autolog.search_runs(order_by=["attributes.start_time ASC"])
+    runs = [r for r in found if r.info.parent_run_id is None]
     assert [r.data.tags["autolog.estimator"] for r in runs] == ["MLPClassifier"] * 6  # no scaler
     curves = [ast.literal_eval(c) for c in re.findall(r"Loss curve: (\[.*\])", printed)]
     scores = [float(v) for v in re.findall(r"Training set score: (\S+)", printed)]
@@ -64,5 +65,9 @@ def check(printed: str) -> None:
         history = autolog.get_metric_history(run.info.run_id, "training_loss")
         assert [m.value for m in history] == pytest.approx(curve, abs=1e-6)
         assert run.data.metrics["training_accuracy"] == pytest.approx(score)
+        # mlp.score(X, y), after the fit's run ended: in the evaluation run under it, named
+        # after the variable scored (the scaled X of plot_on_dataset)
+        (evaluation,) = [r for r in found if r.info.parent_run_id == run.info.run_id]
+        assert evaluation.data.metrics == {"score_X": pytest.approx(score, abs=1e-6)}
     assert runs[1].data.params["nesterovs_momentum"] == "True"
     assert runs[1].data.params["learning_rate_init"] == "0.2"
