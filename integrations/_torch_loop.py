@@ -6,12 +6,22 @@ and when, is described in ``integrations/torch.py``; this module is how.
 Per optimizer step the hooks cost a few microseconds and never synchronise a device: the
 losses ``backward()`` was called on are kept as detached tensors (summed on their device every
 256 values) and read with one ``.item()`` per epoch.
+
+What ``backward()`` is called on is not always the loss the user trains on: GradScaler's
+``scaler.scale(loss)`` multiplies it by the scale, gradient accumulation divides it by the
+number of batches per step. The hooks tell the loss apart without reading a value: the
+tensor ``GradScaler.scale`` returned is traded for the one it was given; a loss multiplied by a
+constant (the graph node's saved CPU scalar, read without a device sync) is a gradient
+accumulation's where several backward() calls each divide by their number before one optimizer
+step; the latest output of a torch loss function is kept (a reference) to know whether the
+loss is that function's value, the same quantity the evaluations compute.
 """
 
 from __future__ import annotations
 
 import functools
 import io
+import math
 import os
 import sys
 import threading
@@ -29,15 +39,19 @@ from torch.utils.data import DataLoader
 import autolog
 from autolog.entities import RunStatus
 from autolog.errors import ParamCollisionError
+from autolog.integrations import _checkpoints
 from autolog.integrations._torch_model import (
+    configured_groups,
     dataset_size,
     find_objects,
+    find_owner,
     model_params,
     optimizer_params,
     placement,
     scheduler_params,
     unwrap,
 )
+from autolog.integrations._workers import worker_client
 from autolog.integrations.patching import (
     Call,
     Guard,
@@ -87,6 +101,12 @@ _PER_SAMPLE_LOSSES = frozenset(
 )  # fmt: skip
 _MAX_SEGMENTS = 32  # sources of evaluation data told apart between two training steps
 _FOLD = 256  # detached losses kept before they are summed (on their device) into one tensor
+#: optimizer steps after which a run that has seen one training only logs its params bare
+#: (until then a second optimizer with its own losses, a GAN's, may still turn up)
+_DECIDE_STEPS = 64
+#: reductions whose value is a mean over the batch (the units validation losses are kept in)
+_MEAN_REDUCTIONS = frozenset({"mean", "batchmean", "elementwise_mean"})
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 perf_counter = time.perf_counter
 
@@ -114,12 +134,15 @@ class _Losses:
 
     def take(self, other: _Losses) -> None:
         """Move every value of ``other`` into this one."""
-        self.items.extend(other.items)
+        items = self.items
+        items.extend(other.items)
         if other.total is not None:
             self._add_total(other.total)
+            other.total = None
         self.count += other.count
-        other.clear()
-        if len(self.items) >= _FOLD:
+        other.items.clear()  # in place: no new list at every step
+        other.count = 0
+        if len(items) >= _FOLD:
             self._fold()
 
     def last(self) -> torch.Tensor | None:
@@ -127,15 +150,20 @@ class _Losses:
 
     def mean(self) -> float | None:
         """The mean of every value (one device sync), then empty."""
+        total, n = self.drain()
+        return total / n if n else None
+
+    def drain(self) -> tuple[float, int]:
+        """The sum of every value (one device sync) and their number, then empty."""
         n = len(self)
         if n == 0:
-            return None
+            return 0.0, 0
         if self.items:
             self._fold()
         assert self.total is not None
-        value = float(self.total.item()) / n
+        value = float(self.total.item())
         self.clear()
-        return value
+        return value, n
 
     def clear(self) -> None:
         self.items = []
@@ -176,6 +204,7 @@ class _Pass:
         "data_time",
         "done",
         "end",
+        "exhausted",
         "loader",
         "samples",
         "start",
@@ -189,6 +218,10 @@ class _Pass:
         self.batches = 0
         self.samples = 0
         self.batch_size = 0  # of the first batch
+        #: its iterator ran dry; a wrapper reading one batch ahead (accelerate's
+        #: DataLoaderShard, a prefetching generator) still hands out the last batch: the pass
+        #: is done at the next thing that is no part of it (see ``_end_drain``)
+        self.exhausted = False
         self.done = False
 
 
@@ -196,14 +229,26 @@ class _Thread:
     """What one thread (context) is doing: its training run, the pass it reads, its losses."""
 
     __slots__ = (
+        "capture_name",
+        "capture_node",
+        "draining",
         "eval_losses",
+        "factor",
         "generation",
         "in_loss",
         "last_pass",
+        "loss_name",
         "loss_target",
+        "mark_batches",
+        "mark_pass",
+        "merged",
         "open_guard",
         "pending",
+        "pending_since",
+        "scaled",
         "tracker",
+        "train_loss",
+        "unscaled",
     )
 
     def __init__(self, generation: int) -> None:
@@ -216,12 +261,34 @@ class _Thread:
         #: the DataLoader pass that gave the latest batch
         self.last_pass: _Pass | None = None
         #: losses computed with gradients on while the model was in eval mode:
-        #: (id, value, where the data came from, which pass over it)
-        self.eval_losses: list[tuple[int, torch.Tensor, Any, Any]] = []
+        #: (id, value, where the data came from, which pass over it, loss function)
+        self.eval_losses: list[tuple[int, torch.Tensor, Any, Any, str]] = []
         self.in_loss = False
         #: the latest training loss's target, where no DataLoader gives the batches:
         #: (the tensor it is a view of, or itself; storage offset; number of elements)
         self.loss_target: tuple[torch.Tensor, int, int] | None = None
+        #: the latest torch loss function called with gradients, until backward(): its name
+        #: ("" if reduced by sum: not a mean over the batch), the autograd node class of its
+        #: value (see _LOSS_NODES), or the value itself where that class tells nothing
+        self.capture_name = ""
+        self.capture_node: type | None = None
+        self.train_loss: torch.Tensor | None = None
+        #: GradScaler.scale's latest result, and the loss it was given
+        self.scaled: torch.Tensor | None = None
+        self.unscaled: torch.Tensor | None = None
+        #: of the pending losses: the constant every one was multiplied by (1.0: none; NaN:
+        #: not the same for all, or not readable), the loss function every one is the value of
+        #: ("" if not all the same one), the time of the first
+        self.factor = 1.0
+        self.loss_name = ""
+        self.pending_since = 0.0
+        #: pending losses computed on the same DataLoader batch as the one before them (their
+        #: batch's loss is the sum), and the pass and batch count of the latest
+        self.merged = 0
+        self.mark_pass: _Pass | None = None
+        self.mark_batches = 0
+        #: a pass whose iterator ran dry, not done yet (see ``_Pass.exhausted``)
+        self.draining: _Pass | None = None
 
 
 _state: ContextVar[_Thread | None] = ContextVar("autolog_torch", default=None)
@@ -234,6 +301,19 @@ _passes: dict[int, _Pass] = {}
 _loader_pass: weakref.WeakKeyDictionary[Any, _Pass] = weakref.WeakKeyDictionary()
 # optimizer -> optimizer steps taken in the process before it was created
 _created: weakref.WeakKeyDictionary[Optimizer, int] = weakref.WeakKeyDictionary()
+# optimizer -> the hyperparameters of its param groups as constructed (before LR schedulers)
+_configured: weakref.WeakKeyDictionary[Optimizer, list[dict[str, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+# autograd node classes of a product and a quotient (set by install), and of arithmetic any
+# loss written by hand ends with
+_MUL: type | None = None
+_DIV: type | None = None
+_ARITHMETIC: frozenset[type] = frozenset()
+# The autograd node class of each torch loss function's value (None: an arithmetic node, which
+# tells nothing). Learnt from its first value: then backward() knows the function's value by
+# its node's class, and the loss function's hook needs no after (one call less per step).
+_LOSS_NODES: dict[str, type | None] = {}
 _steps_total = 0
 _fork_handler_installed = False
 _warned_no_step = False  # a loop calling backward() that nothing records: said once
@@ -383,18 +463,143 @@ def _mean(segments: list[_Segment]) -> float | None:
     return total.mean()
 
 
+class _Tally:
+    """What one training counted since its last epoch: its losses (those of steps that
+    accumulated gradients over losses divided by a constant, by that constant) and steps."""
+
+    __slots__ = ("factored", "merged", "steps", "train")
+
+    def __init__(self) -> None:
+        self.train = _Losses()
+        self.factored: dict[float, _Losses] = {}
+        self.steps = 0
+        self.merged = 0  # losses added to the one before them: the same batch's
+
+    def take(self, other: _Tally) -> None:
+        self.train.take(other.train)
+        for factor, losses in other.factored.items():
+            self.factored.setdefault(factor, _Losses()).take(losses)
+        other.factored = {}
+        self.steps += other.steps
+        self.merged += other.merged
+        other.steps = other.merged = 0
+
+    def mean(self) -> float | None:
+        """The mean loss, each divided one multiplied back (one device sync per constant)."""
+        total, n = self.train.drain()
+        for factor, losses in self.factored.items():
+            part, m = losses.drain()
+            total += part / factor
+            n += m
+        self.factored = {}
+        n -= self.merged
+        self.merged = 0
+        return total / n if n > 0 else None
+
+
 class _Chunk:
     """Steps counted while the epoch structure is undecided: one window of ``window_steps``."""
 
-    __slots__ = ("end", "losses", "rates", "start", "steps")
+    __slots__ = ("end", "rates", "start", "steps", "tallies")
 
-    def __init__(self, losses: _Losses, steps: int, start: float, end: float,
+    def __init__(self, tallies: list[_Tally], steps: int, start: float, end: float,
                  rates: dict[str, float]) -> None:  # fmt: skip
-        self.losses = losses
+        self.tallies = tallies  # one per training
         self.steps = steps
         self.start = start
         self.end = end
         self.rates = rates
+
+
+class _Series:
+    """One training in a loop: an optimizer (or a loop updating weights by hand) and the module
+    it trains. A loop whose optimizers each take their own backward() losses (a GAN's
+    discriminator and generator) holds several, each recorded under its own name; optimizers
+    sharing one backward() (parameter groups split between two optimizers) are one."""
+
+    __slots__ = (
+        "accumulation",
+        "configured",
+        "index",
+        "loss_fns",
+        "model",
+        "name",
+        "optimizers",
+        "prefix",
+        "schedulers",
+        "tally",
+        "untold",
+    )
+
+    def __init__(self, index: int, optimizer: Optimizer | None) -> None:
+        self.index = index
+        #: the first one's steps are this training's steps
+        self.optimizers: list[Optimizer] = [optimizer] if optimizer is not None else []
+        self.configured = [_configured.get(optimizer) if optimizer is not None else None]
+        self.name = ""  # where several trainings share the run
+        self.prefix = ""  # of its metric and param names: "" or "<name>_"
+        self.model: nn.Module | None = None
+        self.schedulers: list[Any] = []
+        self.tally = _Tally()
+        #: the constant each loss is multiplied by for gradient accumulation (0: none seen)
+        self.accumulation = 0.0
+        #: the loss functions its losses are the values of ("": something else)
+        self.loss_fns: set[str] = set()
+        #: the loss trained on cannot be told (see ``take``): no training_loss
+        self.untold = False
+
+    def take(self, pending: _Losses, th: _Thread, closure: bool) -> float:
+        """Count the losses of one optimizer step; returns the constant to divide them by to
+        get the loss the user trains on (1.0 unless the step accumulated divided losses)."""
+        factor = th.factor
+        name = th.loss_name
+        tally = self.tally
+        merged, th.merged, th.mark_pass = th.merged, 0, None
+        if merged and not closure:
+            # several backward() calls on one batch (a DCGAN discriminator's loss on real
+            # and on fake samples): the gradient, and the batch's loss, is their sum. (Not
+            # for a closure's: each evaluation of the closure is the loss again.)
+            k = len(pending)
+            tally.train.take(pending)
+            tally.merged += merged
+            if merged != k - 1 or not abs(factor * k - 1.0) < 1e-6:
+                # a sum of several losses (not one batch's parts, each divided by their
+                # number, which add up to the loss function's mean over the batch)
+                name = ""
+            if name not in self.loss_fns:
+                self.loss_fns.add(name)
+            return 1.0
+        if factor != 1.0:
+            k = len(pending)
+            if k > 1 and math.isnan(factor):
+                # several losses, each times a constant that cannot be read without a device
+                # sync (a tensor on a GPU), or not the same for all: an accumulation's division
+                # or not cannot be told
+                self.untold = True
+            if k > 1 and abs(factor * k - 1.0) < 1e-6:
+                # each of the step's k losses divided by k: gradient accumulation
+                self.accumulation = factor
+            if factor == self.accumulation:
+                losses = tally.factored.get(factor)
+                if losses is None:
+                    losses = tally.factored[factor] = _Losses()
+                losses.take(pending)
+                if name not in self.loss_fns:
+                    self.loss_fns.add(name)
+                return factor
+            name = ""  # a loss times a constant is what is trained on: not the function's value
+        tally.train.take(pending)
+        if name not in self.loss_fns:
+            self.loss_fns.add(name)
+        return 1.0
+
+
+def _series_name(name: str) -> str:
+    """A variable's name as the prefix of a training's metrics, params and model ("" if it
+    cannot be one: none, ``self``, or characters a metric name cannot hold)."""
+    if not name or name == "self" or name[0].isdigit() or not set(name) <= _NAME_CHARS:
+        return ""
+    return name
 
 
 # -- the run of one training loop ----------------------------------------------------------
@@ -417,24 +622,37 @@ class _Tracker:
         self.client = session_client
         self.run_id = run_id
         self.active = active  # the run we opened (None: logging into a user's run)
+        #: every optimizer stepping in this loop, of every training
         self.optimizers: list[Optimizer] = [optimizer] if optimizer is not None else []
+        #: the trainings of the loop (one, but for a GAN's and the like), and by optimizer
+        self.series = [_Series(0, optimizer)]
+        self.series_of: dict[int, _Series] = {}
+        if optimizer is not None:
+            self.series_of[id(optimizer)] = self.series[0]
+        #: several trainings (each optimizer with its own losses): names prefixed
+        self.multi = False
+        #: the params of the trainings are logged (their names are settled)
+        self.decided = False
         #: the module a loop without an optimizer updates by hand (steps are its zero_grad calls)
         self.manual: nn.Module | None = None
+        #: the first training's model (tells training losses from evaluations in eval mode)
         self.model: nn.Module | None = None
-        self.schedulers: list[Any] = []
         self.thread = threading.get_ident()
         self.pid = os.getpid()
         self.closed = False
-        self.train = _Losses()
         self.epoch = 0  # epochs (or step windows) completed
-        self.epoch_steps = 0  # optimizer steps since the last epoch ended
+        self.epoch_steps = 0  # optimizer steps since the last epoch ended (every training's)
         self.steps = 0
         self.last_step_total = 0  # _steps_total at this run's latest step
         self.pass_: _Pass | None = None  # the training DataLoader pass in progress
+        #: the learning rates when the training pass ran dry (its epoch's, not those of a
+        #: scheduler stepped between its end and the next thing that ends it)
+        self.end_rates: dict[str, float] | None = None
         self.loader_logged = False  # epochs are DataLoader passes (else passes over a tensor)
         self.passes = _Passes()  # epochs of a loop without a DataLoader
         self.chunks: list[_Chunk] = []  # windows of steps while ``passes`` is undecided
         self.window_start = perf_counter()
+        self.last_step_time = self.window_start  # when the latest optimizer step returned
         #: evaluation losses since the last training step, by source of data
         self.gap: list[_Segment] = []
         #: sources evaluated between training steps (validation data), by id; holding them
@@ -457,13 +675,11 @@ class _Tracker:
     def open(cls, settings: Settings, optimizer: Optimizer, th: _Thread) -> _Tracker:
         model, schedulers = find_objects(optimizer)
         tracker = cls._start(settings, optimizer, type(optimizer).__name__, model)
-        tracker.schedulers = schedulers
-        tracker._log_params(optimizer_params(optimizer))
+        tracker._began(th)
+        first = tracker.series[0]
+        first.model = model
+        first.schedulers = schedulers
         tracker._log_params(placement(p for g in optimizer.param_groups for p in g["params"]))
-        if model is not None:
-            tracker._log_params(model_params(model))
-        for scheduler in schedulers:
-            tracker._log_params(scheduler_params(scheduler))
         return tracker
 
     @classmethod
@@ -471,9 +687,9 @@ class _Tracker:
         """The run of a loop that updates ``module``'s weights by hand, without an optimizer."""
         tracker = cls._start(settings, None, "manual", module)
         tracker.manual = module
+        tracker.series[0].model = module
         tracker._log_params({"optimizer": "manual"})
         tracker._log_params(placement(module.parameters()))
-        tracker._log_params(model_params(module))
         tracker.note(
             "weights",
             "no torch.optim optimizer steps this loop: its weights are updated by hand. Each "
@@ -482,6 +698,11 @@ class _Tracker:
             warn=False,
         )
         return tracker
+
+    def _began(self, th: _Thread) -> None:
+        """The first epoch began with the first step's losses, before the run opened."""
+        if len(th.pending) and th.pending_since:
+            self.window_start = self.last_step_time = th.pending_since
 
     @classmethod
     def _start(
@@ -495,18 +716,94 @@ class _Tracker:
         active = autolog.active_run() if owned else None
         session.owned = False  # the run outlives this call: the tracker ends it
         session.close()
-        tracker = cls(settings, session.client, session.run_id, active, optimizer)
+        # a worker process logging into its parent's run names its series after itself
+        client = worker_client(session.client, session.run_id)
+        _checkpoints.hook_late_modules()  # before this loop can save a checkpoint
+        tracker = cls(settings, client, session.run_id, active, optimizer)
         tracker.model = model
         on_run_end(tracker.run_id, tracker.finalize, makes_way=owned)
         with _lock:
             _trackers[id(tracker)] = tracker
         return tracker
 
-    def add_optimizer(self, optimizer: Optimizer) -> None:
-        """Another optimizer of the same training (a GAN's): its params get a prefix."""
-        index = len(self.optimizers)
+    def add_optimizer(self, optimizer: Optimizer, th: _Thread, last: _Series) -> None:
+        """Another optimizer steps in this loop. With losses of its own since the last step,
+        it is another training (a GAN's generator beside its discriminator): a series of its
+        own, and the run holds several, each named after the module it trains. Without, it
+        shares the losses of the training that stepped last (parameter groups split between
+        two optimizers): its params get a prefix, ``optimizer_<i>``."""
         self.optimizers.append(optimizer)
-        self._log_params(optimizer_params(optimizer, f"optimizer_{index}"))
+        if not len(th.pending) and last.optimizers:
+            last.optimizers.append(optimizer)
+            last.configured.append(_configured.get(optimizer))
+            self.series_of[id(optimizer)] = last
+            if self.decided:
+                self._log_optimizer(last, len(last.optimizers) - 1)
+            return
+        series = _Series(len(self.series), optimizer)
+        self.series.append(series)
+        self.series_of[id(optimizer)] = series
+        self.multi = True
+        owners = {}
+        for s in self.series:
+            if s.optimizers and not s.name and not (self.decided and s.index == 0):
+                owners[s.index] = find_owner(s.optimizers[0])
+        _, series.schedulers = find_objects(optimizer)
+        taken = {s.name for s in self.series}
+        for s in self.series:
+            if s.index not in owners:
+                continue
+            owner = owners[s.index]
+            name = _series_name(owner.name if owner is not None else "")
+            if not name or name in taken:
+                name = f"optimizer_{s.index}"
+            s.name, s.prefix = name, f"{name}_"
+            taken.add(name)
+            if owner is not None:
+                s.model = owner.module
+        if self.decided:
+            # the first training's params went out bare before this one turned up
+            self._log_series(series)
+            self.note(
+                "trainings",
+                f"a second optimizer with losses of its own began after {self.steps} steps: "
+                f"its training is recorded under the prefix {series.prefix!r}, the first one's "
+                f"under bare names.",
+                warn=False,
+            )
+        else:
+            self._decide()
+
+    def _decide(self) -> None:
+        """Log the params of every training, now that their names are settled."""
+        if self.decided:
+            return
+        self.decided = True
+        if self.multi:
+            names = ", ".join(repr(s.name) for s in self.series)
+            self.note(
+                "trainings",
+                f"several optimizers each train on losses of their own: one training per "
+                f"optimizer ({names}), each with its own metrics and params under its name as "
+                f"a prefix, and its own model",
+                warn=False,
+            )
+        for series in self.series:
+            self._log_series(series)
+
+    def _log_series(self, series: _Series) -> None:
+        prefix = series.prefix
+        for j in range(len(series.optimizers)):
+            self._log_optimizer(series, j)
+        if series.model is not None:
+            self._log_params({prefix + k: v for k, v in model_params(series.model).items()})
+        for scheduler in series.schedulers:
+            self._log_params(scheduler_params(scheduler, f"{prefix}lr_scheduler"))
+
+    def _log_optimizer(self, series: _Series, j: int) -> None:
+        key = f"{series.prefix}optimizer" + (f"_{j}" if j else "")
+        optimizer = series.optimizers[j]
+        self._log_params(optimizer_params(optimizer, key, series.configured[j]))
 
     def _log_params(self, params: Mapping[str, Any]) -> None:
         fresh = {k: v for k, v in params.items() if k not in self.params}
@@ -546,7 +843,7 @@ class _Tracker:
 
     # each optimizer step ---------------------------------------------------------------------
 
-    def step(self, th: _Thread) -> None:
+    def step(self, th: _Thread, optimizer: Optimizer | None, closure: bool = False) -> None:
         """One optimizer step (or, in a loop without one, one model.zero_grad() after a
         backward()): what was evaluated since the last step was validation."""
         if th.eval_losses:
@@ -554,43 +851,109 @@ class _Tracker:
             self._settle_eval_losses(th, validation=model is not None and model.training)
         if self.gap:
             self._validation()
-        self._count_step(th)
+        draining = th.draining
+        if draining is not None and draining is not self.pass_:
+            _end_drain(th)  # an evaluation pass that ran dry: training goes on after it
+        series = self.series_of.get(id(optimizer)) if optimizer is not None else self.series[0]
+        if series is not None:
+            self._count_step(th, series, optimizer, closure)
 
-    def _count_step(self, th: _Thread) -> None:
+    def _count_step(
+        self, th: _Thread, series: _Series, optimizer: Optimizer | None, closure: bool
+    ) -> None:
         target, th.loss_target = th.loss_target, None
         p = th.last_pass
         in_pass = p is not None and not p.done
+        # when the step returned: the end of an epoch that is no DataLoader pass (in a pass,
+        # the pass's own times, but for a batch read ahead)
+        now = perf_counter() if not in_pass or p.exhausted else 0.0  # type: ignore[union-attr]
         if not in_pass and not self.loader_logged and self.passes.observe(target):
             self._end_tensor_epoch()
         pending = th.pending
         last = pending.last() if self.log_every else None
-        if pending.items or pending.total is not None:
-            self.train.take(pending)
+        factor = 1.0
+        if th.factor != 1.0 or th.merged:
+            factor = series.take(pending, th, closure)
+        elif pending.items or pending.total is not None:
+            # the common step: losses as they are (kept inline: this runs at every step)
+            series.tally.train.take(pending)
+            if th.loss_name not in series.loss_fns:
+                series.loss_fns.add(th.loss_name)
+        if optimizer is None or series.optimizers[0] is optimizer:
+            series.tally.steps += 1
         self.steps += 1
         self.epoch_steps += 1
         self.last_step_total = _steps_total
+        if now:
+            self.last_step_time = now
         if in_pass:
             assert p is not None
+            if p.exhausted:
+                p.end = now  # a batch read ahead, trained on after its iterator ran dry
+                self.end_rates = self.rates()
             if p is not self.pass_:
                 self.pass_ = p
                 if not self.loader_logged:
                     self._log_loader(p)
         elif not self.loader_logged:
             self._after_step_without_loader()
+        if not self.decided and self.steps >= _DECIDE_STEPS:
+            self._decide()
         if self.log_every and self.steps % self.log_every == 0:
-            self._log_step(last)
+            self._log_step(series, last, factor)
 
-    def _log_step(self, last: torch.Tensor | None) -> None:
-        metrics = {f"step_{k}": v for k, v in self._learning_rates().items()}
+    def _log_step(self, series: _Series, last: torch.Tensor | None, factor: float) -> None:
+        prefix = series.prefix
+        metrics = {f"{prefix}step_{k}": v for k, v in self._learning_rates(series).items()}
         if last is not None:
-            metrics["step_training_loss"] = float(last.item())
+            metrics[f"{prefix}step_training_loss"] = float(last.item()) / factor
         self.client.log_metrics(self.run_id, metrics, step=self.steps)
 
     # evaluations -----------------------------------------------------------------------------
 
-    def add_evaluation(self, source: Any, mark: Any, value: torch.Tensor) -> None:
-        """A loss computed without training (no_grad, or eval mode): validation if training
-        goes on after it, else decided when the run ends."""
+    def evaluated_loss(self, name: str) -> bool:
+        """Whether an evaluation loss of the function ``name`` is the quantity trained on (then
+        it is recorded); where it is not, the run says why."""
+        if self.multi:
+            self.note(
+                "validation",
+                "validation_loss is not recorded: this loop trains several modules, one "
+                "optimizer each, and the losses computed without gradients cannot be told "
+                "apart between them",
+            )
+            return False
+        functions = self.series[0].loss_fns
+        if len(functions) == 1:
+            (trained,) = functions
+            if trained == name:
+                return True
+            if trained:
+                self.note(
+                    "other_losses",
+                    f"losses of other loss functions than the training loss's ({trained}), "
+                    f"computed without gradients, are not recorded (e.g. {name}): they are not "
+                    f"the quantity trained on",
+                    warn=False,
+                )
+                return False
+        if not functions:
+            return False
+        self.note(
+            "validation",
+            "validation_loss is not recorded: the training loss (what backward() is called "
+            "on) is not the value of one torch loss function averaged over its batch (a loss "
+            "written by hand, a sum of terms such as a reconstruction loss plus a KL term, or "
+            "a loss reduced by sum), so the losses computed without gradients are not the same "
+            "quantity",
+        )
+        return False
+
+    def add_evaluation(self, source: Any, mark: Any, value: torch.Tensor, name: str) -> None:
+        """A loss of the function ``name`` computed without training (no_grad, or eval mode):
+        validation if training goes on after it, else decided when the run ends; nothing if it
+        is not the quantity trained on."""
+        if not self.evaluated_loss(name):
+            return
         gap = self.gap
         if not gap or not gap[-1].takes(source, mark):
             if len(gap) < _MAX_SEGMENTS:
@@ -602,8 +965,8 @@ class _Tracker:
 
     def _settle_eval_losses(self, th: _Thread, *, validation: bool) -> None:
         if validation:
-            for _, value, source, mark in th.eval_losses:
-                self.add_evaluation(source, mark, value)
+            for _, value, source, mark, name in th.eval_losses:
+                self.add_evaluation(source, mark, value, name)
         th.eval_losses.clear()
 
     def _validation(self) -> None:
@@ -677,13 +1040,15 @@ class _Tracker:
 
     def end_epoch(self, p: _Pass | None) -> None:
         """Log the epoch that just ended: a DataLoader pass ``p``, else a pass over the
-        training tensor or a window of steps."""
-        now = perf_counter()
+        training tensor or a window of steps (ended when its last step returned)."""
+        self._decide()
         metrics: dict[str, float] = {}
-        loss = self.train.mean()
-        if loss is not None:
-            metrics["training_loss"] = loss
-        metrics.update(self._learning_rates())
+        for series in self.series:
+            metrics.update(self._tally_metrics(series, series.tally))
+            series.tally = _Tally()
+        if self.end_rates is not None:
+            metrics.update(self.end_rates)
+            self.end_rates = None
         if p is not None:
             elapsed = p.end - p.start
             metrics["epoch_time"] = elapsed
@@ -692,15 +1057,34 @@ class _Tracker:
             if p.samples and elapsed > 0:
                 metrics["samples_per_second"] = p.samples / elapsed
         else:
-            metrics["epoch_time"] = now - self.window_start
-        metrics["optimizer_steps"] = float(self.epoch_steps)
+            metrics["epoch_time"] = max(self.last_step_time - self.window_start, 0.0)
         self.client.log_metrics(self.run_id, metrics, step=self.epoch)
         self.epoch += 1
         self.epoch_steps = 0
-        self.window_start = now
+        self.window_start = self.last_step_time if p is None else perf_counter()
         self.pass_ = None
-        if self.model is None:
-            self._discover_model()
+        for series in self.series:
+            if series.model is None:
+                self._discover_model(series)
+
+    def _tally_metrics(self, series: _Series, tally: _Tally) -> dict[str, float]:
+        prefix = series.prefix
+        metrics: dict[str, float] = {}
+        loss = tally.mean()
+        if series.untold:
+            self.note(
+                "training_loss",
+                f"{prefix}training_loss is not recorded: several backward() calls per optimizer "
+                f"step on losses times constants that differ, or are held in a tensor on a "
+                f"device (autolog does not read it: a device sync): whether they divide for "
+                f"gradient accumulation cannot be told",
+            )
+        elif loss is not None:
+            metrics[prefix + "training_loss"] = loss
+        metrics.update(self._learning_rates(series))
+        metrics[prefix + "optimizer_steps"] = float(tally.steps)
+        tally.steps = 0
+        return metrics
 
     def _end_tensor_epoch(self) -> None:
         """A pass over the training tensor has ended (before the step that starts the next)."""
@@ -721,23 +1105,27 @@ class _Tracker:
             if self.epoch_steps >= self.window:
                 self.end_epoch(None)
         elif state == "undecided" and self.epoch_steps >= self.window:
-            now = perf_counter()
-            rates = self._learning_rates()
-            self.chunks.append(_Chunk(self.train, self.epoch_steps, self.window_start, now, rates))
-            self.train = _Losses()
+            rates = self.rates()
+            tallies = [series.tally for series in self.series]
+            end = self.last_step_time
+            self.chunks.append(_Chunk(tallies, self.epoch_steps, self.window_start, end, rates))
+            for series in self.series:
+                series.tally = _Tally()
             self.epoch_steps = 0
-            self.window_start = now
+            self.window_start = end
 
     def _merge_chunks(self) -> None:
         """The steps counted while undecided are one epoch (they were a pass, or a DataLoader
         turned up): one epoch of them all."""
         if self.chunks:
-            merged = _Losses()
+            merged = [_Tally() for _ in self.series]
             for chunk in self.chunks:
-                merged.take(chunk.losses)
+                for tally, part in zip(merged, chunk.tallies, strict=False):
+                    tally.take(part)
                 self.epoch_steps += chunk.steps
-            merged.take(self.train)
-            self.train = merged
+            for tally, series in zip(merged, self.series, strict=True):
+                tally.take(series.tally)
+                series.tally = tally
             self.window_start = self.chunks[0].start
             self.chunks = []
         for value, _ in self.deferred:
@@ -747,12 +1135,13 @@ class _Tracker:
     def _unfold_chunks(self) -> None:
         """No epochs can be told: the steps counted while undecided become windows."""
         self.note("epochs", self.passes.why(self.window))
+        if self.chunks:
+            self._decide()
         for chunk in self.chunks:
-            metrics = {**chunk.rates, "epoch_time": chunk.end - chunk.start}
-            loss = chunk.losses.mean()
-            if loss is not None:
-                metrics["training_loss"] = loss
-            metrics["optimizer_steps"] = float(chunk.steps)
+            metrics = {"epoch_time": chunk.end - chunk.start}
+            for series, tally in zip(self.series, chunk.tallies, strict=False):
+                metrics.update(self._tally_metrics(series, tally))
+            metrics.update(chunk.rates)  # the rates of the window's end, not the current ones
             self.client.log_metrics(self.run_id, metrics, step=self.epoch)
             self.epoch += 1
         self.chunks = []
@@ -769,25 +1158,44 @@ class _Tracker:
         if th.eval_losses:
             self._settle_eval_losses(th, validation=True)
 
-    def _learning_rates(self) -> dict[str, float]:
+    def rates(self) -> dict[str, float]:
+        """The learning rates of every training."""
+        rates: dict[str, float] = {}
+        for series in self.series:
+            rates.update(self._learning_rates(series))
+        return rates
+
+    def _learning_rates(self, series: _Series) -> dict[str, float]:
         rates = {}
-        for i, optimizer in enumerate(self.optimizers):
+        prefix = series.prefix
+        for i, optimizer in enumerate(series.optimizers):
             for j, group in enumerate(optimizer.param_groups):
-                key = "learning_rate" + (f"_{i}" if i else "") + (f"_group_{j}" if j else "")
+                group_key = f"_group_{j}" if j else ""
+                key = f"{prefix}learning_rate" + (f"_{i}" if i else "") + group_key
                 rates[key] = float(group["lr"])
         return rates
 
-    def _discover_model(self) -> None:
-        if not self.optimizers:
+    def _discover_model(self, series: _Series) -> None:
+        if not series.optimizers:
             return
-        model, schedulers = find_objects(self.optimizers[0])
+        if series.prefix:
+            owner = find_owner(series.optimizers[0])
+            model = owner.module if owner is not None else None
+            schedulers = find_objects(series.optimizers[0])[1]
+        else:
+            model, schedulers = find_objects(series.optimizers[0])
+        prefix = series.prefix
         if model is not None:
-            self.model = model
-            self._log_params(model_params(model))
+            series.model = model
+            if series.index == 0:
+                self.model = model
+            if self.decided:
+                self._log_params({prefix + k: v for k, v in model_params(model).items()})
         for scheduler in schedulers:
-            if scheduler not in self.schedulers:
-                self.schedulers.append(scheduler)
-                self._log_params(scheduler_params(scheduler))
+            if scheduler not in series.schedulers:
+                series.schedulers.append(scheduler)
+                if self.decided:
+                    self._log_params(scheduler_params(scheduler, f"{prefix}lr_scheduler"))
 
     # the end ---------------------------------------------------------------------------------
 
@@ -812,13 +1220,21 @@ class _Tracker:
         if os.getpid() != self.pid:
             return  # a forked child: the run is the parent's
         try:
+            # params are logged whatever the ending: a training that raised keeps them; so
+            # is an epoch whose pass over the DataLoader was complete
+            self.guard(self._decide)
+            p = self.pass_
+            if p is not None and p.exhausted and not p.done:
+                self.guard(self.end_epoch, p)
             if status is RunStatus.FINISHED:
                 self.guard(self._log_final)
+            self.guard(_checkpoints.run_ended, self.run_id)  # kept checkpoints, any ending
         finally:
             self.model = None
             self.manual = None
             self.optimizers = []
-            self.schedulers = []
+            self.series = []
+            self.series_of = {}
             self.pass_ = None
             self.gap = []
             self.val_sources = {}
@@ -831,10 +1247,15 @@ class _Tracker:
             self._settle_eval_losses(th, validation=True)
         self._end_epochs()
         self._end_gap()
-        if self.model is None:
-            self._discover_model()
-        if self.settings.log_models and self.model is not None:
-            self.client.log_model(self.run_id, unwrap(self.model), "model", flavor="torch")
+        for series in self.series:
+            if series.model is None:
+                self._discover_model(series)
+        if not self.settings.log_models:
+            return
+        for series in self.series:
+            if series.model is not None:
+                name = series.name if self.multi and series.name else "model"
+                self.client.log_model(self.run_id, unwrap(series.model), name, flavor="torch")
 
     def _end_epochs(self) -> None:
         """The last epoch, partial or not; a loop still undecided is decided now."""
@@ -849,7 +1270,7 @@ class _Tracker:
             self._unfold_chunks()
         if self.epoch_steps:
             p = self.pass_
-            if p is not None and not p.done:
+            if p is not None and not p.done and not p.exhausted:
                 p.end = perf_counter()
             self.end_epoch(p)
 
@@ -873,7 +1294,9 @@ def after_step(optimizer: Optimizer, args: Any, kwargs: Any) -> None:
             th.pending.clear()
             th.eval_losses.clear()
             return
-    tracker.guard(tracker.step, th)
+    # the step's arguments, the optimizer first: step(closure) for LBFGS and the like
+    closure = (args[1] if len(args) > 1 else kwargs.get("closure")) is not None
+    tracker.guard(tracker.step, th, optimizer, closure)
 
 
 def _tracker_for(th: _Thread, optimizer: Optimizer, settings: Settings) -> _Tracker | None:
@@ -882,7 +1305,8 @@ def _tracker_for(th: _Thread, optimizer: Optimizer, settings: Settings) -> _Trac
     old = th.tracker
     if old is not None and not old.closed:
         if _joins(old, th, optimizer):
-            old.add_optimizer(optimizer)
+            last = old.series_of.get(id(old.optimizers[-1])) if old.optimizers else None
+            old.add_optimizer(optimizer, th, last or old.series[0])
             return old
         old.finish()  # a new training loop with another optimizer: the last one is over
     tracker = th.tracker = _Tracker.open(settings, optimizer, th)
@@ -899,8 +1323,12 @@ def _joins(tracker: _Tracker, th: _Thread, optimizer: Optimizer) -> bool:
 
 
 def optimizer_init_hook(call: Call) -> HookGenerator:
+    """Optimizer.__init__: when it was created, and its hyperparameters as configured (LR
+    schedulers change them in place, from their construction on)."""
     yield call.args, call.kwargs
-    _created[call.instance] = _steps_total
+    optimizer = call.instance
+    _created[optimizer] = _steps_total
+    _configured[optimizer] = configured_groups(optimizer)
 
 
 # The hooks of calls made at every batch (backward(), a loss, zero_grad(), the DataLoader's
@@ -909,7 +1337,9 @@ def optimizer_init_hook(call: Call) -> HookGenerator:
 
 
 def backward_before(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """torch.autograd.backward (which Tensor.backward calls): keep the loss, detached."""
+    """torch.autograd.backward (which Tensor.backward calls): keep the loss, detached: the
+    one GradScaler scaled where it is GradScaler's product, with the constant it was
+    multiplied by (a division for gradient accumulation, say) noted."""
     if current() is None:
         tensors = args[0] if args else kwargs.get("tensors")
         if isinstance(tensors, torch.Tensor) and tensors.numel() == 1:
@@ -917,16 +1347,94 @@ def backward_before(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
             if th.eval_losses:
                 key = id(tensors)
                 th.eval_losses = [e for e in th.eval_losses if e[0] != key]
+            loss = tensors
+            if loss is th.scaled and th.unscaled is not None:
+                loss = th.unscaled  # scaler.scale(loss).backward(): the loss before its scale
+            th.scaled = th.unscaled = None
+            captured, node = th.train_loss, th.capture_node
+            th.train_loss = th.capture_node = None
+            if loss is captured or (node is not None and type(loss.grad_fn) is node):
+                factor, name = 1.0, th.capture_name  # the loss function's value itself
+            else:
+                factor, name = _factor(loss, captured, node, th.capture_name)
             pending = th.pending
-            pending.add(tensors.detach())
+            batch = th.last_pass
+            if not len(pending):
+                th.factor = factor
+                th.loss_name = name
+                th.pending_since = perf_counter()
+                th.merged = 0
+                th.mark_pass = batch
+                if batch is not None:
+                    th.mark_batches = batch.batches
+            else:
+                if factor != th.factor:
+                    th.factor = math.nan
+                if name != th.loss_name:
+                    th.loss_name = ""
+                if batch is not None:
+                    if batch is th.mark_pass and th.mark_batches == batch.batches:
+                        th.merged += 1  # another backward() on the same batch
+                    else:
+                        th.mark_pass = batch
+                        th.mark_batches = batch.batches
+            pending.add(loss.detach())
             tracker = th.tracker
             if tracker is None or tracker.closed:
                 if len(pending) == _FOLD:
                     _no_step_warning(current_settings(NAME))
             elif tracker.manual is not None:
                 # a loop by hand updates the weights after each backward()
-                tracker.guard(tracker.step, th)
+                tracker.guard(tracker.step, th, None)
     # None: backward runs untouched, with no after
+
+
+def _factor(
+    loss: torch.Tensor, captured: torch.Tensor | None, node_class: type | None, name: str
+) -> tuple[float, str]:
+    """The constant ``loss`` is a product (or quotient) of, and the loss function it is that
+    function's value times the constant of ("" if none); (1.0, "") if it is no such product,
+    (NaN, "") if the constant cannot be read without a device sync (a tensor on a GPU)."""
+    node: Any = loss.grad_fn  # the node's saved operands are not in torch's stubs
+    kind = type(node)
+    if node is None or (kind is not _MUL and kind is not _DIV):
+        return 1.0, ""
+    (first, _), (second, _) = node.next_functions
+    if second is None and first is not None:
+        constant, source = node._saved_other, first
+    elif first is None and second is not None and kind is _MUL:
+        constant, source = node._saved_self, second
+    else:
+        return 1.0, ""  # a product of two tensors that both require gradients
+    if not isinstance(constant, torch.Tensor) or constant.numel() != 1:
+        return math.nan, ""
+    if constant.device.type != "cpu":
+        return math.nan, ""
+    value = float(constant)
+    if kind is _DIV:
+        value = 1.0 / value if value else math.nan
+    if captured is not None and source is captured.grad_fn:
+        return value, name
+    return value, name if node_class is not None and type(source) is node_class else ""
+
+
+def scale_before(
+    scaler: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[_Thread, torch.Tensor] | None:
+    """GradScaler.scale: the loss it scales, to trade its product for it at backward()."""
+    outputs = args[0] if args else kwargs.get("outputs")
+    if isinstance(outputs, torch.Tensor) and current() is None:
+        return _thread(), outputs
+    return None
+
+
+def scale_after(
+    state: tuple[_Thread, torch.Tensor], result: Any, error: BaseException | None
+) -> None:
+    th, outputs = state
+    if isinstance(result, torch.Tensor) and result is not outputs:
+        th.scaled = result
+        th.unscaled = outputs
 
 
 def _no_step_warning(settings: Settings | None) -> None:
@@ -966,7 +1474,8 @@ def zero_grad_before(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any])
     th.open_guard.settings = settings
     tracker = th.tracker = th.open_guard(_Tracker.open_manual, settings, module)
     if tracker is not None:
-        tracker.guard(tracker.step, th)
+        tracker._began(th)
+        tracker.guard(tracker.step, th, None)
     # None: zero_grad runs untouched, with no after
 
 
@@ -986,7 +1495,8 @@ def _has_optimizer(module: nn.Module) -> bool:
 
 
 class _LossCall:
-    """An evaluation loss being computed (the light path's state between before and after)."""
+    """A loss being computed (the light path's state between before and after): an
+    evaluation, or (``tracker`` None) a training loss whose value is kept."""
 
     __slots__ = ("args", "grad", "kwargs", "name", "th", "tracker")
 
@@ -994,7 +1504,7 @@ class _LossCall:
         self,
         name: str,
         th: _Thread,
-        tracker: _Tracker,
+        tracker: _Tracker | None,
         grad: bool,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
@@ -1012,7 +1522,8 @@ def loss_before(
 ) -> _LossCall | None:
     """torch.nn.functional losses (``name``: which one): those computed without gradients (or
     in eval mode) are evaluations; a training loss's target tells epochs apart in a loop
-    without a DataLoader."""
+    without a DataLoader, and its value (kept until backward()) whether backward() is called
+    on this function's value."""
     th = _state.get()
     if th is None or th.generation != _generation:
         th = _thread()
@@ -1028,9 +1539,18 @@ def loss_before(
             # a training loss: backward() will report it
             if tracker is None or not tracker.loader_logged:
                 th.loss_target = _target(args, kwargs)
-            return None
+            th.capture_name = name if kwargs.get("reduction", "mean") in _MEAN_REDUCTIONS else ""
+            th.train_loss = None
+            node = th.capture_node = _LOSS_NODES.get(name)
+            if node is not None:
+                return None  # backward() knows its value by its node's class
+            th.in_loss = True  # a loss computed by another one is not its own
+            return _LossCall(name, th, None, True, args, kwargs)
     if tracker is None:
         return None
+    draining = th.draining
+    if draining is not None and draining is tracker.pass_:
+        _end_drain(th)  # evaluation begins: the training pass read ahead is over
     th.in_loss = True  # a loss computed by another one is not counted twice
     return _LossCall(name, th, tracker, grad, args, kwargs)
 
@@ -1038,16 +1558,29 @@ def loss_before(
 def loss_after(loss: _LossCall, result: Any, error: BaseException | None) -> None:
     th = loss.th
     th.in_loss = False
+    tracker = loss.tracker
+    if tracker is None:  # a training loss: kept for backward() to recognise
+        if isinstance(result, torch.Tensor):
+            th.train_loss = result
+            if loss.name not in _LOSS_NODES:
+                node = type(result.grad_fn) if result.grad_fn is not None else None
+                _LOSS_NODES[loss.name] = None if node in _ARITHMETIC else node
+        return
     if isinstance(result, torch.Tensor) and result.numel() == 1:
         source, mark = _source(th, loss.args, loss.kwargs)
         value = result.detach()
-        if loss.kwargs.get("reduction") == "sum":
+        reduction = loss.kwargs.get("reduction", "mean")
+        if reduction == "sum":
             # a mean, like every other loss recorded
             value = value / _terms(loss.name, loss.args, loss.kwargs)
         if loss.grad:
-            th.eval_losses.append((id(result), value, source, mark))
+            # in eval mode with gradients: evaluation, unless backward() is called on it
+            th.train_loss = result
+            th.capture_node = None
+            th.capture_name = loss.name if reduction in _MEAN_REDUCTIONS else ""
+            th.eval_losses.append((id(result), value, source, mark, loss.name))
         else:
-            loss.tracker.add_evaluation(source, mark, value)
+            tracker.add_evaluation(source, mark, value, loss.name)
 
 
 def _terms(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
@@ -1097,9 +1630,12 @@ def iter_hook(call: Call) -> HookGenerator:
         return
     loader = call.instance
     th = _thread()
+    if th.draining is not None:
+        _end_drain(th)
     previous = _loader_pass.get(loader)
     if previous is not None and not previous.done:
-        previous.end = start
+        if not previous.exhausted:
+            previous.end = start
         _end_pass(previous, th)
     p = _Pass(loader, start, perf_counter() - start)
     key = id(iterator)
@@ -1122,21 +1658,44 @@ def next_after(state: tuple[_Pass, float], batch: Any, error: BaseException | No
     p, start = state
     now = perf_counter()
     p.data_time += now - start
+    th = _thread()
     if error is not None:
-        if isinstance(error, StopIteration):
+        if isinstance(error, StopIteration) and not p.exhausted:
+            # Ran dry, but a wrapper reading ahead may still hand out the last batch: the
+            # pass ends at the next thing that is no part of it (_end_drain).
             p.end = now
-            _end_pass(p, _thread())
+            p.exhausted = True
+            if th.draining is not None and th.draining is not p:
+                _end_drain(th)
+            th.draining = p
+            tracker = th.tracker
+            if tracker is not None and p is tracker.pass_ and not tracker.closed:
+                tracker.end_rates = tracker.rates()
         return
+    if th.draining is not None and th.draining is not p:
+        _end_drain(th)  # a batch of another pass
     p.batches += 1
     size = _batch_size(batch)
     p.samples += size
     if not p.batch_size:
         p.batch_size = size
-    _thread().last_pass = p
+    th.last_pass = p
+
+
+def _end_drain(th: _Thread) -> None:
+    """The pass whose iterator ran dry is over: something that is no part of it happened (a
+    DataLoader's next pass or batch, an evaluation after training on it, a training step
+    after evaluating it)."""
+    p = th.draining
+    th.draining = None
+    if p is not None and not p.done:
+        _end_pass(p, th)
 
 
 def _end_pass(p: _Pass, th: _Thread) -> None:
     p.done = True
+    if th.draining is p:
+        th.draining = None
     if th.last_pass is p:
         th.last_pass = None
     tracker = th.tracker
@@ -1146,20 +1705,33 @@ def _end_pass(p: _Pass, th: _Thread) -> None:
 
 def save_hook(call: Call) -> HookGenerator:
     """torch.save to a file during training (a path, or a file opened for writing): the file
-    becomes a checkpoint artifact."""
-    th = _state.get()
-    tracker = th.tracker if th is not None and th.generation == _generation else None
-    if tracker is None or tracker.closed or not tracker.settings.options.log_checkpoints:
+    becomes a checkpoint (see ``_checkpoints``)."""
+    checkpoints = checkpoint_target()
+    if checkpoints is None:
         return
     args = call.args
     target = args[1] if len(args) > 1 else call.kwargs.get("f")
     path = _file_path(target)
-    if path is None or _in_worker():
+    if path is None:
         return
     yield call.args, call.kwargs
     if isinstance(target, io.IOBase):
-        target.flush()  # the bytes torch wrote are on disk before the writer copies them
-    tracker.client.log_artifact_later(tracker.run_id, path, "checkpoints")
+        target.flush()  # the bytes torch wrote are on disk before they are set aside
+    _checkpoints.saved_file(checkpoints, path, args[0] if args else call.kwargs.get("obj"))
+
+
+def checkpoint_target() -> _checkpoints.Target | None:
+    """The run of this thread's training loop, for a checkpoint written now (None: none)."""
+    th = _state.get()
+    tracker = th.tracker if th is not None and th.generation == _generation else None
+    if tracker is None or tracker.closed or not tracker.settings.options.log_checkpoints:
+        return None
+    if current() is not None or _in_worker():
+        return None  # another integration's training (it records its own), or a worker
+    # the epoch whose validation_loss scores it: as ``_validation`` logs it
+    step = tracker.epoch if tracker.epoch_steps else max(tracker.epoch - 1, 0)
+    options = tracker.settings.options
+    return _checkpoints.Target(tracker.client, tracker.run_id, options.max_checkpoints, step)
 
 
 def _file_path(target: Any) -> str | os.PathLike[str] | None:
@@ -1199,11 +1771,12 @@ def _fail(ident: int | None, kind: Any) -> None:
         tracker.finish(status)
 
 
-def end_plain_runs() -> None:
-    """End the plain-loop run of this thread (another kind of training begins)."""
+def end_plain_runs(status: RunStatus = RunStatus.FINISHED) -> None:
+    """End the plain-loop run of this thread (another kind of training begins, or a worker
+    process's target returned or raised)."""
     th = _state.get()
     if th is not None and th.tracker is not None and not th.tracker.closed:
-        th.tracker.finish()
+        th.tracker.finish(status)
 
 
 def _reset() -> None:
@@ -1260,8 +1833,17 @@ def install(patcher: Patcher) -> None:
         if name in vars(functional):
             patcher.observe(functional, name, functools.partial(loss_before, name), loss_after)
     patcher.wrap(torch.serialization, "save", save_hook, aliases=[(torch, "save")])
+    _checkpoints.install(patcher, checkpoint_target)
     patcher.wrap(Optimizer, "__init__", optimizer_init_hook)
     patcher.observe(nn.Module, "zero_grad", zero_grad_before)
+    from torch.amp import grad_scaler
+
+    patcher.observe(grad_scaler.GradScaler, "scale", scale_before, scale_after)
+    global _MUL, _DIV, _ARITHMETIC
+    one = torch.ones((), requires_grad=True)
+    _MUL, _DIV = type((one * 2).grad_fn), type((one / 2).grad_fn)
+    sums = (one + one, one - one, one * one, one / one, one * 2, one / 2, -one)
+    _ARITHMETIC = frozenset(type(t.grad_fn) for t in (*sums, one.mean(), one.sum()))
     patcher.wrap(sys, "excepthook", sys_excepthook_hook)
     patcher.wrap(threading, "excepthook", threading_excepthook_hook)
     handle = register_optimizer_step_post_hook(after_step)

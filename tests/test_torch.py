@@ -164,27 +164,33 @@ def test_validation_loss_between_epochs(no_grad: bool) -> None:
 
 @pytest.mark.usefixtures("autologged")
 def test_functional_losses_and_losses_written_by_hand() -> None:
-    """backward() on any scalar counts for training; F.* losses under no_grad for validation."""
+    """backward() on any scalar counts for training. A loss written by hand is not what an F.*
+    loss under no_grad computes: no validation_loss (it was the L1 loss beside a training loss
+    of MSE plus a penalty before issue 19), and the run says why, once."""
     X, y = make_data()
     model = make_model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     loader = DataLoader(TensorDataset(X, y), batch_size=48)
-    train_losses, val_losses = [], []
-    for _ in range(2):
-        epoch = []
-        for xb, yb in loader:
-            optimizer.zero_grad()
-            loss = ((model(xb) - yb) ** 2).mean() + 0.01 * model[0].weight.abs().sum()
-            loss.backward()
-            optimizer.step()
-            epoch.append(loss.item())
-        train_losses.append(sum(epoch) / len(epoch))
-        with torch.no_grad():
-            val_losses.append(F.l1_loss(model(X), y).item())
-    autolog.end_run()
+    train_losses = []
+    with pytest.warns(autolog.AutologWarning, match="validation_loss is not recorded") as caught:
+        for _ in range(2):
+            epoch = []
+            for xb, yb in loader:
+                optimizer.zero_grad()
+                loss = ((model(xb) - yb) ** 2).mean() + 0.01 * model[0].weight.abs().sum()
+                loss.backward()
+                optimizer.step()
+                epoch.append(loss.item())
+            train_losses.append(sum(epoch) / len(epoch))
+            with torch.no_grad():
+                F.l1_loss(model(X), y)
+        autolog.end_run()
+    assert len(caught) == 1
     run = only_run()
     assert history(run.info.run_id, "training_loss") == pytest.approx(train_losses, rel=1e-6)
-    assert history(run.info.run_id, "validation_loss") == pytest.approx(val_losses, rel=1e-6)
+    assert "validation_loss" not in run.data.metrics
+    assert "test_loss" not in run.data.metrics
+    assert "not the same quantity" in run.data.tags["autolog.torch.validation"]
 
 
 def evaluate(model: Any, loader: Any) -> float:
@@ -273,6 +279,8 @@ def test_where_the_phase_cannot_be_told_nothing_is_recorded_and_the_run_says_why
 
 @pytest.mark.usefixtures("autologged")
 def test_evaluation_losses_reduced_by_sum_are_recorded_as_means() -> None:
+    """A cross-entropy summed under no_grad is divided by its terms: the training loss's units.
+    An MSE beside it is another quantity: not recorded (averaged in before issue 19)."""
     X, _ = make_data()
     labels = (X[:, 0] > 0).long()
     model = nn.Linear(4, 2)
@@ -288,10 +296,12 @@ def test_evaluation_losses_reduced_by_sum_are_recorded_as_means() -> None:
         with torch.no_grad():
             total = F.cross_entropy(model(X), labels, reduction="sum").item()
             total_mse = F.mse_loss(model(X), zeros, reduction="sum").item()
-        means.append((total / len(X) + total_mse / (2 * len(X))) / 2)
+        assert total_mse > 0
+        means.append(total / len(X))
     autolog.end_run()
     run = only_run()
     assert history(run.info.run_id, "validation_loss") == pytest.approx(means, rel=1e-5)
+    assert "mse_loss" in run.data.tags["autolog.torch.other_losses"]
 
 
 def test_numbers_are_identical_with_and_without_autolog() -> None:
@@ -387,6 +397,8 @@ def test_two_models_one_after_another_make_two_runs() -> None:
 
 @pytest.mark.usefixtures("autologged")
 def test_two_optimizers_stepping_in_one_pass_share_one_run() -> None:
+    """Two optimizers, each with its own backward(): two trainings in one run, each under the
+    name of the module it trains (before issue 19: ``optimizer_1`` params, losses averaged)."""
     X, y = make_data()
     loader = DataLoader(TensorDataset(X, y), batch_size=32)
     generator, critic = nn.Linear(4, 1), nn.Linear(1, 1)
@@ -402,9 +414,12 @@ def test_two_optimizers_stepping_in_one_pass_share_one_run() -> None:
             opt_g.step()
     autolog.end_run()
     run = only_run()
-    assert run.data.params["optimizer"] == "SGD"
-    assert run.data.params["optimizer_1"] == "Adam"
-    assert history(run.info.run_id, "optimizer_steps") == [6.0, 6.0]
+    assert run.data.params["critic_optimizer"] == "SGD"
+    assert run.data.params["generator_optimizer"] == "Adam"
+    assert "optimizer" not in run.data.params
+    assert history(run.info.run_id, "critic_optimizer_steps") == [3.0, 3.0]
+    assert history(run.info.run_id, "generator_optimizer_steps") == [3.0, 3.0]
+    assert "training_loss" not in run.data.metrics
 
 
 @pytest.mark.usefixtures("autologged")
