@@ -1,8 +1,9 @@
 """Tracking-core benchmarks (issue: the tracking core). Prints each figure against its target.
 
-    .venv/bin/python benchmarks/bench_core.py [log_metric|import|history|processes ...]
+    .venv/bin/python benchmarks/bench_core.py [log_metric|import|history|processes|file_params ...]
 
-Each benchmark works in a fresh temporary folder with the default SQLite store.
+Each benchmark works in a fresh temporary folder with the default SQLite store (file_params:
+a file store).
 """
 
 from __future__ import annotations
@@ -141,11 +142,41 @@ def bench_processes() -> None:
     )
 
 
+def bench_file_params() -> None:
+    """Params into a file store (issue 17): 100 batches of 10 through log_batch >= 1,000/s, and
+    1,000 in one batch (a second of 1,000 params/s: one flush) stored in <= 250 ms."""
+    import uuid
+
+    from autolog.entities import Param
+    from autolog.stores.file import FileStore
+
+    store = FileStore(str(Path.cwd() / "files"))
+    experiment = store.get_or_create_experiment("e").experiment_id
+    rate, one_batch = 0.0, float("inf")
+    for _ in range(3):
+        run_id = uuid.uuid4().hex
+        store.create_run(run_id, experiment, "r", 0, "file:///a", None, {"t": "x"})
+        start = time.perf_counter()
+        for b in range(100):
+            store.log_batch(run_id, params=[Param(f"p{b}.{i}", str(i)) for i in range(10)])
+        rate = max(rate, 1000 / (time.perf_counter() - start))
+        start = time.perf_counter()
+        store.log_batch(run_id, params=[Param(f"q{i}", str(i)) for i in range(1000)])
+        one_batch = min(one_batch, time.perf_counter() - start)
+    report(
+        "file store params (log_batch)",
+        f"{rate:,.0f} params/s in batches of 10 (target >= 1,000); "
+        f"1,000 in one batch {one_batch * 1000:.0f} ms (target <= 250)",
+        rate >= 1000 and one_batch <= 0.25,
+    )
+
+
 BENCHES = {
     "log_metric": bench_log_metric,
     "import": bench_import,
     "history": bench_history,
     "processes": bench_processes,
+    "file_params": bench_file_params,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -68,6 +69,58 @@ def test_sigkill_loses_at_most_the_last_second_and_the_run_reads_killed(tmp_path
     # the verdict is recorded, not just computed
     again = autolog.Client(f"sqlite:///{tmp_path}/autolog-runs/autolog.db").store.get_run(run_id)
     assert again.info.status is RunStatus.KILLED
+
+
+PARAM_LOGGER = """
+import time
+import autolog
+run = autolog.start_run(run_name="victim")
+print(run.info.run_id, flush=True)
+start = time.monotonic()
+i = 0
+while True:
+    autolog.log_param(f"p{i}", str(i))
+    i += 1
+    if i % 10 == 0:
+        print(i, time.time(), flush=True)  # i params logged by then
+    lag = start + i / 1000 - time.monotonic()  # 1,000 a second
+    if lag > 0:
+        time.sleep(lag)
+"""
+
+
+def test_sigkill_of_a_file_store_writer_at_1000_params_a_second_loses_at_most_a_second(
+    tmp_path: Path,
+) -> None:
+    # Each param was a synced file of its own: the writer fell behind, a kill lost 1.1-3.8 s.
+    uri = (tmp_path / "runs").as_uri()
+    env = {"AUTOLOG_TRACKING_URI": uri, "AUTOLOG_FLUSH_INTERVAL": "1.0"}
+    child = _start(PARAM_LOGGER, tmp_path, env)
+    assert child.stdout is not None
+    run_id = child.stdout.readline().strip()
+    progress: list[tuple[int, float]] = []
+    kill_after = random.uniform(2.0, 3.5)  # a random moment, flushes included
+    started = time.time()
+    while time.time() - started < kill_after:
+        count, stamp = child.stdout.readline().split()
+        progress.append((int(count), float(stamp)))
+    child.send_signal(signal.SIGKILL)
+    killed_at = time.time()
+    child.wait(10)
+    child.stdout.close()
+    # everything logged more than ~1 s before the kill (plus a little scheduling slack)
+    durable = max(count for count, stamp in progress if stamp <= killed_at - 1.3)
+    assert durable >= 500  # it logged at about the rate under test
+    with autolog.Client(uri) as client:
+        run = client.get_run(run_id)
+    stored = len(run.data.params)
+    assert stored >= durable
+    assert run.data.params == {f"p{i}": str(i) for i in range(stored)}  # nothing changed or lost
+    assert run.info.status is RunStatus.KILLED
+    # the reader's verdict ended the run, and its end shows every param as a file
+    (folder,) = (tmp_path / "runs").glob(f"[0-9]*/{run_id}")
+    files = {p.name: p.read_text() for p in (folder / "params").iterdir() if p.name[0] != "."}
+    assert files == run.data.params
 
 
 def test_sigterm_flushes_everything_and_ends_the_run_killed(tmp_path: Path) -> None:

@@ -31,7 +31,9 @@ from autolog.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from autolog.stores import Store, file_metrics, open_store
+from autolog.search import parse_filter
+from autolog.stores import Store, file_io, file_journal, file_metrics, open_store
+from autolog.stores.common import PRESUMED_KILLED_TAG
 from autolog.stores.file import FileStore
 
 T0 = 1_700_000_000_000
@@ -114,6 +116,16 @@ def test_the_layout_is_plain_files_a_person_can_read(store: FileStore, root: Pat
     assert (folder / "params" / "^c").read_text() == "1.0"  # upper case stays apart from "c"
     assert (folder / "tags" / "source").read_text() == "train.py"
     assert (folder / "tags" / "team").read_text() == "vision"
+    # the journal the files show, one value a line: grep finds a value there too
+    journal = (folder / "journal").read_text().splitlines()
+    assert [entry.rsplit(" ", 1)[0] for entry in journal] == [
+        '["journal", 1]',
+        '["tag", "source", "train.py"]',
+        '["param", "lr", "0.01"]',
+        '["param", "optimizer/name", "adam"]',
+        '["param", "C", "1.0"]',
+        '["tag", "team", "vision"]',
+    ]
     history = (folder / "metrics" / "train.d" / "loss").read_bytes()
     assert history == line(T0, 1, 0.5) + line(T0 + 7, 2, 0.25)
     assert history.startswith(b"1700000000000 1 0.5 ")
@@ -388,6 +400,222 @@ def test_a_failed_append_is_rolled_back_and_a_retry_stores_each_point_once(
     store.log_batch(run_id, metrics=batch)
     for key in ("a", "b"):
         assert [m.value for m in store.get_metric_history(run_id, key)] == [1.0, 2.0]
+
+
+# --------------------------------------------------------------------------------------------
+# params and tags: one journal per run, shown as files
+# --------------------------------------------------------------------------------------------
+
+
+def count_syncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every fsync and fdatasync the store makes from now on."""
+    calls: list[str] = []
+    real_fsync, real_fdatasync = os.fsync, file_io.fdatasync
+
+    def fsync(fd: int) -> None:
+        calls.append("fsync")
+        real_fsync(fd)
+
+    def fdatasync(fd: int) -> None:
+        calls.append("fdatasync")
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    for module in (file_io, file_journal, file_metrics, file_module):
+        monkeypatch.setattr(module, "fdatasync", fdatasync)
+    return calls
+
+
+def journal_lines(folder: Path) -> list[str]:
+    return [entry.rsplit(" ", 1)[0] for entry in (folder / "journal").read_text().splitlines()]
+
+
+def test_a_batch_of_params_and_tags_is_one_durable_write(
+    store: FileStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each param and tag was a file of its own, synced (~5 ms each here): at 1,000 params a
+    # second the writer fell seconds behind its one-second promise.
+    run_id = new_run(store, tags={"t": "0"})
+    store.log_batch(run_id, params=[Param("first", "1")])  # makes the params folder
+    calls = count_syncs(monkeypatch)
+
+    params = [Param(f"p{i}", str(i)) for i in range(100)]
+    store.log_batch(run_id, params=params, tags=[RunTag(f"t{i}", "x") for i in range(10)])
+    assert calls == ["fdatasync"]
+    calls.clear()
+    store.log_batch(run_id, params=params[:5], tags=[RunTag("t1", "x")])  # nothing new
+    assert calls == []
+
+    monkeypatch.undo()
+    folder = run_folder(root, run_id)
+    assert (folder / "params" / "p99").read_text() == "99"
+    assert (folder / "tags" / "t9").read_text() == "x"
+    run = store.get_run(run_id)
+    assert run.data.params == {"first": "1", **{f"p{i}": str(i) for i in range(100)}}
+    assert run.data.tags == {"t": "0", **{f"t{i}": "x" for i in range(10)}}
+    assert len(journal_lines(folder)) == 1 + 1 + 1 + 100 + 10  # header, t, first, params, tags
+
+
+def test_values_in_the_journal_count_before_their_files_are_written(
+    store: FileStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As a writer killed after its durable write, before the files that show it.
+    run_id = new_run(store, tags={"stage": "created"})
+    folder = run_folder(root, run_id)
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(file_journal, "write_files", killed)
+    with pytest.raises(StoreUnavailableError):
+        store.log_batch(run_id, params=[Param("lr", "0.1")], tags=[RunTag("stage", "training")])
+    monkeypatch.undo()
+
+    assert not (folder / "params" / "lr").exists()
+    assert (folder / "tags" / "stage").read_text() == "created"
+    for reader in (store, FileStore(root.as_uri())):
+        run = reader.get_run(run_id)
+        assert run.data.params == {"lr": "0.1"}
+        assert run.data.tags == {"stage": "training"}
+        found = reader.search_runs(None, parse_filter("params.lr = '0.1'"), [], 10)
+        assert [r.info.run_id for r in found] == [run_id]
+        with pytest.raises(ParamCollisionError):
+            reader.log_batch(run_id, params=[Param("lr", "0.2")])
+    # the run's next write shows what was left out
+    store.log_batch(run_id, params=[Param("epochs", "3")])
+    assert (folder / "params" / "lr").read_text() == "0.1"
+    assert (folder / "params" / "epochs").read_text() == "3"
+    assert (folder / "tags" / "stage").read_text() == "training"
+
+    monkeypatch.setattr(file_journal, "write_files", killed)
+    with pytest.raises(StoreUnavailableError):
+        store.log_batch(run_id, tags=[RunTag("stage", "done")])
+    monkeypatch.undo()
+    # and so does its end
+    store.update_run(run_id, RunStatus.FINISHED, T0 + 1)
+    assert (folder / "tags" / "stage").read_text() == "done"
+    assert FileStore(root.as_uri()).get_run(run_id).data.tags == {"stage": "done"}
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(b'["param", "c", "3"] 5a1e', id="torn-line"),
+        pytest.param(b'["param", "c"', id="torn-json"),
+        pytest.param(b'["param", "c", "3"] 00000000\n', id="wrong-checksum"),
+        pytest.param(b"garbage\n", id="garbage-line"),
+    ],
+)
+def test_a_damaged_journal_line_is_dropped_and_appends_go_on(
+    store: FileStore, root: Path, damage: bytes
+) -> None:
+    run_id = new_run(store, tags={"t": "0"})
+    store.log_batch(run_id, params=[Param("a", "1")])
+    path = run_folder(root, run_id) / "journal"
+    with path.open("ab") as stream:
+        stream.write(damage)  # as a crash, or a disk, would leave it
+
+    assert store.get_run(run_id).data.params == {"a": "1"}
+    store.log_batch(run_id, params=[Param("b", "2"), Param("c", "4")], tags=[RunTag("t", "1")])
+
+    for reader in (store, FileStore(root.as_uri())):
+        run = reader.get_run(run_id)
+        assert run.data.params == {"a": "1", "b": "2", "c": "4"}
+        assert run.data.tags == {"t": "1"}
+    assert damage.rstrip(b"\n") in path.read_bytes().split(b"\n")  # on a line of its own
+    assert (run_folder(root, run_id) / "params" / "c").read_text() == "4"
+
+
+def test_runs_stored_before_the_journal_read_and_take_writes_as_before(
+    store: FileStore, root: Path
+) -> None:
+    # What earlier versions wrote: one synced file per param and tag, and no journal.
+    run_id = new_run(store, tags={"source": "train.py"})
+    folder = run_folder(root, run_id)
+    (folder / "journal").unlink()
+    (folder / ".view").unlink()
+    (folder / "params" / "optimizer.d").mkdir(parents=True)
+    (folder / "params" / "lr").write_text("0.1")
+    (folder / "params" / "optimizer.d" / "name").write_text("adam")
+    (folder / "tags" / "team").write_text("vision")
+    (folder / "tags" / "autolog.presumed_killed").write_text(str(T0))  # a reader's verdict
+    store.update_run(run_id, RunStatus.KILLED, T0 + 1)
+    reader = FileStore(root.as_uri())
+
+    run = reader.get_run(run_id)
+    assert run.data.params == {"lr": "0.1", "optimizer/name": "adam"}
+    assert run.data.tags == {
+        "source": "train.py",
+        "team": "vision",
+        PRESUMED_KILLED_TAG: str(T0),
+    }
+    with pytest.raises(ParamCollisionError):
+        store.log_batch(run_id, params=[Param("lr", "0.2")])
+    # the owner was only away: its writes are taken, then its own end
+    store.log_batch(
+        run_id,
+        params=[Param("lr", "0.1"), Param("epochs", "3")],
+        tags=[RunTag("team", "nlp")],
+    )
+    store.update_run(run_id, RunStatus.FINISHED, T0 + 2)
+
+    for reader in (store, FileStore(root.as_uri())):
+        run = reader.get_run(run_id)
+        assert run.info.status is RunStatus.FINISHED
+        assert run.data.params == {"lr": "0.1", "optimizer/name": "adam", "epochs": "3"}
+        assert run.data.tags == {"source": "train.py", "team": "nlp"}
+        found = reader.search_runs(None, parse_filter("tags.team = 'nlp'"), [], 10)
+        assert [r.info.run_id for r in found] == [run_id]
+    assert (folder / "tags" / "team").read_text() == "nlp"
+    assert not (folder / "tags" / "autolog.presumed_killed").exists()
+    assert journal_lines(folder) == [
+        '["param", "epochs", "3"]',
+        '["tag", "team", "nlp"]',
+        f'["untag", "{PRESUMED_KILLED_TAG}"]',
+    ]
+
+
+def test_thousands_of_params_in_one_batch_are_stored_at_once_and_shown_by_the_runs_end(
+    store: FileStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A write spends a bounded time on the files that show the journal, so that the next
+    # batch's durable write is not held up by thousands of them; here none: one piece a write.
+    monkeypatch.setattr(file_module, "_VIEW_SECONDS", 0.0)
+    run_id = new_run(store)
+    folder = run_folder(root, run_id)
+    piece = file_journal._VIEW_PIECE
+    params = [Param(f"p{i}", str(i)) for i in range(10 * piece)]
+
+    store.log_batch(run_id, params=params)
+    assert store.get_run(run_id).data.params == dict(params)
+    assert len(list((folder / "params").iterdir())) == piece
+    store.log_batch(run_id, tags=[RunTag("t", "1")])
+    assert len(list((folder / "params").iterdir())) == 2 * piece
+    store.update_run(run_id, RunStatus.FINISHED, T0 + 1)
+    files = {p.name: p.read_text() for p in (folder / "params").iterdir()}
+    assert files == dict(params)
+    assert (folder / "tags" / "t").read_text() == "1"
+
+
+def test_another_store_on_the_folder_sees_params_and_tags_written_since(
+    store: FileStore, root: Path
+) -> None:
+    # Each store keeps the journals it writes, and reads what others appended since.
+    other = FileStore(root.as_uri())
+    run_id = new_run(store)
+    store.log_batch(run_id, params=[Param("a", "1")], tags=[RunTag("t", "mine")])
+    other.log_batch(run_id, params=[Param("b", "2")], tags=[RunTag("t", "other")])
+    with pytest.raises(ParamCollisionError):
+        store.log_batch(run_id, params=[Param("b", "3")])
+    store.log_batch(run_id, tags=[RunTag("t", "mine")])  # the last write wins
+    with pytest.raises(ParamCollisionError):
+        other.log_batch(run_id, params=[Param("a", "0")])
+
+    for reader in (store, other):
+        run = reader.get_run(run_id)
+        assert run.data.params == {"a": "1", "b": "2"}
+        assert run.data.tags == {"t": "mine"}
+    assert (run_folder(root, run_id) / "tags" / "t").read_text() == "mine"
 
 
 # --------------------------------------------------------------------------------------------
@@ -680,6 +908,44 @@ def test_processes_recording_models_into_one_run_lose_none(root: Path) -> None:
     names = [f"{who}{i}" for who in "xy" for i in range(60)]
     assert [n for n in names if store.get_model_files(run_id, n) is None] == []
     assert len(store.get_artifact_hashes(run_id)) == len(names)
+
+
+def _params_into_one_run(root: str, who: str, barrier: Any) -> None:
+    store = FileStore(root)
+    barrier.wait(timeout=60)
+    for i in range(40):
+        store.log_batch(
+            "cd" * 16,
+            params=[Param("seed", "0"), *(Param(f"{who}{i}.{j}", str(j)) for j in range(5))],
+            tags=[RunTag("last", f"{who}{i}")],
+        )
+
+
+def test_processes_logging_params_into_one_run_store_each_once(root: Path) -> None:
+    # The run's lock orders their appends; each reads what the other appended before its own.
+    store = FileStore(str(root))
+    experiment = store.get_or_create_experiment("e").experiment_id
+    run_id = "cd" * 16
+    store.create_run(run_id, experiment, "r", 1, "file:///a", None, {})
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(2)
+    processes = [
+        context.Process(target=_params_into_one_run, args=(str(root), who, barrier)) for who in "xy"
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+        assert process.exitcode == 0
+
+    expected = {f"{who}{i}.{j}": str(j) for who in "xy" for i in range(40) for j in range(5)}
+    run = FileStore(str(root)).get_run(run_id)
+    assert run.data.params == {"seed": "0", **expected}
+    assert run.data.tags["last"] in ("x39", "y39")
+    lines = journal_lines(run_folder(root, run_id))
+    assert lines.count('["param", "seed", "0"]') == 1
+    assert len(lines) == 1 + 1 + len(expected) + 80  # header, seed, params, a tag per batch
+    assert lines[-1] == f'["tag", "last", "{run.data.tags["last"]}"]'
 
 
 _KILLED_WRITER = textwrap.dedent(

@@ -7,8 +7,9 @@ apart on case-insensitive file systems), any other byte of the UTF-8 text is ``%
 keys ``a`` and ``a/b`` can both exist. A segment whose encoding would be too long for a file
 name is stored under ``~<sha256>``, with its text in a hidden file ``.~<sha256>`` beside it.
 
-Every file is replaced atomically (temporary file, fsync, rename), so readers never see half of
-one; names starting with ``.`` are temporary or hidden files and never data.
+Every file is replaced atomically (temporary file, fsync, rename; no fsync for files that
+something durable rebuilds), so readers never see half of one; names starting with ``.`` are
+temporary or hidden files and never data.
 """
 
 from __future__ import annotations
@@ -64,15 +65,6 @@ fdatasync: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)
 
 def errnos(names: str) -> frozenset[int]:
     return frozenset(getattr(errno, name) for name in names.split() if hasattr(errno, name))
-
-
-# Failures that may go away on a retry: full disk, I/O trouble, permissions being fixed.
-_TRANSIENT = errnos(
-    "ENOSPC EDQUOT EIO EACCES EPERM EROFS EAGAIN EBUSY EINTR EMFILE ENFILE ENOMEM ENOLCK "
-    "ESTALE ETIMEDOUT"
-)
-# os.link fails with these where the file system has no hard links (FAT, some network mounts).
-_NO_HARD_LINKS = errnos("EPERM EXDEV EMLINK ENOTSUP EOPNOTSUPP ENOSYS EINVAL")
 
 
 # os.link fails with these where the file system has no hard links (FAT, some network mounts).
@@ -210,12 +202,13 @@ def naming(path: str | Path) -> Iterator[None]:
         raise
 
 
-def write_new(path: Path, data: bytes) -> None:
+def write_new(path: Path, data: bytes, *, sync: bool = True) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_BINARY, 0o666)
     try:
         with naming(path):
             write_all(fd, data)
-            os.fsync(fd)
+            if sync:
+                os.fsync(fd)
     except BaseException:
         os.close(fd)
         unlink_quietly(path)
@@ -234,20 +227,27 @@ def temp_beside(path: Path) -> Path:
     return path.with_name(f".tmp-{secrets.token_hex(8)}")
 
 
-def write_atomic(path: Path, data: bytes, *, sync_dir: bool = False) -> None:
+def write_atomic(path: Path, data: bytes, *, sync_dir: bool = False, sync: bool = True) -> None:
     """Replace ``path`` with ``data`` so that readers see the old or the new file, never half."""
-    write_files([(path, data)], sync_dirs=sync_dir)
+    write_files([(path, data)], sync_dirs=sync_dir, sync=sync)
 
 
-def write_files(items: Sequence[tuple[Path, str | bytes]], *, sync_dirs: bool = True) -> None:
-    """Replace several files atomically each, syncing every folder once at the end."""
+def write_files(
+    items: Sequence[tuple[Path, str | bytes]], *, sync_dirs: bool = True, sync: bool = True
+) -> None:
+    """Replace several files atomically each, syncing every folder once at the end.
+
+    ``sync=False`` syncs nothing: for files that something durable can rebuild (a cache, the
+    files that show a journal), where a crash of the process still leaves the old file or the
+    new one, and only a crash of the machine may leave less.
+    """
     temps: list[tuple[Path, Path]] = []
     moved = 0
     try:
         for path, value in items:
             data = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
             temp = temp_beside(path)
-            write_new(temp, data)
+            write_new(temp, data, sync=sync)
             temps.append((temp, path))
         for temp, path in temps:
             os.replace(temp, path)
@@ -255,7 +255,7 @@ def write_files(items: Sequence[tuple[Path, str | bytes]], *, sync_dirs: bool = 
     finally:
         for temp, _ in temps[moved:]:
             unlink_quietly(temp)
-    if sync_dirs:
+    if sync_dirs and sync:
         for folder in dict.fromkeys(path.parent for path, _ in items):
             fsync_dir(folder)
 

@@ -171,7 +171,7 @@ def append_metrics(folder: Path, lines: Mapping[str, tuple[bytes, Metric]]) -> N
                 current = batch_latest
             cache[key] = _Latest(current, size + len(data))
         # The cache need not reach the disk: a stale one is corrected from the histories.
-        write_atomic(latest_path, dump_json(_latest_json(cache)))
+        write_atomic(latest_path, dump_json(_latest_json(cache)), sync=False)
     except BaseException:
         for fd, size in appended:
             # Should this fail too, readers drop whatever torn line it leaves.
