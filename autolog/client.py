@@ -85,6 +85,8 @@ DEFAULT_EXPERIMENT = "Default"
 #: default of ``$AUTOLOG_START_TIMEOUT``: how long starting a run may wait for the store
 DEFAULT_START_TIMEOUT = 1.0
 HEARTBEAT_SECONDS = 10.0
+# How many ended runs (and runs looked up, not started here) each store's client remembers.
+_KEPT = 1_000
 # A run on another host is taken for dead when its heartbeat is this old.
 STALE_SECONDS = 300.0
 
@@ -130,6 +132,7 @@ class _RunState:
     __slots__ = (
         "artifact_uri",
         "created",
+        "digests",
         "experiment_id",
         "experiment_name",
         "last_heartbeat",
@@ -157,6 +160,9 @@ class _RunState:
         self.experiment_name: str | None = None
         #: set once the run is known to be in the store (or never will be)
         self.created = threading.Event()
+        #: SHA-256 -> the artifact this process last wrote with those bytes (on the writer's
+        #: file thread only): the same bytes again become a hard link to it (``_same_bytes``)
+        self.digests: dict[str, str] = {}
 
 
 class _Late(Exception):
@@ -180,8 +186,13 @@ class _Backend:
         # experiments by name and by id, as the store gave them
         self.experiments: dict[str, Experiment] = {}
         self.experiment_ids: dict[str, Experiment] = {}
-        # runs this process ended, and how (the last 10,000): refused at once, no store read
+        # runs this process ended, and how (the last _KEPT): refused at once, no store read (an
+        # older one is looked up in the store, which refuses writes to an ended run anyway)
         self.ended: dict[str, RunStatus] = {}
+        # runs this process writes to but did not start (looked up), the last _KEPT: an older
+        # one is forgotten (looked up again if logged to), so memory stays flat over any
+        # number of runs
+        self.looked_up: dict[str, None] = {}
         self.lock = threading.Lock()
         self.clients = 0  # open Client objects using this backend
         self.closed = False
@@ -316,6 +327,25 @@ def flush_all(timeout: float | None = None) -> bool:
     return flushed
 
 
+def _spooled(writer: Writer, timeout: float | None) -> int:
+    """Values a tracking server did not take and its store keeps spooled on disk, after one
+    more try to send them (0 for every other store)."""
+    settle = getattr(writer.store, "settle", None) if writer.store_is_open else None
+    return int(settle(timeout)) if settle is not None else 0
+
+
+def spool_notices(timeout: float | None = None) -> list[str]:
+    """What tracking servers that do not answer left spooled, said once per outage."""
+    notices = []
+    for backend in list(_backends.values()):
+        if _spooled(backend.writer, timeout):
+            notice = getattr(backend.writer.store, "spool_notice", None)
+            text = notice() if notice is not None else None
+            if text:
+                notices.append(str(text))
+    return notices
+
+
 def _shut_down(event: lifecycle.Shutdown) -> None:
     """Write what every backend has queued, within the shutdown's deadline, close them, and say
     on stderr what could not be written or was dropped."""
@@ -330,24 +360,52 @@ def _shut_down(event: lifecycle.Shutdown) -> None:
     }
     for backend in backends:
         writer = backend.writer
-        unwritten = {} if written.get(id(backend)) else writer.unwritten()
+        closed = False
         with contextlib.suppress(Exception):  # closing what we can matters more than why not
-            backend.close(event.remaining(), until_failure=True)
+            closed = backend.close(event.remaining(), until_failure=True)
         with _backends_lock:
             if _backends.get(backend.uri) is backend:
                 del _backends[backend.uri]
-        _report_losses(backend.uri, unwritten, writer.dropped_by_kind, writer.failing)
+        # Counted once the writer has stopped (abandoned: no store call starts any more), not
+        # before: a batch in a store call may still land meanwhile, and is then written.
+        unwritten, in_flight = {}, {}
+        if not (written.get(id(backend)) or closed):
+            unwritten, in_flight = writer.unwritten(), writer.in_flight()
+        _report_losses(
+            backend.uri,
+            unwritten,
+            writer.dropped_by_kind,
+            writer.failing,
+            in_flight=in_flight,
+            written=writer.written_by_kind,
+        )
 
 
 def _report_losses(
-    uri: str, unwritten: Mapping[str, int], dropped: Mapping[str, int], failing: str | None
+    uri: str,
+    unwritten: Mapping[str, int],
+    dropped: Mapping[str, int],
+    failing: str | None,
+    *,
+    in_flight: Mapping[str, int] | None = None,
+    written: Mapping[str, int] | None = None,
 ) -> None:
+    """Say on stderr what is known of what this process logged to ``uri``: not written (still
+    held here), in flight (given to a store call that has not returned: it may yet land, or
+    not), dropped while running, and (where something is missing) what was written."""
     where = redact_uri(uri)
+    reason = f" (the store: {failing})" if failing else " (the store is slow or stalled)"
     if unwritten:
-        reason = f" (the store: {failing})" if failing else " (the store is slow or stalled)"
         lifecycle.report(f"not written to {where}{reason}: {_counts(unwritten)}")
+    if in_flight:
+        lifecycle.report(
+            f"in flight to {where} at exit, outcome unknown (a store call that had not "
+            f"returned){'' if unwritten else reason}: {_counts(in_flight)}"
+        )
     if dropped:
         lifecycle.report(f"dropped while running, for {where}: {_counts(dropped)}")
+    if (unwritten or in_flight or dropped) and written:
+        lifecycle.report(f"written to {where}: {_counts(written)}")
 
 
 def _counts(counts: Mapping[str, int]) -> str:
@@ -673,8 +731,9 @@ class Client:
         state = backend.runs.pop(run_id, None)
         if state is not None:
             state.owned = False
-        if len(backend.ended) >= 10_000:
-            backend.ended.pop(next(iter(backend.ended)))
+        backend.looked_up.pop(run_id, None)
+        if len(backend.ended) >= _KEPT:
+            backend.ended.pop(next(iter(backend.ended)), None)
         backend.ended[run_id] = final
         backend.writer.end_run(run_id, final, end_time or _now())
 
@@ -878,6 +937,13 @@ class Client:
             state.experiment_id = run.info.experiment_id
             state.created.set()
         backend.runs[run_id] = state
+        looked_up = backend.looked_up
+        looked_up[run_id] = None
+        if len(looked_up) > _KEPT:
+            oldest = next(iter(looked_up))
+            looked_up.pop(oldest, None)
+            if backend.runs.pop(oldest, None) is not None:
+                backend.writer.release(oldest)  # its deque goes once written
         return state
 
     def log_metric(
@@ -994,8 +1060,13 @@ class Client:
         return self.store.get_metric_history(run_id, key)
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Block until everything logged so far through this store is stored."""
-        return self._live.writer.flush(timeout)
+        """Block until everything logged so far through this store is stored.
+
+        Returns False where it was not within ``timeout`` seconds, and where a tracking
+        server did not take it: then it is spooled on disk (sent as soon as the server
+        answers, or by ``autolog sync``), not stored.
+        """
+        return self._live.writer.flush(timeout) and not _spooled(self._live.writer, timeout)
 
     # artifacts --------------------------------------------------------------------------------
 
@@ -1037,20 +1108,37 @@ class Client:
     def log_artifact(
         self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
     ) -> str:
-        """Copy a file into the run's artifacts (now, so later edits don't leak in).
+        """Log a file as one of the run's artifacts; the caller never waits for its copy.
 
-        The copy appears among the run's artifacts once the store has recorded its SHA-256
-        (in the background). A store that fails (a full disk) does not raise: one
-        ``AutologWarning`` says the file was not logged. Returns the artifact's path.
+        The file is snapshotted at the call in microseconds and copied, hashed and put in
+        place on the writer's file thread; it appears among the run's artifacts once the
+        store has recorded its SHA-256. What the caller may do with its file afterwards:
+
+        - files up to 256 KiB are copied at the call: anything goes;
+        - a larger file may be replaced (a new file renamed over it) or deleted at once:
+          what was logged is what the file held at the call (a copy-on-write clone where
+          the file system has them, else a hard link, on the same file system as the
+          run's artifacts or the temporary folder);
+        - a larger file rewritten in place (opened for writing again) before its copy is
+          done is not logged: one ``AutologWarning`` says so, since the bytes of the call
+          are gone (where the file system clones files, this never happens). So is one
+          replaced or deleted where no link could be made. Write a new file, or log the
+          file again after the change, when it must change right away.
+
+        A store that fails (a full disk) does not raise: the copy is retried, as logged
+        values are, until it lands (one ``AutologWarning`` says the store is failing), and
+        counted at exit if it never did. Returns the artifact's path.
         """
         return self._log_files(run_id, local_path, artifact_path, single=True)[0]
 
     def log_artifacts(
         self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
     ) -> list[str]:
-        """Copy every file under ``local_dir`` into the run's artifacts, keeping the layout.
+        """Log every file under ``local_dir`` as the run's artifacts, keeping the layout.
 
-        As ``log_artifact``: a store that fails does not raise, a warning says so.
+        As ``log_artifact``: each file is snapshotted at the call and copied in the
+        background (what the caller may do with its files meanwhile is said there); a store
+        that fails does not raise, the copies are retried.
         """
         return self._log_files(run_id, local_dir, artifact_path, single=False)
 
@@ -1065,7 +1153,7 @@ class Client:
         from pathlib import Path
 
         from autolog.artifacts import LocalArtifactRepository
-        from autolog.artifacts.local import discard_staged, stage_file
+        from autolog.artifacts.local import Snapshot, discard_snapshot, snapshot_file
 
         what = "log_artifact" if single else "log_artifacts"
         source = Path(_path_arg(local, what))
@@ -1090,37 +1178,32 @@ class Client:
         state = self._state(run_id)
         if state.artifact_uri is None:
             self._wait_created(state)
-        # A snapshot now, beside the run's artifacts where they are a local folder (else in a
-        # temporary folder); it takes its place once the store has recorded its hash.
+        # A snapshot now (microseconds: see log_artifact), beside the run's artifacts where
+        # they are a local folder (else in a temporary folder); the writer's file thread
+        # copies and hashes it, and puts it in place once the store has recorded its hash.
         uri = state.artifact_uri
         beside = None  # a run's own folder where it is one (a rename puts the copy in place)
         if uri is not None and urlsplit(uri).scheme in ("file", ""):
             beside = LocalArtifactRepository(uri)
-        staged: list[tuple[Path, str, str]] = []
+        snapshots: list[tuple[Snapshot, str]] = []
         try:
             for path, target in files:
-                copy, digest = stage_file(path, beside)
-                staged.append((copy, target, digest))
-        except (OSError, StoreError) as exc:
-            discard_staged([copy for copy, _, _ in staged])
+                snapshots.append((snapshot_file(path, beside), target))
+        except OSError as exc:  # removed meanwhile (a race with the caller's own code)
+            for snapshot, _ in snapshots:
+                discard_snapshot(snapshot)
             warn(f"autolog: {what} did not log {str(source)!r} to run {run_id}: {exc}")
             return [target for _, target in files]
-
-        placed: set[str] = set()  # a retry after a transient failure goes on from there
-
-        def place() -> None:
-            into = self._later_repository(state, run_id)
-            self._live.writer.store.record_artifact_hashes(run_id, {t: d for _, t, d in staged})
-            for copy, target, _ in staged:
-                if target not in placed:
-                    _place(into, copy, target)
-                    placed.add(target)
-
+        except BaseException:
+            for snapshot, _ in snapshots:
+                discard_snapshot(snapshot)
+            raise
+        job = _ArtifactJob(self, state, run_id, snapshots)
         self._live.writer.heavy(
             run_id,
-            place,
-            what=f"artifacts {', '.join(t for _, t, _ in staged)[:200]}",
-            on_drop=partial(discard_staged, [copy for copy, _, _ in staged]),
+            job.run,
+            what=f"artifacts {', '.join(t for _, t in files)[:200]}",
+            on_drop=job.drop,
         )
         return [target for _, target in files]
 
@@ -1159,7 +1242,8 @@ class Client:
                 if _stamp(source) != stamp:
                     return
                 self._live.writer.store.record_artifact_hashes(run_id, {target: digest})
-                _place(repo, staged, target)
+                if not _same_bytes(repo, state, target, digest):
+                    _place(repo, staged, target)
             finally:
                 discard_staged([staged])
 
@@ -1215,7 +1299,9 @@ class Client:
             # ended, or a registered version points at it) before a file of it is touched.
             store = self._live.writer.store
             store.record_model(run_id, path, {f"{path}/{n}": d for n, d in hashes.items()})
-            models.write(repo, path, files, meta_bytes, hashes)
+            models.write(
+                repo, path, files, meta_bytes, hashes, same=partial(_same_bytes, repo, state)
+            )
 
         self._live.writer.heavy(run_id, write, what=f"model {path!r}")
         return f"runs:/{run_id}/{path}"
@@ -1291,6 +1377,77 @@ class Client:
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         check_name(name, "registered model name")
         return self.store.get_model_version(name, _version_arg(version))
+
+
+class _ArtifactJob:
+    """``log_artifact``'s work on the writer's file thread: copy and hash each snapshot,
+    record the hashes, put the copies in place. Tried again after a failure for now (a full
+    disk) from where it stopped."""
+
+    def __init__(
+        self, client: Client, state: _RunState, run_id: str, snapshots: list[tuple[Any, str]]
+    ) -> None:
+        self.client = client
+        self.state = state
+        self.run_id = run_id
+        self.snapshots = snapshots
+        self.staged: dict[str, tuple[Any, str]] = {}  # target -> (copy, SHA-256)
+        self.placed: set[str] = set()
+        self.changed: list[str] = []  # files whose logged bytes were gone before the copy
+
+    def run(self) -> None:
+        from autolog.artifacts import LocalArtifactRepository
+        from autolog.artifacts.local import copy_snapshot, discard_snapshot, discard_staged
+
+        into = self.client._later_repository(self.state, self.run_id)
+        local = into if isinstance(into, LocalArtifactRepository) else None
+        for snapshot, target in self.snapshots:
+            if target not in self.staged and target not in self.changed:
+                try:
+                    copy = copy_snapshot(snapshot, local)
+                except InvalidInputError:
+                    self.changed.append(target)  # said below, once the others are placed
+                    discard_snapshot(snapshot)
+                    continue
+                self.staged[target] = copy
+                if copy[0] != snapshot.path:
+                    discard_snapshot(snapshot)  # a link (or nothing of ours): copied now
+        unplaced = {t: d for t, (_, d) in self.staged.items() if t not in self.placed}
+        if unplaced:
+            self.client._live.writer.store.record_artifact_hashes(self.run_id, unplaced)
+        for target, (copy, digest) in self.staged.items():
+            if target not in self.placed:
+                if not _same_bytes(into, self.state, target, digest):
+                    _place(into, copy, target)
+                discard_staged([copy])  # left where it was uploaded (a copy), else gone
+                self.placed.add(target)
+        if self.changed:
+            raise InvalidInputError(
+                f"{', '.join(self.changed)[:200]} changed (rewritten in place, replaced or "
+                "removed) before autolog could copy it: the bytes logged are gone, so it was "
+                "not logged (log a file once it is complete, or log it again after a change)"
+            )
+
+    def drop(self) -> None:
+        from autolog.artifacts.local import discard_snapshot, discard_staged
+
+        for snapshot, target in self.snapshots:
+            if target not in self.placed:
+                discard_snapshot(snapshot)
+        unplaced = [copy for target, (copy, _) in self.staged.items() if target not in self.placed]
+        discard_staged(unplaced)
+
+
+def _same_bytes(repo: ArtifactRepository, state: _RunState, target: str, digest: str) -> bool:
+    """Whether ``target`` became a hard link to an artifact of the run already holding the
+    bytes of ``digest``: one copy on disk where the run's artifacts are a local folder (a
+    tracking server links its own folder's files on upload; a bucket keeps every object).
+    Remembers ``target`` as holding them either way: the caller writes them there when this
+    says False."""
+    link = getattr(repo, "link_same", None)
+    other = state.digests.get(digest)
+    state.digests[digest] = target
+    return link is not None and other is not None and bool(link(target, digest, [other]))
 
 
 def _place(repo: ArtifactRepository, staged: Any, target: str) -> None:

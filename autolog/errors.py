@@ -29,6 +29,7 @@ import threading
 import warnings
 
 __all__ = [
+    "TRANSIENT_ERRNOS",
     "AutologError",
     "AutologWarning",
     "IntegrationError",
@@ -189,18 +190,32 @@ def _short(value: str) -> str:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether a failure may pass (store down, disk full, lock held) and is worth a retry."""
-    if isinstance(exc, StoreUnavailableError):
-        return True
-    return isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS
+    """Whether a failure may pass (store down, disk full, lock held) and is worth a retry.
+
+    The one retry policy of every write, values, artifacts and models alike: kept and tried
+    again with back-off while it holds, reported at exit if it never passed. A ``StoreError``
+    that some layer raised from a full disk (``raise StoreError(...) from exc``) is one too.
+    """
+    for _ in range(8):  # a chain of causes, not a cycle
+        if isinstance(exc, StoreUnavailableError):
+            return True
+        if isinstance(exc, OSError):
+            return exc.errno in TRANSIENT_ERRNOS
+        cause = exc.__cause__
+        if not isinstance(exc, StoreError) or cause is None:
+            return False
+        exc = cause
+    return False
 
 
-_TRANSIENT_ERRNOS = {
+#: the operating system's errors that may pass (``is_transient``); a full disk or quota
+#: among them, for every kind of write
+TRANSIENT_ERRNOS: frozenset[int] = frozenset({
     getattr(errno, name)
     for name in ("ENOSPC", "EDQUOT", "EIO", "EAGAIN", "EBUSY", "ENOMEM", "ETIMEDOUT", "EINTR",
                  "ESTALE", "ECONNREFUSED", "ECONNRESET", "ENETUNREACH", "EHOSTUNREACH")
     if hasattr(errno, name)
-}  # fmt: skip
+})  # fmt: skip
 
 
 #: marks autolog's own background threads (see ``warn``)

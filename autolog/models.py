@@ -23,7 +23,7 @@ import json
 import platform
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from autolog.artifacts import ArtifactRepository
@@ -178,10 +178,15 @@ def write(
     files: Mapping[str, bytes],
     meta_bytes: bytes,
     hashes: Mapping[str, str],
+    same: Callable[[str, str], bool] | None = None,
 ) -> None:
-    """Write a prepared model folder (on the writer's file thread, once it is recorded)."""
+    """Write a prepared model folder (on the writer's file thread, once it is recorded).
+    ``same(path, sha256)`` may put a file in place without writing it: True where it did
+    (a hard link to the run's file of the same bytes)."""
     for name, data in files.items():
-        repo.put_bytes(f"{path}/{name}", data, hashes[name])
+        file_path = f"{path}/{name}"
+        if same is None or not same(file_path, hashes[name]):
+            repo.put_bytes(file_path, data, hashes[name])
     repo.put_bytes(f"{path}/{MODEL_META}", meta_bytes, hashes[MODEL_META])
 
 

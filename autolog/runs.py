@@ -11,15 +11,22 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from autolog import lifecycle
-from autolog.client import DEFAULT_EXPERIMENT, Client, flush_all, resolve_tracking_uri
+from autolog.client import (
+    DEFAULT_EXPERIMENT,
+    Client,
+    flush_all,
+    resolve_tracking_uri,
+    spool_notices,
+)
 from autolog.entities import FileInfo, Metric, ModelVersion, Run, RunStatus
-from autolog.errors import InvalidInputError, RunStateError, StoreUnavailableError
+from autolog.errors import AutologWarning, InvalidInputError, RunStateError, StoreUnavailableError
 from autolog.stores.base import check_uri
 from autolog.validation import (
     check_key,
@@ -370,11 +377,17 @@ def log_model(
 def flush(timeout: float | None = 60.0) -> None:
     """Block until everything logged so far is stored.
 
+    Where a tracking server does not answer, what it did not take is spooled on disk instead
+    (sent as soon as it answers, or by ``autolog sync``): training goes on, and an
+    ``AutologWarning`` says so, once per outage. ``Client.flush`` returns False then.
+
     Raises:
         StoreUnavailableError: the store did not take it within ``timeout`` seconds.
     """
     if not flush_all(timeout):
         raise StoreUnavailableError(f"logged data was not stored within {timeout} s")
+    for notice in spool_notices(timeout):
+        warnings.warn(notice, AutologWarning, stacklevel=2)
 
 
 def get_run(run_id: str) -> Run:

@@ -20,6 +20,10 @@ Failures:
   it, and everything else is written.
 - a writer thread that died is noticed by the next call that queues something: it warns and
   starts a new one.
+
+At exit, once the writer is abandoned (no store call starts any more), everything logged is
+counted once: written (``written_by_kind``), not written (``unwritten``), or given to a store
+call that has not returned (``in_flight``: it may land yet, or not).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from autolog import lifecycle
@@ -62,6 +66,15 @@ CALL: Final = 6
 FLUSH: Final = 7
 
 _DATA_KINDS = (METRIC, PARAM, TAG)
+# what each kind of item is called in the report at exit (flush markers and calls: nobody's data)
+_NAMES: Final = {
+    METRIC: "metric values",
+    PARAM: "params",
+    TAG: "tags",
+    CREATE_RUN: "run creations",
+    END_RUN: "run ends",
+    HASHES: "artifact hash records",
+}
 _MAX_BACKOFF = 30.0
 # While the writer is behind, the bound on what waits is checked once per this many values.
 _BOUND_EVERY = 1024
@@ -74,6 +87,25 @@ class _Batch:
         self.metrics: list[Metric] = []
         self.params: list[Param] = []
         self.tags: list[RunTag] = []
+
+
+class _Abandoned(Exception):
+    """Raised on the writer thread instead of a store call once the writer is abandoned: what
+    it holds stays as it is, to be reported as not written."""
+
+
+class _Progress:
+    """What one pass of the writer took and has not seen stored: ``batches`` (values per run,
+    a stored one is removed), ``items[index:]`` (not looked at yet) and ``handed`` (what the
+    store call now running was given: its outcome is unknown until it returns)."""
+
+    __slots__ = ("batches", "handed", "index", "items")
+
+    def __init__(self, items: list[tuple[Any, ...]], batches: dict[str, _Batch]) -> None:
+        self.items = items
+        self.batches = batches
+        self.index = 0
+        self.handed: _Batch | tuple[Any, ...] | None = None
 
 
 _writers: weakref.WeakSet[Writer] = weakref.WeakSet()
@@ -132,7 +164,9 @@ class Writer:
         # may be written. Metrics of a run whose creation is still queued wait in _carry.
         self._ready: set[str] = set()
         self._carry: dict[str, list[Metric]] = {}
-        self._ended: set[str] = set()  # runs whose deques go once they are empty
+        # Runs whose deques (and every other trace here) go once they are empty: ended ones,
+        # and runs a client no longer writes to (``release``). Nothing is kept per finished run.
+        self._ended: set[str] = set()
         # runs the store refused to create: what is logged to them is dropped (said once)
         self._refused: set[str] = set()
         # Items taken from the queue whose write failed; retried before anything newer.
@@ -142,7 +176,8 @@ class Writer:
         self._behind = 0
         self._wake = threading.Event()
         self._busy = False
-        self._in_flight: tuple[list[tuple[Any, ...]], dict[str, list[Metric]]] = ([], {})
+        # what the pass under way took (None between passes), read by ``unwritten``
+        self._progress: _Progress | None = None
         self._closed = False
         self._abandoned = False
         self._thread: threading.Thread | None = None
@@ -158,6 +193,8 @@ class Writer:
         self._jobs_thread: threading.Thread | None = None
         #: values and records dropped so far, by what they were (reported at exit)
         self.dropped_by_kind: dict[str, int] = {}
+        #: values and records the store took, by what they were (reported at exit)
+        self.written_by_kind: dict[str, int] = {}
         #: called on the writer thread after each drain (the client's heartbeat)
         self.on_tick: Callable[[], None] | None = None
         _writers.add(self)
@@ -176,6 +213,7 @@ class Writer:
             queue.clear()
         self._ready.update(self._metrics)
         self._carry = {}
+        self._progress = None
         self._wake = threading.Event()
         self._jobs_wake = threading.Event()
         self._start_lock = threading.RLock()
@@ -287,6 +325,11 @@ class Writer:
         """Whether the store refused to create ``run_id`` (for good)."""
         return run_id in self._refused
 
+    def release(self, run_id: str) -> None:
+        """Forget ``run_id`` once what is queued for it is written: its caller no longer logs
+        to it (a run it looked up, not its own). Logging to it again starts over."""
+        self._ended.add(run_id)
+
     def call(self, run_id: str, job: Callable[[], None]) -> None:
         """Run ``job`` on the writer thread, after everything queued before it for ``run_id``."""
         self.put((CALL, run_id, job))
@@ -322,42 +365,66 @@ class Writer:
         queued = sum(len(q) for q in list(self._metrics.values()))
         carried = sum(len(m) for m in list(self._carry.values()))
         # what the store is being given now counts too: a store call may hang with it
-        items, metrics = self._in_flight
-        flying = len(items) + sum(len(m) for m in list(metrics.values()))
+        progress = self._progress
+        flying = 0
+        if progress is not None:
+            flying = len(progress.items) - progress.index
+            flying += sum(_size(b) for b in list(progress.batches.values()))
         busy = max(flying, 1 if self._busy else 0) + (1 if self._jobs_busy else 0)
         return len(self._queue) + len(self._retry) + len(self._jobs) + queued + carried + busy
 
     def unwritten(self) -> dict[str, int]:
-        """What is still waiting, by kind (for the report at exit)."""
-        counts: dict[str, int] = {}
+        """What is waiting, by kind (for the report at exit): not given to the store yet, or
+        given in a call that failed. Not what a store call under way holds (``in_flight``)."""
+        return self._counts()[0]
 
-        def add(kind: str, n: int = 1) -> None:
+    def in_flight(self) -> dict[str, int]:
+        """What the store call under way was given, by kind: its outcome is unknown until it
+        returns (a store that hangs at exit)."""
+        return self._counts()[1]
+
+    def _counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        waiting: dict[str, int] = {}
+        flying: dict[str, int] = {}
+
+        def add(kind: str, n: int = 1, counts: dict[str, int] = waiting) -> None:
             if n:
                 counts[kind] = counts.get(kind, 0) + n
 
-        names = {
-            METRIC: "metric values",
-            PARAM: "params",
-            TAG: "tags",
-            CREATE_RUN: "run creations",
-            END_RUN: "run ends",
-            HASHES: "artifact hash records",
-        }
-        in_flight_items, in_flight_metrics = self._in_flight
-        for values in [*list(self._metrics.values()), *list(self._carry.values())]:
-            add("metric values", len(values))
-        for values in list(in_flight_metrics.values()):
-            add("metric values", len(values))
-        for item in [*in_flight_items, *list(self._retry), *list(self._queue)]:
-            if item[0] in names:  # flush markers and internal calls are nobody's data
-                add(names[item[0]])
-        for run_id, job, _ in list(self._jobs):
-            if run_id is None:
-                if job[0] in names:
-                    add(names[job[0]])
-            else:
-                add("artifact and model writes")
-        return counts
+        def add_batch(batch: _Batch, counts: dict[str, int]) -> None:
+            add("metric values", len(batch.metrics), counts)
+            add("params", len(batch.params), counts)
+            add("tags", len(batch.tags), counts)
+
+        # Under the lock that the writer takes to account for a store call that returned:
+        # each value is counted once, as written, in flight or waiting.
+        with self._take_lock:
+            progress = self._progress
+            items: list[tuple[Any, ...]] = []
+            if progress is not None:
+                handed = progress.handed
+                if isinstance(handed, _Batch):
+                    add_batch(handed, flying)
+                elif handed is not None and handed[0] in _NAMES:
+                    add(_NAMES[handed[0]], 1, flying)
+                for batch in list(progress.batches.values()):
+                    if batch is not handed:
+                        add_batch(batch, waiting)
+                items = [i for i in progress.items[progress.index :] if i is not handed]
+            for values in [*list(self._metrics.values()), *list(self._carry.values())]:
+                add("metric values", len(values))
+            for item in [*items, *list(self._retry), *list(self._queue)]:
+                if item[0] in _NAMES:  # flush markers and internal calls are nobody's data
+                    add(_NAMES[item[0]])
+            jobs = list(self._jobs)
+            busy = self._jobs_busy  # the first job is running: a file half written, or not
+            for index, (run_id, job, _) in enumerate(jobs):
+                if run_id is None:
+                    if job[0] in _NAMES:
+                        add(_NAMES[job[0]])
+                else:
+                    add("artifact and model writes", 1, flying if busy and index == 0 else waiting)
+        return waiting, flying
 
     def flush(self, timeout: float | None = None, *, until_failure: bool = False) -> bool:
         """Block until everything queued before this call is stored.
@@ -419,12 +486,22 @@ class Writer:
         self._closed = False
         return flushed
 
-    def abandon(self) -> None:
-        """Stop the threads without writing what is left (its store is closed: the report of
-        what was not written has been made)."""
+    def abandon(self, settle: float = 0.2) -> None:
+        """Stop the threads without writing what is left (its store is being closed). No store
+        call starts after this; one under way is waited for at most ``settle`` seconds, so
+        that ``unwritten`` and ``in_flight`` then say what became of each value."""
         self._abandoned = True
         self._wake.set()
         self._jobs_wake.set()
+        thread = self._thread
+        deadline = time.monotonic() + settle
+        while thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            progress = self._progress
+            if not self._busy or (progress is not None and progress.handed is not None):
+                return  # between passes, or in a store call (hung): nothing moves meanwhile
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.005)
 
     # writer side ------------------------------------------------------------------------------
 
@@ -552,27 +629,41 @@ class Writer:
                     # ended and emptied: nothing more comes (a client logging to an ended run
                     # is refused), so the process keeps no state per finished run
                     del self._metrics[run_id]
-                    self._ended.discard(run_id)
-                    self._ready.discard(run_id)
+                    self._forget(run_id)
         return items, metrics
+
+    def _forget(self, run_id: str) -> None:
+        self._ended.discard(run_id)
+        self._ready.discard(run_id)
+        self._refused.discard(run_id)
 
     def _drain(self) -> bool:
         """Write everything queued; True if the store took it all."""
         self._busy = True
         try:
+            if self._abandoned:
+                return False
             items, metrics = self._take()
             if not items and not metrics:
                 return True
+            batches: dict[str, _Batch] = {}
+            for run_id, values in metrics.items():
+                seeded = batches[run_id] = _Batch()
+                seeded.metrics = values
             # what is being written now, for the report at exit should this never return
-            self._in_flight = (items, metrics)
+            self._progress = _Progress(items, batches)
             try:
                 self.store  # noqa: B018  (opened here, on this thread, on first use)
             except Exception as exc:
                 self._report_failure(exc)
                 self._keep_for_retry(_unwritten({}, items), metrics)
                 return False
-            unwritten = self._write(items, metrics)
+            try:
+                unwritten = self._write(items, batches)
+            except _Abandoned:
+                return False  # what it held stays in _progress: reported as not written
             if unwritten is None:
+                self._progress = None
                 if self._failing is not None:
                     _logger().warning("autolog: the tracking store works again; backlog written")
                     self._failing = None
@@ -580,18 +671,48 @@ class Writer:
             self._keep_for_retry(unwritten, {})
             return False
         finally:
-            self._in_flight = ([], {})
+            if not self._abandoned:
+                self._progress = None  # kept, written, or (a bug of ours) lost: not in flight
             self._busy = False
 
+    def _handing(self, handed: _Batch | tuple[Any, ...]) -> None:
+        """Just before a store call: what it is given (in flight until it returns). Once the
+        writer is abandoned no call starts: ``unwritten`` counts what was not given."""
+        progress = self._progress
+        if progress is not None:
+            progress.handed = handed
+        if self._abandoned:
+            if progress is not None:
+                progress.handed = None
+            raise _Abandoned
+
+    def _handed(
+        self,
+        kind: str | None = None,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        """Just after a store call returned: count what it stored (``kind``: one record of
+        that kind; else the values given) as written."""
+        with self._take_lock:
+            progress = self._progress
+            if progress is not None:
+                progress.handed = None
+            written = self.written_by_kind
+            if kind is not None:
+                written[kind] = written.get(kind, 0) + 1
+            for name, values in (("metric values", metrics), ("params", params), ("tags", tags)):
+                if values:
+                    written[name] = written.get(name, 0) + len(values)
+
     def _write(
-        self, items: list[tuple[Any, ...]], metrics: dict[str, list[Metric]]
+        self, items: list[tuple[Any, ...]], batches: dict[str, _Batch]
     ) -> list[tuple[Any, ...]] | None:
-        """Apply items in order, with each run's metric values before anything that ends or
-        follows it; return what was not stored (to retry), None if all was."""
-        batches: dict[str, _Batch] = {}
-        for run_id, values in metrics.items():
-            seeded = batches[run_id] = _Batch()
-            seeded.metrics = values
+        """Apply items in order, with each run's metric values (``batches``, seeded with the
+        values taken from the deques) before anything that ends or follows it; return what
+        was not stored (to retry), None if all was."""
+        progress = self._progress
         last_run: str | None = None
         last_metrics: list[Metric] = []
         for index, item in enumerate(items):
@@ -612,6 +733,8 @@ class Writer:
                     batch.tags.append(item[2])
                 continue
             last_run = None
+            if progress is not None:
+                progress.index = index  # the items before are in ``batches`` or done
             if kind == FLUSH:
                 if not self._write_batches(batches):
                     return _unwritten(batches, items[index:])
@@ -621,9 +744,12 @@ class Writer:
             if run_id in batches and run_id in self._ready:
                 if not self._store_batch(run_id, batches[run_id]):
                     return _unwritten(batches, items[index:])
-                del batches[run_id]
+                with self._take_lock:
+                    del batches[run_id]
             if not self._apply(item):
                 return _unwritten(batches, items[index:])
+        if progress is not None:
+            progress.index = len(items)
         if not self._write_batches(batches, final=True):
             return _unwritten(batches, [])
         return None
@@ -646,7 +772,8 @@ class Writer:
                 continue
             if not self._store_batch(run_id, batches[run_id]):
                 return False
-            del batches[run_id]
+            with self._take_lock:  # stored: counted as written, no longer as waiting
+                del batches[run_id]
         return True
 
     def _store_batch(self, run_id: str, batch: _Batch) -> bool:
@@ -654,10 +781,13 @@ class Writer:
             n = len(batch.metrics) + len(batch.params) + len(batch.tags)
             self._count_dropped("values of runs that could not be created", n)
             return True
+        self._handing(batch)
         try:
             self.store.log_batch(run_id, batch.metrics, batch.params, batch.tags)
+            self._handed(None, batch.metrics, batch.params, batch.tags)
             return True
         except Exception as exc:
+            self._handed()
             if is_transient(exc):
                 self._report_failure(exc)
                 return False
@@ -674,9 +804,12 @@ class Writer:
             *(([], [p], []) for p in batch.params),
         ]
         for index, (metrics, params, tags) in enumerate(parts):
+            self._handing(batch)  # outcome unknown for what is left of the batch
             try:
                 self.store.log_batch(run_id, metrics, params, tags)
+                self._handed(None, metrics, params, tags)
             except Exception as exc:
+                self._handed()
                 if is_transient(exc):
                     rest = parts[index:]
                     batch.metrics = [m for part in rest for m in part[0]]
@@ -696,6 +829,7 @@ class Writer:
     def _apply(self, item: tuple[Any, ...]) -> bool:
         kind, run_id = item[0], item[1]
         store = self.store
+        self._handing(item)
         try:
             if kind == CREATE_RUN:
                 try:
@@ -710,13 +844,18 @@ class Writer:
             elif kind == END_RUN:
                 if run_id not in self._refused:
                     store.update_run(run_id, item[2], item[3])
-                self._ended.add(run_id)
+                if run_id in self._metrics:
+                    self._ended.add(run_id)  # its deque goes once empty (``_take``)
+                else:
+                    self._forget(run_id)
             elif kind == HASHES:
                 store.record_artifact_hashes(run_id, item[2])
             elif kind == CALL:
                 item[2]()
+            self._handed(_NAMES.get(kind))
             return True
         except Exception as exc:
+            self._handed()
             if is_transient(exc):
                 self._report_failure(exc)
                 return False
@@ -770,7 +909,7 @@ class Writer:
         # Flush markers stay queued with the data they wait for: a flush() with a timeout
         # returns False meanwhile, and is released once the store takes the backlog.
         with self._take_lock:
-            self._in_flight = ([], {})  # counted once: as kept, no longer as being written
+            self._progress = None  # counted once: as kept, no longer as being written
             # What this pass put back already (params and tags of a run whose creation is
             # still queued) stays, after what was not written.
             self._retry = deque([*items, *self._retry])
@@ -837,6 +976,10 @@ def _create_arguments(store: Store, kwargs: dict[str, Any]) -> dict[str, Any]:
         except Exception as exc:  # context is a nicety: the run is created without it
             _logger().debug("autolog: run context not found: %r", exc)
     return kwargs
+
+
+def _size(batch: _Batch) -> int:
+    return len(batch.metrics) + len(batch.params) + len(batch.tags)
 
 
 def _unwritten(batches: dict[str, _Batch], rest: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

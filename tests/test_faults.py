@@ -191,15 +191,16 @@ def test_the_file_store_writes_each_tag_once_per_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from autolog.stores import file as file_store
+    from autolog.stores import file_journal
 
     written: list[int] = []
-    real = file_store.write_files
+    real = file_journal.write_files  # the files that show the journal, where tags are stored
 
     def counting(items: Sequence[tuple[Path, Any]], **kwargs: Any) -> None:
         written.append(len(items))
         real(items, **kwargs)
 
-    monkeypatch.setattr(file_store, "write_files", counting)
+    monkeypatch.setattr(file_journal, "write_files", counting)
     store = file_store.FileStore(str(tmp_path / "files"))
     experiment = store.get_or_create_experiment("e")
     store.create_run("r", experiment.experiment_id, "r", 1, "file:///a", None, {})
@@ -461,34 +462,50 @@ def test_a_writer_thread_that_died_is_noticed_and_replaced() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_a_full_disk_makes_log_artifacts_warn_and_leaves_nothing_behind(
+def test_a_full_disk_at_log_artifacts_is_waited_out_and_leaves_nothing_behind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Issue 17: a full disk at the call no longer drops the files (metrics wait for space, so
+    # do artifacts): the copies are retried on the writer's file thread and land.
+    import warnings
+
     from autolog.artifacts import local
 
     folder = tmp_path / "out"
     (folder / "sub").mkdir(parents=True)
     (folder / "sub" / "a.txt").write_text("a")
     (folder / "b.txt").write_text("b")
+    real = local.tempfile.mkstemp
+    full = [True]
 
-    def full(*args: Any, **kwargs: Any) -> Any:
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def mkstemp(*args: Any, **kwargs: Any) -> Any:
+        if full[0]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, **kwargs)
 
     with autolog.start_run() as run:
         autolog.log_metric("before", 1.0)
-        monkeypatch.setattr(local.tempfile, "mkstemp", full)
-        with pytest.warns(AutologWarning, match="No space left"):
-            autolog.log_artifacts(folder, "outputs")
-        with pytest.warns(AutologWarning, match="No space left"):
+        autolog.flush()
+        monkeypatch.setattr(local.tempfile, "mkstemp", mkstemp)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AutologWarning)  # "the store failed": said once
+            autolog.log_artifacts(folder, "outputs")  # neither raises nor drops
             autolog.log_artifact(folder / "b.txt")
-        with pytest.raises(InvalidInputError):
-            autolog.log_artifact(tmp_path / "missing.txt")  # bad input still raises
-        monkeypatch.undo()
+            with pytest.raises(InvalidInputError):
+                autolog.log_artifact(tmp_path / "missing.txt")  # bad input still raises
+            with pytest.raises(StoreUnavailableError):
+                autolog.flush(timeout=1)
+            full[0] = False
+            autolog.flush(timeout=30)
         autolog.log_metric("after", 1.0)
-    assert autolog.list_artifacts(run.info.run_id) == []
+    run_id = run.info.run_id
+    listed = sorted(f.path for f in autolog.list_artifacts(run_id))
+    assert listed == ["b.txt", "outputs"]
+    copy = autolog.download_artifacts(run_id, "outputs/sub/a.txt", tmp_path / "copy")
+    assert Path(copy).read_text() == "a"
     root = Path(run.info.artifact_uri.removeprefix("file://"))
-    assert not root.exists() or not any(root.rglob("*"))
-    assert set(autolog.get_run(run.info.run_id).data.metrics) == {"before", "after"}
+    assert [p.name for p in root.rglob("*") if p.name.startswith(".tmp-")] == []
+    assert set(autolog.get_run(run_id).data.metrics) == {"before", "after"}
 
 
 def test_log_artifacts_cut_short_for_now_are_all_placed_by_the_retry(
@@ -922,3 +939,19 @@ def test_a_model_of_a_run_looked_up_too_late_is_written_and_holds_nothing_up(
         assert client.flush(timeout=20)
         assert client.get_run(run_id).info.status is RunStatus.FINISHED
         assert client.load_model(f"runs:/{run_id}/model") == {"made": "late"}
+
+
+def test_a_full_disk_is_transient_for_every_kind_of_write() -> None:
+    # Issue 17: one retry policy (errors.is_transient) for values, artifacts and models; a
+    # layer that wraps a full disk in a StoreError does not turn it into a drop.
+    from autolog.errors import StoreError, is_transient
+
+    for code in (errno.ENOSPC, errno.EDQUOT):
+        full = OSError(code, os.strerror(code))
+        assert is_transient(full)
+        wrapped = StoreError("cannot write artifact model/model.pkl")
+        wrapped.__cause__ = full  # raise ... from full
+        assert is_transient(wrapped)
+    assert not is_transient(StoreError("a file where a folder should be"))
+    assert not is_transient(PermissionError(errno.EACCES, "Permission denied"))
+    assert not is_transient(InvalidInputError("bad"))

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -493,6 +494,78 @@ def test_uploads_are_hashed_and_checked(api: httpx.Client, run_id: str) -> None:
     _error(api.get(f"/runs/{run_id}/artifacts/bin/bad"), 404, "not_found")
     listed = api.get(f"/runs/{run_id}/artifacts", params={"path": "bin"}).json()["files"]
     assert [f["path"] for f in listed] == ["bin/blob"]  # no temporary file left either
+
+
+def test_a_body_of_many_pieces_is_hashed_as_it_streams_and_still_checked(rest_uri: str) -> None:
+    data = os.urandom((5 << 20) // 2)  # 2.5 MiB: several pieces of the server's writes
+    digest = hashlib.sha256(data).hexdigest()
+    with autolog.Client(rest_uri) as client:
+        run_id = client.create_run("Default").info.run_id
+
+    def pieces() -> Iterator[bytes]:
+        for start in range(0, len(data), 100_000):  # odd sizes: pieces straddle them
+            yield data[start : start + 100_000]
+
+    with httpx.Client(base_url=f"{rest_uri}/api/v1", timeout=30) as api:
+        wrong = api.put(
+            f"/runs/{run_id}/artifacts/big/bad",
+            content=pieces(),
+            headers={"X-Content-SHA256": "1" * 64, "Content-Length": str(len(data))},
+        )
+        _error(wrong, 400, "sha256_mismatch")
+        right = api.put(
+            f"/runs/{run_id}/artifacts/big/good",
+            content=pieces(),
+            headers={"X-Content-SHA256": digest, "Content-Length": str(len(data))},
+        )
+        assert right.json() == {"path": "big/good", "sha256": digest, "file_size": len(data)}
+        assert api.get(f"/runs/{run_id}/artifacts/big/good").content == data
+        listed = api.get(f"/runs/{run_id}/artifacts", params={"path": "big"}).json()["files"]
+        assert [f["path"] for f in listed] == ["big/good"]  # the refused one left nothing
+
+
+def test_log_artifact_reads_its_snapshot_once_to_hash_it(
+    rest_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The snapshot is hashed while staged; the upload sends that hash (the server checks the
+    bytes against it) instead of reading the file once more to hash it again."""
+    from autolog.stores import rest
+
+    hashed: list[Path] = []
+    plain = rest._sha256_file
+
+    def counted(path: Path) -> str:
+        hashed.append(path)
+        return plain(path)
+
+    monkeypatch.setattr(rest, "_sha256_file", counted)
+    staging = tmp_path / "tmp"
+    staging.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(staging))  # where snapshots are staged
+    data = os.urandom(3 << 20)
+    (tmp_path / "weights.bin").write_bytes(data)
+    client = autolog.Client(rest_uri)
+    run_id = client.create_run("Default").info.run_id
+    client.log_artifact(run_id, tmp_path / "weights.bin")
+    assert client.flush(timeout=30)
+    assert hashed == []
+    assert list(staging.iterdir()) == []  # the snapshot went once uploaded
+    digest = hashlib.sha256(data).hexdigest()
+    assert client.store.get_artifact_hashes(run_id) == {"weights.bin": digest}
+    copy = client.download_artifacts(run_id, "weights.bin", tmp_path / "down")
+    assert Path(copy).read_bytes() == data
+
+    # A hash recorded for a path that the file uploaded there does not have: the server
+    # refuses the bytes, and the client sends them again with their own hash.
+    staged = tmp_path / ".tmp-staged-other"
+    staged.write_bytes(b"other bytes")
+    store = client.store
+    assert isinstance(store, RestStore)
+    store.record_artifact_hashes(run_id, {"other.bin": "0" * 64})
+    got = store.run_artifacts(run_id).put_file(staged, "other.bin")
+    assert got == hashlib.sha256(b"other bytes").hexdigest()
+    assert store.get_artifact_hashes(run_id)["other.bin"] == got  # what the server took
+    client.close()
 
 
 def test_size_limits(api: httpx.Client, run_id: str, server: ServerProcess) -> None:

@@ -283,3 +283,75 @@ def test_the_public_api_over_a_server_on_postgresql(postgres_uri: str, tmp_path:
         assert autolog.load_model(f"runs:/{run.info.run_id}/model") == {"pg": True}
     finally:
         server.stop()
+
+
+# A store outage behind the server: SQLite locked by someone else (the test holds an exclusive
+# transaction). The server waits 0.3 s for the lock instead of SQLite's 30 s, so the outage
+# shows at once; a sitecustomize on PYTHONPATH sets that in the server process alone.
+_SHORT_LOCK_WAIT = """
+import autolog.stores.sql_driver
+autolog.stores.sql_driver._BUSY_TIMEOUT_S = 0.3
+"""
+
+
+@pytest.fixture
+def lockable_server(tmp_path: Path) -> Iterator[tuple[ServerProcess, Path]]:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_SHORT_LOCK_WAIT)
+    root = tmp_path / "server"
+    root.mkdir()
+    database = root / "autolog.db"
+    args = [
+        "--port", "0",
+        "--backend-store-uri", f"sqlite:///{database}",
+        "--artifacts-destination", str(root / "artifacts"),
+    ]  # fmt: skip
+    server = ServerProcess(args, cwd=root, env={"PYTHONPATH": str(site)})
+    try:
+        yield server, database
+    finally:
+        server.stop()
+
+
+def test_a_store_outage_is_answered_503_and_the_client_waits_it_out(
+    lockable_server: tuple[ServerProcess, Path], tmp_path: Path
+) -> None:
+    import sqlite3
+    import warnings
+
+    from autolog.stores.spool import spooled_sessions
+
+    server, database = lockable_server
+    client = autolog.Client(server.url)
+    run_id = client.create_run("Default").info.run_id
+    client.log_metric(run_id, "loss", -1.0, step=0)
+    assert client.flush(timeout=30)
+    lock = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+    try:
+        lock.execute("BEGIN EXCLUSIVE")
+        # the server says what it is: its store is out for now, ask again shortly
+        batch = httpx.post(
+            f"{server.url}/api/v1/runs/{run_id}/batch",
+            json={"metrics": [{"key": "x", "value": 1.0, "timestamp": T0, "step": 0}]},
+            timeout=30,
+        )
+        assert batch.status_code == 503, batch.text
+        assert batch.json()["error"]["code"] == "store_unavailable"
+        assert batch.headers["Retry-After"] == "1"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for step in range(1, 1_001):
+                client.log_metric(run_id, "loss", float(step), step=step)
+            releaser = threading.Timer(2.5, lock.execute, ("ROLLBACK",))
+            releaser.start()
+            stored = client.flush(timeout=30)  # the writer waits the outage out
+            releaser.join()
+        assert [str(w.message) for w in caught] == []  # no "does not take writes": no spool
+    finally:
+        lock.close()
+    assert stored
+    assert list(spooled_sessions(tmp_path / "autolog-runs" / "spool")) == []
+    history = client.get_metric_history(run_id, "loss")
+    assert [m.step for m in history] == list(range(1_001))
+    client.close()

@@ -100,9 +100,13 @@ def test_server_down_at_start_then_up(
             autolog.log_artifact(tmp_path / "notes.txt")
             autolog.log_model({"trained": True})
         autolog.flush()
+        autolog.flush()  # said once per outage
     messages = _autolog_warnings(caught)
-    assert len(messages) == 1, messages
+    assert len(messages) == 2, messages
     assert "does not take writes" in messages[0]
+    # flush() does not pass spooled values off as stored
+    assert "509 logged values were not stored" in messages[1]
+    assert "spooled on disk" in messages[1]
 
     server.start()
     stored = autolog.get_run(run.info.run_id)  # a read sends what is spooled first
@@ -306,7 +310,8 @@ def test_a_slow_server_times_out_and_nothing_is_doubled(
     proxy = FaultyProxy(server.url)
     try:
         autolog.set_tracking_uri(proxy.url)
-        with pytest.warns(AutologWarning, match="does not take writes"):
+        # "does not take writes", then flush(): "... were not stored ... does not take them"
+        with pytest.warns(AutologWarning, match="does not take"):
             with autolog.start_run() as run:
                 autolog.log_metric("loss", 0.0, step=0)
                 autolog.flush()
@@ -363,8 +368,9 @@ def test_a_token_revoked_mid_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                 autolog.flush()
             reset_autolog()  # the process's stores close: what is left is kept on disk
         messages = _autolog_warnings(caught)
-        assert len(messages) == 1, messages
+        assert len(messages) == 2, messages
         assert "not valid" in messages[0]
+        assert "100 logged values were not stored" in messages[1]  # the last flush() says so
         monkeypatch.setenv("AUTOLOG_TRACKING_TOKEN", token("second"))
         report = autolog.sync(progress=False)
         assert report.values >= 100
@@ -375,3 +381,131 @@ def test_a_token_revoked_mid_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         assert autolog.get_run(run.info.run_id).info.status is RunStatus.FINISHED
     finally:
         server.stop()
+
+
+FLUSH_THEN_KILLED = """
+import sys, time
+import autolog
+client = autolog.Client({url!r})
+run = client.create_run("Default")
+for step in range(1_000):
+    client.log_metric(run.info.run_id, "loss", float(step), step=step)
+started = time.monotonic()
+stored = client.flush(timeout=30)
+print(run.info.run_id, stored, round(time.monotonic() - started, 2), flush=True)
+time.sleep(120)  # killed before this ends
+"""
+
+
+def test_flush_with_the_server_away_spools_to_disk_and_a_sigkill_loses_nothing(
+    server: Server, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "script.py").write_text(FLUSH_THEN_KILLED.format(url=server.url))
+    child = subprocess.Popen(
+        [sys.executable, "script.py"], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        time.sleep(2.0)
+        child.send_signal(signal.SIGKILL)  # no exit handler runs: only what is on disk stays
+        _, stderr = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    run_id, stored, _ = line.split()
+    assert stored == "False", stderr  # spooled, not stored: flush() says so
+    sessions = list(spooled_sessions(work / "autolog-runs" / "spool"))
+    assert len(sessions) == 1
+
+    server.start()
+    code, _, err = _run_command("sync", cwd=work)
+    assert code == 0, err
+    autolog.set_tracking_uri(server.url)
+    history = autolog.get_metric_history(run_id, "loss")
+    assert [m.step for m in history] == list(range(1_000))  # every value, once
+
+
+EXITS_WHILE_AWAY = """
+import autolog
+autolog.set_tracking_uri({url!r})
+with autolog.start_run(run_name="exits-while-away") as run:
+    for step in range(1_000):
+        autolog.log_metric("loss", float(step), step=step)
+    autolog.flush(timeout=30)
+print(run.info.run_id, flush=True)
+"""
+
+
+def test_a_spool_is_sent_while_the_process_exits_if_the_server_comes_back(
+    server: Server, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    server.start()
+    proxy = FaultyProxy(server.url)
+    target = proxy._target
+    proxy._target = ("127.0.0.1", _free_port())  # connections taken and closed: server away
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "script.py").write_text(EXITS_WHILE_AWAY.format(url=proxy.url))
+    child = subprocess.Popen(
+        [sys.executable, "script.py"], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None
+        run_id = child.stdout.readline().strip()  # the run has ended: the process exits now
+        time.sleep(1.0)
+        proxy._target = target  # back, within the exit bound
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        proxy.close()
+    assert child.returncode == 0, stderr
+    assert "did not take" not in stderr, stderr  # nothing was left behind at exit
+    assert list(spooled_sessions(work / "autolog-runs" / "spool")) == []
+    assert "were not stored" in stderr  # and flush() said so while the server was away
+    autolog.set_tracking_uri(server.url)
+    stored = autolog.get_run(run_id)
+    assert stored.info.status is RunStatus.FINISHED
+    assert [m.step for m in autolog.get_metric_history(run_id, "loss")] == list(range(1_000))
+
+
+def test_log_metric_costs_microseconds_with_the_server_away(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from autolog.stores.spool import Spool
+
+    spooled_on: set[str] = set()
+    append = Spool.append
+
+    def watched(self: Spool, op: object) -> None:
+        spooled_on.add(threading.current_thread().name)
+        append(self, op)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Spool, "append", watched)
+    autolog.set_tracking_uri(f"http://127.0.0.1:{_free_port()}")  # nobody listens
+    calls = 50_000
+    with pytest.warns(AutologWarning, match="does not take"), autolog.start_run():
+        autolog.log_metric("warm", 0.0)
+        autolog.flush()  # the server is known to be away, the spool is open
+        started = time.perf_counter()
+        for step in range(calls):
+            autolog.log_metric("loss", float(step), step=step)
+        per_call = (time.perf_counter() - started) / calls
+        autolog.flush()
+    assert spooled_on
+    assert threading.main_thread().name not in spooled_on
+    assert per_call < 50e-6, f"{per_call * 1e6:.1f} us per log_metric"  # (160 us reported)

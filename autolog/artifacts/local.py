@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import itertools
 import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from autolog.entities import FileInfo
 from autolog.errors import (
@@ -25,7 +26,16 @@ from autolog.errors import (
 from autolog.stores.common import local_path
 from autolog.validation import check_artifact_path
 
-__all__ = ["LocalArtifactRepository", "discard_staged", "sha256_file", "stage_file"]
+__all__ = [
+    "LocalArtifactRepository",
+    "Snapshot",
+    "copy_snapshot",
+    "discard_snapshot",
+    "discard_staged",
+    "sha256_file",
+    "snapshot_file",
+    "stage_file",
+]
 
 _CHUNK = 1 << 20
 
@@ -39,6 +49,7 @@ def sha256_file(path: Path) -> str:
 
 
 _STAGED = ".tmp-staged-"
+_serial = itertools.count()
 
 
 def stage_file(source: Path, repo: LocalArtifactRepository | None) -> tuple[Path, str]:
@@ -71,6 +82,139 @@ def _copy_hashing(source: Path, folder: Path, prefix: str) -> tuple[str, str]:
         _unlink(tmp)
         raise
     return tmp, digest.hexdigest()
+
+
+#: files up to this size are copied at the call (a few hundred microseconds at most); larger
+#: ones are snapshotted (a clone or a hard link) and copied on the writer's file thread
+COPY_AT_CALL = 256 * 1024
+# Linux's ioctl that clones a file's extents (btrfs, XFS with reflink, bcachefs, ...):
+# a copy-on-write snapshot that costs microseconds whatever the size.
+_FICLONE = 0x40049409
+# devices where a clone was refused (the file system has none): not tried there again
+_no_clone: set[int] = set()
+
+
+class Snapshot(NamedTuple):
+    """What ``snapshot_file`` took of a file at ``log_artifact``: see ``copy_snapshot``."""
+
+    #: the snapshot (``own``: ours, removed once used), or the caller's file itself
+    path: Path
+    own: bool
+    #: nobody can change these bytes any more (a copy, a clone); else the stamp is checked
+    exact: bool
+    #: SHA-256 where the bytes were copied (and hashed) at the call already
+    digest: str | None
+    #: (inode, size, modification time) of the file when the call returned
+    stamp: tuple[int, int, int]
+
+
+def snapshot_file(source: Path, repo: LocalArtifactRepository | None) -> Snapshot:
+    """A snapshot of the regular file ``source`` for ``log_artifact``, taken on the calling
+    thread in microseconds: a copy for a small file; else a clone (reflink) where the file
+    system has them, a true snapshot; else a hard link, which keeps the bytes if the caller
+    replaces or deletes its file, but shares a rewrite in place (``copy_snapshot`` then finds
+    the size or modification time changed and refuses it); else nothing (the file is read on
+    the writer, refused there if it changed). Raises ``FileNotFoundError``, and
+    ``InvalidInputError`` for what is not a regular file."""
+    info = os.stat(source)
+    if not stat.S_ISREG(info.st_mode):
+        raise InvalidInputError(f"log_artifact logs regular files, not {str(source)!r}")
+    folder = repo.root if repo is not None else Path(tempfile.gettempdir())
+    stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if info.st_size <= COPY_AT_CALL:
+            tmp, digest = _copy_hashing(source, folder, _STAGED)
+            return Snapshot(Path(tmp), True, True, digest, stamp)
+        clone = _clone(source, folder, info)
+        if clone is not None:
+            return Snapshot(clone, True, True, None, _stamp(clone))
+    except FileNotFoundError:
+        if not source.exists():
+            raise
+    except OSError:
+        pass  # a full disk: the writer copies the file (and waits for space)
+    # A hard link beside the run's files, else in the temporary folder (where the files that
+    # integrations write and remove at once are): the first on the file's own file system.
+    for place in dict.fromkeys((folder, Path(tempfile.gettempdir()))):
+        link = f"{place}/{_STAGED}{os.getpid()}-{next(_serial)}"
+        try:
+            os.link(source, link)
+        except OSError:
+            continue  # another file system, or none with hard links
+        linked = os.stat(link)
+        if linked.st_ino == info.st_ino:  # else replaced just now: it is read on the writer
+            return Snapshot(Path(link), True, False, None, _stamp(Path(link)))
+        _unlink(link)
+        break
+    return Snapshot(source, False, False, None, stamp)
+
+
+def _clone(source: Path, folder: Path, info: os.stat_result) -> Path | None:
+    if not hasattr(os, "O_CLOEXEC") or info.st_dev in _no_clone or os.name != "posix":
+        return None
+    import fcntl
+
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=_STAGED)
+    try:
+        with source.open("rb") as src:
+            fcntl.ioctl(fd, _FICLONE, src.fileno())
+        os.fchmod(fd, stat.S_IMODE(info.st_mode))
+    except OSError:
+        _no_clone.add(info.st_dev)
+        os.close(fd)
+        _unlink(tmp)
+        return None
+    os.close(fd)
+    return Path(tmp)
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    info = os.stat(path)
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def copy_snapshot(snapshot: Snapshot, repo: LocalArtifactRepository | None) -> tuple[Path, str]:
+    """On the writer's file thread: the bytes ``snapshot`` took, staged beside ``repo``'s
+    files (else in a temporary folder), and their SHA-256. A hard link or the caller's file
+    itself is copied, and refused (``InvalidInputError``) if its size or modification time
+    changed since the call: those bytes are gone, and the new ones are not what was logged.
+    An exact snapshot is its own staged copy; the caller removes any other once it has been
+    copied (``discard_snapshot``)."""
+    if snapshot.exact:
+        digest = snapshot.digest
+        if digest is None:  # a clone: hashed here, off the caller's thread
+            digest = sha256_file(snapshot.path)
+        return snapshot.path, digest
+    changed = InvalidInputError("the file changed before autolog could copy it")
+    try:
+        before = _stamp(snapshot.path)
+    except FileNotFoundError:
+        raise changed from None
+    if before != snapshot.stamp:
+        raise changed
+    folder = repo.root if repo is not None else Path(tempfile.gettempdir())
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp, digest = _copy_hashing(snapshot.path, folder, _STAGED)
+    except FileNotFoundError:
+        raise changed from None
+    except OSError as exc:
+        raise _storage_error(f"cannot copy {snapshot.path}: {exc}", exc) from exc
+    try:
+        after = _stamp(snapshot.path)
+    except FileNotFoundError:
+        after = None
+    if after != snapshot.stamp:
+        _unlink(tmp)
+        raise changed
+    return Path(tmp), digest
+
+
+def discard_snapshot(snapshot: Snapshot) -> None:
+    """Remove what ``snapshot_file`` made (never the caller's own file)."""
+    if snapshot.own:
+        _unlink(str(snapshot.path))
 
 
 def discard_staged(copies: list[Path]) -> None:
@@ -174,7 +318,7 @@ class LocalArtifactRepository:
         """The size of the file at ``path`` and its content in pieces of 1 MiB."""
         target = self.resolve(path)
         try:
-            stream = _open_own(target, path)
+            stream = _open_own(target, path, self.root)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFoundError("artifact", path) from None
         try:
@@ -218,10 +362,40 @@ class LocalArtifactRepository:
         except OSError as exc:
             raise _storage_error(f"cannot write artifact {target}: {exc}", exc) from exc
 
+    def link_same(self, path: str, digest: str, candidates: Iterable[str]) -> bool:
+        """Make ``path`` a hard link to the first of ``candidates`` (other files of the run)
+        that holds the bytes of SHA-256 ``digest``: one copy of the bytes on disk. The
+        candidate is hashed again first; False (nothing changed) where none matches or the
+        file system has no hard links."""
+        target = self.resolve(path)
+        for other in candidates:
+            if other == path:
+                continue
+            try:
+                source = self.resolve(other)
+                with _open_own(source, other, self.root) as stream:
+                    info = os.fstat(stream.fileno())
+                    if _sha256_stream(stream) != digest:
+                        continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = f"{target.parent}/.tmp-link-{os.getpid()}-{next(_serial)}"
+                os.link(source, tmp)
+                try:
+                    linked = os.stat(tmp)
+                    if (linked.st_dev, linked.st_ino) != (info.st_dev, info.st_ino):
+                        continue  # replaced since it was hashed: not those bytes
+                    os.replace(tmp, target)
+                finally:
+                    _unlink(tmp)
+                return True
+            except (OSError, StoreError, UnsafePathError):
+                continue  # gone, not ours, or no hard links here: the bytes are written
+        return False
+
     def read_bytes(self, path: str) -> bytes:
         target = self.resolve(path)
         try:
-            with _open_own(target, path) as stream:
+            with _open_own(target, path, self.root) as stream:
                 return stream.read()
         except (FileNotFoundError, IsADirectoryError):
             raise NotFoundError("artifact", path) from None
@@ -281,7 +455,7 @@ class LocalArtifactRepository:
 
     def _copy_out(self, relative: str, out: Path) -> None:
         """Copy one artifact to ``out``, replacing (never following) whatever is there."""
-        with _open_own(self.resolve(relative), relative) as src:
+        with _open_own(self.resolve(relative), relative, self.root) as src:
             fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".autolog-download-")
             try:
                 with os.fdopen(fd, "wb") as dst:
@@ -292,9 +466,10 @@ class LocalArtifactRepository:
                 raise
 
 
-def _open_own(target: Path, relative: str) -> BinaryIO:
+def _open_own(target: Path, relative: str, root: Path) -> BinaryIO:
     """Open an artifact file to read: never through a symlink, never a file with another
-    name elsewhere (a hard link: our writes always make files with one link)."""
+    name outside the run's ``root`` (a hard link: ours, made by ``link_same``, join files of
+    one run only)."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(target, flags)
@@ -309,10 +484,35 @@ def _open_own(target: Path, relative: str) -> BinaryIO:
     if stat.S_ISDIR(info.st_mode):
         stream.close()
         raise IsADirectoryError(str(target))
-    if info.st_nlink > 1:
+    if info.st_nlink > 1 and _links_under(root, info) != info.st_nlink:
         stream.close()
         raise UnsafePathError(relative, "the file has other hard links (not written by autolog)")
     return stream
+
+
+def _links_under(root: Path, info: os.stat_result) -> int:
+    """How many names the file of ``info`` has under ``root`` (symlinks not followed): all of
+    its links, for files that share their bytes within a run."""
+    found = 0
+    folders = [str(root)]
+    while folders:
+        try:
+            entries = list(os.scandir(folders.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                folders.append(entry.path)
+            elif entry.inode() == info.st_ino and entry.is_file(follow_symlinks=False):
+                found += entry.stat(follow_symlinks=False).st_dev == info.st_dev
+    return found
+
+
+def _sha256_stream(stream: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    while block := stream.read(_CHUNK):
+        digest.update(block)
+    return digest.hexdigest()
 
 
 def _real_folder(folder: Path, *, create: bool) -> None:

@@ -42,7 +42,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {**_ERROR, "description": "the body is larger than the server's limit"},
     422: {**_ERROR, "description": "the request does not have the documented form"},
     500: {**_ERROR, "description": "the server or its store failed"},
-    503: {**_ERROR, "description": "the tracking store is unavailable for now: retry"},
+    503: {
+        **_ERROR,
+        "description": "the tracking store is unavailable for now: retry after Retry-After s",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+    },
 }
 _RUN_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 HISTORY_PAGE = 10_000

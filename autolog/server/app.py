@@ -29,6 +29,8 @@ from autolog.stores.base import Store, open_store
 __all__ = ["app_from_env", "create_app", "open_backend"]
 
 _log = logging.getLogger(__name__)
+#: seconds a client waits before it asks again when the store is out (503)
+_RETRY_AFTER = "1"
 
 _HTTP_CODES = {
     400: "invalid_request",
@@ -153,7 +155,12 @@ def _add_error_handlers(app: FastAPI) -> None:
         status, body = wire.error_to_json(exc)
         if status >= 500:
             _log.warning("autolog server: %s %s failed: %s", request.method, request.url.path, exc)
-        return json_response(body, status)
+        response = json_response(body, status)
+        if status == 503:
+            # the store is out (database stopped, locked): the client tries again shortly
+            # rather than taking the write for refused or keeping it for later
+            response.headers["Retry-After"] = _RETRY_AFTER
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:

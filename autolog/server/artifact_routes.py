@@ -28,6 +28,9 @@ __all__ = ["router"]
 
 router = APIRouter()
 _PIECE = 1 << 20
+#: uploads this large are looked for among the run's files (one query of its hashes): a
+#: smaller one is not worth the query
+_SHARED_MIN = 1 << 20
 
 
 class _BigFileResponse(FileResponse):
@@ -101,16 +104,21 @@ async def upload_artifact(
         upload.write(piece)
 
     try:
-        pending = bytearray()
+        # The body's chunks (64 KiB or so) are gathered into pieces, each hashed and written in
+        # one hop to a worker thread: joined once, never copied again on the event loop.
+        pending: list[bytes] = []
+        held = 0
         async for chunk in request.stream():
-            pending += chunk
-            if len(pending) >= _PIECE:
-                size += len(pending)
-                await run_in_threadpool(write, bytes(pending))
+            pending.append(chunk)
+            held += len(chunk)
+            if held >= _PIECE:
+                size += held
+                await run_in_threadpool(write, b"".join(pending))
                 pending.clear()
+                held = 0
         if pending:
-            size += len(pending)
-            await run_in_threadpool(write, bytes(pending))
+            size += held
+            await run_in_threadpool(write, b"".join(pending))
         actual = digest.hexdigest()
         if x_content_sha256 and actual != x_content_sha256:
             raise wire.DigestMismatchError(
@@ -126,6 +134,8 @@ async def upload_artifact(
         await run_in_threadpool(upload.abort)
         raise
     await run_in_threadpool(state.store.record_artifact_hashes, run_id, {checked: actual})
+    if isinstance(repository, LocalArtifactRepository) and size >= _SHARED_MIN:
+        await run_in_threadpool(_same_bytes, state.store, repository, run_id, checked, actual)
     return Response(
         wire.dumps({"path": checked, "sha256": actual, "file_size": size}),
         media_type="application/json",
@@ -153,6 +163,16 @@ def _refuse_model_change(
         f"{path!r} is in a model's folder of run {run_id}: only log_model writes it, "
         "and nothing was written"
     )
+
+
+def _same_bytes(
+    store: Any, repository: LocalArtifactRepository, run_id: str, path: str, digest: str
+) -> None:
+    """One copy of the bytes in a local folder: an upload holding what another file of the
+    run holds becomes a hard link to it (a bucket keeps each object)."""
+    others = [p for p, d in store.get_artifact_hashes(run_id).items() if d == digest and p != path]
+    if others:
+        repository.link_same(path, digest, others[:4])
 
 
 _DOWNLOAD: dict[int | str, dict[str, Any]] = {

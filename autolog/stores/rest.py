@@ -5,15 +5,20 @@ client per store keeps connections alive between the writer's batches; every cal
 timeout (``$AUTOLOG_HTTP_TIMEOUT`` seconds, 60 by default; connecting: 10). The token in
 ``$AUTOLOG_TRACKING_TOKEN`` is read for every request, so a replaced token takes effect at once.
 
-When the server does not answer (down, restarting, too slow, refusing the token), writes go to
-the spool (``autolog.stores.spool``) instead of failing, so training goes on: one warning, the
-writes kept in order (in memory, then on disk under ``./autolog-runs/spool``) and sent by a
-background thread as soon as the server answers again. Writes are idempotent, so an answer
-lost to a timeout or a dropped connection costs nothing: each batch carries an id the server
-stores it under at most once, and a run whose creation comes back from the spool is taken as
-created when the server says it exists. Metric values travel in a binary columnar form
-(``autolog.wire``), not one JSON object per value. ``sync`` sends spools left by processes that
-exited while the server was away.
+A server whose own store is out (its database stopped or locked) answers 503 with
+``Retry-After``: the write is tried again, as told, for up to ``_UNAVAILABLE_SECONDS``. When the
+server does not answer at all (down, restarting, too slow, refusing the token), or its store
+stays out, writes go to the spool (``autolog.stores.spool``) instead of failing, so training
+goes on: one warning, the writes kept in order on disk under ``./autolog-runs/spool`` (all of
+this on the writer's thread, never the caller's) and sent by a background thread as soon as
+the server answers again (it asks every ``_DRAIN_EVERY`` seconds at most), and at exit for up
+to ``_EXIT_DRAIN_SECONDS``. ``settle`` tells stored from spooled, for ``flush()``.
+
+Writes are idempotent, so an answer lost to a timeout or a dropped connection costs nothing:
+each batch carries an id the server stores it under at most once, and a run whose creation
+comes back from the spool is taken as created when the server says it exists. Metric values
+travel in a binary columnar form (``autolog.wire``), not one JSON object per value. ``sync``
+sends spools left by processes that exited while the server was away.
 
 Needs httpx (the ``client`` extra); FastAPI is not needed to log to a server.
 """
@@ -95,6 +100,12 @@ _UPLOAD_TRIES = 3
 
 # At exit, how long the spool may take to reach a server that answers again.
 _EXIT_DRAIN_SECONDS = 5.0
+# How long a write answered 503 (the server's store is out) is tried again before it is spooled,
+# and the longest wait between tries whatever Retry-After says.
+_UNAVAILABLE_SECONDS = 10.0
+_RETRY_AFTER_MAX = 2.0
+# The longest pause of the spool's sender between tries: it costs one refused connection.
+_DRAIN_EVERY = 1.0
 _OFFLINE = "offline:"
 
 
@@ -157,8 +168,13 @@ class RestStore:
         self._drainer: threading.Thread | None = None
         self._wake = threading.Event()
         self._warned = False
+        self._told_spooled = False
         self._provisional: dict[str, Experiment] = {}
         self._refused_runs: set[str] = set()
+        # (run, path) -> the SHA-256 just recorded for it: the file uploaded next under that
+        # path is the snapshot hashed while it was staged, so it is not read twice to hash it
+        # (the server checks the bytes against it all the same)
+        self._recorded: dict[tuple[str, str], str] = {}
         _stores.add(self)
 
     def __repr__(self) -> str:
@@ -252,7 +268,10 @@ class RestStore:
                 data = None
             finally:
                 response.close()
-            raise wire.error_from_json(response.status_code, data)
+            error = wire.error_from_json(response.status_code, data)
+            if response.status_code == 503:
+                raise _Unavailable(str(error), _retry_after(response.headers.get("retry-after")))
+            raise error
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -487,6 +506,9 @@ class RestStore:
 
     def record_artifact_hashes(self, run_id: str, hashes: Mapping[str, str]) -> None:
         check_storable("artifact path", *hashes, *hashes.values())
+        if len(self._recorded) > 10_000:
+            self._recorded.clear()  # hints only: forgetting them costs a hash each
+        self._recorded.update(((run_id, path), digest) for path, digest in hashes.items())
         if hashes:
             self._submit(Op("hashes", run_id, {"hashes": dict(hashes)}, values=len(hashes)))
         else:
@@ -579,12 +601,13 @@ class RestStore:
         disk (and say where) for ``autolog sync``."""
         if self._closed:
             return
+        deadline = time.monotonic() + _EXIT_DRAIN_SECONDS
         self._wake.set()
         drainer = self._drainer
         if drainer is not None and drainer is not threading.current_thread():
             drainer.join(_EXIT_DRAIN_SECONDS)
-        if self._spool_pending():
-            self._drain(deadline=time.monotonic() + _EXIT_DRAIN_SECONDS)
+        # asked until the bound, not once: a server restarting as the process ends takes it all
+        self._drain_until(deadline)
         self._keep_spool()
         with self._lock:
             self._closed = True
@@ -594,15 +617,39 @@ class RestStore:
 
     # -------------------------------------------------------------------------------- spool
 
+    def settle(self, timeout: float | None = None) -> int:
+        """Send what is spooled if the server answers (within ``timeout`` seconds, else as
+        long as it takes); how many values are still spooled (on disk) after that."""
+        if self._spool_pending() and threading.current_thread() is not self._drainer:
+            self._drain(None if timeout is None else time.monotonic() + timeout)
+        spool = self._spool
+        return spool.values() if spool is not None else 0
+
+    def spool_notice(self) -> str | None:
+        """What the spool holds, said once while the server stays away (None: nothing, or
+        said already)."""
+        spool = self._spool
+        values = spool.values() if spool is not None else 0
+        if not values or self._told_spooled:
+            return None
+        self._told_spooled = True
+        assert spool is not None
+        return (
+            f"autolog: {values} logged values were not stored: the tracking server at "
+            f"{self.base_url} does not take them; they are spooled on disk in "
+            f"{spool.session or self._spool_root} "
+            "and sent as soon as it answers (or by `autolog sync` once this process ends)"
+        )
+
     def _submit(self, op: Op) -> None:
         """Send a write, or spool it (after everything spooled before it) while the server
-        does not answer."""
+        does not answer. Runs on the writer's thread."""
         with self._lock:
             if self._spool_pending():
                 self._append(op)
                 return
         try:
-            self._send(op, again=False)
+            self._send_patiently(op)
         except StoreUnavailableError as exc:
             self._went_offline(exc)
             with self._lock:
@@ -621,6 +668,22 @@ class RestStore:
     def _spool_pending(self) -> bool:
         spool = self._spool
         return spool is not None and len(spool) > 0
+
+    def _send_patiently(self, op: Op, *, again: bool = False) -> None:
+        """``_send``, tried again for a while where the server answers that its store is out
+        (503): an outage of a few seconds costs a pause of the writer, not a spool."""
+        deadline = time.monotonic() + _UNAVAILABLE_SECONDS
+        while True:
+            try:
+                self._send(op, again=again)
+                return
+            except _Unavailable as exc:
+                pause = min(exc.retry_after, _RETRY_AFTER_MAX, deadline - time.monotonic())
+                if pause <= 0:
+                    raise
+                time.sleep(pause)
+                # refused, not done: but an earlier try may have been, and its answer lost
+                again = True
 
     def _send(self, op: Op, *, again: bool) -> None:
         """One write to the server; ``again``: it was sent before (from the spool)."""
@@ -666,14 +729,18 @@ class RestStore:
             except wire.DigestMismatchError:
                 if attempt == _UPLOAD_TRIES - 1:
                     raise
+                if attempt == 0 and op.path is not None:
+                    # the hash was the one recorded for the path, not the file's: the file's
+                    # own then (what put_file returns, where it was sent at once)
+                    op.meta["sha256"] = headers["X-Content-SHA256"] = _sha256_file(op.path)
 
     def _went_offline(self, exc: StoreUnavailableError) -> None:
         if not self._warned:
             self._warned = True
             warn(
                 f"autolog: the tracking server at {self.base_url} does not take writes "
-                f"({exc}); training goes on: what is logged is kept (in memory, then in "
-                f"{self._spool_root}) and sent when it answers"
+                f"({exc}); training goes on: what is logged is kept on disk in "
+                f"{self._spool_root} and sent when it answers"
             )
 
     def _before_read(self) -> None:
@@ -695,6 +762,7 @@ class RestStore:
                     if spool is not None and op is None and spool.session is not None:
                         spool.release()  # all sent: the session folder goes
                 if op is None or spool is None:
+                    self._told_spooled = False  # a later outage is said again
                     return True
                 if deadline is not None and time.monotonic() > deadline:
                     return False
@@ -724,8 +792,22 @@ class RestStore:
         self._wake = threading.Event()
         self._spool = None
 
+    def _drain_until(self, deadline: float) -> bool:
+        """Send the spool, asking again every little while until ``deadline``; True once none
+        is left."""
+        while self._spool_pending():
+            if self._drain(deadline=deadline):
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(0.2, left))
+        return True
+
     def _drain_loop(self) -> None:
-        delay = 0.5
+        # Asked often (a refused connection costs next to nothing) so that what is spooled
+        # leaves as soon as the server answers, not after a long back-off.
+        delay = 0.2
         while not self._closed:
             if self._wake.wait(delay):
                 return  # closing: close() takes over
@@ -735,7 +817,7 @@ class RestStore:
                     self.base_url,
                 )
                 return
-            delay = min(delay * 2, 30.0)
+            delay = min(delay * 2, _DRAIN_EVERY)
 
     def _keep_spool(self) -> None:
         """At close: what is still spooled goes to disk, and stderr says where."""
@@ -764,7 +846,7 @@ class RestStore:
             if op is None:
                 return writes, values
             try:
-                self._send(op, again=True)
+                self._send_patiently(op, again=True)
             except StoreUnavailableError:
                 raise
             except AutologError as exc:
@@ -795,6 +877,23 @@ lifecycle.on_fork(lifecycle.Layer.STORE, after_in_child=_after_fork_in_child)
 
 class _Lost(StoreUnavailableError):
     """The request went out, its answer did not come back: it may or may not have been done."""
+
+
+class _Unavailable(StoreUnavailableError):
+    """The server answered 503: its own store is out for now; try again after ``retry_after``
+    seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _retry_after(value: str | None) -> float:
+    """Retry-After in seconds (an HTTP date, or nothing readable: one second)."""
+    try:
+        return max(0.0, float(value or ""))
+    except ValueError:
+        return 1.0
 
 
 def _reason(exc: Exception) -> str:
@@ -839,10 +938,22 @@ class HttpArtifactRepository(DownloadsFileByFile):
         return f"{self._base}/{_quoted_path(checked)}"
 
     def put_file(self, source: Path, path: str) -> str:
-        digest = _sha256_file(source)
-        meta = {"path": check_artifact_path(path), "sha256": digest}
+        checked = check_artifact_path(path)
+        hint = self._store._recorded.pop((self.run_id, checked), None)
+        # only a snapshot autolog staged (named so by autolog.artifacts.local) is taken to hold
+        # what was recorded for its path; any other file is hashed
+        staged = source.name.startswith(".tmp-staged-")
+        digest = hint if hint is not None and staged else _sha256_file(source)
+        meta = {"path": checked, "sha256": digest}
         self._store._submit(Op("artifact", self.run_id, meta, None, source))
-        return digest
+        return meta["sha256"]
+
+    def place(self, staged: Path, path: str) -> None:
+        """Upload a snapshot made by ``stage_file`` to ``path``, then remove it (the spool
+        keeps its own copy where the server does not take it now; a failed upload keeps it
+        for the retry)."""
+        self.put_file(staged, path)
+        staged.unlink(missing_ok=True)
 
     def put_bytes(self, path: str, data: bytes, sha256: str | None = None) -> str:
         digest = sha256 or hashlib.sha256(data).hexdigest()
@@ -981,11 +1092,8 @@ def _logger() -> Any:
 
 
 def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as stream:
-        while block := stream.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def _pieces(stream: Any) -> Iterator[bytes]:

@@ -1,9 +1,13 @@
 """The spool: writes a tracking server did not take, kept in order until it answers again.
 
 When the server does not answer (down, restarting, too slow, refusing the token), the REST
-store appends each write to its spool instead of failing, and training goes on. Writes wait in
-memory up to ``$AUTOLOG_SPOOL_MEMORY`` bytes (64 MiB by default; metric values take 24 bytes
-each in the binary form they are sent in), then on disk under the working folder::
+store appends each write to its spool instead of failing, and training goes on. The REST store
+spools on the writer's thread, never the caller's. Each write goes to disk at once (written and
+fsync'd before ``append`` returns), so a process killed while the server is away loses nothing
+the writer had handed over: the store's "durable within a second" holds. Where that costs too
+much, ``$AUTOLOG_SPOOL_MEMORY`` bytes (0 by default; metric values take 24 bytes each in the
+binary form they are sent in) may wait in memory first, lost if the process is killed. On disk,
+under the working folder::
 
     autolog-runs/spool/<server>/<session>/
         target.json             {"tracking_uri": ...}: where these writes go
@@ -48,7 +52,8 @@ __all__ = [
 ]
 
 MEMORY_ENV = "AUTOLOG_SPOOL_MEMORY"
-_DEFAULT_MEMORY = 64 * 1024 * 1024
+# Nothing waits in memory: the spool keeps the writer's promise of durability within a second.
+_DEFAULT_MEMORY = 0
 _KINDS = ("create_run", "batch", "update_run", "hashes", "artifact", "model")
 _CHUNK = 1 << 20
 
@@ -110,8 +115,9 @@ _spools: weakref.WeakSet[Spool] = weakref.WeakSet()
 
 
 class Spool:
-    """Writes waiting for one tracking server, oldest first: in memory up to a bound, then
-    in a session folder on disk. Safe to use from any thread."""
+    """Writes waiting for one tracking server, oldest first, in a session folder on disk
+    (in memory first up to ``$AUTOLOG_SPOOL_MEMORY`` bytes where that is set). Safe to use
+    from any thread."""
 
     def __init__(self, target: str, root: Path | None = None, *, session: Path | None = None):
         self.target = target
@@ -123,9 +129,11 @@ class Spool:
         self._session = session
         self._lock_file: IO[bytes] | None = None
         self._disk: deque[Path] = deque()  # files of the ops on disk, oldest first
+        self._disk_values: deque[int] = deque()  # the values each of them carries
         self._seq = 0
         if session is not None:
             self._disk.extend(_op_files(session))
+            self._disk_values.extend(int(_read_meta(path).get("values", 1)) for path in self._disk)
             if self._disk:
                 self._seq = int(self._disk[-1].name.split(".", 1)[0])
         _spools.add(self)
@@ -162,15 +170,15 @@ class Spool:
         with self._lock:
             if self._disk:
                 _remove_op(self._disk.popleft())
+                self._disk_values.popleft()
             elif self._memory and self._memory[0] is op:
                 self._memory.popleft()
                 self._memory_bytes -= op.size
 
     def values(self) -> int:
-        """How many values are waiting (reading the descriptions of those on disk)."""
+        """How many values are waiting."""
         with self._lock:
-            on_disk = sum(int(_read_meta(path).get("values", 1)) for path in self._disk)
-            return on_disk + sum(op.values for op in self._memory)
+            return sum(self._disk_values) + sum(op.values for op in self._memory)
 
     def runs(self) -> set[str]:
         with self._lock:
@@ -234,6 +242,7 @@ class Spool:
         else:
             _write_file(base, json.dumps(meta).encode())
         self._disk.append(base)
+        self._disk_values.append(op.values)
 
     def _after_fork(self) -> None:
         # The child's spool starts empty: the parent's writes are the parent's to send.
@@ -241,6 +250,7 @@ class Spool:
         self._memory = deque()
         self._memory_bytes = 0
         self._disk = deque()
+        self._disk_values = deque()
         self._session = None
         self._lock_file = None
 
