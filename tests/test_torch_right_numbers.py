@@ -23,12 +23,8 @@ F = torch.nn.functional
 DataLoader = torch.utils.data.DataLoader
 TensorDataset = torch.utils.data.TensorDataset
 
-
-@pytest.fixture
-def autologged() -> Iterator[None]:
-    autolog.autolog()
-    yield
-    autolog.autolog(disable=True)
+# the plain-loop tests' fixture and readers (``autologged`` is used by name)
+from test_torch import autologged, history, only_run  # noqa: E402, F401
 
 
 def data(n: int = 64, features: int = 4) -> tuple[Any, Any]:
@@ -37,18 +33,8 @@ def data(n: int = 64, features: int = 4) -> tuple[Any, Any]:
     return X, X.sum(dim=1, keepdim=True)
 
 
-def history(run_id: str, key: str) -> list[float]:
-    return [m.value for m in autolog.get_metric_history(run_id, key)]
-
-
 def steps_of(run_id: str, key: str) -> list[int]:
     return [m.step for m in autolog.get_metric_history(run_id, key)]
-
-
-def only_run() -> autolog.Run:
-    runs = autolog.search_runs()
-    assert len(runs) == 1, [r.info.run_name for r in runs]
-    return runs[0]
 
 
 @pytest.mark.usefixtures("autologged")

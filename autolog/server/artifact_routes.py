@@ -21,7 +21,7 @@ from autolog.artifacts.local import LocalArtifactRepository
 from autolog.errors import InvalidInputError, NotFoundError, RunStateError
 from autolog.server import schemas
 from autolog.server.state import ServerState, state_of
-from autolog.stores.common import PRESUMED_KILLED_TAG, takes_writes
+from autolog.stores.common import PRESUMED_KILLED_TAG, inside_models, takes_writes
 from autolog.validation import check_artifact_path
 
 __all__ = ["router"]
@@ -93,8 +93,8 @@ async def upload_artifact(
             f"run {run_id} is {run.info.status}: the artifacts of an ended run do not change"
         )
     # A model's files are written by log_model alone: refused before the first byte lands.
-    model_files = await run_in_threadpool(_model_files_around, state, run_id, checked)
-    _refuse_model_change(run_id, checked, model_files, x_content_sha256 or None)
+    model = await run_in_threadpool(_model_around, state, run_id, checked)
+    _refuse_model_change(run_id, checked, model, x_content_sha256 or None)
     upload = await run_in_threadpool(repository.open_upload, checked)
     digest = hashlib.sha256()
     size = 0
@@ -127,8 +127,8 @@ async def upload_artifact(
             )
         # log_model may have recorded the model while the bytes arrived: asked again, and the
         # file appears only once accepted
-        model_files = await run_in_threadpool(_model_files_around, state, run_id, checked)
-        _refuse_model_change(run_id, checked, model_files, actual)
+        model = await run_in_threadpool(_model_around, state, run_id, checked)
+        _refuse_model_change(run_id, checked, model, actual)
         await run_in_threadpool(upload.commit)
     except BaseException:
         await run_in_threadpool(upload.abort)
@@ -142,27 +142,28 @@ async def upload_artifact(
     )
 
 
-def _model_files_around(state: ServerState, run_id: str, path: str) -> dict[str, str] | None:
-    """The files of the model recorded in a folder holding ``path``, if there is one."""
+def _model_around(state: ServerState, run_id: str, path: str) -> dict[str, dict[str, str]]:
+    """The model recorded in a folder holding ``path``, as {folder: its files}; {} if none."""
     parts = path.split("/")
     for end in range(1, len(parts)):
-        files = state.store.get_model_files(run_id, "/".join(parts[:end]))
+        folder = "/".join(parts[:end])
+        files = state.store.get_model_files(run_id, folder)
         if files is not None:
-            return files
-    return None
+            return {folder: files}
+    return {}
 
 
 def _refuse_model_change(
-    run_id: str, path: str, model_files: dict[str, str] | None, digest: str | None
+    run_id: str, path: str, model: dict[str, dict[str, str]], digest: str | None
 ) -> None:
-    """A model's folder takes only its own files again, byte for byte (as log_model uploads
-    them): anything else would change what loads, and what a registered version gives back."""
-    if model_files is None or (digest is not None and model_files.get(path) == digest):
-        return
-    raise RunStateError(
-        f"{path!r} is in a model's folder of run {run_id}: only log_model writes it, "
-        "and nothing was written"
-    )
+    """The stores' rule (``inside_models``), asked before any byte lands: a model's folder
+    takes only its own files again, byte for byte, as log_model uploads them. Without a
+    digest announced, nothing may go into a model's folder."""
+    if model and (digest is None or inside_models({path: digest}, model)):
+        raise RunStateError(
+            f"{path!r} is in a model's folder of run {run_id}: only log_model writes it, "
+            "and nothing was written"
+        )
 
 
 def _same_bytes(
