@@ -20,6 +20,7 @@ from autolog.errors import InvalidInputError
 __all__ = [
     "TAG_HEARTBEAT",
     "TAG_PARENT",
+    "TAG_PRESUMED_KILLED",
     "TAG_RUNNER",
     "background_tags",
     "cheap_tags",
@@ -31,6 +32,8 @@ __all__ = [
 
 TAG_RUNNER = "autolog.runner"
 TAG_HEARTBEAT = "autolog.heartbeat"
+#: on a run read as KILLED because its process seemed gone (see ``tracking.reaped``)
+TAG_PRESUMED_KILLED = "autolog.presumed_killed"
 TAG_PARENT = "autolog.parentRunId"
 
 # Distribution names whose versions are worth recording with every run.

@@ -19,7 +19,7 @@ Every error autolog raises on purpose derives from ``AutologError``::
 
 Errors carry the data they are about as attributes so callers never parse messages.
 ``AutologWarning`` is what a failure inside autolog's own logging code becomes while training
-goes on (see ``autolog.autolog``); ``warn`` issues one.
+goes on (see ``autolog.autolog``); ``issue_warning`` issues one.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ __all__ = [
     "UnsafePathError",
     "background_thread",
     "is_transient",
-    "warn",
+    "issue_warning",
 ]
 
 
@@ -208,26 +208,31 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-#: the operating system's errors that may pass (``is_transient``); a full disk or quota
-#: among them, for every kind of write
+#: the operating system's errors that may pass (``is_transient``), the same for every kind of
+#: write (values, artifacts, models) and every store: a full disk or quota, a busy or
+#: exhausted resource (locks, file handles), a network file system away, and a permission or
+#: read-only mount that an administrator (or a backup) may give back. Retried with back-off
+#: while the process lives, reported at exit if it never passed.
 TRANSIENT_ERRNOS: frozenset[int] = frozenset({
     getattr(errno, name)
     for name in ("ENOSPC", "EDQUOT", "EIO", "EAGAIN", "EBUSY", "ENOMEM", "ETIMEDOUT", "EINTR",
-                 "ESTALE", "ECONNREFUSED", "ECONNRESET", "ENETUNREACH", "EHOSTUNREACH")
+                 "ESTALE", "ECONNREFUSED", "ECONNRESET", "ENETUNREACH", "EHOSTUNREACH",
+                 "EACCES", "EPERM", "EROFS", "EMFILE", "ENFILE", "ENOLCK")
     if hasattr(errno, name)
 })  # fmt: skip
 
 
-#: marks autolog's own background threads (see ``warn``)
+#: marks autolog's own background threads (see ``issue_warning``)
 _thread_role = threading.local()
 
 
 def background_thread() -> None:
-    """Mark the calling thread as one of autolog's own background threads (see ``warn``)."""
+    """Mark the calling thread as one of autolog's own background threads (see
+    ``issue_warning``)."""
     _thread_role.background = True
 
 
-def warn(message: str, stacklevel: int = 3) -> None:
+def issue_warning(message: str, stacklevel: int = 3) -> None:
     """Issue an ``AutologWarning``.
 
     Where warnings are made errors (``-W error``, ``filterwarnings = error``), the error is

@@ -116,7 +116,11 @@ def _check_relative_path(
             return
         fail("keys may not be empty")
     if _CONTROL.search(key):
-        fail("control characters are not allowed")
+        fail(
+            "NUL characters cannot be stored"
+            if "\x00" in key
+            else "control characters are not allowed"
+        )
     if not key.isascii():
         problem = text_problem(key)
         if problem is not None:

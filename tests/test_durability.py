@@ -42,6 +42,7 @@ def _start(code: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow
 def test_sigkill_loses_at_most_the_last_second_and_the_run_reads_killed(tmp_path: Path) -> None:
     child = _start(LOGGER, tmp_path, {"AUTOLOG_FLUSH_INTERVAL": "1.0"})
     assert child.stdout is not None
@@ -66,9 +67,13 @@ def test_sigkill_loses_at_most_the_last_second_and_the_run_reads_killed(tmp_path
     assert len(steps) > durable
     assert run.info.status is RunStatus.KILLED
     assert run.info.end_time is not None
-    # the verdict is recorded, not just computed
-    again = autolog.Client(f"sqlite:///{tmp_path}/autolog-runs/autolog.db").store.get_run(run_id)
-    assert again.info.status is RunStatus.KILLED
+    # every reader sees the verdict (the store's own service included), and no read wrote it:
+    # the owner's late writes (a spool) and its end could still land
+    store = autolog.Client(f"sqlite:///{tmp_path}/autolog-runs/autolog.db").store
+    assert store.get_run(run_id).info.status is RunStatus.KILLED
+    stored = store.engine.run(run_id)  # type: ignore[attr-defined]
+    assert stored is not None
+    assert stored.info.status is RunStatus.RUNNING
 
 
 PARAM_LOGGER = """
@@ -89,6 +94,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_sigkill_of_a_file_store_writer_at_1000_params_a_second_loses_at_most_a_second(
     tmp_path: Path,
 ) -> None:
@@ -117,10 +123,12 @@ def test_sigkill_of_a_file_store_writer_at_1000_params_a_second_loses_at_most_a_
     assert stored >= durable
     assert run.data.params == {f"p{i}": str(i) for i in range(stored)}  # nothing changed or lost
     assert run.info.status is RunStatus.KILLED
-    # the reader's verdict ended the run, and its end shows every param as a file
+    # the params/ files are a browsable view brought up to date after each write: the view
+    # may lag the journal a SIGKILL cut short (no read writes, so nobody ended the run), but
+    # it never shows a param that was not stored, nor another value
     (folder,) = (tmp_path / "runs").glob(f"[0-9]*/{run_id}")
     files = {p.name: p.read_text() for p in (folder / "params").iterdir() if p.name[0] != "."}
-    assert files == run.data.params
+    assert files.items() <= run.data.params.items()
 
 
 def test_sigterm_flushes_everything_and_ends_the_run_killed(tmp_path: Path) -> None:
@@ -282,6 +290,7 @@ def test_a_dead_pid_in_another_pid_namespace_is_judged_by_the_heartbeat(tmp_path
     assert client.get_run("c" * 32).info.status is RunStatus.RUNNING
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_multiprocessing_children_keep_what_they_logged(tmp_path: Path, method: str) -> None:
     code = """

@@ -24,8 +24,8 @@ from test_server import _run_command
 import autolog
 from autolog.entities import RunStatus
 from autolog.errors import AutologWarning
-from autolog.stores.common import PRESUMED_KILLED_TAG
 from autolog.stores.spool import spooled_sessions
+from autolog.tracking import PRESUMED_KILLED_TAG
 
 pytestmark = pytest.mark.server
 

@@ -1,13 +1,14 @@
 """What the SQL store adds to the store contract: schema migrations, exact chunked metric
 storage, SQL translation of searches, error mapping, and many processes sharing one database.
 
-The behaviour every store shares is in test_store_contract.py.
+The behaviour every store shares is in test_engine_contract.py and test_tracking_rules.py.
 """
 
 from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import random
 import sqlite3
 import struct
@@ -79,7 +80,7 @@ def bits(value: float) -> bytes:
 
 
 def db_of(store: SqlStore) -> Any:
-    db = store._db
+    db = store.engine.db
     assert db is not None
     return db
 
@@ -334,7 +335,7 @@ def test_history_of_a_missing_key_is_empty_and_of_a_missing_run_raises(
 
 def test_bad_metric_values_are_refused_before_anything_is_written(sql_store: SqlStore) -> None:
     run_id = new_run(sql_store)
-    with pytest.raises(ValueError, match="64-bit"):
+    with pytest.raises(ValueError, match="64 bits"):
         sql_store.log_batch(run_id, [Metric("m", 1.0, 2**63, T0)], [Param("p", "1")])
     assert sql_store.get_run(run_id).data.params == {}
 
@@ -621,7 +622,7 @@ def test_a_locked_sqlite_database_is_unavailable_not_a_driver_error(
     blocker = sqlite3.connect(path, isolation_level=None)
     try:
         blocker.execute("BEGIN IMMEDIATE")
-        with pytest.raises(StoreUnavailableError, match="log_batch") as caught:
+        with pytest.raises(StoreUnavailableError, match="writing run") as caught:
             store.log_batch(run_id, [Metric("m", 1.0, 0, T0)])
         assert not isinstance(caught.value, sqlite3.Error)
         blocker.execute("ROLLBACK")
@@ -694,6 +695,136 @@ def test_modules_import_only_the_standard_library(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Group commit (SQLite): units waiting for the connection share one commit
+# --------------------------------------------------------------------------------------------
+
+
+class _Boom(Exception):
+    pass
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SqlStore]:
+    store = SqlStore(f"sqlite:///{tmp_path}/t.db")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _commits(store: SqlStore) -> list[str]:
+    """The COMMIT statements the store's connection runs from now on."""
+    seen: list[str] = []
+    db_of(store)._raw.set_trace_callback(lambda sql: seen.append(sql) if sql == "COMMIT" else None)
+    return seen
+
+
+def _start_queued(store: SqlStore, targets: Sequence[Any]) -> list[threading.Thread]:
+    """Threads running ``targets``, started once each is queued for the connection (which
+    the caller's open unit holds)."""
+    threads = [threading.Thread(target=target) for target in targets]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 60
+    while len(store.engine._conn._queued) < len(threads):
+        assert time.monotonic() < deadline, "the units never queued"
+        time.sleep(0.001)
+    return threads
+
+
+def _logger(store: SqlStore, run_id: str, errors: list[BaseException]) -> Any:
+    def log() -> None:
+        try:
+            store.log_batch(run_id, [Metric("m", 1.0, 0, T0)], [Param("p", "1")])
+        except BaseException as exc:
+            errors.append(exc)
+
+    return log
+
+
+def test_units_queued_behind_an_open_unit_share_its_commit(sqlite_store: SqlStore) -> None:
+    runs = [new_run(sqlite_store) for _ in range(4)]
+    commits = _commits(sqlite_store)
+    errors: list[BaseException] = []
+    with sqlite_store.engine.run_unit(runs[0]) as unit:
+        unit.add([Metric("m", 0.0, 0, T0)], [], [])
+        threads = _start_queued(sqlite_store, [_logger(sqlite_store, r, errors) for r in runs[1:]])
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert commits == ["COMMIT"]
+    for run_id in runs:
+        assert sqlite_store.get_metric_history(run_id, "m")
+    assert sqlite_store.get_run(runs[3]).data.params == {"p": "1"}
+
+
+def test_a_failing_unit_in_a_group_undoes_only_itself(sqlite_store: SqlStore) -> None:
+    first, failing, last = (new_run(sqlite_store) for _ in range(3))
+    sqlite_store.log_batch(failing, params=[Param("p", "0")])
+    errors: list[BaseException] = []
+
+    def fail() -> None:
+        try:
+            with sqlite_store.engine.run_unit(failing) as unit:
+                unit.add([Metric("m", 2.0, 0, T0)], [Param("q", "2")], [RunTag("t", "2")])
+                raise _Boom
+        except BaseException as exc:
+            errors.append(exc)
+
+    with sqlite_store.engine.run_unit(first) as unit:
+        unit.add([Metric("m", 0.0, 0, T0)], [], [])
+        logger = _logger(sqlite_store, last, errors)
+        collision = _logger(sqlite_store, failing, errors)  # p is "0" there: ParamCollisionError
+        threads = _start_queued(sqlite_store, [fail, logger, collision])
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(type(e).__name__ for e in errors) == ["ParamCollisionError", "_Boom"]
+    assert sqlite_store.get_metric_history(first, "m")
+    assert sqlite_store.get_metric_history(last, "m")
+    run = sqlite_store.get_run(failing)
+    assert (run.data.params, run.data.metrics, run.data.tags) == ({"p": "0"}, {}, {})
+
+
+def test_a_failing_first_unit_leaves_the_queued_ones_stored(sqlite_store: SqlStore) -> None:
+    first, second, third = (new_run(sqlite_store) for _ in range(3))
+    errors: list[BaseException] = []
+    with pytest.raises(_Boom), sqlite_store.engine.run_unit(first) as unit:
+        unit.add([Metric("m", 0.0, 0, T0)], [Param("p", "x")], [])
+        targets = [_logger(sqlite_store, second, errors), _logger(sqlite_store, third, errors)]
+        threads = _start_queued(sqlite_store, targets)
+        raise _Boom
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sqlite_store.get_run(first).data.params == {}
+    assert sqlite_store.get_metric_history(first, "m") == []
+    for run_id in (second, third):
+        assert sqlite_store.get_run(run_id).data.params == {"p": "1"}
+
+
+def test_many_threads_logging_through_one_store_lose_nothing(sqlite_store: SqlStore) -> None:
+    runs = [new_run(sqlite_store) for _ in range(8)]
+    errors: list[BaseException] = []
+
+    def log(run_id: str) -> None:
+        try:
+            for step in range(50):
+                metrics = [Metric("m", float(step), step, T0 + i) for i in range(100)]
+                sqlite_store.log_batch(run_id, metrics, batch_id=f"{run_id}-{step}")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=log, args=(run_id,)) for run_id in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    for run_id in runs:
+        assert len(sqlite_store.get_metric_history(run_id, "m")) == 50 * 100
+
+
+# --------------------------------------------------------------------------------------------
 # Many processes, one database
 # --------------------------------------------------------------------------------------------
 
@@ -759,6 +890,7 @@ def _run_processes(target: Any, args_for: Any, count: int) -> list[tuple[str, An
             process.join(timeout=60)
 
 
+@pytest.mark.slow
 def test_16_processes_open_one_fresh_database_at_once(
     sql_uri: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -780,6 +912,7 @@ def test_16_processes_open_one_fresh_database_at_once(
         )
 
 
+@pytest.mark.slow
 def test_8_processes_logging_10k_metrics_each_lose_nothing(
     sql_uri: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -814,6 +947,7 @@ def test_8_processes_logging_10k_metrics_each_lose_nothing(
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_timing_log_batch_200k_and_history_1m(
     sql_store: SqlStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -844,3 +978,23 @@ def test_timing_log_batch_200k_and_history_1m(
             f" best {min(log_times):.3f} s; get_metric_history of 1,000,000 points:"
             f" first {read_times[0]:.3f} s, best {min(read_times):.3f} s"
         )
+
+
+def test_a_forked_child_writes_run_units_on_a_connection_of_its_own(tmp_path: Path) -> None:
+    # The group-commit queue is the parent's at the fork: the child forgets it (it once popped
+    # an empty queue and dropped every write of the child)
+    store = SqlStore(f"sqlite:///{tmp_path}/fork.db")
+    run_id = new_run(store)
+    store.log_batch(run_id, [Metric("m", 1.0, 0, T0)])
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports by its exit status
+        code = 1
+        try:
+            store.log_batch(run_id, [Metric("m", 2.0, 1, T0)])
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert [m.value for m in store.get_metric_history(run_id, "m")] == [1.0, 2.0]
+    store.close()

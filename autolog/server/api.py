@@ -22,7 +22,6 @@ from autolog.server.artifact_routes import router as artifact_router
 from autolog.server.state import PUBLIC_ROOT, public_experiment, public_run, state_of
 from autolog.stores.base import Store
 from autolog.validation import (
-    MAX_VALUE_LENGTH,
     STEP_MAX,
     STEP_MIN,
     check_artifact_path,
@@ -76,15 +75,8 @@ def check_text(value: str, what: str) -> str:
     return value
 
 
-def _check_value(key: str, value: str) -> str:
-    if len(value) > MAX_VALUE_LENGTH:
-        raise InvalidValueError(
-            key, value[:40], f"{len(value)} characters exceeds the limit of {MAX_VALUE_LENGTH}"
-        )
-    return check_text(value, key)
-
-
 def _check_key(key: str) -> str:
+    """A key read from a URL path (written keys are the tracking service's to check)."""
     return check_key(check_text(key, "key"))
 
 
@@ -212,7 +204,7 @@ def get_experiment(request: Request, experiment_id: str) -> Response:
 def create_run(request: Request, body: schemas.RunCreate) -> Response:
     """Create a RUNNING run with the caller's run id; an existing id is refused (409)."""
     store = _store(request)
-    tags = {_check_key(k): _check_value(k, v) for k, v in body.tags.items()}
+    tags = dict(body.tags)  # checked by the tracking service, as every write
     for value, what in (
         (body.experiment_id, "experiment id"),
         (body.run_name, "run name"),
@@ -351,8 +343,9 @@ def _log_batch(store: Store, run_id: str, body: bytes, media: str) -> None:
         check_text(batch_id, "batch_id")
         if "\n" in batch_id or "\r" in batch_id:
             raise wire.WireError("batch_id is one line")
-    params = [Param(_check_key(k), _check_value(k, v)) for k, v in _pairs(header, "params")]
-    tags = [RunTag(_check_key(k), _check_value(k, v)) for k, v in _pairs(header, "tags")]
+    # keys, values and texts are the tracking service's to check, as for every store
+    params = [Param(k, v) for k, v in _pairs(header, "params")]
+    tags = [RunTag(k, v) for k, v in _pairs(header, "tags")]
     _check_metrics(metrics)
     store.log_batch(run_id, metrics, params, tags, batch_id=batch_id)
 
@@ -362,11 +355,9 @@ def _pairs(header: Mapping[str, Any], name: str) -> list[tuple[str, str]]:
 
 
 def _check_metrics(metrics: Sequence[Metric]) -> None:
-    seen: set[str] = set()
+    """What the JSON form cannot say: numbers that fit the store's 64-bit columns (keys are the
+    tracking service's to check)."""
     for key, value, step, timestamp in metrics:
-        if key not in seen:
-            _check_key(key)
-            seen.add(key)
         if not STEP_MIN <= step <= STEP_MAX:
             raise InvalidValueError(key, step, "steps must fit in 64 bits")
         if not 0 <= timestamp <= STEP_MAX:

@@ -21,7 +21,7 @@ from autolog.artifacts.local import LocalArtifactRepository
 from autolog.errors import InvalidInputError, NotFoundError, RunStateError
 from autolog.server import schemas
 from autolog.server.state import ServerState, state_of
-from autolog.stores.common import PRESUMED_KILLED_TAG, inside_models, takes_writes
+from autolog.tracking import PRESUMED_KILLED_TAG, inside_models, takes_writes
 from autolog.validation import check_artifact_path
 
 __all__ = ["router"]

@@ -21,11 +21,12 @@ from autolog.entities import (
 )
 from autolog.errors import InvalidURIError
 from autolog.stores.common import Lifecycle
+from autolog.stores.writes import RunCreation, RunWrites
 
 if TYPE_CHECKING:
     from autolog.search import Comparison, OrderBy
 
-__all__ = ["Lifecycle", "Store", "check_uri", "open_store"]
+__all__ = ["Lifecycle", "RunCreation", "RunWrites", "Store", "check_uri", "open_store"]
 
 
 @runtime_checkable
@@ -38,17 +39,12 @@ class Store(Protocol):
     ``validation.text_problem``), ``RunStateError`` for a write the state of a run forbids,
     ``StoreUnavailableError`` for failures worth retrying, ``StoreError`` for the rest.
 
-    Rules every store enforces, whoever writes:
-
-    - a run that has ended (FINISHED, FAILED, KILLED) takes no writes: no metrics, params,
-      tags, artifact hashes or models, and its status does not change again; except a run a
-      reader only presumed killed (KILLED with the tag ``PRESUMED_KILLED_TAG``, its process
-      seemed gone): it takes its owner's writes, and the owner's end replaces KILLED and the
-      tag (``common.check_update``, ``common.takes_writes``);
-    - a model is a record ``record_model`` made; its files' hashes cannot be recorded by
-      ``record_artifact_hashes``, and once a registered version points at it, it cannot be
-      recorded again (its content cannot be replaced);
-    - a model version points at such a record.
+    The rules behind those errors are ``autolog.tracking``'s, written once: every local store
+    is a ``Tracking`` over an engine, and a tracking server runs one, so the REST store gives
+    the same answers. In short: a run that has ended takes no writes and its end does not
+    change again (a run presumed killed takes its owner's); a RUNNING run whose process is
+    gone reads as KILLED; params do not change; a batch id is stored once; a model's files are
+    ``record_model``'s, and a registered one is final; see ``docs/architecture.md``.
     """
 
     #: where experiments created by this store keep artifacts unless told otherwise
@@ -146,6 +142,12 @@ class Store(Protocol):
         ``batch_id``: a batch whose id this run has stored before is not stored again, so a
         sender that lost the answer to a write may send it again (the REST store does).
         """
+        ...
+
+    def write_run(self, run_id: str, writes: RunWrites) -> None:
+        """Apply ``writes`` to the run all together or not at all, with the rules of the
+        methods they stand for (``create_run``, ``log_batch``, ``record_artifact_hashes``,
+        ``record_model``, ``update_run``): a short run queued whole is one transaction."""
         ...
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:

@@ -11,49 +11,32 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from autolog import lifecycle
 from autolog.entities import (
-    Experiment,
     Metric,
     MetricColumns,
-    ModelVersion,
-    Param,
-    RunStatus,
-    RunTag,
 )
-from autolog.errors import InvalidInputError, InvalidURIError, RunStateError
-from autolog.validation import text_problem
+from autolog.errors import InvalidInputError, InvalidURIError
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = [
     "DEFAULT_DIR",
-    "PRESUMED_KILLED_TAG",
     "Lifecycle",
-    "check_batch",
     "check_lifecycle",
-    "check_model_files",
-    "check_storable",
-    "check_unregistered",
-    "check_update",
     "default_artifact_root",
-    "ended",
     "fork_safe_lock",
     "history_columns",
     "in_lifecycle",
-    "inside_models",
     "is_newer",
     "local_path",
-    "model_path",
     "now_ms",
     "redact_uri",
-    "refuse_deleted",
-    "takes_writes",
     "under",
 ]
 
@@ -76,26 +59,6 @@ def check_lifecycle(lifecycle: str) -> Lifecycle:
     if lifecycle in ("active", "deleted", "all"):
         return cast("Lifecycle", lifecycle)
     raise InvalidInputError(f"lifecycle is 'active', 'deleted' or 'all', not {lifecycle!r}")
-
-
-def refuse_deleted(experiment: Experiment) -> Experiment:
-    """``experiment``, unless it is deleted: runs are not started in a deleted experiment."""
-    if experiment.deleted_time is not None:
-        raise InvalidInputError(
-            f"experiment {experiment.name!r} is deleted: restore it "
-            f"(autolog experiments restore {experiment.name!r}) or choose another name"
-        )
-    return experiment
-
-
-def check_unregistered(run_id: str, registered: Mapping[str, Sequence[ModelVersion]]) -> None:
-    """A run that registered model versions point at is kept (their models live in it)."""
-    versions = registered.get(run_id)
-    if versions:
-        named = ", ".join(f"{v.name}/{v.version}" for v in versions)
-        raise InvalidInputError(
-            f"run {run_id} holds registered model versions ({named}); it is kept"
-        )
 
 
 def now_ms() -> int:
@@ -185,103 +148,3 @@ def redact_uri(uri: str) -> str:
     netloc = parts.netloc.rpartition("@")
     user = netloc[0].partition(":")[0]
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
-
-
-# -- the rules every store enforces ---------------------------------------------------------
-
-
-def check_storable(what: str, *texts: str) -> None:
-    """``InvalidInputError`` naming the first text no store can hold (see text_problem)."""
-    for text in texts:
-        if not isinstance(text, str):
-            raise InvalidInputError(f"{what} must be a string, not {text!r}")
-        if text.isascii() and "\x00" not in text:
-            continue
-        problem = text_problem(text)
-        if problem is not None:
-            shown = text if len(text) <= 60 else text[:57] + "..."
-            raise InvalidInputError(f"{what} {shown!r}: {problem}")
-
-
-def check_batch(metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]) -> None:
-    """What every store refuses in a ``log_batch``, before anything of it is written."""
-    if metrics:
-        for key in {metric.key for metric in metrics}:
-            check_storable("metric key", key)
-    for key, value in params:
-        check_storable("param", key, value)
-    for key, value in tags:
-        check_storable("tag", key, value)
-
-
-#: Set by a reader that found a RUNNING run's process gone and recorded the run KILLED: the run
-#: was presumed killed, not ended by its owner. Such a run still takes its owner's writes (what
-#: a process spooled while the tracking server was away, sent later by ``autolog sync``), and
-#: the owner's own end replaces KILLED (and this tag).
-PRESUMED_KILLED_TAG = "autolog.presumed_killed"
-
-
-def takes_writes(status: RunStatus | str, presumed_killed: bool) -> bool:
-    """Whether a run in ``status`` takes writes: RUNNING, or KILLED only by a reader's
-    presumption (``presumed_killed``: it carries ``PRESUMED_KILLED_TAG``)."""
-    status = RunStatus(status)
-    return status is RunStatus.RUNNING or (status is RunStatus.KILLED and presumed_killed)
-
-
-def check_update(
-    run_id: str,
-    current: RunStatus,
-    end: int | None,
-    status: RunStatus,
-    end_time: int | None,
-    presumed_killed: bool = False,
-) -> bool:
-    """Whether ``update_run`` changes anything; ``RunStateError`` if it would change a run that
-    has ended (the same end again, a retried write, is no change). A run a reader presumed
-    killed takes its owner's end."""
-    if takes_writes(current, presumed_killed):
-        return True
-    if status is current and end_time == end:
-        return False
-    raise ended(run_id, current)
-
-
-def ended(run_id: str, status: RunStatus | str) -> RunStateError:
-    """The error for a write to a run that has ended."""
-    return RunStateError(
-        f"run {run_id} is {RunStatus(status).value}: a run that has ended takes no writes"
-    )
-
-
-def model_path(run_id: str, source: str) -> str:
-    """The model's path in ``source`` (``runs:/<run_id>/<path>``); InvalidInputError if the
-    source is not in that run."""
-    prefix = f"runs:/{run_id}/"
-    path = source[len(prefix) :].strip("/") if source.startswith(prefix) else ""
-    if not path:
-        raise InvalidInputError(
-            f"a model version's source is runs:/{run_id}/<path> of a logged model, not {source!r}"
-        )
-    return path
-
-
-def check_model_files(path: str, files: Mapping[str, str]) -> None:
-    """A model's files lie in its folder."""
-    check_storable("model path", path, *files)
-    outside = [name for name in files if not under(name, path) or name == path.strip("/")]
-    if not files or outside:
-        raise InvalidInputError(
-            f"a model at {path!r} is made of files under {path + '/'!r}, not {outside or files}"
-        )
-
-
-def inside_models(hashes: Mapping[str, str], models: Mapping[str, Mapping[str, str]]) -> list[str]:
-    """The paths of ``hashes`` that would change a model's files: in a model's folder, with
-    another digest than its record holds (the same file again, as a tracking server records it
-    on upload, changes nothing)."""
-    return [
-        path
-        for path, digest in hashes.items()
-        for folder, files in models.items()
-        if under(path, folder) and files.get(path) != digest
-    ]

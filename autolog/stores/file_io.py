@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -23,9 +24,9 @@ import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from autolog.errors import StoreError
+from autolog.errors import AutologError, StoreError, StoreUnavailableError, is_transient
 
 __all__ = [
     "O_BINARY",
@@ -36,12 +37,16 @@ __all__ = [
     "errnos",
     "fdatasync",
     "fsync_dir",
+    "guarded",
     "key_path",
     "naming",
     "prepare_key_path",
     "publish_exclusive",
+    "read_bytes",
     "read_json",
     "read_text",
+    "store_error",
+    "store_errors",
     "temp_beside",
     "unlink_quietly",
     "walk_keys",
@@ -50,6 +55,9 @@ __all__ = [
     "write_files",
     "write_new",
 ]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 # File names stay well under the usual 255-byte limit, leaving room for ".d" and ".json".
 _MAX_NAME = 200
@@ -69,6 +77,42 @@ def errnos(names: str) -> frozenset[int]:
 
 # os.link fails with these where the file system has no hard links (FAT, some network mounts).
 _NO_HARD_LINKS = errnos("EPERM EXDEV EMLINK ENOTSUP EOPNOTSUPP ENOSYS EINVAL")
+
+
+# ----------------------------------------------------------------------------------- errors
+
+
+def guarded(method: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Turn file-system failures into ``StoreError``s; autolog's own errors pass through."""
+
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with store_errors():
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def store_errors() -> Iterator[None]:
+    """``guarded`` for a block."""
+    try:
+        yield
+    except AutologError:
+        raise
+    except OSError as exc:
+        raise store_error(exc) from exc
+    except ValueError as exc:  # undecodable text in a file someone edited
+        raise StoreError(f"file store: unreadable data ({exc})") from exc
+
+
+def store_error(exc: OSError) -> StoreError:
+    """The error for a failed file-system call, naming the file; worth a retry (unavailable)
+    where the one transient policy (``errors.is_transient``) says so."""
+    path = exc.filename if exc.filename is not None else "?"
+    reason = exc.strerror or str(exc)
+    kind = StoreUnavailableError if is_transient(exc) else StoreError
+    return kind(f"file store: {reason}: {path}")
 
 
 # ------------------------------------------------------------------------------- file names
@@ -324,6 +368,14 @@ def unlink_quietly(path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- file reading
+
+
+def read_bytes(path: str | Path) -> bytes | None:
+    try:
+        with open(path, "rb") as stream:
+            return stream.read()
+    except FileNotFoundError:
+        return None
 
 
 def read_text(path: str | Path) -> str | None:

@@ -9,9 +9,10 @@ stored::
     ["untag", "autolog.presumed_killed"] fce3aac1
 
 a JSON array (kind, key, value), a space and the CRC-32 of the array's text (8 hex digits), so
-that a line torn by a crash is dropped on read, never guessed at. A batch's lines are appended
-with one write and one fdatasync: that one durable write stores all its params and tags. A
-param keeps its first value; a tag its last, until an ``untag`` line removes it.
+that a line torn by a crash is dropped on read, never guessed at. The lines of a unit of work
+(a batch, or a whole short run) are appended with one write and one fdatasync: that one durable
+write stores all its params and tags. A param keeps its first value; a tag its last, until an
+``untag`` line removes it.
 
 ``params/<key>`` and ``tags/<key>``, one file per key holding its value, show the journal to
 people (``ls``, ``cat``, ``grep``). They are written after it, without syncing, and ``.view``
@@ -21,19 +22,21 @@ so that thousands of params a second never hold up the next batch's durable writ
 follows with the next writes, all of it at the run's end). Readers take values from the
 journal, which wins wherever the two disagree.
 
-A journal begun by ``create_run`` starts with the ``["journal", 1]`` line: all of that run's
-params and tags are in it. A run stored before journals existed keeps its files; its journal,
+A journal begun with its run's creation starts with the ``["journal", 1]`` line: all of that
+run's params and tags are in it. A run stored before journals existed keeps its files; its journal,
 begun by its first write since, adds to them and overrides them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from autolog.stores.file_io import (
@@ -138,7 +141,7 @@ class Journal:
         self.removed: set[str] = set()  # tags an untag line removed (from the files too)
         self.size = 0
         self.started = False
-        self.complete = False  # begun by create_run: the files need not be read
+        self.complete = False  # begun with the run: the files need not be read
         self.identity = identity  # (device, inode) of the journal read
 
     def feed(self, data: bytes) -> list[Entry]:
@@ -239,11 +242,12 @@ def run_values(folder: Path) -> tuple[dict[str, str], dict[str, str]]:
     return dict(sorted(journal.params.items())), dict(sorted(journal.tags.items()))
 
 
-def append(folder: Path, data: bytes) -> None:
-    """Append journal lines with one write, and make them durable (one fdatasync).
+def append(folder: Path, data: bytes) -> Callable[[], None]:
+    """Append journal lines with one write, and make them durable (one fdatasync); return what
+    takes them back out (for a unit of work whose later writes fail; call under the run's lock).
 
-    The journal only ever grows: a write cut short leaves a torn line, which readers drop, and
-    which the next append sets apart with a newline of its own.
+    The journal only ever grows otherwise: a write cut short leaves a torn line, which readers
+    drop, and which the next append sets apart with a newline of its own.
     """
     path = folder / JOURNAL
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | O_BINARY, 0o666)
@@ -257,10 +261,21 @@ def append(folder: Path, data: bytes) -> None:
                     data = b"\n" + data
             write_all(fd, data)
             fdatasync(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)  # should this fail too, readers drop the torn line
+        raise
     finally:
         os.close(fd)
     if not size:
         fsync_dir(folder)  # a new journal: its name must last as long as its lines
+    return functools.partial(_cut, path, size)
+
+
+def _cut(path: Path, size: int) -> None:
+    # An empty journal reads as none: a run created by a unit taken back is no run.
+    with contextlib.suppress(OSError):
+        os.truncate(path, size)
 
 
 def update_view(folder: Path, journal: Journal, seconds: float | None = None) -> None:

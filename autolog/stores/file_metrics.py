@@ -9,14 +9,15 @@ read histories.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from autolog.entities import Metric
-from autolog.errors import InvalidValueError, StoreError
+from autolog.errors import StoreError
 from autolog.stores.common import is_newer
 from autolog.stores.file_io import (
     O_BINARY,
@@ -24,13 +25,21 @@ from autolog.stores.file_io import (
     fdatasync,
     naming,
     prepare_key_path,
+    read_bytes,
     read_json,
     walk_keys,
     write_all,
     write_atomic,
 )
 
-__all__ = ["LATEST", "append_metrics", "latest_values", "metric_lines", "parse_lines"]
+__all__ = [
+    "LATEST",
+    "append_metrics",
+    "latest_values",
+    "merge_lines",
+    "metric_lines",
+    "parse_lines",
+]
 
 LATEST = "latest.json"
 
@@ -46,13 +55,26 @@ def metric_lines(metrics: Sequence[Metric]) -> dict[str, tuple[bytes, Metric]]:
             value = float(metric.value)
             step, timestamp = int(metric.step), int(metric.timestamp)
         except (TypeError, ValueError, OverflowError) as exc:
-            raise InvalidValueError(metric.key, metric, f"not a metric value ({exc})") from None
+            # values are checked before they reach a store: this is a caller's bug
+            raise StoreError(f"file store: metric {metric.key!r} holds no number ({exc})") from None
         body = f"{timestamp} {step} {float.__repr__(value)}".encode("ascii")
         lines.setdefault(metric.key, []).append(b"%s %08x\n" % (body, zlib.crc32(body)))
         normal = Metric(metric.key, value, step, timestamp)
         if is_newer(normal, latest.get(metric.key)):
             latest[metric.key] = normal
     return {key: (b"".join(lines[key]), latest[key]) for key in lines}
+
+
+def merge_lines(
+    into: dict[str, tuple[bytes, Metric]], more: Mapping[str, tuple[bytes, Metric]]
+) -> None:
+    """Add the lines of ``more`` (``metric_lines``) after those of ``into``."""
+    for key, (data, latest) in more.items():
+        known = into.get(key)
+        if known is None:
+            into[key] = (data, latest)
+        else:
+            into[key] = (known[0] + data, latest if is_newer(latest, known[1]) else known[1])
 
 
 def _parse_line(line: bytes) -> tuple[int, int, float] | None:
@@ -138,16 +160,19 @@ def _read_range(fd: int, start: int, end: int) -> bytes:
     return b"".join(chunks)
 
 
-def append_metrics(folder: Path, lines: Mapping[str, tuple[bytes, Metric]]) -> None:
-    """Append each key's lines with one write, then record the new latest values.
+def append_metrics(folder: Path, lines: Mapping[str, tuple[bytes, Metric]]) -> Callable[[], None]:
+    """Append each key's lines with one write, then record the new latest values; return what
+    takes the batch back out (for a unit of work whose later writes fail; call under the run's
+    lock).
 
     On any failure every history is cut back to its old size, so the batch is all or nothing
     and a retry does not duplicate points.
     """
     latest_path = folder / LATEST
+    before = read_bytes(latest_path)
     cache = _read_latest(latest_path)
     opened: list[int] = []
-    appended: list[tuple[int, int]] = []  # (fd, size before this batch)
+    appended: list[tuple[Path, int]] = []  # (history, its size before this batch)
     try:
         for key, (new_lines, batch_latest) in lines.items():
             path = prepare_key_path(folder / "metrics", key)
@@ -155,7 +180,7 @@ def append_metrics(folder: Path, lines: Mapping[str, tuple[bytes, Metric]]) -> N
             opened.append(fd)
             with naming(path):
                 size = os.fstat(fd).st_size
-                appended.append((fd, size))
+                appended.append((path, size))
                 entry = cache.get(key)
                 if entry is None or entry.size > size:
                     entry = _Latest(None, 0)
@@ -173,14 +198,27 @@ def append_metrics(folder: Path, lines: Mapping[str, tuple[bytes, Metric]]) -> N
         # The cache need not reach the disk: a stale one is corrected from the histories.
         write_atomic(latest_path, dump_json(_latest_json(cache)), sync=False)
     except BaseException:
-        for fd, size in appended:
-            # Should this fail too, readers drop whatever torn line it leaves.
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, size)
+        _take_back(appended, latest_path, before)
         raise
     finally:
         for fd in opened:
             os.close(fd)
+    return functools.partial(_take_back, appended, latest_path, before)
+
+
+def _take_back(
+    appended: Sequence[tuple[Path, int]], latest_path: Path, before: bytes | None
+) -> None:
+    """Cut histories back to their sizes before a batch, and its cache back to what it was."""
+    # Should this fail, readers drop whatever torn line it leaves, and correct the cache.
+    for path, size in appended:
+        with contextlib.suppress(OSError):
+            os.truncate(path, size)
+    with contextlib.suppress(OSError):
+        if before is None:
+            os.unlink(latest_path)
+        else:
+            write_atomic(latest_path, before, sync=False)
 
 
 def latest_values(folder: Path) -> dict[str, float]:

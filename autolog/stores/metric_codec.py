@@ -20,7 +20,7 @@ from operator import itemgetter, le
 from typing import Any, cast
 
 from autolog.entities import Metric
-from autolog.errors import InvalidInputError
+from autolog.errors import StoreError
 
 __all__ = ["Chunk", "decode_columns", "decode_history", "encode_metrics"]
 
@@ -76,10 +76,11 @@ def _encode(
         time_array = array("q", timestamps)
         value_array = array("d", values)
     except (TypeError, OverflowError) as exc:
-        raise InvalidInputError(
+        # the tracking service names the value and the rule it breaks (``InvalidValueError``)
+        raise StoreError(
             f"metric {key!r}: steps and timestamps must be 64-bit integers and values floats"
             f" ({exc})"
-        ) from None
+        ) from exc
     n = len(step_array)
     top = max(step_array)
     if step_array.count(top) == 1:

@@ -25,18 +25,16 @@ Needs httpx (the ``client`` extra); FastAPI is not needed to log to a server.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
 import uuid
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -66,14 +64,7 @@ from autolog.errors import (
     StoreUnavailableError,
 )
 from autolog.search import Comparison, OrderBy, check_page
-from autolog.stores.common import (
-    Lifecycle,
-    check_batch,
-    check_model_files,
-    check_storable,
-    fork_safe_lock,
-    history_columns,
-)
+from autolog.stores.common import Lifecycle, fork_safe_lock, history_columns
 from autolog.stores.spool import (
     Op,
     Progress,
@@ -83,12 +74,14 @@ from autolog.stores.spool import (
     spooled_sessions,
     take_session,
 )
-from autolog.validation import check_artifact_path
+from autolog.stores.writes import RunCreation, RunWrites
+from autolog.tracking import check_storable, check_writes
+from autolog.validation import check_artifact_path, check_name
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["TOKEN_ENV", "HttpArtifactRepository", "RestStore", "sync", "text_progress"]
+__all__ = ["TOKEN_ENV", "HttpArtifactRepository", "RestStore", "sync"]
 
 TOKEN_ENV = "AUTOLOG_TRACKING_TOKEN"
 TIMEOUT_ENV = "AUTOLOG_HTTP_TIMEOUT"
@@ -305,7 +298,7 @@ class RestStore:
     def get_or_create_experiment(self, name: str) -> Experiment:
         """The experiment called ``name``; while the server is away, a stand-in that the
         spooled runs are moved to once it answers."""
-        check_storable("experiment name", name)  # refused here, as in every store
+        check_name(name, "experiment name")  # refused here, as by the server's service
         if self._spool_pending():
             return self._offline_experiment(name)
         try:
@@ -342,7 +335,7 @@ class RestStore:
         return [wire.experiment_from_json(e) for e in found["experiments"]]
 
     def rename_experiment(self, experiment_id: str, name: str) -> None:
-        check_storable("experiment name", name)
+        check_name(name, "experiment name")
         self._request("PATCH", self._experiment_path(experiment_id), json={"name": name})
 
     def delete_experiment(self, experiment_id: str) -> None:
@@ -371,8 +364,10 @@ class RestStore:
         parent_run_id: str | None,
         tags: Mapping[str, str],
     ) -> None:
-        check_storable("run", run_id, run_name, artifact_uri, *(parent_run_id or "",))
-        check_batch((), (), [RunTag(k, v) for k, v in tags.items()])
+        creation = RunCreation(
+            experiment_id, run_name, start_time, artifact_uri, parent_run_id, tags
+        )
+        check_writes(run_id, RunWrites(create=creation))
         meta = {
             "experiment_id": experiment_id,
             "run_name": run_name,
@@ -454,12 +449,7 @@ class RestStore:
             "top_level": top_level,
             "lifecycle": lifecycle,
         }
-        found = self._read("POST", "/runs/search-page", json=body)
-        return RunPage(
-            [wire.run_from_json(r) for r in found["runs"]],
-            int(found["total"]),
-            {str(k): int(v) for k, v in found["child_counts"].items()},
-        )
+        return wire.run_page_from_json(self._read("POST", "/runs/search-page", json=body))
 
     # -------------------------------------------------------------------- params, tags, metrics
 
@@ -472,7 +462,8 @@ class RestStore:
         batch_id: str | None = None,
     ) -> None:
         """One request for the whole batch, under a batch id (see the module docstring)."""
-        check_batch(metrics, params, tags)  # what no store takes is refused before sending
+        # what the server's service would refuse is refused before sending (or spooling)
+        check_writes(run_id, RunWrites(metrics=metrics, params=params, tags=tags))
         header = {
             "batch_id": batch_id or uuid.uuid4().hex,
             "params": wire.params_to_json(params),
@@ -505,7 +496,7 @@ class RestStore:
     # --------------------------------------------------------------------------- artifact hashes
 
     def record_artifact_hashes(self, run_id: str, hashes: Mapping[str, str]) -> None:
-        check_storable("artifact path", *hashes, *hashes.values())
+        check_writes(run_id, RunWrites(hashes=hashes))
         if len(self._recorded) > 10_000:
             self._recorded.clear()  # hints only: forgetting them costs a hash each
         self._recorded.update(((run_id, path), digest) for path, digest in hashes.items())
@@ -528,9 +519,36 @@ class RestStore:
         return dict(found["hashes"])
 
     def record_model(self, run_id: str, path: str, files: Mapping[str, str]) -> None:
-        check_model_files(path, files)
+        check_writes(run_id, RunWrites(models={path: files}))
         meta = {"path": path, "files": dict(files)}
         self._submit(Op("model", run_id, meta, values=len(files)))
+
+    def write_run(self, run_id: str, writes: RunWrites) -> None:
+        """``writes`` through the server's endpoints, in ``write_run``'s order: the run's
+        creation, one batch, the artifact hashes, each model, the run's end.
+
+        All of it is checked before the first request, so what no store takes is refused
+        whole, nothing sent. Each request goes as the method it stands for sends it (spooled
+        while the server is away, behind what was spooled before) and may be sent again: a
+        creation met by its own earlier try is the run, the batch carries a batch id (the
+        server stores it once), hashes and models are put, the end is the same end. The
+        server applies them one by one: one unit of work is its store's promise, not the
+        wire's."""
+        check_writes(run_id, writes)
+        create = writes.create
+        if create is not None:
+            # sent before by this very write (a retry) where it exists: the run is this one
+            with suppress(wire.AlreadyExistsError):
+                self.create_run(run_id, *create)
+        if writes.metrics or writes.params or writes.tags:
+            batch_id = writes.batch_id or uuid.uuid4().hex
+            self.log_batch(run_id, writes.metrics, writes.params, writes.tags, batch_id)
+        if writes.hashes:
+            self.record_artifact_hashes(run_id, writes.hashes)
+        for path, files in (writes.models or {}).items():
+            self.record_model(run_id, path, files)
+        if writes.end is not None:
+            self.update_run(run_id, *writes.end)
 
     def get_model_files(self, run_id: str, path: str) -> dict[str, str] | None:
         try:
@@ -737,7 +755,7 @@ class RestStore:
     def _went_offline(self, exc: StoreUnavailableError) -> None:
         if not self._warned:
             self._warned = True
-            warn(
+            _warn_or_log(
                 f"autolog: the tracking server at {self.base_url} does not take writes "
                 f"({exc}); training goes on: what is logged is kept on disk in "
                 f"{self._spool_root} and sent when it answers"
@@ -780,7 +798,7 @@ class RestStore:
     def _refused(self, op: Op, exc: AutologError) -> None:
         if op.run_id not in self._refused_runs:
             self._refused_runs.add(op.run_id)
-            warn(
+            _warn_or_log(
                 f"autolog: the tracking server refused a spooled write for run {op.run_id} "
                 f"({exc}); it is dropped, and so is anything else it refuses for that run"
             )
@@ -1052,29 +1070,13 @@ def sync(
             spool.release()
 
 
-def text_progress(stream: Any = None) -> Progress:
-    """A progress bar on stderr for ``sync``: writes sent of all, and values among them."""
-    out = stream or sys.stderr
-    width = 30
-
-    def show(done: int, total: int, values: int) -> None:
-        filled = width * done // max(total, 1)
-        bar = "#" * filled + "-" * (width - filled)
-        end = "\n" if done >= total else ""
-        with contextlib.suppress(Exception):
-            out.write(f"\rautolog sync [{bar}] {done}/{total} writes, {values} values{end}")
-            out.flush()
-
-    return show
-
-
 def _quoted_path(path: str) -> str:
     from urllib.parse import quote
 
     return quote(path, safe="/")
 
 
-def warn(message: str) -> None:
+def _warn_or_log(message: str) -> None:
     """An AutologWarning that never raises (not even where warnings are errors): the writer
     thread and the user's training must survive it."""
     import warnings

@@ -1,9 +1,10 @@
-"""Database drivers behind the SQL store: one small interface over sqlite3 and psycopg.
+"""Database drivers behind the SQL engine: one small interface over sqlite3 and psycopg, and
+nothing else (the connection an engine shares between threads is ``sql_connection``'s).
 
-A ``Db`` is a connection in autocommit mode spoken to with ``?`` placeholders; the store opens
-and closes transactions itself (``begin_read`` / ``begin_write``), and asks the driver whether a
-failure is worth retrying (``transient``). psycopg is imported only by whoever opens a
-PostgreSQL URI and passes the module in.
+A ``Db`` is a connection in autocommit mode spoken to with ``?`` placeholders; transactions are
+opened and closed by ``sql_connection`` (``begin_read`` / ``begin_write``), which asks the
+driver whether a failure is worth retrying (``transient``). psycopg is imported only by whoever
+opens a PostgreSQL URI and passes the module in.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class SqliteDb(Db):
             path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
         self._identity = _identity(path)
+        self._cursor = self._raw.cursor()
         try:
             self._raw.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
             self._enable_wal()
@@ -131,10 +133,13 @@ class SqliteDb(Db):
             delay = min(delay * 2, 0.25)
 
     def execute(self, sql: str, params: Sequence[object] = (), *, binary: bool = False) -> Cursor:
-        return self._raw.execute(sql, params)
+        # One cursor for the connection (its caller reads the answer before the next
+        # statement, under the connection's lock): ``Connection.execute`` makes a cursor per
+        # statement and keeps a weak reference to each, pruned only every 200 cursors.
+        return self._cursor.execute(sql, params)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
-        self._raw.executemany(sql, rows)
+        self._cursor.executemany(sql, rows)
 
     @property
     def broken(self) -> bool:

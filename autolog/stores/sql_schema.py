@@ -50,7 +50,7 @@ _TYPES: dict[Dialect, dict[str, str]] = {
         "bigint": "INTEGER",
         # an alias of the rowid: a new row gets max(id) + 1, so ids never repeat (no deletes)
         "id_pk": "INTEGER PRIMARY KEY",
-        # the store numbers experiments from 0 itself, under the write lock (see SqlStore)
+        # the engine numbers experiments from 0 itself, under the write lock (SqlEngine)
         "id_pk_from_0": "INTEGER PRIMARY KEY",
         "text": "TEXT",
         "blob": "BLOB",
