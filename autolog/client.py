@@ -13,17 +13,25 @@ without it: everything is recorded once the store answers (see ``Client.create_r
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 from urllib.parse import urlsplit
 
-from autolog import context, lifecycle
+from autolog import context, lifecycle, registry
+from autolog.backends import (
+    KEPT,
+    Backend,
+    Late,
+    acquire,
+    flush_all,
+    release,
+    spool_notices,
+    spooled,
+)
 from autolog.entities import (
     Experiment,
     FileInfo,
@@ -38,23 +46,26 @@ from autolog.entities import (
 )
 from autolog.errors import (
     InvalidInputError,
-    InvalidURIError,
     NotFoundError,
     ParamCollisionError,
     RunStateError,
     StoreError,
+    StoreReplacedError,
     StoreUnavailableError,
-    background_thread,
-    is_transient,
+    issue_warning,
 )
-from autolog.stores.base import Store, check_uri, open_store
-from autolog.stores.common import (
-    DEFAULT_DIR,
-    PRESUMED_KILLED_TAG,
-    Lifecycle,
-    check_lifecycle,
-    redact_uri,
+from autolog.run_state import (
+    Creation,
+    RunState,
+    check_run_id,
+    experiment_named,
+    random_bits,
+    start_timeout,
 )
+from autolog.run_state import run_name as new_run_name
+from autolog.staging import ArtifactJob, file_stamp, mkdtemp, path_arg, place, same_bytes
+from autolog.stores.base import Store
+from autolog.stores.common import DEFAULT_DIR, Lifecycle, check_lifecycle
 from autolog.validation import (
     CHECKED_KEYS,
     STEP_MAX,
@@ -66,29 +77,28 @@ from autolog.validation import (
     check_text,
     final_status,
     stringify,
-    text_problem,
     to_float,
     to_step,
     to_timestamp,
 )
-from autolog.writer import NotYet, Writer, warn
+from autolog.writer import NotYet
 
 if TYPE_CHECKING:
     from autolog.artifacts import ArtifactRepository
-    from autolog.gc import PurgeReport
+    from autolog.purge import PurgeReport
 
 _T = TypeVar("_T")
 
-__all__ = ["DEFAULT_EXPERIMENT", "Client", "check_run_id", "resolve_tracking_uri"]
+__all__ = [
+    "DEFAULT_EXPERIMENT",
+    "Client",
+    "check_run_id",
+    "flush_all",
+    "resolve_tracking_uri",
+    "spool_notices",
+]
 
 DEFAULT_EXPERIMENT = "Default"
-#: default of ``$AUTOLOG_START_TIMEOUT``: how long starting a run may wait for the store
-DEFAULT_START_TIMEOUT = 1.0
-HEARTBEAT_SECONDS = 10.0
-# How many ended runs (and runs looked up, not started here) each store's client remembers.
-_KEPT = 1_000
-# A run on another host is taken for dead when its heartbeat is this old.
-STALE_SECONDS = 300.0
 
 
 def resolve_tracking_uri(uri: str | None = None) -> str:
@@ -126,380 +136,12 @@ def _start_time() -> int:
         return _last_start
 
 
-class _RunState:
-    """What this process knows of a run it writes to: enough to validate without I/O."""
-
-    __slots__ = (
-        "artifact_uri",
-        "created",
-        "digests",
-        "experiment_id",
-        "experiment_name",
-        "last_heartbeat",
-        "next_step",
-        "owned",
-        "params",
-        "queue",
-    )
-
-    def __init__(
-        self,
-        artifact_uri: str | None,
-        params: dict[str, str] | None,
-        owned: bool,
-        queue: deque[Metric],
-    ) -> None:
-        #: None until the run's experiment is known (a run started while the store was late)
-        self.artifact_uri = artifact_uri
-        self.queue = queue  # the writer's deque of this run's metric values
-        self.params = params  # None: not known (a run made elsewhere, the store late)
-        self.next_step: dict[str, int] = {}
-        self.owned = owned
-        self.last_heartbeat = 0.0
-        self.experiment_id: str | None = None
-        self.experiment_name: str | None = None
-        #: set once the run is known to be in the store (or never will be)
-        self.created = threading.Event()
-        #: SHA-256 -> the artifact this process last wrote with those bytes (on the writer's
-        #: file thread only): the same bytes again become a hard link to it (``_same_bytes``)
-        self.digests: dict[str, str] = {}
-
-
-class _Late(Exception):
-    """The store did not answer in time (or is known to be failing)."""
-
-
-class _Backend:
-    """One store and its writer, shared by every client of the same tracking URI.
-
-    The store is opened by whichever thread needs it first: the writer's, for a write; the
-    caller's, for a read.
-    """
-
-    def __init__(self, uri: str) -> None:
-        check_uri(uri)  # bad input fails now; the store itself is opened when first needed
-        self.uri = uri
-        interval = lifecycle.seconds_setting("AUTOLOG_FLUSH_INTERVAL", 1.0)
-        self.writer = Writer(partial(open_store, uri), interval=interval)
-        self.writer.on_tick = self._heartbeat
-        self.runs: dict[str, _RunState] = {}
-        # experiments by name and by id, as the store gave them
-        self.experiments: dict[str, Experiment] = {}
-        self.experiment_ids: dict[str, Experiment] = {}
-        # runs this process ended, and how (the last _KEPT): refused at once, no store read (an
-        # older one is looked up in the store, which refuses writes to an ended run anyway)
-        self.ended: dict[str, RunStatus] = {}
-        # runs this process writes to but did not start (looked up), the last _KEPT: an older
-        # one is forgotten (looked up again if logged to), so memory stays flat over any
-        # number of runs
-        self.looked_up: dict[str, None] = {}
-        self.lock = threading.Lock()
-        self.clients = 0  # open Client objects using this backend
-        self.closed = False
-
-    @property
-    def store(self) -> Store:
-        return self.writer.store
-
-    def forget(self, name: str) -> None:
-        found = self.experiments.pop(name, None)
-        if found is not None:
-            self.experiment_ids.pop(found.experiment_id, None)
-
-    def remember(self, experiment: Experiment) -> Experiment:
-        self.experiments[experiment.name] = experiment
-        self.experiment_ids[experiment.experiment_id] = experiment
-        return experiment
-
-    def ask(self, what: str, fn: Callable[[Store], _T], timeout: float) -> _T:
-        """``fn(store)``, waited for at most ``timeout`` seconds on a helper thread.
-
-        Raises ``_Late`` when it takes longer (the answer then goes nowhere) or the store is
-        known to be failing; what ``fn`` raises otherwise.
-        """
-        if self.writer.failing is not None:
-            raise _Late(self.writer.failing)
-        done = threading.Event()
-        box: list[Any] = []
-
-        def work() -> None:
-            background_thread()
-            try:
-                box.append((True, fn(self.store)))
-            except BaseException as exc:
-                box.append((False, exc))
-            done.set()
-
-        threading.Thread(target=work, name="autolog-ask", daemon=True).start()
-        if not done.wait(timeout):
-            raise _Late(f"{what}: no answer from the store in {timeout:g} s")
-        ok, value = box[0]
-        if not ok:
-            if is_transient(value):
-                raise _Late(f"{what}: {value}")
-            raise value
-        return value  # type: ignore[no-any-return]
-
-    def _heartbeat(self) -> None:
-        """Writer thread: tell readers that the runs this process owns are still alive."""
-        now = time.monotonic()
-        for run_id, state in list(self.runs.items()):
-            if state.owned and now - state.last_heartbeat >= HEARTBEAT_SECONDS:
-                state.last_heartbeat = now
-                # Queued, not written here: it then follows the run's creation in any case.
-                self.writer.tag(run_id, RunTag(context.TAG_HEARTBEAT, str(_now())))
-
-    def close(self, timeout: float | None, *, until_failure: bool = False) -> bool:
-        """Write what is queued (within ``timeout``), stop the writer, close the store; True if
-        everything was written."""
-        self.closed = True
-        self.runs.clear()
-        written = False
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            written = self.writer.close(timeout, until_failure=until_failure)
-            return written
-        finally:
-            if not written:
-                self.writer.abandon()  # what is left goes nowhere once the store is closed
-            if self.writer.store_is_open:
-                left = None if deadline is None or written else deadline - time.monotonic()
-                _close_store(self.store, left)
-
-
 def _tag_key(key: str) -> str:
     """A tag key the caller may set: any valid key but the one that marks a run a reader
     presumed killed (it lets the run take writes after KILLED, see ``stores.common``)."""
-    if check_key(key) == PRESUMED_KILLED_TAG:
+    if check_key(key) == context.TAG_PRESUMED_KILLED:
         raise InvalidInputError(f"the tag {key!r} is set by autolog only")
     return key
-
-
-def _close_store(store: Store, timeout: float | None) -> None:
-    """Close ``store``, waiting at most ``timeout`` seconds (None: as long as it takes): an
-    abandoned writer may still be inside a store call that holds the store's lock (a locked
-    SQLite file, a database that does not answer), and exit must keep its bound."""
-    if timeout is None:
-        store.close()
-        return
-
-    def close() -> None:
-        background_thread()
-        with contextlib.suppress(Exception):  # the process is leaving: closing is a courtesy
-            store.close()
-
-    closer = threading.Thread(target=close, name="autolog-close", daemon=True)
-    closer.start()
-    closer.join(max(timeout, 0.1))
-
-
-_backends: dict[str, _Backend] = {}
-_backends_lock = threading.RLock()
-
-
-def _acquire(uri: str) -> _Backend:
-    """The backend of ``uri`` (opened if needed), counted as used by one more client."""
-    with _backends_lock:
-        backend = _backends.get(uri)
-        if backend is None:
-            backend = _backends[uri] = _Backend(uri)
-            lifecycle.watch_multiprocessing_child()
-        backend.clients += 1
-        return backend
-
-
-def _release(backend: _Backend, timeout: float | None) -> bool:
-    """One client less; the last one closes the backend. True if everything was written."""
-    with _backends_lock:
-        backend.clients -= 1
-        if backend.clients > 0 or backend.closed:
-            return backend.closed or backend.writer.flush(timeout)
-        if _backends.get(backend.uri) is backend:
-            del _backends[backend.uri]
-    return backend.close(timeout)
-
-
-def flush_all(timeout: float | None = None) -> bool:
-    """Flush every store this process writes to."""
-    flushed = True
-    for backend in list(_backends.values()):  # every one, even after one timed out
-        flushed = backend.writer.flush(timeout) and flushed
-    return flushed
-
-
-def _spooled(writer: Writer, timeout: float | None) -> int:
-    """Values a tracking server did not take and its store keeps spooled on disk, after one
-    more try to send them (0 for every other store)."""
-    settle = getattr(writer.store, "settle", None) if writer.store_is_open else None
-    return int(settle(timeout)) if settle is not None else 0
-
-
-def spool_notices(timeout: float | None = None) -> list[str]:
-    """What tracking servers that do not answer left spooled, said once per outage."""
-    notices = []
-    for backend in list(_backends.values()):
-        if _spooled(backend.writer, timeout):
-            notice = getattr(backend.writer.store, "spool_notice", None)
-            text = notice() if notice is not None else None
-            if text:
-                notices.append(str(text))
-    return notices
-
-
-def _shut_down(event: lifecycle.Shutdown) -> None:
-    """Write what every backend has queued, within the shutdown's deadline, close them, and say
-    on stderr what could not be written or was dropped."""
-    # Each backend stays registered until it is closed: SIGTERM may interrupt this shutdown
-    # (a multiprocessing child's), and the handler's own shutdown must find them all.
-    backends = list(_backends.values())
-    # Every backend gets one more attempt (within the deadline); a store that still fails is
-    # not waited for any longer.
-    written = {
-        id(backend): backend.writer.flush(event.remaining(), until_failure=True)
-        for backend in backends
-    }
-    for backend in backends:
-        writer = backend.writer
-        closed = False
-        with contextlib.suppress(Exception):  # closing what we can matters more than why not
-            closed = backend.close(event.remaining(), until_failure=True)
-        with _backends_lock:
-            if _backends.get(backend.uri) is backend:
-                del _backends[backend.uri]
-        # Counted once the writer has stopped (abandoned: no store call starts any more), not
-        # before: a batch in a store call may still land meanwhile, and is then written.
-        unwritten, in_flight = {}, {}
-        if not (written.get(id(backend)) or closed):
-            unwritten, in_flight = writer.unwritten(), writer.in_flight()
-        _report_losses(
-            backend.uri,
-            unwritten,
-            writer.dropped_by_kind,
-            writer.failing,
-            in_flight=in_flight,
-            written=writer.written_by_kind,
-        )
-
-
-def _report_losses(
-    uri: str,
-    unwritten: Mapping[str, int],
-    dropped: Mapping[str, int],
-    failing: str | None,
-    *,
-    in_flight: Mapping[str, int] | None = None,
-    written: Mapping[str, int] | None = None,
-) -> None:
-    """Say on stderr what is known of what this process logged to ``uri``: not written (still
-    held here), in flight (given to a store call that has not returned: it may yet land, or
-    not), dropped while running, and (where something is missing) what was written."""
-    where = redact_uri(uri)
-    reason = f" (the store: {failing})" if failing else " (the store is slow or stalled)"
-    if unwritten:
-        lifecycle.report(f"not written to {where}{reason}: {_counts(unwritten)}")
-    if in_flight:
-        lifecycle.report(
-            f"in flight to {where} at exit, outcome unknown (a store call that had not "
-            f"returned){'' if unwritten else reason}: {_counts(in_flight)}"
-        )
-    if dropped:
-        lifecycle.report(f"dropped while running, for {where}: {_counts(dropped)}")
-    if (unwritten or in_flight or dropped) and written:
-        lifecycle.report(f"written to {where}: {_counts(written)}")
-
-
-def _counts(counts: Mapping[str, int]) -> str:
-    return ", ".join(f"{n:,} {kind}" for kind, n in sorted(counts.items()))
-
-
-def _disown_after_fork() -> None:
-    # The child keeps these backends (each writer starts over empty, see writer.py, and the SQL
-    # store opens a connection of its own), but the runs are the parent's: no heartbeats.
-    for backend in list(_backends.values()):
-        for state in list(backend.runs.values()):
-            state.owned = False
-
-
-lifecycle.on_shutdown(lifecycle.Layer.CLIENT, _shut_down)
-lifecycle.on_fork(lifecycle.Layer.CLIENT, after_in_child=_disown_after_fork)
-
-
-class _Creation:
-    """What the writer thread needs to create a run whose experiment may not be known yet."""
-
-    __slots__ = ("backend", "experiment", "experiment_id", "name", "run_id", "state")
-
-    def __init__(
-        self,
-        backend: _Backend,
-        state: _RunState,
-        run_id: str,
-        experiment: Experiment | None,
-        name: str,
-        experiment_id: str | None,
-    ) -> None:
-        self.backend = backend
-        self.state = state
-        self.run_id = run_id
-        self.experiment = experiment
-        self.name = name
-        self.experiment_id = experiment_id
-
-    def resolve(self, store: Store, arguments: dict[str, Any]) -> dict[str, Any]:
-        """On the writer thread, just before the run is created: its experiment and place."""
-        found = self.experiment
-        if found is None:
-            if self.experiment_id is not None:
-                found = store.get_experiment(self.experiment_id)
-            else:
-                found = store.get_or_create_experiment(self.name)
-            self.backend.remember(found)
-            self.state.experiment_id = found.experiment_id
-            self.state.artifact_uri = f"{found.artifact_location}/{self.run_id}/artifacts"
-        return {
-            **arguments,
-            "experiment_id": found.experiment_id,
-            "artifact_uri": self.state.artifact_uri,
-        }
-
-    def refresh(self) -> None:
-        """The experiment this process knew is not in the store (the store was replaced):
-        look it up again by name, rather than drop the run."""
-        if self.experiment_id is None:
-            self.backend.forget(self.name)
-            self.experiment = None
-
-
-def _start_timeout() -> float:
-    return lifecycle.seconds_setting("AUTOLOG_START_TIMEOUT", DEFAULT_START_TIMEOUT)
-
-
-_ADJECTIVES = ("amber", "bold", "brisk", "calm", "clever", "crisp", "eager", "gentle", "keen")
-_NOUNS = ("badger", "falcon", "heron", "lynx", "marten", "otter", "panda", "raven", "wren")
-
-
-_generator: tuple[int, Any] | None = None
-
-
-def _random_bits(bits: int) -> int:
-    """Random bits for run ids and names, from a generator of our own (the user's seeds are
-    untouched) seeded from ``os.urandom`` once per process: ``os.urandom`` is a system call
-    that takes milliseconds on a busy machine, at every run. A forked child (another pid)
-    seeds its own, so it never repeats its parent's ids."""
-    global _generator
-    pid = os.getpid()
-    generator = _generator
-    if generator is None or generator[0] != pid:
-        import random
-
-        generator = _generator = (pid, random.Random(os.urandom(32)))
-    bits_: int = generator[1].getrandbits(bits)
-    return bits_
-
-
-def _run_name() -> str:
-    a, b, c = _random_bits(24).to_bytes(3, "big")
-    return f"{_ADJECTIVES[a % len(_ADJECTIVES)]}-{_NOUNS[b % len(_NOUNS)]}-{c}"
 
 
 class Client:
@@ -522,7 +164,7 @@ class Client:
 
     def __init__(self, tracking_uri: str | None = None) -> None:
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
-        self._backend = _acquire(self.tracking_uri)
+        self._backend = acquire(self.tracking_uri)
         self._closed = False
         lifecycle.install_signal_handler()  # SIGTERM writes out what was logged (main thread only)
         self._runs = self._backend.runs
@@ -544,7 +186,7 @@ class Client:
         self._closed = True
         self._runs = {}
         wait = lifecycle.exit_timeout() if timeout is None else timeout
-        if not _release(self._backend, wait):
+        if not release(self._backend, wait):
             raise StoreUnavailableError(
                 f"the tracking store at {self.tracking_uri} has not taken queued writes in {wait} s"
             )
@@ -556,7 +198,7 @@ class Client:
         self.close()
 
     @property
-    def _live(self) -> _Backend:
+    def _live(self) -> Backend:
         """The backend, for an operation: StoreError once this client (or autolog) closed."""
         backend = self._backend
         if self._closed or backend.closed:
@@ -623,11 +265,11 @@ class Client:
             if experiment_id is not None:
                 return store.get_experiment(experiment_id)
             assert name is not None
-            return store.get_or_create_experiment(name)
+            return experiment_named(store, name, create=True)
 
         try:
-            return backend.remember(backend.ask("starting a run", find, _start_timeout()))
-        except _Late:
+            return backend.remember(backend.ask("starting a run", find, start_timeout()))
+        except Late:
             return None
         except (NotFoundError, InvalidInputError):
             raise  # an experiment id that does not exist, a deleted one: the caller's mistake
@@ -655,9 +297,13 @@ class Client:
         kept and written once the store answers, and the returned ``info`` then has an empty
         ``experiment_id`` and ``artifact_uri`` (``get_run`` gives them once it is stored).
 
+        ``experiment_name`` is a name (the experiment is made if none has it); an id goes in
+        ``experiment_id``. A name that no experiment has but that is an experiment's id ("0")
+        is refused, not made into a new experiment.
+
         Raises:
             NotFoundError: ``experiment_id`` names no experiment (where the store answered).
-            InvalidInputError: a bad name, tag or parent.
+            InvalidInputError: a bad name, tag or parent; an experiment id given as the name.
         """
         if experiment_id == "":
             experiment_id = None  # unknown (a parent started while the store was late)
@@ -683,15 +329,26 @@ class Client:
                 experiment_name = None if experiment_id else parent.experiment_name
         name = experiment_name or DEFAULT_EXPERIMENT
         experiment = self._experiment_now(name, experiment_id)
-        run_id = f"{_random_bits(128):032x}"
-        run_name = run_name or _run_name()
+        run_id = f"{random_bits(128):032x}"
+        run_name = run_name or new_run_name()
         start = _start_time()
-        state = _RunState(None, {}, owned=True, queue=backend.writer.metric_queue(run_id))
+        state = RunState(None, {}, owned=True, queue=backend.writer.metric_queue(run_id))
         state.experiment_name = name if experiment_id is None else None
+        state.tags = {}
         if experiment is not None:
+            state.experiment_name = experiment.name
             state.experiment_id = experiment.experiment_id
             state.artifact_uri = f"{experiment.artifact_location}/{run_id}/artifacts"
-        creation = _Creation(backend, state, run_id, experiment, name, experiment_id)
+        creation = Creation(backend, state, run_id, experiment, name, experiment_id)
+        backend.creating[run_id] = state  # told by the writer once the run is stored
+        # kept while the run is live: to create it again in a store that lost it
+        state.creation = {
+            "run_name": run_name,
+            "start_time": start,
+            "parent_run_id": parent_run_id,
+            "tags": all_tags,
+            "tags_later": context.background_tags,
+        }
         backend.writer.create_run(
             run_id,
             run_name=run_name,
@@ -706,7 +363,6 @@ class Client:
         # Registered after the create is queued: anything queued for the run (heartbeats from
         # the writer thread included) follows its creation.
         backend.runs[run_id] = state
-        backend.writer.call(run_id, state.created.set)
         info = RunInfo(
             run_id,
             state.experiment_id or "",
@@ -730,9 +386,11 @@ class Client:
         backend = self._live
         state = backend.runs.pop(run_id, None)
         if state is not None:
+            if state.owned and state.creation is not None:
+                backend.ending[run_id] = state  # until its end is written
             state.owned = False
         backend.looked_up.pop(run_id, None)
-        if len(backend.ended) >= _KEPT:
+        if len(backend.ended) >= KEPT:
             backend.ended.pop(next(iter(backend.ended)), None)
         backend.ended[run_id] = final
         backend.writer.end_run(run_id, final, end_time or _now())
@@ -740,7 +398,7 @@ class Client:
     def get_run(self, run_id: str) -> Run:
         check_run_id(run_id)
         self._sync()
-        return self._reap(self.store.get_run(run_id))
+        return self._read(lambda store: store.get_run(run_id))
 
     @overload
     def search_runs(
@@ -780,6 +438,10 @@ class Client:
         lifecycle: Lifecycle = "active",
     ) -> Any:
         """Runs matching ``filter_string``, newest first unless ``order_by`` says otherwise.
+
+        ``experiment_names`` are names, ``experiment_ids`` ids (None for both: every
+        experiment); a name that no experiment has but that is an experiment's id is refused
+        (``InvalidInputError``), as it would silently match nothing.
 
         ``lifecycle``: "active" runs (the default), "deleted" ones (see ``delete_run``), or
         "all".
@@ -829,12 +491,13 @@ class Client:
             names = [experiment_names] if isinstance(experiment_names, str) else experiment_names
             for n in names:
                 check_text(n, "experiment name")
-            found = [self.store.get_experiment_by_name(n) for n in names]
+            found = [experiment_named(self.store, n) for n in names]
             ids = (ids or []) + [e.experiment_id for e in found if e is not None]
         self._sync()
         check_lifecycle(lifecycle)
-        found_runs = self.store.search_runs(ids, filters, clauses, max_results, lifecycle)
-        runs = [self._reap(run) for run in found_runs]
+        runs = self._read(
+            lambda store: store.search_runs(ids, filters, clauses, max_results, lifecycle)
+        )
         if output_format == "pandas":
             from autolog import tabular
 
@@ -857,12 +520,22 @@ class Client:
         """Remove for good the runs and experiments deleted at least ``older_than`` seconds
         ago, with their artifact files; a run that registered model versions point at is
         kept. ``dry_run``: only say what would go."""
-        from autolog import gc
+        from autolog.purge import purge
 
         if not isinstance(older_than, (int, float)) or older_than < 0:
             raise InvalidInputError(f"older_than is seconds >= 0, not {older_than!r}")
         self._sync()
-        return gc.purge(self.store, _now() - int(older_than * 1000), dry_run=dry_run)
+        return purge(self.store, _now() - int(older_than * 1000), dry_run=dry_run)
+
+    def _read(self, read: Callable[[Store], _T]) -> _T:
+        """``read(store)``; where it finds the store replaced (a SQLite file deleted), the
+        writer is told (it creates this process's live runs again there) before reading again."""
+        try:
+            return read(self.store)
+        except StoreReplacedError as exc:
+            self._live.writer.replaced(exc)
+            self._sync()
+            return read(self.store)
 
     def _sync(self) -> None:
         """Wait for this process's queued writes so that reads see them."""
@@ -871,36 +544,9 @@ class Client:
                 f"the tracking store at {self.tracking_uri} has not taken queued writes in 30 s"
             )
 
-    def _reap(self, run: Run) -> Run:
-        """Report a RUNNING run whose process is gone as KILLED (and record that)."""
-        if run.info.status is not RunStatus.RUNNING:
-            return run
-        runner = run.data.tags.get(context.TAG_RUNNER)
-        if runner is None:
-            return run
-        alive = context.runner_is_alive(runner)
-        heartbeat = run.data.tags.get(context.TAG_HEARTBEAT)
-        last_seen = int(heartbeat) if heartbeat and heartbeat.isdigit() else run.info.start_time
-        if alive is None:
-            alive = _now() - last_seen < STALE_SECONDS * 1000
-        if alive:
-            return run
-        end_time = max(last_seen, run.info.start_time)
-        # Recorded as presumed: the owner may still have writes for it (spooled while a tracking
-        # server was away, sent later by `autolog sync`), and its own end replaces this one.
-        # Still reported as KILLED if the store is busy (or the run ended meanwhile): the next
-        # reader sees the truth.
-        presumed = RunTag(PRESUMED_KILLED_TAG, str(_now()))
-        with contextlib.suppress(StoreError, RunStateError):
-            self.store.log_batch(run.info.run_id, tags=[presumed])
-            self.store.update_run(run.info.run_id, RunStatus.KILLED, end_time)
-        info = run.info._replace(status=RunStatus.KILLED, end_time=end_time)
-        data = run.data._replace(tags={**run.data.tags, presumed.key: presumed.value})
-        return run._replace(info=info, data=data)
-
     # logging ----------------------------------------------------------------------------------
 
-    def _state(self, run_id: str) -> _RunState:
+    def _state(self, run_id: str) -> RunState:
         """What is known of ``run_id``; a run this process did not start is looked up once,
         waiting at most the start timeout (and else taken to be RUNNING: the store refuses
         what it must when the writer comes to it)."""
@@ -914,9 +560,9 @@ class Client:
             raise InvalidInputError(f"run {run_id} is {status}; only RUNNING runs can be logged to")
         try:
             run: Run | None = backend.ask(
-                "looking up a run", lambda store: store.get_run(run_id), _start_timeout()
+                "looking up a run", lambda store: store.get_run(run_id), start_timeout()
             )
-        except _Late:
+        except Late:
             run = None
         except NotFoundError:
             raise
@@ -929,17 +575,17 @@ class Client:
             )
         queue = backend.writer.metric_queue(run_id, exists=True)
         if run is None:
-            state = _RunState(None, None, False, queue)
+            state = RunState(None, None, False, queue)
             # heavy jobs go ahead once what is queued before them is written
             backend.writer.call(run_id, state.created.set)
         else:
-            state = _RunState(run.info.artifact_uri, dict(run.data.params), False, queue)
+            state = RunState(run.info.artifact_uri, dict(run.data.params), False, queue)
             state.experiment_id = run.info.experiment_id
             state.created.set()
         backend.runs[run_id] = state
         looked_up = backend.looked_up
         looked_up[run_id] = None
-        if len(looked_up) > _KEPT:
+        if len(looked_up) > KEPT:
             oldest = next(iter(looked_up))
             looked_up.pop(oldest, None)
             if backend.runs.pop(oldest, None) is not None:
@@ -1049,7 +695,9 @@ class Client:
         checked = [
             RunTag(_tag_key(k), stringify(k, v)) for k, v in check_mapping(tags, "tags").items()
         ]
-        self._state(run_id)
+        state = self._state(run_id)
+        if state.tags is not None:  # a run of this process's: kept to create it again
+            state.tags.update((tag.key, tag.value) for tag in checked)
         for tag in checked:
             self._live.writer.tag(run_id, tag)
 
@@ -1057,7 +705,7 @@ class Client:
         check_run_id(run_id)
         check_key(key)
         self._sync()
-        return self.store.get_metric_history(run_id, key)
+        return self._read(lambda store: store.get_metric_history(run_id, key))
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything logged so far through this store is stored.
@@ -1066,7 +714,7 @@ class Client:
         server did not take it: then it is spooled on disk (sent as soon as the server
         answers, or by ``autolog sync``), not stored.
         """
-        return self._live.writer.flush(timeout) and not _spooled(self._live.writer, timeout)
+        return self._live.writer.flush(timeout) and not spooled(self._live.writer, timeout)
 
     # artifacts --------------------------------------------------------------------------------
 
@@ -1081,27 +729,40 @@ class Client:
             uri = self.get_run(run_id).info.artifact_uri
         return artifact_repository(uri, store=self.store, run_id=run_id)
 
-    def _wait_created(self, state: _RunState) -> None:
+    def _wait_created(self, state: RunState) -> None:
         """Wait a little for a run's creation to be stored (no wait while the store fails)."""
         writer = self._live.writer
         if not state.created.is_set() and writer.failing is None:
             writer.wake()
-            state.created.wait(_start_timeout())
+            state.created.wait(start_timeout())
 
-    def _later_repository(self, state: _RunState, run_id: str) -> ArtifactRepository:
-        """In a heavy job: the run's artifacts, once the run is stored (``NotYet`` before)."""
-        from autolog.artifacts import artifact_repository
+    def _later_repository(
+        self, state: RunState, run_id: str, *, early: bool = False
+    ) -> ArtifactRepository:
+        """In a heavy job: the run's artifacts, once the run is stored (``NotYet`` before).
 
+        ``early``: a local folder whose place is known is given before the run is stored (its
+        files need no record of the run: a model's files go first, its record follows them,
+        and a short run's records stay one unit of work)."""
+        from autolog.artifacts import artifact_repository, local_or_remote
+
+        writer = self._backend.writer  # at exit as well: a job not done is "not written"
         if not state.created.is_set():
-            raise NotYet("the run is not stored yet")
-        writer = self._live.writer
+            uri = state.artifact_uri
+            local = uri is not None and urlsplit(uri).scheme in ("file", "")
+            if not (early and local and uri is not None):
+                raise NotYet("the run is not stored yet")
+            if getattr(writer.store, "run_artifacts", None) is not None:
+                raise NotYet("the run is not stored yet")  # a server's files follow its runs
+            return local_or_remote(uri)
         store = writer.store
+        if writer.refused(run_id):
+            # a run the store never took: the job is dropped (its record would be refused),
+            # rather than tried for ever ahead of every run's end
+            raise RunStateError(f"run {run_id} could not be created in the store")
         if state.artifact_uri is None:
             # A run looked up while the store was slow or away, or created while its experiment
-            # was unknown: ask the store now (a run it never took is refused for good, and the
-            # job is dropped rather than tried for ever ahead of every run's end).
-            if writer.refused(run_id):
-                raise RunStateError(f"run {run_id} could not be created in the store")
+            # was unknown: ask the store now.
             state.artifact_uri = store.get_run(run_id).info.artifact_uri
         return artifact_repository(state.artifact_uri, store=store, run_id=run_id)
 
@@ -1156,7 +817,7 @@ class Client:
         from autolog.artifacts.local import Snapshot, discard_snapshot, snapshot_file
 
         what = "log_artifact" if single else "log_artifacts"
-        source = Path(_path_arg(local, what))
+        source = Path(path_arg(local, what))
         check_text(str(source), f"{what} path")
         if single and not source.is_file():
             raise InvalidInputError(f"log_artifact needs an existing file, not {str(source)!r}")
@@ -1192,13 +853,19 @@ class Client:
         except OSError as exc:  # removed meanwhile (a race with the caller's own code)
             for snapshot, _ in snapshots:
                 discard_snapshot(snapshot)
-            warn(f"autolog: {what} did not log {str(source)!r} to run {run_id}: {exc}")
+            issue_warning(f"autolog: {what} did not log {str(source)!r} to run {run_id}: {exc}")
             return [target for _, target in files]
         except BaseException:
             for snapshot, _ in snapshots:
                 discard_snapshot(snapshot)
             raise
-        job = _ArtifactJob(self, state, run_id, snapshots)
+        job = ArtifactJob(
+            partial(self._later_repository, state, run_id),
+            lambda: self._backend.writer.store,
+            state,
+            run_id,
+            snapshots,
+        )
         self._live.writer.heavy(
             run_id,
             job.run,
@@ -1215,9 +882,9 @@ class Client:
         logged by this call (the call made for the rewrite logs the new content)."""
         from pathlib import Path
 
-        source = Path(os.path.abspath(_path_arg(local_path, "log_artifact")))
+        source = Path(os.path.abspath(path_arg(local_path, "log_artifact")))
         try:
-            stamp = _stamp(source)
+            stamp = file_stamp(source)
         except OSError:
             raise InvalidInputError(
                 f"log_artifact needs an existing file, not {str(source)!r}"
@@ -1232,18 +899,18 @@ class Client:
         def copy() -> None:
             repo = self._later_repository(state, run_id)
             try:
-                if _stamp(source) != stamp:
+                if file_stamp(source) != stamp:
                     return
                 local = repo if isinstance(repo, LocalArtifactRepository) else None
                 staged, digest = stage_file(source, local)
             except FileNotFoundError:
                 return  # removed since: nothing left to log (and nothing to retry)
             try:
-                if _stamp(source) != stamp:
+                if file_stamp(source) != stamp:
                     return
-                self._live.writer.store.record_artifact_hashes(run_id, {target: digest})
-                if not _same_bytes(repo, state, target, digest):
-                    _place(repo, staged, target)
+                self._backend.writer.store.record_artifact_hashes(run_id, {target: digest})
+                if not same_bytes(repo, state, target, digest):
+                    place(repo, staged, target)
             finally:
                 discard_staged([staged])
 
@@ -1263,9 +930,9 @@ class Client:
 
         relative = check_artifact_path(path)
         if dst_path is not None:
-            check_text(str(_path_arg(dst_path, "download_artifacts")), "dst_path")
+            check_text(str(path_arg(dst_path, "download_artifacts")), "dst_path")
         self._sync()
-        destination = Path(_path_arg(dst_path, "download_artifacts") if dst_path else _mkdtemp())
+        destination = Path(path_arg(dst_path, "download_artifacts") if dst_path else mkdtemp())
         return str(self._repository(run_id).download(relative, destination))
 
     # models -----------------------------------------------------------------------------------
@@ -1293,15 +960,31 @@ class Client:
         files, meta = models.prepare(model, flavor, metadata)
         hashes, meta_bytes = models.digest(files, meta)
 
+        record = {f"{path}/{n}": d for n, d in hashes.items()}
+        # A first model at ``path`` of a run this process started cannot be registered yet
+        # (nothing was recorded there), so nothing can forbid writing it: its files go first,
+        # then its record is queued with the run's other records (a model is recorded only
+        # once all of its files are in place, and a short run is one unit of work). Else the
+        # record goes first: the store refuses a model that may not be replaced (its run has
+        # ended, a registered version points at it) before a file of it is touched.
+        first = state.owned and path not in state.models
+        state.models.add(path)
+        writer = self._live.writer
+
         def write() -> None:
-            repo = self._later_repository(state, run_id)
-            # Recorded first: the store refuses a model that may not be replaced (its run has
-            # ended, or a registered version points at it) before a file of it is touched.
-            store = self._live.writer.store
-            store.record_model(run_id, path, {f"{path}/{n}": d for n, d in hashes.items()})
+            if not first and path in state.unrecorded:
+                # the record of the model logged here before is still queued: written after
+                # this one's, it would name the files this one replaces
+                raise NotYet(f"the record of model {path!r} is not written yet")
+            repo = self._later_repository(state, run_id, early=first)
+            if not first:
+                writer.store.record_model(run_id, path, record)
             models.write(
-                repo, path, files, meta_bytes, hashes, same=partial(_same_bytes, repo, state)
+                repo, path, files, meta_bytes, hashes, same=partial(same_bytes, repo, state)
             )
+            if first:
+                state.unrecorded.add(path)
+                writer.model(run_id, path, record, partial(state.unrecorded.discard, path))
 
         self._live.writer.heavy(run_id, write, what=f"model {path!r}")
         return f"runs:/{run_id}/{path}"
@@ -1315,41 +998,8 @@ class Client:
         return models.load(self.store, self._repository(run_id), run_id, path)
 
     def _model_location(self, model_uri: str) -> tuple[str, str]:
-        if not isinstance(model_uri, str):
-            raise InvalidURIError(repr(model_uri), "model URIs are strings")
-        problem = text_problem(model_uri)
-        if problem is not None:
-            raise InvalidURIError(model_uri, problem)
         self._sync()
-        if model_uri.startswith("models:/"):
-            version = self._model_version(model_uri)
-            return self._model_location(version.source)
-        if not model_uri.startswith("runs:/"):
-            raise InvalidURIError(
-                model_uri,
-                "use runs:/<run_id>/<path>, models:/<name>/<version> or models:/<name>@<alias>",
-            )
-        run_id, _, path = model_uri.removeprefix("runs:/").strip("/").partition("/")
-        if not run_id or not path:
-            raise InvalidURIError(model_uri, "expected runs:/<run_id>/<path>")
-        return check_run_id(run_id), check_artifact_path(path)
-
-    def _model_version(self, model_uri: str) -> ModelVersion:
-        body = model_uri.removeprefix("models:/").strip("/")
-        if "@" in body:
-            name, _, alias = body.partition("@")
-            if name and alias:
-                return self.store.get_model_version_by_alias(name, alias)
-        else:
-            name, _, version = body.rpartition("/")
-            if name and version.isascii() and version.isdigit():
-                number = int(version)
-                if number > STEP_MAX:
-                    raise NotFoundError("model version", f"{name}/{version}")
-                return self.store.get_model_version(name, number)
-        raise InvalidURIError(
-            model_uri, "expected models:/<name>/<version> or models:/<name>@<alias>"
-        )
+        return registry.model_location(self.store, model_uri)
 
     def register_model(self, model_uri: str, name: str) -> ModelVersion:
         """Register the model ``log_model`` logged at ``model_uri`` as the next version of
@@ -1360,143 +1010,17 @@ class Client:
             NotFoundError: no model was logged at ``model_uri`` (a folder of files that looks
                 like one is not a model: only ``log_model`` makes one).
         """
-        check_name(name, "registered model name")
-        if "/" in name or "@" in name:
-            raise InvalidInputError(
-                f"registered model names may not be empty or hold '/' or '@': {name!r}"
-            )
+        registry.check_model_name(name)
         run_id, path = self._model_location(model_uri)
         return self.store.create_model_version(name, f"runs:/{run_id}/{path}", run_id)
 
     def set_model_alias(self, name: str, alias: str, version: int) -> None:
         check_name(name, "registered model name")
-        if not isinstance(alias, str) or not alias.isidentifier():
-            raise InvalidInputError(f"model aliases must be identifiers, not {alias!r}")
-        self.store.set_model_alias(name, alias, _version_arg(version))
+        self.store.set_model_alias(name, registry.check_alias(alias), registry.version_arg(version))
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         check_name(name, "registered model name")
-        return self.store.get_model_version(name, _version_arg(version))
-
-
-class _ArtifactJob:
-    """``log_artifact``'s work on the writer's file thread: copy and hash each snapshot,
-    record the hashes, put the copies in place. Tried again after a failure for now (a full
-    disk) from where it stopped."""
-
-    def __init__(
-        self, client: Client, state: _RunState, run_id: str, snapshots: list[tuple[Any, str]]
-    ) -> None:
-        self.client = client
-        self.state = state
-        self.run_id = run_id
-        self.snapshots = snapshots
-        self.staged: dict[str, tuple[Any, str]] = {}  # target -> (copy, SHA-256)
-        self.placed: set[str] = set()
-        self.changed: list[str] = []  # files whose logged bytes were gone before the copy
-
-    def run(self) -> None:
-        from autolog.artifacts import LocalArtifactRepository
-        from autolog.artifacts.local import copy_snapshot, discard_snapshot, discard_staged
-
-        into = self.client._later_repository(self.state, self.run_id)
-        local = into if isinstance(into, LocalArtifactRepository) else None
-        for snapshot, target in self.snapshots:
-            if target not in self.staged and target not in self.changed:
-                try:
-                    copy = copy_snapshot(snapshot, local)
-                except InvalidInputError:
-                    self.changed.append(target)  # said below, once the others are placed
-                    discard_snapshot(snapshot)
-                    continue
-                self.staged[target] = copy
-                if copy[0] != snapshot.path:
-                    discard_snapshot(snapshot)  # a link (or nothing of ours): copied now
-        unplaced = {t: d for t, (_, d) in self.staged.items() if t not in self.placed}
-        if unplaced:
-            self.client._live.writer.store.record_artifact_hashes(self.run_id, unplaced)
-        for target, (copy, digest) in self.staged.items():
-            if target not in self.placed:
-                if not _same_bytes(into, self.state, target, digest):
-                    _place(into, copy, target)
-                discard_staged([copy])  # left where it was uploaded (a copy), else gone
-                self.placed.add(target)
-        if self.changed:
-            raise InvalidInputError(
-                f"{', '.join(self.changed)[:200]} changed (rewritten in place, replaced or "
-                "removed) before autolog could copy it: the bytes logged are gone, so it was "
-                "not logged (log a file once it is complete, or log it again after a change)"
-            )
-
-    def drop(self) -> None:
-        from autolog.artifacts.local import discard_snapshot, discard_staged
-
-        for snapshot, target in self.snapshots:
-            if target not in self.placed:
-                discard_snapshot(snapshot)
-        unplaced = [copy for target, (copy, _) in self.staged.items() if target not in self.placed]
-        discard_staged(unplaced)
-
-
-def _same_bytes(repo: ArtifactRepository, state: _RunState, target: str, digest: str) -> bool:
-    """Whether ``target`` became a hard link to an artifact of the run already holding the
-    bytes of ``digest``: one copy on disk where the run's artifacts are a local folder (a
-    tracking server links its own folder's files on upload; a bucket keeps every object).
-    Remembers ``target`` as holding them either way: the caller writes them there when this
-    says False."""
-    link = getattr(repo, "link_same", None)
-    other = state.digests.get(digest)
-    state.digests[digest] = target
-    return link is not None and other is not None and bool(link(target, digest, [other]))
-
-
-def _place(repo: ArtifactRepository, staged: Any, target: str) -> None:
-    """Put a snapshot in its place: a rename beside a local run's files, else a copy (an
-    upload to a tracking server or a bucket)."""
-    place = getattr(repo, "place", None)
-    if place is not None:
-        place(staged, target)
-    else:
-        repo.put_file(staged, target)
-
-
-def check_run_id(run_id: object) -> str:
-    """``run_id`` if it can name a run (a non-empty string of printable text), else
-    ``InvalidInputError`` naming it."""
-    if not isinstance(run_id, str) or not run_id:
-        raise InvalidInputError(f"run ids are non-empty strings, not {run_id!r}")
-    if not run_id.isascii() or not run_id.isprintable():
-        raise InvalidInputError(f"run ids are printable ASCII text, not {run_id!r}")
-    return run_id
-
-
-def _path_arg(value: object, what: str) -> str | os.PathLike[str]:
-    if not isinstance(value, (str, os.PathLike)):
-        raise InvalidInputError(f"{what} takes a path, not {value!r}")
-    return value
-
-
-def _version_arg(version: object) -> int:
-    if isinstance(version, bool) or not isinstance(version, (int, str)):
-        raise InvalidInputError(f"model versions are positive integers, not {version!r}")
-    if isinstance(version, str) and not (version.isascii() and version.isdigit()):
-        raise InvalidInputError(f"model versions are positive integers, not {version!r}")
-    number = int(version)
-    if not 1 <= number <= STEP_MAX:
-        raise InvalidInputError(f"model versions are positive 64-bit integers, not {version!r}")
-    return number
-
-
-def _mkdtemp() -> str:
-    import tempfile
-
-    return tempfile.mkdtemp(prefix="autolog-")
-
-
-def _stamp(path: os.PathLike[str]) -> tuple[int, int, int]:
-    """What changes when a file is rewritten: inode, size, modification time."""
-    info = os.stat(path)
-    return info.st_ino, info.st_size, info.st_mtime_ns
+        return self.store.get_model_version(name, registry.version_arg(version))
 
 
 def _logger() -> Any:

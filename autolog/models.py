@@ -180,7 +180,8 @@ def write(
     hashes: Mapping[str, str],
     same: Callable[[str, str], bool] | None = None,
 ) -> None:
-    """Write a prepared model folder (on the writer's file thread, once it is recorded).
+    """Write a prepared model folder (on the writer's file thread: before its record for a
+    first model of a run, after it where the record decides whether it may be replaced).
     ``same(path, sha256)`` may put a file in place without writing it: True where it did
     (a hard link to the run's file of the same bytes)."""
     for name, data in files.items():

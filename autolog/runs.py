@@ -45,6 +45,7 @@ __all__ = [
     "active_run",
     "attach_run",
     "end_run",
+    "end_status",
     "flush",
     "get_client",
     "get_experiment_name",
@@ -79,13 +80,18 @@ class ActiveRun(Run):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
-            status = RunStatus.FINISHED
-        elif issubclass(exc_type, KeyboardInterrupt):
-            status = RunStatus.KILLED
-        else:
-            status = RunStatus.FAILED
-        _end(self.info.run_id, status)
+        _end(self.info.run_id, end_status(exc))
+
+
+def end_status(error: BaseException | None) -> RunStatus:
+    """How a run ends after ``error``: FINISHED for none, KILLED for an interrupt (Ctrl-C's
+    ``KeyboardInterrupt``: a person or a signal stopped it, as a process that dies is KILLED),
+    FAILED for any other exception. Every integration ends its runs by this rule."""
+    if error is None:
+        return RunStatus.FINISHED
+    if isinstance(error, KeyboardInterrupt):
+        return RunStatus.KILLED
+    return RunStatus.FAILED
 
 
 _stack: ContextVar[tuple[tuple[ActiveRun, Client], ...]] = ContextVar(
@@ -102,6 +108,24 @@ _lock = threading.RLock()
 _default_uri: str | None = None
 # A run this process records into but never ends (see attach_run): under every context's stack.
 _attached: tuple[ActiveRun, Client] | None = None
+# The active runs of the main thread (its last context to change them): the parent that
+# start_run(nested=True) on another thread, which has no active run of its own, nests under.
+_main_stack: tuple[tuple[ActiveRun, Client], ...] = ()
+
+
+def _set_stack(stack: tuple[tuple[ActiveRun, Client], ...]) -> None:
+    global _main_stack
+    _stack.set(stack)
+    if threading.current_thread() is threading.main_thread():
+        _main_stack = stack
+
+
+def _main_thread_run() -> ActiveRun | None:
+    """The innermost run active on the main thread, if it is still open."""
+    for entry, _ in reversed(_main_stack):
+        if entry.info.run_id in _open:
+            return entry
+    return None
 
 
 def set_tracking_uri(uri: str | None) -> None:
@@ -169,6 +193,12 @@ def start_run(
             autolog.log_param("lr", 0.01)
             autolog.log_metric("loss", 0.25, step=1)
 
+    ``nested=True`` makes the run a child of this context's active run. A worker thread
+    starts with no active run of its own: there it is a child of the main thread's active run
+    (the innermost one open), so that ``start_run(nested=True)`` in a thread pool nests under
+    the run the program started; with no run active anywhere it is a top-level run, as on
+    the main thread. To nest under another run, use ``Client.create_run(parent_run_id=...)``.
+
     Raises:
         RunStateError: a run is already active and ``nested`` is False.
     """
@@ -181,7 +211,11 @@ def start_run(
             f"run {stack[-1][0].info.run_id} is already active; end it first or pass nested=True"
         )
     client = get_client()
-    parent = stack[-1][0] if stack else _attached_run()
+    parent = stack[-1][0] if stack else None
+    if parent is None and nested and threading.current_thread() is not threading.main_thread():
+        parent = _main_thread_run()
+    if parent is None:
+        parent = _attached_run()
     if tags is not None:
         check_mapping(tags, "tags")
     run = client.create_run(
@@ -193,7 +227,7 @@ def start_run(
         parent_run_id=parent.info.run_id if parent else None,
     )
     active = ActiveRun(run.info, run.data)
-    _stack.set((*stack, (active, client)))
+    _set_stack((*stack, (active, client)))
     with _lock:
         _open[run.info.run_id] = client
     lifecycle.install_signal_handler()
@@ -207,7 +241,7 @@ def _end(run_id: str, status: RunStatus | str) -> None:
     if run_id in ids:
         # Ending a run ends the nested runs still open above it.
         index = ids.index(run_id)
-        _stack.set(stack[:index])
+        _set_stack(stack[:index])
         failure: BaseException | None = None
         for entry, client in reversed(stack[index:]):
             if entry.info.run_id not in _open:
@@ -464,10 +498,10 @@ def sync(
     Raises:
         StoreUnavailableError: a server does not answer (what was not sent stays spooled).
     """
+    from autolog.cli.progress import sync_progress_bar
     from autolog.stores.rest import sync as send
-    from autolog.stores.rest import text_progress
 
-    callback = text_progress() if progress is True else progress or None
+    callback = sync_progress_bar() if progress is True else progress or None
     return send(tracking_uri, folder=folder, progress=callback)
 
 
@@ -528,7 +562,7 @@ def _end_open_runs(status: RunStatus) -> None:
 def _shut_down(event: lifecycle.Shutdown) -> None:
     global _client, _last_run, _attached
     _end_open_runs(RunStatus.KILLED if event.killed else RunStatus.FINISHED)
-    _stack.set(())  # every run in it has ended
+    _set_stack(())  # every run in it has ended
     if event.reason == "shutdown":
         # autolog goes on being usable: the clients these point to are closed now
         _client = None

@@ -8,7 +8,13 @@ locked, slow or down never holds up the caller.
 
 Heavy jobs (artifact copies, model files) run on a second thread, so that a large file never
 delays the metrics queued behind it; what they produce (artifact hashes, model records) then
-joins the queue. A run's end and a flush wait for the jobs queued before them.
+joins the queue. A run's end and a flush wait for the jobs queued before them. A job that waits
+for its run to be stored is woken as soon as the writer has stored it, not by a timer.
+
+A short run found whole in one pass (its creation, what was logged to it and its end, with no
+call on it between) is written with one ``Store.write_run``: one unit of work, not one per
+record. Should the store refuse it for good, the records are written one by one instead, so
+that only the refused one is dropped.
 
 Failures:
 
@@ -37,10 +43,16 @@ from typing import Any, Final
 
 from autolog import lifecycle
 from autolog.entities import Metric, Param, RunStatus, RunTag
-from autolog.errors import NotFoundError, background_thread, is_transient, warn
-from autolog.stores.base import Store
+from autolog.errors import (
+    NotFoundError,
+    StoreReplacedError,
+    background_thread,
+    is_transient,
+    issue_warning,
+)
+from autolog.stores.base import RunCreation, RunWrites, Store
 
-__all__ = ["NotYet", "Writer", "warn"]
+__all__ = ["NotYet", "Writer"]
 
 
 class NotYet(Exception):
@@ -64,6 +76,12 @@ END_RUN: Final = 4
 HASHES: Final = 5
 CALL: Final = 6
 FLUSH: Final = 7
+MODEL: Final = 8
+# in a run creation's arguments: the run is created again in a store that lost it
+_AGAIN: Final = "_again"
+# what an item written with its whole run (``_Whole``) is replaced by in the pass's items
+_DONE: Final = -1
+_DONE_ITEM: Final = (_DONE, None)
 
 _DATA_KINDS = (METRIC, PARAM, TAG)
 # what each kind of item is called in the report at exit (flush markers and calls: nobody's data)
@@ -74,7 +92,12 @@ _NAMES: Final = {
     CREATE_RUN: "run creations",
     END_RUN: "run ends",
     HASHES: "artifact hash records",
+    MODEL: "model records",
 }
+# the kinds that a whole run's one ``write_run`` carries between its creation and its end
+_RUN_WRITE_KINDS = frozenset((METRIC, PARAM, TAG, HASHES, MODEL))
+# how long the file thread sleeps with nothing to do (a new job or a stored run wakes it)
+_IDLE = 3600.0
 _MAX_BACKOFF = 30.0
 # While the writer is behind, the bound on what waits is checked once per this many values.
 _BOUND_EVERY = 1024
@@ -87,6 +110,66 @@ class _Batch:
         self.metrics: list[Metric] = []
         self.params: list[Param] = []
         self.tags: list[RunTag] = []
+
+
+class _Whole:
+    """A run found whole in one pass: its creation and end, the items between them that it
+    takes (``items``, replaced by ``_DONE`` once stored), and what they hold."""
+
+    __slots__ = ("batch", "create", "end", "hashes", "items", "models", "positions", "run_id")
+
+    def __init__(self, run_id: str, create: tuple[Any, ...], positions: list[int]) -> None:
+        self.run_id = run_id
+        self.create = create
+        self.positions = positions  # of its items in the pass's list, the creation first
+        self.batch = _Batch()
+        self.items: list[tuple[Any, ...]] = [create]
+        self.hashes: dict[str, str] = {}
+        self.models: dict[str, Mapping[str, str]] = {}
+        self.end: tuple[Any, ...] | None = None
+
+    def take(self, item: tuple[Any, ...]) -> None:
+        kind = item[0]
+        if kind == METRIC:
+            self.batch.metrics.append(item[2])
+        elif kind == PARAM:
+            self.batch.params.append(item[2])
+        elif kind == TAG:
+            self.batch.tags.append(item[2])
+        elif kind == HASHES:
+            self.hashes.update(item[2])
+        elif kind == MODEL:
+            self.models[item[2]] = item[3]
+        else:
+            self.end = item
+        self.items.append(item)
+
+    def writes(self, store: Store) -> RunWrites:
+        batch = self.batch
+        assert self.end is not None
+        return RunWrites(
+            create=RunCreation(**_create_arguments(store, self.create[2])),
+            metrics=batch.metrics,
+            params=batch.params,
+            tags=batch.tags,
+            hashes=self.hashes or None,
+            models=self.models or None,
+            end=(self.end[2], self.end[3]),
+        )
+
+    def count(self, counts: dict[str, int]) -> None:
+        """Add what this run's write holds to ``counts``, by kind."""
+        for name, n in (
+            ("metric values", len(self.batch.metrics)),
+            ("params", len(self.batch.params)),
+            ("tags", len(self.batch.tags)),
+        ):
+            if n:
+                counts[name] = counts.get(name, 0) + n
+        for item in self.items:
+            if item[0] not in _DATA_KINDS:
+                name = _NAMES[item[0]]
+                counts[name] = counts.get(name, 0) + 1
 
 
 class _Abandoned(Exception):
@@ -105,7 +188,7 @@ class _Progress:
         self.items = items
         self.batches = batches
         self.index = 0
-        self.handed: _Batch | tuple[Any, ...] | None = None
+        self.handed: _Batch | _Whole | tuple[Any, ...] | None = None
 
 
 _writers: weakref.WeakSet[Writer] = weakref.WeakSet()
@@ -197,6 +280,19 @@ class Writer:
         self.written_by_kind: dict[str, int] = {}
         #: called on the writer thread after each drain (the client's heartbeat)
         self.on_tick: Callable[[], None] | None = None
+        #: called on the writer thread with a run id once its creation is stored, or refused
+        #: for good: what waited for the run in the store may go on
+        self.on_created: Callable[[str], None] | None = None
+        #: called on the writer thread with a run id once its end is written (or dropped)
+        self.on_ended: Callable[[str], None] | None = None
+        #: called on the writer thread once the store said it was replaced (a SQLite file
+        #: deleted): it calls ``recreate_run`` for each live run, and returns how many
+        self.on_replaced: Callable[[], int] | None = None
+        self._replaced: BaseException | None = None  # told, not handled yet
+        self._recreations: list[tuple[Any, ...]] = []
+        #: what the store first refused for good (named in the report at exit: the cause,
+        #: where what follows is refused for it)
+        self.refusal: str | None = None
         _writers.add(self)
 
     def _after_fork(self) -> None:
@@ -321,6 +417,39 @@ class Writer:
     def hashes(self, run_id: str, hashes: Mapping[str, str]) -> None:
         self.put((HASHES, run_id, dict(hashes)))
 
+    def model(
+        self,
+        run_id: str,
+        path: str,
+        files: Mapping[str, str],
+        done: Callable[[], None] | None = None,
+    ) -> None:
+        """Queue ``Store.record_model``'s record of a model logged at ``path``: written with
+        the run's other records (one unit of work, where the run is queued whole). ``done``
+        is called on the writer thread once it is written (or dropped)."""
+        self.put((MODEL, run_id, path, dict(files), done))
+
+    def replaced(self, exc: BaseException) -> None:
+        """The store was found replaced (``StoreReplacedError``, by a reader as well): the
+        live runs are created again in it before anything more is written to them."""
+        self._replaced = exc
+        self.wake()
+
+    def recreate_run(
+        self,
+        run_id: str,
+        arguments: Mapping[str, Any],
+        params: Sequence[Param],
+        tags: Sequence[RunTag],
+    ) -> None:
+        """From ``on_replaced``: create ``run_id`` again (``create_run``'s ``arguments``), with
+        the ``params`` and ``tags`` set since, ahead of what is queued for it; its values wait
+        meanwhile."""
+        self._ready.discard(run_id)
+        self._recreations.append((CREATE_RUN, run_id, {**arguments, _AGAIN: True}))
+        self._recreations.extend((PARAM, run_id, p) for p in params)
+        self._recreations.extend((TAG, run_id, t) for t in tags)
+
     def refused(self, run_id: str) -> bool:
         """Whether the store refused to create ``run_id`` (for good)."""
         return run_id in self._refused
@@ -403,14 +532,18 @@ class Writer:
             items: list[tuple[Any, ...]] = []
             if progress is not None:
                 handed = progress.handed
+                whole = handed if isinstance(handed, _Whole) else None
                 if isinstance(handed, _Batch):
                     add_batch(handed, flying)
+                elif isinstance(handed, _Whole):
+                    handed.count(flying)  # with the values it took from ``batches``
                 elif handed is not None and handed[0] in _NAMES:
                     add(_NAMES[handed[0]], 1, flying)
-                for batch in list(progress.batches.values()):
-                    if batch is not handed:
+                for owner, batch in list(progress.batches.items()):
+                    if batch is not handed and (whole is None or owner != whole.run_id):
                         add_batch(batch, waiting)
-                items = [i for i in progress.items[progress.index :] if i is not handed]
+                given = {id(i) for i in whole.items} if whole is not None else {id(handed)}
+                items = [i for i in progress.items[progress.index :] if id(i) not in given]
             for values in [*list(self._metrics.values()), *list(self._carry.values())]:
                 add("metric values", len(values))
             for item in [*items, *list(self._retry), *list(self._queue)]:
@@ -553,7 +686,7 @@ class Writer:
 
     def _jobs_loop(self) -> None:
         background_thread()
-        delay = self.interval
+        delay = _IDLE
         while True:
             self._jobs_wake.wait(delay)
             self._jobs_wake.clear()
@@ -572,10 +705,11 @@ class Writer:
             if self._closed and not self._jobs:
                 return
             if ok:
-                delay = 3600.0
+                delay = _IDLE
             elif ok is None:
-                # waiting for a run's creation (the writer was told to write it now): soon
-                delay = 0.01 if delay > 1.0 else min(delay * 2, 1.0)
+                # Waiting for a run to be stored: the writer wakes this thread once it has
+                # stored a run or run a call (``_stored``); the timer is only a safety net.
+                delay = 0.01 if delay >= _IDLE else min(delay * 2, 1.0)
             else:
                 delay = min(max(delay * 2, 0.5), _MAX_BACKOFF)
 
@@ -643,6 +777,7 @@ class Writer:
         try:
             if self._abandoned:
                 return False
+            self._recreate()
             items, metrics = self._take()
             if not items and not metrics:
                 return True
@@ -675,7 +810,36 @@ class Writer:
                 self._progress = None  # kept, written, or (a bug of ours) lost: not in flight
             self._busy = False
 
-    def _handing(self, handed: _Batch | tuple[Any, ...]) -> None:
+    def _recreate(self) -> None:
+        """After the store was replaced: queue the live runs' creations ahead of the rest, and
+        say once what became of them."""
+        exc, hook = self._replaced, self.on_replaced
+        if exc is None or hook is None:
+            return
+        self._replaced = None
+        try:
+            count = hook()
+        except Exception as error:  # a bug of ours: the runs' later writes are refused
+            _logger().debug("autolog: on_replaced failed: %r", error)
+            count = 0
+        with self._take_lock:
+            self._retry = deque([*self._recreations, *self._retry])
+            self._recreations = []
+        self._failures += 1
+        if self._failing is None:
+            self._failing = f"{type(exc).__name__}: {exc}"
+        issue_warning(
+            f"autolog: the tracking store failed ({exc}); "
+            + (
+                f"{count} live run(s) of this process are created again in it, with their "
+                "params and tags, and logging to them goes on (their values stored before "
+                "are lost)"
+                if count
+                else "no run of this process was live"
+            )
+        )
+
+    def _handing(self, handed: _Batch | _Whole | tuple[Any, ...]) -> None:
         """Just before a store call: what it is given (in flight until it returns). Once the
         writer is abandoned no call starts: ``unwritten`` counts what was not given."""
         progress = self._progress
@@ -713,6 +877,7 @@ class Writer:
         values taken from the deques) before anything that ends or follows it; return what
         was not stored (to retry), None if all was."""
         progress = self._progress
+        wholes = self._wholes(items)
         last_run: str | None = None
         last_metrics: list[Metric] = []
         for index, item in enumerate(items):
@@ -733,6 +898,8 @@ class Writer:
                     batch.tags.append(item[2])
                 continue
             last_run = None
+            if kind == _DONE:
+                continue  # written with its whole run
             if progress is not None:
                 progress.index = index  # the items before are in ``batches`` or done
             if kind == FLUSH:
@@ -740,6 +907,14 @@ class Writer:
                     return _unwritten(batches, items[index:])
                 item[2].set()  # everything before the marker is stored
                 continue
+            positions = wholes.get(run_id) if kind == CREATE_RUN else None
+            if positions is not None:
+                stored = self._write_whole(_Whole(run_id, item, positions), items, batches)
+                if stored is None:
+                    return _unwritten(batches, items[index:])
+                if stored:
+                    continue
+                # refused for good: record by record below, so only the refused one is dropped
             # Anything else concerns one run and must follow that run's earlier data.
             if run_id in batches and run_id in self._ready:
                 if not self._store_batch(run_id, batches[run_id]):
@@ -753,6 +928,76 @@ class Writer:
         if not self._write_batches(batches, final=True):
             return _unwritten(batches, [])
         return None
+
+    def _wholes(self, items: list[tuple[Any, ...]]) -> dict[str, list[int]]:
+        """The runs whose creation and end are both among ``items`` with nothing between them
+        that must come between (a call on the run, a second creation): run id -> positions of
+        its creation, of the records between that ``write_run`` carries, and of its end."""
+        open_runs: dict[str, list[int]] = {}
+        found: dict[str, list[int]] = {}
+        skip = (self._ready, self._refused)
+        for index, item in enumerate(items):
+            kind = item[0]
+            if kind in (FLUSH, _DONE):
+                continue  # a flush marker between: the whole run is stored before it anyway
+            run_id = item[1]
+            if kind == CREATE_RUN:
+                if run_id in open_runs or run_id in found or any(run_id in s for s in skip):
+                    open_runs.pop(run_id, None)
+                    found.pop(run_id, None)
+                else:
+                    open_runs[run_id] = [index]
+            elif run_id in open_runs:
+                if kind in _RUN_WRITE_KINDS:
+                    open_runs[run_id].append(index)
+                elif kind == END_RUN:
+                    found[run_id] = [*open_runs.pop(run_id), index]
+                else:
+                    del open_runs[run_id]  # a call on the run runs after what precedes it
+        return found
+
+    def _write_whole(
+        self, whole: _Whole, items: list[tuple[Any, ...]], batches: dict[str, _Batch]
+    ) -> bool | None:
+        """Store a whole run with one ``write_run``: True once stored, None after a failure
+        worth retrying, False where the store refused it for good (nothing of it stored)."""
+        run_id = whole.run_id
+        earlier = batches.get(run_id)  # values taken from its deque, records before creation
+        if earlier is not None:
+            whole.batch.metrics.extend(earlier.metrics)
+            whole.batch.params.extend(earlier.params)
+            whole.batch.tags.extend(earlier.tags)
+        for position in whole.positions[1:]:
+            whole.take(items[position])
+        store = self.store
+        self._handing(whole)
+        try:
+            store.write_run(run_id, whole.writes(store))
+        except Exception as exc:
+            self._handed()
+            if is_transient(exc):
+                self._report_failure(exc)
+                return None
+            _logger().debug("autolog: run %s written record by record: %r", run_id, exc)
+            return False
+        with self._take_lock:  # counted once: written, no longer waiting or in flight
+            progress = self._progress
+            if progress is not None:
+                progress.handed = None
+            whole.count(self.written_by_kind)
+            batches.pop(run_id, None)
+            for position in whole.positions:
+                items[position] = _DONE_ITEM
+        self._created(run_id)
+        self._ended_run(run_id)
+        for item in whole.items:
+            self._model_done(item)
+        if run_id in self._metrics:
+            self._ended.add(run_id)  # its deque goes once empty (``_take``)
+        else:
+            self._forget(run_id)
+        self._stored()
+        return True
 
     def _write_batches(self, batches: dict[str, _Batch], *, final: bool = False) -> bool:
         """Store each batch, removing the stored ones from ``batches``; False on a failure.
@@ -828,6 +1073,7 @@ class Writer:
 
     def _apply(self, item: tuple[Any, ...]) -> bool:
         kind, run_id = item[0], item[1]
+        written = _NAMES.get(kind)  # what is counted as written once the call returns
         store = self.store
         self._handing(item)
         try:
@@ -840,51 +1086,122 @@ class Writer:
                         raise
                     refresh()  # what the caller knew of the experiment is out of date
                     store.create_run(run_id, **_create_arguments(store, item[2]))
-                self._ready.add(run_id)
+                self._created(run_id)
+                self._stored()
             elif kind == END_RUN:
-                if run_id not in self._refused:
+                if run_id in self._refused:
+                    # nothing is written (the run is not there): not counted as written
+                    self._count_dropped("values of runs that could not be created", 1)
+                    written = None
+                else:
                     store.update_run(run_id, item[2], item[3])
+                self._ended_run(run_id)
                 if run_id in self._metrics:
                     self._ended.add(run_id)  # its deque goes once empty (``_take``)
                 else:
                     self._forget(run_id)
+            elif kind in (HASHES, MODEL) and run_id in self._refused:
+                # of a run the store would not create: said once, with the run's creation
+                self._count_dropped("values of runs that could not be created", 1)
+                self._model_done(item)
+                written = None
             elif kind == HASHES:
                 store.record_artifact_hashes(run_id, item[2])
+            elif kind == MODEL:
+                store.record_model(run_id, item[2], item[3])
+                self._model_done(item)
             elif kind == CALL:
                 item[2]()
-            self._handed(_NAMES.get(kind))
+                self._stored()  # the call may be what a heavy job waits for (a run stored)
+            self._handed(written)
             return True
         except Exception as exc:
             self._handed()
             if is_transient(exc):
                 self._report_failure(exc)
                 return False
-            # Retrying cannot help (a record refused, a path that is a file, a bug): drop this
-            # one item rather than hold up everything queued behind it.
-            if kind == CREATE_RUN:
-                self._ready.add(run_id)
-                self._refused.add(run_id)
-                self._drop("run creations", 1, run_id, "the run's creation", exc)
-            elif kind == END_RUN:
-                self._drop("run ends", 1, run_id, f"the run's end ({item[2]})", exc)
-            elif kind == HASHES:
-                what = f"artifact hashes of {', '.join(sorted(item[2]))[:200]}"
-                self._drop("artifact hash records", 1, run_id, what, exc)
-            else:
-                self._drop("jobs", 1, run_id, "a job", exc)
+            self._refused_for_good(item, exc)
             return True
 
+    def _refused_for_good(self, item: tuple[Any, ...], exc: Exception) -> None:
+        """Retrying cannot help (a record refused, a path that is a file, a bug): drop this
+        one item rather than hold up everything queued behind it."""
+        kind, run_id = item[0], item[1]
+        if kind == CREATE_RUN and item[2].get(_AGAIN):
+            # the store has the run after all (a file replaced by a copy holding it): its
+            # writes go on there
+            _logger().debug("autolog: run %s not created again: %r", run_id, exc)
+            self._created(run_id)
+        elif kind == CREATE_RUN:
+            self._refused.add(run_id)
+            self._created(run_id)
+            self._drop("run creations", 1, run_id, "the run's creation", exc)
+        elif kind == END_RUN:
+            self._ended_run(run_id)
+            self._drop("run ends", 1, run_id, f"the run's end ({item[2]})", exc)
+        elif kind == HASHES:
+            what = f"artifact hashes of {', '.join(sorted(item[2]))[:200]}"
+            self._drop("artifact hash records", 1, run_id, what, exc)
+        elif kind == MODEL:
+            self._model_done(item)
+            self._drop("model records", 1, run_id, f"the record of model {item[2]!r}", exc)
+        else:
+            self._drop("jobs", 1, run_id, "a job", exc)
+
+    def _stored(self) -> None:
+        """A run was stored or a call ran: wake the file thread if a job may wait for it.
+
+        Set whenever a job is queued or running, so a job that found its run not stored just
+        before this cannot miss it: the wake is kept until the file thread next waits."""
+        if self._jobs:
+            self._jobs_wake.set()
+
+    def _created(self, run_id: str) -> None:
+        """The run's creation is stored (or refused for good): its later records may follow,
+        and whoever waits for it is told."""
+        self._ready.add(run_id)
+        hook = self.on_created
+        if hook is not None:
+            try:
+                hook(run_id)
+            except Exception as exc:  # a bug of ours must not stop the writer
+                _logger().debug("autolog: on_created for %s failed: %r", run_id, exc)
+
+    def _model_done(self, item: tuple[Any, ...]) -> None:
+        """A model's record was written (or dropped): tell whoever waits (a job that logs a
+        model at the same path again, see ``Client.log_model``), and wake the jobs."""
+        done = item[4] if item[0] == MODEL and len(item) > 4 else None
+        if done is not None:
+            try:
+                done()
+            except Exception as exc:  # a bug of ours must not stop the writer
+                _logger().debug("autolog: a model's done callback failed: %r", exc)
+            self._jobs_wake.set()
+
+    def _ended_run(self, run_id: str) -> None:
+        hook = self.on_ended
+        if hook is not None:
+            try:
+                hook(run_id)
+            except Exception as exc:  # a bug of ours must not stop the writer
+                _logger().debug("autolog: on_ended for %s failed: %r", run_id, exc)
+
     def _drop(self, kind: str, n: int, run_id: str, what: str, exc: BaseException) -> None:
-        self._count_dropped(kind, n)
+        self._count_dropped(kind, n, exc)
         self._warn_once(
             f"dropped:{run_id}:{what}",
             f"could not record {what} of run {run_id}, dropped it: {type(exc).__name__}: {exc}",
         )
 
-    def _count_dropped(self, kind: str, n: int) -> None:
+    def _count_dropped(self, kind: str, n: int, why: BaseException | None = None) -> None:
+        if why is not None and self.refusal is None:
+            self.refusal = f"{type(why).__name__}: {why}"
         self.dropped_by_kind[kind] = self.dropped_by_kind.get(kind, 0) + n
 
     def _report_failure(self, exc: BaseException) -> None:
+        if isinstance(exc, StoreReplacedError) and self.on_replaced is not None:
+            self.replaced(exc)  # said once the live runs are created again (``_recreate``)
+            return
         self._failures += 1
         if self._failing is None:
             self._failing = f"{type(exc).__name__}: {exc}"
@@ -900,7 +1217,7 @@ class Writer:
         if key not in self._warned:
             if len(self._warned) < 10_000:
                 self._warned.add(key)
-            warn(f"autolog: {message}")
+            issue_warning(f"autolog: {message}")
         _logger().debug("autolog writer: %s", message)
 
     def _keep_for_retry(
@@ -965,6 +1282,7 @@ def _create_arguments(store: Store, kwargs: dict[str, Any]) -> dict[str, Any]:
     """create_run's arguments: ``resolve(store, kwargs)`` where given, and the tags that
     ``tags_later()`` finds (on this thread)."""
     kwargs = dict(kwargs)
+    kwargs.pop(_AGAIN, None)
     resolve = kwargs.pop("resolve", None)
     kwargs.pop("refresh", None)
     if resolve is not None:
@@ -989,5 +1307,5 @@ def _unwritten(batches: dict[str, _Batch], rest: list[tuple[Any, ...]]) -> list[
         items.extend((METRIC, run_id, m) for m in batch.metrics)
         items.extend((PARAM, run_id, p) for p in batch.params)
         items.extend((TAG, run_id, t) for t in batch.tags)
-    items.extend(rest)
+    items.extend(item for item in rest if item[0] != _DONE)
     return items

@@ -39,9 +39,18 @@ from typing import Any
 import torch
 
 import autolog
+from autolog.entities import RunStatus
 from autolog.integrations import _torch_loop, _torch_model
-from autolog.integrations.patching import Call, Guard, HookGenerator, Patcher, Settings, outermost
+from autolog.integrations.patching import (
+    Call,
+    CallbackFirewall,
+    HookGenerator,
+    Patcher,
+    Settings,
+    outermost,
+)
 from autolog.integrations.session import Session, training_session
+from autolog.runs import end_status
 
 __all__ = ["TRAINER_MODULES", "install"]
 
@@ -168,7 +177,9 @@ class _TestRun:
             return
         session.close()
         trained = exc is None or self.call.returned is True
-        session.client.set_terminated(session.run_id, "FINISHED" if trained else "FAILED")
+        session.client.set_terminated(
+            session.run_id, RunStatus.FINISHED if trained else end_status(exc)
+        )
 
 
 def _detach(trainer: Any, callback: Any) -> None:
@@ -210,7 +221,7 @@ class _Recorder:
         self.session = session
         self.settings = settings
         #: Lightning calls the callback: our bug must not stop the training
-        self.guard = Guard(NAME, settings)
+        self.guard = CallbackFirewall(NAME, settings)
         self.client = session.client
         self.run_id = session.run_id
         self.logged: dict[tuple[str, int], float] = {}  # (key, epoch) -> value logged

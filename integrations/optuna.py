@@ -50,10 +50,11 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import autolog
+from autolog.entities import RunStatus
 from autolog.errors import InvalidInputError, ParamCollisionError
 from autolog.integrations.patching import (
     Call,
-    Guard,
+    CallbackFirewall,
     Hook,
     HookGenerator,
     Patcher,
@@ -63,6 +64,7 @@ from autolog.integrations.patching import (
     typed_options,
 )
 from autolog.integrations.session import current
+from autolog.runs import end_status
 
 __all__ = ["INTEGRATION", "OptunaOptions"]
 
@@ -137,7 +139,7 @@ class _StudyRecord:
         self.study = study
         self.settings = settings
         self.context = context
-        self.guard = Guard(NAME, settings)
+        self.guard = CallbackFirewall(NAME, settings)
         self.run: autolog.ActiveRun | None = None
         self.client = autolog.Client(autolog.get_tracking_uri())
         self.open: dict[int, _TrialRun] = {}
@@ -229,8 +231,8 @@ class _StudyRecord:
                 try:
                     record.client.set_tags(record.run_id, {"optuna.trial_state": "FAIL"})
                     self._count("FAIL")
-                finally:
-                    _end_trial(record, "FAILED")
+                finally:  # Ctrl-C stopped them: KILLED, as every interrupted run
+                    _end_trial(record, "FAILED" if error is None else end_status(error))
             self._log_best()
         finally:
             if error is None:
@@ -280,7 +282,7 @@ def _value_keys(study: Any) -> list[str]:
     return ["value"] if count == 1 else [f"value_{i}" for i in range(count)]
 
 
-def _end_trial(record: _TrialRun, status: str) -> None:
+def _end_trial(record: _TrialRun, status: RunStatus | str) -> None:
     record.ended = True
     record.run.end(status)
 

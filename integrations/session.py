@@ -9,7 +9,7 @@ session, and one run, each.
 Run ownership:
 
 - no active run: the session starts a run and ends it FINISHED, or FAILED if training raised
-  (KeyboardInterrupt included);
+  (KILLED for KeyboardInterrupt, as everywhere);
 - inside a user's run: the first session logs into it and never ends it; later sessions (and
   every session with ``exclusive=True``) start nested child runs.
 
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import autolog
 from autolog.errors import ParamCollisionError
+from autolog.runs import end_status
 
 if TYPE_CHECKING:  # patching imports this module: the types only, to keep imports one way
     from autolog.integrations.patching import Call, Settings
@@ -93,14 +94,15 @@ class Session:
         return self
 
     def close(self, error: BaseException | None = None) -> None:
-        """Leave the session; end its run if the session started it (FAILED with an error).
+        """Leave the session; end its run if the session started it (FAILED with an error,
+        KILLED for ``KeyboardInterrupt``: ``autolog.runs.end_status``).
         Closing twice is harmless."""
         if self._token is not None:
             token, self._token = self._token, None
             _current.reset(token)
         active, self._active = self._active, None
         if self.owned and active is not None:
-            active.end("FINISHED" if error is None else "FAILED")
+            active.end(end_status(error))
 
     def __enter__(self) -> Session:
         return self

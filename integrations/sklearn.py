@@ -57,7 +57,6 @@ here that the program does not import itself.
 
 from __future__ import annotations
 
-import atexit
 import csv
 import functools
 import inspect
@@ -87,6 +86,7 @@ from autolog.integrations.patching import (
 )
 from autolog.integrations.session import Session, current, open_session, training_session
 from autolog.rendering import render
+from autolog.runs import end_status
 
 __all__ = ["INTEGRATION", "SklearnOptions"]
 
@@ -856,8 +856,8 @@ def _partial_fit_hook(call: Call) -> HookGenerator:
         started = time.perf_counter()
         try:
             yield call.args, call.kwargs
-        except BaseException:
-            _end_incremental(estimator, "FAILED")
+        except BaseException as error:
+            _end_incremental(estimator, end_status(error))
             raise
         _log_partial_fit(call, state, estimator, time.perf_counter() - started)
 
@@ -896,7 +896,7 @@ def _log_partial_fit(call: Call, state: _Incremental, estimator: Any, seconds: f
         client.log_model(run_id, estimator, "model", metadata={"input_schema": _schema(X)})
 
 
-def _end_incremental(estimator: Any, status: str) -> None:
+def _end_incremental(estimator: Any, status: RunStatus | str) -> None:
     with _incremental_lock:
         state = _incremental.pop(estimator, None)
     if state is not None and state.owned:
@@ -914,15 +914,17 @@ def _forget_incremental_after_fork() -> None:
     _incremental_lock = threading.Lock()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_incremental_after_fork)
-
-
-@atexit.register
-def _end_incremental_runs() -> None:
+def _end_incremental_runs(event: lifecycle.Shutdown) -> None:
+    """At exit (or autolog's shutdown): end the runs of estimators still fitted step by step,
+    before the writers write what is queued (KILLED on SIGTERM)."""
     with _incremental_lock:
         states = list(_incremental.values())
         _incremental.clear()
+    status = RunStatus.KILLED if event.killed else RunStatus.FINISHED
     for state in states:
         if state.owned and state.finalizer is not None and state.finalizer.detach():
-            state.client.set_terminated(state.run_id, "FINISHED")
+            state.client.set_terminated(state.run_id, status)
+
+
+lifecycle.on_shutdown(lifecycle.Layer.INTEGRATION, _end_incremental_runs)
+lifecycle.on_fork(lifecycle.Layer.INTEGRATION, after_in_child=_forget_incremental_after_fork)

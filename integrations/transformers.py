@@ -58,10 +58,11 @@ from typing import Any, NamedTuple
 
 import autolog
 from autolog import lifecycle
+from autolog.entities import RunStatus
 from autolog.errors import InvalidInputError, ParamCollisionError
 from autolog.integrations import (
     Call,
-    Guard,
+    CallbackFirewall,
     HookGenerator,
     Patcher,
     Session,
@@ -71,6 +72,7 @@ from autolog.integrations import (
     typed_options,
 )
 from autolog.integrations.session import open_session
+from autolog.runs import end_status
 
 __all__ = ["FLAVOR", "INTEGRATION", "TransformersFlavor", "TransformersOptions"]
 
@@ -126,7 +128,7 @@ class _Training:
         self.owned = session.owned
         self.settings = settings
         #: Trainer calls the callback: our bug must not stop the training
-        self.guard = Guard(NAME, settings)
+        self.guard = CallbackFirewall(NAME, settings)
         self.keys: dict[str, str] = {}
         self.max_checkpoints: int = settings.options.max_checkpoints
         self.staging: Path | None = None
@@ -186,7 +188,7 @@ class _Training:
             shutil.rmtree(self.staging, ignore_errors=True)
             self.staging = None
 
-    def end(self, status: str) -> None:
+    def end(self, status: RunStatus | str) -> None:
         """End the run if the training opened it (once)."""
         if self.ended:
             return
@@ -270,9 +272,9 @@ def _train_hook(call: Call) -> HookGenerator:
         trainer.callback_handler.callbacks.insert(0, callback)
         try:
             yield call.args, call.kwargs
-        except BaseException:
+        except BaseException as error:
             training.log_checkpoints()  # what it saved before it failed is kept
-            training.end("FAILED")
+            training.end(end_status(error))
             raise
         finally:
             trainer.remove_callback(callback)
@@ -284,9 +286,9 @@ def _train_hook(call: Call) -> HookGenerator:
             training.finalizer.atexit = False  # autolog's shutdown ends it, writers still up
         with _lock:
             _trainings[trainer] = training
-    except BaseException:
+    except BaseException as error:
         # our own failure after a training that returned leaves its run FINISHED
-        training.end("FINISHED" if call.returned else "FAILED")
+        training.end(RunStatus.FINISHED if call.returned else end_status(error))
         raise
     finally:
         session.close()
@@ -444,9 +446,9 @@ def _results_hook(call: Call, stage: str) -> HookGenerator:
     with session.enter():
         try:
             result = yield call.args, call.kwargs
-        except BaseException:
+        except BaseException as error:
             if child:
-                training.client.set_terminated(run_id, "FAILED")
+                training.client.set_terminated(run_id, end_status(error))
             raise
         try:
             _log_results(training.client, run_id, trainer, result, training.keys)

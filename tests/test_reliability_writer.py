@@ -63,6 +63,7 @@ def _short_runs(n: int) -> None:
             autolog.log_metric("m", 1.0)
 
 
+@pytest.mark.slow
 def test_thousands_of_short_runs_leave_nothing_behind() -> None:
     # the warm-up goes past every bounded memory of recent runs (1,000 ended runs)
     blocks, size = _retained_blocks(lambda: _short_runs(1_200), lambda: _short_runs(2_000))
@@ -82,6 +83,7 @@ def test_a_run_ended_long_ago_is_still_refused_writes() -> None:
     client.close()
 
 
+@pytest.mark.slow
 def test_runs_looked_up_not_started_here_are_not_kept_for_ever() -> None:
     client = autolog.Client()
     experiment = client.get_or_create_experiment("elsewhere")
@@ -112,10 +114,10 @@ def test_runs_looked_up_not_started_here_are_not_kept_for_ever() -> None:
 
 def _hold_file_thread(run_id: str) -> threading.Event:
     """Keep the writer's file thread busy until the returned event is set."""
-    from autolog.client import _acquire
+    from autolog.backends import acquire
 
     release = threading.Event()
-    backend = _acquire(autolog.get_tracking_uri())
+    backend = acquire(autolog.get_tracking_uri())
     try:
         backend.writer.heavy(run_id, lambda: release.wait(30), what="a test's wait")
     finally:
@@ -258,6 +260,7 @@ def _small_disk(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Calla
             subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
+@pytest.mark.slow
 def test_artifacts_and_models_on_a_full_disk_wait_for_space_and_land(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -301,6 +304,7 @@ def test_artifacts_and_models_on_a_full_disk_wait_for_space_and_land(
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_exit_report_tells_what_is_in_flight_from_what_was_not_written(
     tmp_path: Path,
 ) -> None:
