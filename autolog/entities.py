@@ -2,6 +2,12 @@
 
 All are immutable named tuples (cheap to build by the million, and ``dataclasses`` would add
 to ``import autolog``). Times are integer milliseconds since the epoch.
+
+This module is the one description of each record: their JSON forms (``autolog.wire``) and
+the tracking server's schemas (``autolog.server.schemas``) are derived from the fields and
+annotations below, so a field is added here and nowhere else. Its type must be one those know:
+``str``, ``int``, ``float``, ``bool``, an enum, ``X | None``, ``Mapping[str, X]``,
+``tuple[X, ...]``, ``list[X]`` or another record (``tests/test_record_shapes.py``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 for metric values.
 
 Shared by the tracking server (``autolog.server``) and the REST store (``autolog.stores.rest``);
-it imports neither, nor any third-party package.
+it imports neither, nor any third-party package. The JSON form of each record is derived from
+its entity in ``autolog.entities`` (see "entities" below), as the server's schemas are.
 
 JSON numbers cannot be NaN or infinite, so a metric value that is not finite travels as one of
 the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``. Every other float is written with
@@ -20,16 +21,19 @@ objects. Layout, all integers little-endian::
 
 from __future__ import annotations
 
+import enum
 import gc
 import json
 import math
 import struct
 import sys
+import types
+import typing
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import repeat
 from operator import itemgetter
-from typing import Any
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from autolog.entities import (
     AccessToken,
@@ -39,9 +43,7 @@ from autolog.entities import (
     ModelVersion,
     Param,
     Run,
-    RunData,
-    RunInfo,
-    RunStatus,
+    RunPage,
     RunTag,
 )
 from autolog.errors import (
@@ -91,6 +93,8 @@ __all__ = [
     "pairs_from_json",
     "params_to_json",
     "run_from_json",
+    "run_page_from_json",
+    "run_page_to_json",
     "run_to_json",
     "tags_to_json",
     "token_from_json",
@@ -105,6 +109,7 @@ _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _INFINITE = (math.inf, -math.inf)
 _new_tuple = tuple.__new__
 _VALUE, _STEP, _TIMESTAMP = itemgetter(1), itemgetter(2), itemgetter(3)
+_R = TypeVar("_R", bound=tuple[Any, ...])
 
 
 class WireError(InvalidInputError):
@@ -157,156 +162,235 @@ def number_from_json(value: object) -> float:
 
 
 # -------------------------------------------------------------------------------- entities
+#
+# A record's JSON form is derived from its entity (``autolog.entities``, the one description of
+# every record): an object with one member per field, in the entity's field order, each value
+# as its annotation says. A field added to an entity travels with no change here, and the
+# server's schemas (``autolog.server.schemas``) are derived the same way.
+#
+#   str, int, bool          themselves (decoding checks the type: no bool for an int)
+#   float                   number_to_json (NaN and infinities as strings)
+#   an enum                 its value
+#   X | None                null or X; the member may be missing on decoding (null)
+#   Mapping[str, X]         an object; tuple[X, ...], list[X], Sequence[X]: an array
+#   another entity          its own form, nested
+#
+# A field with a default may be missing on decoding too (the default).
+
+_REQUIRED: Any = object()
+_MISSING: Any = object()
+_STRING = {str}
 
 
-def experiment_to_json(experiment: Experiment) -> dict[str, Any]:
-    return experiment._asdict()
+class _Codec(NamedTuple):
+    """How one field's values travel: ``encode`` to JSON (None: a value is its own JSON) and
+    ``decode`` back, WireError if malformed. A value of exactly type ``plain`` needs neither,
+    which spares a call per value on the hot paths (a search answer holds thousands)."""
+
+    encode: Callable[[Any], Any] | None
+    decode: Callable[[Any], Any]
+    plain: type | None = None
 
 
-def experiment_from_json(data: Mapping[str, Any]) -> Experiment:
-    deleted = data.get("deleted_time")
-    return Experiment(
-        str(data["experiment_id"]),
-        data["name"],
-        data["artifact_location"],
-        int(data["creation_time"]),
-        None if deleted is None else int(deleted),
+def _expected(what: str, value: object) -> WireError:
+    return WireError(f"expected {what}, not {value!r}")
+
+
+def _plain_codec(kind: type, what: str) -> _Codec:
+    def decode(value: object) -> Any:
+        if type(value) is not kind:  # exactly: a bool is no integer here
+            raise _expected(what, value)
+        return value
+
+    return _Codec(None, decode, kind)
+
+
+_CODECS = {
+    str: _plain_codec(str, "a string"),
+    int: _plain_codec(int, "an integer"),
+    bool: _plain_codec(bool, "true or false"),
+    float: _Codec(number_to_json, number_from_json),
+}
+
+
+def _codec(hint: Any) -> _Codec:
+    """The codec of a field annotated ``hint`` (the table above); TypeError for another type."""
+    if hint in _CODECS:
+        return _CODECS[hint]
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return _enum_codec(hint)
+    if isinstance(hint, type) and issubclass(hint, tuple) and hasattr(hint, "_fields"):
+        form = _Form(hint)
+        return _Codec(form.to_json, form.from_json)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union) and len(args) == 2 and type(None) in args:
+        return _optional_codec(_codec(next(a for a in args if a is not type(None))))
+    if origin in (Mapping, dict) and args[0] is str:
+        return _mapping_codec(_codec(args[1]))
+    if origin in (tuple, list, Sequence) and (origin is not tuple or args[1:] == (...,)):
+        return _array_codec(_codec(args[0]), tuple if origin is tuple else list)
+    raise TypeError(f"no JSON form for a field of type {hint!r}: add one to autolog.wire")
+
+
+def _enum_codec(kind: type[enum.Enum]) -> _Codec:
+    def decode(value: object) -> enum.Enum:
+        try:
+            return kind(value)
+        except ValueError:
+            raise _expected(f"one of {[m.value for m in kind]}", value) from None
+
+    return _Codec(lambda member: member.value, decode)
+
+
+def _optional_codec(codec: _Codec) -> _Codec:
+    encode, decode, plain = codec
+    return _Codec(
+        None if encode is None else lambda value: None if value is None else encode(value),
+        lambda value: None if value is None else decode(value),
+        plain,
     )
 
 
-def run_to_json(run: Run) -> dict[str, Any]:
-    info = run.info
-    return {
-        "info": {
-            "run_id": info.run_id,
-            "experiment_id": info.experiment_id,
-            "run_name": info.run_name,
-            "status": info.status.value,
-            "start_time": info.start_time,
-            "end_time": info.end_time,
-            "artifact_uri": info.artifact_uri,
-            "parent_run_id": info.parent_run_id,
-            "deleted_time": info.deleted_time,
-        },
-        "data": {
-            "params": dict(run.data.params),
-            "metrics": {k: number_to_json(v) for k, v in run.data.metrics.items()},
-            "tags": dict(run.data.tags),
-        },
-    }
+def _mapping_codec(codec: _Codec) -> _Codec:
+    encode, decode, plain = codec
+
+    def decoded(data: object) -> dict[str, Any]:
+        if type(data) is not dict and not isinstance(data, Mapping):
+            raise _expected("an object", data)
+        if not set(map(type, data)) <= _STRING:
+            raise _expected("an object with string keys", data)
+        if plain is not None and set(map(type, data.values())) <= {plain}:
+            return dict(data)
+        return {key: decode(value) for key, value in data.items()}
+
+    if encode is None:
+        return _Codec(dict, decoded)
+    return _Codec(lambda data: {key: encode(value) for key, value in data.items()}, decoded)
 
 
-def run_from_json(data: Mapping[str, Any]) -> Run:
-    info, body = data["info"], data["data"]
-    return Run(
-        RunInfo(
-            info["run_id"],
-            str(info["experiment_id"]),
-            info["run_name"],
-            RunStatus(info["status"]),
-            int(info["start_time"]),
-            None if info.get("end_time") is None else int(info["end_time"]),
-            info["artifact_uri"],
-            info.get("parent_run_id"),
-            None if info.get("deleted_time") is None else int(info["deleted_time"]),
-        ),
-        RunData(
-            dict(body["params"]),
-            {k: number_from_json(v) for k, v in body["metrics"].items()},
-            dict(body["tags"]),
-        ),
-    )
+def _array_codec(codec: _Codec, kind: Callable[[Iterable[Any]], Any]) -> _Codec:
+    encode, decode, _ = codec
+
+    def decoded(data: object) -> Any:
+        if not isinstance(data, list):
+            raise _expected("an array", data)
+        return kind(map(decode, data))
+
+    return _Codec(list if encode is None else lambda data: list(map(encode, data)), decoded)
 
 
-def metric_to_json(metric: Metric) -> dict[str, Any]:
-    return {
-        "key": metric.key,
-        "value": number_to_json(metric.value),
-        "step": metric.step,
-        "timestamp": metric.timestamp,
-    }
+class _Form(Generic[_R]):
+    """The JSON form of one entity (the table above), derived from its annotations."""
+
+    def __init__(self, entity: type[_R]) -> None:
+        hints = typing.get_type_hints(entity)
+        defaults: Mapping[str, Any] = entity._field_defaults  # type: ignore[attr-defined]
+        self.entity = entity
+        self.names: tuple[str, ...] = entity._fields  # type: ignore[attr-defined]
+        self.codecs = tuple(_codec(hints[name]) for name in self.names)
+        #: the fields whose values are not their own JSON: index, name, encode
+        self.encoders = tuple(
+            (index, name, codec.encode)
+            for index, (name, codec) in enumerate(zip(self.names, self.codecs, strict=True))
+            if codec.encode is not None
+        )
+        #: per field: name, decode, plain, and its value when missing (_REQUIRED: none)
+        self.decoders = tuple(
+            (name, codec.decode, codec.plain, _when_missing(hints[name], defaults, name))
+            for name, codec in zip(self.names, self.codecs, strict=True)
+        )
+
+    def to_json(self, record: _R) -> dict[str, Any]:
+        data = dict(zip(self.names, record, strict=True))
+        for index, name, encode in self.encoders:
+            data[name] = encode(record[index])
+        return data
+
+    def from_json(self, data: object) -> _R:
+        if type(data) is not dict and not isinstance(data, Mapping):
+            names = ", ".join(self.names)
+            raise WireError(f"{self.entity.__name__} is an object with {names}, not {data!r}")
+        values = []
+        for name, decode, plain, default in self.decoders:
+            value = data.get(name, _MISSING)
+            if type(value) is plain:
+                values.append(value)
+            elif value is not _MISSING:
+                values.append(self._decode(name, decode, value))
+            elif default is not _REQUIRED:
+                values.append(default)
+            else:
+                raise WireError(f"{self.entity.__name__}: {name} is missing")
+        return _new_tuple(self.entity, values)
+
+    def _decode(self, name: str, decode: Callable[[Any], Any], value: object) -> Any:
+        try:
+            return decode(value)
+        except WireError as exc:
+            raise WireError(f"{self.entity.__name__}.{name}: {exc}") from None
 
 
-def metric_from_json(data: object) -> Metric:
-    if not isinstance(data, Mapping):
-        raise WireError(f"a metric is an object with key, value, step, timestamp, not {data!r}")
-    key, step, timestamp = data.get("key"), data.get("step"), data.get("timestamp")
-    if not isinstance(key, str):
-        raise WireError(f"a metric's key is a string, not {key!r}")
-    for name, number in (("step", step), ("timestamp", timestamp)):
-        if not isinstance(number, int) or isinstance(number, bool):
-            raise WireError(f"metric {key!r}: {name} must be an integer, not {number!r}")
-    return Metric(key, number_from_json(data.get("value")), step, timestamp)  # type: ignore[arg-type]
+def _when_missing(hint: Any, defaults: Mapping[str, Any], name: str) -> Any:
+    if type(None) in typing.get_args(hint):
+        return None
+    return defaults.get(name, _REQUIRED)
+
+
+_EXPERIMENT = _Form(Experiment)
+_RUN = _Form(Run)
+_RUN_PAGE = _Form(RunPage)
+_METRIC = _Form(Metric)
+_PARAM = _Form(Param)
+_TAG = _Form(RunTag)
+_FILE_INFO = _Form(FileInfo)
+_MODEL_VERSION = _Form(ModelVersion)
+_TOKEN = _Form(AccessToken)
+
+experiment_to_json = _EXPERIMENT.to_json
+experiment_from_json = _EXPERIMENT.from_json
+run_to_json = _RUN.to_json
+run_from_json = _RUN.from_json
+run_page_to_json = _RUN_PAGE.to_json
+run_page_from_json = _RUN_PAGE.from_json
+metric_to_json = _METRIC.to_json
+metric_from_json = _METRIC.from_json
+file_info_to_json = _FILE_INFO.to_json
+file_info_from_json = _FILE_INFO.from_json
+model_version_to_json = _MODEL_VERSION.to_json
+model_version_from_json = _MODEL_VERSION.from_json
+
+
+def params_to_json(params: Iterable[Param]) -> list[dict[str, Any]]:
+    return [_PARAM.to_json(param) for param in params]
+
+
+def tags_to_json(tags: Iterable[RunTag]) -> list[dict[str, Any]]:
+    return [_TAG.to_json(tag) for tag in tags]
 
 
 def pairs_from_json(data: object, what: str) -> list[tuple[str, str]]:
     """Params or tags: a list of {"key": ..., "value": ...} objects with string fields."""
     if not isinstance(data, list):
         raise WireError(f"{what} is a list of {{key, value}} objects, not {data!r}")
-    pairs = []
-    for item in data:
-        if not isinstance(item, Mapping):
-            raise WireError(f"{what}: expected {{key, value}}, not {item!r}")
-        key, value = item.get("key"), item.get("value")
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise WireError(f"{what}: key and value are strings, not {key!r}: {value!r}")
-        pairs.append((key, value))
-    return pairs
-
-
-def params_to_json(params: Iterable[Param]) -> list[dict[str, str]]:
-    return [{"key": k, "value": v} for k, v in params]
-
-
-def tags_to_json(tags: Iterable[RunTag]) -> list[dict[str, str]]:
-    return [{"key": k, "value": v} for k, v in tags]
-
-
-def file_info_to_json(info: FileInfo) -> dict[str, Any]:
-    return info._asdict()
-
-
-def file_info_from_json(data: Mapping[str, Any]) -> FileInfo:
-    size = data.get("file_size")
-    return FileInfo(data["path"], bool(data["is_dir"]), None if size is None else int(size))
-
-
-def model_version_to_json(version: ModelVersion) -> dict[str, Any]:
-    return {**version._asdict(), "aliases": list(version.aliases)}
-
-
-def model_version_from_json(data: Mapping[str, Any]) -> ModelVersion:
-    return ModelVersion(
-        data["name"],
-        int(data["version"]),
-        data["source"],
-        data.get("run_id"),
-        int(data["creation_time"]),
-        tuple(data.get("aliases", ())),
-    )
+    try:
+        return [_PARAM.from_json(item) for item in data]
+    except WireError as exc:
+        raise WireError(f"{what}: {exc}") from None
 
 
 def token_to_json(token: AccessToken, *, with_hash: bool = False) -> dict[str, Any]:
     """A token's record (the secret is never stored; its hash only ``with_hash``)."""
-    data = {
-        "token_id": token.token_id,
-        "name": token.name,
-        "scope": token.scope,
-        "creation_time": token.creation_time,
-    }
-    if with_hash:
-        data["secret_hash"] = token.secret_hash
+    data = _TOKEN.to_json(token)
+    if not with_hash:
+        del data["secret_hash"]
     return data
 
 
-def token_from_json(data: Mapping[str, Any], secret_hash: str = "") -> AccessToken:
-    return AccessToken(
-        data["token_id"],
-        data["name"],
-        data["scope"],
-        int(data["creation_time"]),
-        data.get("secret_hash", secret_hash),
-    )
+def token_from_json(data: object, secret_hash: str = "") -> AccessToken:
+    """A token's record; ``secret_hash`` where the record carries none (``with_hash=False``)."""
+    if isinstance(data, Mapping) and "secret_hash" not in data:
+        data = {**data, "secret_hash": secret_hash}
+    return _TOKEN.from_json(data)
 
 
 # ---------------------------------------------------------------------------- binary metrics

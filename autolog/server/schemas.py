@@ -3,13 +3,29 @@
 They give FastAPI the OpenAPI document (``/openapi.json``) and validate the small request
 bodies. Responses are built by ``autolog.wire`` (the same functions the REST store reads them
 back with) and must keep to these shapes: the schemathesis test checks every answer.
+
+The records' models (``Experiment``, ``Run``, ``Metric``, ``ModelVersion``, ...) are derived
+from the entities (``autolog.entities``) field by field, as ``autolog.wire`` derives their JSON
+forms: a field added to an entity is in the OpenAPI document with no change here. Only the
+constraints and descriptions of their fields are written here, and the bodies that are no
+record (requests, lists, errors): ``tests/test_record_shapes.py`` checks those that repeat an
+entity's fields.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import enum
+import functools
+import operator
+import types
+import typing
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
+
+from autolog import entities
 
 __all__ = [
     "Artifacts",
@@ -30,6 +46,7 @@ __all__ = [
     "ModelVersionCreate",
     "Run",
     "RunCreate",
+    "RunPage",
     "RunUpdate",
     "Runs",
     "SearchRequest",
@@ -47,12 +64,125 @@ Number = float | Literal["NaN", "Infinity", "-Infinity"]
 Status = Literal["RUNNING", "FINISHED", "FAILED", "KILLED"]
 Scope = Literal["read", "write", "admin"]
 Lifecycle = Literal["active", "deleted", "all"]
-Int64 = int
 Millis = int
 
 
 class _Closed(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# ------------------------------------------------------------------- derived from the entities
+
+#: the models of entities, under their own names, for the entities that nest them
+_MODELS: dict[type, type[BaseModel]] = {}
+#: enums whose values a model spells as a ``Literal`` (mypy needs those written out; a test
+#: checks that they list every member)
+_LITERALS: dict[type, Any] = {entities.RunStatus: Status}
+
+
+def _derive(
+    entity: type[tuple[Any, ...]],
+    name: str | None = None,
+    *,
+    base: type[BaseModel] = BaseModel,
+    exclude: Collection[str] = (),
+    annotations: Mapping[str, Any] | None = None,
+    fields: Mapping[str, FieldInfo] | None = None,
+    doc: str | None = None,
+) -> type[BaseModel]:
+    """The model of ``entity``'s JSON form: every field but ``exclude``, in order, required.
+
+    ``annotations`` replaces a field's derived type (a ``Literal`` for a plain ``str``), ``fields``
+    adds constraints and descriptions. Without ``name``, it is the entity's own model, which
+    entities that nest it use.
+    """
+    names: tuple[str, ...] = entity._fields  # type: ignore[attr-defined]
+    annotations, fields = annotations or {}, fields or {}
+    unknown = (set(exclude) | set(annotations) | set(fields)) - set(names)
+    if unknown:
+        raise TypeError(f"{entity.__name__} has no field {sorted(unknown)}")
+    hints = typing.get_type_hints(entity)
+    definitions: dict[str, Any] = {
+        field: (annotations.get(field) or _annotation(hints[field]), fields.get(field, ...))
+        for field in names
+        if field not in exclude
+    }
+    model: type[BaseModel] = create_model(
+        name or entity.__name__, __base__=base, __module__=__name__, __doc__=doc, **definitions
+    )
+    if name is None:
+        _MODELS[entity] = model
+    return model
+
+
+def _annotation(hint: Any) -> Any:
+    """The pydantic type of a field annotated ``hint``: what ``autolog.wire`` sends for it."""
+    if hint is float:
+        return Number
+    if hint in (str, int, bool, type(None)):
+        return hint
+    if hint in _LITERALS:
+        return _LITERALS[hint]
+    if hint in _MODELS:
+        return _MODELS[hint]
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        return functools.reduce(operator.or_, map(_annotation, args))
+    if origin in (Mapping, dict) and args[0] is str:
+        return dict[str, _annotation(args[1])]  # type: ignore[misc]
+    if origin in (tuple, list, Sequence) and (origin is not tuple or args[1:] == (...,)):
+        return list[_annotation(args[0])]  # type: ignore[misc]
+    what = "an enum without a Literal" if isinstance(hint, enum.EnumMeta) else "no JSON form"
+    raise TypeError(f"{hint!r}: {what} in autolog.server.schemas")
+
+
+if TYPE_CHECKING:
+    # mypy cannot follow models made at run time: to it they are plain models
+    Experiment = BaseModel
+    RunInfo = BaseModel
+    RunData = BaseModel
+    Run = BaseModel
+    RunPage = BaseModel
+    Metric = BaseModel
+    HistoryPoint = BaseModel
+    KeyValue = BaseModel
+    FileInfo = BaseModel
+    ModelVersion = BaseModel
+    Token = BaseModel
+    TokenRecord = BaseModel
+else:
+    Experiment = _derive(
+        entities.Experiment,
+        fields={"deleted_time": Field(description="set while the experiment is deleted")},
+    )
+    RunInfo = _derive(
+        entities.RunInfo, fields={"deleted_time": Field(description="set while the run is deleted")}
+    )
+    RunData = _derive(entities.RunData)
+    Run = _derive(entities.Run)
+    RunPage = _derive(
+        entities.RunPage,
+        doc="One page of a run search, with what a table needs around it.",
+        fields={
+            "total": Field(description="runs matching in all pages"),
+            "child_counts": Field(description="run id -> its matching child runs"),
+        },
+    )
+    Metric = _derive(
+        entities.Metric,
+        fields={
+            "step": Field(ge=INT64_MIN, le=INT64_MAX),
+            "timestamp": Field(ge=0, le=INT64_MAX),
+        },
+    )
+    HistoryPoint = _derive(entities.Metric, "HistoryPoint", exclude=("key",))
+    KeyValue = _derive(entities.Param, "KeyValue")
+    FileInfo = _derive(entities.FileInfo)
+    ModelVersion = _derive(entities.ModelVersion)
+    Token = _derive(
+        entities.AccessToken, "Token", exclude=("secret_hash",), annotations={"scope": Scope}
+    )
+    TokenRecord = _derive(entities.AccessToken, "TokenRecord", annotations={"scope": Scope})
 
 
 class ErrorDetail(BaseModel):
@@ -79,14 +209,6 @@ class ServerInfo(BaseModel):
     max_request_bytes: int
 
 
-class Experiment(BaseModel):
-    experiment_id: str
-    name: str
-    artifact_location: str
-    creation_time: Millis
-    deleted_time: Millis | None = Field(description="set while the experiment is deleted")
-
-
 class Experiments(BaseModel):
     experiments: list[Experiment]
 
@@ -97,29 +219,6 @@ class ExperimentCreate(_Closed):
 
 class ExperimentRename(_Closed):
     name: str = Field(min_length=1, max_length=500)
-
-
-class RunInfo(BaseModel):
-    run_id: str
-    experiment_id: str
-    run_name: str
-    status: Status
-    start_time: Millis
-    end_time: Millis | None
-    artifact_uri: str
-    parent_run_id: str | None
-    deleted_time: Millis | None = Field(description="set while the run is deleted")
-
-
-class RunData(BaseModel):
-    params: dict[str, str]
-    metrics: dict[str, Number]
-    tags: dict[str, str]
-
-
-class Run(BaseModel):
-    info: RunInfo
-    data: RunData
 
 
 class Runs(BaseModel):
@@ -168,18 +267,6 @@ class SearchRequest(_Closed):
     lifecycle: Lifecycle = Field(default="active", description="active runs, deleted ones, or all")
 
 
-class Metric(BaseModel):
-    key: str
-    value: Number
-    step: Int64 = Field(ge=INT64_MIN, le=INT64_MAX)
-    timestamp: Millis = Field(ge=0, le=INT64_MAX)
-
-
-class KeyValue(BaseModel):
-    key: str
-    value: str
-
-
 class MetricBatch(BaseModel):
     """Metric values, params and tags of one run, stored together or not at all.
 
@@ -194,12 +281,6 @@ class MetricBatch(BaseModel):
     metrics: list[Metric] = Field(default_factory=list)
     params: list[KeyValue] = Field(default_factory=list)
     tags: list[KeyValue] = Field(default_factory=list)
-
-
-class HistoryPoint(BaseModel):
-    value: Number
-    step: Int64
-    timestamp: Millis
 
 
 class MetricPage(BaseModel):
@@ -227,12 +308,6 @@ class ModelFiles(BaseModel):
     files: dict[str, str] | None = Field(description="null where no model was logged there")
 
 
-class FileInfo(BaseModel):
-    path: str
-    is_dir: bool
-    file_size: int | None
-
-
 class Artifacts(BaseModel):
     files: list[FileInfo]
 
@@ -241,15 +316,6 @@ class Upload(BaseModel):
     path: str
     sha256: str
     file_size: int
-
-
-class ModelVersion(BaseModel):
-    name: str
-    version: int
-    source: str
-    run_id: str | None
-    creation_time: Millis
-    aliases: list[str]
 
 
 class ModelVersionCreate(_Closed):
@@ -264,21 +330,12 @@ class ModelAliasSet(_Closed):
     version: int = Field(ge=INT64_MIN, le=INT64_MAX)
 
 
-class Token(BaseModel):
-    token_id: str
-    name: str
-    scope: Scope
-    creation_time: Millis
-
-
-class TokenRecord(Token):
-    secret_hash: str
-
-
 class Tokens(BaseModel):
     tokens: list[TokenRecord]
 
 
+# Written out, not derived: its handler reads its fields, which mypy must see. A test keeps
+# them those of ``AccessToken``.
 class TokenCreate(_Closed):
     """A token made by the caller (``autolog server token create``): the secret never travels,
     only its SHA-256."""

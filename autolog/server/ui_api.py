@@ -42,12 +42,6 @@ _number = wire.number_to_json
 # The answers' shapes, for the OpenAPI document (the answers themselves are built as JSON).
 
 
-class RunPageBody(BaseModel):
-    runs: list[schemas.Run]
-    total: int = Field(description="runs matching in all pages")
-    child_counts: dict[str, int] = Field(description="run id -> its matching child runs")
-
-
 class ExperimentSummary(BaseModel):
     experiment_id: str
     name: str
@@ -183,7 +177,7 @@ class SearchPageRequest(BaseModel):
     )
 
 
-@router.post("/runs/search-page", response_model=RunPageBody)
+@router.post("/runs/search-page", response_model=schemas.RunPage)
 def search_page(request: Request, body: SearchPageRequest) -> Response:
     """One page of a run search, in order, with the number of all matches and, for each run of
     the page, how many of its child runs match too (its children are the search
@@ -209,13 +203,7 @@ def search_page(request: Request, body: SearchPageRequest) -> Response:
         top_level=body.top_level,
         lifecycle=body.lifecycle,
     )
-    return _json(
-        {
-            "runs": [wire.run_to_json(public_run(run)) for run in page.runs],
-            "total": page.total,
-            "child_counts": dict(page.child_counts),
-        }
-    )
+    return _json(wire.run_page_to_json(page._replace(runs=[public_run(r) for r in page.runs])))
 
 
 @router.get("/experiment-summaries", response_model=ExperimentSummaries)
