@@ -3,24 +3,16 @@
     .venv/bin/python benchmarks/bench_lightgbm.py [--repeats N]
 
 ``lightgbm.train``: 100 rounds on 15,000 x 20 with a 3,000-row validation set, one thread.
-Bare (``autolog(disable=True)``) and autologged (``autolog()``: params, a metric per iteration,
-feature importance, the model) calls alternate in one process after a warm-up of each; the
-figure is the ratio of the medians. The writer's background work is flushed between calls,
-outside the timings, so that one call's writes never land in the next one's time.
+Bare and autologged (``autolog()``: params, a metric per iteration, feature importance, the
+model) calls alternate as ``_timing`` describes; the figure is the ratio of the medians.
 Target: autologged / bare <= 1.05 in wall-clock time (MLflow's LightGBM autologging: 3.2x).
-The training thread's CPU time is printed too: on a busy machine it varies less than the
-wall-clock time, and it leaves out the writer thread's work by construction.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import statistics
-import sys
-import tempfile
-import time
 from typing import Any
+
+import _timing
 
 TARGET = 1.05
 ROUNDS = 100
@@ -44,75 +36,29 @@ def timed_train(data: tuple[Any, Any, Any, Any]) -> tuple[float, float]:
     X, y, X_valid, y_valid = data
     train_set = lgb.Dataset(X, y)
     valid_set = lgb.Dataset(X_valid, y_valid, reference=train_set)
-    start, start_cpu = time.perf_counter(), time.thread_time()
-    lgb.train(PARAMS, train_set, ROUNDS, valid_sets=[valid_set], valid_names=["valid"])
-    return time.perf_counter() - start, time.thread_time() - start_cpu
+    return _timing.timed(
+        lambda: lgb.train(PARAMS, train_set, ROUNDS, valid_sets=[valid_set], valid_names=["valid"])
+    )
 
 
 def main(repeats: int) -> int:
     import autolog
 
     data = make_data()
-    times: dict[str, list[float]] = {"bare": [], "autologged": []}
-    cpu: dict[str, list[float]] = {"bare": [], "autologged": []}
-    flushes: list[float] = []
-
-    def run(mode: str, record: bool) -> None:
-        autolog.autolog(disable=mode == "bare", integrations=["lightgbm"])
-        seconds, cpu_seconds = timed_train(data)
-        start = time.perf_counter()
-        autolog.flush()
-        if mode == "autologged":
-            flushes.append(time.perf_counter() - start)
-        if record:
-            times[mode].append(seconds)
-            cpu[mode].append(cpu_seconds)
-
-    run("bare", record=False)  # warm-up: library loaded, store created, writer started
-    run("autologged", record=False)
-    for i in range(repeats):
-        order = ("bare", "autologged") if i % 2 == 0 else ("autologged", "bare")
-        for mode in order:
-            run(mode, record=True)
-    bare = statistics.median(times["bare"])
-    logged = statistics.median(times["autologged"])
-    ratio = logged / bare
-    print(
-        f"      bare       median {bare * 1000:.1f} ms  "
-        f"({', '.join(f'{t * 1000:.0f}' for t in times['bare'])})"
-    )
-    print(
-        f"      autologged median {logged * 1000:.1f} ms  "
-        f"({', '.join(f'{t * 1000:.0f}' for t in times['autologged'])})"
-    )
-    bare_cpu, logged_cpu = statistics.median(cpu["bare"]), statistics.median(cpu["autologged"])
-    print(
-        f"      training-thread CPU time: bare median {bare_cpu * 1000:.1f} ms, autologged "
-        f"{logged_cpu * 1000:.1f} ms, ratio {logged_cpu / bare_cpu:.3f} (other load on the "
-        "machine moves it less than the wall-clock time)"
-    )
-    print(
-        f"      background flush after each autologged call: median "
-        f"{statistics.median(flushes) * 1000:.1f} ms (not on the training thread)"
+    ratio = _timing.alternate(lambda label: timed_train(data), ["lightgbm"], repeats).report(
+        decimals=1
     )
     runs = autolog.search_runs()
     history = autolog.get_metric_history(runs[0].info.run_id, "valid-l2")
     assert len(history) == ROUNDS, len(history)
     ok = ratio <= TARGET
-    print(
-        f"{'PASS' if ok else 'MISS'}  lgb.train 100 rounds, 15,000 x 20 + validation, 1 thread: "
+    _timing.verdict(
+        ok,
+        f"lgb.train 100 rounds, 15,000 x 20 + validation, 1 thread: "
         f"autologged / bare = {ratio:.3f} (target <= {TARGET}; MLflow 3.2x)",
-        flush=True,
     )
     return 0
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=9, help="timed calls of each mode")
-    arguments = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="autolog-bench-") as folder:
-        os.chdir(folder)
-        code = main(arguments.repeats)
-        os.chdir(os.path.dirname(os.path.abspath(__file__)))
-    sys.exit(code)
+    _timing.main(__doc__, main)

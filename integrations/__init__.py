@@ -11,7 +11,7 @@ names each model flavor, so the core finds them without naming any.
   for calls made many times a second; ``Patcher.when_imported`` patches submodules lazily.
 - ``outermost(call, *packages)`` and ``training_session(call)``: the outermost training call
   gets a session and a run, ended FINISHED or FAILED by the ``with`` block.
-- ``Guard``: for callbacks the framework calls itself.
+- ``CallbackFirewall``: for callbacks the framework calls itself.
 - ``current_settings(name)``: what ``autolog()`` gave another integration (is it on?);
   ``training_scores``: the training scores of an estimator that follows scikit-learn's API.
 - The rule for exceptions: the training exception is thrown into the hook at its ``yield``
@@ -26,7 +26,7 @@ from typing import Any
 
 from autolog.integrations.patching import (
     Call,
-    Guard,
+    CallbackFirewall,
     Hook,
     HookGenerator,
     Integration,
@@ -42,7 +42,7 @@ from autolog.integrations.session import Session, current, training_session
 
 __all__ = [
     "Call",
-    "Guard",
+    "CallbackFirewall",
     "Hook",
     "HookGenerator",
     "Integration",

@@ -54,7 +54,7 @@ from autolog.integrations._torch_model import (
 from autolog.integrations._workers import worker_client
 from autolog.integrations.patching import (
     Call,
-    Guard,
+    CallbackFirewall,
     HookGenerator,
     Patcher,
     Settings,
@@ -62,7 +62,7 @@ from autolog.integrations.patching import (
     notify,
 )
 from autolog.integrations.session import current, open_session
-from autolog.lifecycle import on_run_end
+from autolog.lifecycle import Layer, on_fork, on_run_end
 
 __all__ = ["end_plain_runs", "install", "rank"]
 
@@ -255,7 +255,7 @@ class _Thread:
         self.generation = generation
         self.tracker: _Tracker | None = None
         #: opening this thread's runs: after a failure of ours, the thread records no more
-        self.open_guard = Guard(NAME)
+        self.open_guard = CallbackFirewall(NAME)
         #: losses backward() was called on since the last optimizer step
         self.pending = _Losses()
         #: the DataLoader pass that gave the latest batch
@@ -315,7 +315,6 @@ _ARITHMETIC: frozenset[type] = frozenset()
 # its node's class, and the loss function's hook needs no after (one call less per step).
 _LOSS_NODES: dict[str, type | None] = {}
 _steps_total = 0
-_fork_handler_installed = False
 _warned_no_step = False  # a loop calling backward() that nothing records: said once
 
 
@@ -667,7 +666,7 @@ class _Tracker:
         self._lock = threading.Lock()
         #: torch calls our step hook, and the core our run-end hook: our bug must not stop the
         #: training, and after one the run records no more
-        self.guard = Guard(NAME, settings)
+        self.guard = CallbackFirewall(NAME, settings)
 
     # opening ---------------------------------------------------------------------------------
 
@@ -1821,7 +1820,6 @@ def _batch_size(batch: Any) -> int:
 
 def install(patcher: Patcher) -> None:
     """Wrap what a plain loop calls and register torch's global optimizer hook."""
-    global _fork_handler_installed
     from torch.optim.optimizer import register_optimizer_step_post_hook
     from torch.utils.data import dataloader
 
@@ -1849,6 +1847,5 @@ def install(patcher: Patcher) -> None:
     handle = register_optimizer_step_post_hook(after_step)
     patcher.on_revert(handle.remove)
     patcher.on_revert(_reset)
-    if not _fork_handler_installed and hasattr(os, "register_at_fork"):
-        _fork_handler_installed = True
-        os.register_at_fork(after_in_child=_after_fork_in_child)
+    # lifecycle keeps one registration however often autolog() is turned on again
+    on_fork(Layer.INTEGRATION, after_in_child=_after_fork_in_child)

@@ -54,7 +54,7 @@ from autolog.entities import Metric, RunStatus
 from autolog.errors import AutologError, ParamCollisionError
 from autolog.integrations.patching import (
     Call,
-    Guard,
+    CallbackFirewall,
     HookGenerator,
     Patcher,
     Settings,
@@ -201,7 +201,7 @@ def _leave(target: WorkerTarget, *, done: bool) -> None:
         loop = sys.modules.get("autolog.integrations._torch_loop")
         if loop is not None:
             status = RunStatus.FINISHED if done else RunStatus.FAILED
-            Guard(NAME, settings)(loop.end_plain_runs, status)
+            CallbackFirewall(NAME, settings)(loop.end_plain_runs, status)
         autolog.flush(_FLUSH_TIMEOUT)
     except Exception as exc:
         report(NAME, exc, settings)
@@ -540,7 +540,7 @@ def _workers_for(settings: Settings) -> _Workers:
     group = _Workers(run.info.run_id, settings, run)
     with _lock:
         _groups[group.run_id] = group
-    guard = Guard(NAME, settings)
+    guard = CallbackFirewall(NAME, settings)
     on_run_end(group.run_id, lambda status: guard(group.ended, status), makes_way=True)
     return group
 

@@ -38,48 +38,59 @@ The metrics are collected by a callback the patch puts first in the call's own c
 it has to the client's queue about once a second and when training ends.
 
 ``LGBMClassifier.fit`` calling ``lightgbm.train`` makes one run: the fit hook opens the session
-and leaves a ``_FitState`` note in it; the train hook finds the note and adds the iteration
+and leaves a ``FitState`` note in it; the train hook finds the note and adds the iteration
 metrics, feature importance and resolved params to that run, while the estimator is the model.
 A session without the note (a Pipeline or a search recorded by the scikit-learn integration)
 is left alone: its own record stands for the whole call, whatever LightGBM trains inside it.
-Fits that scikit-learn makes itself are no runs of their own either (``_INTERNAL``): with the
-scikit-learn integration off, a search over an LGBMClassifier records nothing rather than a run
-per clone.
+Fits that scikit-learn makes itself are no runs of their own either (``Framework.internal``):
+with the scikit-learn integration off, a search over an LGBMClassifier records nothing rather
+than a run per clone. The hooks' shape is the XGBoost integration's too:
+``autolog.integrations._boosting``.
 """
 
 from __future__ import annotations
 
-import csv
 import functools
 import inspect
 import io
 import json
 import numbers
-import re
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import autolog
 from autolog.errors import InvalidInputError
-from autolog.integrations import patching, training_scores
+from autolog.integrations._boosting import (
+    MAX_KEY,
+    FitState,
+    Framework,
+    Training,
+    log_new_params,
+    log_table,
+    metric_key,
+    record_fit,
+    wrap_train_and_cv,
+)
 from autolog.integrations.patching import (
     Call,
-    Guard,
+    CallbackFirewall,
     HookGenerator,
     Patcher,
-    made_by,
     outermost,
     typed_options,
 )
-from autolog.integrations.session import Session, current, training_session
+from autolog.integrations.session import Session
 from autolog.rendering import render
 
 __all__ = ["FLAVOR", "INTEGRATION", "LightGBMFlavor", "LightGBMOptions"]
 
-_FIT_NOTE = "lightgbm.fit"
+# Calls that scikit-learn or LightGBM make themselves are not outermost. Fits scikit-learn
+# makes (a pipeline's steps, a search's clones, the folds of ``cross_val_score``) are recorded
+# by the scikit-learn integration's outer run or not at all: as that integration has it, a run
+# is what the user's own code trained. What LightGBM calls itself (``LGBMModel.fit`` from a
+# subclass's ``fit``, ``train`` from ``fit``) belongs to the outer call, recorded or not.
+_LIGHTGBM = Framework("lightgbm", internal=("sklearn", "lightgbm"))
 #: how often, at most, the collecting callback hands metrics to the client during training
 _LIVE_INTERVAL_S = 1.0
 #: LightGBM runs callbacks by ascending ``order`` (its own use 10, 20, 30; the user's without
@@ -88,14 +99,12 @@ _LIVE_INTERVAL_S = 1.0
 _FIRST = -(1 << 30)
 #: training arguments that are data or code, not settings: never logged as params
 _NOT_PARAMS = {"params", "train_set", "valid_sets", "callbacks"}
-_MAX_KEY = 250
 _EARLY_STOPPING = "early_stopping_round"
 _EARLY_STOPPING_ALIASES = ("early_stopping_rounds", "early_stopping", "n_iter_no_change")
 #: ``LGBMModel.fit`` arguments that are settings, not data
 _FIT_SETTINGS = frozenset(
     {"eval_metric", "eval_names", "feature_name", "categorical_feature", "init_model"}
 )
-_BAD_KEY_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
 class LightGBMOptions(NamedTuple):
@@ -117,16 +126,8 @@ class _LightGBM:
         import lightgbm
         from lightgbm import engine
 
-        # train and cv are re-exported by the package, and the scikit-learn API calls the
-        # `train` it imported into lightgbm.sklearn: every route gets the same wrapper.
+        wrap_train_and_cv(patcher, _LIGHTGBM, lightgbm, engine, inspect.signature, _record_booster)
         sklearn_api = sys.modules.get("lightgbm.sklearn")
-        train_routes = [(lightgbm, "train")]
-        if sklearn_api is not None:
-            train_routes.append((sklearn_api, "train"))
-        train_hook = functools.partial(_booster_hook, "train", inspect.signature(engine.train))
-        patcher.wrap(engine, "train", train_hook, aliases=train_routes)
-        cv_hook = functools.partial(_booster_hook, "cv", inspect.signature(engine.cv))
-        patcher.wrap(engine, "cv", cv_hook, aliases=[(lightgbm, "cv")])
         if sklearn_api is not None:
             for name in ("LGBMModel", "LGBMClassifier", "LGBMRegressor", "LGBMRanker"):
                 cls = getattr(sklearn_api, name, None)
@@ -149,7 +150,7 @@ class _Recorder:
         self.before_iteration = False
         self.client = session.client
         self.run_id = session.run_id
-        self.guard = Guard("lightgbm", session.settings)
+        self.firewall = CallbackFirewall("lightgbm", session.settings)
         self.cv = cv
         #: (iteration, timestamp in ms, LightGBM's evaluation list of that iteration)
         self.history: list[tuple[int, int, list[Any]]] = []
@@ -163,7 +164,7 @@ class _Recorder:
         self._next_drain = time.monotonic() + _LIVE_INTERVAL_S
 
     def __call__(self, env: Any) -> None:
-        self.guard(self._record, env)  # LightGBM calls this: our bug must not stop training
+        self.firewall(self._record, env)  # LightGBM calls this: our bug must not stop training
 
     def _record(self, env: Any) -> None:
         self.model = env.model
@@ -179,7 +180,7 @@ class _Recorder:
 
     def drain(self) -> None:
         """Queue the metrics collected since the last drain (training thread, no I/O)."""
-        if self.guard.failed:
+        if self.firewall.failed:
             return  # reported once already: what was collected may be incomplete
         history, log, run_id, cv = self.history, self.client.log_metric, self.run_id, self.cv
         for step, timestamp, results in history[self._logged :]:
@@ -192,14 +193,14 @@ class _Recorder:
         for step, timestamp, values in self.schedule[self._scheduled_logged :]:
             for name, value in zip(self.scheduled, values, strict=True):
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    log(run_id, _metric_key(name), float(value), step, timestamp)
+                    log(run_id, metric_key(name), float(value), step, timestamp)
         self._scheduled_logged = len(self.schedule)
         self._next_drain = time.monotonic() + _LIVE_INTERVAL_S
 
     def _make_keys(self, result: Any) -> tuple[str, ...]:
         base = f"{result[0]}-{result[1]}"
         suffixes = ("-mean", "-stdv") if self.cv else ("",)
-        keys = self._keys[result[0], result[1]] = tuple(_metric_key(base + s) for s in suffixes)
+        keys = self._keys[result[0], result[1]] = tuple(metric_key(base + s) for s in suffixes)
         return keys
 
     def metrics(self, result: Any) -> Iterator[tuple[str, Any]]:
@@ -210,71 +211,13 @@ class _Recorder:
             yield keys[1], result[4]
 
 
-def _metric_key(text: str) -> str:
-    """``text`` as a valid metric key: names of datasets and custom metrics are the user's."""
-    text = _BAD_KEY_CHARS.sub("_", text)
-    parts = ["_" if part in ("", ".", "..") else part for part in text.split("/")]
-    return "/".join(parts)[:_MAX_KEY]
-
-
 # -- train and cv ---------------------------------------------------------------------------
 
 
-class _FitState:
-    """What the fit hook of an ``LGBMModel.fit`` session shares with the train hook inside."""
-
-    __slots__ = ("logged", "trained")
-
-    def __init__(self) -> None:
-        self.trained = False
-        #: the params logged so far (the estimator's own first: they win over train()'s)
-        self.logged: set[str] = set()
-
-
-# Calls that scikit-learn or LightGBM make themselves are not outermost. Fits scikit-learn
-# makes (a pipeline's steps, a search's clones, the folds of ``cross_val_score``) are recorded
-# by the scikit-learn integration's outer run or not at all: as that integration has it, a run
-# is what the user's own code trained. What LightGBM calls itself (``LGBMModel.fit`` from a
-# subclass's ``fit``, ``train`` from ``fit``) belongs to the outer call, recorded or not.
-_INTERNAL = ("sklearn", "lightgbm")
-
-
-def _booster_hook(kind: str, signature: inspect.Signature, call: Call) -> HookGenerator:
-    session = current()
-    state = None
-    if session is None and made_by(call, *_INTERNAL):
-        return  # train() of an LGBMModel.fit we do not record
-    if session is not None:
-        # Only the inner train() of an LGBMModel.fit we record adds to an open session.
-        state = session.notes.get(_FIT_NOTE)
-        if kind != "train" or not isinstance(state, _FitState) or state.trained:
-            return
-    try:
-        bound = signature.bind(*call.args, **call.kwargs)
-    except TypeError:
-        return  # a call LightGBM itself will refuse: let it, untouched
-    callbacks = bound.arguments.get("callbacks")
-    if callbacks is not None and not isinstance(callbacks, (list, tuple)):
-        return  # an iterable we could only read by consuming it
-    arguments = {
-        name: parameter.default for name, parameter in signature.parameters.items()
-    } | dict(bound.arguments)
-    if session is not None and state is not None:
-        state.trained = True
-        yield from _record_booster(kind, call, session, bound, arguments, state)
-        return
-    with training_session(call, tags={"autolog.estimator": f"lightgbm.{kind}"}) as session:
-        yield from _record_booster(kind, call, session, bound, arguments, None)
-
-
-def _record_booster(
-    kind: str,
-    call: Call,
-    session: Session,
-    bound: inspect.BoundArguments,
-    arguments: Mapping[str, Any],
-    state: _FitState | None,
-) -> HookGenerator:
+def _record_booster(training: Training) -> HookGenerator:
+    """Record one ``train`` or ``cv`` call (``booster_hook`` chose it, and its session)."""
+    kind, call, session, bound = training.kind, training.call, training.session, training.bound
+    arguments, state = training.arguments, training.fit
     # The params as given, before training starts: a training that raises (a pruning
     # callback, an error at iteration 50) keeps the params it was given. First, too: logging
     # them may move the session to a child run, which the recorder must write to.
@@ -307,12 +250,8 @@ def _given_params(arguments: Mapping[str, Any], *, fit: bool) -> dict[str, Any]:
 
 
 def _log_new_params(session: Session, params: Mapping[str, Any], logged: set[str]) -> None:
-    """Log the params not logged yet (those logged first win: the values as given), and
-    remember them."""
-    new = {key: value for key, value in _texts(params).items() if key not in logged}
-    if new:
-        session.log_params(new)
-        logged.update(new)
+    """``log_new_params`` of ``params`` as the core stores them (see ``_texts``)."""
+    log_new_params(session, _texts(params), logged)
 
 
 def _log_train(
@@ -321,7 +260,7 @@ def _log_train(
     recorder: _Recorder,
     booster: Any,
     arguments: Mapping[str, Any],
-    state: _FitState | None,
+    state: FitState | None,
     logged: set[str],
 ) -> None:
     # The configuration LightGBM resolved (aliases, defaults) adds what was not given.
@@ -350,7 +289,7 @@ def _early_stopping(recorder: _Recorder, best: int) -> dict[str, float]:
         if step == best:
             for result in results:
                 for key, value in recorder.metrics(result):
-                    metrics[f"best_{key}"[:_MAX_KEY]] = value
+                    metrics[f"best_{key}"[:MAX_KEY]] = value
             break
     return metrics
 
@@ -452,41 +391,26 @@ def _log_importance(client: autolog.Client, run_id: str, booster: Any) -> None:
     names = booster.feature_name()
     split = booster.feature_importance(importance_type="split")
     gain = booster.feature_importance(importance_type="gain")
-    with tempfile.TemporaryDirectory(prefix="autolog-") as folder:
-        table = Path(folder) / "feature_importance.csv"
-        with table.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["feature", "split", "gain"])
-            for name, s, g in zip(names, split, gain, strict=True):
-                writer.writerow([str(name), int(s), float(g)])
-        client.log_artifact(run_id, table)
+    rows = [[str(name), int(s), float(g)] for name, s, g in zip(names, split, gain, strict=True)]
+    log_table(client, run_id, "feature_importance.csv", ["feature", "split", "gain"], rows)
 
 
 # -- the scikit-learn API -------------------------------------------------------------------
 
 
 def _fit_hook(call: Call) -> HookGenerator:
-    if not outermost(call, *_INTERNAL):
+    if not outermost(call, *_LIGHTGBM.internal):
         return  # LGBMClassifier.fit calling LGBMModel.fit, a pipeline's step, a search's clone
-    estimator = call.instance
-    with training_session(call, tags={"autolog.estimator": type(estimator).__name__}) as session:
-        state = session.notes[_FIT_NOTE] = _FitState()
-        # Before training (a fit that raises keeps them), and before train()'s: the
-        # estimator's own values win over LightGBM's view of them.
-        own = dict(estimator.get_params(deep=True))
-        for alias in _aliases(_EARLY_STOPPING, _EARLY_STOPPING_ALIASES):
-            own.pop(alias, None)  # train() logs what LightGBM used, under one name
-        _log_new_params(session, {**own, **_fit_arguments(call)}, state.logged)
-        started = time.perf_counter()
-        yield call.args, call.kwargs
-        _log_fit(session, call, estimator, time.perf_counter() - started)
+    yield from record_fit(_LIGHTGBM, call, functools.partial(_fit_params, call), _fit_data(call))
 
 
-def _log_fit(session: Session, call: Call, estimator: Any, seconds: float) -> None:
-    client, run_id = session.client, session.run_id
-    client.log_metrics(run_id, {"fit_time": seconds, **_training_scores(call, estimator)})
-    if call.settings.log_models:
-        client.log_model(run_id, estimator, "model", flavor="lightgbm")
+def _fit_params(call: Call) -> dict[str, str]:
+    """The estimator's own params and ``fit``'s settings, as the core stores them: logged
+    before train()'s, they win over LightGBM's view of them."""
+    own = dict(call.instance.get_params(deep=True))
+    for alias in _aliases(_EARLY_STOPPING, _EARLY_STOPPING_ALIASES):
+        own.pop(alias, None)  # train() logs what LightGBM used, under one name
+    return _texts({**own, **_fit_arguments(call)})
 
 
 def _fit_arguments(call: Call) -> dict[str, Any]:
@@ -508,20 +432,13 @@ def _is_default(value: Any) -> bool:
     return isinstance(value, str) and value == "auto"
 
 
-def _training_scores(call: Call, estimator: Any) -> dict[str, float]:
-    """The scikit-learn integration's training scores, when that integration is on too."""
-    settings = patching.current_settings("sklearn")
-    if settings is None or settings.disable:
-        return {}
-    if not getattr(settings.options, "log_training_metrics", False):
-        return {}
+def _fit_data(call: Call) -> tuple[Any, Any, Any]:
+    """``fit``'s X, y and sample_weight, for the training scores."""
     args, kwargs = call.args, call.kwargs
     X = args[0] if args else kwargs.get("X")
     y = args[1] if len(args) > 1 else kwargs.get("y")
     weight = args[2] if len(args) > 2 else kwargs.get("sample_weight")
-    if X is None or y is None:
-        return {}
-    return training_scores(estimator, X, y, weight)
+    return X, y, weight
 
 
 # -- the model flavor -----------------------------------------------------------------------

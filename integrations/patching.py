@@ -12,8 +12,8 @@ through them):
   once if it already is), so ``autolog()`` works before or after ``import sklearn``. Each
   module name gets one post-import hook in wrapt for the life of the process, however often
   ``autolog()`` is turned on and off.
-- ``Guard`` runs the callbacks a framework calls itself (LightGBM callbacks, Lightning
-  callbacks, torch's global optimizer hook) under the same rules as hooks.
+- ``CallbackFirewall`` runs the callbacks a framework calls itself (LightGBM callbacks,
+  Lightning callbacks, torch's global optimizer hook) under the same rules as hooks.
 
 The firewall. A hook is a generator (``HookGenerator``). The code before its ``yield`` runs
 before the training call; it yields ``(args, kwargs)`` to call the original with, or returns
@@ -57,13 +57,12 @@ from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import wrapt
 
-from autolog.errors import IntegrationError, InvalidInputError
+from autolog.errors import IntegrationError, InvalidInputError, issue_warning
 from autolog.integrations.session import Session, current
-from autolog.writer import warn
 
 __all__ = [
     "Call",
-    "Guard",
+    "CallbackFirewall",
     "Hook",
     "HookGenerator",
     "Integration",
@@ -224,7 +223,7 @@ def report(integration: str, exc: BaseException, settings: Settings | None) -> N
         raise exc
     logger.debug("autolog %s integration failed", integration, exc_info=exc)
     if settings is None or not settings.silent:
-        warn(
+        issue_warning(
             f"autolog: the {integration} integration failed to record this call "
             f"({type(exc).__name__}: {exc}); training was not affected",
             stacklevel=5,
@@ -236,7 +235,7 @@ def notify(integration: str, message: str, settings: Settings | None) -> None:
     ``AutologWarning``, none when ``silent``."""
     if settings is None or not settings.silent:
         logger.debug("autolog %s integration: %s", integration, message)
-        warn(message, stacklevel=4)
+        issue_warning(message, stacklevel=4)
 
 
 def current_settings(name: str) -> Settings | None:
@@ -247,7 +246,7 @@ def current_settings(name: str) -> Settings | None:
 # -- callbacks the framework calls itself ----------------------------------------------------
 
 
-class Guard:
+class CallbackFirewall:
     """Runs callbacks that the framework calls itself as autolog's own code.
 
     ``guard(fn, *args)`` returns ``fn(*args)``, with calls it makes to patched functions left
@@ -258,7 +257,7 @@ class Guard:
 
     Example::
 
-        guard = Guard("lightgbm", call.settings)
+        guard = CallbackFirewall("lightgbm", call.settings)
         def callback(env):
             guard(recorder.record, env)
     """

@@ -1,7 +1,8 @@
 """XGBoost: ``xgboost.train``, ``xgboost.cv`` and the scikit-learn API's ``fit``.
 
-Written against the integration contract alone (``autolog.integrations``, see
-``docs/integrations.md``). What one outermost training call records:
+Written against the integration contract (``autolog.integrations``, see
+``docs/integrations.md``) and the hooks it shares with the LightGBM integration
+(``autolog.integrations._boosting``). What one outermost training call records:
 
 - params: for ``train`` and ``cv``, the booster params as given and the other training
   arguments (``num_boost_round``, ``early_stopping_rounds``, ``maximize``, the eval sets'
@@ -37,11 +38,12 @@ Written against the integration contract alone (``autolog.integrations``, see
   enabled too, the training scores that integration computes.
 
 The metrics are collected by a ``TrainingCallback`` the patch puts first in the call's own copy
-of ``callbacks``, under a ``Guard``: it reads the latest value of each eval set's metrics from
-the evaluation history XGBoost keeps anyway (no evaluation of its own, no store I/O).
+of ``callbacks``, under a ``CallbackFirewall``: it reads the latest value of each eval set's
+metrics from the evaluation history XGBoost keeps anyway (no evaluation of its own, no store
+I/O).
 
 ``XGBClassifier.fit`` calling ``xgboost.train`` makes one run: the fit hook opens the session
-and leaves a ``_FitState`` note in it; the train hook finds the note and adds the iteration
+and leaves a ``FitState`` note in it; the train hook finds the note and adds the iteration
 metrics, early stopping and feature importance to that run, while the estimator is the model.
 Fits that scikit-learn or XGBoost make themselves (a search's clones, ``XGBRFClassifier.fit``
 calling ``XGBClassifier.fit``) are part of the outer call, recorded or not.
@@ -50,13 +52,11 @@ calling ``XGBClassifier.fit``) are part of the outer call, recorded or not.
 from __future__ import annotations
 
 import contextlib
-import csv
 import functools
 import inspect
 import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -66,30 +66,32 @@ import autolog
 from autolog.errors import InvalidInputError, ParamCollisionError
 from autolog.integrations import (
     Call,
-    Guard,
+    CallbackFirewall,
     HookGenerator,
     Patcher,
     Session,
-    current,
-    current_settings,
-    made_by,
     outermost,
-    training_scores,
-    training_session,
     typed_options,
+)
+from autolog.integrations._boosting import (
+    MAX_KEY,
+    Framework,
+    Training,
+    log_new_params,
+    log_table,
+    metric_key,
+    record_fit,
+    wrap_train_and_cv,
 )
 
 __all__ = ["FLAVOR", "INTEGRATION", "XGBoostFlavor", "XGBoostOptions"]
 
-_FIT_NOTE = "xgboost.fit"
 # Calls that scikit-learn or XGBoost make themselves are not outermost: a search's clones, the
 # folds of cross_val_score, ``train`` from ``XGBModel.fit``, a subclass's ``fit`` calling its
 # base's.
-_INTERNAL = ("sklearn", "xgboost")
+_XGBOOST = Framework("xgboost", internal=("sklearn", "xgboost"))
 #: training arguments that are data or the training's own bookkeeping: never logged as params
 _NOT_PARAMS = {"params", "dtrain", "evals", "evals_result", "callbacks", "folds", "xgb_model"}
-_MAX_KEY = 250
-_BAD_KEY_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 _IMPORTANCE = ("weight", "gain", "cover")
 #: the settings of XGBoost's own callbacks logged as params: (param name, attribute)
 _CALLBACK_SETTINGS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -129,16 +131,8 @@ class _XGBoost:
         import xgboost
         from xgboost import training
 
-        # train and cv are re-exported by the package, and the scikit-learn API calls the
-        # `train` it imported into xgboost.sklearn: every route gets the same wrapper.
+        wrap_train_and_cv(patcher, _XGBOOST, xgboost, training, _accepted, _record_booster)
         sklearn_api = sys.modules.get("xgboost.sklearn")
-        train_routes = [(xgboost, "train")]
-        if sklearn_api is not None:
-            train_routes.append((sklearn_api, "train"))
-        train_hook = functools.partial(_booster_hook, "train", _accepted(training.train))
-        patcher.wrap(training, "train", train_hook, aliases=train_routes)
-        cv_hook = functools.partial(_booster_hook, "cv", _accepted(training.cv))
-        patcher.wrap(training, "cv", cv_hook, aliases=[(xgboost, "cv")])
         if sklearn_api is not None:
             base = sklearn_api.XGBModel
             for cls in list(vars(sklearn_api).values()):
@@ -197,17 +191,6 @@ INTEGRATION = _XGBoost()
 # -- the collecting callback ----------------------------------------------------------------
 
 
-class _FitState:
-    """What the train hook inside an ``XGBModel.fit`` session leaves for the fit hook."""
-
-    __slots__ = ("logged", "trained")
-
-    def __init__(self, logged: Mapping[str, Any]) -> None:
-        self.trained = False
-        #: the params the fit hook logged before training: the estimator's own
-        self.logged = logged
-
-
 @functools.cache
 def _recorder_class() -> type[Any]:
     """The callback class, a TrainingCallback (XGBoost accepts only those), made once."""
@@ -220,7 +203,7 @@ def _recorder_class() -> type[Any]:
             super().__init__()
             self.client = session.client
             self.run_id = session.run_id
-            self.guard = Guard("xgboost", session.settings)
+            self.firewall = CallbackFirewall("xgboost", session.settings)
             self.cv = cv
             #: XGBoost's evaluation history: {eval name: {metric: [value or (mean, std)]}}
             self.history: Mapping[str, Mapping[str, list[Any]]] = {}
@@ -234,7 +217,7 @@ def _recorder_class() -> type[Any]:
 
         def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
             self.model = model
-            self.guard(self._record, model, epoch, evals_log)
+            self.firewall(self._record, model, epoch, evals_log)
             return False  # never stops the training
 
         def _record(
@@ -269,7 +252,7 @@ def _recorder_class() -> type[Any]:
             if keys is None:
                 base = f"{data}-{metric}"
                 suffixes = ("-mean", "-std") if self.cv else ("",)
-                keys = self._keys[data, metric] = tuple(_metric_key(base + s) for s in suffixes)
+                keys = self._keys[data, metric] = tuple(metric_key(base + s) for s in suffixes)
             return keys
 
         def best(self, best: int) -> dict[str, float]:
@@ -284,66 +267,28 @@ def _recorder_class() -> type[Any]:
                         value = values[index]
                         parts = value if self.cv else (value,)  # cv: (mean, std)
                         for key, part in zip(self.keys(data, metric), parts, strict=False):
-                            metrics[f"best_{key}"[:_MAX_KEY]] = float(part)
+                            metrics[f"best_{key}"[:MAX_KEY]] = float(part)
             return metrics
 
     return Recorder
 
 
-def _metric_key(text: str) -> str:
-    """``text`` as a valid metric key: names of eval sets and custom metrics are the user's."""
-    text = _BAD_KEY_CHARS.sub("_", text)
-    parts = ["_" if part in ("", ".", "..") else part for part in text.split("/")]
-    return "/".join(parts)[:_MAX_KEY]
-
-
 # -- train and cv ---------------------------------------------------------------------------
 
 
-def _booster_hook(kind: str, signature: inspect.Signature, call: Call) -> HookGenerator:
-    session = current()
-    state = None
-    if session is None and made_by(call, *_INTERNAL):
-        return  # train() of an XGBModel.fit we do not record
-    if session is not None:
-        # Only the inner train() of an XGBModel.fit we record adds to an open session.
-        state = session.notes.get(_FIT_NOTE)
-        if kind != "train" or not isinstance(state, _FitState) or state.trained:
-            return
-    bound = _bind(signature, call.args, call.kwargs)
-    if bound is None:
-        return  # a call XGBoost itself will refuse: let it, untouched
-    callbacks = bound.arguments.get("callbacks")
-    if callbacks is not None and not isinstance(callbacks, (list, tuple)):
-        return  # an iterable we could only read by consuming it
-    arguments = {
-        name: parameter.default for name, parameter in signature.parameters.items()
-    } | dict(bound.arguments)
-    if session is not None and state is not None:
-        state.trained = True
-        yield from _record_booster(kind, call, session, bound, arguments, state)
-        return
-    with training_session(call, tags={"autolog.estimator": f"xgboost.{kind}"}) as session:
-        yield from _record_booster(kind, call, session, bound, arguments, None)
-
-
-def _record_booster(
-    kind: str,
-    call: Call,
-    session: Session,
-    bound: inspect.BoundArguments,
-    arguments: Mapping[str, Any],
-    state: _FitState | None,
-) -> HookGenerator:
+def _record_booster(training: Training) -> HookGenerator:
+    """Record one ``train`` or ``cv`` call (``booster_hook`` chose it, and its session)."""
+    kind, call, session, bound = training.kind, training.call, training.session, training.bound
+    arguments, state = training.arguments, training.fit
     recorder = _recorder_class()(session, cv=kind == "cv")
     callbacks = list(arguments.get("callbacks") or ())
     # Ours goes first: XGBoost stops asking the callbacks after the first that says stop.
     bound.arguments["callbacks"] = [recorder, *callbacks]
-    params = _training_params(arguments)
-    if state is None:
-        session.log_params(params)  # first: it may move the session to a child run
-    else:  # under the estimator's own params, logged by the fit hook
-        session.log_params({k: v for k, v in params.items() if k not in state.logged})
+    # First: it may move the session to a child run. Inside a fit, under the estimator's own
+    # params, logged by the fit hook.
+    log_new_params(
+        session, _training_params(arguments), state.logged if state is not None else set()
+    )
     checkpoints = _Checkpoints(callbacks)
     try:
         result = yield _call_with(bound, len(call.args))
@@ -488,40 +433,23 @@ def _best_iteration(model: Any) -> int | None:
 def _log_importance(client: autolog.Client, run_id: str, booster: Any) -> None:
     names = booster.feature_names or [f"f{i}" for i in range(booster.num_features())]
     scores = {kind: booster.get_score(importance_type=kind) for kind in _IMPORTANCE}
-    with tempfile.TemporaryDirectory(prefix="autolog-") as folder:
-        table = Path(folder) / "feature_importance.csv"
-        with table.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["feature", *_IMPORTANCE])
-            for name in names:
-                writer.writerow(
-                    [str(name), *(float(scores[k].get(name, 0.0)) for k in _IMPORTANCE)]
-                )
-        client.log_artifact(run_id, table)
+    rows = [[str(name), *(float(scores[k].get(name, 0.0)) for k in _IMPORTANCE)] for name in names]
+    log_table(client, run_id, "feature_importance.csv", ["feature", *_IMPORTANCE], rows)
 
 
 # -- the scikit-learn API -------------------------------------------------------------------
 
 
 def _fit_hook(signature: inspect.Signature, call: Call) -> HookGenerator:
-    if not outermost(call, *_INTERNAL):
+    if not outermost(call, *_XGBOOST.internal):
         return  # XGBRFClassifier.fit calling XGBClassifier.fit, a pipeline's step, a clone
     estimator = call.instance
     bound = _bind(signature, (estimator, *call.args), call.kwargs)
     if bound is None:
         return  # a call XGBoost itself will refuse: let it, untouched
-    with training_session(call, tags={"autolog.estimator": type(estimator).__name__}) as session:
-        params = _estimator_params(estimator)
-        session.log_params(params)  # before training: a fit that raises keeps them
-        session.notes[_FIT_NOTE] = _FitState(params)
-        started = time.perf_counter()
-        yield call.args, call.kwargs
-        seconds = time.perf_counter() - started
-        client, run_id = session.client, session.run_id
-        scores = _training_scores(bound.arguments, estimator)
-        client.log_metrics(run_id, {"fit_time": seconds, **scores})
-        if call.settings.log_models:
-            client.log_model(run_id, estimator, "model", flavor="xgboost")
+    given = bound.arguments
+    data = (given.get("X"), given.get("y"), given.get("sample_weight"))
+    yield from record_fit(_XGBOOST, call, functools.partial(_estimator_params, estimator), data)
 
 
 def _estimator_params(estimator: Any) -> dict[str, Any]:
@@ -530,19 +458,6 @@ def _estimator_params(estimator: Any) -> dict[str, Any]:
     callbacks = params.pop("callbacks", None)
     params.update(_callback_params(callbacks))
     return _requested_device(params)
-
-
-def _training_scores(arguments: Mapping[str, Any], estimator: Any) -> dict[str, float]:
-    """The scikit-learn integration's training scores, when that integration is on too."""
-    settings = current_settings("sklearn")
-    if settings is None or settings.disable:
-        return {}
-    if not getattr(settings.options, "log_training_metrics", False):
-        return {}
-    X, y = arguments.get("X"), arguments.get("y")
-    if X is None or y is None:
-        return {}
-    return training_scores(estimator, X, y, arguments.get("sample_weight"))
 
 
 # -- the model flavor -----------------------------------------------------------------------

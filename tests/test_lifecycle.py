@@ -190,6 +190,7 @@ def test_hooks_run_by_layer_whatever_the_order_they_were_registered_in(tmp_path:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parent_logs_first", [False, True])
 def test_a_pool_worker_takes_sigterm_on_a_thread_and_pool_terminate_never_hangs(
     tmp_path: Path, parent_logs_first: bool

@@ -1,16 +1,14 @@
 """The LightGBM integration, with real (small, single-threaded) LightGBM trainings.
 
 Every training is also run unpatched where the outcome could differ: autologging must never
-change what LightGBM trains or predicts.
+change what LightGBM trains or predicts. What holds alike for XGBoost is checked by the shared
+``boosting_cases`` checks, with ``CASE``.
 """
 
 from __future__ import annotations
 
-import csv
 import pickle
-import threading
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,33 +17,38 @@ import pytest
 
 import autolog
 from autolog import RunStatus
-from autolog.errors import AutologWarning, InvalidInputError
+from autolog.errors import InvalidInputError
 from autolog.rendering import render
 
 lgb = pytest.importorskip("lightgbm")
 pd = pytest.importorskip("pandas")
 
+import boosting_cases as cases  # noqa: E402
+from boosting_cases import (  # noqa: E402
+    ROUNDS,
+    X_TRAIN,
+    X_VALID,
+    Y_TRAIN,
+    Y_VALID,
+    X,
+    Y,
+    artifact_paths,
+    history,
+    importance_rows,
+    no_autolog_warning,  # noqa: F401  (a fixture, used by name)
+    only_run,
+    regression,
+    runs,
+)
 from support import run_script  # noqa: E402
 
 from autolog.integrations import lightgbm as integration  # noqa: E402  (registers the flavor)
 
 T = TypeVar("T")
 PARAMS = {"objective": "regression", "num_threads": 1, "verbose": -1, "seed": 1}
-ROUNDS = 12
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-def regression(n: int = 300, features: int = 5, seed: int = 0) -> tuple[Any, Any]:
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, features))
-    y = X @ rng.normal(size=features) + np.sin(2 * X[:, 0]) + rng.normal(scale=0.3, size=n)
-    return X, y
-
-
-X, Y = regression()
-X_TRAIN, Y_TRAIN, X_VALID, Y_VALID = X[:240], Y[:240], X[240:], Y[240:]
 
 
 def sets(X_train: Any = X_TRAIN, y_train: Any = Y_TRAIN) -> tuple[Any, Any]:
@@ -60,36 +63,7 @@ def enable(**options: Any) -> None:
 
 def bare_then_logged(train: Callable[[], T], **options: Any) -> tuple[T, T]:
     """``train()`` unpatched, then under autolog(): both results."""
-    autolog.autolog(integrations=["lightgbm"], disable=True)
-    bare = train()
-    enable(**options)
-    logged = train()
-    return bare, logged
-
-
-def runs() -> list[autolog.Run]:
-    autolog.flush()
-    return autolog.search_runs()
-
-
-def only_run() -> autolog.Run:
-    found = runs()
-    assert len(found) == 1, [r.info.run_name for r in found]
-    return found[0]
-
-
-def history(run: autolog.Run, key: str) -> list[tuple[int, float]]:
-    return [(m.step, m.value) for m in autolog.get_metric_history(run.info.run_id, key)]
-
-
-def artifact_paths(run: autolog.Run, path: str | None = None) -> list[str]:
-    return [f.path for f in autolog.list_artifacts(run.info.run_id, path)]
-
-
-def importance_rows(run: autolog.Run) -> list[dict[str, str]]:
-    local = autolog.download_artifacts(run.info.run_id, "feature_importance.csv")
-    with open(local, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+    return cases.bare_then_logged("lightgbm", train, **options)
 
 
 def same_model(a: Any, b: Any, X_new: Any = X) -> None:
@@ -102,14 +76,31 @@ def same_model(a: Any, b: Any, X_new: Any = X) -> None:
     )
 
 
-@pytest.fixture
-def no_autolog_warning() -> Iterator[None]:
-    """The bad cases: LightGBM's own warnings may come, none of ours."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    ours = [w for w in caught if issubclass(w.category, AutologWarning)]
-    assert not ours, [str(w.message) for w in ours]
+def _train(rounds: int, callbacks: Sequence[Any], valid: bool) -> Any:
+    train_set, valid_set = sets()
+    kwargs: dict[str, Any] = {"valid_sets": [valid_set]} if valid else {}
+    if callbacks:
+        kwargs["callbacks"] = list(callbacks)
+    return lgb.train(PARAMS, train_set, rounds, **kwargs)
+
+
+def _watch(function: Callable[[], None]) -> Callable[[Any], None]:
+    def watch(env: Any) -> None:
+        function()
+
+    return watch
+
+
+CASE = cases.Boosting(
+    name="lightgbm",
+    module=lgb,
+    train=_train,
+    watch=_watch,
+    regressor=lambda rounds: lgb.LGBMRegressor(n_estimators=rounds, verbose=-1, n_jobs=1),
+    same_model=same_model,
+    metric="valid_0-l2",
+    grid={"num_leaves": [4, 8]},
+)
 
 
 # -- lightgbm.train -------------------------------------------------------------------------
@@ -322,16 +313,8 @@ def test_estimator_fit_that_raises_keeps_the_params_it_was_given() -> None:
     assert [s for s, _ in history(run, "valid_0-l2")] == [1, 2, 3]
 
 
-def test_keyboard_interrupt_fails_the_run_and_propagates() -> None:
-    enable()
-
-    def interrupt(env: Any) -> None:
-        raise KeyboardInterrupt
-
-    train_set, _ = sets()
-    with pytest.raises(KeyboardInterrupt):
-        lgb.train(PARAMS, train_set, ROUNDS, callbacks=[interrupt])
-    assert only_run().info.status is RunStatus.FAILED
+def test_keyboard_interrupt_kills_the_run_and_propagates() -> None:
+    cases.check_keyboard_interrupt_kills_the_run(CASE)
 
 
 def test_lightgbm_errors_reach_the_caller_unchanged() -> None:
@@ -648,22 +631,7 @@ def test_with_the_sklearn_integration_one_run_with_training_scores() -> None:
 
 
 def test_pipelines_and_searches_of_the_sklearn_integration_stay_one_record() -> None:
-    from sklearn.model_selection import GridSearchCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    autolog.autolog(sklearn={"max_tuning_runs": 0})
-    pipeline = make_pipeline(StandardScaler(), lgb.LGBMRegressor(n_estimators=5, verbose=-1))
-    pipeline.fit(X_TRAIN, Y_TRAIN)
-    assert only_run().data.tags["autolog.estimator"] == "Pipeline"
-    search = GridSearchCV(
-        lgb.LGBMRegressor(n_estimators=5, verbose=-1, n_jobs=1),
-        {"num_leaves": [4, 8]},
-        cv=2,
-    )
-    search.fit(X_TRAIN, Y_TRAIN)
-    estimators = sorted(r.data.tags.get("autolog.estimator", "") for r in runs())
-    assert estimators == ["GridSearchCV", "Pipeline"]
+    cases.check_pipelines_and_searches_stay_one_record(CASE)
 
 
 def test_fits_that_sklearn_makes_itself_are_no_runs_of_their_own() -> None:
@@ -701,27 +669,7 @@ def test_users_run_takes_the_first_training_and_nests_the_next() -> None:
 
 
 def test_threads_get_one_run_each() -> None:
-    enable()
-    errors: list[BaseException] = []
-
-    def train() -> None:
-        try:
-            train_set, valid_set = sets()
-            lgb.train(PARAMS, train_set, 4, valid_sets=[valid_set])
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=train) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    found = runs()
-    assert len(found) == 3
-    for run in found:
-        assert run.info.status is RunStatus.FINISHED
-        assert len(history(run, "valid_0-l2")) == 4
+    cases.check_threads_get_one_run_each(CASE)
 
 
 # -- patching: imports, pickling, revert, options ---------------------------------------------
@@ -752,15 +700,10 @@ def test_disable_restores_the_exact_original_objects() -> None:
 
 
 def test_patched_functions_and_methods_pickle_as_before() -> None:
-    enable()
-    for function in (lgb.train, lgb.cv):
-        assert pickle.loads(pickle.dumps(function)) is function
-    model = lgb.LGBMRegressor(n_estimators=3, verbose=-1).fit(X_TRAIN, Y_TRAIN)
-    fit = pickle.loads(pickle.dumps(model.fit))
-    assert type(fit.__self__) is lgb.LGBMRegressor
-    assert np.array_equal(pickle.loads(pickle.dumps(model)).predict(X), model.predict(X))
+    cases.check_patched_functions_and_methods_pickle_as_before(CASE)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("autolog_first", [True, False], ids=["autolog-first", "import-first"])
 def test_autolog_before_or_after_import_lightgbm(tmp_path: Path, autolog_first: bool) -> None:
     enable_line = "import autolog; autolog.autolog(integrations=['lightgbm'])"
@@ -790,6 +733,7 @@ def test_autolog_before_or_after_import_lightgbm(tmp_path: Path, autolog_first: 
     assert done.stdout.strip() == "['LGBMClassifier', 'lightgbm.train']"
 
 
+@pytest.mark.slow
 def test_models_load_in_a_fresh_process_that_never_called_autolog(tmp_path: Path) -> None:
     enable()
     train_set, valid_set = sets()
@@ -823,15 +767,7 @@ def test_models_load_in_a_fresh_process_that_never_called_autolog(tmp_path: Path
 
 
 def test_options() -> None:
-    enable(log_models=False, lightgbm={"log_feature_importance": False})
-    lgb.train(PARAMS, lgb.Dataset(X_TRAIN, Y_TRAIN), 2)
-    run = only_run()
-    assert artifact_paths(run) == []
-    assert run.data.params["num_boost_round"] == "2"
-    with pytest.raises(InvalidInputError, match="lightgbm options"):
-        autolog.autolog(lightgbm={"no_such_option": True})
-    with pytest.raises(InvalidInputError, match="True or False"):
-        autolog.autolog(lightgbm={"log_feature_importance": "yes"})
+    cases.check_options(CASE)
 
 
 def test_flavor_refuses_what_is_not_a_lightgbm_model() -> None:
@@ -848,45 +784,12 @@ def test_flavor_refuses_what_is_not_a_lightgbm_model() -> None:
 
 
 def test_iterations_do_no_store_io_on_the_training_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    enable()
-    with autolog.start_run():
-        pass  # the store is open and its writer running
-    store = autolog.Client().store
-    main = threading.get_ident()
-    calls_here: list[str] = []
-    for name in ("log_batch", "get_run", "record_artifact_hashes", "get_artifact_hashes"):
-        original = getattr(store, name)
-
-        def spy(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
-            if threading.get_ident() == main:
-                calls_here.append(_name)
-            return _original(*args, **kwargs)
-
-        monkeypatch.setattr(store, name, spy)
-    seen: list[int] = []
-
-    def watch(env: Any) -> None:
-        seen.append(len(calls_here))
-
-    train_set, valid_set = sets()
-    lgb.train(PARAMS, train_set, 40, valid_sets=[valid_set], callbacks=[watch])
-    assert len(set(seen)) == 1, seen  # no store call from one iteration to the next
+    cases.check_iterations_do_no_store_io_on_the_training_thread(CASE, monkeypatch)
 
 
 def test_metrics_reach_the_queue_during_long_trainings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(integration, "_LIVE_INTERVAL_S", 0.0)
-    enable()
-    seen: list[int] = []
-
-    def watch(env: Any) -> None:
-        run = autolog.active_run()
-        assert run is not None
-        autolog.flush()
-        seen.append(len(autolog.get_metric_history(run.info.run_id, "valid_0-l2")))
-
-    train_set, valid_set = sets()
-    lgb.train(PARAMS, train_set, 4, valid_sets=[valid_set], callbacks=[watch])
-    assert seen == [1, 2, 3, 4]  # each iteration's metrics were out before the next one
+    cases.check_metrics_reach_the_queue_during_training(CASE)
 
 
 # -- our own failures: one warning, training untouched --------------------------------------
@@ -895,25 +798,8 @@ def test_metrics_reach_the_queue_during_long_trainings(monkeypatch: pytest.Monke
 def test_a_failure_of_ours_is_one_warning_and_training_goes_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("AUTOLOG_STRICT", "0")
     monkeypatch.setattr(integration, "_LIVE_INTERVAL_S", 0.0)
-
-    def broken(self: Any, *args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("store on fire")
-
-    def train() -> Any:
-        train_set, valid_set = sets()
-        return lgb.train(PARAMS, train_set, ROUNDS, valid_sets=[valid_set])
-
-    autolog.autolog(integrations=["lightgbm"], disable=True)
-    bare = train()
-    enable()
-    monkeypatch.setattr(autolog.Client, "log_metric", broken)
-    with pytest.warns(AutologWarning, match="store on fire") as caught:
-        booster = train()
-    assert len(caught) == 1
-    same_model(bare, booster)
-    assert only_run().info.status is RunStatus.FINISHED
+    cases.check_a_failure_of_ours_is_one_warning(CASE, monkeypatch)
 
 
 @pytest.mark.parametrize(
@@ -927,7 +813,7 @@ def test_a_failure_of_ours_is_one_warning_and_training_goes_on(
         (["l2", np.int64(3)], "['l2', 3]"),
         (Path("m.txt"), "m.txt"),
         (None, "None"),
-        (regression, "test_lightgbm.regression"),
+        (regression, "boosting_cases.regression"),
         (object(), "object"),
     ],
 )

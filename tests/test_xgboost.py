@@ -1,17 +1,16 @@
 """The XGBoost integration, with real (small, single-threaded) XGBoost trainings.
 
 Every training is also run unpatched where the outcome could differ: autologging must never
-change what XGBoost trains or predicts.
+change what XGBoost trains or predicts. What holds alike for LightGBM is checked by the shared
+``boosting_cases`` checks, with ``CASE``.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import pickle
-import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,29 +19,33 @@ import pytest
 
 import autolog
 from autolog import RunStatus
-from autolog.errors import AutologWarning, InvalidInputError
+from autolog.errors import InvalidInputError
 
 xgb = pytest.importorskip("xgboost")
 
+import boosting_cases as cases  # noqa: E402
+from boosting_cases import (  # noqa: E402
+    ROUNDS,
+    X_TRAIN,
+    X_VALID,
+    Y_TRAIN,
+    Y_VALID,
+    X,
+    Y,
+    artifact_paths,
+    history,
+    importance_rows,
+    no_autolog_warning,  # noqa: F401  (a fixture, used by name)
+    only_run,
+    runs,
+)
 from support import run_script  # noqa: E402
 
 T = TypeVar("T")
 PARAMS = {"objective": "reg:squarederror", "nthread": 1, "seed": 1, "max_depth": 3}
-ROUNDS = 12
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-def regression(n: int = 300, features: int = 5, seed: int = 0) -> tuple[Any, Any]:
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, features))
-    y = X @ rng.normal(size=features) + np.sin(2 * X[:, 0]) + rng.normal(scale=0.3, size=n)
-    return X, y
-
-
-X, Y = regression()
-X_TRAIN, Y_TRAIN, X_VALID, Y_VALID = X[:240], Y[:240], X[240:], Y[240:]
 
 
 def sets(**kwargs: Any) -> tuple[Any, Any]:
@@ -55,36 +58,7 @@ def enable(**options: Any) -> None:
 
 def bare_then_logged(train: Callable[[], T], **options: Any) -> tuple[T, T]:
     """``train()`` unpatched, then under autolog(): both results."""
-    autolog.autolog(integrations=["xgboost"], disable=True)
-    bare = train()
-    enable(**options)
-    logged = train()
-    return bare, logged
-
-
-def runs() -> list[autolog.Run]:
-    autolog.flush()
-    return autolog.search_runs()
-
-
-def only_run() -> autolog.Run:
-    found = runs()
-    assert len(found) == 1, [r.info.run_name for r in found]
-    return found[0]
-
-
-def history(run: autolog.Run, key: str) -> list[tuple[int, float]]:
-    return [(m.step, m.value) for m in autolog.get_metric_history(run.info.run_id, key)]
-
-
-def artifact_paths(run: autolog.Run, path: str | None = None) -> list[str]:
-    return [f.path for f in autolog.list_artifacts(run.info.run_id, path)]
-
-
-def importance_rows(run: autolog.Run) -> list[dict[str, str]]:
-    local = autolog.download_artifacts(run.info.run_id, "feature_importance.csv")
-    with open(local, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+    return cases.bare_then_logged("xgboost", train, **options)
 
 
 def booster_of(model: Any) -> Any:
@@ -98,14 +72,34 @@ def same_model(a: Any, b: Any) -> None:
     assert booster_of(a).get_dump() == booster_of(b).get_dump()
 
 
-@pytest.fixture
-def no_autolog_warning() -> Iterator[None]:
-    """The bad cases: XGBoost's own warnings may come, none of ours."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    ours = [w for w in caught if issubclass(w.category, AutologWarning)]
-    assert not ours, [str(w.message) for w in ours]
+def _train(rounds: int, callbacks: Sequence[Any], valid: bool) -> Any:
+    dtrain, dvalid = sets()
+    kwargs: dict[str, Any] = {"evals": [(dvalid, "valid")]} if valid else {}
+    if callbacks:
+        kwargs["callbacks"] = list(callbacks)
+    return xgb.train(PARAMS, dtrain, rounds, verbose_eval=False, **kwargs)
+
+
+class _Watch(xgb.callback.TrainingCallback):  # type: ignore[misc]
+    def __init__(self, function: Callable[[], None]) -> None:
+        super().__init__()
+        self.function = function
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+        self.function()
+        return False
+
+
+CASE = cases.Boosting(
+    name="xgboost",
+    module=xgb,
+    train=_train,
+    watch=_Watch,
+    regressor=lambda rounds: xgb.XGBRegressor(n_estimators=rounds, n_jobs=1),
+    same_model=same_model,
+    metric="valid-rmse",
+    grid={"max_depth": [2, 3]},
+)
 
 
 # -- xgboost.train --------------------------------------------------------------------------
@@ -275,17 +269,8 @@ def test_training_that_raises_fails_the_run_with_the_same_exception() -> None:
     assert autolog.active_run() is None
 
 
-def test_keyboard_interrupt_fails_the_run_and_propagates() -> None:
-    enable()
-
-    class Interrupt(xgb.callback.TrainingCallback):  # type: ignore[misc]
-        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
-            raise KeyboardInterrupt
-
-    dtrain, _ = sets()
-    with pytest.raises(KeyboardInterrupt):
-        xgb.train(PARAMS, dtrain, ROUNDS, callbacks=[Interrupt()])
-    assert only_run().info.status is RunStatus.FAILED
+def test_keyboard_interrupt_kills_the_run_and_propagates() -> None:
+    cases.check_keyboard_interrupt_kills_the_run(CASE)
 
 
 def test_xgboost_errors_reach_the_caller_unchanged() -> None:
@@ -707,18 +692,7 @@ def test_with_the_sklearn_integration_one_run_with_training_scores() -> None:
 
 
 def test_pipelines_and_searches_of_the_sklearn_integration_stay_one_record() -> None:
-    from sklearn.model_selection import GridSearchCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    autolog.autolog(sklearn={"max_tuning_runs": 0})
-    pipeline = make_pipeline(StandardScaler(), xgb.XGBRegressor(n_estimators=5, n_jobs=1))
-    pipeline.fit(X_TRAIN, Y_TRAIN)
-    assert only_run().data.tags["autolog.estimator"] == "Pipeline"
-    search = GridSearchCV(xgb.XGBRegressor(n_estimators=5, n_jobs=1), {"max_depth": [2, 3]}, cv=2)
-    search.fit(X_TRAIN, Y_TRAIN)
-    estimators = sorted(r.data.tags.get("autolog.estimator", "") for r in runs())
-    assert estimators == ["GridSearchCV", "Pipeline"]
+    cases.check_pipelines_and_searches_stay_one_record(CASE)
 
 
 def test_fits_that_sklearn_or_xgboost_make_themselves_are_no_runs_of_their_own() -> None:
@@ -756,27 +730,7 @@ def test_users_run_takes_the_first_training_and_nests_the_next() -> None:
 
 
 def test_threads_get_one_run_each() -> None:
-    enable()
-    errors: list[BaseException] = []
-
-    def train() -> None:
-        try:
-            dtrain, dvalid = sets()
-            xgb.train(PARAMS, dtrain, 4, evals=[(dvalid, "valid")], verbose_eval=False)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=train) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    found = runs()
-    assert len(found) == 3
-    for run in found:
-        assert run.info.status is RunStatus.FINISHED
-        assert len(history(run, "valid-rmse")) == 4
+    cases.check_threads_get_one_run_each(CASE)
 
 
 # -- patching: imports, pickling, revert, options ---------------------------------------------
@@ -809,15 +763,10 @@ def test_disable_restores_the_exact_original_objects() -> None:
 
 
 def test_patched_functions_and_methods_pickle_as_before() -> None:
-    enable()
-    for function in (xgb.train, xgb.cv):
-        assert pickle.loads(pickle.dumps(function)) is function
-    model = xgb.XGBRegressor(n_estimators=3, n_jobs=1).fit(X_TRAIN, Y_TRAIN)
-    fit = pickle.loads(pickle.dumps(model.fit))
-    assert type(fit.__self__) is xgb.XGBRegressor
-    assert np.array_equal(pickle.loads(pickle.dumps(model)).predict(X), model.predict(X))
+    cases.check_patched_functions_and_methods_pickle_as_before(CASE)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("autolog_first", [True, False], ids=["autolog-first", "import-first"])
 def test_autolog_before_or_after_import_xgboost(tmp_path: Path, autolog_first: bool) -> None:
     enable_line = "import autolog; autolog.autolog(integrations=['xgboost'])"
@@ -846,6 +795,7 @@ def test_autolog_before_or_after_import_xgboost(tmp_path: Path, autolog_first: b
     assert done.stdout.strip() == "['XGBClassifier', 'xgboost.train']"
 
 
+@pytest.mark.slow
 def test_models_load_in_a_fresh_process_that_never_called_autolog(tmp_path: Path) -> None:
     enable()
     dtrain, dvalid = sets()
@@ -880,15 +830,7 @@ def test_models_load_in_a_fresh_process_that_never_called_autolog(tmp_path: Path
 
 
 def test_options() -> None:
-    enable(log_models=False, xgboost={"log_feature_importance": False})
-    xgb.train(PARAMS, xgb.DMatrix(X_TRAIN, Y_TRAIN), 2)
-    run = only_run()
-    assert artifact_paths(run) == []
-    assert run.data.params["num_boost_round"] == "2"
-    with pytest.raises(InvalidInputError, match="xgboost options"):
-        autolog.autolog(xgboost={"no_such_option": True})
-    with pytest.raises(InvalidInputError, match="True or False"):
-        autolog.autolog(xgboost={"log_feature_importance": "yes"})
+    cases.check_options(CASE)
 
 
 def test_flavor_refuses_what_is_not_a_fitted_xgboost_model() -> None:
@@ -901,48 +843,11 @@ def test_flavor_refuses_what_is_not_a_fitted_xgboost_model() -> None:
 
 
 def test_iterations_do_no_store_io_on_the_training_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    enable()
-    with autolog.start_run():
-        pass  # the store is open and its writer running
-    store = autolog.Client().store
-    main = threading.get_ident()
-    calls_here: list[str] = []
-    for name in ("log_batch", "get_run", "record_artifact_hashes", "get_artifact_hashes"):
-        original = getattr(store, name)
-
-        def spy(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
-            if threading.get_ident() == main:
-                calls_here.append(_name)
-            return _original(*args, **kwargs)
-
-        monkeypatch.setattr(store, name, spy)
-    seen: list[int] = []
-
-    class Watch(xgb.callback.TrainingCallback):  # type: ignore[misc]
-        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
-            seen.append(len(calls_here))
-            return False
-
-    dtrain, dvalid = sets()
-    xgb.train(PARAMS, dtrain, 40, evals=[(dvalid, "valid")], callbacks=[Watch()])
-    assert len(set(seen)) == 1, seen  # no store call from one iteration to the next
+    cases.check_iterations_do_no_store_io_on_the_training_thread(CASE, monkeypatch)
 
 
 def test_metrics_reach_the_queue_during_training() -> None:
-    enable()
-    seen: list[int] = []
-
-    class Watch(xgb.callback.TrainingCallback):  # type: ignore[misc]
-        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
-            run = autolog.active_run()
-            assert run is not None
-            autolog.flush()
-            seen.append(len(autolog.get_metric_history(run.info.run_id, "valid-rmse")))
-            return False
-
-    dtrain, dvalid = sets()
-    xgb.train(PARAMS, dtrain, 4, evals=[(dvalid, "valid")], callbacks=[Watch()])
-    assert seen == [1, 2, 3, 4]  # each iteration's metrics were out before the next one
+    cases.check_metrics_reach_the_queue_during_training(CASE)
 
 
 # -- our own failures: one warning, training untouched --------------------------------------
@@ -951,21 +856,4 @@ def test_metrics_reach_the_queue_during_training() -> None:
 def test_a_failure_of_ours_is_one_warning_and_training_goes_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("AUTOLOG_STRICT", "0")
-
-    def broken(self: Any, *args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("store on fire")
-
-    def train() -> Any:
-        dtrain, dvalid = sets()
-        return xgb.train(PARAMS, dtrain, ROUNDS, evals=[(dvalid, "valid")], verbose_eval=False)
-
-    autolog.autolog(integrations=["xgboost"], disable=True)
-    bare = train()
-    enable()
-    monkeypatch.setattr(autolog.Client, "log_metric", broken)
-    with pytest.warns(AutologWarning, match="store on fire") as caught:
-        booster = train()
-    assert len(caught) == 1  # the guard went quiet after the first iteration's failure
-    same_model(bare, booster)
-    assert only_run().info.status is RunStatus.FINISHED
+    cases.check_a_failure_of_ours_is_one_warning(CASE, monkeypatch)

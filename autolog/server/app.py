@@ -20,7 +20,7 @@ from autolog import __version__, wire
 from autolog.errors import AutologError
 from autolog.server.api import ERROR_RESPONSES, json_response
 from autolog.server.api import router as api_router
-from autolog.server.security import Guard
+from autolog.server.security import RequestChecksMiddleware
 from autolog.server.settings import ServerSettings
 from autolog.server.state import ServerState
 from autolog.server.ui import install as install_ui
@@ -110,7 +110,7 @@ def create_app(
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-Content-SHA256"],
         )
-    app.add_middleware(Guard, settings=settings, store=backend)
+    app.add_middleware(RequestChecksMiddleware, settings=settings, store=backend)
 
     install_ui(app)
     return app

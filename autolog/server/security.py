@@ -25,7 +25,7 @@ from autolog.server.tokens import parse_token, verify_token
 from autolog.stores.base import Store
 from autolog.wire import error_body
 
-__all__ = ["API_PREFIX", "BodyTooLarge", "Guard", "needed_scope"]
+__all__ = ["API_PREFIX", "BodyTooLarge", "RequestChecksMiddleware", "needed_scope"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -65,7 +65,7 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, message)
 
 
-class Guard:
+class RequestChecksMiddleware:
     """The pure-ASGI middleware that applies the checks (see the module docstring)."""
 
     def __init__(self, app: ASGIApp, settings: ServerSettings, store: Store) -> None:
