@@ -10,16 +10,24 @@ Sections, in order:
   ``rest_uri``, an empty store on it per test.
 * Web UI: ``chromium``, one headless browser for the session, and ``ui_server``, a server
   process on the runs of ``ui_seed.py``.
+* Tiers: a test that reaches PostgreSQL, a server process or the browser through those
+  fixtures is marked ``postgres``, ``server`` or ``browser`` here, so ``make test-fast``
+  deselects it by marker without each test saying so. Tests that start interpreters or worker
+  processes, or run for seconds, are marked ``slow`` in their own modules (deselected too).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
+import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 import pytest
@@ -254,3 +262,91 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
         yield UiServer(server.url, store_uri, seeded)
     finally:
         server.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# Tiers: markers from the fixtures a test uses (`make test-fast` runs what carries none)
+# --------------------------------------------------------------------------------------------
+
+# Each fixture that starts or reaches a slow outside process, with the marker of its tier. The
+# fixtures built on one are listed too, for tests that request them by name at run time.
+FIXTURE_MARKS = {
+    "postgres_server_uri": "postgres",
+    "postgres_uri": "postgres",
+    "server_harness": "server",
+    "rest_uri": "server",
+    "ui_server": "server",
+    "chromium": "browser",
+}
+_REQUESTED_BY_NAME = re.compile(r"""getfixturevalue\(\s*["'](\w+)["']""")
+_RUNNING = pytest.StashKey[pytest.Item]()
+
+
+def _names_in(code: CodeType) -> Iterator[str]:
+    """The attribute and global names ``code`` uses, with those of the functions nested in it."""
+    yield from code.co_names
+    for constant in code.co_consts:
+        if isinstance(constant, CodeType):
+            yield from _names_in(constant)
+
+
+@functools.cache
+def _requested_by_name(function: Callable[..., Any]) -> frozenset[str]:
+    """The fixtures a test's body asks for with ``getfixturevalue("name")``.
+
+    Reading the source of every test costs most of a second of collection; the compiled code says
+    cheaply which tests call ``getfixturevalue`` at all, and only those are read.
+    """
+    code = getattr(inspect.unwrap(function), "__code__", None)
+    if code is not None and "getfixturevalue" not in set(_names_in(code)):
+        return frozenset()
+    try:
+        return frozenset(_REQUESTED_BY_NAME.findall(inspect.getsource(function)))
+    except (OSError, TypeError):  # no source (edited since import): the run-time check remains
+        return frozenset()
+
+
+def _fixtures_used(item: pytest.Item) -> set[str]:
+    """The fixtures ``item`` requests, by signature (with their closure) or by name in its body."""
+    used = set(getattr(item, "fixturenames", ()))
+    function = getattr(item, "function", None)
+    if function is not None:
+        used |= _requested_by_name(function)
+    return used
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with the tier of every outside process its fixtures bring up."""
+    for item in items:
+        for mark in {FIXTURE_MARKS[name] for name in _fixtures_used(item) & FIXTURE_MARKS.keys()}:
+            if item.get_closest_marker(mark) is None:
+                item.add_marker(mark)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """Remember the running test, for the check in ``pytest_fixture_setup``."""
+    item.config.stash[_RUNNING] = item
+    try:
+        return (yield)
+    finally:
+        del item.config.stash[_RUNNING]
+
+
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> None:
+    """Fail a test that reaches a tiered fixture unmarked, which ``make test-fast`` would run.
+
+    Collection sees the fixtures in signatures and ``getfixturevalue("name")`` in a test's body;
+    a fixture that requests one by a computed name must mark its params instead (as
+    ``store_uri`` does).
+    """
+    mark = FIXTURE_MARKS.get(fixturedef.argname)
+    item = request.config.stash.get(_RUNNING, None)
+    if mark is not None and item is not None and item.get_closest_marker(mark) is None:
+        pytest.fail(
+            f"{item.nodeid} uses the {fixturedef.argname} fixture but is not marked {mark!r}: "
+            f"mark it (pytest.param(..., marks=pytest.mark.{mark}) for a parameter)",
+            pytrace=False,
+        )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -126,10 +127,13 @@ def test_a_hard_link_from_outside_the_run_is_still_refused(tmp_path: Path, paylo
         autolog.download_artifacts(run.info.run_id, "b/data.bin", tmp_path / "refused")
 
 
-torch = pytest.importorskip("torch")
+@pytest.fixture(scope="module")
+def torch() -> ModuleType:
+    """PyTorch, imported by the tests that train, not when the suite is collected."""
+    return pytest.importorskip("torch")
 
 
-def _train_and_checkpoint(tmp_path: Path, features: int) -> tuple[str, int]:
+def _train_and_checkpoint(torch: ModuleType, tmp_path: Path, features: int) -> tuple[str, int]:
     """A plain loop on a ~4 MB model that saves its state dict once, at the end."""
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
@@ -155,8 +159,10 @@ def _train_and_checkpoint(tmp_path: Path, features: int) -> tuple[str, int]:
     return run.info.run_id, (tmp_path / "state.pt").stat().st_size
 
 
-def test_a_state_dict_saved_once_is_stored_once_with_the_final_model(tmp_path: Path) -> None:
-    run_id, size = _train_and_checkpoint(tmp_path, 1000)
+def test_a_state_dict_saved_once_is_stored_once_with_the_final_model(
+    torch: ModuleType, tmp_path: Path
+) -> None:
+    run_id, size = _train_and_checkpoint(torch, tmp_path, 1000)
     assert size > 4_000_000
     files = listed(run_id)
     assert {"checkpoints/state.pt", "model/state_dict.pt", "model/model.pkl"} <= set(files)
@@ -167,8 +173,10 @@ def test_a_state_dict_saved_once_is_stored_once_with_the_final_model(tmp_path: P
     assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())  # type: ignore[attr-defined]
 
 
-def test_shared_bytes_changed_on_disk_fail_the_models_integrity_check(tmp_path: Path) -> None:
-    run_id, _ = _train_and_checkpoint(tmp_path, 64)
+def test_shared_bytes_changed_on_disk_fail_the_models_integrity_check(
+    torch: ModuleType, tmp_path: Path
+) -> None:
+    run_id, _ = _train_and_checkpoint(torch, tmp_path, 64)
     checkpoint = artifact_root(run_id) / "checkpoints" / "state.pt"
     assert checkpoint.stat().st_nlink == 2  # the model's state_dict.pt is the same file
     with checkpoint.open("r+b") as f:  # changed in place: both names see it

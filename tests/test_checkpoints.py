@@ -366,6 +366,7 @@ def test_tied_weights_stay_tied_through_the_flavor() -> None:
     assert torch.equal(loaded[0].weight, model[0].weight)
 
 
+@pytest.mark.slow
 def test_save_pretrained_is_hooked_when_autolog_comes_before_transformers(tmp_path: Path) -> None:
     """``autolog()`` first, then transformers: importing its Trainer imports torch from inside
     transformers.modeling_utils, so the torch integration is installed while that module is

@@ -79,6 +79,7 @@ def test_a_script_sees_what_python_would_give_it(tmp_path: Path) -> None:
     assert bare.stdout.strip() in log.replace("to stderr", "")
 
 
+@pytest.mark.slow
 def test_a_module_runs_as_python_dash_m_runs_it(tmp_path: Path) -> None:
     _script(tmp_path, "", "pkg/__init__.py")
     _script(tmp_path, PROBE, "pkg/main.py")
@@ -95,6 +96,7 @@ def test_a_module_runs_as_python_dash_m_runs_it(tmp_path: Path) -> None:
     assert "No module named no_such_module" in missing.stderr
 
 
+@pytest.mark.slow
 def test_options_after_the_script_belong_to_the_script(tmp_path: Path) -> None:
     _script(tmp_path, "import sys; print(sys.argv[1:])")
     done = _run(
@@ -176,6 +178,7 @@ def test_an_exception_fails_the_run_with_python_s_own_traceback(tmp_path: Path) 
     assert "ValueError: diverged" in _output_artifact(run, tmp_path)
 
 
+@pytest.mark.slow
 def test_a_syntax_error_is_reported_as_python_reports_it(tmp_path: Path) -> None:
     _script(tmp_path, "def broken(:\n")
     bare = _run(sys.executable, "script.py", cwd=tmp_path)
@@ -208,6 +211,7 @@ WAITER = """
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("signum", "shown"),
     [(signal.SIGTERM, ""), (signal.SIGINT, "KeyboardInterrupt"), (signal.SIGHUP, "")],
@@ -228,6 +232,7 @@ def test_a_signal_sent_to_the_command_reaches_the_script_and_kills_the_run(
     assert _output_artifact(run, tmp_path).startswith("ready\n")
 
 
+@pytest.mark.slow
 def test_a_script_killed_by_sigkill_is_killed(tmp_path: Path) -> None:
     _script(tmp_path, "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
     done = _run(AUTOLOG, "run", "script.py", cwd=tmp_path)
@@ -237,6 +242,7 @@ def test_a_script_killed_by_sigkill_is_killed(tmp_path: Path) -> None:
     assert run.data.tags["autolog.signal"] == "SIGKILL"
 
 
+@pytest.mark.slow
 def test_a_script_that_handles_sigterm_ends_as_it_chooses(tmp_path: Path) -> None:
     process = _start(
         tmp_path,
@@ -257,6 +263,7 @@ def test_a_script_that_handles_sigterm_ends_as_it_chooses(tmp_path: Path) -> Non
     assert _only_run().info.status is RunStatus.FINISHED
 
 
+@pytest.mark.slow
 def test_a_script_that_forks_is_one_run_with_all_its_output(tmp_path: Path) -> None:
     _script(
         tmp_path,
@@ -310,6 +317,7 @@ def test_logging_and_runs_inside_the_script_belong_to_the_command_run(tmp_path: 
     assert inner.data.metrics == {"inner_metric": 1.0}
 
 
+@pytest.mark.slow
 def test_training_calls_log_into_the_run_then_into_child_runs(tmp_path: Path) -> None:
     pytest.importorskip("sklearn")
     _script(
@@ -334,6 +342,7 @@ def test_training_calls_log_into_the_run_then_into_child_runs(tmp_path: Path) ->
     assert autolog.load_model(f"runs:/{command_run.info.run_id}/model") is not None
 
 
+@pytest.mark.slow
 def test_git_state_is_that_of_the_script_s_checkout(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     _script(repo, "print('hi')")
@@ -353,6 +362,7 @@ def test_git_state_is_that_of_the_script_s_checkout(tmp_path: Path) -> None:
     assert tags["autolog.git.dirty"] == "true"
 
 
+@pytest.mark.slow
 def test_peak_memory_is_measured(tmp_path: Path) -> None:
     _script(
         tmp_path,
@@ -363,6 +373,7 @@ def test_peak_memory_is_measured(tmp_path: Path) -> None:
     assert _only_run().data.metrics["autolog.peak_memory_mb"] >= 200
 
 
+@pytest.mark.slow
 def test_on_a_terminal_the_script_sees_a_terminal(tmp_path: Path) -> None:
     import pty
 
@@ -396,6 +407,7 @@ def test_on_a_terminal_the_script_sees_a_terminal(tmp_path: Path) -> None:
     assert "tty True True" in _output_artifact(run, tmp_path)
 
 
+@pytest.mark.slow
 def test_output_shows_live(tmp_path: Path) -> None:
     process = _start(
         tmp_path,

@@ -193,6 +193,7 @@ def test_unpicklable_model_raises_in_the_caller() -> None:
     assert isinstance(caught.value.__cause__, TypeError)
 
 
+@pytest.mark.slow
 def test_builtin_flavors_load_on_first_use(tmp_path: Path) -> None:
     from support import run_script
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import numpy as np
 import pytest
-from sklearn import metrics
 
 from autolog.integrations._scores import classifier_scores, regressor_scores
 
 RNG = np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def metrics() -> ModuleType:
+    """scikit-learn's metric functions, the reference: imported by a test, not at collection."""
+    from sklearn import metrics
+
+    return metrics
 
 
 def _classification(n_classes: int, weighted: bool, labels: str) -> tuple:
@@ -29,7 +38,9 @@ def _classification(n_classes: int, weighted: bool, labels: str) -> tuple:
 @pytest.mark.parametrize("n_classes", [2, 3, 5])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("labels", ["int", "str"])
-def test_classifier_scores_match_sklearn(n_classes: int, weighted: bool, labels: str) -> None:
+def test_classifier_scores_match_sklearn(
+    n_classes: int, weighted: bool, labels: str, metrics: ModuleType
+) -> None:
     y, y_pred, proba, classes, w = _classification(n_classes, weighted, labels)
     got = classifier_scores(y, y_pred, proba, classes, w)
     kw = {"sample_weight": w}
@@ -76,7 +87,7 @@ def test_undefined_classifier_scores_are_left_out() -> None:
 
 @pytest.mark.parametrize("outputs", [1, 3])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_regressor_scores_match_sklearn(outputs: int, weighted: bool) -> None:
+def test_regressor_scores_match_sklearn(outputs: int, weighted: bool, metrics: ModuleType) -> None:
     n = 300
     y = RNG.normal(size=(n, outputs)).squeeze()
     pred = y + RNG.normal(scale=0.3, size=y.shape)
@@ -94,7 +105,7 @@ def test_regressor_scores_match_sklearn(outputs: int, weighted: bool) -> None:
     assert got["training_r2"] == pytest.approx(metrics.r2_score(y, pred, sample_weight=w))
 
 
-def test_constant_targets() -> None:
+def test_constant_targets(metrics: ModuleType) -> None:
     perfect = regressor_scores(np.ones(4), np.ones(4), None)
     assert perfect["training_r2"] == metrics.r2_score(np.ones(4), np.ones(4)) == 1.0
     off = regressor_scores(np.ones(4), np.zeros(4), None)
@@ -104,7 +115,7 @@ def test_constant_targets() -> None:
 
 @pytest.mark.parametrize("n_classes", [2, 4])
 def test_logistic_regression_is_predicted_once_and_exactly(
-    n_classes: int, monkeypatch: pytest.MonkeyPatch
+    n_classes: int, monkeypatch: pytest.MonkeyPatch, metrics: ModuleType
 ) -> None:
     from sklearn.datasets import make_classification
     from sklearn.linear_model import LogisticRegression

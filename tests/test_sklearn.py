@@ -331,6 +331,7 @@ def test_partial_fit_calls_are_steps_of_one_run() -> None:
     assert autolog.get_run(run.info.run_id).info.status is RunStatus.FINISHED
 
 
+@pytest.mark.slow
 def test_partial_fit_run_ends_at_exit(tmp_path: Path) -> None:
     done = run_script(
         """
@@ -374,6 +375,7 @@ def test_patched_estimators_look_and_behave_the_same() -> None:
     assert vars(LogisticRegression)["fit"] is original
 
 
+@pytest.mark.slow
 def test_autolog_before_importing_sklearn(tmp_path: Path) -> None:
     done = run_script(
         """
@@ -629,6 +631,7 @@ def test_patched_predictions_behave_the_same() -> None:
     assert bare[2] == logged[2]
 
 
+@pytest.mark.slow
 def test_counts_early_stopping_decided_are_logged() -> None:
     model = GradientBoostingClassifier(
         n_estimators=200, n_iter_no_change=3, validation_fraction=0.3, random_state=0

@@ -709,6 +709,7 @@ def test_torch_save_during_training_logs_checkpoints(tmp_path: Path) -> None:
     assert torch.equal(torch.load(folder / "opened.pt", weights_only=False)(X), model(X))
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("autologged")
 def test_final_model_state_dict_and_module_load_in_a_fresh_process(tmp_path: Path) -> None:
     X, y = make_data()
@@ -755,6 +756,7 @@ def _script(body: str) -> str:
     return textwrap.dedent(SCRIPT_HEAD) + textwrap.dedent(body)
 
 
+@pytest.mark.slow
 def test_interpreter_exit_ends_the_run_finished_with_the_model(tmp_path: Path) -> None:
     done = run_script(
         _script(
@@ -780,6 +782,7 @@ def test_interpreter_exit_ends_the_run_finished_with_the_model(tmp_path: Path) -
     assert {f.path for f in client.list_artifacts(run_id, "model")} >= {"model/model.pkl"}
 
 
+@pytest.mark.slow
 def test_an_uncaught_exception_ends_the_run_failed_keeping_what_was_logged(
     tmp_path: Path,
 ) -> None:
@@ -810,6 +813,7 @@ def test_an_uncaught_exception_ends_the_run_failed_keeping_what_was_logged(
     assert not client.list_artifacts(run_id, "model")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_dataloader_workers_neither_deadlock_nor_log(tmp_path: Path, method: str) -> None:
@@ -866,6 +870,7 @@ def test_dataloader_workers_neither_deadlock_nor_log(tmp_path: Path, method: str
     }
 
 
+@pytest.mark.slow
 def test_only_rank_zero_records(tmp_path: Path) -> None:
     body = """
         model = nn.Linear(4, 1)
@@ -940,6 +945,7 @@ def test_module_docstring_says_what_loops_without_a_dataloader_record() -> None:
     assert "window_steps" in doc
 
 
+@pytest.mark.slow
 def test_example_script_runs(tmp_path: Path) -> None:
     example = REPO / "examples" / "torch_plain_loop.py"
     done = run_script(example.read_text(), tmp_path, timeout=240)

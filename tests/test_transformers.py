@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -12,75 +13,28 @@ import autolog
 from autolog import RunStatus
 from autolog.errors import InvalidInputError
 
-torch = pytest.importorskip("torch", reason="the transformers tests need torch")
-transformers = pytest.importorskip(
-    "transformers",
-    reason="transformers is not installed: `pip install autolog[transformers]`",
-)
-from transformers import (  # noqa: E402 - after the skip
-    BertConfig,
-    BertForSequenceClassification,
-    Trainer,
-    TrainerCallback,
-    TrainingArguments,
-)
 
-VOCAB = 64
-LENGTH = 12
+@pytest.fixture(scope="module")
+def hf() -> ModuleType:
+    """transformers_models.py (transformers, torch and these tests' helpers), imported at run time.
+
+    Importing transformers takes seconds; here a test pays it, not the collection of the suite.
+    """
+    pytest.importorskip("torch", reason="the transformers tests need torch")
+    pytest.importorskip(
+        "transformers",
+        reason="transformers is not installed: `pip install autolog[transformers]`",
+    )
+    import transformers_models
+
+    return transformers_models
 
 
 @pytest.fixture
-def autologged() -> Iterator[None]:
+def autologged(hf: ModuleType) -> Iterator[None]:
     autolog.autolog()
     yield
     autolog.autolog(disable=True)
-
-
-def make_model() -> Any:
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=37,
-        max_position_embeddings=LENGTH,
-        num_labels=2,
-    )
-    return BertForSequenceClassification(config)
-
-
-def make_data(n: int, seed: int) -> list[dict[str, Any]]:
-    generator = torch.Generator().manual_seed(seed)
-    ids = torch.randint(5, VOCAB, (n, LENGTH), generator=generator)
-    labels = (ids[:, 0] > VOCAB // 2).long()
-    mask = torch.ones(LENGTH, dtype=torch.long)
-    return [{"input_ids": ids[i], "attention_mask": mask, "labels": labels[i]} for i in range(n)]
-
-
-def make_trainer(tmp_path: Path, **overrides: Any) -> Any:
-    extra = overrides.pop("trainer", {})
-    settings: dict[str, Any] = {
-        "output_dir": str(tmp_path / "out"),
-        "num_train_epochs": 2,
-        "per_device_train_batch_size": 16,
-        "per_device_eval_batch_size": 16,
-        "eval_strategy": "epoch",
-        "save_strategy": "no",
-        "logging_steps": 2,
-        "learning_rate": 1e-3,
-        "report_to": "none",
-        "use_cpu": True,
-        "disable_tqdm": True,
-        **overrides,
-    }
-    return Trainer(
-        model=make_model(),
-        args=TrainingArguments(**settings),
-        train_dataset=make_data(64, 0),
-        eval_dataset=make_data(32, 1),
-        **extra,
-    )
 
 
 def the_run() -> Any:
@@ -106,19 +60,12 @@ def numbers(entry: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in entry.items() if k != "step" and isinstance(v, (int, float))}
 
 
-class Noting(TrainerCallback):
-    """A user's callback, as in the wild (one that prints Trainer's logs)."""
-
-    def __init__(self) -> None:
-        self.logs: list[dict[str, Any]] = []
-
-    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
-        self.logs.append(dict(logs or {}))
-
-
-def test_trainer_logs_are_recorded_at_its_global_steps(tmp_path: Path, autologged: None) -> None:
-    user = Noting()
-    trainer = make_trainer(tmp_path, trainer={"callbacks": [user]})
+@pytest.mark.slow
+def test_trainer_logs_are_recorded_at_its_global_steps(
+    hf: ModuleType, tmp_path: Path, autologged: None
+) -> None:
+    user = hf.Noting()
+    trainer = hf.make_trainer(tmp_path, trainer={"callbacks": [user]})
     trainer.train()
     run = the_run()  # one run: no plain-loop run beside it, no second one for the callback
     run_id = run.info.run_id
@@ -143,9 +90,9 @@ def test_trainer_logs_are_recorded_at_its_global_steps(tmp_path: Path, autologge
 
 
 def test_params_are_the_training_arguments_and_model_config(
-    tmp_path: Path, autologged: None
+    hf: ModuleType, tmp_path: Path, autologged: None
 ) -> None:
-    trainer = make_trainer(tmp_path)
+    trainer = hf.make_trainer(tmp_path)
     trainer.train()
     params = the_run().data.params
     args = trainer.args.to_dict()
@@ -166,14 +113,15 @@ def test_params_are_the_training_arguments_and_model_config(
     assert params["total_params"] == params["trainable_params"] == str(total)
 
 
+@pytest.mark.slow
 def test_evaluate_and_predict_after_training_go_into_its_run(
-    tmp_path: Path, autologged: None
+    hf: ModuleType, tmp_path: Path, autologged: None
 ) -> None:
-    trainer = make_trainer(tmp_path)
+    trainer = hf.make_trainer(tmp_path)
     trainer.train()
     evaluated = trainer.evaluate()
-    predicted = trainer.predict(make_data(16, 2))
-    named = trainer.predict(make_data(16, 3), metric_key_prefix="holdout")
+    predicted = trainer.predict(hf.make_data(16, 2))
+    named = trainer.predict(hf.make_data(16, 3), metric_key_prefix="holdout")
     run = the_run()
     run_id = run.info.run_id
     assert run.info.status == RunStatus.RUNNING  # open for the trainer's evaluations
@@ -186,8 +134,10 @@ def test_evaluate_and_predict_after_training_go_into_its_run(
     assert the_run().info.status == RunStatus.FINISHED
 
 
-def test_evaluate_before_any_training_is_a_run_of_its_own(tmp_path: Path, autologged: None) -> None:
-    trainer = make_trainer(tmp_path)
+def test_evaluate_before_any_training_is_a_run_of_its_own(
+    hf: ModuleType, tmp_path: Path, autologged: None
+) -> None:
+    trainer = hf.make_trainer(tmp_path)
     metrics = trainer.evaluate()
     run = the_run()
     assert run.info.status == RunStatus.FINISHED
@@ -197,13 +147,13 @@ def test_evaluate_before_any_training_is_a_run_of_its_own(tmp_path: Path, autolo
 
 
 def test_training_inside_a_user_run_logs_there_with_its_evaluations(
-    tmp_path: Path, autologged: None
+    hf: ModuleType, tmp_path: Path, autologged: None
 ) -> None:
-    trainer = make_trainer(tmp_path)
+    trainer = hf.make_trainer(tmp_path)
     with autolog.start_run() as user_run:
         trainer.train()
         trainer.evaluate()
-        predicted = trainer.predict(make_data(16, 2))
+        predicted = trainer.predict(hf.make_data(16, 2))
         assert autolog.active_run() is not None  # never ended by autolog
     run = the_run()
     assert run.info.run_id == user_run.info.run_id
@@ -213,13 +163,14 @@ def test_training_inside_a_user_run_logs_there_with_its_evaluations(
     assert [s for s, _ in history(run.info.run_id, "eval_loss")] == [4, 8, 8]
 
 
+@pytest.mark.slow
 def test_predict_after_the_user_run_ended_goes_to_a_child_of_it(
-    tmp_path: Path, autologged: None
+    hf: ModuleType, tmp_path: Path, autologged: None
 ) -> None:
-    trainer = make_trainer(tmp_path, eval_strategy="no")
+    trainer = hf.make_trainer(tmp_path, eval_strategy="no")
     with autolog.start_run() as user_run:
         trainer.train()
-    predicted = trainer.predict(make_data(16, 2))
+    predicted = trainer.predict(hf.make_data(16, 2))
     autolog.flush()
     runs = {r.info.run_id: r for r in autolog.search_runs()}
     assert len(runs) == 2
@@ -229,31 +180,34 @@ def test_predict_after_the_user_run_ended_goes_to_a_child_of_it(
     assert history(child.info.run_id, "test_loss") == [(8, predicted.metrics["test_loss"])]
 
 
+@pytest.mark.slow
 def test_the_model_is_logged_in_hugging_face_format_with_its_tokenizer(
-    tmp_path: Path, autologged: None
+    hf: ModuleType, tmp_path: Path, autologged: None
 ) -> None:
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world"]))
-    tokenizer = transformers.BertTokenizer(vocab_file=str(vocab))
-    trainer = make_trainer(tmp_path, eval_strategy="no", trainer={"processing_class": tokenizer})
+    tokenizer = hf.transformers.BertTokenizer(vocab_file=str(vocab))
+    trainer = hf.make_trainer(tmp_path, eval_strategy="no", trainer={"processing_class": tokenizer})
     trainer.train()
     run_id = the_run().info.run_id
     files = {Path(f.path).name for f in autolog.list_artifacts(run_id, "model")}
     assert {"config.json", "model.safetensors", "tokenizer_config.json"} <= files
     assert not {f for f in files if f.endswith((".pkl", ".bin", ".pt"))}
     loaded = autolog.load_model(f"runs:/{run_id}/model")
-    assert type(loaded) is BertForSequenceClassification
-    batch = torch.stack([d["input_ids"] for d in make_data(4, 5)])
+    assert type(loaded) is hf.BertForSequenceClassification
+    batch = hf.torch.stack([d["input_ids"] for d in hf.make_data(4, 5)])
     trainer.model.eval()
-    with torch.no_grad():
-        assert torch.equal(loaded(input_ids=batch).logits, trainer.model(input_ids=batch).logits)
+    with hf.torch.no_grad():
+        assert hf.torch.equal(loaded(input_ids=batch).logits, trainer.model(input_ids=batch).logits)
     folder = autolog.download_artifacts(run_id, "model", tmp_path / "downloaded")
-    again = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    again = hf.transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
     assert again("hello world")["input_ids"] == tokenizer("hello world")["input_ids"]
 
 
-def test_the_model_files_are_verified_before_loading(tmp_path: Path, autologged: None) -> None:
-    trainer = make_trainer(tmp_path, eval_strategy="no", num_train_epochs=1)
+def test_the_model_files_are_verified_before_loading(
+    hf: ModuleType, tmp_path: Path, autologged: None
+) -> None:
+    trainer = hf.make_trainer(tmp_path, eval_strategy="no", num_train_epochs=1)
     trainer.train()
     run = the_run()
     root = Path(run.info.artifact_uri.removeprefix("file://"))
@@ -264,10 +218,10 @@ def test_the_model_files_are_verified_before_loading(tmp_path: Path, autologged:
 
 
 def test_checkpoint_folders_are_logged_with_their_weights_newest_kept(
-    tmp_path: Path, autologged: None
+    hf: ModuleType, tmp_path: Path, autologged: None
 ) -> None:
     # Trainer keeps one on disk; autolog keeps the newest max_checkpoints (2) all the same
-    trainer = make_trainer(
+    trainer = hf.make_trainer(
         tmp_path, eval_strategy="no", save_strategy="steps", save_steps=2, save_total_limit=1
     )
     trainer.train()
@@ -279,7 +233,7 @@ def test_checkpoint_folders_are_logged_with_their_weights_newest_kept(
         )
 
 
-def test_max_checkpoints_keeps_the_best_one_too(tmp_path: Path) -> None:
+def test_max_checkpoints_keeps_the_best_one_too(hf: ModuleType, tmp_path: Path) -> None:
     autolog.autolog(transformers={"max_checkpoints": 1})
     scores = iter([0.9, 0.1, 0.2, 0.3])  # the first evaluation is the best
 
@@ -287,7 +241,7 @@ def test_max_checkpoints_keeps_the_best_one_too(tmp_path: Path) -> None:
         return {"score": next(scores)}
 
     try:
-        trainer = make_trainer(
+        trainer = hf.make_trainer(
             tmp_path,
             eval_strategy="steps",
             eval_steps=2,
@@ -306,27 +260,25 @@ def test_max_checkpoints_keeps_the_best_one_too(tmp_path: Path) -> None:
     assert run.data.tags["autolog.transformers.best_checkpoint"] == "checkpoints/checkpoint-2"
 
 
-def test_max_checkpoints_zero_logs_none_and_bad_values_are_refused(tmp_path: Path) -> None:
+def test_max_checkpoints_zero_logs_none_and_bad_values_are_refused(
+    hf: ModuleType, tmp_path: Path
+) -> None:
     with pytest.raises(InvalidInputError):
         autolog.autolog(transformers={"max_checkpoints": -1})
     autolog.autolog(transformers={"max_checkpoints": 0})
     try:
-        make_trainer(tmp_path, eval_strategy="no", save_strategy="epoch").train()
+        hf.make_trainer(tmp_path, eval_strategy="no", save_strategy="epoch").train()
     finally:
         autolog.autolog(disable=True)
     assert checkpoints(the_run().info.run_id) == {}
 
 
-class Failing(TrainerCallback):
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if state.global_step == 5:
-            raise RuntimeError("out of memory")
-
-
 def test_a_failing_training_keeps_its_params_metrics_and_checkpoints(
-    tmp_path: Path, autologged: None
+    hf: ModuleType, tmp_path: Path, autologged: None
 ) -> None:
-    trainer = make_trainer(tmp_path, save_strategy="epoch", trainer={"callbacks": [Failing()]})
+    trainer = hf.make_trainer(
+        tmp_path, save_strategy="epoch", trainer={"callbacks": [hf.Failing()]}
+    )
     with pytest.raises(RuntimeError, match="out of memory"):
         trainer.train()
     run = the_run()
@@ -342,10 +294,11 @@ def test_a_failing_training_keeps_its_params_metrics_and_checkpoints(
     assert len(autolog.search_runs()) == 2
 
 
+@pytest.mark.slow
 def test_training_again_ends_the_last_run_and_starts_another(
-    tmp_path: Path, autologged: None
+    hf: ModuleType, tmp_path: Path, autologged: None
 ) -> None:
-    trainer = make_trainer(tmp_path, eval_strategy="no", num_train_epochs=1)
+    trainer = hf.make_trainer(tmp_path, eval_strategy="no", num_train_epochs=1)
     trainer.train()
     trainer.train()
     autolog.flush()
@@ -355,39 +308,43 @@ def test_training_again_ends_the_last_run_and_starts_another(
     assert {r.info.status for r in autolog.search_runs()} == {RunStatus.FINISHED}
 
 
-def test_disable_restores_trainer(tmp_path: Path) -> None:
-    originals = {name: vars(Trainer)[name] for name in ("train", "evaluate", "predict")}
+def test_disable_restores_trainer(hf: ModuleType, tmp_path: Path) -> None:
+    originals = {name: vars(hf.Trainer)[name] for name in ("train", "evaluate", "predict")}
     autolog.autolog()
-    assert all(vars(Trainer)[name] is not f for name, f in originals.items())
+    assert all(vars(hf.Trainer)[name] is not f for name, f in originals.items())
     autolog.autolog(disable=True)
-    assert {name: vars(Trainer)[name] for name in originals} == originals
-    make_trainer(tmp_path, eval_strategy="no", num_train_epochs=1).train()
+    assert {name: vars(hf.Trainer)[name] for name in originals} == originals
+    hf.make_trainer(tmp_path, eval_strategy="no", num_train_epochs=1).train()
     autolog.flush()
     assert autolog.search_runs() == []
 
 
-def test_report_to_none_and_no_callback_left_behind(tmp_path: Path, autologged: None) -> None:
-    trainer = make_trainer(tmp_path, eval_strategy="no", num_train_epochs=1)
+def test_report_to_none_and_no_callback_left_behind(
+    hf: ModuleType, tmp_path: Path, autologged: None
+) -> None:
+    trainer = hf.make_trainer(tmp_path, eval_strategy="no", num_train_epochs=1)
     before = list(trainer.callback_handler.callbacks)
     trainer.train()
     assert trainer.callback_handler.callbacks == before
 
 
 def test_a_plain_loop_run_still_open_ends_when_trainer_trains(
-    tmp_path: Path, autologged: None
+    hf: ModuleType, tmp_path: Path, autologged: None
 ) -> None:
-    net = torch.nn.Linear(4, 1)
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
-    X = torch.randn(32, 4)
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, X.sum(1)), batch_size=8)
+    net = hf.torch.nn.Linear(4, 1)
+    optimizer = hf.torch.optim.SGD(net.parameters(), lr=0.1)
+    X = hf.torch.randn(32, 4)
+    loader = hf.torch.utils.data.DataLoader(
+        hf.torch.utils.data.TensorDataset(X, X.sum(1)), batch_size=8
+    )
     for _ in range(2):
         for x, y in loader:
             optimizer.zero_grad()
-            torch.nn.functional.mse_loss(net(x).squeeze(1), y).backward()
+            hf.torch.nn.functional.mse_loss(net(x).squeeze(1), y).backward()
             optimizer.step()
     plain = autolog.active_run()
     assert plain is not None  # a plain loop's run stays open after its loop
-    trainer = make_trainer(tmp_path, eval_strategy="no", num_train_epochs=1)
+    trainer = hf.make_trainer(tmp_path, eval_strategy="no", num_train_epochs=1)
     trainer.train()
     autolog.flush()
     runs = {r.info.run_id: r for r in autolog.search_runs()}

@@ -41,7 +41,17 @@ FRAMEWORKS = {
 }
 
 
-@pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
+# Scripts that start worker processes: seconds each, so `make test-fast` leaves them out.
+SPAWNING = {"torch_hogwild_spawn"}
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        pytest.param(s, id=s.stem, marks=pytest.mark.slow if s.stem in SPAWNING else ())
+        for s in SCRIPTS
+    ],
+)
 def test_upstream_example_is_recorded_right(script: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     framework = script.stem.partition("_")[0]
     pytest.importorskip(FRAMEWORKS[framework], reason=f"{script.name} needs {framework}")

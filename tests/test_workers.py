@@ -91,6 +91,7 @@ def assert_worker_series(run_id: str, losses: dict[str, dict[str, float]]) -> No
         assert [value for _, value in steps] == [4.0, 4.0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["spawn", "forkserver", "fork"])
 def test_workers_log_a_series_each_into_the_run_opened_for_them(
     tmp_path: Path, method: str
@@ -132,6 +133,7 @@ if __name__ == "__main__":
     assert model.weight.tolist() == result["weight"]  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_torch_multiprocessing_spawn_logs_into_the_users_run(tmp_path: Path) -> None:
     code = (
         WORKER
@@ -170,6 +172,7 @@ if __name__ == "__main__":
     assert [info.path for info in autolog.list_artifacts(run.info.run_id)] == ["checkpoints"]
 
 
+@pytest.mark.slow
 def test_pools_and_dataloader_workers_record_nothing_of_their_own(tmp_path: Path) -> None:
     code = (
         WORKER
@@ -217,6 +220,7 @@ if __name__ == "__main__":
     assert "autolog.workers" not in run.data.tags
 
 
+@pytest.mark.slow
 def test_workers_with_models_of_their_own_log_one_each(tmp_path: Path) -> None:
     code = (
         WORKER
@@ -248,6 +252,7 @@ if __name__ == "__main__":
         assert isinstance(model, torch.nn.Linear)
 
 
+@pytest.mark.slow
 def test_spawned_workers_inherit_the_options_autolog_was_given(tmp_path: Path) -> None:
     code = (
         WORKER
@@ -278,6 +283,7 @@ if __name__ == "__main__":
     assert autolog.list_artifacts(run.info.run_id) == []  # no model, no checkpoint
 
 
+@pytest.mark.slow
 def test_a_failed_worker_fails_the_run_opened_for_the_workers(tmp_path: Path) -> None:
     code = (
         WORKER
@@ -314,6 +320,7 @@ if __name__ == "__main__":
     assert [info.path for info in autolog.list_artifacts(run.info.run_id)] == ["checkpoints"]
 
 
+@pytest.mark.slow
 def test_a_process_class_that_overrides_run_is_said_once(tmp_path: Path) -> None:
     code = (
         WORKER
@@ -385,6 +392,7 @@ def test_a_worker_that_cannot_reach_the_parents_run_says_so_and_records_its_own(
         autolog.autolog(disable=True)
 
 
+@pytest.mark.slow
 def test_a_grid_search_on_joblib_workers_is_recorded_as_without_them() -> None:
     pytest.importorskip("sklearn", reason="the grid search needs scikit-learn")
     from sklearn.datasets import make_classification
