@@ -9,10 +9,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from autolog import context, lifecycle
 from autolog.entities import Experiment, Param, RunStatus, RunTag
@@ -52,23 +50,48 @@ class Late(Exception):
     """The store did not answer in time (or is known to be failing)."""
 
 
+class _Answer(Generic[_T]):
+    """What one question to the store came to: a value, an exception, or not yet (a
+    ``concurrent.futures.Future`` costs ``import autolog`` 6 ms: logging and more)."""
+
+    __slots__ = ("_done", "_error", "_value", "cancelled")
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._value: _T | None = None
+        self._error: BaseException | None = None
+        self.cancelled = False
+
+    def give(self, value: _T | None = None, error: BaseException | None = None) -> None:
+        self._value, self._error = value, error
+        self._done.set()
+
+    def wait(self, timeout: float) -> _T:
+        """The value (or its exception); ``Late`` when none came within ``timeout``."""
+        if not self._done.wait(timeout):
+            raise Late(f"no answer from the store in {timeout:g} s")
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+
 class _Asker:
     """One daemon thread that asks the store for callers that may not wait long (starting a
     run, looking one up): a store that hangs holds this one thread, not a thread per question,
     and never holds up the interpreter's exit (``concurrent.futures`` joins its workers)."""
 
     def __init__(self) -> None:
-        self._questions: deque[tuple[Callable[[], object], Future[object]]] = deque()
+        self._questions: deque[tuple[Callable[[], Any], _Answer[Any]]] = deque()
         self._ready = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopped = False
 
-    def submit(self, fn: Callable[[], _T]) -> Future[_T]:
-        future: Future[_T] = Future()
+    def submit(self, fn: Callable[[], _T]) -> _Answer[_T]:
+        future: _Answer[_T] = _Answer()
         with self._ready:
             if self._stopped:
                 raise Late("this store's client is closed")
-            self._questions.append((fn, future))  # type: ignore[arg-type]
+            self._questions.append((fn, future))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="autolog-ask", daemon=True)
                 self._thread.start()
@@ -79,7 +102,8 @@ class _Asker:
         with self._ready:
             self._stopped = True
             for _, future in self._questions:
-                future.cancel()
+                future.cancelled = True
+                future.give(error=Late("this store's client is closed"))
             self._questions.clear()
             self._ready.notify()
 
@@ -92,12 +116,12 @@ class _Asker:
                 if self._stopped:
                     return
                 fn, future = self._questions.popleft()
-            if not future.set_running_or_notify_cancel():
+            if future.cancelled:
                 continue
             try:
-                future.set_result(fn())
+                future.give(fn())
             except BaseException as exc:
-                future.set_exception(exc)
+                future.give(error=exc)
 
 
 class Backend:
@@ -161,11 +185,11 @@ class Backend:
             raise Late(self.writer.failing)
         future = self._asker.submit(lambda: fn(self.store))  # opened there, not here
         try:
-            return future.result(timeout)
-        except FutureTimeout:
+            return future.wait(timeout)
+        except Late as exc:
             # the answer goes nowhere; a store that hangs holds this one worker, not a thread
             # per question, and the next questions are late in turn
-            raise Late(f"{what}: no answer from the store in {timeout:g} s") from None
+            raise Late(f"{what}: {exc}") from None
         except Exception as exc:
             if is_transient(exc):
                 raise Late(f"{what}: {exc}") from exc

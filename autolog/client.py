@@ -655,16 +655,13 @@ class Client:
         self._state(run_id)  # raises unless the run is RUNNING
         at = step if type(step) is int and STEP_MIN <= step <= STEP_MAX else to_step("step", step)
         stamp = _now() if timestamp is None else to_timestamp("timestamp", timestamp)
-        writer = self._live.writer
 
-        def job() -> None:
-            # on the writer thread: its store, opened there
-            values = check_mapping(compute(), "metrics")
-            metrics = [Metric(check_key(k), to_float(k, v), at, stamp) for k, v in values.items()]
-            if metrics:
-                writer.store.log_batch(run_id, metrics, [], [])
+        def values() -> list[Metric]:
+            # on the writer thread, with the run's other values (one unit of work)
+            found = check_mapping(compute(), "metrics")
+            return [Metric(check_key(k), to_float(k, v), at, stamp) for k, v in found.items()]
 
-        self._live.writer.call(run_id, job)
+        self._live.writer.metrics_later(run_id, values)
 
     def log_param(self, run_id: str, key: str, value: Any) -> None:
         self.log_params(run_id, {check_key(key): value})

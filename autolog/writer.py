@@ -77,6 +77,7 @@ HASHES: Final = 5
 CALL: Final = 6
 FLUSH: Final = 7
 MODEL: Final = 8
+LATER: Final = 9
 # in a run creation's arguments: the run is created again in a store that lost it
 _AGAIN: Final = "_again"
 # what an item written with its whole run (``_Whole``) is replaced by in the pass's items
@@ -93,12 +94,17 @@ _NAMES: Final = {
     END_RUN: "run ends",
     HASHES: "artifact hash records",
     MODEL: "model records",
+    LATER: "metric computations",
 }
 # the kinds that a whole run's one ``write_run`` carries between its creation and its end
 _RUN_WRITE_KINDS = frozenset((METRIC, PARAM, TAG, HASHES, MODEL))
 # how long the file thread sleeps with nothing to do (a new job or a stored run wakes it)
 _IDLE = 3600.0
 _MAX_BACKOFF = 30.0
+# A run created less than this long ago (ms) and not ended when the writer takes its records is
+# held back for the next pass (at most one tick) unless a flush follows it: a short run is then
+# written whole, in one unit of work, not split at whatever moment another run woke the writer.
+_YOUNG_MS = 250
 # While the writer is behind, the bound on what waits is checked once per this many values.
 _BOUND_EVERY = 1024
 
@@ -411,11 +417,20 @@ class Writer:
 
     def end_run(self, run_id: str, status: RunStatus, end_time: int) -> None:
         """Queue the run's end, behind every heavy job queued for it before."""
-        self._put_after_jobs((END_RUN, run_id, status, end_time))
-        self.wake()  # a finished run is written now, not at the next tick
+        if self._put_after_jobs((END_RUN, run_id, status, end_time)):
+            # a finished run is written now, not at the next tick (behind jobs, the file thread
+            # wakes the writer when it lets the end through: not before, so that the run's
+            # records and its end are written together)
+            self.wake()
 
     def hashes(self, run_id: str, hashes: Mapping[str, str]) -> None:
         self.put((HASHES, run_id, dict(hashes)))
+
+    def metrics_later(self, run_id: str, compute: Callable[[], Sequence[Metric]]) -> None:
+        """Queue values that ``compute()`` gives on the writer thread, when it takes them
+        (after what was queued before for the run): they go with the run's other values, so
+        a short run stays one unit of work (a ``call`` would split it)."""
+        self.put((LATER, run_id, compute))
 
     def model(
         self,
@@ -481,12 +496,15 @@ class Writer:
             self._start_jobs()
         self._jobs_wake.set()
 
-    def _put_after_jobs(self, item: tuple[Any, ...]) -> None:
+    def _put_after_jobs(self, item: tuple[Any, ...]) -> bool:
+        """Queue ``item`` behind the heavy jobs queued before it; True if it was queued for
+        the writer at once (no job before it)."""
         if self._jobs or self._jobs_busy:
             self._jobs.append((None, item, None))
             self._jobs_wake.set()
-        else:
-            self.put(item)
+            return False
+        self.put(item)
+        return True
 
     @property
     def pending(self) -> int:
@@ -766,6 +784,57 @@ class Writer:
                     self._forget(run_id)
         return items, metrics
 
+    def _held_back(
+        self, items: list[tuple[Any, ...]], metrics: dict[str, list[Metric]]
+    ) -> list[tuple[Any, ...]]:
+        """``items`` without those of runs created moments ago and not ended yet (their
+        creation among ``items``, no flush after it): those go back to the front of the queue,
+        their values from ``metrics`` with them, for the next pass. Most short runs end
+        before it, and are then written whole."""
+        if self._closed:
+            return items
+        young: set[str] = set()
+        now = time.time_ns() // 1_000_000
+        for item in items:
+            kind = item[0]
+            if kind == FLUSH:
+                young.clear()  # everything before a flush marker is written now
+            elif kind == CREATE_RUN:
+                started = item[2].get("start_time")
+                if isinstance(started, int) and now - started < _YOUNG_MS:
+                    young.add(item[1])
+            elif kind == END_RUN:
+                young.discard(item[1])
+        young -= self._ready
+        if not young:
+            return items
+        kept = [item for item in items if item[1] not in young]
+        with self._take_lock:
+            self._retry.extend(item for item in items if item[1] in young)
+            for run_id in young:
+                values = metrics.pop(run_id, None)
+                if values:
+                    self._carry[run_id] = values + self._carry.get(run_id, [])
+        return kept
+
+    def _computed(self, items: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """``items`` with each ``metrics_later`` replaced by the values it computes now; one
+        that fails is dropped with a warning naming it, as a value the store refuses."""
+        if not any(item[0] == LATER for item in items):
+            return items
+        computed: list[tuple[Any, ...]] = []
+        for item in items:
+            if item[0] != LATER:
+                computed.append(item)
+                continue
+            try:
+                metrics = item[2]()
+            except Exception as exc:
+                self._drop("metric computations", 1, item[1], "metrics computed later", exc)
+                continue
+            computed.extend((METRIC, item[1], metric) for metric in metrics)
+        return computed
+
     def _forget(self, run_id: str) -> None:
         self._ended.discard(run_id)
         self._ready.discard(run_id)
@@ -779,6 +848,7 @@ class Writer:
                 return False
             self._recreate()
             items, metrics = self._take()
+            items = self._held_back(self._computed(items), metrics)
             if not items and not metrics:
                 return True
             batches: dict[str, _Batch] = {}

@@ -507,3 +507,72 @@ def test_a_whole_run_sent_again_to_a_server_is_stored_once(rest_uri: str) -> Non
         assert [m.value for m in store.get_metric_history(run_id, "loss")] == [0.5]
         assert store.get_artifact_hashes(run_id)["data.csv"] == "1" * 64
         assert store.get_model_files(run_id, "model") == {"model/model.pkl": "2" * 64}
+
+
+def _create_now(writer: Writer, store: Store, run_id: str) -> None:
+    """Queue a run's creation as a client does, started now (queue_run starts runs in 1970)."""
+    experiment = store.get_or_create_experiment("e")
+    writer.create_run(
+        run_id,
+        experiment_id=experiment.experiment_id,
+        run_name=run_id,
+        start_time=time.time_ns() // 1_000_000,
+        artifact_uri="file:///tmp/x",
+        parent_run_id=None,
+        tags={},
+    )
+
+
+def test_back_to_back_short_runs_are_one_write_each_though_each_end_wakes_the_writer() -> None:
+    # Issue 16: the end of run "a" wakes the writer while run "b" has just started; b's
+    # records are held back for the next pass instead of being split from its end
+    store = CountingStore()
+    writer = Writer(store, interval=60)
+    _create_now(writer, store, "a")
+    writer.param("a", Param("C", "1"))
+    writer.metrics_later("a", lambda: [Metric("score", 0.5, 0, 5)])
+    _create_now(writer, store, "b")
+    writer.param("b", Param("C", "2"))
+    writer.end_run("a", RunStatus.FINISHED, 6)  # wakes the writer: b is young and open
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and store.counts.get("write_run", 0) < 1:
+        time.sleep(0.005)
+    assert store.counts == {"write_run": 1}  # a, whole; nothing of b yet
+    writer.metrics_later("b", lambda: [Metric("score", 0.7, 0, 7)])
+    writer.end_run("b", RunStatus.FINISHED, 8)
+    assert writer.flush(timeout=10)
+    assert store.counts == {"write_run": 2}
+    for run_id, c, score in (("a", "1", 0.5), ("b", "2", 0.7)):
+        run = store.get_run(run_id)
+        assert run.info.status is RunStatus.FINISHED
+        assert run.data.params == {"C": c}
+        assert run.data.metrics == {"score": score}
+    writer.close()
+
+
+def test_a_flush_writes_a_run_that_just_started_at_once() -> None:
+    store = CountingStore()
+    writer = Writer(store, interval=60)
+    _create_now(writer, store, "r")
+    writer.metric("r", Metric("m", 1.0, 0, 0))
+    assert writer.flush(timeout=10)  # not held back: a flush writes everything before it
+    assert store.get_run("r").data.metrics == {"m": 1.0}
+    writer.close()
+
+
+def test_values_computed_later_that_fail_are_dropped_by_name_and_the_rest_kept() -> None:
+    store = CountingStore()
+    writer = Writer(store, interval=60)
+    queue_run(writer, store, "r")
+
+    def broken() -> list[Metric]:
+        raise ZeroDivisionError("no samples")
+
+    writer.metrics_later("r", broken)
+    writer.metrics_later("r", lambda: [Metric("ok", 1.0, 0, 0)])
+    writer.end_run("r", RunStatus.FINISHED, 2)
+    with pytest.warns(AutologWarning, match="metrics computed later.*no samples"):
+        assert writer.flush(timeout=10)
+    assert store.get_run("r").data.metrics == {"ok": 1.0}
+    assert writer.dropped_by_kind == {"metric computations": 1}
+    writer.close()
