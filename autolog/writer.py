@@ -258,6 +258,8 @@ class Writer:
         self._ended: set[str] = set()
         # runs the store refused to create: what is logged to them is dropped (said once)
         self._refused: set[str] = set()
+        # runs a heavy job waits to see created: never held back (``_held_back``)
+        self._awaited: set[str] = set()
         # Items taken from the queue whose write failed; retried before anything newer.
         self._retry: deque[tuple[Any, ...]] = deque()
         # Taken by whoever removes metric values: the writer thread, and the bound.
@@ -745,7 +747,9 @@ class Writer:
             function()
             return True
         except NotYet:
-            self.wake()  # the run's creation is queued: have it written now
+            # the run's creation is queued: have it written now (not held back as young)
+            self._awaited.add(run_id)
+            self.wake()
             return None
         except BaseException as exc:
             if isinstance(exc, Exception) and is_transient(exc):
@@ -806,6 +810,7 @@ class Writer:
             elif kind == END_RUN:
                 young.discard(item[1])
         young -= self._ready
+        young -= self._awaited
         if not young:
             return items
         kept = [item for item in items if item[1] not in young]
@@ -839,6 +844,7 @@ class Writer:
         self._ended.discard(run_id)
         self._ready.discard(run_id)
         self._refused.discard(run_id)
+        self._awaited.discard(run_id)
 
     def _drain(self) -> bool:
         """Write everything queued; True if the store took it all."""
@@ -1230,6 +1236,7 @@ class Writer:
         """The run's creation is stored (or refused for good): its later records may follow,
         and whoever waits for it is told."""
         self._ready.add(run_id)
+        self._awaited.discard(run_id)
         hook = self.on_created
         if hook is not None:
             try:

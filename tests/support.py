@@ -53,14 +53,16 @@ def run_script(
     )
 
 
-def queue_run(writer: Writer, store: Store, run_id: str) -> None:
-    """Queue the creation of run ``run_id`` (experiment "e") on ``writer``, as a client does."""
+def queue_run(writer: Writer, store: Store, run_id: str, start_time: int = 1) -> None:
+    """Queue the creation of run ``run_id`` (experiment "e") on ``writer``, as a client does
+    (started in 1970 unless ``start_time`` says otherwise: the writer holds back a run that
+    started moments ago, see ``writer._YOUNG_MS``)."""
     experiment = store.get_or_create_experiment("e")
     writer.create_run(
         run_id,
         experiment_id=experiment.experiment_id,
         run_name=run_id,
-        start_time=1,
+        start_time=start_time,
         artifact_uri="file:///tmp/x",
         parent_run_id=None,
         tags={},

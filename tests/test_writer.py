@@ -510,17 +510,7 @@ def test_a_whole_run_sent_again_to_a_server_is_stored_once(rest_uri: str) -> Non
 
 
 def _create_now(writer: Writer, store: Store, run_id: str) -> None:
-    """Queue a run's creation as a client does, started now (queue_run starts runs in 1970)."""
-    experiment = store.get_or_create_experiment("e")
-    writer.create_run(
-        run_id,
-        experiment_id=experiment.experiment_id,
-        run_name=run_id,
-        start_time=time.time_ns() // 1_000_000,
-        artifact_uri="file:///tmp/x",
-        parent_run_id=None,
-        tags={},
-    )
+    queue_run(writer, store, run_id, start_time=time.time_ns() // 1_000_000)
 
 
 def test_back_to_back_short_runs_are_one_write_each_though_each_end_wakes_the_writer() -> None:
