@@ -58,12 +58,14 @@ from autolog.search import check_page, matches, page_runs, sort_runs
 from autolog.stores.common import Lifecycle, check_lifecycle, under
 from autolog.stores.writes import RunCreation, RunWrites
 from autolog.validation import (
-    MAX_VALUE_LENGTH,
-    STEP_MAX,
-    STEP_MIN,
     check_key,
     check_name,
-    text_problem,
+    check_text,
+    is_run_id,
+    stringify,
+    to_float,
+    to_step,
+    to_timestamp,
 )
 
 if TYPE_CHECKING:
@@ -106,16 +108,10 @@ def _now_ms() -> int:
 
 
 def check_storable(what: str, *texts: str) -> None:
-    """``InvalidInputError`` naming the first text no store can hold (see text_problem)."""
+    """``InvalidInputError`` naming the first text no store can hold (``validation.check_text``)."""
     for text in texts:
-        if not isinstance(text, str):
-            raise InvalidInputError(f"{what} must be a string, not {text!r}")
-        if text.isascii() and "\x00" not in text:
-            continue
-        problem = text_problem(text)
-        if problem is not None:
-            shown = text if len(text) <= 60 else text[:57] + "..."
-            raise InvalidInputError(f"{what} {shown!r}: {problem}")
+        if not (isinstance(text, str) and text.isascii() and "\x00" not in text):
+            check_text(text, what)
 
 
 def _check_batch(
@@ -132,15 +128,7 @@ def _check_batch(
             check_key(key)
             if not isinstance(value, str):
                 raise InvalidValueError(key, value, "values are strings")
-            if len(value) > MAX_VALUE_LENGTH:
-                raise InvalidValueError(
-                    key,
-                    value[:40],
-                    f"{len(value)} characters exceeds the limit of {MAX_VALUE_LENGTH}",
-                )
-            problem = None if value.isascii() and "\x00" not in value else text_problem(value)
-            if problem is not None:
-                raise InvalidValueError(key, value[:40], problem)
+            stringify(key, value)  # its size and text, as the client checks them at the call
 
 
 def _check_numbers(metrics: Sequence[Metric]) -> None:
@@ -155,19 +143,10 @@ def _check_numbers(metrics: Sequence[Metric]) -> None:
             return
     except (TypeError, OverflowError):
         pass
-    for key, value, step, timestamp in metrics:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InvalidValueError(key, value, "metric values are numbers")
-        if isinstance(step, bool) or not isinstance(step, int) or not STEP_MIN <= step <= STEP_MAX:
-            raise InvalidValueError(key, step, "steps are integers that fit in 64 bits")
-        if (
-            isinstance(timestamp, bool)
-            or not isinstance(timestamp, int)
-            or not 0 <= timestamp <= STEP_MAX
-        ):
-            raise InvalidValueError(
-                key, timestamp, "timestamps are integers >= 0 that fit in 64 bits"
-            )
+    for key, value, step, timestamp in metrics:  # the rules the client applies at the call
+        to_float(key, value)
+        to_step(key, step)
+        to_timestamp(key, timestamp)
 
 
 def check_writes(run_id: str, writes: RunWrites) -> None:
@@ -176,11 +155,7 @@ def check_writes(run_id: str, writes: RunWrites) -> None:
     check_storable("run id", run_id)
     create = writes.create
     if create is not None:
-        if not (
-            0 < len(run_id) <= 128
-            and run_id.isascii()
-            and run_id.replace("-", "").replace("_", "").isalnum()
-        ):
+        if not is_run_id(run_id):
             raise InvalidInputError(
                 f"run ids are 1-128 letters, digits, '-' and '_' (a folder name and a URL "
                 f"path part in every store), not {run_id!r}"

@@ -136,6 +136,14 @@ def _check_relative_path(
             fail("empty or '.' segments are not allowed")
 
 
+def is_run_id(text: str) -> bool:
+    """Whether ``text`` can name a new run: 1-128 letters, digits, '-' and '_' (a folder name
+    in the file store and one part of a URL path on a tracking server)."""
+    return (
+        0 < len(text) <= 128 and text.isascii() and text.replace("-", "").replace("_", "").isalnum()
+    )
+
+
 def stringify(key: str, value: object) -> str:
     """Render a param or tag value as the string that is stored (one rule for every caller:
     ``autolog.rendering``), refusing oversized ones."""

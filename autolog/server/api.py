@@ -26,6 +26,7 @@ from autolog.validation import (
     STEP_MIN,
     check_artifact_path,
     check_key,
+    is_run_id,
 )
 
 __all__ = ["ERROR_RESPONSES", "json_response", "router"]
@@ -81,9 +82,7 @@ def _check_key(key: str) -> str:
 
 
 def _check_run_id(run_id: str) -> str:
-    if not 0 < len(run_id) <= 128 or not all(
-        c.isascii() and (c.isalnum() or c in "-_") for c in run_id
-    ):
+    if not is_run_id(run_id):  # no run can have this id: not found, nothing looked up
         raise NotFoundError("run", run_id)
     return run_id
 
