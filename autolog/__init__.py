@@ -31,6 +31,7 @@ from autolog.entities import (
 from autolog.errors import (
     AutologError,
     AutologWarning,
+    IncompleteModelError,
     IntegrationError,
     InvalidFilterError,
     InvalidInputError,
@@ -87,6 +88,7 @@ __all__ = [
     "Client",
     "Experiment",
     "FileInfo",
+    "IncompleteModelError",
     "IntegrationError",
     "InvalidFilterError",
     "InvalidInputError",

@@ -952,6 +952,7 @@ class Client:
         if not path:
             raise InvalidInputError("a model needs a non-empty name")
         from autolog import models
+        from autolog.tracking import marked_incomplete
 
         state = self._state(run_id)
         files, meta = models.prepare(model, flavor, metadata)
@@ -962,8 +963,10 @@ class Client:
         # (nothing was recorded there), so nothing can forbid writing it: its files go first,
         # then its record is queued with the run's other records (a model is recorded only
         # once all of its files are in place, and a short run is one unit of work). Else the
-        # record goes first: the store refuses a model that may not be replaced (its run has
-        # ended, a registered version points at it) before a file of it is touched.
+        # record goes first, marked incomplete: the store refuses a model that may not be
+        # replaced (its run has ended, a registered version points at it) before a file of it
+        # is touched, and a process killed while the files are written leaves a model that is
+        # never loaded, listed or registered. The record without the mark follows the files.
         first = state.owned and path not in state.models
         state.models.add(path)
         writer = self._live.writer
@@ -975,11 +978,13 @@ class Client:
                 raise NotYet(f"the record of model {path!r} is not written yet")
             repo = self._later_repository(state, run_id, early=first)
             if not first:
-                writer.store.record_model(run_id, path, record)
+                writer.store.record_model(run_id, path, marked_incomplete(path, record))
             models.write(
                 repo, path, files, meta_bytes, hashes, same=partial(same_bytes, repo, state)
             )
-            if first:
+            if not first:
+                writer.store.record_model(run_id, path, record)
+            else:
                 state.unrecorded.add(path)
                 writer.model(run_id, path, record, partial(state.unrecorded.discard, path))
 

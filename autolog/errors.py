@@ -32,6 +32,7 @@ __all__ = [
     "TRANSIENT_ERRNOS",
     "AutologError",
     "AutologWarning",
+    "IncompleteModelError",
     "IntegrationError",
     "InvalidFilterError",
     "InvalidInputError",
@@ -174,6 +175,21 @@ class ModelIntegrityError(AutologError):
         else:
             reason = f"its SHA-256 is {actual}, the tracking store recorded {expected}"
         super().__init__(f"refusing to load model file {path!r}: {reason}")
+
+
+class IncompleteModelError(ModelIntegrityError):
+    """A model's record says its files were still being written when the process logging it
+    stopped (a replacement ``log_model`` records before it writes): it is never loaded."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.expected = None
+        self.actual = None
+        AutologError.__init__(
+            self,
+            f"refusing to load model {path!r}: it is incomplete (the process logging it stopped "
+            "before all of its files were written); log it again",
+        )
 
 
 class IntegrationError(AutologError):

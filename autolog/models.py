@@ -28,6 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from autolog.artifacts import ArtifactRepository
 from autolog.errors import (
+    IncompleteModelError,
     IntegrationError,
     InvalidInputError,
     InvalidValueError,
@@ -208,9 +209,13 @@ def _verified(repo: ArtifactRepository, path: str, recorded: Mapping[str, str]) 
 def load(store: Store, repo: ArtifactRepository, run_id: str, path: str) -> object:
     """Verify every file of the model ``log_model`` logged at ``path`` against its record in
     the store, then load it."""
+    from autolog.tracking import incomplete_model
+
     recorded = store.get_model_files(run_id, path)
     if recorded is None:
         raise NotFoundError("model", f"runs:/{run_id}/{path}")
+    if incomplete_model(path, recorded):
+        raise IncompleteModelError(f"runs:/{run_id}/{path}")
     meta_path = f"{path}/{MODEL_META}"
     meta = json.loads(_verified(repo, meta_path, recorded))
     files = {}

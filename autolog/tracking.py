@@ -73,13 +73,16 @@ if TYPE_CHECKING:
     from autolog.stores.engine import Engine, RunUnit
 
 __all__ = [
+    "INCOMPLETE_MODEL",
     "PRESUMED_KILLED_TAG",
     "STALE_SECONDS",
     "Tracking",
     "check_storable",
     "check_writes",
     "ended_error",
+    "incomplete_model",
     "inside_models",
+    "marked_incomplete",
     "reaped",
     "takes_writes",
 ]
@@ -93,6 +96,14 @@ PRESUMED_KILLED_TAG = context.TAG_PRESUMED_KILLED
 #: A run whose liveness cannot be judged from here (another host or container) is taken for
 #: dead when its heartbeat (``context.TAG_HEARTBEAT``, every 10 s) is this old.
 STALE_SECONDS = 300.0
+
+#: The file name that marks a model's record incomplete. ``log_model`` replacing a model
+#: records the new files before it writes them (so that the store refuses a replacement before
+#: a byte is touched), with this mark; the record without it follows once every file is in
+#: place. A process killed between leaves the mark: such a model is never loaded, listed or
+#: registered. The mark is no file: it is never written, and never one of the run's artifacts.
+INCOMPLETE_MODEL = ".autolog-incomplete"
+_INCOMPLETE_DIGEST = "0" * 64  # a digest-shaped value, as every store and the REST API take
 
 _VALUE, _STEP, _TIMESTAMP = itemgetter(1), itemgetter(2), itemgetter(3)
 
@@ -227,6 +238,16 @@ def inside_models(hashes: Mapping[str, str], models: Mapping[str, Mapping[str, s
         for folder, files in models.items()
         if under(path, folder) and files.get(path) != digest
     ]
+
+
+def marked_incomplete(path: str, files: Mapping[str, str]) -> dict[str, str]:
+    """The record of the model at ``path`` made of ``files``, marked incomplete."""
+    return {**files, f"{path.strip('/')}/{INCOMPLETE_MODEL}": _INCOMPLETE_DIGEST}
+
+
+def incomplete_model(path: str, files: Mapping[str, str]) -> bool:
+    """Whether the record ``files`` of the model at ``path`` is marked incomplete."""
+    return f"{path.strip('/')}/{INCOMPLETE_MODEL}" in files
 
 
 def _refuse_deleted(experiment: Experiment) -> Experiment:
@@ -496,6 +517,8 @@ class Tracking:
                 f"{registered.name}/{registered.version}: it cannot be replaced"
             )
         unit.put_model(path, files, _now_ms())
+        mark = f"{path}/{INCOMPLETE_MODEL}"
+        unit.add_hashes({name: digest for name, digest in files.items() if name != mark})
 
     def _end(
         self, unit: RunUnit, run_id: str, info: RunInfo, status: RunStatus, end_time: int | None
@@ -624,8 +647,14 @@ class Tracking:
         # in the run's unit: the model is not recorded again between this check and the
         # registration (``record_model`` refuses a registered one)
         with self.engine.run_unit(run_id) as unit:
-            if unit.info() is None or path not in unit.models():
+            files = unit.models().get(path) if unit.info() is not None else None
+            if files is None:
                 raise NotFoundError("model", source)
+            if incomplete_model(path, files):
+                raise RunStateError(
+                    f"model {path!r} of run {run_id} is incomplete (the process logging it "
+                    "stopped before all of its files were written): it cannot be registered"
+                )
             return unit.register(name, source, _now_ms())
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:

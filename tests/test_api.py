@@ -18,6 +18,7 @@ EXPECTED_ALL = {
     "Client",
     "Experiment",
     "FileInfo",
+    "IncompleteModelError",
     "IntegrationError",
     "InvalidFilterError",
     "InvalidInputError",

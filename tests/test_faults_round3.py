@@ -70,6 +70,62 @@ def test_a_model_killed_while_its_files_are_written_is_never_offered(tmp_path: P
             client.register_model(f"runs:/{run_id}/model", "killed")
 
 
+_REPLACED_MODEL = """
+import sys, time
+import autolog
+
+client = autolog.Client(sys.argv[1])
+run_id = client.create_run("e").info.run_id
+client.log_model(run_id, {"version": 1}, "model")
+assert client.flush(30)
+print(run_id, flush=True)
+client.log_model(run_id, bytes(400_000_000), "model")  # replaces it: recorded, then written
+time.sleep(120)
+"""
+
+
+@pytest.mark.slow
+def test_a_replacing_model_killed_while_its_files_are_written_is_never_offered(
+    tmp_path: Path,
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from autolog.errors import IncompleteModelError, RunStateError
+    from autolog.server.app import create_app
+    from autolog.tracking import incomplete_model
+
+    uri = f"sqlite:///{tmp_path}/runs.db"
+    script = tmp_path / "replaced_model.py"
+    script.write_text(_REPLACED_MODEL)
+    child = subprocess.Popen(
+        [sys.executable, str(script), uri], cwd=tmp_path, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    with child.stdout, autolog.Client(uri) as client:
+        run_id = child.stdout.readline().strip()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            record = client.store.get_model_files(run_id, "model")
+            if record is not None and incomplete_model("model", record):
+                break
+            time.sleep(0.002)
+        child.send_signal(signal.SIGKILL)  # the replacing model's files are being written
+        child.wait(30)
+        record = client.store.get_model_files(run_id, "model")
+        assert record is not None
+        assert incomplete_model("model", record)
+        with pytest.raises(IncompleteModelError, match="incomplete"):
+            client.load_model(f"runs:/{run_id}/model")
+        with pytest.raises(RunStateError, match="incomplete"):
+            client.register_model(f"runs:/{run_id}/model", "killed")
+        assert ".autolog-incomplete" not in str(client.list_artifacts(run_id, "model"))
+        app = create_app(uri, (tmp_path / "served").as_uri())
+        with TestClient(app, base_url="http://127.0.0.1") as web:
+            listed = web.get(f"/api/v1/runs/{run_id}/logged-models")
+            assert listed.status_code == 200, listed.text
+            assert listed.json()["models"] == []
+
+
 def test_a_model_logged_again_at_once_loads_as_the_last_one(tmp_path: Path) -> None:
     # The first model's record is queued behind its files; the second's is written before
     # its files: written after it, the first record would name files the second replaced.

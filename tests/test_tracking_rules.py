@@ -40,7 +40,12 @@ from autolog.search import parse_filter, parse_order_by
 from autolog.stores import Store
 from autolog.stores.base import RunCreation, RunWrites
 from autolog.stores.memory import MemoryStore
-from autolog.tracking import PRESUMED_KILLED_TAG, STALE_SECONDS
+from autolog.tracking import (
+    PRESUMED_KILLED_TAG,
+    STALE_SECONDS,
+    incomplete_model,
+    marked_incomplete,
+)
 
 
 def _ids(runs: Sequence[Run]) -> set[str]:
@@ -364,6 +369,25 @@ def test_a_registered_model_cannot_be_replaced(store: Store) -> None:
     # another model of the run is still free to change
     store.record_model(run_id, "other", {"other/model.pkl": HASH_A})
     store.record_model(run_id, "other", {"other/model.pkl": HASH_C})
+
+
+def test_a_model_recorded_incomplete_is_never_registered_and_its_mark_is_no_artifact(
+    store: Store,
+) -> None:
+    run_id = new_run(store)
+    files = {"model/model.pkl": HASH_A, "model/autolog-model.json": HASH_B}
+    store.record_model(run_id, "model", marked_incomplete("model", files))
+    recorded = store.get_model_files(run_id, "model")
+    assert recorded is not None
+    assert incomplete_model("model", recorded)
+    assert store.get_artifact_hashes(run_id) == files  # the mark is no file of the run
+    with pytest.raises(RunStateError, match="incomplete"):
+        store.create_model_version("clf", f"runs:/{run_id}/model", run_id)
+    assert store.list_model_versions() == []
+    # its files were all written: the record without the mark completes it
+    store.record_model(run_id, "model", files)
+    assert store.get_model_files(run_id, "model") == files
+    store.create_model_version("clf", f"runs:/{run_id}/model", run_id)
 
 
 # --------------------------------------------------------------------------------------------

@@ -448,16 +448,30 @@ def artifact_preview(
 
 @router.get("/runs/{run_id}/logged-models", response_model=LoggedModels)
 def logged_models(request: Request, run_id: str) -> Response:
-    """The models logged in the run (folders holding ``autolog-model.json``): flavor, class,
-    Python and library versions, each file's SHA-256 as the model recorded it beside the one
-    the tracking store recorded, and the registered versions made from it."""
+    """The models logged in the run (folders holding ``autolog-model.json`` that the store
+    holds a complete model record for): flavor, class, Python and library versions, each
+    file's SHA-256 as the model recorded it beside the one the tracking store recorded, and
+    the registered versions made from it."""
     from autolog.models import MODEL_META
+    from autolog.tracking import incomplete_model
 
     state = state_of(request)
     store = state.store
     store.get_run(check_text(run_id, "run_id"))  # NotFoundError for a run that does not exist
-    hashes = store.get_artifact_hashes(run_id)
-    folders = sorted(p[: -len(MODEL_META) - 1] for p in hashes if p.endswith(f"/{MODEL_META}"))
+    records = {
+        folder: store.get_model_files(run_id, folder)
+        for folder in {
+            p[: -len(MODEL_META) - 1]
+            for p in store.get_artifact_hashes(run_id)
+            if p.endswith(f"/{MODEL_META}")
+        }
+    }
+    hashes: dict[str, str] = {}
+    folders = []
+    for folder, record in sorted(records.items()):
+        if record is not None and not incomplete_model(folder, record):
+            folders.append(folder)
+            hashes.update(record)
     if not folders:
         return _json({"models": []})
     _, repository = state.run_artifacts(run_id)

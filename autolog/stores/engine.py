@@ -93,7 +93,8 @@ class RunUnit(Protocol):
         ...
 
     def put_model(self, path: str, files: Mapping[str, str], creation_time: int) -> None:
-        """Record (or replace) the model at ``path`` and add its files' digests as hashes."""
+        """Record (or replace) the model at ``path``: its files' digests by path (the service adds
+        them to the run's artifact hashes itself)."""
         ...
 
     def register(self, name: str, source: str, creation_time: int) -> ModelVersion:

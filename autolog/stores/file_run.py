@@ -252,7 +252,6 @@ class FileRunUnit:
         # creation time has no place there (readers of the record do not need it).
         self._require_run()
         self._models[path] = dict(files)
-        self._hashes.update(files)
 
     @guarded
     def register(self, name: str, source: str, creation_time: int) -> ModelVersion:

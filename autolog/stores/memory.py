@@ -189,7 +189,6 @@ class _Unit:
         models = dict(record.models)
         self._undo.append(lambda: setattr(record, "models", models))
         record.models = {**models, path: dict(files)}
-        self.add_hashes(files)
 
     def register(self, name: str, source: str, creation_time: int) -> ModelVersion:
         versions = self._engine._versions.setdefault(name, [])

@@ -555,7 +555,6 @@ class SqlRunUnit:
             " creation_time = excluded.creation_time",
             (self._run_id, path, json.dumps(dict(files), sort_keys=True), creation_time),
         )
-        self.add_hashes(dict(sorted(files.items())))
 
     def register(self, name: str, source: str, creation_time: int) -> ModelVersion:
         db = self._db
