@@ -17,6 +17,7 @@ from autolog.entities import Experiment, Param, RunStatus, RunTag
 from autolog.errors import background_thread, is_transient
 from autolog.stores.base import Store, check_uri, open_store
 from autolog.stores.common import redact_uri
+from autolog.stores.uris import absolute_uri
 from autolog.writer import Writer
 
 if TYPE_CHECKING:
@@ -298,7 +299,14 @@ _backends_lock = threading.RLock()
 
 
 def acquire(uri: str) -> Backend:
-    """The backend of ``uri`` (opened if needed), counted as used by one more client."""
+    """The backend of ``uri`` (opened if needed), counted as used by one more client.
+
+    A relative path in ``uri`` (``sqlite:///runs.db``, ``./runs``) is taken against the working
+    folder of this call (``stores.uris.absolute_uri``): the store itself is opened later, on
+    another thread, and an ``os.chdir`` meanwhile must not move it; clients of one file by
+    two spellings share its backend."""
+    check_uri(uri)
+    uri = absolute_uri(uri)
     with _backends_lock:
         backend = _backends.get(uri)
         if backend is None:

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 from urllib.parse import urlsplit
 
@@ -36,8 +37,10 @@ from autolog.entities import (
     Experiment,
     FileInfo,
     Metric,
+    ModelInfo,
     ModelVersion,
     Param,
+    RegisteredModel,
     Run,
     RunData,
     RunInfo,
@@ -66,6 +69,7 @@ from autolog.run_state import run_name as new_run_name
 from autolog.staging import ArtifactJob, file_stamp, mkdtemp, path_arg, place, same_bytes
 from autolog.stores.base import Store
 from autolog.stores.common import DEFAULT_DIR, Lifecycle, check_lifecycle
+from autolog.stores.uris import absolute_uri
 from autolog.validation import (
     CHECKED_KEYS,
     STEP_MAX,
@@ -85,6 +89,7 @@ from autolog.writer import NotYet
 
 if TYPE_CHECKING:
     from autolog.artifacts import ArtifactRepository
+    from autolog.predictor import Predictor
     from autolog.purge import PurgeReport
 
 _T = TypeVar("_T")
@@ -110,10 +115,9 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
         check_text(chosen, "tracking URI")
     if not chosen:
         return f"sqlite:///{(Path.cwd() / DEFAULT_DIR / 'autolog.db').resolve()}"
-    scheme = urlsplit(chosen).scheme.lower()
-    if scheme in ("", "file") and "://" not in chosen:
-        return Path(chosen).resolve().as_uri()  # a plain directory means the file store
-    return chosen
+    # sqlite:///runs.db and ./runs are relative to the working folder of this call: said as
+    # absolute URIs, they mean the same store after an os.chdir, in a server or in a child
+    return absolute_uri(chosen)
 
 
 time_ns = time.time_ns
@@ -156,7 +160,7 @@ class Client:
 
     Example::
 
-        with autolog.Client("sqlite:///runs.db") as client:
+        with autolog.Client("sqlite:///runs.db") as client:  # ./runs.db
             run = client.create_run(experiment_name="demo")
             client.log_metric(run.info.run_id, "loss", 0.5, step=1)
             client.set_terminated(run.info.run_id)
@@ -242,6 +246,20 @@ class Client:
 
     def restore_experiment(self, experiment_id: str) -> None:
         self.store.restore_experiment(check_text(experiment_id, "experiment id"))
+        self._forget_experiments()
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
+        """Set a tag of the experiment itself (a value is stored as text, as a run tag's is);
+        a deleted experiment takes none. Written at once, not queued."""
+        checked = check_key(key)
+        text = stringify(checked, value)
+        self.store.set_experiment_tag(check_text(experiment_id, "experiment id"), checked, text)
+        self._forget_experiments()
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Remove the experiment's tag ``key`` (one it does not have is no change)."""
+        checked = check_key(key)
+        self.store.delete_experiment_tag(check_text(experiment_id, "experiment id"), checked)
         self._forget_experiments()
 
     def _forget_experiments(self) -> None:
@@ -394,6 +412,34 @@ class Client:
             backend.ended.pop(next(iter(backend.ended)), None)
         backend.ended[run_id] = final
         backend.writer.end_run(run_id, final, end_time or _now())
+
+    def rename_run(self, run_id: str, name: str) -> None:
+        """Give the run another name, at once; a run that has ended is renamed too (a name is
+        metadata), a deleted one is not (``RunStateError``)."""
+        check_run_id(run_id)
+        check_name(name, "run name")
+        self._sync()  # the run's creation, if this process has it queued, goes first
+        self._read(lambda store: store.rename_run(run_id, name))
+
+    def update_run(
+        self, run_id: str, status: RunStatus | str | None = None, name: str | None = None
+    ) -> None:
+        """MLflow's ``update_run``: rename the run (``name``, see ``rename_run``), end it
+        (``status``: FINISHED, FAILED or KILLED, see ``set_terminated``), or both; the name
+        first. Neither is an error.
+
+        Example::
+
+            client.update_run(run_id, name="baseline")
+            client.update_run(run_id, status="FAILED", name="diverged")
+        """
+        if status is None and name is None:
+            raise InvalidInputError("update_run changes a run's status, its name or both")
+        final = None if status is None else final_status(status)
+        if name is not None:
+            self.rename_run(run_id, name)
+        if final is not None:
+            self.set_terminated(run_id, final)
 
     def get_run(self, run_id: str) -> Run:
         check_run_id(run_id)
@@ -550,14 +596,23 @@ class Client:
         """What is known of ``run_id``; a run this process did not start is looked up once,
         waiting at most the start timeout (and else taken to be RUNNING: the store refuses
         what it must when the writer comes to it)."""
-        backend = self._live
-        state = backend.runs.get(run_id)
+        state = self._live.runs.get(run_id)
         if state is not None:
             return state
+        ended, run = self._look_up(run_id)
+        if ended is not None:
+            raise InvalidInputError(f"run {run_id} is {ended}; only RUNNING runs can be logged to")
+        return self._follow(run_id, run)
+
+    def _look_up(self, run_id: str) -> tuple[RunStatus | None, Run | None]:
+        """How a run this process is not writing to has ended (None: not, or not known) and
+        the run as the store gave it (None: not asked, or no answer within the start
+        timeout)."""
+        backend = self._live
         check_run_id(run_id)
         status = backend.ended.get(run_id)
         if status is not None:
-            raise InvalidInputError(f"run {run_id} is {status}; only RUNNING runs can be logged to")
+            return status, None
         try:
             run: Run | None = backend.ask(
                 "looking up a run", lambda store: store.get_run(run_id), start_timeout()
@@ -570,9 +625,13 @@ class Client:
             _logger().debug("autolog: run %s not looked up: %r", run_id, exc)
             run = None
         if run is not None and run.info.status is not RunStatus.RUNNING:
-            raise InvalidInputError(
-                f"run {run_id} is {run.info.status}; only RUNNING runs can be logged to"
-            )
+            return run.info.status, run
+        return None, run
+
+    def _follow(self, run_id: str, run: Run | None) -> RunState:
+        """Start writing to a RUNNING run this process did not start (``run``: as the store
+        gave it, None where it did not answer)."""
+        backend = self._live
         queue = backend.writer.metric_queue(run_id, exists=True)
         if run is None:
             state = RunState(None, None, False, queue)
@@ -689,14 +748,35 @@ class Client:
         self.set_tags(run_id, {_tag_key(key): value})
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        """Set tags: queued for a RUNNING run; written at once to one that has ended (tags
+        are metadata: an ended run takes them, unless it is deleted)."""
         checked = [
             RunTag(_tag_key(k), stringify(k, v)) for k, v in check_mapping(tags, "tags").items()
         ]
-        state = self._state(run_id)
+        state = self._runs.get(run_id)
+        if state is None:
+            ended, run = self._look_up(run_id)
+            if ended is not None:
+                self._sync()  # what this process queued for the run goes first
+                self._read(lambda store: store.log_batch(run_id, tags=checked))
+                return
+            state = self._follow(run_id, run)
         if state.tags is not None:  # a run of this process's: kept to create it again
             state.tags.update((tag.key, tag.value) for tag in checked)
         for tag in checked:
             self._live.writer.tag(run_id, tag)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove the run's tag ``key``, at once (after what this process queued for the
+        run); one the run does not have is no change. An ended run's tags change too, a
+        deleted ended run's do not (``RunStateError``)."""
+        checked = _tag_key(key)
+        check_run_id(run_id)
+        self._sync()
+        self._read(lambda store: store.delete_tag(run_id, checked))
+        state = self._live.runs.get(run_id)
+        if state is not None and state.tags is not None:
+            state.tags.pop(checked, None)  # not set again if the run is created again
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         check_run_id(run_id)
@@ -915,9 +995,13 @@ class Client:
         return target
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        from autolog.artifacts import listed
+
         relative = check_artifact_path(path)
         self._sync()
-        return self._repository(run_id).list(relative)
+        repository = self._repository(run_id)
+        recorded = self._read(lambda store: store.get_artifact_hashes(run_id, relative))
+        return listed(repository, relative, recorded)
 
     def download_artifacts(
         self, run_id: str, path: str = "", dst_path: str | os.PathLike[str] | None = None
@@ -942,9 +1026,17 @@ class Client:
         *,
         flavor: str = "pickle",
         metadata: Mapping[str, Any] | None = None,
+        input_example: Any = None,
+        signature: Mapping[str, Any] | None = None,
     ) -> str:
         """Snapshot ``model`` now; its files and its record in the store are written in the
         background (on the writer's file thread: a large model never delays metrics).
+
+        ``input_example``: data the model takes (the training data will do: its first
+        ``signatures.EXAMPLE_ROWS`` rows are kept). The model's signature is read from it: its
+        columns or shape and dtypes, and the output of a prediction on those rows, unless
+        ``signature`` gives it (``{"inputs": ..., "outputs": ...}``, see ``autolog.signatures``;
+        ``signatures.infer(X, model.predict(X))`` makes one).
 
         Returns the model's URI, ``runs:/<run_id>/<name>``.
         """
@@ -955,10 +1047,7 @@ class Client:
         from autolog.tracking import marked_incomplete
 
         state = self._state(run_id)
-        files, meta = models.prepare(model, flavor, metadata)
-        hashes, meta_bytes = models.digest(files, meta)
-
-        record = {f"{path}/{n}": d for n, d in hashes.items()}
+        files, meta = models.prepare(model, flavor, metadata, input_example, signature)
         # A first model at ``path`` of a run this process started cannot be registered yet
         # (nothing was recorded there), so nothing can forbid writing it: its files go first,
         # then its record is queued with the run's other records (a model is recorded only
@@ -976,6 +1065,9 @@ class Client:
                 # the record of the model logged here before is still queued: written after
                 # this one's, it would name the files this one replaces
                 raise NotYet(f"the record of model {path!r} is not written yet")
+            # hashed here, not on the training thread; what it needs is read here too
+            hashes, meta_bytes = models.digest(files, models.finish(meta))
+            record = {f"{path}/{n}": d for n, d in hashes.items()}
             repo = self._later_repository(state, run_id, early=first)
             if not first:
                 writer.store.record_model(run_id, path, marked_incomplete(path, record))
@@ -992,12 +1084,86 @@ class Client:
         return f"runs:/{run_id}/{path}"
 
     def load_model(self, model_uri: str) -> object:
-        """Load a model from ``runs:/<run_id>/<name>``, ``models:/<name>/<version>`` or
-        ``models:/<name>@<alias>``, after checking every file against its recorded SHA-256."""
+        """Load a model from ``runs:/<run_id>/<name>``, ``models:/<name>/<version>``,
+        ``models:/<name>@<alias>``, ``models:/<name>/latest`` or a local folder (an exported
+        model), after checking every file against its recorded SHA-256.
+
+        Raises:
+            ModelDependencyError: a library the model needs is not installed (the message
+                gives the ``pip install`` line).
+        """
         from autolog import models
 
+        meta, files = self.verified_model(model_uri)
+        return models.load_verified(meta, files, model_uri)
+
+    def get_model_info(self, model_uri: str) -> ModelInfo:
+        """What the model at ``model_uri`` is, takes and needs (flavor, signature, input
+        example, requirements, the run and the registered versions made from it), read from
+        its verified metadata: nothing is unpickled."""
+        from autolog import models
+
+        meta, _ = self.verified_model(model_uri)
+        run_id: str | None = None
+        path: str | None = None
+        registered: tuple[str, ...] = ()
+        if models.local_folder(model_uri) is None:
+            run_id, path = self._model_location(model_uri)
+            source = f"runs:/{run_id}/{path}"
+            registered = tuple(
+                f"{v.name}/{v.version}"
+                for v in self.store.list_model_versions()
+                if v.source.rstrip("/") == source
+            )
+        signature = models.mapping(meta, "signature") or None
+        example = models.mapping(meta, "input_example") or None
+        libraries = models.mapping(meta, "libraries")
+        return ModelInfo(
+            uri=model_uri,
+            flavor=str(meta["flavor"]),
+            model_class=str(meta.get("model_class", "")),
+            signature=signature,
+            input_example=example,
+            requirements=tuple(str(r) for r in meta.get("requirements", ())),
+            python_version=str(meta.get("python_version", "")),
+            libraries={str(k): str(v) for k, v in libraries.items()},
+            created_time=meta.get("created_time")
+            if type(meta.get("created_time")) is int
+            else None,
+            files=tuple(sorted({*models.mapping(meta, "files"), models.MODEL_META})),
+            run_id=run_id,
+            path=path,
+            registered=registered,
+        )
+
+    def load_predictor(self, model_uri: str) -> Predictor:
+        """The model at ``model_uri`` behind one ``predict(data)`` for every flavor: data (a
+        DataFrame, an array, a list of records, a dict of columns) is checked against the
+        model's signature first (``InvalidInputError`` naming a missing column or a wrong
+        dtype)."""
+        from autolog import models
+        from autolog.predictor import Predictor
+
+        meta, files = self.verified_model(model_uri)
+        model = models.load_verified(meta, files, model_uri)
+        return Predictor(model, meta, model_uri)
+
+    def verified_model(
+        self, model_uri: str
+    ) -> tuple[dict[str, Any], Callable[[], dict[str, bytes]]]:
+        """The metadata of the model at ``model_uri``, checked (against the store's record for
+        a logged model, against its own hashes for a local folder), and a function that reads
+        its files and checks each one: what ``load_model`` and an export read, nothing
+        unpickled."""
+        from autolog import models
+
+        if not isinstance(model_uri, str):
+            raise InvalidInputError(f"a model URI is a string, not {model_uri!r}")
+        folder = models.local_folder(model_uri)
+        if folder is not None:
+            return models.folder_verified(folder)
         run_id, path = self._model_location(model_uri)
-        return models.load(self.store, self._repository(run_id), run_id, path)
+        return models.verified(self.store, self._repository(run_id), run_id, path)
 
     def _model_location(self, model_uri: str) -> tuple[str, str]:
         self._sync()
@@ -1023,6 +1189,81 @@ class Client:
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         check_name(name, "registered model name")
         return self.store.get_model_version(name, registry.version_arg(version))
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        """The registered model ``name``: description, tags, aliases, latest version."""
+        return self.store.get_registered_model(check_name(name, "registered model name"))
+
+    def search_registered_models(
+        self, filter_string: str = "", max_results: int = 100
+    ) -> list[RegisteredModel]:
+        """Registered models matching ``filter_string``, by name.
+
+        Example::
+
+            client.search_registered_models("name LIKE 'churn%' and tags.team = 'ml'")
+        """
+        return self.store.search_registered_models(filter_string, max_results)
+
+    def list_model_versions(self, name: str | None = None) -> list[ModelVersion]:
+        """Every version of ``name`` (None: of every model), by model name then number."""
+        return self.store.list_model_versions(
+            None if name is None else check_name(name, "registered model name")
+        )
+
+    def delete_model_version(self, name: str, version: int) -> None:
+        """Delete a version with its aliases and tags; its number is not given again. A run
+        none of whose versions remain may be purged (``autolog gc``) again."""
+        check_name(name, "registered model name")
+        self.store.delete_model_version(name, registry.version_arg(version))
+
+    def delete_registered_model(self, name: str) -> None:
+        """Delete the model with every version, alias and tag; the name is free again."""
+        self.store.delete_registered_model(check_name(name, "registered model name"))
+
+    def delete_model_alias(self, name: str, alias: str) -> None:
+        check_name(name, "registered model name")
+        self.store.delete_model_alias(name, registry.check_alias(alias))
+
+    def rename_registered_model(self, name: str, new_name: str) -> None:
+        """Rename a model: its versions, aliases and tags follow (``models:/NEW/1`` loads)
+        and the old name is free."""
+        check_name(name, "registered model name")
+        self.store.rename_registered_model(name, registry.check_model_name(new_name))
+
+    def update_registered_model(self, name: str, description: str | None) -> None:
+        """Set the model's description (None or "": none)."""
+        check_name(name, "registered model name")
+        self.store.update_registered_model(name, _description(description))
+
+    def update_model_version(self, name: str, version: int, description: str | None) -> None:
+        check_name(name, "registered model name")
+        number = registry.version_arg(version)
+        self.store.update_model_version(name, number, _description(description))
+
+    def set_registered_model_tag(self, name: str, key: str, value: object) -> None:
+        check_name(name, "registered model name")
+        self.store.set_registered_model_tag(name, check_key(key), stringify(key, value))
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        check_name(name, "registered model name")
+        self.store.delete_registered_model_tag(name, check_key(key))
+
+    def set_model_version_tag(self, name: str, version: int, key: str, value: object) -> None:
+        check_name(name, "registered model name")
+        number = registry.version_arg(version)
+        self.store.set_model_version_tag(name, number, check_key(key), stringify(key, value))
+
+    def delete_model_version_tag(self, name: str, version: int, key: str) -> None:
+        check_name(name, "registered model name")
+        number = registry.version_arg(version)
+        self.store.delete_model_version_tag(name, number, check_key(key))
+
+
+def _description(description: object) -> str | None:
+    if description is not None and not isinstance(description, str):
+        raise InvalidInputError(f"a description is text, not {description!r}")
+    return None if description is None else check_text(description, "description")
 
 
 def _logger() -> Any:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = [
     "AccessToken",
@@ -22,8 +22,10 @@ __all__ = [
     "FileInfo",
     "Metric",
     "MetricColumns",
+    "ModelInfo",
     "ModelVersion",
     "Param",
+    "RegisteredModel",
     "Run",
     "RunData",
     "RunInfo",
@@ -96,6 +98,8 @@ class Experiment(NamedTuple):
     creation_time: int
     #: when it was deleted (soft: hidden with its runs until purged), None while active
     deleted_time: int | None = None
+    #: the experiment's own tags (``Client.set_experiment_tag``), beside its runs' tags
+    tags: Mapping[str, str] = {}  # a default record field: never mutated
 
 
 class RunInfo(NamedTuple):
@@ -143,6 +147,23 @@ class ModelVersion(NamedTuple):
     run_id: str | None
     creation_time: int
     aliases: tuple[str, ...] = ()
+    description: str | None = None
+    tags: Mapping[str, str] = {}  # a default record field: never mutated
+
+
+class RegisteredModel(NamedTuple):
+    """A name model versions are numbered under, with its description, tags and aliases."""
+
+    name: str
+    creation_time: int
+    #: when its name, description, tags or versions last changed
+    last_updated_time: int
+    description: str | None = None
+    tags: Mapping[str, str] = {}  # a default record field: never mutated
+    #: alias -> the version number it points at
+    aliases: Mapping[str, int] = {}
+    #: the highest number among its versions; None while it has none
+    latest_version: int | None = None
 
 
 class TokenScope(str, enum.Enum):
@@ -172,3 +193,26 @@ class AccessToken(NamedTuple):
     scope: str
     creation_time: int
     secret_hash: str
+
+
+class ModelInfo(NamedTuple):
+    """What a logged model is, takes and needs, from its verified metadata (no unpickling):
+    ``autolog.get_model_info(uri)``."""
+
+    uri: str
+    flavor: str
+    model_class: str
+    #: {"inputs": ..., "outputs": ...} (see ``autolog.signatures``), None where not seen
+    signature: dict[str, Any] | None
+    #: at most 5 rows in the ``dataframe_split`` form, None where none was kept
+    input_example: dict[str, Any] | None
+    #: pinned distributions (``name==version``) as installed when it was logged
+    requirements: tuple[str, ...]
+    python_version: str
+    libraries: dict[str, str]
+    created_time: int | None
+    files: tuple[str, ...]
+    run_id: str | None  # None for a model in a local folder
+    path: str | None
+    #: the registered versions made from it, as ``name/version``
+    registered: tuple[str, ...]

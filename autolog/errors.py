@@ -39,6 +39,7 @@ __all__ = [
     "InvalidKeyError",
     "InvalidURIError",
     "InvalidValueError",
+    "ModelDependencyError",
     "ModelIntegrityError",
     "NotFoundError",
     "ParamCollisionError",
@@ -189,6 +190,19 @@ class IncompleteModelError(ModelIntegrityError):
             self,
             f"refusing to load model {path!r}: it is incomplete (the process logging it stopped "
             "before all of its files were written); log it again",
+        )
+
+
+class ModelDependencyError(AutologError, ImportError):
+    """A model needs a library that is not installed where it is loaded."""
+
+    def __init__(self, uri: str, missing: list[str], install: str) -> None:
+        self.uri = uri
+        self.missing = missing
+        self.install = install
+        AutologError.__init__(
+            self,
+            f"model {uri} needs {', '.join(missing)}, not installed here: {install}",
         )
 
 

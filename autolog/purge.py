@@ -5,7 +5,8 @@ stays in the store, hidden, until it is purged here: its record and everything l
 from the store first, then its artifact files, so a purge cut short leaves at worst files
 without a run, never a run without its files. A tracking server removes the files of what it
 purges itself; the bytes freed are counted through the run's artifact repository, whichever it
-is. Runs that registered model versions point at are kept, and said so.
+is. Runs that registered model versions point at are kept, and said so (a dry run says it
+too); once their versions are deleted (``Client.delete_model_version``) they are purged.
 """
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ def purge(store: Store, deleted_before: int, *, dry_run: bool = False) -> PurgeR
     purged_experiments: list[str] = []
     kept: list[str] = []
     freed = 0
+    registered = _registered(store) if dry_run else {}
     for run in runs:
+        if run.info.run_id in registered:
+            kept.append(registered[run.info.run_id])
+            continue
         size = _size(store, run.info.run_id, run.info.artifact_uri)
         if not dry_run:
             try:
@@ -77,6 +82,19 @@ def purge(store: Store, deleted_before: int, *, dry_run: bool = False) -> PurgeR
         purged_runs.extend(r.info.run_id for r in inside)
         freed += size
     return PurgeReport(tuple(purged_runs), tuple(purged_experiments), freed, tuple(kept))
+
+
+def _registered(store: Store) -> dict[str, str]:
+    """Run id -> why it is kept, for each run that registered versions point at (what the
+    store's ``purge_run`` refuses, said before a dry run would count it)."""
+    versions: dict[str, list[str]] = {}
+    for version in store.list_model_versions():
+        if version.run_id is not None:
+            versions.setdefault(version.run_id, []).append(f"{version.name}/{version.version}")
+    return {
+        run_id: f"run {run_id} holds registered model versions ({', '.join(names)}); it is kept"
+        for run_id, names in versions.items()
+    }
 
 
 def _size(store: Store, run_id: str, artifact_uri: str) -> int:

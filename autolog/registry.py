@@ -1,7 +1,8 @@
 """The model registry's URIs and arguments, as a client reads them: ``runs:/<run>/<path>``,
-``models:/<name>/<version>`` and ``models:/<name>@<alias>``, followed to the run and path of
-a logged model. The registry's rules (what may be registered, what stays final) are the
-tracking service's (``autolog.tracking``).
+``models:/<name>/<version>``, ``models:/<name>/latest`` (its highest version that exists) and
+``models:/<name>@<alias>``, followed to the run and path of a logged model. The registry's
+rules (what may be registered, what stays final) are the tracking service's
+(``autolog.tracking``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def model_location(store: Store, model_uri: object) -> tuple[str, str]:
     if not model_uri.startswith("runs:/"):
         raise InvalidURIError(
             model_uri,
-            "use runs:/<run_id>/<path>, models:/<name>/<version> or models:/<name>@<alias>",
+            "use runs:/<run_id>/<path>, models:/<name>/<version>, models:/<name>/latest or "
+            "models:/<name>@<alias>",
         )
     run_id, _, path = model_uri.removeprefix("runs:/").strip("/").partition("/")
     if not run_id or not path:
@@ -41,7 +43,13 @@ def model_location(store: Store, model_uri: object) -> tuple[str, str]:
 
 
 def model_version(store: Store, model_uri: str) -> ModelVersion:
-    """The registered version ``models:/<name>/<version>`` or ``models:/<name>@<alias>``."""
+    """The registered version ``models:/<name>/<version>``, ``models:/<name>/latest`` (the
+    highest version that exists: deleted ones are skipped) or ``models:/<name>@<alias>``.
+
+    Raises:
+        NotFoundError: no such model or version (``latest`` of a model with no versions left
+            names the model).
+    """
     body = model_uri.removeprefix("models:/").strip("/")
     if "@" in body:
         name, _, alias = body.partition("@")
@@ -49,12 +57,26 @@ def model_version(store: Store, model_uri: str) -> ModelVersion:
             return store.get_model_version_by_alias(name, alias)
     else:
         name, _, version = body.rpartition("/")
+        if name and version == "latest":
+            return _latest(store, name)
         if name and version.isascii() and version.isdigit():
             number = int(version)
             if number > STEP_MAX:
                 raise NotFoundError("model version", f"{name}/{version}")
             return store.get_model_version(name, number)
-    raise InvalidURIError(model_uri, "expected models:/<name>/<version> or models:/<name>@<alias>")
+    raise InvalidURIError(
+        model_uri,
+        "expected models:/<name>/<version>, models:/<name>/latest or models:/<name>@<alias>",
+    )
+
+
+def _latest(store: Store, name: str) -> ModelVersion:
+    # The registered model's latest_version is its highest version that still exists (a store
+    # lowers it when that one is deleted), so one lookup names it without listing versions.
+    latest = store.get_registered_model(name).latest_version  # unknown name: NotFoundError
+    if latest is None:
+        raise NotFoundError("model version", f"{name}/latest (the model has no versions)")
+    return store.get_model_version(name, latest)
 
 
 def check_model_name(name: object) -> str:

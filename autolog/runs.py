@@ -25,7 +25,7 @@ from autolog.client import (
     resolve_tracking_uri,
     spool_notices,
 )
-from autolog.entities import FileInfo, Metric, ModelVersion, Run, RunStatus
+from autolog.entities import FileInfo, Metric, ModelInfo, ModelVersion, Run, RunStatus
 from autolog.errors import AutologWarning, InvalidInputError, RunStateError, StoreUnavailableError
 from autolog.stores.base import check_uri
 from autolog.validation import (
@@ -38,6 +38,7 @@ from autolog.validation import (
 )
 
 if TYPE_CHECKING:
+    from autolog.predictor import Predictor
     from autolog.stores.spool import SyncReport
 
 __all__ = [
@@ -137,7 +138,7 @@ def set_tracking_uri(uri: str | None) -> None:
         check_text(uri, "tracking URI")
         check_uri(resolve_tracking_uri(uri))
     with _lock:
-        _tracking_uri = uri
+        _tracking_uri = None if uri is None else resolve_tracking_uri(uri)
         _client = None
         _default_uri = None
 
@@ -382,6 +383,19 @@ def set_tags(tags: Mapping[str, Any]) -> None:
     client.set_tags(run_id, tags)
 
 
+def delete_tag(key: str) -> None:
+    """Remove the active run's tag ``key`` (one it does not have is no change).
+
+    Raises:
+        RunStateError: no run is active (none is started only to lose a tag).
+    """
+    checked = check_key(key)
+    if active_run() is None:
+        raise RunStateError(f"no active run to delete the tag {checked!r} from")
+    run_id, client = _current()
+    client.delete_tag(run_id, checked)
+
+
 def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> str:
     if not isinstance(local_path, (str, os.PathLike)) or not os.path.isfile(local_path):
         raise InvalidInputError(f"log_artifact needs an existing file, not {local_path!r}")
@@ -402,10 +416,25 @@ def log_model(
     *,
     flavor: str = "pickle",
     metadata: Mapping[str, Any] | None = None,
+    input_example: Any = None,
+    signature: Mapping[str, Any] | None = None,
 ) -> str:
-    """Log ``model`` into the active run; returns ``runs:/<run_id>/<name>``."""
+    """Log ``model`` into the active run; returns ``runs:/<run_id>/<name>``.
+
+    ``input_example``: data the model takes (the training data will do): its signature is
+    read from it unless ``signature`` is given, and its first rows are kept as an example
+    (see ``Client.log_model``).
+    """
     run_id, client = _current()
-    return client.log_model(run_id, model, name, flavor=flavor, metadata=metadata)
+    return client.log_model(
+        run_id,
+        model,
+        name,
+        flavor=flavor,
+        metadata=metadata,
+        input_example=input_example,
+        signature=signature,
+    )
 
 
 def flush(timeout: float | None = 60.0) -> None:
@@ -538,6 +567,18 @@ def download_artifacts(
 
 def load_model(model_uri: str) -> object:
     return get_client().load_model(model_uri)
+
+
+def get_model_info(model_uri: str) -> ModelInfo:
+    """Flavor, signature, input example, requirements, run and registered versions of the
+    model at ``model_uri``, without unpickling anything."""
+    return get_client().get_model_info(model_uri)
+
+
+def load_predictor(model_uri: str) -> Predictor:
+    """The model at ``model_uri`` behind ``predict(data)``, data checked against its
+    signature (see ``Client.load_predictor``)."""
+    return get_client().load_predictor(model_uri)
 
 
 def register_model(model_uri: str, name: str) -> ModelVersion:

@@ -7,13 +7,21 @@ holds whoever writes and whoever reads:
 
 - text every store can hold (``check_storable``: no NUL, no lone surrogate), a model's files in
   its folder, statuses, lifecycles and pages that exist;
-- the run state machine: a run that has ended takes no writes and its end does not change
-  again (the same end again, a retried write, is no change); a run presumed killed takes its
-  owner's writes and end;
+- the run state machine: a run that has ended takes no metrics, params, artifacts or models
+  and its end does not change again (the same end again, a retried write, is no change); a
+  run presumed killed takes its owner's writes and end;
+- a run's name and tags are metadata: they change whatever the run's state (``rename_run``,
+  tags in ``log_batch``, ``delete_tag``), but not while the run is deleted, and an ended run
+  takes none of the tags that say whether its process lives (``LIVENESS_TAGS``: they would
+  open it again, or have it reaped);
 - params are immutable (``ParamCollisionError``; the same value again is no change);
 - a batch is stored once (``batch_id``: a sender that lost the answer may send it again);
 - a model's files are written by ``record_model`` only, and a model a registered version points
-  at is final, as is the run holding it (not purged);
+  at is final, as is the run holding it (not purged) until its versions are deleted;
+- the registry: version numbers are never given again while their model exists (a deleted
+  version's neither); a model's name is unique (a rename onto a taken one is refused) and its
+  versions, aliases and tags follow it; names, keys and descriptions are checked here
+  (``model_search`` for the filters of ``search_registered_models``);
 - runs are not started in a deleted experiment; only deleted runs and experiments are purged;
 - a RUNNING run whose process is known to be gone reads as KILLED (``reaped``), for every
   reader, without anything being written: its owner may still send what it spooled, and its
@@ -40,6 +48,7 @@ from autolog.entities import (
     MetricColumns,
     ModelVersion,
     Param,
+    RegisteredModel,
     Run,
     RunInfo,
     RunPage,
@@ -54,8 +63,10 @@ from autolog.errors import (
     RunStateError,
     StoreError,
 )
+from autolog.model_search import matching, parse_model_filter
 from autolog.search import check_page, matches, page_runs, sort_runs
 from autolog.stores.common import Lifecycle, check_lifecycle, under
+from autolog.stores.locations import Locations, home_of
 from autolog.stores.writes import RunCreation, RunWrites
 from autolog.validation import (
     check_key,
@@ -74,6 +85,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INCOMPLETE_MODEL",
+    "LIVENESS_TAGS",
     "PRESUMED_KILLED_TAG",
     "STALE_SECONDS",
     "Tracking",
@@ -92,6 +104,10 @@ __all__ = [
 #: writes (what a process spooled while the tracking server was away, sent later by
 #: ``autolog sync``), and the owner's own end replaces KILLED (and this tag).
 PRESUMED_KILLED_TAG = context.TAG_PRESUMED_KILLED
+
+#: The tags autolog keeps on a run while its process lives (and a reader's presumption that it
+#: died): written by autolog only, and never to a run that has ended.
+LIVENESS_TAGS = frozenset({context.TAG_RUNNER, context.TAG_HEARTBEAT, PRESUMED_KILLED_TAG})
 
 #: A run whose liveness cannot be judged from here (another host or container) is taken for
 #: dead when its heartbeat (``context.TAG_HEARTBEAT``, every 10 s) is this old.
@@ -224,7 +240,8 @@ def takes_writes(status: RunStatus | str, presumed_killed: bool) -> bool:
 def ended_error(run_id: str, status: RunStatus | str) -> RunStateError:
     """The error for a write to a run that has ended."""
     return RunStateError(
-        f"run {run_id} is {RunStatus(status).value}: a run that has ended takes no writes"
+        f"run {run_id} is {RunStatus(status).value}: a run that has ended takes no writes "
+        "but tags and a new name"
     )
 
 
@@ -260,6 +277,16 @@ def _refuse_deleted(experiment: Experiment) -> Experiment:
     return experiment
 
 
+def _tags_changeable(experiment: Experiment) -> Experiment:
+    """``experiment``, unless it is deleted: a deleted experiment's tags stay as they were."""
+    if experiment.deleted_time is not None:
+        raise InvalidInputError(
+            f"experiment {experiment.name!r} is deleted: restore it "
+            f"(autolog experiments restore {experiment.name!r}) to change its tags"
+        )
+    return experiment
+
+
 def _check_unregistered(run_id: str, versions: Sequence[ModelVersion]) -> None:
     """A run that registered model versions point at is kept (their models live in it)."""
     if versions:
@@ -267,6 +294,25 @@ def _check_unregistered(run_id: str, versions: Sequence[ModelVersion]) -> None:
         raise InvalidInputError(
             f"run {run_id} holds registered model versions ({named}); it is kept"
         )
+
+
+def _check_model_name(name: object) -> str:
+    """A name a model can be registered under: text, no '/' or '@' (they separate the parts
+    of a ``models:/`` URI)."""
+    checked = check_name(name, "registered model name")
+    if "/" in checked or "@" in checked:
+        raise InvalidInputError(f"registered model names may not hold '/' or '@': {checked!r}")
+    return checked
+
+
+def _description(description: object) -> str | None:
+    """A description as stored: text, or None for none ('' clears one too)."""
+    if description is None or description == "":
+        return None
+    if not isinstance(description, str):
+        raise InvalidInputError(f"a description is text, not {description!r}")
+    check_text(description, "description")
+    return description
 
 
 def reaped(run: Run, now: int | None = None) -> Run:
@@ -305,42 +351,55 @@ class Tracking:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # a local store keeps the artifact locations under its folder relative to it, and
+        # resolves them on the way out: the folder can move (``stores.locations``)
+        self.locations = Locations(home_of(engine))
+        engine.artifact_root = self.locations.stored(engine.artifact_root)
 
     @property
     def artifact_root(self) -> str:
         """Where experiments created from now on keep artifacts (the engine's; a tracking
         server sets its artifacts destination here)."""
-        return self.engine.artifact_root
+        return self.locations.resolved(self.engine.artifact_root)
 
     @artifact_root.setter
     def artifact_root(self, root: str) -> None:
-        self.engine.artifact_root = root
+        self.engine.artifact_root = self.locations.stored(root)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.engine!r})"
 
     # experiments ------------------------------------------------------------------------------
 
-    def get_or_create_experiment(self, name: str) -> Experiment:
+    def get_or_create_experiment(
+        self, name: str, *, creation_time: int | None = None
+    ) -> Experiment:
+        """The experiment called ``name``, created now if there is none. ``creation_time`` is
+        for imports only (the time another system recorded): it is used where the experiment
+        is created, never to change one that exists."""
         check_name(name, "experiment name")
+        created = (
+            _now_ms() if creation_time is None else to_timestamp("creation_time", creation_time)
+        )
         found = self.engine.experiment_named(name)
         if found is None:
-            found = self.engine.add_experiment(name, _now_ms())
-        return _refuse_deleted(found)
+            found = self.engine.add_experiment(name, created)
+        return self.locations.experiment(_refuse_deleted(found))
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         found = self.engine.experiment(experiment_id)
         if found is None:
             raise NotFoundError("experiment", experiment_id)
-        return found
+        return self.locations.experiment(found)
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
-        return self.engine.experiment_named(name)
+        found = self.engine.experiment_named(name)
+        return None if found is None else self.locations.experiment(found)
 
     def list_experiments(self, lifecycle: Lifecycle = "active") -> list[Experiment]:
         check_lifecycle(lifecycle)
         return [
-            e
+            self.locations.experiment(e)
             for e in self.engine.experiments()
             if lifecycle == "all" or (e.deleted_time is None) == (lifecycle == "active")
         ]
@@ -355,10 +414,31 @@ class Tracking:
             taken_id = "?" if taken is None else taken.experiment_id
             raise InvalidInputError(f"experiment name {name!r} is taken (id {taken_id})")
 
-    def delete_experiment(self, experiment_id: str) -> None:
+    def delete_experiment(self, experiment_id: str, *, deleted_time: int | None = None) -> None:
+        """Soft-delete the experiment, now or, for imports only, at ``deleted_time`` (the time
+        another system deleted it); deleting it again changes nothing, its time included."""
+        when = _now_ms() if deleted_time is None else to_timestamp("deleted_time", deleted_time)
         experiment = self.get_experiment(experiment_id)
         if experiment.deleted_time is None:
-            self.engine.set_experiment(experiment._replace(deleted_time=_now_ms()))
+            self.engine.set_experiment(experiment._replace(deleted_time=when))
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        """Set the experiment's tag (a key's value replaces the one before), under the rules
+        of run tags; a deleted experiment takes no tags."""
+        check_key(key)
+        if not isinstance(value, str):
+            raise InvalidValueError(key, value, "values are strings")
+        stringify(key, value)
+        experiment = _tags_changeable(self.get_experiment(experiment_id))
+        self.engine.set_experiment_tag(experiment.experiment_id, key, value)
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Remove the experiment's tag ``key``; removing it again (a retried request) changes
+        nothing; a deleted experiment keeps its tags."""
+        check_key(key)
+        experiment = _tags_changeable(self.get_experiment(experiment_id))
+        if key in experiment.tags:
+            self.engine.set_experiment_tag(experiment.experiment_id, key, None)
 
     def restore_experiment(self, experiment_id: str) -> None:
         experiment = self.get_experiment(experiment_id)
@@ -435,15 +515,19 @@ class Tracking:
         create = writes.create
         with self.engine.run_unit(run_id) as unit:
             if create is not None:
-                self._create(unit, run_id, create)
+                located = self.locations.stored(create.artifact_uri)
+                self._create(unit, run_id, create._replace(artifact_uri=located))
             info = unit.info()
             if info is None:
                 raise NotFoundError("run", run_id)
             if writes.batch_id is not None and not unit.claim_batch(writes.batch_id):
                 # stored before: a sender's retry; what else it carries was stored with it
                 return
-            if writes.metrics or writes.params or writes.tags:
+            if writes.metrics or writes.params:
                 self._writable(unit, info)
+            elif writes.tags:
+                self._taggable(unit, info, {tag.key for tag in writes.tags})
+            if writes.metrics or writes.params or writes.tags:
                 self._add(unit, run_id, writes.metrics, writes.params, writes.tags)
             if writes.hashes:
                 self._add_hashes(unit, run_id, info, writes.hashes)
@@ -474,6 +558,23 @@ class Tracking:
     def _writable(self, unit: RunUnit, info: RunInfo) -> None:
         if not takes_writes(info.status, self._presumed_killed(unit, info)):
             raise ended_error(info.run_id, info.status)
+
+    def _taggable(self, unit: RunUnit, info: RunInfo, keys: set[str]) -> None:
+        """Tags are metadata: a run that takes writes takes them, and so does one that has
+        ended (as MLflow's runs do), unless it is deleted or they are ``LIVENESS_TAGS``."""
+        if takes_writes(info.status, self._presumed_killed(unit, info)):
+            return
+        status = RunStatus(info.status).value
+        if info.deleted_time is not None:
+            raise RunStateError(
+                f"run {info.run_id} is {status} and deleted: restore it to change its tags"
+            )
+        live = sorted(keys & LIVENESS_TAGS)
+        if live:
+            raise RunStateError(
+                f"run {info.run_id} is {status}: {live[0]!r} says whether a run's process "
+                "lives, and a run that has ended takes no such tag"
+            )
 
     @staticmethod
     def _add(
@@ -533,11 +634,35 @@ class Tracking:
             return  # the same end again: a retried write
         raise ended_error(run_id, info.status)
 
+    def rename_run(self, run_id: str, name: str) -> None:
+        """Give the run another name, checked as every run name; a run that has ended is
+        renamed too (a name is metadata), a deleted one is not (``RunStateError``)."""
+        check_storable("run id", run_id)
+        check_name(name, "run name")
+        with self._unit(run_id) as (unit, info):
+            if info.deleted_time is not None:
+                raise RunStateError(f"run {run_id} is deleted: restore it to rename it")
+            if info.run_name != name:
+                unit.set_name(name)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove the run's tag ``key`` under the rules of setting one; a tag the run does not
+        have is no change. ``PRESUMED_KILLED_TAG`` is autolog's to remove (the owner's end
+        does): without it, a run read as killed would refuse its owner's writes."""
+        check_storable("run id", run_id)
+        check_key(key)
+        if key == PRESUMED_KILLED_TAG:
+            raise RunStateError(f"the tag {key!r} of run {run_id} is removed by autolog only")
+        with self._unit(run_id) as (unit, info):
+            self._taggable(unit, info, {key})
+            if unit.tag(key) is not None:
+                unit.untag(key)
+
     def get_run(self, run_id: str) -> Run:
         run = self.engine.run(run_id)
         if run is None:
             raise NotFoundError("run", run_id)
-        return reaped(run)
+        return self.locations.run(reaped(run))
 
     def search_runs(
         self,
@@ -550,8 +675,9 @@ class Tracking:
         check_lifecycle(lifecycle)
         if not _needs_reaped_view(filters, order_by):
             found = self.engine.find_runs(experiment_ids, filters, order_by, max_results, lifecycle)
-            return [reaped(run) for run in found]
-        return self._judged(experiment_ids, filters, order_by, lifecycle)[:max_results]
+            return self.locations.runs(reaped(run) for run in found)
+        judged = self._judged(experiment_ids, filters, order_by, lifecycle)
+        return self.locations.runs(judged[:max_results])
 
     def _judged(
         self,
@@ -582,12 +708,12 @@ class Tracking:
         check_page(offset, limit)
         if _needs_reaped_view(filters, order_by):
             matching = self._judged(experiment_ids, filters, order_by, lifecycle)
-            return page_runs(matching, offset, limit, top_level=top_level)
+            return self.locations.page(page_runs(matching, offset, limit, top_level=top_level))
         page = self.engine.find_run_page(
             experiment_ids, filters, order_by, offset, limit, top_level, lifecycle
         )
         now = _now_ms()
-        return page._replace(runs=[reaped(run, now) for run in page.runs])
+        return page._replace(runs=self.locations.runs(reaped(run, now) for run in page.runs))
 
     def delete_run(self, run_id: str) -> None:
         with self._unit(run_id) as (unit, info):
@@ -676,6 +802,80 @@ class Tracking:
 
     def list_model_versions(self, name: str | None = None) -> list[ModelVersion]:
         return self.engine.model_versions(name)
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        found = self.engine.registered_model(name)
+        if found is None:
+            raise NotFoundError("registered model", name)
+        return found
+
+    def search_registered_models(
+        self, filter_string: str = "", max_results: int = 100
+    ) -> list[RegisteredModel]:
+        conditions = parse_model_filter(filter_string)
+        if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
+            raise InvalidInputError(f"max_results is a positive integer, not {max_results!r}")
+        return matching(self.engine.registered_models(), conditions)[:max_results]
+
+    def delete_model_version(self, name: str, version: int) -> None:
+        self.get_model_version(name, version)
+        self.engine.drop_model_version(name, version, _now_ms())
+
+    def delete_registered_model(self, name: str) -> None:
+        self.get_registered_model(name)
+        self.engine.drop_registered_model(name)
+
+    def delete_model_alias(self, name: str, alias: str) -> None:
+        if not self.engine.drop_alias(name, alias):
+            raise NotFoundError("model alias", f"{name}@{alias}")
+
+    def rename_registered_model(self, name: str, new_name: str) -> None:
+        _check_model_name(new_name)
+        self.get_registered_model(name)
+        if new_name == name:
+            return
+        if not self.engine.rename_model(name, new_name, _now_ms()):
+            raise InvalidInputError(
+                f"registered model name {new_name!r} is taken: delete or rename that model first"
+            )
+
+    def update_registered_model(self, name: str, description: str | None) -> None:
+        self.get_registered_model(name)
+        self.engine.describe_model(name, None, _description(description), _now_ms())
+
+    def update_model_version(self, name: str, version: int, description: str | None) -> None:
+        self.get_model_version(name, version)
+        self.engine.describe_model(name, version, _description(description), _now_ms())
+
+    def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
+        self._tag_model(name, None, key, value)
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        self._tag_model(name, None, key, None)
+
+    def set_model_version_tag(self, name: str, version: int, key: str, value: str) -> None:
+        self._tag_model(name, version, key, value)
+
+    def delete_model_version_tag(self, name: str, version: int, key: str) -> None:
+        self._tag_model(name, version, key, None)
+
+    def _tag_model(self, name: str, version: int | None, key: str, value: str | None) -> None:
+        """Set (``value`` None: delete) a tag of model ``name`` or of one of its versions; a tag
+        deleted that is not there is ``NotFoundError``, as an unknown model or version."""
+        check_key(key)
+        if value is not None:
+            if not isinstance(value, str):
+                raise InvalidValueError(key, value, "values are strings")
+            stringify(key, value)
+        if version is None:
+            tags = self.get_registered_model(name).tags
+            where = name
+        else:
+            tags = self.get_model_version(name, version).tags
+            where = f"{name}/{version}"
+        if value is None and key not in tags:
+            raise NotFoundError("tag", f"{key} of model {where}")
+        self.engine.tag_model(name, version, key, value, _now_ms())
 
     # access tokens ----------------------------------------------------------------------------
 

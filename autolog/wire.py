@@ -42,6 +42,7 @@ from autolog.entities import (
     Metric,
     ModelVersion,
     Param,
+    RegisteredModel,
     Run,
     RunPage,
     RunTag,
@@ -344,6 +345,7 @@ _PARAM = _Form(Param)
 _TAG = _Form(RunTag)
 _FILE_INFO = _Form(FileInfo)
 _MODEL_VERSION = _Form(ModelVersion)
+_REGISTERED_MODEL = _Form(RegisteredModel)
 _TOKEN = _Form(AccessToken)
 
 experiment_to_json = _EXPERIMENT.to_json
@@ -358,6 +360,8 @@ file_info_to_json = _FILE_INFO.to_json
 file_info_from_json = _FILE_INFO.from_json
 model_version_to_json = _MODEL_VERSION.to_json
 model_version_from_json = _MODEL_VERSION.from_json
+registered_model_to_json = _REGISTERED_MODEL.to_json
+registered_model_from_json = _REGISTERED_MODEL.from_json
 
 
 def params_to_json(params: Iterable[Param]) -> list[dict[str, Any]]:

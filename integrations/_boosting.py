@@ -200,7 +200,9 @@ def record_fit(
         client, run_id = session.client, session.run_id
         client.log_metrics(run_id, {"fit_time": seconds, **sklearn_scores(estimator, *data)})
         if call.settings.log_models:
-            client.log_model(run_id, estimator, "model", flavor=framework.name)
+            client.log_model(
+                run_id, estimator, "model", flavor=framework.name, input_example=data[0]
+            )
 
 
 def log_new_params(session: Session, params: Mapping[str, Any], logged: set[str]) -> None:

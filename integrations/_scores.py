@@ -169,16 +169,18 @@ def training_scores(estimator: Any, X: Any, y: Any, sample_weight: Any) -> dict[
     """The training scores of a fitted classifier or regressor (other estimators: none):
     one predict_proba (or predict) on the training data. scikit-learn is imported here, when
     it is called: the estimator follows its API."""
-    return scores_later(estimator, X, y, sample_weight)()
+    return scores_later(estimator, X, y, sample_weight)[0]()
 
 
 def scores_later(
     estimator: Any, X: Any, y: Any, sample_weight: Any
-) -> Callable[[], dict[str, float]]:
+) -> tuple[Callable[[], dict[str, float]], Any]:
     """``training_scores`` in two parts: the predictions now, since they need the estimator
     and ``X`` as they are; the arithmetic when the returned function is called, on copies of
     ``y`` and ``sample_weight`` and on predictions nobody else holds, so it may run on another
-    thread at any time after (``Client.log_metrics_later``)."""
+    thread at any time after (``Client.log_metrics_later``). With it, what ``predict(X)``
+    returned (None where the estimator is no classifier or regressor): the model's outputs,
+    for its signature."""
     from sklearn.base import is_classifier, is_regressor
 
     if is_classifier(estimator):
@@ -194,13 +196,14 @@ def scores_later(
             y_pred = estimator.predict(X)
         if classes is not None:
             classes = np.array(classes, copy=True)
-        return functools.partial(
+        scores = functools.partial(
             classifier_scores, _copy(y), y_pred, proba, classes, _copy(sample_weight)
         )
+        return scores, y_pred
     if is_regressor(estimator):
         y_pred = estimator.predict(X)
-        return functools.partial(regressor_scores, _copy(y), y_pred, _copy(sample_weight))
-    return dict
+        return functools.partial(regressor_scores, _copy(y), y_pred, _copy(sample_weight)), y_pred
+    return dict, None
 
 
 def _copy(values: Any) -> Any:

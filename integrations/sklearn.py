@@ -74,7 +74,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import autolog
-from autolog import lifecycle
+from autolog import lifecycle, signatures
 from autolog.entities import RunStatus
 from autolog.errors import InvalidInputError
 from autolog.integrations.patching import (
@@ -250,18 +250,22 @@ def _log_fit(session: Session, call: Call, estimator: Any, fit_time: float) -> N
     metrics: dict[str, float] = {"fit_time": fit_time}
     X, y, sample_weight = _training_data(call)
     options: SklearnOptions = call.settings.options
+    signature = None
     if options.log_training_metrics and X is not None and y is not None:
         from autolog.integrations._scores import scores_later
 
         # The prediction is made now (it needs the estimator and X as they are); the
-        # arithmetic leaves the training thread, on copies.
-        client.log_metrics_later(run_id, scores_later(estimator, X, y, sample_weight))
+        # arithmetic leaves the training thread, on copies. It shows the model's outputs.
+        scores, predicted = scores_later(estimator, X, y, sample_weight)
+        client.log_metrics_later(run_id, scores)
+        if predicted is not None:
+            signature = signatures.infer(X, predicted)
     _log_curves(client, run_id, estimator, metrics)
     client.log_metrics(run_id, metrics)
     if _is_search(estimator):
         _log_search(session, estimator, options.max_tuning_runs)
     if call.settings.log_models:
-        client.log_model(run_id, estimator, "model", metadata={"input_schema": _schema(X)})
+        client.log_model(run_id, estimator, "model", input_example=X, signature=signature)
 
 
 def _class_name(estimator: Any) -> str:
@@ -341,30 +345,6 @@ def _log_curves(
 #: beside the params that bounded it (``n_estimators``, ``max_iter``). ``n_iter_`` per class or
 #: output (LogisticRegression) as its largest.
 _FITTED_COUNTS = (("n_iter_", "n_iter"), ("n_estimators_", "n_estimators_fitted"))
-
-
-def _schema(X: Any) -> dict[str, Any]:
-    """Column names and dtypes (DataFrames) or shape and dtype (arrays, sparse matrices)."""
-    if X is None:
-        return {}
-    columns = getattr(X, "columns", None)
-    dtypes = getattr(X, "dtypes", None)
-    if columns is not None and dtypes is not None:
-        return {
-            "type": "dataframe",
-            "columns": [
-                {"name": str(c), "dtype": str(t)} for c, t in zip(columns, dtypes, strict=True)
-            ],
-        }
-    shape = getattr(X, "shape", None)
-    schema: dict[str, Any] = {"type": type(X).__name__}
-    if shape is not None:
-        schema["shape"] = [None, *[int(d) for d in shape[1:]]]
-    if getattr(X, "dtype", None) is not None:
-        schema["dtype"] = str(X.dtype)
-    if hasattr(X, "format"):
-        schema["sparse_format"] = str(X.format)
-    return schema
 
 
 # -- hyperparameter searches ----------------------------------------------------------------
@@ -893,7 +873,7 @@ def _log_partial_fit(call: Call, state: _Incremental, estimator: Any, seconds: f
             metrics["training_score"] = score
     client.log_metrics(run_id, metrics, step=step)
     if call.settings.log_models:
-        client.log_model(run_id, estimator, "model", metadata={"input_schema": _schema(X)})
+        client.log_model(run_id, estimator, "model", input_example=X)
 
 
 def _end_incremental(estimator: Any, status: RunStatus | str) -> None:

@@ -253,6 +253,28 @@ class TorchFlavor:
 
         return _checkpoints.loads_module(files["model.pkl"], files.get("state_dict.pt"))
 
+    def predict(self, model: Any, data: Any) -> Any:
+        """The module's output on ``data`` (an array), in evaluation mode and without
+        gradients, on the module's device, as a NumPy array. The module's mode is put back:
+        a signature taken while training changes nothing of it."""
+        import torch
+
+        parameter = next(model.parameters(), None)
+        device = parameter.device if parameter is not None else torch.device("cpu")
+        inputs = torch.as_tensor(data, device=device)
+        if parameter is not None and inputs.is_floating_point():
+            inputs = inputs.to(parameter.dtype)
+        training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                output = model(inputs)
+        finally:
+            model.train(training)
+        if isinstance(output, torch.Tensor):
+            return output.detach().cpu().numpy()
+        return output
+
 
 #: the flavor's entry point (group ``autolog.flavors``, in pyproject.toml)
 FLAVOR = TorchFlavor()

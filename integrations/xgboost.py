@@ -506,6 +506,15 @@ class XGBoostFlavor:
 
         return cloudpickle.loads(files["model.pkl"])
 
+    def predict(self, model: Any, data: Any) -> Any:
+        """A Booster predicts on the data as given (no DMatrix to build); an estimator as its
+        ``predict`` does."""
+        import xgboost
+
+        if isinstance(model, xgboost.Booster):
+            return model.inplace_predict(data)
+        return model.predict(data)
+
 
 #: the flavor's entry point (group ``autolog.flavors``, in pyproject.toml)
 FLAVOR = XGBoostFlavor()

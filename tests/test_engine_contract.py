@@ -51,7 +51,7 @@ from autolog.entities import (
     RunStatus,
     RunTag,
 )
-from autolog.errors import AutologError, NotFoundError
+from autolog.errors import AutologError, NotFoundError, RunStateError
 from autolog.search import parse_filter, parse_order_by
 from autolog.stores import Store, open_store
 from autolog.stores.engine import Engine
@@ -1493,13 +1493,17 @@ def test_reads_in_a_unit_see_its_writes_and_a_taken_id_is_refused(store: Trackin
         assert (registered.name, registered.version) == ("clf", 1)
         unit.set_status(RunStatus.FINISHED, T0 + 5)
         assert unit.info() == info._replace(status=RunStatus.FINISHED, end_time=T0 + 5)
+        unit.set_name("renamed")
+        assert unit.info() == info._replace(
+            run_name="renamed", status=RunStatus.FINISHED, end_time=T0 + 5
+        )
 
     with engine.run_unit(run_id) as unit:  # a taken id, in a later unit too
         assert not unit.create(info._replace(run_name="second"), {"a": "3"})
         assert not unit.claim_batch("b-1")
     run = engine.run(run_id)
     assert run is not None
-    assert run.info == info._replace(status=RunStatus.FINISHED, end_time=T0 + 5)
+    assert run.info == info._replace(run_name="renamed", status=RunStatus.FINISHED, end_time=T0 + 5)
     assert (dict(run.data.params), dict(run.data.tags)) == ({"p": "1"}, {})
     assert engine.metric_history(run_id, "m") == [Metric("m", 1.0, 0, T0)]
     assert engine.model_files(run_id, "model") == {"model/model.pkl": HASH_A}
@@ -1559,6 +1563,7 @@ def test_a_unit_that_raises_leaves_nothing_written(store: Tracking) -> None:
         unit.put_model("model", {"model/model.pkl": HASH_D}, T0)
         unit.register("clf", source, T0)
         unit.set_status(RunStatus.FINISHED, T0 + 5)
+        unit.set_name("abandoned")
         unit.set_deleted(T0 + 6)
         raise _Abandoned
     with pytest.raises(_Abandoned), engine.run_unit(unborn) as unit:
@@ -1752,3 +1757,133 @@ def test_engine_search_matches_the_reference_engine(store: Tracking) -> None:
 
 def _page_ids(page: RunPage) -> tuple[list[str], int, dict[str, int]]:
     return [r.info.run_id for r in page.runs], page.total, dict(page.child_counts)
+
+
+# --------------------------------------------------------------------------------------------
+# experiment tags, and the times an import keeps
+# --------------------------------------------------------------------------------------------
+
+
+def test_experiment_tags_round_trip_and_change_one_key_at_a_time(store: Store) -> None:
+    experiment = store.get_or_create_experiment("tagged")
+    assert experiment.tags == {}
+    store.set_experiment_tag(experiment.experiment_id, "team", "vision")
+    store.set_experiment_tag(experiment.experiment_id, "notes/ü", "x" * 5000)
+    store.set_experiment_tag(experiment.experiment_id, "team", "nlp")  # replaces
+    store.set_experiment_tag(experiment.experiment_id, "empty", "")
+    want = {"team": "nlp", "notes/ü": "x" * 5000, "empty": ""}
+
+    assert store.get_experiment(experiment.experiment_id).tags == want
+    assert store.get_experiment_by_name("tagged").tags == want  # type: ignore[union-attr]
+    listed = {e.name: e for e in store.list_experiments()}
+    assert listed["tagged"].tags == want
+    assert store.get_or_create_experiment("tagged").tags == want
+
+    store.delete_experiment_tag(experiment.experiment_id, "team")
+    store.delete_experiment_tag(experiment.experiment_id, "team")  # again: no change
+    assert store.get_experiment(experiment.experiment_id).tags == {
+        "notes/ü": "x" * 5000,
+        "empty": "",
+    }
+    other = store.get_or_create_experiment("untagged")
+    assert store.get_experiment(other.experiment_id).tags == {}
+
+
+def test_renaming_and_deleting_an_experiment_keep_its_tags(store: Store) -> None:
+    experiment = store.get_or_create_experiment("before")
+    store.set_experiment_tag(experiment.experiment_id, "k", "v")
+    store.rename_experiment(experiment.experiment_id, "after")
+    store.delete_experiment(experiment.experiment_id)
+    store.restore_experiment(experiment.experiment_id)
+
+    assert store.get_experiment(experiment.experiment_id).tags == {"k": "v"}
+
+
+def test_a_purged_experiment_takes_its_tags_along(store: Store) -> None:
+    experiment = store.get_or_create_experiment("gone")
+    store.set_experiment_tag(experiment.experiment_id, "k", "v")
+    new_run(store, "gone")
+    store.delete_experiment(experiment.experiment_id)
+    store.purge_experiment(experiment.experiment_id)
+
+    again = store.get_or_create_experiment("gone")  # the name is free, and has no tags
+    assert again.tags == {}
+
+
+def test_an_import_keeps_the_creation_and_deletion_times_it_gives(store: Store) -> None:
+    created = store.get_or_create_experiment("imported", creation_time=1_234)
+    assert created.creation_time == 1_234
+    # only where it is created: an experiment that exists keeps its own
+    assert store.get_or_create_experiment("imported", creation_time=99).creation_time == 1_234
+    store.delete_experiment(created.experiment_id, deleted_time=5_678)
+
+    assert store.get_experiment(created.experiment_id).deleted_time == 5_678
+    store.delete_experiment(created.experiment_id, deleted_time=9_999)  # deleted: no change
+    assert store.get_experiment(created.experiment_id).deleted_time == 5_678
+    assert [e.creation_time for e in store.list_experiments("deleted")] == [1_234]
+
+
+# --------------------------------------------------------------------------------------------
+# a run's name and tags after its end (metadata: the rules are test_tracking_rules.py's)
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_finished_runs_name_and_tags_change_and_are_searched(store: Store) -> None:
+    run_id = new_run(store, run_name="first", tags={"a": "1", "b": "2"})
+    other = new_run(store, run_name="other", tags={"b": "2"})
+    store.log_batch(run_id, [Metric("m", 1.0, 0, T0)], [Param("p", "1")])
+    store.update_run(run_id, RunStatus.FINISHED, T0 + 5)
+    before = store.get_run(run_id)
+
+    store.rename_run(run_id, "ünïcode name ✓")
+    store.log_batch(run_id, tags=[RunTag("a", "changed"), RunTag("mlflow.note.content", "# n")])
+    store.delete_tag(run_id, "b")
+    store.delete_tag(run_id, "missing")  # no change
+
+    run = store.get_run(run_id)
+    assert run.info == before.info._replace(run_name="ünïcode name ✓")
+    assert run.data.tags == {"a": "changed", "mlflow.note.content": "# n"}
+    assert (run.data.metrics, run.data.params) == ({"m": 1.0}, {"p": "1"})
+    assert store.get_run(other).data.tags == {"b": "2"}  # the other run's keeps its own
+    named = parse_filter("attributes.run_name = 'ünïcode name ✓' and tags.a = 'changed'")
+    assert [r.info.run_id for r in store.search_runs(None, named, [], 10)] == [run_id]
+    untagged = store.search_runs(None, parse_filter("tags.b = '2'"), [], 10)
+    assert [r.info.run_id for r in untagged] == [other]
+    with pytest.raises(RunStateError, match="FINISHED"):  # the rest stays refused
+        store.log_batch(run_id, [Metric("m", 2.0, 1, T0)])
+
+
+def test_a_deleted_run_refuses_a_new_name_and_once_ended_its_tags(store: Store) -> None:
+    run_id = new_run(store, run_name="kept", tags={"t": "1"})
+    store.update_run(run_id, RunStatus.FINISHED, T0 + 5)
+    store.delete_run(run_id)
+    with pytest.raises(RunStateError, match="deleted"):
+        store.rename_run(run_id, "new")
+    with pytest.raises(RunStateError, match="deleted"):
+        store.log_batch(run_id, tags=[RunTag("t", "2")])
+    with pytest.raises(RunStateError, match="deleted"):
+        store.delete_tag(run_id, "t")
+    with pytest.raises(NotFoundError):
+        store.rename_run(uuid.uuid4().hex, "new")
+    run = store.get_run(run_id)
+    assert (run.info.run_name, run.data.tags) == ("kept", {"t": "1"})
+
+
+@DURABLE_ENGINES
+def test_a_name_and_tags_changed_after_the_end_are_there_after_reopening(
+    store: Tracking, store_uri: str
+) -> None:
+    run_id = new_run(store, run_name="first", tags={"a": "1", "b": "2"})
+    store.update_run(run_id, RunStatus.FAILED, T0 + 5)
+    store.rename_run(run_id, "second")
+    store.log_batch(run_id, tags=[RunTag("a", "changed")])
+    store.delete_tag(run_id, "b")
+    kept = store.get_run(run_id)
+    store.close()
+
+    reopened = open_store(store_uri)
+    try:
+        assert reopened.get_run(run_id) == kept
+        assert (kept.info.run_name, kept.data.tags) == ("second", {"a": "changed"})
+    finally:
+        reopened.close()

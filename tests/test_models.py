@@ -92,8 +92,9 @@ def test_tampered_metadata_and_missing_files_are_refused() -> None:
         autolog.load_model(f"runs:/{run.info.run_id}/model")
     meta.write_bytes(original)
     (folder / "model.pkl").unlink()
-    with pytest.raises(autolog.ModelIntegrityError, match="missing"):
+    with pytest.raises(autolog.NotFoundError, match=r"model\.pkl' not found") as missing:
         autolog.load_model(f"runs:/{run.info.run_id}/model")
+    assert str(folder.resolve() / "model.pkl") in str(missing.value)  # where it was expected
 
 
 def test_a_file_without_recorded_hash_is_refused(tmp_path: Path) -> None:
@@ -138,7 +139,6 @@ def test_registry_versions_and_aliases() -> None:
 @pytest.mark.parametrize(
     "uri",
     [
-        "model",
         "runs:/",
         "runs:/abc",
         "models:/",
@@ -150,6 +150,14 @@ def test_registry_versions_and_aliases() -> None:
 def test_bad_model_uris(uri: str) -> None:
     with pytest.raises(autolog.InvalidInputError):
         autolog.load_model(uri)
+
+
+def test_a_local_folder_that_holds_no_model_is_not_found(tmp_path: Path) -> None:
+    # anything but runs:/ and models:/ is a folder on this machine (an exported model)
+    with pytest.raises(autolog.NotFoundError, match="model"):
+        autolog.load_model(str(tmp_path / "model"))
+    with pytest.raises(autolog.NotFoundError, match="model"):
+        autolog.load_model("model")
 
 
 def test_registering_something_that_is_not_a_model() -> None:

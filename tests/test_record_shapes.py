@@ -23,6 +23,7 @@ from autolog.entities import (
     Metric,
     ModelVersion,
     Param,
+    RegisteredModel,
     Run,
     RunData,
     RunInfo,
@@ -46,12 +47,20 @@ SAMPLES: dict[type, list[Any]] = {
     Param: [Param("lr", "0.1")],
     RunTag: [RunTag("team", "x")],
     FileInfo: [FileInfo("model/model.pkl", False, 12), FileInfo("model", True, None)],
-    ModelVersion: [ModelVersion("m", 2, "runs:/r1/model", "r1", 9, ("prod", "best"))],
+    ModelVersion: [
+        ModelVersion("m", 2, "runs:/r1/model", "r1", 9, ("prod", "best"), "the best", {"k": "v"}),
+        ModelVersion("m", 1, "runs:/r1/model", None, 0),
+    ],
+    RegisteredModel: [
+        RegisteredModel("m", 3, 4, "a model", {"team": "x"}, {"prod": 2}, 2),
+        RegisteredModel("m", 3, 3),
+    ],
     AccessToken: [AccessToken("ab12", "ci", "write", 4, "f" * 64)],
 }
 #: records that have no JSON form of their own, and why
 NO_JSON_FORM = {
     entities.MetricColumns: "a history travels as points or in the binary form (wire.py)",
+    entities.ModelInfo: "read from a model's verified metadata where it is loaded, never sent",
 }
 
 
@@ -87,6 +96,7 @@ FORMS: dict[type, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
     RunTag: _pair(RunTag, wire.tags_to_json),
     FileInfo: (wire.file_info_to_json, wire.file_info_from_json),
     ModelVersion: (wire.model_version_to_json, wire.model_version_from_json),
+    RegisteredModel: (wire.registered_model_to_json, wire.registered_model_from_json),
     AccessToken: (lambda token: wire.token_to_json(token, with_hash=True), wire.token_from_json),
 }
 #: the bytes a server of this version sends and a client of this version reads: the wire
@@ -199,6 +209,7 @@ def server_models() -> dict[type, list[tuple[Any, tuple[str, ...]]]]:
         RunTag: [(schemas.KeyValue, ())],
         FileInfo: [(schemas.FileInfo, ())],
         ModelVersion: [(schemas.ModelVersion, ())],
+        RegisteredModel: [(schemas.RegisteredModel, ())],
         AccessToken: [
             (schemas.TokenRecord, ()),
             (schemas.TokenCreate, ()),

@@ -851,7 +851,8 @@ def test_tokens_are_listed_without_secrets(secured: dict[str, Any]) -> None:
         "server", "token", "ls", "--backend-store-uri", secured["store"], cwd=secured["root"]
     )
     assert code == 0
-    assert [line.split()[:2] for line in out.splitlines()] == [
+    assert out.splitlines()[0].split() == ["name", "scope", "id", "created"]
+    assert [line.split()[:2] for line in out.splitlines()[1:]] == [
         ["read-bot", "read"],
         ["write-bot", "write"],
         ["admin-bot", "admin"],
@@ -879,6 +880,9 @@ def test_requests_need_a_valid_token_with_the_right_scope(secured: dict[str, Any
         )
     with _as(secured, "read") as reader:
         assert reader.get("/experiments").status_code == 200
+        # searches are reads, even where they are POSTed
+        assert reader.post("/runs/search", json={}).status_code == 200
+        assert reader.post("/registered-models/search", json={}).status_code == 200
         denied = _error(reader.post("/experiments", json={"name": "e"}), 403, "forbidden")
         assert "read" in denied["message"]
         assert "write" in denied["message"]

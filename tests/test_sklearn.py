@@ -84,11 +84,11 @@ def test_a_classifier_fit_records_params_scores_and_model() -> None:
     assert run.data.tags["autolog.estimator"] == "LogisticRegression"
     loaded = autolog.load_model(f"runs:/{run.info.run_id}/model")
     assert np.array_equal(loaded.predict_proba(X), proba)  # type: ignore[attr-defined]
-    assert _model_meta(run)["metadata"]["input_schema"] == {
-        "type": "ndarray",
-        "shape": [None, 6],
-        "dtype": "float64",
+    assert _model_meta(run)["signature"] == {
+        "inputs": {"type": "tensor", "shape": [-1, 6], "dtype": "float64"},
+        "outputs": {"type": "tensor", "shape": [-1], "dtype": str(y_pred.dtype)},
     }
+    assert _model_meta(run)["input_example"] == {"data": X[:5].tolist()}
     assert autolog.last_active_run() == run
     # sklearn's own helper fits (LabelBinarizer inside log_loss) are not the user's training
     assert len(_trainings()) == 1
@@ -110,7 +110,7 @@ def test_pandas_input_gives_a_column_schema() -> None:
     frame = pd.DataFrame(X, columns=[f"f {i}/x" for i in range(6)])
     frame["f 0/x"] = frame["f 0/x"].astype("float32")
     LogisticRegression().fit(frame, pd.Series(Y, name="target"))
-    schema = _model_meta(_only_run())["metadata"]["input_schema"]
+    schema = _model_meta(_only_run())["signature"]["inputs"]
     assert schema["type"] == "dataframe"
     assert schema["columns"][0] == {"name": "f 0/x", "dtype": "float32"}
     assert len(schema["columns"]) == 6
@@ -121,7 +121,7 @@ def test_sparse_input() -> None:
     LogisticRegression().fit(sparse.csr_matrix(X), Y)
     run = _only_run()
     assert "training_accuracy" in run.data.metrics
-    assert _model_meta(run)["metadata"]["input_schema"]["sparse_format"] == "csr"
+    assert _model_meta(run)["signature"]["inputs"]["sparse_format"] == "csr"
 
 
 def test_awkward_targets_never_crash() -> None:

@@ -32,6 +32,8 @@ from autolog.entities import Metric, Param, Run, RunStatus, RunTag
 from autolog.errors import (
     AutologError,
     InvalidInputError,
+    InvalidKeyError,
+    InvalidValueError,
     NotFoundError,
     ParamCollisionError,
     RunStateError,
@@ -41,6 +43,7 @@ from autolog.stores import Store
 from autolog.stores.base import RunCreation, RunWrites
 from autolog.stores.memory import MemoryStore
 from autolog.tracking import (
+    LIVENESS_TAGS,
     PRESUMED_KILLED_TAG,
     STALE_SECONDS,
     incomplete_model,
@@ -260,6 +263,8 @@ def test_search_run_page_refuses_a_bad_page(store: Store, offset: object, limit:
 
 
 def test_a_run_that_has_ended_takes_no_writes(store: Store) -> None:
+    # but tags and a new name: test_an_ended_run_takes_tags_and_a_new_name (a designed change;
+    # a tags-only batch was refused here before)
     run_id = new_run(store)
     store.log_batch(run_id, metrics=[Metric("m", 1.0, 0, T0)], params=[Param("p", "1")])
     store.record_model(run_id, "model", {"model/model.pkl": HASH_A})
@@ -267,7 +272,9 @@ def test_a_run_that_has_ended_takes_no_writes(store: Store) -> None:
     for write in (
         lambda: store.log_batch(run_id, metrics=[Metric("m", 2.0, 1, T0)]),
         lambda: store.log_batch(run_id, params=[Param("q", "2")]),
-        lambda: store.log_batch(run_id, tags=[RunTag("t", "x")]),
+        # tags travelling with a metric or a param are refused with them
+        lambda: store.log_batch(run_id, metrics=[Metric("m", 2.0, 1, T0)], tags=[RunTag("t", "x")]),
+        lambda: store.log_batch(run_id, params=[Param("q", "2")], tags=[RunTag("t", "x")]),
         lambda: store.record_artifact_hashes(run_id, {"f.txt": HASH_B}),
         lambda: store.record_model(run_id, "other", {"other/model.pkl": HASH_C}),
         lambda: store.update_run(run_id, RunStatus.FAILED, T0 + 6),
@@ -281,6 +288,107 @@ def test_a_run_that_has_ended_takes_no_writes(store: Store) -> None:
     assert (run.data.metrics, run.data.params, run.data.tags) == ({"m": 1.0}, {"p": "1"}, {})
     assert store.get_artifact_hashes(run_id) == {"model/model.pkl": HASH_A}
     assert store.get_model_files(run_id, "other") is None
+
+
+@pytest.mark.parametrize("status", [RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED])
+def test_an_ended_run_takes_tags_and_a_new_name(store: Store, status: RunStatus) -> None:
+    run_id = new_run(store, run_name="first", tags={"team": "a", "stale": "x"})
+    store.log_batch(run_id, metrics=[Metric("m", 1.0, 0, T0)], params=[Param("p", "1")])
+    store.update_run(run_id, status, T0 + 5)
+    before = store.get_run(run_id).info
+
+    store.log_batch(run_id, tags=[RunTag("team", "b"), RunTag("mlflow.note.content", "# why")])
+    store.delete_tag(run_id, "stale")
+    store.delete_tag(run_id, "stale")  # again (a retried request): no change
+    store.delete_tag(run_id, "never-set")
+    store.rename_run(run_id, "second")
+    store.rename_run(run_id, "second")  # the same name: no change
+
+    run = store.get_run(run_id)
+    assert run.info == before._replace(run_name="second")  # still ended, as it was
+    assert run.data.tags == {"team": "b", "mlflow.note.content": "# why"}
+    assert (run.data.metrics, run.data.params) == ({"m": 1.0}, {"p": "1"})
+    with pytest.raises(RunStateError, match=status.value):  # the rest stays refused
+        store.log_batch(run_id, metrics=[Metric("m", 2.0, 1, T0)])
+    with pytest.raises(RunStateError, match=status.value):
+        store.update_run(run_id, RunStatus.RUNNING, None)
+
+
+@pytest.mark.parametrize(
+    "key", [context.TAG_RUNNER, context.TAG_HEARTBEAT, PRESUMED_KILLED_TAG], ids=str
+)
+def test_an_ended_run_takes_no_tag_that_says_its_process_lives(store: Store, key: str) -> None:
+    assert key in LIVENESS_TAGS
+    run_id = new_run(store, tags={context.TAG_RUNNER: context.process_identity()})
+    store.update_run(run_id, RunStatus.KILLED, T0 + 5)  # killed by its owner: final
+    tags = store.get_run(run_id).data.tags
+    with pytest.raises(RunStateError, match="KILLED"):
+        store.log_batch(run_id, tags=[RunTag("fine", "1"), RunTag(key, str(T0 + 9))])
+    if key != PRESUMED_KILLED_TAG:
+        with pytest.raises(RunStateError, match="KILLED"):
+            store.delete_tag(run_id, key)
+    assert store.get_run(run_id).data.tags == tags  # the batch was refused whole
+    # had a presumption been set, the run would take writes and a new end again: it does not
+    with pytest.raises(RunStateError, match="KILLED"):
+        store.log_batch(run_id, metrics=[Metric("m", 1.0, 0, T0)])
+    with pytest.raises(RunStateError, match="KILLED"):
+        store.update_run(run_id, RunStatus.FINISHED, T0 + 6)
+
+
+def test_a_presumption_is_removed_by_the_owners_end_only(store: Store) -> None:
+    run_id = new_run(store, tags={PRESUMED_KILLED_TAG: str(T0)})
+    store.update_run(run_id, RunStatus.KILLED, T0 + 1)  # as older versions recorded a reaping
+    with pytest.raises(RunStateError, match="removed by autolog only"):
+        store.delete_tag(run_id, PRESUMED_KILLED_TAG)
+    store.log_batch(run_id, tags=[RunTag("team", "a")])
+    store.update_run(run_id, RunStatus.FINISHED, T0 + 5)  # its owner's end, taken
+    run = store.get_run(run_id)
+    assert (run.info.status, run.data.tags) == (RunStatus.FINISHED, {"team": "a"})
+
+
+def test_a_deleted_run_is_not_renamed_and_keeps_its_tags_once_ended(store: Store) -> None:
+    running = new_run(store, run_name="running", tags={"t": "1"})
+    ended = new_run(store, run_name="ended", tags={"t": "1"})
+    store.update_run(ended, RunStatus.FINISHED, T0 + 5)
+    for run_id in (running, ended):
+        store.delete_run(run_id)
+        with pytest.raises(RunStateError, match="deleted: restore it to rename it"):
+            store.rename_run(run_id, "new")
+    # a RUNNING run's owner still writes to it (its heartbeat is a tag), whoever deleted it
+    store.log_batch(running, tags=[RunTag("t", "2")])
+    store.delete_tag(running, "t")
+    for write in (
+        lambda: store.log_batch(ended, tags=[RunTag("t", "2")]),
+        lambda: store.delete_tag(ended, "t"),
+    ):
+        with pytest.raises(RunStateError, match="FINISHED and deleted: restore it"):
+            write()
+    assert [store.get_run(r).info.run_name for r in (running, ended)] == ["running", "ended"]
+    assert (store.get_run(running).data.tags, store.get_run(ended).data.tags) == ({}, {"t": "1"})
+    store.restore_run(ended)  # restored, it changes again
+    store.rename_run(ended, "back")
+    store.delete_tag(ended, "t")
+    assert (store.get_run(ended).info.run_name, store.get_run(ended).data.tags) == ("back", {})
+
+
+@pytest.mark.parametrize("name", ["", "   ", "a\x00b", "\ud800", None, 3])
+def test_a_run_name_is_checked_like_other_names(store: Store, name: object) -> None:
+    run_id = new_run(store, run_name="kept")
+    with pytest.raises(InvalidInputError, match="run name"):
+        store.rename_run(run_id, name)  # type: ignore[arg-type]
+    assert store.get_run(run_id).info.run_name == "kept"
+
+
+def test_renaming_or_untagging_what_is_not_there(store: Store) -> None:
+    run_id = new_run(store)
+    with pytest.raises(NotFoundError):
+        store.rename_run(uuid.uuid4().hex, "x")
+    with pytest.raises(NotFoundError):
+        store.delete_tag(uuid.uuid4().hex, "t")
+    with pytest.raises(InvalidKeyError):
+        store.delete_tag(run_id, "../t")
+    with pytest.raises(InvalidInputError):
+        store.delete_tag("a\x00b", "t")
 
 
 def test_a_run_a_reader_presumed_killed_takes_its_owners_writes_and_end(store: Store) -> None:
@@ -584,6 +692,29 @@ def test_the_owner_of_a_reaped_run_still_writes_and_its_end_replaces_killed(
         store.update_run(run_id, RunStatus.KILLED, T0 + 60)
 
 
+def test_a_run_read_as_killed_is_renamed_and_tagged_and_still_reaped(
+    store: MemoryStore, dead: str
+) -> None:
+    run_id = new_run(store, tags={context.TAG_RUNNER: dead, context.TAG_HEARTBEAT: str(T0)})
+    assert store.get_run(run_id).info.status is RunStatus.KILLED  # stored RUNNING
+    # a person names and tags what they see: stored as on any run, the run is still reaped
+    store.rename_run(run_id, "crashed")
+    store.log_batch(run_id, tags=[RunTag("cause", "oom")])
+    store.delete_tag(run_id, context.TAG_HEARTBEAT)
+    seen = store.get_run(run_id)
+    assert (seen.info.run_name, seen.info.status) == ("crashed", RunStatus.KILLED)
+    assert seen.data.tags["cause"] == "oom"
+    assert PRESUMED_KILLED_TAG in seen.data.tags
+    stored = store.engine.run(run_id)
+    assert stored is not None
+    assert stored.info.status is RunStatus.RUNNING  # nothing but the name and tags written
+    assert PRESUMED_KILLED_TAG not in stored.data.tags
+    # its owner, back, still writes and ends it
+    store.log_batch(run_id, metrics=[Metric("m", 1.0, 0, T0)])
+    store.update_run(run_id, RunStatus.FINISHED, T0 + 50)
+    assert store.get_run(run_id).info.status is RunStatus.FINISHED
+
+
 # --------------------------------------------------------------------------------------------
 # write_run: a run's writes in one unit of work, all of them or none
 # --------------------------------------------------------------------------------------------
@@ -715,3 +846,91 @@ def test_write_run_to_an_ended_run_writes_none_of_it_and_claims_no_batch_id(
         with pytest.raises(RunStateError, match="FINISHED"):
             store.write_run(run_id, writes)
         assert _everything(store, run_id) == before
+
+
+# --------------------------------------------------------------------------------------------
+# experiment tags, and the times only an import gives
+# --------------------------------------------------------------------------------------------
+
+
+def test_experiment_tags_follow_the_rules_of_run_tags(store: Store) -> None:
+    from autolog.errors import InvalidKeyError, InvalidValueError
+    from autolog.validation import MAX_VALUE_LENGTH
+
+    experiment_id = store.get_or_create_experiment("exp").experiment_id
+    for key in ("", "/abs", "a/../b", "bad\x00key", "k" * 251):
+        with pytest.raises(InvalidKeyError):
+            store.set_experiment_tag(experiment_id, key, "v")
+    with pytest.raises(InvalidKeyError):
+        store.delete_experiment_tag(experiment_id, "a//b")
+    for value in ("nul\x00", "x" * (MAX_VALUE_LENGTH + 1), 3):
+        with pytest.raises(InvalidValueError):
+            store.set_experiment_tag(experiment_id, "k", value)  # type: ignore[arg-type]
+    with pytest.raises(NotFoundError):
+        store.set_experiment_tag("987654", "k", "v")
+    with pytest.raises(NotFoundError):
+        store.delete_experiment_tag("987654", "k")
+    assert store.get_experiment(experiment_id).tags == {}
+
+
+def test_a_deleted_experiment_takes_no_tags_and_keeps_its_own(store: Store) -> None:
+    experiment_id = store.get_or_create_experiment("old").experiment_id
+    store.set_experiment_tag(experiment_id, "k", "v")
+    store.delete_experiment(experiment_id)
+    with pytest.raises(InvalidInputError, match="is deleted"):
+        store.set_experiment_tag(experiment_id, "k", "w")
+    with pytest.raises(InvalidInputError, match="is deleted"):
+        store.delete_experiment_tag(experiment_id, "k")
+    store.restore_experiment(experiment_id)
+    assert store.get_experiment(experiment_id).tags == {"k": "v"}
+
+
+def test_only_an_import_chooses_an_experiment_s_times_and_only_once(store: Store) -> None:
+    before = time.time_ns() // 1_000_000
+    now = store.get_or_create_experiment("now")
+    assert now.creation_time >= before  # no time given: now
+    imported = store.get_or_create_experiment("imported", creation_time=T0)
+    assert imported.creation_time == T0
+    assert store.get_or_create_experiment("imported", creation_time=T0 + 5).creation_time == T0
+    store.delete_experiment(imported.experiment_id, deleted_time=T0 + 1)
+    store.delete_experiment(imported.experiment_id, deleted_time=T0 + 2)  # deleted already
+    assert store.get_experiment(imported.experiment_id).deleted_time == T0 + 1
+    for bad in (-1, 2**63, "12", True):
+        with pytest.raises(InvalidInputError):
+            store.get_or_create_experiment("bad", creation_time=bad)  # type: ignore[arg-type]
+        with pytest.raises(InvalidInputError):
+            store.delete_experiment(now.experiment_id, deleted_time=bad)  # type: ignore[arg-type]
+    assert store.get_experiment_by_name("bad") is None
+    assert store.get_experiment(now.experiment_id).deleted_time is None
+
+
+# -------------------------------------------------------------------- a registry to tidy
+
+
+def test_registry_tags_and_descriptions_follow_the_rules_of_run_tags(store: Store) -> None:
+    """The service checks what a caller other than ``Client`` sends (a server's route): keys as
+    run tag keys, values strings of a storable size, descriptions text."""
+    register(store, "clf", logged_model(store))
+    with pytest.raises(InvalidValueError, match="values are strings"):
+        store.set_registered_model_tag("clf", "k", 7)  # type: ignore[arg-type]
+    with pytest.raises(InvalidValueError):
+        store.set_model_version_tag("clf", 1, "k", "x\x00y")
+    with pytest.raises(InvalidKeyError):
+        store.set_model_version_tag("clf", 1, "a//b", "v")
+    with pytest.raises(InvalidInputError, match="a description is text"):
+        store.update_registered_model("clf", 3)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="lone surrogate"):
+        store.update_model_version("clf", 1, "\ud800")
+    assert store.get_registered_model("clf").tags == {}
+    assert store.get_model_version("clf", 1).tags == {}
+
+
+def test_a_version_number_is_never_given_again_while_its_model_exists(store: Store) -> None:
+    source = logged_model(store)
+    for _ in range(3):
+        register(store, "clf", source)
+    store.delete_model_version("clf", 3)
+    store.delete_model_version("clf", 2)
+    assert register(store, "clf", source).version == 4
+    store.delete_registered_model("clf")
+    assert register(store, "clf", source).version == 1  # a new model under a free name

@@ -8,7 +8,7 @@ root.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from autolog.artifacts.local import LocalArtifactRepository
 from autolog.artifacts.remote import DownloadsFileByFile
 from autolog.entities import FileInfo
-from autolog.errors import InvalidURIError
+from autolog.errors import InvalidURIError, NotFoundError
 
 if TYPE_CHECKING:
     from autolog.stores.base import Store
@@ -28,6 +28,8 @@ __all__ = [
     "ServerSideRepository",
     "Upload",
     "artifact_repository",
+    "expected_at",
+    "listed",
     "local_or_remote",
     "served_by_store",
 ]
@@ -98,6 +100,29 @@ def artifact_repository(
         repository: ArtifactRepository = serve(run_id)
         return repository
     return local_or_remote(artifact_uri)
+
+
+def expected_at(repository: ArtifactRepository, path: str = "") -> str:
+    """Where ``path`` of the run's artifacts should be: a local path, else a URI."""
+    if isinstance(repository, LocalArtifactRepository):
+        return str(repository.resolve(path))
+    root = repository.artifact_uri.rstrip("/")
+    return f"{root}/{path}" if path else root
+
+
+def listed(
+    repository: ArtifactRepository, path: str, recorded: Mapping[str, str]
+) -> list[FileInfo]:
+    """``repository.list(path)``, unless it finds nothing where the store recorded files
+    (``recorded``: the run's artifact hashes at or under ``path``): then ``NotFoundError``
+    naming where they were expected. An empty table would read as "nothing was logged" when
+    the files were deleted, or their store moved without its artifact folder."""
+    files = repository.list(path or None)
+    inside = [name for name in recorded if name != path]  # a file lists nothing
+    if files or not inside:
+        return files
+    count = f"{len(inside)} recorded file{'s' if len(inside) != 1 else ''}"
+    raise NotFoundError(f"artifacts ({count})", expected_at(repository, path))
 
 
 def local_or_remote(artifact_uri: str) -> ServerSideRepository:

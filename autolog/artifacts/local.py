@@ -32,6 +32,7 @@ __all__ = [
     "copy_snapshot",
     "discard_snapshot",
     "discard_staged",
+    "missing",
     "sha256_file",
     "snapshot_file",
     "stage_file",
@@ -393,12 +394,14 @@ class LocalArtifactRepository:
         return False
 
     def read_bytes(self, path: str) -> bytes:
+        """The content of the file at ``path``; ``NotFoundError`` naming where it was expected
+        (a file deleted, a store moved without its artifacts)."""
         target = self.resolve(path)
         try:
             with _open_own(target, path, self.root) as stream:
                 return stream.read()
-        except (FileNotFoundError, IsADirectoryError):
-            raise NotFoundError("artifact", path) from None
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise missing(target) from None
 
     def list(self, path: str | None = None) -> list[FileInfo]:
         """Direct children of ``path`` (the root by default), sorted by path."""
@@ -431,7 +434,7 @@ class LocalArtifactRepository:
         relative = check_artifact_path(path)
         source = self.resolve(relative)
         if not source.exists():
-            raise NotFoundError("artifact", relative or "/")
+            raise missing(source)
         try:
             _real_folder(dst, create=True)
             name = source.name if relative else "artifacts"
@@ -464,6 +467,13 @@ class LocalArtifactRepository:
             except BaseException:
                 _unlink(tmp)
                 raise
+
+
+def missing(target: Path) -> NotFoundError:
+    """The error for an artifact that is not where its run's artifacts are: it names the place
+    (``artifact file '/.../model/model.pkl' not found``), which tells a file deleted, or a store
+    moved without its artifact folder, from a file that was changed."""
+    return NotFoundError("artifact file", str(target))
 
 
 def _open_own(target: Path, relative: str, root: Path) -> BinaryIO:

@@ -117,13 +117,13 @@ def server_info(request: Request) -> Response:
 
 @router.post("/experiments", response_model=schemas.Experiment, tags=["experiments"])
 def get_or_create_experiment(request: Request, body: schemas.ExperimentCreate) -> Response:
-    """The experiment called ``name``, created if there is none (so a retry is harmless)."""
+    """The experiment called ``name``, created if there is none (so a retry is harmless);
+    ``creation_time`` is for imports: the time another system created it."""
     name = check_text(body.name, "experiment name")
     if not name.strip():
         raise InvalidInputError(f"experiment names must be non-empty, not {name!r}")
-    return json_response(
-        wire.experiment_to_json(public_experiment(_store(request).get_or_create_experiment(name)))
-    )
+    found = _store(request).get_or_create_experiment(name, creation_time=body.creation_time)
+    return json_response(wire.experiment_to_json(public_experiment(found)))
 
 
 @router.get("/experiments", response_model=schemas.Experiments, tags=["experiments"])
@@ -158,9 +158,38 @@ def rename_experiment(
 
 
 @router.delete("/experiments/{experiment_id}", response_model=schemas.Empty, tags=["experiments"])
-def delete_experiment(request: Request, experiment_id: str) -> Response:
-    """Soft-delete the experiment: hidden with its runs until restored or purged (admin)."""
-    _store(request).delete_experiment(check_text(experiment_id, "experiment id"))
+def delete_experiment(
+    request: Request,
+    experiment_id: str,
+    deleted_time: Annotated[int | None, Query(ge=0, le=schemas.INT64_MAX)] = None,
+) -> Response:
+    """Soft-delete the experiment: hidden with its runs until restored or purged (admin);
+    ``deleted_time`` is for imports: the time another system deleted it."""
+    checked = check_text(experiment_id, "experiment id")
+    _store(request).delete_experiment(checked, deleted_time=deleted_time)
+    return json_response({})
+
+
+@router.put("/experiments/{experiment_id}/tags", response_model=schemas.Empty, tags=["experiments"])
+def set_experiment_tag(
+    request: Request, experiment_id: str, body: schemas.ExperimentTag
+) -> Response:
+    """Set a tag of the experiment itself (a key's value replaces the one before)."""
+    checked = check_text(experiment_id, "experiment id")
+    _store(request).set_experiment_tag(checked, body.key, body.value)
+    return json_response({})
+
+
+@router.delete(
+    "/experiments/{experiment_id}/tags", response_model=schemas.Empty, tags=["experiments"]
+)
+def delete_experiment_tag(
+    request: Request, experiment_id: str, key: Annotated[str, Query(min_length=1)]
+) -> Response:
+    """Remove the experiment's tag ``key`` (admin, as every delete); one it does not have is
+    no change."""
+    checked = check_text(experiment_id, "experiment id")
+    _store(request).delete_experiment_tag(checked, key)
     return json_response({})
 
 
@@ -239,8 +268,18 @@ def get_run(request: Request, run_id: str) -> Response:
 
 @router.patch("/runs/{run_id}", response_model=schemas.Empty, tags=["runs"])
 def update_run(request: Request, run_id: str, body: schemas.RunUpdate) -> Response:
-    """Set the run's status and end time (FINISHED, FAILED, KILLED; or RUNNING again)."""
-    _store(request).update_run(_check_run_id(run_id), RunStatus(body.status), body.end_time)
+    """Rename the run (``run_name``: whatever its state, unless it is deleted), set its
+    status and end time (FINISHED, FAILED, KILLED), or both: the name first, then the end."""
+    checked = _check_run_id(run_id)
+    if body.status is None and (body.run_name is None or body.end_time is not None):
+        raise InvalidInputError(
+            "a run update gives a run_name, a status (with an end_time or none), or both"
+        )
+    store = _store(request)
+    if body.run_name is not None:
+        store.rename_run(checked, check_text(body.run_name, "run name"))
+    if body.status is not None:
+        store.update_run(checked, RunStatus(body.status), body.end_time)
     return json_response({})
 
 
@@ -248,6 +287,16 @@ def update_run(request: Request, run_id: str, body: schemas.RunUpdate) -> Respon
 def delete_run(request: Request, run_id: str) -> Response:
     """Soft-delete the run: hidden from search until restored or purged (admin)."""
     _store(request).delete_run(_check_run_id(run_id))
+    return json_response({})
+
+
+@router.delete("/runs/{run_id}/tags", response_model=schemas.Empty, tags=["runs"])
+def delete_run_tag(
+    request: Request, run_id: str, key: Annotated[str, Query(min_length=1)]
+) -> Response:
+    """Remove the run's tag ``key`` (admin, as every delete), under the rules of setting one:
+    an ended run's too, not a deleted ended run's; one it does not have is no change."""
+    _store(request).delete_tag(_check_run_id(run_id), _check_key(key))
     return json_response({})
 
 
@@ -519,6 +568,111 @@ def set_model_alias(request: Request, body: schemas.ModelAliasSet) -> Response:
         check_text(body.name, "model name"), check_text(body.alias, "alias"), body.version
     )
     return json_response({})
+
+
+_NAME = Annotated[str, Query(min_length=1, max_length=500)]
+_VERSION = Annotated[int, Query(ge=schemas.INT64_MIN, le=schemas.INT64_MAX)]
+
+
+@router.delete("/model-versions", response_model=schemas.Empty, tags=["models"])
+def delete_model_version(request: Request, name: _NAME, version: _VERSION) -> Response:
+    """Delete the version with its aliases and tags (its number is not given again)."""
+    _store(request).delete_model_version(check_text(name, "model name"), version)
+    return json_response({})
+
+
+@router.delete("/registered-models", response_model=schemas.Empty, tags=["models"])
+def delete_registered_model(request: Request, name: _NAME) -> Response:
+    """Delete the model with every version, alias and tag; its name is free again."""
+    _store(request).delete_registered_model(check_text(name, "model name"))
+    return json_response({})
+
+
+@router.delete("/model-aliases", response_model=schemas.Empty, tags=["models"])
+def delete_model_alias(
+    request: Request, name: _NAME, alias: Annotated[str, Query(min_length=1, max_length=250)]
+) -> Response:
+    _store(request).delete_model_alias(check_text(name, "model name"), check_text(alias, "alias"))
+    return json_response({})
+
+
+@router.patch("/registered-models", response_model=schemas.Empty, tags=["models"])
+def update_registered_model(request: Request, body: schemas.RegisteredModelUpdate) -> Response:
+    """Set the description (when given; null or "": none), then rename (when new_name is
+    given): versions, aliases and tags follow the model."""
+    store, name = _store(request), check_text(body.name, "model name")
+    if "description" in body.model_fields_set:
+        description = body.description
+        store.update_registered_model(
+            name, None if description is None else check_text(description, "description")
+        )
+    if body.new_name is not None:
+        store.rename_registered_model(name, check_text(body.new_name, "model name"))
+    return json_response({})
+
+
+@router.patch("/model-versions", response_model=schemas.Empty, tags=["models"])
+def update_model_version(request: Request, body: schemas.ModelVersionUpdate) -> Response:
+    description = body.description
+    _store(request).update_model_version(
+        check_text(body.name, "model name"),
+        body.version,
+        None if description is None else check_text(description, "description"),
+    )
+    return json_response({})
+
+
+@router.put("/registered-model-tags", response_model=schemas.Empty, tags=["models"])
+def set_registered_model_tag(request: Request, body: schemas.RegisteredModelTagSet) -> Response:
+    _store(request).set_registered_model_tag(
+        check_text(body.name, "model name"), _check_key(body.key), check_text(body.value, "value")
+    )
+    return json_response({})
+
+
+@router.delete("/registered-model-tags", response_model=schemas.Empty, tags=["models"])
+def delete_registered_model_tag(request: Request, name: _NAME, key: str) -> Response:
+    _store(request).delete_registered_model_tag(check_text(name, "model name"), _check_key(key))
+    return json_response({})
+
+
+@router.put("/model-version-tags", response_model=schemas.Empty, tags=["models"])
+def set_model_version_tag(request: Request, body: schemas.ModelVersionTagSet) -> Response:
+    _store(request).set_model_version_tag(
+        check_text(body.name, "model name"),
+        body.version,
+        _check_key(body.key),
+        check_text(body.value, "value"),
+    )
+    return json_response({})
+
+
+@router.delete("/model-version-tags", response_model=schemas.Empty, tags=["models"])
+def delete_model_version_tag(
+    request: Request,
+    name: _NAME,
+    version: _VERSION,
+    key: str,
+) -> Response:
+    _store(request).delete_model_version_tag(
+        check_text(name, "model name"), version, _check_key(key)
+    )
+    return json_response({})
+
+
+@router.get("/registered-models/by-name", response_model=schemas.RegisteredModel, tags=["models"])
+def get_registered_model(request: Request, name: _NAME) -> Response:
+    found = _store(request).get_registered_model(check_text(name, "model name"))
+    return json_response(wire.registered_model_to_json(found))
+
+
+@router.post("/registered-models/search", response_model=schemas.RegisteredModels, tags=["models"])
+def search_registered_models(request: Request, body: schemas.RegisteredModelSearch) -> Response:
+    """Registered models whose name and tags match ``filter``, by name."""
+    found = _store(request).search_registered_models(
+        check_text(body.filter, "filter"), body.max_results
+    )
+    return json_response({"registered_models": [wire.registered_model_to_json(m) for m in found]})
 
 
 # -------------------------------------------------------------------------------------- tokens

@@ -34,6 +34,7 @@ __all__ = [
     "Experiment",
     "ExperimentCreate",
     "ExperimentRename",
+    "ExperimentTag",
     "Experiments",
     "FileInfo",
     "Hashes",
@@ -44,6 +45,13 @@ __all__ = [
     "ModelAliasSet",
     "ModelVersion",
     "ModelVersionCreate",
+    "ModelVersionTagSet",
+    "ModelVersionUpdate",
+    "RegisteredModel",
+    "RegisteredModelSearch",
+    "RegisteredModelTagSet",
+    "RegisteredModelUpdate",
+    "RegisteredModels",
     "Run",
     "RunCreate",
     "RunPage",
@@ -148,12 +156,16 @@ if TYPE_CHECKING:
     KeyValue = BaseModel
     FileInfo = BaseModel
     ModelVersion = BaseModel
+    RegisteredModel = BaseModel
     Token = BaseModel
     TokenRecord = BaseModel
 else:
     Experiment = _derive(
         entities.Experiment,
-        fields={"deleted_time": Field(description="set while the experiment is deleted")},
+        fields={
+            "deleted_time": Field(description="set while the experiment is deleted"),
+            "tags": Field(description="the experiment's own tags"),
+        },
     )
     RunInfo = _derive(
         entities.RunInfo, fields={"deleted_time": Field(description="set while the run is deleted")}
@@ -179,6 +191,13 @@ else:
     KeyValue = _derive(entities.Param, "KeyValue")
     FileInfo = _derive(entities.FileInfo)
     ModelVersion = _derive(entities.ModelVersion)
+    RegisteredModel = _derive(
+        entities.RegisteredModel,
+        fields={
+            "aliases": Field(description="alias -> the version it points at"),
+            "latest_version": Field(description="the highest version number; null: none"),
+        },
+    )
     Token = _derive(
         entities.AccessToken, "Token", exclude=("secret_hash",), annotations={"scope": Scope}
     )
@@ -215,6 +234,17 @@ class Experiments(BaseModel):
 
 class ExperimentCreate(_Closed):
     name: str = Field(min_length=1, max_length=500)
+    creation_time: Millis | None = Field(
+        default=None,
+        ge=0,
+        le=INT64_MAX,
+        description="for imports: when another system created it (default: now)",
+    )
+
+
+class ExperimentTag(_Closed):
+    key: str = Field(min_length=1, description="checked as run tags' keys are")
+    value: str
 
 
 class ExperimentRename(_Closed):
@@ -236,8 +266,11 @@ class RunCreate(_Closed):
 
 
 class RunUpdate(_Closed):
-    status: Status
+    """A new name (run_name), an end (status, with end_time), or both: one of them at least."""
+
+    status: Status | None = None
     end_time: Millis | None = Field(default=None, ge=0, le=INT64_MAX)
+    run_name: str | None = Field(default=None, min_length=1, max_length=500)
 
 
 class Comparison(_Closed):
@@ -345,3 +378,43 @@ class TokenCreate(_Closed):
     scope: Scope
     creation_time: Millis = Field(ge=0, le=INT64_MAX)
     secret_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class RegisteredModels(BaseModel):
+    registered_models: list[RegisteredModel]
+
+
+class RegisteredModelSearch(_Closed):
+    filter: str = Field(
+        default="",
+        max_length=10_000,
+        description="name = 'x', name LIKE 'x%', tags.k = 'v', joined by and",
+    )
+    max_results: int = Field(default=100, ge=1, le=INT64_MAX)
+
+
+class RegisteredModelUpdate(_Closed):
+    """A rename (new_name) or a new description (null or "": none), or both."""
+
+    name: str = Field(min_length=1, max_length=500)
+    new_name: str | None = Field(default=None, min_length=1, max_length=500)
+    description: str | None = Field(default=None, max_length=100_000)
+
+
+class ModelVersionUpdate(_Closed):
+    name: str = Field(min_length=1, max_length=500)
+    version: int = Field(ge=INT64_MIN, le=INT64_MAX)
+    description: str | None = Field(max_length=100_000)
+
+
+class RegisteredModelTagSet(_Closed):
+    name: str = Field(min_length=1, max_length=500)
+    key: str = Field(description="checked as every key is: a bad one is invalid_key")
+    value: str
+
+
+class ModelVersionTagSet(_Closed):
+    name: str = Field(min_length=1, max_length=500)
+    version: int = Field(ge=INT64_MIN, le=INT64_MAX)
+    key: str = Field(description="checked as every key is: a bad one is invalid_key")
+    value: str

@@ -42,7 +42,10 @@ _TOKEN_CACHE_SECONDS = 2.0
 
 
 # Searches are reads that take a body (a filter, an order): a read token may make them.
-_READ_POSTS = frozenset((f"{API_PREFIX}/runs/search", f"{API_PREFIX}/runs/search-page"))
+_READ_POSTS = frozenset(
+    f"{API_PREFIX}{path}"
+    for path in ("/runs/search", "/runs/search-page", "/registered-models/search")
+)
 
 
 def needed_scope(method: str, path: str) -> TokenScope:

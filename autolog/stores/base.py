@@ -14,6 +14,7 @@ from autolog.entities import (
     MetricColumns,
     ModelVersion,
     Param,
+    RegisteredModel,
     Run,
     RunPage,
     RunStatus,
@@ -21,12 +22,24 @@ from autolog.entities import (
 )
 from autolog.errors import InvalidURIError
 from autolog.stores.common import Lifecycle
+from autolog.stores.uris import absolute_uri, sqlite_path
 from autolog.stores.writes import RunCreation, RunWrites
 
 if TYPE_CHECKING:
     from autolog.search import Comparison, OrderBy
 
-__all__ = ["Lifecycle", "RunCreation", "RunWrites", "Store", "check_uri", "open_store"]
+# absolute_uri and sqlite_path live in stores.uris (the stores import them from there without
+# importing this module, which imports every store); they are part of this module's face too
+__all__ = [
+    "Lifecycle",
+    "RunCreation",
+    "RunWrites",
+    "Store",
+    "absolute_uri",
+    "check_uri",
+    "open_store",
+    "sqlite_path",
+]
 
 
 @runtime_checkable
@@ -41,8 +54,9 @@ class Store(Protocol):
 
     The rules behind those errors are ``autolog.tracking``'s, written once: every local store
     is a ``Tracking`` over an engine, and a tracking server runs one, so the REST store gives
-    the same answers. In short: a run that has ended takes no writes and its end does not
-    change again (a run presumed killed takes its owner's); a RUNNING run whose process is
+    the same answers. In short: a run that has ended takes no writes but tags and a new name,
+    and its end does not change again (a run presumed killed takes its owner's); a deleted
+    run takes no new name, nor tags once ended; a RUNNING run whose process is
     gone reads as KILLED; params do not change; a batch id is stored once; a model's files are
     ``record_model``'s, and a registered one is final; see ``docs/architecture.md``.
     """
@@ -50,8 +64,12 @@ class Store(Protocol):
     #: where experiments created by this store keep artifacts unless told otherwise
     artifact_root: str
 
-    def get_or_create_experiment(self, name: str) -> Experiment:
-        """The experiment called ``name``, created atomically (also across processes)."""
+    def get_or_create_experiment(
+        self, name: str, *, creation_time: int | None = None
+    ) -> Experiment:
+        """The experiment called ``name``, created atomically (also across processes).
+        ``creation_time`` is for imports only: the time another system created it, used where
+        it is created here (default: now)."""
         ...
 
     def get_experiment(self, experiment_id: str) -> Experiment: ...
@@ -66,10 +84,20 @@ class Store(Protocol):
         """Give the experiment a new name; a name another experiment has is an error."""
         ...
 
-    def delete_experiment(self, experiment_id: str) -> None:
+    def delete_experiment(self, experiment_id: str, *, deleted_time: int | None = None) -> None:
         """Soft-delete: the experiment and its runs are hidden (``list_experiments``,
         ``search_runs``) until restored or purged; its name stays taken, and
-        ``get_or_create_experiment`` refuses it. Deleting it again changes nothing."""
+        ``get_or_create_experiment`` refuses it. Deleting it again changes nothing.
+        ``deleted_time`` is for imports only: when another system deleted it (default: now)."""
+        ...
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        """Set a tag of the experiment itself (keys and values as run tags'); a deleted
+        experiment takes none (``InvalidInputError``)."""
+        ...
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Remove the experiment's tag; one it does not have is no change."""
         ...
 
     def restore_experiment(self, experiment_id: str) -> None: ...
@@ -94,6 +122,16 @@ class Store(Protocol):
 
     def update_run(self, run_id: str, status: RunStatus, end_time: int | None) -> None:
         """Set a RUNNING run's status (and end time); ``RunStateError`` once it has ended."""
+        ...
+
+    def rename_run(self, run_id: str, name: str) -> None:
+        """Give the run another name (non-empty text), whatever its state; a deleted run is
+        not renamed (``RunStateError``)."""
+        ...
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove the run's tag ``key`` under the rules of setting one (an ended run's too,
+        not a deleted ended run's); one it does not have is no change."""
         ...
 
     def get_run(self, run_id: str) -> Run: ...
@@ -231,6 +269,45 @@ class Store(Protocol):
         model name, then version; an unknown name has none."""
         ...
 
+    def get_registered_model(self, name: str) -> RegisteredModel: ...
+
+    def search_registered_models(
+        self, filter_string: str = "", max_results: int = 100
+    ) -> list[RegisteredModel]:
+        """Registered models matching ``filter_string`` (``autolog.model_search``), by name."""
+        ...
+
+    def delete_model_version(self, name: str, version: int) -> None:
+        """Remove the version with its aliases and tags; its number is not given again. A run
+        none of whose versions remain may be purged again."""
+        ...
+
+    def delete_registered_model(self, name: str) -> None:
+        """Remove the model with every version, alias and tag; its name is free again."""
+        ...
+
+    def delete_model_alias(self, name: str, alias: str) -> None: ...
+
+    def rename_registered_model(self, name: str, new_name: str) -> None:
+        """Versions, aliases and tags follow the model; a name another model has is an error."""
+        ...
+
+    def update_registered_model(self, name: str, description: str | None) -> None:
+        """Set the model's description ('' or None: none)."""
+        ...
+
+    def update_model_version(self, name: str, version: int, description: str | None) -> None: ...
+
+    def set_registered_model_tag(self, name: str, key: str, value: str) -> None: ...
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        """``NotFoundError`` if the model has no such tag."""
+        ...
+
+    def set_model_version_tag(self, name: str, version: int, key: str, value: str) -> None: ...
+
+    def delete_model_version_tag(self, name: str, version: int, key: str) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -241,8 +318,7 @@ def check_uri(uri: str) -> None:
     if scheme in ("memory", "http", "https") or scheme.startswith(("postgresql", "postgres")):
         return
     if scheme == "sqlite":
-        if parts.netloc not in ("", "localhost"):
-            raise InvalidURIError(uri, "SQLite URIs name a local file: sqlite:///abs/path.db")
+        sqlite_path(uri)
         return
     if scheme in ("file", "") or (len(scheme) == 1 and os.name == "nt"):
         if scheme == "file" and parts.netloc not in ("", "localhost"):
@@ -258,9 +334,12 @@ def check_uri(uri: str) -> None:
 def open_store(uri: str) -> Store:
     """The store for a tracking URI.
 
-    ``memory:`` (in-process, for tests), ``sqlite:///path.db``, ``file:///dir`` (or a plain
-    directory path), ``postgresql://user:pw@host/db``, ``http(s)://host:port`` (a tracking
-    server, see ``autolog server``).
+    ``memory:`` (in-process, for tests), ``sqlite:///relative.db`` or
+    ``sqlite:////absolute.db`` (see ``sqlite_path``), ``file:///absolute/dir``,
+    ``file:relative/dir`` or a plain directory path, ``postgresql://user:pw@host/db``,
+    ``http(s)://host:port`` (a tracking server, see ``autolog server``). A relative path is
+    taken against the working folder of this call (``stores.uris.absolute_uri`` fixes it
+    first).
     """
     scheme = urlsplit(uri).scheme.lower()
     if scheme == "memory":

@@ -30,6 +30,7 @@ from autolog.entities import (
     MetricColumns,
     ModelVersion,
     Param,
+    RegisteredModel,
     Run,
     RunInfo,
     RunPage,
@@ -86,6 +87,10 @@ class RunUnit(Protocol):
 
     def set_status(self, status: RunStatus, end_time: int | None) -> None: ...
 
+    def set_name(self, run_name: str) -> None:
+        """Give the run another name (the service checked it and the run's state)."""
+        ...
+
     def set_deleted(self, deleted_time: int | None) -> None: ...
 
     def add_hashes(self, hashes: Mapping[str, str]) -> None:
@@ -99,7 +104,8 @@ class RunUnit(Protocol):
 
     def register(self, name: str, source: str, creation_time: int) -> ModelVersion:
         """Register ``source`` (a model of this run) as the next version of ``name``, creating
-        the model name; numbers count from 1 per name, never reused."""
+        the model; numbers count from 1 per model, never reused while it exists (a deleted
+        version's number neither)."""
         ...
 
 
@@ -130,12 +136,18 @@ class Engine(Protocol):
         ...
 
     def set_experiment(self, experiment: Experiment) -> bool:
-        """Store the experiment's name and deleted time; False (and nothing changed) if another
-        experiment has the name."""
+        """Store the experiment's name and deleted time (not its tags); False (and nothing
+        changed) if another experiment has the name."""
+        ...
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str | None) -> None:
+        """Set the experiment's tag ``key`` to ``value`` (None: remove it), one key at a time
+        so that writers of different keys never undo each other; nothing where there is no
+        such experiment."""
         ...
 
     def drop_experiment(self, experiment_id: str) -> None:
-        """Remove the experiment and every run in it, for good."""
+        """Remove the experiment, its tags and every run in it, for good."""
         ...
 
     # runs
@@ -199,6 +211,44 @@ class Engine(Protocol):
     def alias_version(self, name: str, alias: str) -> int | None: ...
 
     def set_alias(self, name: str, alias: str, version: int) -> None: ...
+
+    def drop_alias(self, name: str, alias: str) -> bool:
+        """False if the model has no such alias."""
+        ...
+
+    def registered_model(self, name: str) -> RegisteredModel | None:
+        """The model with its tags, aliases and latest version; None if there is none."""
+        ...
+
+    def registered_models(self) -> list[RegisteredModel]:
+        """Every registered model (as ``registered_model``), by name."""
+        ...
+
+    def drop_model_version(self, name: str, version: int, update_time: int) -> None:
+        """Remove the version with its aliases and tags; its number is never given again
+        while the model exists."""
+        ...
+
+    def drop_registered_model(self, name: str) -> None:
+        """Remove the model with every version, alias and tag; the name is free again."""
+        ...
+
+    def rename_model(self, name: str, new_name: str, update_time: int) -> bool:
+        """Move the model, its versions, aliases and tags to ``new_name``; False (and nothing
+        changed) if a model has that name already."""
+        ...
+
+    def describe_model(
+        self, name: str, version: int | None, description: str | None, update_time: int
+    ) -> None:
+        """Set the description of the model (``version`` None) or of one of its versions."""
+        ...
+
+    def tag_model(
+        self, name: str, version: int | None, key: str, value: str | None, update_time: int
+    ) -> None:
+        """Set (``value`` None: remove) a tag of the model or of one of its versions."""
+        ...
 
     # access tokens
     def add_token(self, token: AccessToken) -> bool:

@@ -22,7 +22,9 @@ Layout under the root directory of the tracking URI::
         models.json                     {model path: {file path: SHA-256}}, what log_model made
         registered/<model path>         the model at that path is registered (written before
                                         its first version)
+    .registry/<model>/model.json        the model's name, times, description and tags
     .registry/<model>/versions/<n>.json model version n, claimed once (hard link)
+    .registry/<model>/deleted/<n>.json  version n, deleted (its number is not given again)
     .registry/<model>/aliases/<alias>.json
     .tokens/<token_id>.json             a tracking server's access token (its secret's hash)
     .tokens/.names/<name>               token name -> token id, claimed once (hard link)
@@ -45,7 +47,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 try:
@@ -59,6 +61,7 @@ from autolog.entities import (
     Metric,
     MetricColumns,
     ModelVersion,
+    RegisteredModel,
     Run,
     RunData,
     RunPage,
@@ -99,11 +102,23 @@ from autolog.stores.file_records import (
     is_run_id,
     is_token_id,
     load_info,
+    model_json,
+    read_model,
     read_version,
     token_from,
+    version_json,
     version_numbers,
 )
-from autolog.stores.file_run import HASHES, INTEGRITY, MODELS, REGISTRY, FileRunUnit, all_versions
+from autolog.stores.file_run import (
+    DELETED,
+    HASHES,
+    INTEGRITY,
+    MODEL_RECORD,
+    MODELS,
+    REGISTRY,
+    FileRunUnit,
+    all_versions,
+)
 from autolog.tracking import Tracking
 
 __all__ = ["FileEngine", "FileStore"]
@@ -133,6 +148,8 @@ class FileEngine:
             raise store_error(exc) from exc
         self._root = root
         self.artifact_root = root.as_uri()
+        #: artifact locations under the root are kept relative to it (``stores.locations``)
+        self.home = root
         # Orders this process's writes; other processes are kept apart by the file system.
         self._lock = fork_safe_lock(self)
         self._run_dirs: dict[str, Path] = {}  # runs never move, so where one lives is cached
@@ -340,9 +357,23 @@ class FileEngine:
             return experiment
         return None
 
+    @contextlib.contextmanager
+    def _experiment_locked(self, experiment_id: str) -> Iterator[None]:
+        """Hold this process's lock and the experiment folder's ``.lock`` (against other
+        processes): its record is read, changed and written back whole."""
+        with self._lock:
+            taken: list[Path] = []
+            try:
+                if (self._root / experiment_id).is_dir():
+                    self._flock(self._root / experiment_id, taken)
+                yield
+            finally:
+                for locked in taken:
+                    self._unflock(locked)
+
     @guarded
     def set_experiment(self, experiment: Experiment) -> bool:
-        with self._lock:
+        with self._experiment_locked(experiment.experiment_id):
             stored = self._load_experiment(experiment.experiment_id)
             if stored is None:
                 return True  # purged meanwhile: nothing left to change
@@ -359,6 +390,22 @@ class FileEngine:
             if renamed:
                 unlink_quietly(names / encode_name(stored.name))
             return True
+
+    @guarded
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str | None) -> None:
+        if not is_id(experiment_id):
+            return
+        with self._experiment_locked(experiment_id):
+            stored = self._load_experiment(experiment_id)
+            if stored is None:
+                return
+            tags = {k: v for k, v in stored.tags.items() if k != key}
+            if value is not None:
+                tags[key] = value
+            path = self._root / experiment_id / _EXPERIMENT
+            write_atomic(
+                path, dump_json(experiment_json(stored._replace(tags=tags))), sync_dir=True
+            )
 
     @guarded
     def drop_experiment(self, experiment_id: str) -> None:
@@ -517,28 +564,31 @@ class FileEngine:
         if found is None:
             return None
         names = tuple(sorted(a for a, v in aliases(folder / "aliases") if v == found.version))
-        return found._replace(aliases=names)
+        return found._replace(name=name, aliases=names)
+
+    def _model_names(self) -> list[str]:
+        """The name of every registered model (a long one's folder is named by its hash)."""
+        try:
+            folders = [f for f in (self._root / REGISTRY).iterdir() if f.name[:1] != "."]
+        except FileNotFoundError:
+            return []
+        names = []
+        for folder in folders:
+            record = read_model(folder / MODEL_RECORD)
+            numbers = sorted(version_numbers(folder / "versions"))
+            first = read_version(folder / "versions" / f"{numbers[0]}.json") if numbers else None
+            name = record.name if record is not None else None if first is None else first.name
+            if name is not None:
+                names.append(name)
+        return sorted(names)
 
     @guarded
     def model_versions(self, name: str | None) -> list[ModelVersion]:
-        if name is not None:
-            folders = [self._model_dir(name)]
-        else:
-            try:
-                folders = [f for f in (self._root / REGISTRY).iterdir() if f.name[:1] != "."]
-            except FileNotFoundError:
-                return []
         versions = []
-        for folder in folders:
-            numbers = sorted(version_numbers(folder / "versions"))
-            if not numbers:
-                continue
-            # the name as registered: a long one's folder is named by its hash
-            first = read_version(folder / "versions" / f"{numbers[0]}.json")
-            model = name if first is None else first.name
-            if model is not None:
-                found = (self.model_version(model, n) for n in numbers)
-                versions += [v for v in found if v is not None]
+        for model in self._model_names() if name is None else [name]:
+            numbers = sorted(version_numbers(self._model_dir(model) / "versions"))
+            found = (self.model_version(model, n) for n in numbers)
+            versions += [v for v in found if v is not None]
         return sorted(versions, key=lambda v: (v.name, v.version))
 
     @guarded
@@ -561,6 +611,131 @@ class FileEngine:
             ensure_dir(folder)
             record = {"alias": alias, "version": version}
             write_atomic(folder / f"{encode_name(alias)}.json", dump_json(record), sync_dir=True)
+
+    @guarded
+    def drop_alias(self, name: str, alias: str) -> bool:
+        with self._lock:
+            if self.alias_version(name, alias) is None:
+                return False
+            unlink_quietly(self._model_dir(name) / "aliases" / f"{encode_name(alias)}.json")
+            return True
+
+    @guarded
+    def registered_model(self, name: str) -> RegisteredModel | None:
+        folder = self._model_dir(name)
+        numbers = sorted(version_numbers(folder / "versions"))
+        versions = [read_version(folder / "versions" / f"{n}.json") for n in numbers]
+        record = read_model(folder / MODEL_RECORD)
+        if record is None:  # registered by a version that kept no record of its model
+            first = next((v for v in versions if v is not None), None)
+            if first is None:
+                return None
+            record = RegisteredModel(name, first.creation_time, first.creation_time)
+        # a registration touches no model.json: the newest version's time is an update
+        updated = max([record.last_updated_time, *(v.creation_time for v in versions if v)])
+        pointed = {a: v for a, v in sorted(aliases(folder / "aliases")) if v in numbers}
+        return record._replace(
+            name=name,
+            last_updated_time=updated,
+            aliases=pointed,
+            latest_version=numbers[-1] if numbers else None,
+        )
+
+    @guarded
+    def registered_models(self) -> list[RegisteredModel]:
+        found = (self.registered_model(name) for name in self._model_names())
+        return [model for model in found if model is not None]
+
+    def _save_model(self, model: RegisteredModel) -> None:
+        path = self._model_dir(model.name) / MODEL_RECORD
+        write_atomic(path, dump_json(model_json(model)), sync_dir=True)
+
+    def _touch(
+        self,
+        name: str,
+        update_time: int,
+        change: Callable[[RegisteredModel], RegisteredModel] = lambda model: model,
+    ) -> None:
+        found = self.registered_model(name)
+        if found is not None:
+            self._save_model(change(found._replace(last_updated_time=update_time)))
+
+    def _save_version(
+        self, model: str, version: int, change: Callable[[ModelVersion], ModelVersion]
+    ) -> None:
+        path = self._model_dir(model) / "versions" / f"{version}.json"
+        found = read_version(path)
+        if found is not None:
+            write_atomic(path, dump_json(version_json(change(found))), sync_dir=True)
+
+    @guarded
+    def drop_model_version(self, name: str, version: int, update_time: int) -> None:
+        with self._lock:
+            folder = self._model_dir(name)
+            found = read_version(folder / "versions" / f"{version}.json")
+            if found is None:
+                return
+            # its number is kept first (a registration counts it), then the version goes
+            ensure_dir(folder / DELETED)
+            publish_exclusive(folder / DELETED / f"{version}.json", dump_json(version_json(found)))
+            for alias, number in list(aliases(folder / "aliases")):
+                if number == version:
+                    unlink_quietly(folder / "aliases" / f"{encode_name(alias)}.json")
+            self._touch(name, update_time)
+            unlink_quietly(folder / "versions" / f"{version}.json")
+            fsync_dir(folder / "versions")
+
+    @guarded
+    def drop_registered_model(self, name: str) -> None:
+        with self._lock:
+            gone = self._root / REGISTRY / f".gone-{os.getpid()}-{time.time_ns()}"
+            try:
+                os.rename(self._model_dir(name), gone)  # one step: readers see it or nothing
+            except FileNotFoundError:
+                return
+            _remove_tree(gone)
+
+    @guarded
+    def rename_model(self, name: str, new_name: str, update_time: int) -> bool:
+        with self._lock:
+            if self.registered_model(new_name) is not None:
+                return False
+            found = self.registered_model(name)
+            if found is None:
+                return True
+            target = self._model_dir(new_name)
+            _remove_tree(target)  # what a model of that name left (aliases), if anything
+            os.rename(self._model_dir(name), target)
+            self._save_model(found._replace(name=new_name, last_updated_time=update_time))
+            for number in version_numbers(target / "versions"):
+                self._save_version(new_name, number, lambda v: v._replace(name=new_name))
+            return True
+
+    @guarded
+    def describe_model(
+        self, name: str, version: int | None, description: str | None, update_time: int
+    ) -> None:
+        with self._lock:
+            if version is None:
+                self._touch(name, update_time, lambda m: m._replace(description=description))
+                return
+            self._save_version(name, version, lambda v: v._replace(description=description))
+            self._touch(name, update_time)
+
+    @guarded
+    def tag_model(
+        self, name: str, version: int | None, key: str, value: str | None, update_time: int
+    ) -> None:
+        def retag(tags: Mapping[str, str]) -> dict[str, str]:
+            kept = {k: v for k, v in tags.items() if k != key}
+            return kept if value is None else {**kept, key: value}
+
+        with self._lock:
+            if version is None:
+                self._touch(name, update_time, lambda m: m._replace(tags=retag(m.tags)))
+                return
+            self._save_version(name, version, lambda v: v._replace(tags=retag(v.tags)))
+            self._touch(name, update_time)
 
     # ---------------------------------------------------------------------------- access tokens
 

@@ -12,7 +12,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from autolog.entities import AccessToken, Experiment, ModelVersion, RunInfo, RunStatus
+from autolog.entities import (
+    AccessToken,
+    Experiment,
+    ModelVersion,
+    RegisteredModel,
+    RunInfo,
+    RunStatus,
+)
 from autolog.errors import StoreError
 from autolog.stores.file_io import read_json
 
@@ -25,6 +32,8 @@ __all__ = [
     "is_run_id",
     "is_token_id",
     "load_info",
+    "model_json",
+    "read_model",
     "read_version",
     "token_from",
     "version_json",
@@ -79,6 +88,7 @@ def experiment_from(data: Mapping[str, Any], path: Path) -> Experiment:
             str(data["artifact_location"]),
             int(data["creation_time"]),
             _optional_int(data.get("deleted_time")),
+            _tags(data.get("tags")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise _malformed(path, exc) from exc
@@ -93,7 +103,20 @@ def experiment_json(experiment: Experiment) -> dict[str, Any]:
     }
     if experiment.deleted_time is not None:
         record["deleted_time"] = experiment.deleted_time
+    if experiment.tags:
+        record["tags"] = dict(experiment.tags)
     return record
+
+
+def _tags(data: object) -> dict[str, str]:
+    """An experiment's tags (none in records written before experiments had tags)."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise TypeError(f"tags are an object of strings, not {data!r}")
+    return dict(data)
 
 
 # ------------------------------------------------------------------------------------- runs
@@ -141,13 +164,66 @@ def load_info(folder: Path) -> RunInfo | None:
 
 
 def version_json(version: ModelVersion) -> dict[str, Any]:
-    return {
+    record: dict[str, Any] = {
         "name": version.name,
         "version": version.version,
         "source": version.source,
         "run_id": version.run_id,
         "creation_time": version.creation_time,
     }
+    if version.description is not None:
+        record["description"] = version.description
+    if version.tags:
+        record["tags"] = dict(version.tags)
+    return record
+
+
+def model_json(model: RegisteredModel) -> dict[str, Any]:
+    """A registered model's ``model.json``: what its versions do not say (aliases and the
+    latest version are read from their files)."""
+    record: dict[str, Any] = {
+        "name": model.name,
+        "creation_time": model.creation_time,
+        "last_updated_time": model.last_updated_time,
+        "tags": dict(model.tags),
+    }
+    if model.description is not None:
+        record["description"] = model.description
+    return record
+
+
+def read_model(path: Path) -> RegisteredModel | None:
+    """The model recorded in ``path`` (without aliases and latest version); None if none."""
+    data = read_json(path, settle=True)
+    if data is None:
+        return None
+    try:
+        return RegisteredModel(
+            str(data["name"]),
+            int(data["creation_time"]),
+            int(data["last_updated_time"]),
+            _optional_str(data.get("description")),
+            _string_map(data.get("tags")),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _malformed(path, exc) from exc
+
+
+def _optional_str(value: object) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"expected a string, not {value!r}")
+    return value
+
+
+def _string_map(data: object) -> dict[str, str]:
+    """Tags of a registered model or version (none in records written before they had)."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise TypeError(f"tags are an object of strings, not {data!r}")
+    return dict(data)
 
 
 def read_version(path: Path) -> ModelVersion | None:
@@ -162,6 +238,8 @@ def read_version(path: Path) -> ModelVersion | None:
             str(data["source"]),
             None if data["run_id"] is None else str(data["run_id"]),
             int(data["creation_time"]),
+            description=_optional_str(data.get("description")),
+            tags=_string_map(data.get("tags")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise _malformed(path, exc) from exc

@@ -26,7 +26,15 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from autolog.entities import Metric, ModelVersion, Param, RunInfo, RunStatus, RunTag
+from autolog.entities import (
+    Metric,
+    ModelVersion,
+    Param,
+    RegisteredModel,
+    RunInfo,
+    RunStatus,
+    RunTag,
+)
 from autolog.errors import StoreError
 from autolog.stores.file_io import (
     O_BINARY,
@@ -59,6 +67,7 @@ from autolog.stores.file_records import (
     info_json,
     is_run_id,
     load_info,
+    model_json,
     read_version,
     version_json,
     version_numbers,
@@ -66,9 +75,11 @@ from autolog.stores.file_records import (
 
 __all__ = [
     "BATCHES",
+    "DELETED",
     "HASHES",
     "INTEGRITY",
     "MODELS",
+    "MODEL_RECORD",
     "REGISTERED",
     "REGISTRY",
     "FileRunUnit",
@@ -84,6 +95,10 @@ HASHES = "hashes.json"
 MODELS = "models.json"
 REGISTERED = "registered"
 REGISTRY = ".registry"
+#: in a registered model's folder: its record (name, times, description, tags)
+MODEL_RECORD = "model.json"
+#: in a registered model's folder: <n>.json for each deleted version (numbers never reused)
+DELETED = "deleted"
 # Seconds a unit spends at most on the params/ and tags/ files that show the journal: a file
 # costs 0.03-0.8 ms here, and the next batch (a second's values) waits for this one to end.
 _VIEW_SECONDS = 0.05
@@ -236,6 +251,12 @@ class FileRunUnit:
         self._ended = self._info.status is not RunStatus.RUNNING
 
     @guarded
+    def set_name(self, run_name: str) -> None:
+        info = self._require_run()
+        self._info = info._replace(run_name=run_name)
+        self._info_changed = True
+
+    @guarded
     def set_deleted(self, deleted_time: int | None) -> None:
         info = self._require_run()
         self._info = info._replace(deleted_time=deleted_time)
@@ -264,9 +285,19 @@ class FileRunUnit:
             ensure_dir(mark.parent)
             write_atomic(mark, source.encode("utf-8", "surrogatepass"), sync_dir=True)
             self._undo.append(functools.partial(unlink_quietly, mark))
-        folder = self._root / REGISTRY / encode_name(name) / "versions"
+        model = self._root / REGISTRY / encode_name(name)
+        folder = model / "versions"
         ensure_dir(folder)
-        number = max(version_numbers(folder), default=0) + 1
+        record = model / MODEL_RECORD
+        numbers = [*version_numbers(folder), *version_numbers(model / DELETED)]
+        if not record.exists():
+            first = read_version(folder / f"{min(numbers)}.json") if numbers else None
+            created = creation_time if first is None else first.creation_time
+            new = RegisteredModel(name, created, created)
+            if publish_exclusive(record, dump_json(model_json(new))):
+                self._undo.append(functools.partial(unlink_quietly, record))
+        # a deleted version's number is not given again
+        number = max(numbers, default=0) + 1
         while True:
             version = ModelVersion(name, number, source, self._run_id, creation_time)
             path = folder / f"{number}.json"
@@ -343,10 +374,13 @@ class FileRunUnit:
             self._undo.append(_rewrite(folder / MODELS, dump_json(models)))
 
     def _show(self, folder: Path) -> None:
-        """Bring the files that show the journal up to date: all of it when the run ends."""
+        """Bring the files that show the journal up to date: all of it when the run ends, and
+        for a tag changed on an ended run (no later write would catch the files up)."""
+        info = self._info
+        done = self._ended or (info is not None and info.status is not RunStatus.RUNNING)
         try:
             journal = self._journals.current(folder)
-            update_view(folder, journal, None if self._ended else _VIEW_SECONDS)
+            update_view(folder, journal, None if done else _VIEW_SECONDS)
         except OSError as exc:
             # The unit is stored: failing it now would have its sender store it again. The
             # files are caught up by the run's next write or its end.

@@ -16,6 +16,7 @@ from autolog.entities import (
     MetricColumns,
     ModelVersion,
     Param,
+    RegisteredModel,
     Run,
     RunData,
     RunInfo,
@@ -109,7 +110,7 @@ class _Unit:
         return dict(self._existing().models)
 
     def registered_as(self, source: str) -> ModelVersion | None:
-        found = [v for vs in self._engine._versions.values() for v in vs if v.source == source]
+        found = [v for v in self._engine.all_versions() if v.source == source]
         return min(found, key=lambda v: (v.name, v.version), default=None)
 
     def _forget(self, run_id: str) -> None:
@@ -173,6 +174,11 @@ class _Unit:
         self._keep_info(record)
         record.info = record.info._replace(status=status, end_time=end_time)
 
+    def set_name(self, run_name: str) -> None:
+        record = self._existing()
+        self._keep_info(record)
+        record.info = record.info._replace(run_name=run_name)
+
     def set_deleted(self, deleted_time: int | None) -> None:
         record = self._existing()
         self._keep_info(record)
@@ -191,11 +197,63 @@ class _Unit:
         record.models = {**models, path: dict(files)}
 
     def register(self, name: str, source: str, creation_time: int) -> ModelVersion:
-        versions = self._engine._versions.setdefault(name, [])
-        version = ModelVersion(name, len(versions) + 1, source, self._run_id, creation_time)
-        versions.append(version)
-        self._undo.append(lambda: versions.remove(version))
+        models = self._engine._models
+        model = models.get(name)
+        if model is None:
+            model = models[name] = _ModelRecord(creation_time)
+
+            def forget() -> None:
+                models.pop(name, None)
+
+            self._undo.append(forget)
+        else:
+            before = (model.last_number, model.updated)
+
+            def restore() -> None:
+                model.versions.pop(before[0] + 1, None)
+                model.last_number, model.updated = before
+
+            self._undo.append(restore)
+        model.last_number += 1
+        model.updated = creation_time
+        version = ModelVersion(name, model.last_number, source, self._run_id, creation_time)
+        model.versions[version.version] = version
         return version
+
+
+class _ModelRecord:
+    """A registered model: its versions by number (without aliases), aliases, and the
+    highest number ever given (a deleted version's is not given again)."""
+
+    __slots__ = (
+        "aliases",
+        "creation_time",
+        "description",
+        "last_number",
+        "tags",
+        "updated",
+        "versions",
+    )
+
+    def __init__(self, creation_time: int) -> None:
+        self.creation_time = creation_time
+        self.updated = creation_time
+        self.description: str | None = None
+        self.tags: dict[str, str] = {}
+        self.aliases: dict[str, int] = {}
+        self.last_number = 0
+        self.versions: dict[int, ModelVersion] = {}
+
+    def entity(self, name: str) -> RegisteredModel:
+        return RegisteredModel(
+            name,
+            self.creation_time,
+            self.updated,
+            self.description,
+            dict(self.tags),
+            dict(sorted(self.aliases.items())),
+            max(self.versions, default=None),
+        )
 
 
 class MemoryEngine:
@@ -208,8 +266,7 @@ class MemoryEngine:
         self._experiments: dict[str, Experiment] = {}
         self._runs: dict[str, _RunRecord] = {}
         self._hashes: dict[str, dict[str, str]] = {}
-        self._versions: dict[str, list[ModelVersion]] = {}
-        self._aliases: dict[str, dict[str, int]] = {}
+        self._models: dict[str, _ModelRecord] = {}
         self._tokens: dict[str, AccessToken] = {}
 
     def __repr__(self) -> str:
@@ -260,6 +317,16 @@ class MemoryEngine:
                 name=experiment.name, deleted_time=experiment.deleted_time
             )
             return True
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str | None) -> None:
+        with self._lock:
+            stored = self._experiments.get(experiment_id)
+            if stored is None:
+                return
+            tags = {k: v for k, v in stored.tags.items() if k != key}
+            if value is not None:
+                tags[key] = value
+            self._experiments[experiment_id] = stored._replace(tags=tags)
 
     def drop_experiment(self, experiment_id: str) -> None:
         with self._lock:
@@ -346,37 +413,103 @@ class MemoryEngine:
             return None if found is None else dict(found)
 
     # model registry
+    def all_versions(self) -> list[ModelVersion]:
+        """Every version of every model, without aliases."""
+        with self._lock:
+            return [v for model in self._models.values() for v in model.versions.values()]
+
     def model_version(self, name: str, version: int) -> ModelVersion | None:
         with self._lock:
-            versions = self._versions.get(name, [])
-            if not 1 <= version <= len(versions):
+            model = self._models.get(name)
+            found = None if model is None else model.versions.get(version)
+            if model is None or found is None:
                 return None
-            aliases = tuple(
-                sorted(a for a, v in self._aliases.get(name, {}).items() if v == version)
-            )
-            return versions[version - 1]._replace(aliases=aliases)
+            aliases = tuple(sorted(a for a, v in model.aliases.items() if v == version))
+            return found._replace(aliases=aliases)
 
     def model_versions(self, name: str | None) -> list[ModelVersion]:
         with self._lock:
-            names = sorted(self._versions) if name is None else [name]
+            names = sorted(self._models) if name is None else [name]
             found = (
-                self.model_version(each, version.version)
+                self.model_version(each, number)
                 for each in names
-                for version in self._versions.get(each, ())
+                for number in sorted(self._models[each].versions if each in self._models else ())
             )
             return [version for version in found if version is not None]
 
     def versions_of_run(self, run_id: str) -> list[ModelVersion]:
         with self._lock:
-            return [v for vs in self._versions.values() for v in vs if v.run_id == run_id]
+            return [v for v in self.all_versions() if v.run_id == run_id]
 
     def alias_version(self, name: str, alias: str) -> int | None:
         with self._lock:
-            return self._aliases.get(name, {}).get(alias)
+            model = self._models.get(name)
+            return None if model is None else model.aliases.get(alias)
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
         with self._lock:
-            self._aliases.setdefault(name, {})[alias] = version
+            self._models[name].aliases[alias] = version
+
+    def drop_alias(self, name: str, alias: str) -> bool:
+        with self._lock:
+            model = self._models.get(name)
+            return model is not None and model.aliases.pop(alias, None) is not None
+
+    def registered_model(self, name: str) -> RegisteredModel | None:
+        with self._lock:
+            model = self._models.get(name)
+            return None if model is None else model.entity(name)
+
+    def registered_models(self) -> list[RegisteredModel]:
+        with self._lock:
+            return [self._models[name].entity(name) for name in sorted(self._models)]
+
+    def drop_model_version(self, name: str, version: int, update_time: int) -> None:
+        with self._lock:
+            model = self._models[name]
+            model.versions.pop(version, None)
+            model.aliases = {a: v for a, v in model.aliases.items() if v != version}
+            model.updated = update_time
+
+    def drop_registered_model(self, name: str) -> None:
+        with self._lock:
+            self._models.pop(name, None)
+
+    def rename_model(self, name: str, new_name: str, update_time: int) -> bool:
+        with self._lock:
+            if new_name in self._models:
+                return False
+            model = self._models[new_name] = self._models.pop(name)
+            model.versions = {n: v._replace(name=new_name) for n, v in model.versions.items()}
+            model.updated = update_time
+            return True
+
+    def describe_model(
+        self, name: str, version: int | None, description: str | None, update_time: int
+    ) -> None:
+        with self._lock:
+            model = self._models[name]
+            if version is None:
+                model.description = description
+            else:
+                model.versions[version] = model.versions[version]._replace(description=description)
+            model.updated = update_time
+
+    def tag_model(
+        self, name: str, version: int | None, key: str, value: str | None, update_time: int
+    ) -> None:
+        with self._lock:
+            model = self._models[name]
+            tags = dict(model.tags if version is None else model.versions[version].tags)
+            if value is None:
+                tags.pop(key, None)
+            else:
+                tags[key] = value
+            if version is None:
+                model.tags = tags
+            else:
+                model.versions[version] = model.versions[version]._replace(tags=tags)
+            model.updated = update_time
 
     # access tokens
     def add_token(self, token: AccessToken) -> bool:

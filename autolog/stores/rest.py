@@ -49,6 +49,7 @@ from autolog.entities import (
     MetricColumns,
     ModelVersion,
     Param,
+    RegisteredModel,
     Run,
     RunPage,
     RunStatus,
@@ -76,7 +77,7 @@ from autolog.stores.spool import (
 )
 from autolog.stores.writes import RunCreation, RunWrites
 from autolog.tracking import check_storable, check_writes
-from autolog.validation import check_artifact_path, check_name
+from autolog.validation import check_artifact_path, check_key, check_name
 
 if TYPE_CHECKING:
     import httpx
@@ -295,10 +296,16 @@ class RestStore:
 
     # ---------------------------------------------------------------------------- experiments
 
-    def get_or_create_experiment(self, name: str) -> Experiment:
+    def get_or_create_experiment(
+        self, name: str, *, creation_time: int | None = None
+    ) -> Experiment:
         """The experiment called ``name``; while the server is away, a stand-in that the
-        spooled runs are moved to once it answers."""
+        spooled runs are moved to once it answers (not for an import, which gives
+        ``creation_time``: that is the server's to keep, so it is asked now)."""
         check_name(name, "experiment name")  # refused here, as by the server's service
+        if creation_time is not None:
+            body = {"name": name, "creation_time": creation_time}
+            return wire.experiment_from_json(self._json("POST", "/experiments", json=body))
         if self._spool_pending():
             return self._offline_experiment(name)
         try:
@@ -338,8 +345,17 @@ class RestStore:
         check_name(name, "experiment name")
         self._request("PATCH", self._experiment_path(experiment_id), json={"name": name})
 
-    def delete_experiment(self, experiment_id: str) -> None:
-        self._request("DELETE", self._experiment_path(experiment_id))
+    def delete_experiment(self, experiment_id: str, *, deleted_time: int | None = None) -> None:
+        params = None if deleted_time is None else {"deleted_time": deleted_time}
+        self._request("DELETE", self._experiment_path(experiment_id), params=params)
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        path = self._experiment_path(experiment_id) + "/tags"
+        self._request("PUT", path, json={"key": key, "value": value})
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        path = self._experiment_path(experiment_id) + "/tags"
+        self._request("DELETE", path, params={"key": key})
 
     def restore_experiment(self, experiment_id: str) -> None:
         self._request("POST", self._experiment_path(experiment_id) + "/restore")
@@ -397,6 +413,16 @@ class RestStore:
     def update_run(self, run_id: str, status: RunStatus, end_time: int | None) -> None:
         meta = {"status": RunStatus(status).value, "end_time": end_time}
         self._submit(Op("update_run", run_id, meta))
+
+    def rename_run(self, run_id: str, name: str) -> None:
+        """Sent at once, not spooled: a person renames, and hears the server's answer."""
+        check_name(name, "run name")
+        self._request("PATCH", f"/runs/{_run_segment(run_id)}", json={"run_name": name})
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Sent at once, not spooled (an admin's request, as every delete)."""
+        check_key(key)
+        self._request("DELETE", f"/runs/{_run_segment(run_id)}/tags", params={"key": key})
 
     def get_run(self, run_id: str) -> Run:
         return wire.run_from_json(self._read("GET", f"/runs/{_run_segment(run_id)}"))
@@ -588,6 +614,52 @@ class RestStore:
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         found = self._json("GET", "/model-versions/by-alias", params={"name": name, "alias": alias})
         return wire.model_version_from_json(found)
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        found = self._json("GET", "/registered-models/by-name", params={"name": name})
+        return wire.registered_model_from_json(found)
+
+    def search_registered_models(
+        self, filter_string: str = "", max_results: int = 100
+    ) -> list[RegisteredModel]:
+        body = {"filter": filter_string, "max_results": max_results}
+        found = self._json("POST", "/registered-models/search", json=body)
+        return [wire.registered_model_from_json(m) for m in found["registered_models"]]
+
+    def delete_model_version(self, name: str, version: int) -> None:
+        self._request("DELETE", "/model-versions", params={"name": name, "version": version})
+
+    def delete_registered_model(self, name: str) -> None:
+        self._request("DELETE", "/registered-models", params={"name": name})
+
+    def delete_model_alias(self, name: str, alias: str) -> None:
+        self._request("DELETE", "/model-aliases", params={"name": name, "alias": alias})
+
+    def rename_registered_model(self, name: str, new_name: str) -> None:
+        self._request("PATCH", "/registered-models", json={"name": name, "new_name": new_name})
+
+    def update_registered_model(self, name: str, description: str | None) -> None:
+        body = {"name": name, "description": description}
+        self._request("PATCH", "/registered-models", json=body)
+
+    def update_model_version(self, name: str, version: int, description: str | None) -> None:
+        body = {"name": name, "version": version, "description": description}
+        self._request("PATCH", "/model-versions", json=body)
+
+    def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
+        body = {"name": name, "key": key, "value": value}
+        self._request("PUT", "/registered-model-tags", json=body)
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        self._request("DELETE", "/registered-model-tags", params={"name": name, "key": key})
+
+    def set_model_version_tag(self, name: str, version: int, key: str, value: str) -> None:
+        body = {"name": name, "version": version, "key": key, "value": value}
+        self._request("PUT", "/model-version-tags", json=body)
+
+    def delete_model_version_tag(self, name: str, version: int, key: str) -> None:
+        params = {"name": name, "version": version, "key": key}
+        self._request("DELETE", "/model-version-tags", params=params)
 
     def list_model_versions(self, name: str | None = None) -> list[ModelVersion]:
         params = {} if name is None else {"name": name}

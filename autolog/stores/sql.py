@@ -20,14 +20,13 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import re
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from autolog.entities import (
     AccessToken,
@@ -36,6 +35,7 @@ from autolog.entities import (
     MetricColumns,
     ModelVersion,
     Param,
+    RegisteredModel,
     Run,
     RunData,
     RunInfo,
@@ -51,6 +51,7 @@ from autolog.stores.sql_connection import SharedConnection
 from autolog.stores.sql_driver import Db, PgDb, SqliteDb
 from autolog.stores.sql_schema import Dialect, migrate
 from autolog.stores.sql_search import RUN_COLUMNS, SearchQuery, marks, run_info
+from autolog.stores.uris import sqlite_path
 from autolog.tracking import Tracking
 from autolog.validation import STEP_MAX, STEP_MIN
 
@@ -58,12 +59,11 @@ __all__ = ["SqlEngine", "SqlStore"]
 
 # Rows fetched per "IN (...)" query: well under every database's limit on bound parameters.
 _IN_BATCH = 500
-_DRIVE_PATH = re.compile(r"^/[A-Za-z]:")
 
 
 class SqlStore(Tracking):
-    """A ``Store`` on SQLite (``sqlite:///abs/path.db``) or PostgreSQL (``postgresql://...``):
-    the tracking service over a ``SqlEngine``.
+    """A ``Store`` on SQLite (``sqlite:///relative.db`` or ``sqlite:////abs/path.db``) or
+    PostgreSQL (``postgresql://...``): the tracking service over a ``SqlEngine``.
 
     Example::
 
@@ -90,6 +90,8 @@ class SqlEngine:
         self.display_uri = redact_uri(uri)
         self._sqlite_path: str | None = None
         self._conninfo: str | None = None
+        #: the folder of a SQLite file: artifact locations under it are kept relative to it
+        self.home: Path | None = None
         scheme = urlsplit(uri).scheme.lower()
         if scheme == "sqlite":
             self._sqlite_path = _sqlite_path(uri)
@@ -98,6 +100,7 @@ class SqlEngine:
             else:
                 artifacts = Path(self._sqlite_path).parent / "artifacts"
                 self.artifact_root = artifacts.resolve().as_uri()
+                self.home = Path(self._sqlite_path).parent
         elif scheme.startswith(("postgresql", "postgres")):
             # libpq knows postgresql:// and postgres://, not "postgresql+psycopg://"
             self._conninfo = "postgresql" + uri[len(scheme) :]
@@ -170,7 +173,7 @@ class SqlEngine:
             row = db.execute(
                 f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments WHERE id = ?", (number,)
             ).fetchone()
-        return None if row is None else _experiment(row)
+            return None if row is None else _experiment(db, row)
 
     def experiment_named(self, name: str) -> Experiment | None:
         with self._read(f"reading experiment {name!r}") as db:
@@ -179,7 +182,13 @@ class SqlEngine:
     def experiments(self) -> list[Experiment]:
         with self._read("listing experiments") as db:
             rows = db.execute(f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments ORDER BY id")
-            return [_experiment(row) for row in rows.fetchall()]
+            experiments = rows.fetchall()
+            tags: dict[int, dict[str, str]] = {}
+            for number, key, value in db.execute(
+                "SELECT experiment_id, key, value FROM experiment_tags ORDER BY experiment_id, key"
+            ).fetchall():
+                tags.setdefault(number, {})[key] = value
+            return [_experiment(db, row, tags.get(row[0], {})) for row in experiments]
 
     def add_experiment(self, name: str, creation_time: int) -> Experiment:
         with self._write(f"creating experiment {name!r}") as db:
@@ -222,12 +231,31 @@ class SqlEngine:
             )
         return True
 
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str | None) -> None:
+        number = _int_id(experiment_id)
+        if number is None:
+            return
+        with self._write(f"tagging experiment {experiment_id}") as db:
+            if value is None:
+                db.execute(
+                    "DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?",
+                    (number, key),
+                )
+                return
+            db.execute(
+                "INSERT INTO experiment_tags (experiment_id, key, value)"
+                " SELECT id, ?, ? FROM experiments WHERE id = ?"
+                " ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
+                (key, value, number),
+            )
+
     def drop_experiment(self, experiment_id: str) -> None:
         number = _int_id(experiment_id)
         with self._write(f"purging experiment {experiment_id}") as db:
             runs = db.execute("SELECT run_id FROM runs WHERE experiment_id = ?", (number,))
             for (run_id,) in runs.fetchall():
                 _purge(db, run_id)
+            db.execute("DELETE FROM experiment_tags WHERE experiment_id = ?", (number,))
             db.execute("DELETE FROM experiments WHERE id = ?", (number,))
 
     # runs
@@ -381,6 +409,92 @@ class SqlEngine:
                 " ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version",
                 (name, alias, version),
             )
+
+    def drop_alias(self, name: str, alias: str) -> bool:
+        with self._write(f"deleting alias {alias!r} of model {name!r}") as db:
+            dropped = db.execute(
+                "DELETE FROM model_aliases WHERE name = ? AND alias = ?", (name, alias)
+            )
+            return dropped.rowcount == 1
+
+    def registered_model(self, name: str) -> RegisteredModel | None:
+        with self._read(f"reading registered model {name!r}") as db:
+            found = _registered_models(db, "WHERE name = ?", (name,))
+        return found[0] if found else None
+
+    def registered_models(self) -> list[RegisteredModel]:
+        with self._read("listing registered models") as db:
+            return _registered_models(db, "", ())
+
+    def drop_model_version(self, name: str, version: int, update_time: int) -> None:
+        with self._write(f"deleting model version {name}/{version}") as db:
+            for table in ("model_aliases", "model_version_tags", "model_versions"):
+                db.execute(f"DELETE FROM {table} WHERE name = ? AND version = ?", (name, version))
+            _touch(db, name, update_time)
+
+    def drop_registered_model(self, name: str) -> None:
+        with self._write(f"deleting registered model {name!r}") as db:
+            tables = ("model_aliases", "model_version_tags", "model_versions")
+            for table in (*tables, "registered_model_tags", "registered_models"):
+                db.execute(f"DELETE FROM {table} WHERE name = ?", (name,))
+
+    def rename_model(self, name: str, new_name: str, update_time: int) -> bool:
+        """Rows are copied under the new name, then the old ones deleted: every foreign key
+        holds at each statement."""
+        with self._write(f"renaming registered model {name!r}") as db:
+            taken = db.execute(
+                "INSERT INTO registered_models (name, creation_time, latest_version,"
+                " description, last_updated_time) SELECT ?, creation_time, latest_version,"
+                " description, ? FROM registered_models WHERE name = ? ON CONFLICT DO NOTHING",
+                (new_name, update_time, name),
+            )
+            if taken.rowcount != 1:
+                return False
+            db.execute(
+                "INSERT INTO model_versions (name, version, source, run_id, creation_time,"
+                " description) SELECT ?, version, source, run_id, creation_time, description"
+                " FROM model_versions WHERE name = ?",
+                (new_name, name),
+            )
+            for table in ("model_aliases", "model_version_tags", "registered_model_tags"):
+                db.execute(f"UPDATE {table} SET name = ? WHERE name = ?", (new_name, name))
+            db.execute("DELETE FROM model_versions WHERE name = ?", (name,))
+            db.execute("DELETE FROM registered_models WHERE name = ?", (name,))
+            return True
+
+    def describe_model(
+        self, name: str, version: int | None, description: str | None, update_time: int
+    ) -> None:
+        with self._write(f"describing registered model {name!r}") as db:
+            if version is None:
+                db.execute(
+                    "UPDATE registered_models SET description = ? WHERE name = ?",
+                    (description, name),
+                )
+            else:
+                db.execute(
+                    "UPDATE model_versions SET description = ? WHERE name = ? AND version = ?",
+                    (description, name, version),
+                )
+            _touch(db, name, update_time)
+
+    def tag_model(
+        self, name: str, version: int | None, key: str, value: str | None, update_time: int
+    ) -> None:
+        owner: tuple[object, ...] = (name,) if version is None else (name, version)
+        table = "registered_model_tags" if version is None else "model_version_tags"
+        columns = "name, key" if version is None else "name, version, key"
+        where = " AND ".join(f"{c} = ?" for c in columns.split(", "))
+        with self._write(f"tagging registered model {name!r}") as db:
+            if value is None:
+                db.execute(f"DELETE FROM {table} WHERE {where}", (*owner, key))
+            else:
+                db.execute(
+                    f"INSERT INTO {table} ({columns}, value) VALUES ({marks(len(owner) + 2)})"
+                    f" ON CONFLICT ({columns}) DO UPDATE SET value = excluded.value",
+                    (*owner, key, value),
+                )
+            _touch(db, name, update_time)
 
     # access tokens
     def add_token(self, token: AccessToken) -> bool:
@@ -536,6 +650,10 @@ class SqlRunUnit:
             (RunStatus(status).value, end_time, self._run_id),
         )
 
+    def set_name(self, run_name: str) -> None:
+        self._info_read = False
+        self._db.execute("UPDATE runs SET run_name = ? WHERE run_id = ?", (run_name, self._run_id))
+
     def set_deleted(self, deleted_time: int | None) -> None:
         self._info_read = False
         self._db.execute(
@@ -566,7 +684,7 @@ class SqlRunUnit:
         # the row lock taken by this update orders concurrent registrations
         (version,) = db.execute(
             "UPDATE registered_models SET latest_version = latest_version + 1"
-            " WHERE name = ? RETURNING latest_version",
+            " WHERE name = ? RETURNING latest_version",  # never lowered: numbers never reused
             (name,),
         ).fetchone()
         db.execute(
@@ -574,6 +692,7 @@ class SqlRunUnit:
             " VALUES (?, ?, ?, ?, ?)",
             (name, version, source, self._run_id, creation_time),
         )
+        _touch(db, name, creation_time)
         return ModelVersion(name, int(version), source, self._run_id, creation_time)
 
 
@@ -764,58 +883,115 @@ def _child_counts(
     return counts
 
 
+def _touch(db: Db, name: str, update_time: int) -> None:
+    db.execute(
+        "UPDATE registered_models SET last_updated_time = ? WHERE name = ?", (update_time, name)
+    )
+
+
 def _model_version(db: Db, name: str, version: int) -> ModelVersion | None:
-    row = db.execute(
-        "SELECT source, run_id, creation_time FROM model_versions WHERE name = ? AND version = ?",
-        (name, version),
-    ).fetchone()
-    if row is None:
-        return None
-    aliases = db.execute(
-        "SELECT alias FROM model_aliases WHERE name = ? AND version = ? ORDER BY alias",
-        (name, version),
-    ).fetchall()
-    return ModelVersion(name, version, row[0], row[1], row[2], tuple(a for (a,) in aliases))
+    found = _versions(db, "WHERE name = ? AND version = ?", (name, version))
+    return found[0] if found else None
+
+
+def _by_model(db: Db, select: str, names: Sequence[str], suffix: str = "") -> list[Any]:
+    """The rows of ``select ... WHERE name IN (names) suffix``, a few hundred names a query."""
+    rows: list[Any] = []
+    for start in range(0, len(names), _IN_BATCH):
+        part = names[start : start + _IN_BATCH]
+        where = f" WHERE name IN ({marks(len(part))}){suffix}"
+        rows += db.execute(select + where, part).fetchall()
+    return rows
 
 
 def _versions(db: Db, where: str, params: Sequence[object]) -> list[ModelVersion]:
-    """The model versions a ``WHERE`` on ``model_versions`` selects, with their aliases, by
-    name then number."""
+    """The model versions a ``WHERE`` on ``model_versions`` selects, with their aliases and
+    tags, by name then number."""
     rows = db.execute(
-        f"SELECT name, version, source, run_id, creation_time FROM model_versions {where}"
-        " ORDER BY name, version",
+        "SELECT name, version, source, run_id, creation_time, description"
+        f" FROM model_versions {where} ORDER BY name, version",
         params,
     ).fetchall()
-    aliases: dict[tuple[str, int], list[str]] = {}
     names = sorted({row[0] for row in rows})
-    for start in range(0, len(names), _IN_BATCH):
-        part = names[start : start + _IN_BATCH]
-        for model, alias, version in db.execute(
-            f"SELECT name, alias, version FROM model_aliases WHERE name IN ({marks(len(part))})"
-            " ORDER BY alias",
-            part,
-        ).fetchall():
-            aliases.setdefault((model, int(version)), []).append(alias)
+    aliases: dict[tuple[str, int], list[str]] = {}
+    for model, alias, version in sorted(
+        _by_model(db, "SELECT name, alias, version FROM model_aliases", names),
+        key=itemgetter(1),
+    ):
+        aliases.setdefault((model, int(version)), []).append(alias)
+    tags: dict[tuple[str, int], dict[str, str]] = {}
+    for model, version, key, value in _by_model(
+        db, "SELECT name, version, key, value FROM model_version_tags", names
+    ):
+        tags.setdefault((model, int(version)), {})[key] = value
     return [
         ModelVersion(
-            model, int(n), source, run_id, created, tuple(aliases.get((model, int(n)), ()))
+            model,
+            int(n),
+            source,
+            run_id,
+            created,
+            tuple(aliases.get((model, int(n)), ())),
+            description,
+            tags.get((model, int(n)), {}),
         )
-        for model, n, source, run_id, created in rows
+        for model, n, source, run_id, created, description in rows
+    ]
+
+
+def _registered_models(db: Db, where: str, params: Sequence[object]) -> list[RegisteredModel]:
+    """The registered models a ``WHERE`` on ``registered_models`` selects, by name."""
+    rows = db.execute(
+        "SELECT name, creation_time, last_updated_time, description FROM registered_models"
+        f" {where} ORDER BY name",
+        params,
+    ).fetchall()
+    names = [row[0] for row in rows]
+    tags: dict[str, dict[str, str]] = {}
+    for model, key, value in _by_model(
+        db, "SELECT name, key, value FROM registered_model_tags", names
+    ):
+        tags.setdefault(model, {})[key] = value
+    aliases: dict[str, dict[str, int]] = {}
+    for model, alias, version in sorted(
+        _by_model(db, "SELECT name, alias, version FROM model_aliases", names), key=itemgetter(1)
+    ):
+        aliases.setdefault(model, {})[alias] = int(version)
+    select = "SELECT name, MAX(version) FROM model_versions"
+    latest = {m: int(n) for m, n in _by_model(db, select, names, " GROUP BY name")}
+    return [
+        RegisteredModel(
+            name,
+            created,
+            created if updated is None else updated,
+            description,
+            tags.get(name, {}),
+            aliases.get(name, {}),
+            latest.get(name),
+        )
+        for name, created, updated, description in rows
     ]
 
 
 _EXPERIMENT_COLUMNS = "id, name, artifact_location, creation_time, deleted_time"
 
 
-def _experiment(row: Any) -> Experiment:
-    return Experiment(str(row[0]), row[1], row[2], row[3], row[4])
+def _experiment(db: Db, row: Any, tags: dict[str, str] | None = None) -> Experiment:
+    """The experiment of ``row``, with ``tags`` (None: read here)."""
+    if tags is None:
+        found = db.execute(
+            "SELECT key, value FROM experiment_tags WHERE experiment_id = ? ORDER BY key",
+            (row[0],),
+        )
+        tags = dict(found.fetchall())
+    return Experiment(str(row[0]), row[1], row[2], row[3], row[4], tags)
 
 
 def _experiment_named(db: Db, name: str) -> Experiment | None:
     row = db.execute(
         f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments WHERE name = ?", (name,)
     ).fetchone()
-    return None if row is None else _experiment(row)
+    return None if row is None else _experiment(db, row)
 
 
 _TOKEN_COLUMNS = "token_id, name, scope, creation_time, secret_hash"
@@ -836,12 +1012,8 @@ def _int_id(experiment_id: str) -> int | None:
 
 
 def _sqlite_path(uri: str) -> str:
-    parts = urlsplit(uri)
-    if parts.netloc not in ("", "localhost"):
-        raise InvalidURIError(uri, "SQLite URIs name a local file: sqlite:///abs/path.db")
-    path = unquote(parts.path)
-    if path in ("", "/", ":memory:", "/:memory:"):
-        return ":memory:"
-    if _DRIVE_PATH.match(path):  # sqlite:///C:/dir/x.db
-        path = path[1:]
-    return str(Path(path).resolve())
+    """The absolute path of the database file (``uris.sqlite_path``: ``sqlite:///runs.db`` is
+    relative to the working folder of this call, ``sqlite:////srv/runs.db`` absolute), or
+    ``":memory:"``."""
+    path = sqlite_path(uri)
+    return path if path == ":memory:" else str(Path(path).expanduser().resolve())

@@ -240,6 +240,43 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX model_versions_source ON model_versions (source)",
         ],
     ),
+    _migration(
+        5,
+        "experiment tags",
+        [
+            """CREATE TABLE experiment_tags (
+            experiment_id {bigint} NOT NULL REFERENCES experiments (id),
+            key {text} NOT NULL,
+            value {text} NOT NULL,
+            PRIMARY KEY (experiment_id, key)
+        ){without_rowid}""",
+        ],
+    ),
+    _migration(
+        6,
+        "a registry you can tidy: descriptions and tags of registered models and versions",
+        [
+            # last_updated_time NULL: not changed since it was created (creation_time)
+            "ALTER TABLE registered_models ADD COLUMN description {text}",
+            "ALTER TABLE registered_models ADD COLUMN last_updated_time {bigint}",
+            "ALTER TABLE model_versions ADD COLUMN description {text}",
+            """CREATE TABLE registered_model_tags (
+            name {text} NOT NULL,
+            key {text} NOT NULL,
+            value {text} NOT NULL,
+            PRIMARY KEY (name, key)
+        ){without_rowid}""",
+            """CREATE TABLE model_version_tags (
+            name {text} NOT NULL,
+            version {bigint} NOT NULL,
+            key {text} NOT NULL,
+            value {text} NOT NULL,
+            PRIMARY KEY (name, version, key)
+        ){without_rowid}""",
+            # a purge asks for the versions of one run
+            "CREATE INDEX model_versions_run ON model_versions (run_id)",
+        ],
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
