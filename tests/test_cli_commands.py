@@ -54,10 +54,14 @@ def _commands() -> Iterator[tuple[str, click.Command]]:
     for name in COMMANDS:
         command = root.get_command(ctx, name)
         assert command is not None
-        yield name, command
-        if isinstance(command, click.Group):
-            for sub, subcommand in command.commands.items():
-                yield f"{name} {sub}", subcommand
+        yield from _with_subcommands(name, command)
+
+
+def _with_subcommands(name: str, command: click.Command) -> Iterator[tuple[str, click.Command]]:
+    yield name, command
+    if isinstance(command, click.Group):
+        for sub, subcommand in command.commands.items():
+            yield from _with_subcommands(f"{name} {sub}", subcommand)
 
 
 def test_every_command_shows_an_example_and_takes_tracking_uri() -> None:
@@ -67,10 +71,21 @@ def test_every_command_shows_an_example_and_takes_tracking_uri() -> None:
         done = invoke(*name.split(), "--help")
         assert done.exit_code == 0, name
         assert "Example" in done.output, name
-        if not isinstance(command, click.Group):
+        if not isinstance(command, click.Group) or name == "server":
             options = {opt for param in command.params for opt in getattr(param, "opts", ())}
             assert "--tracking-uri" in options, name
-    assert {"runs ls", "runs show", "runs compare", "experiments ls", "artifacts get"} <= seen
+    assert {
+        "runs ls",
+        "runs show",
+        "runs compare",
+        "experiments ls",
+        "artifacts get",
+        "artifacts log",
+        "server token create",
+        "server token ls",
+        "server token revoke",
+        "doctor",
+    } <= seen
 
 
 def test_root_help_lists_every_command_with_an_example() -> None:
@@ -123,6 +138,24 @@ def test_an_unknown_run_and_experiment_are_one_line_errors(runs: list[autolog.Ru
         assert message in done.stderr, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1
         assert "Traceback" not in done.output
+
+
+def test_an_id_prefix_too_short_to_name_a_run_says_how_long_it_must_be(
+    runs: list[autolog.Run],
+) -> None:
+    for reference in ("17", "a", "abc"):
+        done = CliRunner().invoke(root, ["runs", "show", reference])
+        assert done.exit_code == 1, reference
+        assert done.stderr.strip() == (
+            f"Error: no run is named '{reference}', and a run id prefix needs 4 characters at "
+            "least (see `autolog runs ls` for the ids)"
+        )
+    run_id = runs[0].info.run_id
+    assert f"run\trun id\t{run_id}" in invoke("runs", "show", run_id[:4]).stdout  # 4 will do
+    with autolog.start_run(run_name="17"):
+        pass
+    assert invoke("runs", "show", "17").exit_code == 0  # a run's name is still a name
+    assert "zz" in CliRunner().invoke(root, ["runs", "show", "zz"]).stderr  # not hex: not found
 
 
 def test_an_unsupported_tracking_uri_is_a_one_line_error() -> None:
@@ -374,7 +407,9 @@ def test_artifacts_get(run_with_files: str, tmp_path: Path) -> None:
     assert single.stdout.strip() == str(tmp_path / "n" / "notes.txt")
     missing = CliRunner().invoke(root, ["artifacts", "get", "files", "nope"])
     assert missing.exit_code == 1
-    assert "artifact 'nope' not found" in missing.stderr
+    # named as asked, or as the file where it was expected (a local store says where)
+    assert "nope' not found" in missing.stderr
+    assert len(missing.stderr.splitlines()) == 1
 
 
 def test_commands_work_on_any_store(store_uri: str, artifact_root: Path) -> None:
@@ -547,3 +582,67 @@ def test_delete_restore_and_gc_through_a_tracking_server(rest_uri: str, tmp_path
     )
     with pytest.raises(autolog.NotFoundError):
         client.get_run(run.info.run_id)
+
+
+# -------------------------------------------------------------------------------------------
+# artifacts log
+# -------------------------------------------------------------------------------------------
+
+
+def _upload_source(tmp_path: Path) -> Path:
+    source = tmp_path / "upload" / "plots"
+    (source / "sub").mkdir(parents=True)
+    (source / "a.txt").write_text("alpha")
+    (source / "sub" / "b.bin").write_bytes(b"\1" * 300)
+    (tmp_path / "upload" / "report.html").write_text("<p>ok</p>")
+    return source
+
+
+def test_artifacts_log_uploads_a_file_or_a_folder_through_any_store(
+    store_uri: str, artifact_root: Path, tmp_path: Path
+) -> None:
+    if store_uri == "memory:":
+        pytest.skip("an in-process store holds nothing for another command to read")
+    source = _upload_source(tmp_path)
+    client = autolog.Client(store_uri)
+    run_id = client.create_run("exp", run_name="live").info.run_id
+    client.flush()
+    where = ("--tracking-uri", store_uri)
+    done = invoke("artifacts", "log", "live", str(source.parent / "report.html"), *where)
+    assert done.stdout == f"logged 1 file (9 bytes) to run {run_id} at its root\n"
+    done = invoke("artifacts", "log", run_id[:8], str(source), "--artifact-path", "figs", *where)
+    assert done.stdout == f"logged 2 files (305 bytes) to run {run_id} at figs/plots/\n"
+    done = invoke("artifacts", "log", "live", str(source), "--artifact-path", ".", *where)
+    assert done.stdout == f"logged 2 files (305 bytes) to run {run_id} at its root\n"
+    listed = _tsv(invoke("artifacts", "ls", "live", "-r", *where).stdout)
+    assert [r["path"] for r in listed] == [
+        "a.txt",
+        "figs/plots/a.txt",
+        "figs/plots/sub/b.bin",
+        "report.html",
+        "sub/b.bin",
+    ]
+    out = tmp_path / "back"
+    invoke("artifacts", "get", "live", "figs/plots/sub/b.bin", "-o", str(out), *where)
+    assert (out / "b.bin").read_bytes() == b"\1" * 300
+
+
+def test_artifacts_log_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
+    source = _upload_source(tmp_path)
+    with autolog.start_run(run_name="ended") as run:
+        pass
+    live = autolog.Client().create_run(None, run_name="live")
+    autolog.flush()
+    for args, code, message in [
+        (["ended", str(source)], 1, f"run {run.info.run_id} is FINISHED"),
+        (["live", str(tmp_path / "nope")], 2, "does not exist"),
+        (["live", str(source), "--artifact-path", "../x"], 1, "unsafe artifact path"),
+        (["nobody", str(source)], 1, "run 'nobody' not found"),
+        (["live"], 2, "Missing argument 'PATH'"),
+    ]:
+        done = CliRunner().invoke(root, ["artifacts", "log", *args])
+        assert done.exit_code == code, (args, done.output)
+        assert message in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.output
+    assert autolog.list_artifacts(live.info.run_id) == []
+    assert autolog.list_artifacts(run.info.run_id) == []

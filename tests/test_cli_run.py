@@ -10,6 +10,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 import autolog
@@ -43,6 +44,15 @@ def _run(
     )
 
 
+def _script_stderr(done: subprocess.CompletedProcess[str]) -> str:
+    """The command's stderr less the two lines it ends with (which run, where to see it)."""
+    lines = done.stderr.splitlines(keepends=True)
+    assert len(lines) >= 2, done.stderr
+    assert lines[-2].startswith("autolog: run "), done.stderr
+    assert lines[-1].startswith("autolog: see it "), done.stderr
+    return "".join(lines[:-2])
+
+
 def _only_run() -> autolog.Run:
     runs = autolog.search_runs()
     assert len(runs) == 1, [r.info for r in runs]
@@ -60,7 +70,7 @@ def test_a_script_sees_what_python_would_give_it(tmp_path: Path) -> None:
     ours = _run(AUTOLOG, "run", "src/script.py", "a", "--lr", "0.1", cwd=tmp_path, stdin="in\n")
     assert ours.returncode == bare.returncode == 0, ours.stderr
     assert ours.stdout == bare.stdout  # argv, sys.path[0], __main__, __file__, stdin
-    assert ours.stderr == bare.stderr == "to stderr\n"
+    assert _script_stderr(ours) == bare.stderr == "to stderr\n"
     run = _only_run()
     assert run.info.status is RunStatus.FINISHED
     tags = run.data.tags
@@ -170,7 +180,7 @@ def test_an_exception_fails_the_run_with_python_s_own_traceback(tmp_path: Path) 
     bare = _run(sys.executable, "script.py", cwd=tmp_path)
     ours = _run(AUTOLOG, "run", "script.py", cwd=tmp_path)
     assert ours.returncode == bare.returncode == 1
-    assert ours.stderr == bare.stderr
+    assert _script_stderr(ours) == bare.stderr
     assert ours.stderr.startswith("Traceback (most recent call last):")
     run = _only_run()
     assert run.info.status is RunStatus.FAILED
@@ -184,7 +194,7 @@ def test_a_syntax_error_is_reported_as_python_reports_it(tmp_path: Path) -> None
     bare = _run(sys.executable, "script.py", cwd=tmp_path)
     ours = _run(AUTOLOG, "run", "script.py", cwd=tmp_path)
     assert ours.returncode == bare.returncode == 1
-    assert ours.stderr == bare.stderr
+    assert _script_stderr(ours) == bare.stderr
     assert _only_run().info.status is RunStatus.FAILED
 
 
@@ -489,3 +499,33 @@ def test_a_script_recorded_through_a_tracking_server(rest_uri: str, tmp_path: Pa
     output = client.download_artifacts(run.info.run_id, "logs/output.txt", tmp_path / "dl")
     assert Path(output).read_text() == "done\n"
     assert not (tmp_path / "autolog-runs").exists()  # nothing went to a local store
+    # it ends by naming the run and its page on the server
+    *_, said, link = done.stderr.splitlines()
+    assert said == (
+        f"autolog: run {run.info.run_id} ({run.info.run_name}) FINISHED after "
+        f"{said.rsplit(' after ', 1)[1]}"
+    )
+    assert link == f"autolog: see it at {rest_uri.rstrip('/')}/runs/{run.info.run_id}"
+    page = httpx.get(link.rsplit(" ", 1)[1], timeout=30)
+    assert page.status_code == 200
+    assert "text/html" in page.headers["content-type"]
+
+
+def test_it_ends_by_naming_the_run_and_how_to_see_it(tmp_path: Path) -> None:
+    _script(tmp_path, "import sys\nsys.exit(3)\n")
+    done = _run(AUTOLOG, "run", "-n", "baseline", "script.py", cwd=tmp_path)
+    assert done.returncode == 3
+    run = _only_run()
+    said, how = done.stderr.splitlines()
+    assert said.startswith(f"autolog: run {run.info.run_id} (baseline) FAILED after ")
+    assert how == (
+        f"autolog: see it in the web UI: start it with `autolog ui`, open /runs/{run.info.run_id}"
+    )
+    elsewhere = f"sqlite:///{tmp_path}/other dir/runs.db"
+    (tmp_path / "other dir").mkdir()
+    done = _run(AUTOLOG, "run", "--tracking-uri", elsewhere, "script.py", cwd=tmp_path)
+    [run] = autolog.Client(elsewhere).search_runs()
+    assert done.stderr.splitlines()[-1] == (
+        "autolog: see it in the web UI: start it with "
+        f"`autolog ui --backend-store-uri '{elsewhere}'`, open /runs/{run.info.run_id}"
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import math
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from click.testing import CliRunner, Result
 import autolog
 from autolog import RunStatus
 from autolog.cli._group import root
+from autolog.cli._mlflow import open_source
 
 DATA = Path(__file__).parent / "data" / "mlflow"
 
@@ -34,6 +36,12 @@ def source(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite:///{copy / 'mlflow.db'}"
 
 
+def summary(done: Result) -> str:
+    """The line that says what was imported, skipped and why: the last one."""
+    assert done.exit_code == 0, done.output
+    return done.stdout.splitlines()[-1]
+
+
 def _by_name(uri: str | None = None) -> dict[str, autolog.Run]:
     client = autolog.Client(uri)
     return {r.info.run_name: r for r in client.search_runs(lifecycle="all")}
@@ -41,14 +49,25 @@ def _by_name(uri: str | None = None) -> dict[str, autolog.Run]:
 
 def test_everything_arrives(source: str) -> None:
     done = invoke("import-mlflow", source)
-    assert done.exit_code == 0, done.output
-    assert done.stdout.startswith("imported 6 runs into 2 experiments: 5 params,")
-    assert "1012 metric values, 2 artifact files (1041 bytes)" in done.stdout
-    assert "1 runs deleted in MLflow left out" in done.stdout
+    line = summary(done)
+    assert line.startswith("imported 6 runs into 2 experiments: 5 params,")
+    assert "1012 metric values, 2 artifact files (1041 bytes), 2 experiment tags" in line
+    assert "1 runs still RUNNING in MLflow arrived running" in line
+    assert "1 runs deleted in MLflow left out (--include-deleted)" in line
     runs = _by_name()
     assert set(runs) == {"default-run", "search", "trial-0", "trial-1", "killed", "still-running"}
     client = autolog.Client()
     assert [e.name for e in client.list_experiments()] == ["Default", "mnist"]
+    with open_source(source) as reader:
+        theirs = {e.name: e for e in reader.experiments()}
+    for experiment in client.list_experiments():  # MLflow's times and ids, not the import's
+        mlflow = theirs[experiment.name]
+        assert experiment.creation_time == mlflow.creation_time
+        assert experiment.tags == {"autolog.mlflow.experiment_id": mlflow.experiment_id}
+        assert (
+            f"experiment {mlflow.name!r}: MLflow id {mlflow.experiment_id} "
+            f"is {experiment.experiment_id} here (new)"
+        ) in done.stdout.splitlines()
 
     search = runs["search"]
     assert search.info.status is RunStatus.FINISHED
@@ -74,8 +93,10 @@ def test_everything_arrives(source: str) -> None:
         assert runs[child].info.status is status
     assert runs["killed"].info.status is RunStatus.KILLED
     still = runs["still-running"]
-    assert still.info.status is RunStatus.KILLED  # nothing here will ever end it
+    assert still.info.status is RunStatus.RUNNING  # as it was at the import: not ended here
+    assert still.info.end_time is None
     assert still.data.tags["autolog.mlflow.status"] == "RUNNING"
+    assert int(still.data.tags["autolog.import.time"]) > still.info.start_time
 
     files = {f.path for f in autolog.list_artifacts(search.info.run_id)}
     assert files == {"model", "notes.txt"}
@@ -88,15 +109,24 @@ def test_everything_arrives(source: str) -> None:
 
 def test_importing_again_imports_nothing_twice(source: str) -> None:
     invoke("import-mlflow", source)
-    before = {r.info.run_id: r for r in autolog.search_runs()}
-    again = invoke("import-mlflow", source)
-    assert again.exit_code == 0
-    assert again.stdout.startswith("imported 0 runs into 0 experiments")
-    assert "6 runs were imported before" in again.stdout
-    after = {r.info.run_id: r for r in autolog.search_runs()}
+    before = {r.info.run_id: _without_import_time(r) for r in autolog.search_runs()}
+    experiments = autolog.Client().list_experiments()
+    again = summary(invoke("import-mlflow", source))
+    assert again.startswith("imported 0 runs into 0 experiments: 0 params, 1 tags, 0 metric")
+    assert "0 experiment tags" in again
+    assert "5 runs were imported before" in again
+    # the one still running is read again, for nothing new but the time of this import
+    assert "1 runs running at the last import brought up to date (0 ended since)" in again
+    after = {r.info.run_id: _without_import_time(r) for r in autolog.search_runs()}
     assert before == after
+    assert autolog.Client().list_experiments() == experiments
     search = next(r for r in after.values() if r.info.run_name == "search")
     assert len(autolog.get_metric_history(search.info.run_id, "curve")) == 1000
+
+
+def _without_import_time(run: autolog.Run) -> autolog.Run:
+    tags = {k: v for k, v in run.data.tags.items() if k != "autolog.import.time"}
+    return autolog.Run(run.info, run.data._replace(tags=tags))
 
 
 def test_a_half_imported_run_is_redone(source: str) -> None:
@@ -116,17 +146,17 @@ def test_a_half_imported_run_is_redone(source: str) -> None:
         {"autolog.mlflow.run_id": run.info.run_id},
     )
     store.log_batch(run.info.run_id, metrics=[autolog.Metric("curve", 1.0, 0, 0)])
-    done = invoke("import-mlflow", source)
-    assert "1 half-imported runs redone" in done.stdout
-    assert done.stdout.startswith("imported 1 runs")
+    done = summary(invoke("import-mlflow", source))
+    assert "1 half-imported runs redone" in done
+    assert done.startswith("imported 1 runs")
     redone = autolog.get_run(run.info.run_id)
     assert redone.info.status is RunStatus.FINISHED
     assert len(autolog.get_metric_history(run.info.run_id, "curve")) == 1000
 
 
 def test_deleted_runs_and_experiments_arrive_deleted_when_asked(source: str) -> None:
-    done = invoke("import-mlflow", source, "--include-deleted")
-    assert done.stdout.startswith("imported 8 runs into 3 experiments")
+    done = summary(invoke("import-mlflow", source, "--include-deleted"))
+    assert done.startswith("imported 8 runs into 3 experiments")
     runs = _by_name()
     assert runs["deleted-run"].info.deleted_time is not None
     assert (
@@ -134,6 +164,15 @@ def test_deleted_runs_and_experiments_arrive_deleted_when_asked(source: str) -> 
     )  # MLflow deletes the runs of an experiment it deletes
     client = autolog.Client()
     assert [e.name for e in client.list_experiments("deleted")] == ["old"]
+    with open_source(source) as reader:
+        old = next(e for e in reader.experiments() if e.name == "old")
+    assert old.deleted_time is not None
+    imported = client.list_experiments("deleted")[0]
+    # deleted when MLflow deleted it (its last change), created when MLflow created it
+    assert (imported.creation_time, imported.deleted_time) == (
+        old.creation_time,
+        old.deleted_time,
+    )
     assert {r.info.run_name for r in autolog.search_runs()} == {
         "default-run",
         "search",
@@ -143,7 +182,9 @@ def test_deleted_runs_and_experiments_arrive_deleted_when_asked(source: str) -> 
         "still-running",
     }
     again = invoke("import-mlflow", source, "--include-deleted")
-    assert again.stdout.startswith("imported 0 runs")
+    assert summary(again).startswith("imported 0 runs")
+    mapped = f"MLflow id {old.experiment_id} is {imported.experiment_id} here"
+    assert f"experiment 'old': {mapped} (deleted, imported before)" in again.stdout
 
 
 def test_import_into_any_store(store_uri: str, artifact_root: Path) -> None:
@@ -159,9 +200,13 @@ def test_import_into_any_store(store_uri: str, artifact_root: Path) -> None:
         "model",
         "notes.txt",
     }
-    assert invoke(
-        "import-mlflow", str(DATA / "mlruns"), "--tracking-uri", store_uri
-    ).stdout.startswith("imported 0 runs")
+    assert summary(
+        invoke("import-mlflow", str(DATA / "mlruns"), "--tracking-uri", store_uri)
+    ).startswith("imported 0 runs")
+    experiment = client.get_experiment_by_name("mnist")
+    assert experiment is not None
+    assert experiment.creation_time == 1796164147207  # mlruns/518998809563556780/meta.yaml
+    assert runs["still-running"].info.status is RunStatus.RUNNING
 
 
 def test_bad_sources_are_one_line_errors(tmp_path: Path) -> None:
@@ -206,3 +251,213 @@ def test_meta_yaml_is_read_without_pyyaml(tmp_path: Path) -> None:
     assert values["status"] == 3
     assert values["tags"] == []
     assert values["long"] == "one two three four"
+
+
+class LaterMlflow:
+    """Writes into a copy of an MLflow store as MLflow itself does (its file store's files, its
+    SQLite tables: mlflow is no dependency of these tests): what happens there after an import.
+    """
+
+    def __init__(self, source: str) -> None:
+        with open_source(source) as reader:
+            self.location = reader.location
+            self.runs = {
+                run.name: run
+                for experiment in reader.experiments()
+                for run in reader.runs(experiment.experiment_id)
+            }
+            self.experiments = {e.name: e.experiment_id for e in reader.experiments()}
+        self.sqlite = self.location.is_file()
+
+    def _sql(self, statement: str, *values: object) -> None:
+        db = sqlite3.connect(self.location)
+        try:
+            with db:
+                db.execute(statement, values)
+        finally:
+            db.close()
+
+    def _folder(self, name: str) -> Path:
+        run = self.runs[name]
+        return self.location / run.experiment_id / run.run_id
+
+    def log_metric(self, name: str, key: str, value: float, timestamp: int, step: int) -> None:
+        run_id = self.runs[name].run_id
+        if not self.sqlite:  # one line per value, appended
+            path = self._folder(name) / "metrics" / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a") as f:
+                f.write(f"{timestamp} {value} {step}\n")
+            return
+        nan = math.isnan(value)
+        row = (key, 0.0 if nan else value, timestamp, run_id, step, int(nan))
+        self._sql(
+            "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            *row,
+        )
+        self._sql(  # MLflow keeps the latest value (by step, then time) beside the history
+            "INSERT INTO latest_metrics (key, value, timestamp, run_uuid, step, is_nan)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key, run_uuid) DO UPDATE SET"
+            " value = excluded.value, timestamp = excluded.timestamp, step = excluded.step,"
+            " is_nan = excluded.is_nan WHERE (excluded.step, excluded.timestamp)"
+            " >= (latest_metrics.step, latest_metrics.timestamp)",
+            *row,
+        )
+
+    def log_param(self, name: str, key: str, value: str) -> None:
+        if self.sqlite:
+            self._sql(
+                "INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)",
+                key,
+                value,
+                self.runs[name].run_id,
+            )
+        else:
+            (self._folder(name) / "params").mkdir(exist_ok=True)
+            (self._folder(name) / "params" / key).write_text(value)
+
+    def set_tag(self, name: str, key: str, value: str) -> None:
+        if self.sqlite:
+            self._sql(
+                "INSERT OR REPLACE INTO tags (key, value, run_uuid) VALUES (?, ?, ?)",
+                key,
+                value,
+                self.runs[name].run_id,
+            )
+        else:
+            (self._folder(name) / "tags" / key).write_text(value)
+
+    def log_artifact(self, name: str, path: str, data: bytes) -> None:
+        run = self.runs[name]
+        base = self.location.parent / "mlruns" if self.sqlite else self.location
+        target = base / self.experiments["mnist"] / run.run_id / "artifacts" / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+    def set_terminated(self, name: str, status: str, end_time: int) -> None:
+        if self.sqlite:
+            self._sql(
+                "UPDATE runs SET status = ?, end_time = ? WHERE run_uuid = ?",
+                status,
+                end_time,
+                self.runs[name].run_id,
+            )
+            return
+        numbers = {"FINISHED": 3, "FAILED": 4, "KILLED": 5}
+        meta = self._folder(name) / "meta.yaml"
+        text = meta.read_text().replace("end_time: null", f"end_time: {end_time}")
+        meta.write_text(text.replace("status: 1\n", f"status: {numbers[status]}\n"))
+
+    def set_experiment_tag(self, experiment: str, key: str, value: str) -> None:
+        experiment_id = self.experiments[experiment]
+        if self.sqlite:
+            self._sql(
+                "INSERT OR REPLACE INTO experiment_tags (key, value, experiment_id)"
+                " VALUES (?, ?, ?)",
+                key,
+                value,
+                int(experiment_id),
+            )
+        else:
+            folder = self.location / experiment_id / "tags"
+            folder.mkdir(exist_ok=True)
+            (folder / key).write_text(value)
+
+    def history(self, name: str, key: str) -> list[tuple[int, int, float]]:
+        """MLflow's history of ``key``, as (step, timestamp, value) in step then time order."""
+        with open_source(str(self.location)) as reader:
+            run = next(r for r in reader.runs(self.runs[name].experiment_id) if r.name == name)
+            points = reader.metrics(run)[key]
+        return sorted((step, timestamp, value) for timestamp, value, step in points)
+
+
+def _ours(run_id: str, key: str) -> list[tuple[int, int, float]]:
+    history = autolog.get_metric_history(run_id, key)
+    assert [m.step for m in history] == sorted(m.step for m in history)
+    return sorted((m.step, m.timestamp, m.value) for m in history)
+
+
+def _same_points(a: list[tuple[int, int, float]], b: list[tuple[int, int, float]]) -> bool:
+    """Equal, value for value, NaN included."""
+    return len(a) == len(b) and all(
+        x[:2] == y[:2] and (x[2] == y[2] or (math.isnan(x[2]) and math.isnan(y[2])))
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+def test_experiment_tags_arrive_and_follow_mlflow(source: str) -> None:
+    later = LaterMlflow(source)
+    later.set_experiment_tag("mnist", "mlflow.note.content", "digits, by hand")
+    later.set_experiment_tag("mnist", "owner", "vision")
+    later.set_experiment_tag("mnist", "team\\lead", "left out")  # no backslash in our keys
+    done = invoke("import-mlflow", source)
+    assert "4 experiment tags" in summary(done)
+    assert "experiment 'mnist': left out tags autolog cannot hold: 'team\\\\lead'" in done.stderr
+    mnist = autolog.Client().get_experiment_by_name("mnist")
+    assert mnist is not None
+    assert mnist.tags == {
+        "mlflow.note.content": "digits, by hand",
+        "owner": "vision",
+        "autolog.mlflow.experiment_id": later.experiments["mnist"],
+    }
+    later.set_experiment_tag("mnist", "owner", "nlp")  # changed there: changed here
+    assert "1 experiment tags" in summary(invoke("import-mlflow", source))
+    mnist = autolog.Client().get_experiment_by_name("mnist")
+    assert mnist is not None
+    assert mnist.tags["owner"] == "nlp"
+
+
+def test_a_run_running_at_import_is_brought_up_to_date_by_the_next(source: str) -> None:
+    later = LaterMlflow(source)
+    run = later.runs["still-running"]
+    start = run.start_time
+    for step in range(3):
+        later.log_metric("still-running", "loss", 1.0 / (step + 1), start + step, step)
+    later.log_param("still-running", "lr", "0.01")
+
+    first = summary(invoke("import-mlflow", source))
+    assert "1 runs still RUNNING in MLflow arrived running" in first
+    imported = autolog.get_run(run.run_id)
+    assert imported.info.status is RunStatus.RUNNING
+    assert imported.info.end_time is None
+    assert _ours(run.run_id, "loss") == later.history("still-running", "loss")
+
+    # it goes on in MLflow: more values (a NaN, a step logged twice, the very same value
+    # twice, as MLflow's file store keeps it), a param, a tag, an artifact; still running
+    later.log_metric("still-running", "loss", 0.2, start + 3, 3)
+    later.log_metric("still-running", "loss", math.nan, start + 4, 3)
+    later.log_metric("still-running", "acc", 0.5, start + 4, 0)
+    if not later.sqlite:  # its primary key keeps MLflow's SQL store from holding this twice
+        later.log_metric("still-running", "acc", 0.5, start + 4, 0)
+    later.log_param("still-running", "batch", "32")
+    later.set_tag("still-running", "stage", "tuning")
+    later.log_artifact("still-running", "notes.txt", b"epoch 3\n")
+    second = summary(invoke("import-mlflow", source))
+    assert "1 runs running at the last import brought up to date (0 ended since)" in second
+    assert "1 artifact files (8 bytes)" in second
+    middle = autolog.get_run(run.run_id)
+    assert middle.info.status is RunStatus.RUNNING
+    assert middle.data.params == {"lr": "0.01", "batch": "32"}
+    assert middle.data.tags["stage"] == "tuning"
+    for key in ("loss", "acc"):
+        assert _same_points(_ours(run.run_id, key), later.history("still-running", key)), key
+
+    # and ends: its last values and its real end arrive, nothing twice
+    later.log_metric("still-running", "loss", 0.1, start + 5, 4)
+    later.set_tag("still-running", "stage", "done")
+    later.set_terminated("still-running", "FAILED", start + 10)
+    third = summary(invoke("import-mlflow", source))
+    assert "1 runs running at the last import brought up to date (1 ended since)" in third
+    ended = autolog.get_run(run.run_id)
+    assert (ended.info.status, ended.info.end_time) == (RunStatus.FAILED, start + 10)
+    assert ended.data.tags["stage"] == "done"
+    assert ended.data.tags["autolog.mlflow.status"] == "FAILED"
+    for key in ("loss", "acc"):
+        assert _same_points(_ours(run.run_id, key), later.history("still-running", key)), key
+    assert {f.path for f in autolog.list_artifacts(run.run_id)} == {"notes.txt"}
+
+    # ended here as there: the next import leaves it be
+    last = summary(invoke("import-mlflow", source))
+    assert "6 runs were imported before" in last
+    assert "brought up to date" not in last

@@ -25,7 +25,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "autolog.cli.experiments",
         "List, create, rename, delete and restore experiments.",
     ),
-    "artifacts": ("autolog.cli.artifacts", "List and download the files of a run."),
+    "artifacts": ("autolog.cli.artifacts", "List, download and upload the files of a run."),
+    "doctor": (
+        "autolog.cli.doctor",
+        "Show versions, the store and server a run would use, and whether they answer.",
+    ),
     "export": ("autolog.cli.export", "Export runs to CSV, Parquet or JSON lines."),
     "gc": ("autolog.cli.gc", "Remove deleted runs and their artifacts for good."),
     "import-mlflow": ("autolog.cli.import_mlflow", "Import an MLflow tracking store."),
@@ -45,5 +49,5 @@ def main(args: Sequence[str] | None = None) -> None:
         sys.stderr.write(
             f"autolog: the command line needs {missing!r}: pip install 'autolog[cli]'\n"
         )
-        raise SystemExit(2) from None
+        raise SystemExit(1) from None  # 2 is for usage errors: this one is the install's
     root.main(args=list(args) if args is not None else None, prog_name="autolog")

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from autolog.client import Client
     from autolog.entities import Experiment, Run
 
@@ -16,6 +18,7 @@ __all__ = [
     "find_experiment",
     "find_run",
     "format_option",
+    "local_store_path",
     "open_client",
     "parse_tags",
     "tracking_uri_option",
@@ -29,8 +32,8 @@ def tracking_uri_option(function: F) -> F:
     return click.option(
         "--tracking-uri",
         metavar="URI",
-        help="where runs are kept: sqlite:///path.db, file:///dir, postgresql://..., "
-        "http://host:port (default: $AUTOLOG_TRACKING_URI, else ./autolog-runs)",
+        help="where runs are kept: sqlite:///relative.db, sqlite:////abs.db, file:///dir, "
+        "postgresql://..., http://host:port (default: $AUTOLOG_TRACKING_URI, else ./autolog-runs)",
     )(function)
 
 
@@ -53,23 +56,24 @@ def open_client(tracking_uri: str | None, *, create: bool = False) -> Client:
 
     uri = resolve_tracking_uri(tracking_uri)
     if not create:
-        path = _local_store_path(uri)
+        path = local_store_path(uri)
         if path is not None and not path.exists():
             raise NotFoundError("tracking store", f"{uri} (nothing has been recorded there)")
     return Client(uri)
 
 
-def _local_store_path(uri: str) -> Any:
+def local_store_path(uri: str) -> Path | None:
+    """The file or folder of a local store (SQLite, files); None for any other store."""
     from pathlib import Path
     from urllib.parse import unquote, urlsplit
 
     parts = urlsplit(uri)
     scheme = parts.scheme.lower()
     if scheme == "sqlite":
-        path = unquote(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else ""
-        if not path or path == ":memory:":
-            return None
-        return Path(path if path.startswith("/") or ":" in path[:3] else "/" + path)
+        from autolog.stores.base import sqlite_path
+
+        path = sqlite_path(uri)  # SQLAlchemy's: sqlite:///relative.db, sqlite:////absolute.db
+        return None if path == ":memory:" else Path(path)
     if scheme == "file":
         return Path(unquote(parts.path))
     return None
@@ -99,6 +103,19 @@ def parse_tags(values: tuple[str, ...] | list[str]) -> dict[str, str]:
     return tags
 
 
+def tag_changes(pairs: tuple[str, ...], deleted: tuple[str, ...]) -> dict[str, str]:
+    """The tags a ``tag NAME KEY=VALUE... [--delete KEY]`` command sets (a usage error names
+    a malformed pair, or says there is nothing to do)."""
+    malformed = [pair for pair in pairs if "=" not in pair]
+    if malformed or not (pairs or deleted):
+        raise click.UsageError(
+            f"tags are KEY=VALUE, not {malformed[0]!r}"
+            if malformed
+            else "give KEY=VALUE pairs or --delete KEY"
+        )
+    return dict(pair.partition("=")[::2] for pair in pairs)
+
+
 def find_run(client: Client, run_id: str) -> Run:
     """The run ``run_id``: its id, a unique start of it (4 characters at least), its name
     where no other run has it, or ``last`` for the newest run."""
@@ -124,6 +141,11 @@ def find_run(client: Client, run_id: str) -> Run:
         quoted = text.replace("'", "''")
         matches = client.search_runs(
             filter_string=f"attributes.run_name = '{quoted}'", max_results=2, lifecycle="all"
+        )
+    if not matches and len(text) < 4 and all(c in "0123456789abcdef" for c in text.lower()):
+        raise InvalidInputError(
+            f"no run is named {run_id!r}, and a run id prefix needs 4 characters at least "
+            "(see `autolog runs ls` for the ids)"
         )
     if not matches:
         raise NotFoundError("run", run_id)

@@ -10,6 +10,32 @@ from autolog.cli import COMMANDS
 
 __all__ = ["root"]
 
+# a module the command line may need -> the extra that installs it
+_EXTRA_OF = {
+    "click": "cli",
+    "rich": "cli",
+    "httpx": "client",
+    "fastapi": "server",
+    "starlette": "server",
+    "uvicorn": "server",
+    "pydantic": "server",
+    "psycopg": "postgres",
+    "boto3": "s3",
+    "botocore": "s3",
+    "pandas": "models",
+    "pyarrow": "models",
+}
+
+
+def _missing_extra(exc: ImportError) -> str | None:
+    """The line that says which extra installs the module ``exc`` could not import; None
+    where that module is not one of an extra's (a bug, or the user's own import)."""
+    name = (getattr(exc, "name", None) or "").partition(".")[0]
+    extra = _EXTRA_OF.get(name)
+    if extra is None:
+        return None
+    return f"this needs {name}, which is not installed: pip install 'autolog[{extra}]'"
+
 
 class _LazyGroup(click.Group):
     """A group that imports a subcommand's module only when that subcommand is asked for."""
@@ -36,6 +62,11 @@ class _LazyGroup(click.Group):
         except AutologError as exc:
             # A user's mistake or a store's failure: one line naming it, status 1, no traceback.
             raise click.ClickException(str(exc)) from None
+        except ImportError as exc:
+            extra = _missing_extra(exc)
+            if extra is None:
+                raise
+            raise click.ClickException(extra) from None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # The one-line helps come from COMMANDS: listing them imports no subcommand module.

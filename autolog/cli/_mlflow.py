@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from autolog.errors import InvalidInputError, StoreError
+from autolog.stores.uris import sqlite_path
 
 __all__ = ["MlflowExperiment", "MlflowRun", "open_source"]
 
@@ -36,6 +37,10 @@ class MlflowExperiment(NamedTuple):
     name: str
     deleted: bool
     creation_time: int | None
+    #: when it was deleted: MLflow keeps no deletion time of its own, but deleting is the last
+    #: change of a deleted experiment (its ``last_update_time``); None while active
+    deleted_time: int | None = None
+    tags: dict[str, str] = {}  # a default record field: never mutated
 
 
 class MlflowRun(NamedTuple):
@@ -92,11 +97,19 @@ class Source:
     def close(self) -> None:
         pass
 
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
 
 def open_source(source: str) -> Source:
     """The MLflow store at ``source``: an ``mlruns`` folder, a SQLite file, or their URIs."""
     parts = urlsplit(source)
-    if parts.scheme in {"sqlite", "file"}:
+    if parts.scheme == "sqlite":
+        path = Path(sqlite_path(source))  # sqlite:///mlflow.db: in the working folder
+    elif parts.scheme == "file":
         path = Path(unquote(parts.path))
     elif parts.scheme and len(parts.scheme) > 1:
         raise InvalidInputError(
@@ -137,12 +150,15 @@ class FileSource(Source):
         found = []
         for folder in self._experiment_folders():
             meta = read_meta(folder / "meta.yaml")
+            deleted = meta.get("lifecycle_stage") == "deleted" or folder.parent.name == ".trash"
             found.append(
                 MlflowExperiment(
                     str(meta.get("experiment_id", folder.name)),
                     str(meta.get("name", folder.name)),
-                    meta.get("lifecycle_stage") == "deleted" or folder.parent.name == ".trash",
+                    deleted,
                     _int(meta.get("creation_time")),
+                    _int(meta.get("last_update_time")) if deleted else None,
+                    _read_tree(folder / "tags"),  # a file per tag, as a run's
                 )
             )
         return found
@@ -236,12 +252,31 @@ class SqliteSource(Source):
         self._metric_columns = {r[1] for r in self._db.execute("PRAGMA table_info(metrics)")}
 
     def experiments(self) -> list[MlflowExperiment]:
+        created, updated = (
+            column if self._has("experiments", column) else "NULL"
+            for column in ("creation_time", "last_update_time")
+        )
         rows = self._db.execute(
-            "SELECT experiment_id, name, lifecycle_stage, "
-            + ("creation_time" if self._has("experiments", "creation_time") else "NULL")
-            + " FROM experiments ORDER BY experiment_id"
+            f"SELECT experiment_id, name, lifecycle_stage, {created}, {updated}"
+            " FROM experiments ORDER BY experiment_id"
         ).fetchall()
-        return [MlflowExperiment(str(i), n, stage == "deleted", _int(t)) for i, n, stage, t in rows]
+        tags: dict[str, dict[str, str]] = {}
+        if self._has("experiment_tags", "key"):
+            for key, value, number in self._db.execute(
+                "SELECT key, value, experiment_id FROM experiment_tags ORDER BY key"
+            ):
+                tags.setdefault(str(number), {})[key] = "" if value is None else str(value)
+        return [
+            MlflowExperiment(
+                str(i),
+                name,
+                stage == "deleted",
+                _int(created_at),
+                _int(updated_at) if stage == "deleted" else None,
+                tags.get(str(i), {}),
+            )
+            for i, name, stage, created_at, updated_at in rows
+        ]
 
     def _has(self, table: str, column: str) -> bool:
         return column in {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}

@@ -26,10 +26,11 @@ _PROGRESS_MIN_BYTES = 8 * 1024 * 1024
 
 \b
   autolog artifacts ls 3fa2
-  autolog artifacts get 3fa2 model -o ./downloads"""
+  autolog artifacts get 3fa2 model -o ./downloads
+  autolog artifacts log 3fa2 report.html --artifact-path reports"""
 )
 def command() -> None:
-    """List and download the files of a run."""
+    """List, download and upload the files of a run."""
 
 
 @command.command(
@@ -172,3 +173,83 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.__exit__(*exc)
+
+
+@command.command(
+    "log",
+    epilog="""Examples:
+
+\b
+  autolog artifacts log 3fa2 confusion.png            # the artifact confusion.png
+  autolog artifacts log last ./plots --artifact-path figures   # figures/plots/...
+  autolog artifacts log 3fa2 ./eval --artifact-path .          # eval's files at the root""",
+)
+@click.argument("run_id", metavar="RUN")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--artifact-path",
+    metavar="DIR",
+    help="folder of the run's artifacts to put it in (default: the root); a folder PATH "
+    "keeps its own name below it unless DIR is '.'",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600.0,
+    show_default=True,
+    help="seconds to wait for the upload",
+)
+@tracking_uri_option
+def log(
+    run_id: str,
+    path: Path,
+    artifact_path: str | None,
+    timeout: float,
+    tracking_uri: str | None,
+) -> None:
+    """Upload the file or folder PATH to the artifacts of RUN (a folder with every file
+    below it), and print what was stored. It waits until the store holds every file.
+
+    RUN is a run id, a unique start of one, a unique run name, or "last"; it must still be
+    RUNNING (a run that has ended takes no more files).
+    """
+    from autolog.errors import StoreUnavailableError
+
+    client = open_client(tracking_uri)
+    run = find_run(client, run_id)
+    run_id = run.info.run_id
+    destination = _destination(path, artifact_path)
+    if path.is_dir():
+        logged = client.log_artifacts(run_id, path, destination)
+    else:
+        logged = [client.log_artifact(run_id, path, destination)]
+    if not client.flush(timeout):
+        raise StoreUnavailableError(
+            f"the upload to run {run_id} did not finish in {timeout:g} s (the store is slow "
+            "or away); what was not stored is retried by `autolog sync`, where the store is "
+            "a server"
+        )
+    size = sum(f.stat().st_size for f in _files(path))
+    click.echo(
+        f"logged {len(logged)} file{'s' if len(logged) != 1 else ''} ({size} bytes) "
+        f"to run {run_id} at {_shown(destination)}"
+    )
+
+
+def _destination(path: Path, artifact_path: str | None) -> str | None:
+    """Where PATH goes among the run's artifacts: a folder keeps its name, as ``cp -r``."""
+    from autolog.validation import check_artifact_path
+
+    base = None if artifact_path in (None, ".") else check_artifact_path(artifact_path) or None
+    if not path.is_dir() or artifact_path == ".":
+        return base
+    name = path.resolve().name
+    return f"{base}/{name}" if base else name
+
+
+def _files(path: Path) -> list[Path]:
+    return [path] if not path.is_dir() else [p for p in path.rglob("*") if p.is_file()]
+
+
+def _shown(destination: str | None) -> str:
+    return f"{destination}/" if destination else "its root"

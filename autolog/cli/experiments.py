@@ -1,8 +1,9 @@
-"""``autolog experiments``: list and create experiments."""
+"""``autolog experiments``: list, show, create, rename, tag, delete and restore experiments."""
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -10,9 +11,10 @@ from autolog.cli._common import (
     find_experiment,
     format_option,
     open_client,
+    tag_changes,
     tracking_uri_option,
 )
-from autolog.cli._output import FORMATS, emit
+from autolog.cli._output import FORMATS, Time, emit, emit_json, emit_sections
 from autolog.cli._records import experiment_record
 
 __all__ = ["command"]
@@ -24,11 +26,13 @@ __all__ = ["command"]
 \b
   autolog experiments ls
   autolog experiments create mnist
+  autolog experiments tag mnist team=vision
+  autolog experiments show mnist
   autolog experiments rename mnist mnist-2024
   autolog experiments delete mnist-2024"""
 )
 def command() -> None:
-    """List, create, rename, delete and restore experiments."""
+    """List, show, create, rename, tag, delete and restore experiments."""
 
 
 @command.command(
@@ -65,6 +69,67 @@ def ls(deleted: bool, output_format: str | None, tracking_uri: str | None) -> No
 
 def _numeric(experiment_id: str) -> tuple[int, str]:
     return (int(experiment_id), "") if experiment_id.isdigit() else (0, experiment_id)
+
+
+@command.command(
+    "show",
+    epilog="""Examples:
+
+\b
+  autolog experiments show mnist
+  autolog experiments show 3 --format json""",
+)
+@click.argument("experiment", metavar="EXPERIMENT")
+@format_option(*FORMATS)
+@tracking_uri_option
+def show(experiment: str, output_format: str | None, tracking_uri: str | None) -> None:
+    """Show EXPERIMENT (a name or an id, deleted ones too): its id, times, artifact location
+    and tags."""
+    client = open_client(tracking_uri)
+    found = find_experiment(client, experiment)
+    if output_format == "json":
+        emit_json({**experiment_record(found), "tags": dict(found.tags)})
+        return
+    overview: list[tuple[str, Any]] = [
+        ("id", found.experiment_id),
+        ("name", found.name),
+        ("created", Time(found.creation_time)),
+        ("deleted", None if found.deleted_time is None else Time(found.deleted_time)),
+        ("artifacts", found.artifact_location),
+    ]
+    emit_sections(
+        [
+            ("experiment", [(k, v) for k, v in overview if v is not None]),
+            ("tags", sorted(found.tags.items())),
+        ],
+        output_format,
+    )
+
+
+@command.command(
+    "tag",
+    epilog="""Examples:
+
+\b
+  autolog experiments tag mnist team=vision owner=ana
+  autolog experiments tag mnist --delete owner""",
+)
+@click.argument("experiment", metavar="EXPERIMENT")
+@click.argument("pairs", nargs=-1, metavar="KEY=VALUE...")
+@click.option("--delete", "deleted", multiple=True, metavar="KEY", help="remove this tag")
+@tracking_uri_option
+def tag(
+    experiment: str, pairs: tuple[str, ...], deleted: tuple[str, ...], tracking_uri: str | None
+) -> None:
+    """Set tags (KEY=VALUE) of EXPERIMENT (a name or an id) itself, or remove them
+    (--delete KEY)."""
+    tags = tag_changes(pairs, deleted)
+    client = open_client(tracking_uri)
+    found = find_experiment(client, experiment)
+    for key, value in tags.items():
+        client.set_experiment_tag(found.experiment_id, key, value)
+    for key in deleted:
+        client.delete_experiment_tag(found.experiment_id, key)
 
 
 @command.command(

@@ -1,35 +1,62 @@
 """``autolog import-mlflow SOURCE``: move an MLflow tracking store into autolog's.
 
-Experiments (by name), runs with their ids, names, status, times and parent links, params,
-tags, every value of every metric, and artifacts (copied, each hashed as ours are) go through
-the ``Store`` protocol, so the target may be any store, a tracking server included. A run is
-written whole, and marked imported last: importing again skips what is there and finishes a
-run an interrupted import left half written.
+Experiments (by name, with their tags and MLflow's creation and deletion times), runs with
+their ids, names, status, times and parent links, params, tags, every value of every metric,
+and artifacts (copied, each hashed as ours are) go through the ``Store`` protocol, so the target
+may be any store, a tracking server included. A run is written whole, and marked imported
+last: importing again skips what is there and finishes a run an interrupted import left half
+written.
+
+A run still RUNNING in MLflow arrives RUNNING, as it was at the import (tagged with MLflow's
+status and the import's time; nothing here ends it or takes it for dead). Importing again
+brings in what it logged since, each value once, and its end once MLflow has one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 import sys
-from collections.abc import Callable, Iterator
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
 from autolog.cli._common import open_client, tracking_uri_option
 
 if TYPE_CHECKING:
-    from autolog.cli._mlflow import MlflowRun, Source
-    from autolog.entities import Experiment
+    from autolog.cli._mlflow import MlflowExperiment, MlflowRun, Point, Source
+    from autolog.entities import Experiment, Metric, Run
     from autolog.stores.base import Store
 
-__all__ = ["TAG_IMPORTED", "TAG_MLFLOW_RUN", "TAG_SOURCE", "Summary", "command", "import_store"]
+__all__ = [
+    "TAG_IMPORTED",
+    "TAG_IMPORT_TIME",
+    "TAG_MLFLOW_EXPERIMENT",
+    "TAG_MLFLOW_RUN",
+    "TAG_MLFLOW_STATUS",
+    "TAG_SOURCE",
+    "Summary",
+    "command",
+    "import_store",
+]
 
 TAG_MLFLOW_RUN = "autolog.mlflow.run_id"
+#: on experiments and runs: the experiment's id in MLflow
+TAG_MLFLOW_EXPERIMENT = "autolog.mlflow.experiment_id"
 TAG_SOURCE = "autolog.import.source"
 #: written last: the run is complete
 TAG_IMPORTED = "autolog.import.complete"
-TAG_ORIGINAL_STATUS = "autolog.mlflow.status"
+#: MLflow's status of the run when last imported (RUNNING or SCHEDULED: the run is RUNNING
+#: here, as it was there at that import)
+TAG_MLFLOW_STATUS = "autolog.mlflow.status"
+#: when the last import that found the run running read it (milliseconds)
+TAG_IMPORT_TIME = "autolog.import.time"
+_ENDED = ("FINISHED", "FAILED", "KILLED")
 # MLflow's context tags and ours
 _SAME_TAGS = {
     "mlflow.user": "autolog.user",
@@ -42,31 +69,50 @@ _BATCH = 50_000
 
 
 class Summary:
-    """Counts for the line printed at the end."""
+    """What was imported, what was skipped and why: the lines printed at the end."""
 
     def __init__(self) -> None:
         self.experiments = 0
+        self.experiment_tags = 0
         self.runs = 0
         self.params = 0
         self.metric_values = 0
         self.tags = 0
         self.artifacts = 0
         self.artifact_bytes = 0
+        self.running = 0
+        self.caught_up = 0
+        self.ended = 0
         self.skipped_present = 0
         self.skipped_deleted = 0
         self.resumed = 0
+        #: "experiment 'mnist': MLflow id 5189... is 1 here (new)", one per experiment
+        self.mapped: list[str] = []
         self.notes: list[str] = []
 
     def line(self) -> str:
         parts = [
             f"imported {self.runs} runs into {self.experiments} experiments: "
             f"{self.params} params, {self.tags} tags, {self.metric_values} metric values, "
-            f"{self.artifacts} artifact files ({self.artifact_bytes} bytes)"
+            f"{self.artifacts} artifact files ({self.artifact_bytes} bytes), "
+            f"{self.experiment_tags} experiment tags"
         ]
+        if self.running:
+            parts.append(
+                f"{self.running} runs still RUNNING in MLflow arrived running "
+                "(import again for what they log next and their end)"
+            )
+        if self.caught_up:
+            parts.append(
+                f"{self.caught_up} runs running at the last import brought up to date "
+                f"({self.ended} ended since)"
+            )
         if self.skipped_present:
             parts.append(f"{self.skipped_present} runs were imported before")
         if self.skipped_deleted:
-            parts.append(f"{self.skipped_deleted} runs deleted in MLflow left out")
+            parts.append(
+                f"{self.skipped_deleted} runs deleted in MLflow left out (--include-deleted)"
+            )
         if self.resumed:
             parts.append(f"{self.resumed} half-imported runs redone")
         return "; ".join(parts)
@@ -90,21 +136,30 @@ class Summary:
 @tracking_uri_option
 def command(source: str, include_deleted: bool, tracking_uri: str | None) -> None:
     """Import an MLflow tracking store (an mlruns folder or an MLflow SQLite database) into
-    this store: experiments, runs (names, status, times, parent links), params, tags, every
-    metric's history, and artifacts, copied and hashed. MLflow itself is not needed.
+    this store: experiments (tags, creation and deletion times), runs (names, status, times,
+    parent links), params, tags, every metric's history, and artifacts, copied and hashed.
+    MLflow itself is not needed.
 
-    Running it again imports nothing twice. Runs keep their MLflow ids.
+    Running it again imports nothing twice, and brings runs that were still running up to
+    date. Runs keep their MLflow ids; each experiment's MLflow id is printed with its id here.
     """
     from autolog.cli._mlflow import open_source
+    from autolog.stores.common import redact_uri
 
     reader = open_source(source)
     try:
         client = open_client(tracking_uri, create=True)
+        click.echo(
+            f"importing {reader.location.resolve()} into {redact_uri(client.tracking_uri)}",
+            err=True,
+        )
         summary = import_store(reader, client.store, source, include_deleted=include_deleted)
     finally:
         reader.close()
     for note in summary.notes:
         click.echo(f"note: {note}", err=True)
+    for line in summary.mapped:
+        click.echo(line)
     click.echo(summary.line())
 
 
@@ -122,18 +177,7 @@ def import_store(
     total = sum(len(runs) for _, runs in plan)
     with _progress(total) as advance:
         for experiment, runs in plan:
-            found = store.get_experiment_by_name(experiment.name)
-            if found is not None and found.deleted_time is not None:
-                if experiment.deleted:  # deleted there, and so here by an earlier import
-                    summary.skipped_present += len(runs)
-                else:
-                    summary.notes.append(
-                        f"experiment {experiment.name!r} is deleted here: "
-                        f"its {len(runs)} runs were not imported"
-                    )
-                advance(len(runs))
-                continue
-            target = _experiment(store, experiment.name, summary)
+            target = _experiment(store, experiment, len(runs), summary)
             if target is None:
                 advance(len(runs))
                 continue
@@ -141,22 +185,72 @@ def import_store(
                 _import_run(reader, store, target, run, source, summary)
                 advance(1)
             if experiment.deleted:
-                store.delete_experiment(target.experiment_id)
+                store.delete_experiment(target.experiment_id, deleted_time=experiment.deleted_time)
     return summary
 
 
-def _experiment(store: Store, name: str, summary: Summary) -> Experiment | None:
+def _experiment(
+    store: Store, experiment: MlflowExperiment, runs: int, summary: Summary
+) -> Experiment | None:
+    """The experiment here that ``experiment``'s ``runs`` go to, with its MLflow tags; None
+    (and why, in the summary) where they cannot go."""
     from autolog.errors import InvalidInputError
 
+    name, mlflow_id = experiment.name, experiment.experiment_id
     found = store.get_experiment_by_name(name)
+    if found is not None and found.deleted_time is not None:
+        if experiment.deleted:  # deleted there, and so here by an earlier import
+            summary.mapped.append(_mapped(experiment, found, "deleted, imported before"))
+            summary.skipped_present += runs
+        else:
+            summary.mapped.append(_mapped(experiment, found, "deleted here: not imported"))
+            summary.notes.append(
+                f"experiment {name!r} is deleted here: its runs were not imported "
+                f"(autolog experiments restore {name!r}, then import again)"
+            )
+        return None
     try:
-        experiment = store.get_or_create_experiment(name)
+        target = store.get_or_create_experiment(name, creation_time=experiment.creation_time)
     except InvalidInputError as exc:
-        summary.notes.append(str(exc))
+        summary.notes.append(f"MLflow experiment {mlflow_id} not imported: {exc}")
         return None
     if found is None:
         summary.experiments += 1
-    return experiment
+    summary.mapped.append(_mapped(experiment, target, "existing" if found else "new"))
+    wanted = _valid_tags(experiment.tags, f"experiment {name!r}", summary)
+    wanted[TAG_MLFLOW_EXPERIMENT] = mlflow_id
+    for key, value in wanted.items():
+        if target.tags.get(key) != value:
+            store.set_experiment_tag(target.experiment_id, key, value)
+            summary.experiment_tags += 1
+    return target
+
+
+def _mapped(experiment: MlflowExperiment, target: Experiment, how: str) -> str:
+    return (
+        f"experiment {experiment.name!r}: MLflow id {experiment.experiment_id} "
+        f"is {target.experiment_id} here ({how})"
+    )
+
+
+def _valid_tags(tags: Mapping[str, str], where: str, summary: Summary) -> dict[str, str]:
+    """The tags whose keys and values autolog can hold; the others named in a note."""
+    from autolog.errors import AutologError
+    from autolog.validation import check_key, stringify
+
+    kept, dropped = {}, []
+    for key, value in tags.items():
+        try:
+            kept[check_key(key)] = stringify(key, value)
+        except AutologError:
+            dropped.append(key)
+    if dropped:
+        summary.notes.append(f"{where}: left out tags autolog cannot hold: {_listed(dropped)}")
+    return kept
+
+
+def _listed(keys: Iterable[str]) -> str:
+    return ", ".join(map(repr, keys))
 
 
 def _parents_first(runs: list[MlflowRun]) -> list[MlflowRun]:
@@ -178,6 +272,41 @@ def _parents_first(runs: list[MlflowRun]) -> list[MlflowRun]:
     return ordered
 
 
+class _Keys:
+    """The keys of one run autolog can hold; the others are named once in a note."""
+
+    def __init__(self) -> None:
+        self.dropped: list[str] = []
+
+    def valid(self, key: str) -> bool:
+        from autolog.errors import AutologError
+        from autolog.validation import check_key
+
+        try:
+            check_key(key)
+        except AutologError:
+            if key not in self.dropped:
+                self.dropped.append(key)
+            return False
+        return True
+
+    def note(self, run: MlflowRun, summary: Summary) -> None:
+        if self.dropped:
+            summary.notes.append(
+                f"run {run.run_id}: left out keys autolog cannot hold: {_listed(self.dropped)}"
+            )
+
+
+class _Added(NamedTuple):
+    """What one run's import wrote."""
+
+    params: int
+    tags: int
+    metric_values: int
+    artifacts: int
+    artifact_bytes: int
+
+
 def _import_run(
     reader: Source,
     store: Store,
@@ -186,40 +315,60 @@ def _import_run(
     source: str,
     summary: Summary,
 ) -> None:
-    from autolog.entities import Metric, Param, RunStatus, RunTag
+    from autolog.entities import RunStatus
     from autolog.errors import NotFoundError
-    from autolog.validation import check_key
 
     try:
         present = store.get_run(run.run_id)
     except NotFoundError:
         present = None
+    keys = _Keys()
     if present is not None:
         if present.data.tags.get(TAG_MLFLOW_RUN) != run.run_id:
             summary.notes.append(f"run {run.run_id} exists here already and is not an import")
             return
         if TAG_IMPORTED in present.data.tags:
-            summary.skipped_present += 1
+            if present.info.status is not RunStatus.RUNNING:
+                summary.skipped_present += 1
+                return
+            # running at the last import: what it logged since, and its end if it has one
+            added = _catch_up(reader, store, present, run, source, keys)
+            summary.caught_up += 1
+            summary.ended += run.status in _ENDED
+            _count(summary, added)
+            keys.note(run, summary)
             return
         # an import cut short: its run is written again from the start
         store.delete_run(run.run_id)
         store.purge_run(run.run_id)
         summary.resumed += 1
+    added = _first_import(reader, store, experiment, run, source, keys)
+    summary.runs += 1
+    summary.running += run.status not in _ENDED
+    _count(summary, added)
+    keys.note(run, summary)
 
-    dropped: list[str] = []
 
-    def valid(key: str) -> bool:
-        try:
-            check_key(key)
-        except Exception:
-            dropped.append(key)
-            return False
-        return True
+def _count(summary: Summary, added: _Added) -> None:
+    summary.params += added.params
+    summary.tags += added.tags
+    summary.metric_values += added.metric_values
+    summary.artifacts += added.artifacts
+    summary.artifact_bytes += added.artifact_bytes
 
-    # A run still RUNNING (or SCHEDULED) in MLflow is a snapshot here: nothing will end it.
-    status = run.status if run.status in ("FINISHED", "FAILED", "KILLED") else "KILLED"
+
+def _first_import(
+    reader: Source,
+    store: Store,
+    experiment: Experiment,
+    run: MlflowRun,
+    source: str,
+    keys: _Keys,
+) -> _Added:
+    from autolog.entities import Param, RunTag
+
     parent = run.tags.get("mlflow.parentRunId") or None
-    tags = _tags(run, source, status, valid)
+    tags = _tags(run, source, keys.valid)
     artifact_uri = f"{experiment.artifact_location}/{run.run_id}/artifacts"
     store.create_run(
         run.run_id,
@@ -230,51 +379,110 @@ def _import_run(
         parent,
         tags,
     )
-    params = [Param(k, v) for k, v in sorted(run.params.items()) if valid(k)]
-    metrics = [
-        Metric(key, value, step, timestamp)
-        for key, points in sorted(reader.metrics(run).items())
-        if valid(key)
-        for timestamp, value, step in points
-    ]
-    last_time = max((m.timestamp for m in metrics), default=run.start_time)
+    params = [Param(k, v) for k, v in sorted(run.params.items()) if keys.valid(k)]
     store.log_batch(run.run_id, params=params)
-    for start in range(0, len(metrics), _BATCH):
-        store.log_batch(run.run_id, metrics=metrics[start : start + _BATCH])
-    copied, size = _copy_artifacts(reader, store, run, artifact_uri)
+    histories = {k: points for k, points in reader.metrics(run).items() if keys.valid(k)}
+    values = _log_points(store, run.run_id, histories)
+    copied, size = _copy_artifacts(reader, store, run, artifact_uri, {})
     store.log_batch(run.run_id, tags=[RunTag(TAG_IMPORTED, "true")])
-    end_time = run.end_time if run.end_time is not None else max(last_time, run.start_time)
-    store.update_run(run.run_id, RunStatus(status), end_time)
-    if run.deleted:
-        store.delete_run(run.run_id)
-    summary.runs += 1
-    summary.params += len(params)
-    summary.tags += len(tags)
-    summary.metric_values += len(metrics)
-    summary.artifacts += copied
-    summary.artifact_bytes += size
-    if dropped:
-        summary.notes.append(
-            f"run {run.run_id}: left out keys autolog cannot hold: {', '.join(map(repr, dropped))}"
+    _end(store, run, histories)
+    return _Added(len(params), len(tags), values, copied, size)
+
+
+def _catch_up(
+    reader: Source, store: Store, present: Run, run: MlflowRun, source: str, keys: _Keys
+) -> _Added:
+    """Bring a run that was running at the last import up to date: the params, tags, metric
+    values and artifacts it logged since (each value once: a history here is MLflow's, value
+    for value), then its end, if MLflow has one."""
+    from autolog.entities import Param, RunTag
+
+    ours = present.data
+    params = [
+        Param(k, v) for k, v in sorted(run.params.items()) if k not in ours.params and keys.valid(k)
+    ]
+    wanted = _tags(run, source, keys.valid)
+    tags = [RunTag(k, v) for k, v in wanted.items() if ours.tags.get(k) != v]
+    histories = {k: points for k, points in reader.metrics(run).items() if keys.valid(k)}
+    new = {
+        key: _not_stored(
+            points, store.get_metric_history(run.run_id, key) if key in ours.metrics else []
         )
+        for key, points in histories.items()
+    }
+    store.log_batch(run.run_id, params=params, tags=tags)
+    values = _log_points(store, run.run_id, new)
+    hashes = store.get_artifact_hashes(run.run_id)
+    copied, size = _copy_artifacts(reader, store, run, present.info.artifact_uri, hashes)
+    _end(store, run, histories)
+    return _Added(len(params), len(tags), values, copied, size)
 
 
-def _tags(run: MlflowRun, source: str, status: str, valid: Callable[[str], bool]) -> dict[str, str]:
-    """MLflow's tags as they are, ours beside them, and where the run came from."""
+def _end(store: Store, run: MlflowRun, histories: Mapping[str, list[Point]]) -> None:
+    """End the run as MLflow did; leave it RUNNING while MLflow's is not ended; delete it if
+    MLflow did (runs are imported RUNNING, so deleting comes last)."""
+    from autolog.entities import RunStatus
+
+    if run.status in _ENDED:
+        last_time = max((t for points in histories.values() for t, _, _ in points), default=0)
+        end_time = run.end_time if run.end_time is not None else max(last_time, run.start_time)
+        store.update_run(run.run_id, RunStatus(run.status), end_time)
+    if run.deleted:  # deleting it again (a run caught up) changes nothing
+        store.delete_run(run.run_id)
+
+
+def _tags(run: MlflowRun, source: str, valid: Callable[[str], bool]) -> dict[str, str]:
+    """MLflow's tags as they are, ours beside them, and where the run came from; for a run
+    MLflow had not ended, its status there and when that was read."""
     tags = {k: v for k, v in run.tags.items() if valid(k)}
     for theirs, ours in _SAME_TAGS.items():
         if theirs in run.tags and ours not in tags:
             tags[ours] = run.tags[theirs]
     tags[TAG_MLFLOW_RUN] = run.run_id
+    tags[TAG_MLFLOW_EXPERIMENT] = run.experiment_id
     tags[TAG_SOURCE] = source
-    if status != run.status:
-        tags[TAG_ORIGINAL_STATUS] = run.status
+    tags[TAG_MLFLOW_STATUS] = run.status
+    if run.status not in _ENDED:  # RUNNING as of this import
+        tags[TAG_IMPORT_TIME] = str(time.time_ns() // 1_000_000)
     return tags
 
 
+def _log_points(store: Store, run_id: str, histories: Mapping[str, list[Point]]) -> int:
+    from autolog.entities import Metric
+
+    metrics = [
+        Metric(key, value, step, timestamp)
+        for key, points in sorted(histories.items())
+        for timestamp, value, step in points
+    ]
+    for start in range(0, len(metrics), _BATCH):
+        store.log_batch(run_id, metrics=metrics[start : start + _BATCH])
+    return len(metrics)
+
+
+def _not_stored(theirs: list[Point], ours: list[Metric]) -> list[Point]:
+    """The values of MLflow's history ``theirs`` that the history here lacks, counted: a
+    value MLflow holds twice is stored twice, and one stored here already is not again."""
+    stored = Counter(_same(m.timestamp, m.value, m.step) for m in ours)
+    new = []
+    for point in theirs:
+        key = _same(*point)
+        if stored[key]:
+            stored[key] -= 1
+        else:
+            new.append(point)
+    return new
+
+
+def _same(timestamp: int, value: float, step: int) -> tuple[int, int, float | str]:
+    """A metric value as compared between MLflow and here (every NaN is the same NaN)."""
+    return timestamp, step, "NaN" if math.isnan(value) else value
+
+
 def _copy_artifacts(
-    reader: Source, store: Store, run: MlflowRun, artifact_uri: str
+    reader: Source, store: Store, run: MlflowRun, artifact_uri: str, stored: Mapping[str, str]
 ) -> tuple[int, int]:
+    """Copy the run's artifacts, but those ``stored`` already with the same content."""
     from autolog.artifacts import artifact_repository
     from autolog.validation import check_artifact_path
 
@@ -288,11 +496,21 @@ def _copy_artifacts(
         if not path.is_file() or path.is_symlink():
             continue  # a link could point anywhere: only the store's own files are copied
         relative = check_artifact_path(path.relative_to(folder).as_posix())
+        if relative in stored and stored[relative] == _sha256(path):
+            continue
         hashes[relative] = repository.put_file(path, relative)
         size += path.stat().st_size
     if hashes:
         store.record_artifact_hashes(run.run_id, hashes)
     return len(hashes), size
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @contextmanager

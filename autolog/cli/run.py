@@ -5,7 +5,8 @@ The command creates one run and owns it; the script runs in a child interpreter 
 first training call logs into the run and later ones become child runs. This process copies
 the child's output live to the terminal and to ``logs/output.txt``, forwards the signals sent
 to it, and at the end records the exit code, wall time, CPU time and peak memory and ends the
-run FINISHED (exit 0), FAILED (an exception or another exit code) or KILLED (a signal).
+run FINISHED (exit 0), FAILED (an exception or another exit code) or KILLED (a signal). Its
+last two lines (stderr) name the run and where to see it.
 """
 
 from __future__ import annotations
@@ -124,7 +125,8 @@ def command(
     output shows live and is kept as the artifact logs/output.txt. The run records the
     command line, git state, wall time, peak memory and exit code, and ends FINISHED (exit 0),
     FAILED (an exception or another exit code) or KILLED (a signal). The command exits as the
-    script did.
+    script did, after two lines on stderr: the run's id, name and status, and its page on the
+    tracking server (or the `autolog ui` command that shows a local store).
     """
     if module is not None:
         kind, target, args = "module", module, list(target_and_args)
@@ -171,7 +173,7 @@ def _record(
             context.set_source("SCRIPT", str(Path(target).resolve()))
         else:
             context.set_source("MODULE", target)
-        client, run_id = _start_run(tracking_uri, experiment, run_name, tags)
+        client, run_id, name = _start_run(tracking_uri, experiment, run_name, tags)
         with tempfile.TemporaryDirectory(prefix="autolog-run-") as folder:
             log_path = Path(folder) / "output.txt"
             try:
@@ -186,18 +188,35 @@ def _record(
                 raise
             if client is not None:
                 status = _finish(client, run_id, outcome, log_path)
-                if sys.stderr.isatty():
-                    click.echo(
-                        f"autolog: run {run_id} {status} after {outcome.wall_time:.1f} s", err=True
-                    )
+                _say_where(client.tracking_uri, tracking_uri, run_id, name, status, outcome)
     return _exit_like(outcome.returncode)
+
+
+def _say_where(
+    uri: str, option: str | None, run_id: str, name: str, status: str, outcome: _Outcome
+) -> None:
+    """The last lines, on stderr after the script's own: which run it was, and where to see
+    it (its page on the tracking server, or how to start the UI on a local store)."""
+    click.echo(f"autolog: run {run_id} ({name}) {status} after {outcome.wall_time:.1f} s", err=True)
+    if uri.lower().startswith(("http://", "https://")):
+        click.echo(f"autolog: see it at {uri.rstrip('/')}/runs/{run_id}", err=True)
+        return
+    from autolog.stores.common import redact_uri
+
+    ui = "autolog ui"
+    if option is not None or os.environ.get("AUTOLOG_BACKEND_STORE_URI"):
+        ui += f" --backend-store-uri {shlex.quote(redact_uri(uri))}"
+    click.echo(
+        f"autolog: see it in the web UI: start it with `{ui}`, open /runs/{run_id}", err=True
+    )
 
 
 def _start_run(
     tracking_uri: str | None, experiment: str | None, run_name: str | None, tags: dict[str, str]
-) -> tuple[Any, str]:
-    """The client and the new run's id; (None, "") when the store fails: the script runs
-    anyway, unrecorded, and one line says why. A bad URI or name is an error before it runs."""
+) -> tuple[Any, str, str]:
+    """The client, the new run's id and name; (None, "", "") when the store fails: the script
+    runs anyway, unrecorded, and one line says why. A bad URI or name is an error before it
+    runs."""
     from autolog.client import Client
     from autolog.errors import StoreError, StoreUnavailableError
 
@@ -216,10 +235,10 @@ def _start_run(
             )
     except StoreError as exc:
         click.echo(f"autolog: not recording this run: {exc}", err=True)
-        return None, ""
+        return None, "", ""
     if sys.stderr.isatty():
         click.echo(f"autolog: recording run {run.info.run_id} ({client.tracking_uri})", err=True)
-    return client, run.info.run_id
+    return client, run.info.run_id, run.info.run_name
 
 
 class _Outcome:

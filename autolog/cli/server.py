@@ -23,9 +23,11 @@ from typing import Any, NoReturn
 
 import click
 
+from autolog.cli._common import format_option
+from autolog.cli._output import FORMATS, Time, emit
 from autolog.errors import AutologError
 
-__all__ = ["command"]
+__all__ = ["LISTENING", "command"]
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {
@@ -46,6 +48,9 @@ _UNITS = {
 }
 _STORE_HELP = "tracking store to serve (default: ./autolog-runs/autolog.db, SQLite)"
 _STORE_ENV = "AUTOLOG_BACKEND_STORE_URI"
+#: ``ctx.meta`` key of a function that a command serving through this one (``autolog ui``)
+#: sets: called with the URL once the socket listens, in place of the server's first line
+LISTENING = "autolog.server.listening"
 
 
 def _fail(message: str) -> NoReturn:
@@ -172,7 +177,13 @@ def _serving(host: str, port: int) -> str:
         "tracking.example.com"
     ),
 )
-@click.option("--backend-store-uri", envvar=_STORE_ENV, help=_STORE_HELP)
+@click.option(
+    "--backend-store-uri",
+    "--tracking-uri",
+    "backend_store_uri",
+    envvar=_STORE_ENV,
+    help=_STORE_HELP,
+)
 @click.option(
     "--artifacts-destination",
     help="folder or s3://bucket/prefix for new experiments' artifacts (default: beside the store)",
@@ -236,6 +247,7 @@ def command(
     except ImportError as exc:
         _fail(f"the server needs {exc.name or exc}: pip install 'autolog[server]'")
     from autolog.server.settings import ServerSettings, is_loopback
+    from autolog.stores.common import redact_uri
 
     artifact_limit = _size(max_artifact_size, "--max-artifact-size")
     request_limit = _size(max_request_size, "--max-request-size")
@@ -257,8 +269,12 @@ def command(
     sock = _bind(host, port)
     port = sock.getsockname()[1]
     config = _config(settings, workers, log_level)
-    click.echo(f"autolog tracking server at {_serving(host, port)}")
-    click.echo(f"  store:     {_redact(uri)}")
+    listening = ctx.meta.get(LISTENING)
+    if listening is not None:
+        listening(f"{_url(host, port)}/")
+    else:
+        click.echo(f"autolog tracking server at {_serving(host, port)}")
+    click.echo(f"  store:     {redact_uri(uri)}")
     click.echo(f"  artifacts: {destination}")
     access = "tokens required" if needs_tokens else "open to anyone who can reach it"
     if loopback and not needs_tokens:
@@ -357,10 +373,6 @@ def _stop(signum: int, frame: object) -> None:
     raise _Stopped
 
 
-def _redact(uri: str) -> str:
-    return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", uri)
-
-
 # ------------------------------------------------------------------------------------ tokens
 
 
@@ -369,7 +381,32 @@ def token() -> None:
     """Access tokens: create (shown once), list, revoke. Kept as hashes in the store."""
 
 
+_TOKEN_STORE_HELP = (
+    "where the tokens are kept: the server's store (sqlite:///relative.db, sqlite:////abs.db, "
+    "postgresql://...), or "
+    "http(s)://host:port to manage them through a running server with an admin token in "
+    "$AUTOLOG_TRACKING_TOKEN (default: $AUTOLOG_BACKEND_STORE_URI, else $AUTOLOG_TRACKING_URI "
+    "unless it names a server, else ./autolog-runs/autolog.db)"
+)
+
+
+def _token_store_option(function: Any) -> Any:
+    """``--tracking-uri`` as on every command; ``--backend-store-uri`` as on the server."""
+    return click.option(
+        "--tracking-uri",
+        "--backend-store-uri",
+        "store_uri",
+        metavar="URI",
+        envvar=_STORE_ENV,
+        help=_TOKEN_STORE_HELP,
+    )(function)
+
+
 def _token_store(uri: str | None) -> Any:
+    """The store that keeps the tokens: a server named on the command line is asked through
+    its API (as its admin); otherwise the store the server would serve."""
+    if uri and uri.lower().startswith(("http://", "https://")):
+        return _open_store(uri)
     return _open_store(_backend_uri(uri))
 
 
@@ -382,12 +419,12 @@ def _token_store(uri: str | None) -> Any:
     show_default=True,
     help="read: GET only; write: logging; admin: deletes and tokens",
 )
-@click.option("--backend-store-uri", envvar=_STORE_ENV, help=_STORE_HELP)
-def token_create(name: str, scope: str, backend_store_uri: str | None) -> None:
+@_token_store_option
+def token_create(name: str, scope: str, store_uri: str | None) -> None:
     """Create a token called NAME and print it (the only time it is shown)."""
     from autolog.server.tokens import create_token
 
-    store = _token_store(backend_store_uri)
+    store = _token_store(store_uri)
     try:
         secret, record = create_token(store, name, scope)
     except AutologError as exc:
@@ -402,34 +439,43 @@ def token_create(name: str, scope: str, backend_store_uri: str | None) -> None:
     )
 
 
-@token.command("ls", epilog="Example: autolog server token ls")
-@click.option("--backend-store-uri", envvar=_STORE_ENV, help=_STORE_HELP)
-def token_ls(backend_store_uri: str | None) -> None:
-    """List the tokens: name, scope, id, creation time (never the secrets)."""
-    import datetime
+@token.command(
+    "ls",
+    epilog="""Examples:
 
-    store = _token_store(backend_store_uri)
+\b
+  autolog server token ls
+  autolog server token ls --format json --tracking-uri https://tracking.example.com""",
+)
+@format_option(*FORMATS)
+@_token_store_option
+def token_ls(output_format: str | None, store_uri: str | None) -> None:
+    """List the tokens, oldest first: name, scope, id, creation time (never the secrets)."""
+    from autolog import wire
+
+    store = _token_store(store_uri)
     try:
         tokens = store.list_tokens()
     except AutologError as exc:
         _fail(str(exc))
     finally:
         store.close()
-    if not tokens:
+    rows = [
+        {"name": t.name, "scope": t.scope, "id": t.token_id, "created": Time(t.creation_time)}
+        for t in tokens
+    ]
+    records = [wire.token_to_json(t) for t in tokens]
+    emit(rows, ["name", "scope", "id", "created"], output_format, records=records)
+    if not tokens and (output_format or "").lower() != "json":
         click.echo("no tokens", err=True)
-        return
-    width = max(len(t.name) for t in tokens)
-    for t in tokens:
-        created = datetime.datetime.fromtimestamp(t.creation_time / 1000).isoformat(" ", "seconds")
-        click.echo(f"{t.name:<{width}}  {t.scope:<5}  {t.token_id}  {created}")
 
 
 @token.command("revoke", epilog="Example: autolog server token revoke ci-runner")
 @click.argument("name")
-@click.option("--backend-store-uri", envvar=_STORE_ENV, help=_STORE_HELP)
-def token_revoke(name: str, backend_store_uri: str | None) -> None:
+@_token_store_option
+def token_revoke(name: str, store_uri: str | None) -> None:
     """Revoke the token called NAME (every server stops taking it within seconds)."""
-    store = _token_store(backend_store_uri)
+    store = _token_store(store_uri)
     try:
         store.revoke_token(name)
     except AutologError as exc:

@@ -3,7 +3,7 @@
 Example::
 
     $ autolog ui                                          # ./autolog-runs, http://127.0.0.1:5000
-    $ autolog ui --backend-store-uri sqlite:///runs.db --port 8080 --no-browser
+    $ autolog ui --backend-store-uri sqlite:///runs.db --port 8080 --no-browser   # ./runs.db
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def _open_when_up(url: str, timeout: float = 30.0) -> None:
 
 @click.command(
     context_settings={"help_option_names": ["-h", "--help"]},
-    epilog="Example: autolog ui --backend-store-uri sqlite:///runs.db --port 8080",
+    epilog="Example: autolog ui --backend-store-uri sqlite:///runs.db --port 8080  (./runs.db)",
 )
 @click.option(
     "--backend-store-uri",
@@ -79,17 +79,21 @@ def command(
 ) -> None:
     """Show the runs of a local store in the web UI, served on loopback only.
 
-    It prints the URL, opens it in your browser and serves until Ctrl-C. For a server that
-    others can reach, use `autolog server`.
+    Once it listens it prints the URL, opens it in your browser and serves until Ctrl-C (a
+    port that is taken or a missing server extra is said instead, with exit status 1). For a
+    server that others can reach, use `autolog server`.
     """
+    from autolog.cli.server import LISTENING
     from autolog.cli.server import command as server
 
     if port is None:
         port = _DEFAULT_PORT if _free(_DEFAULT_PORT) else _any_free_port()
-    elif port == 0:
-        port = _any_free_port()
-    url = f"http://{_HOST}:{port}/"
-    click.echo(f"autolog UI at {url}")
-    if not no_browser:
-        threading.Thread(target=_open_when_up, args=(url,), daemon=True).start()
+
+    def listening(url: str) -> None:
+        # Only now: a taken port, a missing extra or a bad store was said first, and no URL.
+        click.echo(f"autolog UI at {url}")
+        if not no_browser:
+            threading.Thread(target=_open_when_up, args=(url,), daemon=True).start()
+
+    ctx.meta[LISTENING] = listening
     ctx.invoke(server, backend_store_uri=backend_store_uri, host=_HOST, port=port)

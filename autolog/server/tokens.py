@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from datetime import datetime, timezone
 
 from autolog.entities import AccessToken, TokenScope
 from autolog.errors import InvalidInputError
@@ -40,8 +41,24 @@ def create_token(store: Store, name: str, scope: str) -> tuple[str, AccessToken]
     record = AccessToken(
         token_id, name, checked.value, time.time_ns() // 1_000_000, _digest(secret)
     )
-    store.create_token(record)
+    try:
+        store.create_token(record)
+    except InvalidInputError:
+        taken = next((t for t in store.list_tokens() if t.name == record.name), None)
+        if taken is None:
+            raise
+        raise InvalidInputError(_name_taken(taken)) from None
     return f"{PREFIX}{token_id}_{secret}", record
+
+
+def _name_taken(token: AccessToken) -> str:
+    """Which token has the name already: its id, scope and age tell the owner which it is."""
+    created = datetime.fromtimestamp(token.creation_time / 1000, tz=timezone.utc)
+    return (
+        f"a token named {token.name!r} exists already (id {token.token_id}, {token.scope} "
+        f"scope, created {created:%Y-%m-%d %H:%M} UTC): choose another name, or revoke it "
+        "first (autolog server token revoke NAME)"
+    )
 
 
 def parse_token(token: str) -> tuple[str, str] | None:
