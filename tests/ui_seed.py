@@ -123,3 +123,47 @@ def seed(tracking_uri: str, scratch: Path) -> Seeded:
         version = client.register_model(f"runs:/{alpha}/model", "ui-model")
         client.set_model_alias("ui-model", "champion", version.version)
     return seeded
+
+
+# ------------------------------------------------------------- a LightGBM-like sweep (engineer E)
+
+#: the sweep's params: three swept (most telling first), the rest the same in every run
+SWEEP_GRID = [
+    {"num_leaves": leaves, "learning_rate": rate, "boosting_type": boosting}
+    for rate, boosting in ((0.05, "gbdt"), (0.1, "dart"))
+    for leaves in (15, 31, 63)
+]
+SWEEP_GRID[5]["boosting_type"] = "gbdt"  # two dart runs of six: less telling than the rate
+SWEEP_CONSTANTS: dict[str, object] = {
+    "alpha": 0.0,
+    "bagging_by_query": False,
+    "bagging_fraction": 1.0,
+    "bagging_freq": 0,
+    "feature_fraction": 1.0,
+    "min_data_in_leaf": 20,
+    "objective": "binary",
+}
+SWEEP_ITERATIONS = 5
+
+
+def seed_sweep(tracking_uri: str) -> Seeded:
+    """A sweep in its own experiment, ``ui-sweep``: six runs of SWEEP_GRID, each with two
+    curves (``valid_auc``, ``training_logloss``) and three single values (``test_auc`` and
+    ``best_iteration`` differ, ``n_features`` does not)."""
+    with autolog.Client(tracking_uri) as client:
+        experiment = client.get_or_create_experiment("ui-sweep")
+        seeded = Seeded(experiment.experiment_id)
+        for n, swept in enumerate(SWEEP_GRID):
+            run = client.create_run(experiment_id=experiment.experiment_id, run_name=f"sweep-{n}")
+            run_id = run.info.run_id
+            client.log_params(run_id, {**SWEEP_CONSTANTS, **swept})
+            for step in range(SWEEP_ITERATIONS):
+                client.log_metric(run_id, "valid_auc", 0.6 + n / 100 + step / 50, step=step)
+                client.log_metric(run_id, "training_logloss", 0.7 - n / 100 - step / 20, step=step)
+            client.log_metric(run_id, "test_auc", 0.7 + n / 50)
+            client.log_metric(run_id, "best_iteration", 10 + 3 * n)
+            client.log_metric(run_id, "n_features", 20)
+            client.set_terminated(run_id)
+            seeded.runs[run.info.run_name] = run_id
+        client.flush()
+    return seeded

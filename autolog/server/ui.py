@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -74,13 +74,17 @@ _pages = APIRouter(include_in_schema=False)
 _INDEX_CACHE: dict[str, bytes] = {}
 
 
-def _index() -> Response:
+def _index(request: Request) -> Response:
+    """The app's page; to ``HEAD``, the same status and headers without the body (monitors and
+    link checkers ask with ``HEAD``, and an ASGI server need not drop a body it is given)."""
     body = _INDEX_CACHE.get("index")
     if body is None:
         body = _INDEX_CACHE["index"] = (STATIC_DIR / "index.html").read_bytes()
-    return Response(
-        body, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"}
-    )
+    headers = {"Cache-Control": "no-cache"}
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(len(body))
+        body = b""
+    return Response(body, media_type="text/html; charset=utf-8", headers=headers)
 
 
 # The app's addresses: each serves the same page, whose script shows what the path names.
@@ -92,7 +96,7 @@ for _path in (
     "/models",
     "/models/{name}",
 ):
-    _pages.add_api_route(_path, _index, methods=["GET"])
+    _pages.add_api_route(_path, _index, methods=["GET", "HEAD"])
 
 
 def install(app: FastAPI, **_: Any) -> None:

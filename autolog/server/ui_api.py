@@ -84,13 +84,15 @@ class MetricSummary(BaseModel):
 
 class RegisteredModel(BaseModel):
     name: str
-    latest_version: int
+    latest_version: int | None = Field(description="null: every version was deleted")
     version_count: int
     creation_time: int
     last_updated: int
     aliases: dict[str, int]
     latest_run_id: str | None
     latest_run_name: str | None
+    description: str | None
+    tags: dict[str, str]
 
 
 class RegisteredModels(BaseModel):
@@ -116,7 +118,10 @@ class ArtifactPreview(BaseModel):
 
 class ModelFile(BaseModel):
     name: str
-    sha256: str | None = Field(description="as the model's metadata file lists it")
+    sha256: str | None = Field(
+        description="as the model's metadata file lists it (the metadata file's own: as the "
+        "model's record holds it, since a file cannot list its own digest)"
+    )
     recorded: str | None = Field(description="as the tracking store recorded it")
 
 
@@ -311,26 +316,29 @@ def metric_summary(request: Request, run_id: str) -> Response:
 
 @router.get("/registered-models", response_model=RegisteredModels)
 def registered_models(request: Request) -> Response:
-    """Every registered model: latest version, aliases, when it last changed, and the run its
-    latest version came from."""
+    """Every registered model: latest version, aliases, description, tags, when it last
+    changed, and the run its latest version came from."""
     store = _store(request)
     by_name: dict[str, list[ModelVersion]] = {}
     for version in store.list_model_versions():
         by_name.setdefault(version.name, []).append(version)
     models: list[dict[str, Any]] = []
-    for name, versions in by_name.items():
-        latest = max(versions, key=lambda v: v.version)
-        run_name = _run_name(store, latest.run_id)
+    for model in store.search_registered_models("", 2**31 - 1):  # every one
+        versions = by_name.get(model.name, [])
+        latest = max(versions, key=lambda v: v.version, default=None)
+        run_id = None if latest is None else latest.run_id
         models.append(
             {
-                "name": name,
-                "latest_version": latest.version,
+                "name": model.name,
+                "latest_version": None if latest is None else latest.version,
                 "version_count": len(versions),
-                "creation_time": min(v.creation_time for v in versions),
-                "last_updated": max(v.creation_time for v in versions),
-                "aliases": {a: v.version for v in versions for a in v.aliases},
-                "latest_run_id": latest.run_id,
-                "latest_run_name": run_name,
+                "creation_time": model.creation_time,
+                "last_updated": model.last_updated_time,
+                "aliases": dict(model.aliases),
+                "latest_run_id": run_id,
+                "latest_run_name": _run_name(store, run_id),
+                "description": model.description,
+                "tags": dict(model.tags),
             }
         )
     models.sort(key=lambda m: (-m["last_updated"], m["name"]))
@@ -489,7 +497,8 @@ def logged_models(request: Request, run_id: str) -> Response:
             str(k): _text_or_none(v)
             for k, v in (listed if isinstance(listed, dict) else {}).items()
         }
-        names = sorted({*files, MODEL_META})
+        files[MODEL_META] = hashes.get(f"{folder}/{MODEL_META}")
+        names = sorted(files)
         libraries = meta.get("libraries")
         created = meta.get("created_time")
         models.append(

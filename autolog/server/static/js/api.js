@@ -67,6 +67,9 @@ async function request(method, path, params, body, signal) {
 
 export const get = (path, params, signal) => request("GET", path, params, undefined, signal);
 export const post = (path, body, signal) => request("POST", path, undefined, body, signal);
+export const put = (path, body) => request("PUT", path, undefined, body);
+export const patch = (path, body) => request("PATCH", path, undefined, body);
+export const del = (path, params) => request("DELETE", path, params);
 
 const enc = encodeURIComponent;
 
@@ -88,5 +91,27 @@ export const api = {
   artifactUrl: (id, path) => `${BASE}/runs/${enc(id)}/artifacts/${path.split("/").map(enc).join("/")}`,
   registeredModels: () => get("/registered-models"),
   modelVersions: (name) => get("/registered-models/versions", { name }),
+
+  // ----------------------------------------------------------- changes: the client's routes
+  // Each is the route the Python client uses, under the same rules and token scopes (a
+  // delete or a restore needs an admin token where the server asks for tokens).
+  renameRun: (id, name) => patch(`/runs/${enc(id)}`, { run_name: name }),
+  /** Set tags of a run: one batch, as the client's set_tags sends. */
+  setRunTags: (id, tags) => post(`/runs/${enc(id)}/batch`, { tags: Object.entries(tags).map(([key, value]) => ({ key, value })) }),
+  /** Remove a tag of a run (an admin's request where the server asks for tokens). */
+  deleteRunTag: (id, key) => del(`/runs/${enc(id)}/tags`, { key }),
+  deleteRun: (id) => del(`/runs/${enc(id)}`),
+  restoreRun: (id) => post(`/runs/${enc(id)}/restore`),
+  registerModel: (name, source, runId) => post("/model-versions", { name, source, run_id: runId || null }),
+  setAlias: (name, alias, version) => put("/model-aliases", { name, alias, version }),
+  deleteAlias: (name, alias) => del("/model-aliases", { name, alias }),
+  deleteVersion: (name, version) => del("/model-versions", { name, version }),
+  deleteModel: (name) => del("/registered-models", { name }),
+  updateModel: (name, changes) => patch("/registered-models", { name, ...changes }),
+  updateVersion: (name, version, description) => patch("/model-versions", { name, version, description }),
+  setModelTag: (name, key, value) => put("/registered-model-tags", { name, key, value }),
+  deleteModelTag: (name, key) => del("/registered-model-tags", { name, key }),
+  setVersionTag: (name, version, key, value) => put("/model-version-tags", { name, version, key, value }),
+  deleteVersionTag: (name, version, key) => del("/model-version-tags", { name, version, key }),
 };
 

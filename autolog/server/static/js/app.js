@@ -50,10 +50,67 @@ function tokenForm(target, error) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     setToken(input.value.trim(), remember.checked);
+    tokenLabel();
     render();
   });
   replace(target, form);
   input.focus();
+}
+
+/**
+ * The header's access-token control: a token can be given (or forgotten) at any time, not
+ * only when a read is refused, since a server may let anyone read and ask a token for changes.
+ * It is kept for the tab (sessionStorage), or in this browser when asked, and sent as
+ * "Authorization: Bearer" with every request of the API.
+ */
+function tokenControl(slot) {
+  const button = h("button", { type: "button", class: "small ghost token-button", "aria-haspopup": "true", "aria-expanded": "false",
+    "aria-controls": "token-popover" });
+  const panel = h("form", { id: "token-popover", class: "popover token-popover", hidden: true });
+  const label = () => { button.textContent = token() ? "Token set" : "Access token"; };
+  const close = () => {
+    panel.hidden = true;
+    button.setAttribute("aria-expanded", "false");
+  };
+  const open = () => {
+    const input = h("input", { type: "password", id: "token-popover-input", autocomplete: "off", spellcheck: "false", placeholder: "autolog_…" });
+    const remember = h("input", { type: "checkbox", checked: Boolean(localStorage.getItem("autolog.token")) });
+    const forget = h("button", { type: "button", class: "small", text: "Forget it", disabled: !token() });
+    forget.addEventListener("click", () => {
+      setToken("", false);
+      label();
+      close();
+      render();
+    });
+    replace(panel,
+      h("label", { for: "token-popover-input" }, token() ? "Replace the access token" : "Access token (a write token to change things)"),
+      input, h("label", { class: "check" }, remember, " Remember it in this browser"),
+      h("div", { class: "edit-buttons" }, h("button", { type: "submit", class: "primary small", text: "Use it" }), forget));
+    panel.onsubmit = (event) => {
+      event.preventDefault();
+      if (!input.value.trim()) return;
+      setToken(input.value.trim(), remember.checked);
+      label();
+      close();
+      render();
+    };
+    panel.hidden = false;
+    button.setAttribute("aria-expanded", "true");
+    input.focus();
+  };
+  button.addEventListener("click", () => (panel.hidden ? open() : close()));
+  document.addEventListener("click", (event) => {
+    if (!panel.hidden && !slot.contains(event.target)) close();
+  });
+  panel.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      close();
+      button.focus();
+    }
+  });
+  label();
+  replace(slot, button, panel);
+  return label;
 }
 
 export function showError(target, error) {
@@ -121,4 +178,5 @@ document.addEventListener("click", (event) => {
 });
 
 window.addEventListener("popstate", render);
+const tokenLabel = tokenControl(document.getElementById("token-slot"));
 render();

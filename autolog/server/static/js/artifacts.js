@@ -3,7 +3,7 @@
 // as their source text, and downloads are served as attachments.
 
 import { api, blobUrl, token } from "./api.js";
-import { copyText, formatTime, h, link, paths, replace } from "./dom.js";
+import { copyText, formatTime, h, link, paths, qs, replace } from "./dom.js";
 
 const CSV_ROWS = 500;
 
@@ -176,7 +176,8 @@ function modelCard(runId, model) {
       model.registered && model.registered.length ? h("div", { class: "fact" }, h("dt", { text: "Registered" }),
         h("dd", {}, model.registered.map((v, i) => [i ? ", " : "", link(paths.model(v.name), `${v.name} v${v.version}`),
           v.aliases.length ? ` (@${v.aliases.join(", @")})` : ""]))) : null),
-    h("div", { class: "load-line" }, h("code", { text: loadLine }), copy),
+    h("div", { class: "load-line" }, h("code", { text: loadLine }), copy,
+      link(`${paths.models()}${qs({ register: `runs:/${runId}/${model.path}` })}`, "Register…")),
     h("div", { class: "scroll-x" }, h("table", { class: "grid hashes" },
       h("thead", {}, h("tr", {}, h("th", { scope: "col", text: "File" }), h("th", { scope: "col", text: "SHA-256" }),
         h("th", { scope: "col", text: "" }))),

@@ -1,12 +1,17 @@
-// Compare runs: their curves overlaid per metric, params and metrics side by side with the
-// differences marked, and a scatter of any param or metric against any metric.
+// Compare runs. Curves come first: every metric logged at more than one step, overlaid per
+// metric. Metrics with one value per run (final scores) follow in one grouped table of bars,
+// not a chart of dots each. Then the params side by side, only those that differ unless asked
+// (with the latest values of the curves), parallel coordinates of the differing params against
+// a chosen metric, and a scatter of any param or metric against any metric.
 
 import { api } from "../api.js";
 import { navigate } from "../app.js";
 import { MetricChart, PALETTE } from "../chart.js";
 import { chartControls } from "../controls.js";
 import { formatNumber, h, link, paths, replace, statusBadge, svg, toNumber } from "../dom.js";
+import { niceTicks, numeric, parallelCoordinates } from "../parallel.js";
 import { fetchSeries, zoomHandler } from "../series.js";
+import { varyingKeys } from "../varying.js";
 
 const EAGER_CHARTS = 8;
 
@@ -20,48 +25,93 @@ function same(values) {
   return values.every((v) => v === values[0]);
 }
 
-function diffTable(runs) {
-  const onlyDiff = h("input", { type: "checkbox" });
+const runName = (run) => run.info.run_name || run.info.run_id.slice(0, 8);
+
+/** The head row of a table with one column per run, in the runs' colours. */
+function runHeads(runs, first) {
+  return h("thead", {}, h("tr", {}, h("th", { scope: "col", text: first }), runs.map((r, i) =>
+    h("th", { scope: "col" }, h("span", { class: "swatch", dataset: { color: String(i % PALETTE.length) } }),
+      link(paths.run(r.info.run_id), runName(r))))));
+}
+
+/**
+ * Metrics with a single value per run, as one table: a row per metric, a cell per run with
+ * the value and a bar of its size against the row's largest magnitude (negative values draw
+ * their bar in another colour), so the runs' final scores read at a glance.
+ */
+function singleValues(runs, keys) {
+  const row = (key) => {
+    const values = runs.map((r) => (key in r.data.metrics ? toNumber(r.data.metrics[key]) : undefined));
+    const finite = values.filter((v) => v !== undefined && Number.isFinite(v));
+    const top = Math.max(0, ...finite.map(Math.abs));
+    return h("tr", { dataset: { metric: key }, class: same(values.map(String)) ? "" : "differs" },
+      h("th", { scope: "row", class: "key", text: key }),
+      values.map((v, i) => {
+        if (v === undefined) return h("td", { class: "missing", text: "—" });
+        const size = top > 0 && Number.isFinite(v) ? (Math.abs(v) / top) * 100 : 0;
+        return h("td", { class: "num" },
+          svg("svg", { class: "bar", viewBox: "0 0 100 8", preserveAspectRatio: "none", "aria-hidden": "true" },
+            svg("rect", { x: 0, y: 0, width: size.toFixed(2), height: 8, class: v < 0 ? "negative" : `c${i % PALETTE.length}` })),
+          h("span", { class: "value", title: String(v), text: formatNumber(v) }));
+      }));
+  };
+  return h("div", {},
+    h("div", { class: "section-head" }, h("h2", {}, "Single values"),
+      h("span", { class: "muted", text: "metrics logged once per run; bars scale to the largest magnitude of each row" })),
+    h("div", { class: "table-wrap" }, h("table", { class: "grid singles" }, runHeads(runs, "Metric"),
+      h("tbody", {}, keys.map(row)))));
+}
+
+/** Params side by side (only those that differ, unless "Only differences" is unticked), then
+ * the latest values of the curves. */
+function diffTable(runs, curveKeys) {
+  const onlyDiff = h("input", { type: "checkbox", checked: true });
   const body = h("tbody");
   const rows = [];
-  const section = (title, entity, format) => {
-    const keys = sortedKeys(runs, entity);
+  const section = (title, entity, keys, format) => {
     if (!keys.length) return;
-    rows.push({ heading: title });
+    rows.push({ heading: title, entity });
     for (const key of keys) {
       const values = runs.map((r) => (key in r.data[entity] ? String(r.data[entity][key]) : undefined));
-      rows.push({ key, values, format, differs: !same(values) });
+      rows.push({ key, entity, values, format, differs: !same(values) });
     }
   };
-  section("Params", "params", (v) => v);
-  section("Metrics (latest)", "metrics", (v) => formatNumber(v));
+  section("Params", "params", sortedKeys(runs, "params"), (v) => v);
+  section("Metrics (latest)", "metrics", curveKeys, (v) => formatNumber(v));
+  const count = (entity, differing) => rows.filter((r) => r.entity === entity && !r.heading && (!differing || r.differs)).length;
+  const summary = h("span", { class: "muted" });
   const show = () => {
-    replace(body, rows.filter((r) => r.heading || !onlyDiff.checked || r.differs).map((r) => {
+    const params = count("params", false);
+    const differing = count("params", true);
+    summary.textContent = `${differing} of ${params} ${params === 1 ? "param differs" : "params differ"}`;
+    const shown = rows.filter((r) => r.heading || !onlyDiff.checked || r.differs);
+    replace(body, shown.map((r) => {
       if (r.heading) return h("tr", { class: "group" }, h("th", { colspan: String(runs.length + 1), scope: "colgroup", text: r.heading }));
       return h("tr", { class: r.differs ? "differs" : "" },
         h("th", { scope: "row", class: "key" }, r.key, r.differs ? h("span", { class: "sr-only", text: " (differs)" }) : ""),
         r.values.map((v) => h("td", { class: v === undefined ? "missing" : "" }, v === undefined ? "—" : h("span", { title: v, text: r.format(v) }))));
     }));
+    if (onlyDiff.checked && params && !differing) {
+      body.prepend(h("tr", {}, h("td", { colspan: String(runs.length + 1), class: "empty", text: `All ${params} params are the same in these runs.` })));
+    }
   };
   onlyDiff.addEventListener("change", show);
   show();
-  const differing = rows.filter((r) => r.differs).length;
   return h("div", {},
-    h("div", { class: "section-head" }, h("h2", {}, "Params and metrics"),
-      h("span", { class: "muted", text: `${differing} ${differing === 1 ? "row differs" : "rows differ"}` }),
-      h("label", { class: "check" }, onlyDiff, " Only differences")),
-    h("div", { class: "table-wrap" }, h("table", { class: "grid diff" },
-      h("thead", {}, h("tr", {}, h("th", { scope: "col", text: "Key" }), runs.map((r, i) =>
-        h("th", { scope: "col" }, h("span", { class: "swatch", dataset: { color: String(i % PALETTE.length) } }),
-          link(paths.run(r.info.run_id), r.info.run_name || r.info.run_id.slice(0, 8)))))),
-      body)));
+    h("div", { class: "section-head" }, h("h2", {}, "Params"), summary,
+      h("label", { class: "check", title: "Untick to show every param" }, onlyDiff, " Only differences")),
+    h("div", { class: "table-wrap" }, h("table", { class: "grid diff" }, runHeads(runs, "Key"), body)));
 }
 
-/** A number for the scatter, or null: params are numbers where they parse as such. */
-function numeric(value) {
-  if (value === undefined || value === null || value === "") return null;
-  const n = toNumber(value);
-  return Number.isFinite(n) ? n : null;
+/** Which metrics are curves (more than one value in some run) and which single values. */
+function splitMetrics(keys, summaries) {
+  const curves = [];
+  const singles = [];
+  for (const key of keys) {
+    const counts = summaries.map((s) => (s[key] ? s[key].count : 0));
+    (counts.some((n) => n > 1) ? curves : singles).push(key);
+  }
+  return { curves, singles };
 }
 
 function scatter(runs) {
@@ -113,22 +163,13 @@ function scatter(runs) {
     const [y0, y1] = range(points.map((p) => p.y));
     const sx = (x) => M.l + ((x - x0) / (x1 - x0)) * (W - M.l - M.r);
     const sy = (y) => H - M.b - ((y - y0) / (y1 - y0)) * (H - M.t - M.b);
-    // round numbers: steps of 1, 2 or 5 times a power of ten
-    const ticks = (lo, hi, n) => {
-      const raw = (hi - lo) / n;
-      const power = 10 ** Math.floor(Math.log10(raw));
-      const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw) || raw;
-      const out = [];
-      for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
-      return out;
-    };
-    const xTicks = numericX ? ticks(x0, x1, 5).map((v) => [v, formatNumber(v)]) : categories.map((c, k) => [k, c]);
+    const xTicks = numericX ? niceTicks(x0, x1, 5).map((v) => [v, formatNumber(v)]) : categories.map((c, k) => [k, c]);
     const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "scatter-svg", role: "img",
       "aria-label": `Scatter of ${ySelect.value} against ${xSelect.value}` },
       svg("line", { x1: M.l, y1: H - M.b, x2: W - M.r, y2: H - M.b, class: "axis" }),
       svg("line", { x1: M.l, y1: M.t, x2: M.l, y2: H - M.b, class: "axis" }),
       xTicks.map(([v, label]) => svg("text", { x: sx(v), y: H - M.b + 16, class: "tick", "text-anchor": "middle" }, label.length > 14 ? `${label.slice(0, 13)}…` : label)),
-      ticks(y0, y1, 4).map((v) => [svg("line", { x1: M.l, x2: W - M.r, y1: sy(v), y2: sy(v), class: "gridline" }),
+      niceTicks(y0, y1, 4).map((v) => [svg("line", { x1: M.l, x2: W - M.r, y1: sy(v), y2: sy(v), class: "gridline" }),
         svg("text", { x: M.l - 6, y: sy(v) + 4, class: "tick", "text-anchor": "end" }, formatNumber(v))]),
       svg("text", { x: (M.l + W - M.r) / 2, y: H - 8, class: "axis-label", "text-anchor": "middle" }, xSelect.value),
       points.map((p) => {
@@ -157,28 +198,42 @@ export async function render(main, { query }) {
   }
   const controller = new AbortController();
   const runs = await Promise.all(ids.map((id) => api.run(id, controller.signal)));
-  const experiment = await api.experiment(runs[0].info.experiment_id).catch(() => null);
+  const [experiment, summaries] = await Promise.all([
+    api.experiment(runs[0].info.experiment_id).catch(() => null),
+    Promise.all(ids.map((id) => api.metricSummary(id, controller.signal).then((answer) => answer.metrics))),
+  ]);
+  const { curves, singles } = splitMetrics(sortedKeys(runs, "metrics"), summaries);
   const charts = new Map();
   const controls = chartControls(() => charts.values());
   const grid = h("div", { class: "chart-grid" });
   const remove = (id) => navigate(paths.compare(ids.filter((x) => x !== id)), { replaceState: true });
   const legend = h("ul", { class: "compare-legend" }, runs.map((r, i) => h("li", {},
     h("span", { class: "swatch", dataset: { color: String(i % PALETTE.length) } }),
-    link(paths.run(r.info.run_id), r.info.run_name || r.info.run_id.slice(0, 8)), " ", statusBadge(r.info.status),
+    link(paths.run(r.info.run_id), runName(r)), " ", statusBadge(r.info.status),
     runs.length > 1 ? h("button", { type: "button", class: "small ghost", "aria-label": `Remove ${r.info.run_name} from the comparison`,
       text: "✕", onclick: () => remove(r.info.run_id) }) : null)));
+  // the parallel axes: the differing params, most telling first; the metric: a differing
+  // single value (a final score) where there is one
+  const paramAxes = varyingKeys(runs, "params").map((k) => k.key);
+  const differs = (key) => !same(runs.map((r) => String(r.data.metrics[key])));
+  const metricKeys = [...singles, ...curves];
+  const firstMetric = metricKeys.find(differs) || metricKeys[0];
   replace(main,
     h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, link(paths.experiments(), "Experiments"), " / ",
       link(paths.experiment(runs[0].info.experiment_id), experiment ? experiment.name : "Runs"), " / ",
       h("span", { text: "Compare" })),
     h("div", { class: "page-head" }, h("h1", {}, `Compare ${runs.length} runs`)),
     h("section", { class: "card" }, legend),
-    h("section", { class: "card", id: "curves" }, h("div", { class: "section-head" }, h("h2", {}, "Metrics"), controls.element), grid),
-    h("section", { class: "card", id: "diff" }, diffTable(runs)),
+    h("section", { class: "card", id: "curves" }, h("div", { class: "section-head" }, h("h2", {}, "Curves"), controls.element), grid),
+    singles.length ? h("section", { class: "card", id: "singles" }, singleValues(runs, singles)) : null,
+    h("section", { class: "card", id: "diff" }, diffTable(runs, curves)),
+    h("section", { class: "card", id: "parallel" }, h("h2", {}, "Parallel coordinates"),
+      parallelCoordinates(runs, paramAxes, metricKeys, firstMetric, (run, key) => run.data.metrics[key])),
     h("section", { class: "card", id: "scatter" }, h("h2", {}, "Scatter"), scatter(runs)));
 
-  const keys = sortedKeys(runs, "metrics");
-  if (!keys.length) grid.append(h("p", { class: "muted", text: "These runs logged no metrics." }));
+  if (!curves.length) {
+    grid.append(h("p", { class: "muted", text: singles.length ? "These runs logged no metric at more than one step." : "These runs logged no metrics." }));
+  }
   const load = async (key) => {
     const chart = charts.get(key);
     chart.loaded = true;
@@ -187,7 +242,7 @@ export async function render(main, { query }) {
     chart.runIds = having.map(([r]) => r.info.run_id);
     chart.options.onZoom = zoomHandler(chart.runIds, key);
     chart.setSeries(having.map(([r, i], j) => ({
-      label: r.info.run_name || r.info.run_id.slice(0, 8), color: PALETTE[i % PALETTE.length],
+      label: runName(r), color: PALETTE[i % PALETTE.length],
       runStart: r.info.start_time, points: found[j].points, total: found[j].total,
     })));
     chart.root.dataset.ready = "true";
@@ -200,7 +255,7 @@ export async function render(main, { query }) {
       if (chart && !chart.loaded) load(entry.target.dataset.key);
     }
   }, { rootMargin: "300px" });
-  keys.forEach((key, n) => {
+  curves.forEach((key, n) => {
     const holder = h("div", { class: "chart-holder", dataset: { key } });
     grid.append(holder);
     charts.set(key, new MetricChart(holder, { title: key, key, xMode: controls.xMode, log: controls.log, smoothing: controls.smoothing }));

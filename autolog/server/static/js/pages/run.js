@@ -1,5 +1,7 @@
 // One run: overview, metrics (latest/min/max), a chart per metric key, params and tags,
 // artifacts with previews, and a card for each logged model. A RUNNING run's charts grow.
+// The run can be renamed, described, tagged, deleted and restored from here, through the
+// client's own routes: the server's rules and token scopes apply, and its refusals are shown.
 
 import { api } from "../api.js";
 import { renderArtifacts } from "../artifacts.js";
@@ -10,9 +12,25 @@ import {
   toNumber,
 } from "../dom.js";
 import { fetchSeries, growSeries, zoomHandler } from "../series.js";
+import { act, confirmButton, editForm, errorLine } from "../edit.js";
+import { markdown } from "../markdown.js";
 
 const LIVE_MS = 1000;
 const EAGER_CHARTS = 6;
+/** The tag a run's description is kept in: MLflow's, so a description written by either tool
+ * shows in both (and an imported run keeps its own). */
+export const NOTE_TAG = "mlflow.note.content";
+/** Tags the library keeps on a run while its process runs (autolog/context.py: TAG_RUNNER,
+ * TAG_HEARTBEAT): they say nothing once the run has ended. */
+const LIVE_TAGS = new Set(["autolog.runner", "autolog.heartbeat"]);
+/** Tags the page shows in their own place: the parent in the overview, the description. */
+const SHOWN_ELSEWHERE = new Set(["autolog.parentRunId", NOTE_TAG]);
+
+/** The tags the tags table lists for a run: none shown elsewhere, no live ones once it ended. */
+export function listedTags(run) {
+  const running = run.info.status === "RUNNING";
+  return Object.entries(run.data.tags).filter(([k]) => !SHOWN_ELSEWHERE.has(k) && (running || !LIVE_TAGS.has(k)));
+}
 
 function copyButton(text, label = "Copy") {
   const button = h("button", { type: "button", class: "small ghost", text: label });
@@ -56,21 +74,60 @@ function overview(run, experiment) {
     h("div", { class: wide.has(k) ? "fact wide" : "fact" }, h("dt", { text: k }), h("dd", {}, v))));
 }
 
-function keyValueTable(title, entries, searchBox, system = () => false) {
+/** The value cell of a tag row, with an Edit button where `onSet(key, value)` is given, and
+ * a Delete button where `onDelete(key)` is (the server's refusal shown under them). */
+function valueCell(key, value, onSet, onDelete) {
+  const cell = h("td", { class: "value" });
+  const show = () => {
+    if (!onSet) return replace(cell, h("span", { class: "pre", text: value }));
+    const edit = h("button", { type: "button", class: "small ghost row-edit", text: "Edit", "aria-label": `Edit tag ${key}` });
+    edit.addEventListener("click", () => {
+      const form = editForm({ fields: [{ name: "value", label: `Value of ${key}`, value }],
+        onSave: ({ value: changed }) => onSet(key, changed), onDone: show });
+      replace(cell, form);
+      form.focusFirst();
+    });
+    if (!onDelete) return replace(cell, h("span", { class: "pre", text: value }), edit);
+    const error = errorLine();
+    const remove = h("button", { type: "button", class: "small ghost danger row-edit row-delete", text: "Delete", "aria-label": `Delete tag ${key}` });
+    remove.addEventListener("click", () => act(remove, error, () => onDelete(key)));
+    return replace(cell, h("span", { class: "pre", text: value }), edit, remove, error);
+  };
+  show();
+  return cell;
+}
+
+/** A form adding a tag (`onSet(key, value)`), shown under the tags table. */
+function addTagForm(onSet) {
+  const key = h("input", { type: "text", name: "key", placeholder: "key", "aria-label": "New tag key", autocomplete: "off" });
+  const value = h("input", { type: "text", name: "value", placeholder: "value", "aria-label": "New tag value", autocomplete: "off" });
+  const add = h("button", { type: "submit", class: "small", text: "Add tag" });
+  const error = errorLine();
+  const form = h("form", { class: "tag-add" }, key, value, add, error);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!key.value.trim()) return error.show(new Error("A tag needs a key."));
+    return act(add, error, () => onSet(key.value.trim(), value.value));
+  });
+  return form;
+}
+
+function keyValueTable(title, entries, searchBox, { system = () => false, onSet = null, onDelete = null, signal } = {}) {
   const body = h("tbody");
   const count = h("span", { class: "muted" });
   const show = () => {
     const needle = searchBox.value.trim().toLowerCase();
     const shown = entries.filter(([k, v]) => !needle || k.toLowerCase().includes(needle) || String(v).toLowerCase().includes(needle));
-    replace(body, shown.map(([k, v]) => h("tr", { class: system(k) ? "system" : "" },
-      h("th", { scope: "row", class: "key", text: k }), h("td", { class: "value" }, h("span", { class: "pre", text: v })))));
+    replace(body, shown.map(([k, v]) => h("tr", { class: system(k) ? "system" : "", dataset: { key: k } },
+      h("th", { scope: "row", class: "key", text: k }), valueCell(k, v, system(k) ? null : onSet, system(k) ? null : onDelete))));
     if (!shown.length) body.append(h("tr", {}, h("td", { colspan: "2", class: "empty", text: entries.length ? "Nothing matches." : `No ${title.toLowerCase()}.` })));
     count.textContent = needle ? `${shown.length} of ${entries.length}` : String(entries.length);
   };
-  searchBox.addEventListener("input", show);
+  searchBox.addEventListener("input", show, { signal });
   show();
   return h("div", { class: "kv" }, h("h3", {}, title, " ", count),
-    h("table", { class: "grid kv-table" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Key"), h("th", { scope: "col" }, "Value"))), body));
+    h("table", { class: "grid kv-table" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Key"), h("th", { scope: "col" }, "Value"))), body),
+    onSet ? addTagForm(onSet) : null);
 }
 
 export async function render(main, { runId }) {
@@ -84,8 +141,12 @@ export async function render(main, { runId }) {
 
   // ------------------------------------------------------------------------------- layout
   const name = run.info.run_name || runId.slice(0, 12);
+  const crumbName = h("span", { text: name });
   const crumbs = h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, link(paths.experiments(), "Experiments"), " / ",
-    link(paths.experiment(run.info.experiment_id), "…"), " / ", h("span", { text: name }));
+    link(paths.experiment(run.info.experiment_id), "…"), " / ", crumbName);
+  const titleSlot = h("span", { class: "title-slot" });
+  const actionsSlot = h("span", { class: "page-actions" });
+  const descriptionBox = h("section", { id: "description", class: "card description" });
   const statusSlot = h("span", {}, statusBadge(run.info.status));
   const liveDot = h("span", { class: "live-dot", title: "Updating live", hidden: run.info.status !== "RUNNING" });
   const overviewBox = h("section", { id: "overview", class: "card" });
@@ -101,11 +162,12 @@ export async function render(main, { runId }) {
 
   replace(main,
     crumbs,
-    h("div", { class: "page-head" }, h("h1", { text: name }), statusSlot, liveDot, childrenLink),
+    h("div", { class: "page-head" }, titleSlot, statusSlot, liveDot, childrenLink, actionsSlot),
     h("nav", { class: "subnav", "aria-label": "Sections" },
       h("a", { href: "#overview" }, "Overview"), h("a", { href: "#metrics" }, "Metrics"),
       h("a", { href: "#params" }, "Params & tags"), h("a", { href: "#artifacts" }, "Artifacts")),
     overviewBox,
+    descriptionBox,
     h("section", { id: "metrics", class: "card" },
       h("div", { class: "section-head" }, h("h2", {}, "Metrics"), controls.element),
       h("div", { class: "scroll-x" }, h("table", { class: "grid metrics-table" },
@@ -122,14 +184,71 @@ export async function render(main, { runId }) {
     liveDot.hidden = current.info.status !== "RUNNING";
   }
 
+  let listeners = new AbortController();
   function fillParams(current) {
+    listeners.abort(); // the search box's listeners of the tables replaced
+    listeners = new AbortController();
     const params = Object.entries(current.data.params).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const tags = Object.entries(current.data.tags).sort(([a], [b]) => {
+    const tags = listedTags(current).sort(([a], [b]) => {
       const sa = a.startsWith("autolog.");
       const sb = b.startsWith("autolog.");
       return sa !== sb ? (sa ? 1 : -1) : a < b ? -1 : a > b ? 1 : 0;
     });
-    replace(kvBox, keyValueTable("Params", params, paramSearch), keyValueTable("Tags", tags, paramSearch, (k) => k.startsWith("autolog.")));
+    replace(kvBox, keyValueTable("Params", params, paramSearch, { signal: listeners.signal }),
+      keyValueTable("Tags", tags, paramSearch, { system: (k) => k.startsWith("autolog."), signal: listeners.signal,
+        onSet: (key, value) => change(() => api.setRunTags(runId, { [key]: value })),
+        onDelete: (key) => change(() => api.deleteRunTag(runId, key)) }));
+  }
+
+  // ------------------------------------------------------------------------------- changes
+  /** Send a change, then show the run as the server now holds it. */
+  async function change(send) {
+    await send();
+    const current = await api.run(runId, controller.signal);
+    state.run = current;
+    fillHead(current);
+    fillStatic(current, experiment);
+    fillDescription(current);
+    fillParams(current);
+  }
+
+  function fillHead(current) {
+    const shown = current.info.run_name || runId.slice(0, 12);
+    document.title = `${shown} · autolog`;
+    crumbName.textContent = shown;
+    const rename = h("button", { type: "button", class: "small ghost", text: "Rename", "aria-label": "Rename the run" });
+    rename.addEventListener("click", () => {
+      const form = editForm({ className: "rename-form", fields: [{ name: "name", label: "Run name", value: current.info.run_name }],
+        onSave: ({ name: changed }) => change(() => api.renameRun(runId, changed.trim())), onDone: () => fillHead(state.run) });
+      replace(titleSlot, form);
+      form.focusFirst();
+    });
+    replace(titleSlot, h("h1", { text: shown }), rename);
+    if (current.info.deleted_time) {
+      const restore = h("button", { type: "button", class: "small", text: "Restore" });
+      const error = errorLine();
+      restore.addEventListener("click", () => act(restore, error, () => change(() => api.restoreRun(runId))));
+      replace(actionsSlot, h("span", { class: "badge warn deleted-badge", title: `Deleted ${formatTime(current.info.deleted_time)}`, text: "deleted" }),
+        restore, error);
+    } else {
+      replace(actionsSlot, confirmButton({ label: "Delete run", question: "Delete this run? It can be restored until it is purged.",
+        confirmLabel: "Delete", onConfirm: () => change(() => api.deleteRun(runId)) }));
+    }
+  }
+
+  function fillDescription(current) {
+    const text = current.data.tags[NOTE_TAG] || "";
+    const edit = h("button", { type: "button", class: "small", text: text ? "Edit" : "Add a description" });
+    edit.addEventListener("click", () => {
+      const form = editForm({ className: "description-form",
+        fields: [{ name: "text", label: "Description (Markdown)", value: text, multiline: true, placeholder: "What this run tried, and what it showed. Markdown: **bold**, `code`, lists, [links](https://…)." }],
+        onSave: ({ text: changed }) => change(() => api.setRunTags(runId, { [NOTE_TAG]: changed })),
+        onDone: () => fillDescription(state.run) });
+      replace(descriptionBox, h("h2", {}, "Description"), form);
+      form.focusFirst();
+    });
+    replace(descriptionBox, h("div", { class: "section-head" }, h("h2", {}, "Description"), edit),
+      text ? markdown(text) : h("p", { class: "muted", text: "No description." }));
   }
 
   function fillMetrics() {
@@ -231,6 +350,8 @@ export async function render(main, { runId }) {
         }));
         fillMetrics();
         if (current.info.status !== "RUNNING") {
+          fillHead(current);
+          fillDescription(current);
           fillParams(current);
           renderArtifacts(artifactsBox, modelsBox, runId);
           return; // finished: nothing more will come
@@ -246,6 +367,8 @@ export async function render(main, { runId }) {
   // --------------------------------------------------------------------------------- start
   // The charts first: what is slow to read (every value, for min and max) comes after them.
   let experiment = null;
+  fillHead(run);
+  fillDescription(run);
   fillStatic(run, experiment);
   fillMetrics();
   fillParams(run);
@@ -274,6 +397,7 @@ export async function render(main, { runId }) {
     state.destroyed = true;
     clearTimeout(state.timer);
     controller.abort();
+    listeners.abort();
     lazy.disconnect();
     for (const chart of state.charts.values()) chart.destroy();
   };

@@ -1,12 +1,17 @@
 // The runs table of one experiment: server-side sort, filter and paging, virtual scrolling
 // (only the rows in view exist in the page, so 100,000 runs cost what 30 do), child runs under
 // their parents, live status of running runs, a column picker and selection for compare.
+//
+// The columns shown by default are the params and metrics that differ between the runs of the
+// first page (varying.js); the ones shown are part of the page's address with its filter and
+// sort (`?col=params.lr&col=metrics.acc`), so a shared link shows what its sender saw.
 
 import { api, ApiError } from "../api.js";
 import { navigate, showError } from "../app.js";
 import {
   debounce, formatAgo, formatDuration, formatNumber, formatTime, h, link, paths, plural, qs, replace, statusBadge,
 } from "../dom.js";
+import { defaultColumns, isColumnSpec } from "../varying.js";
 
 const ROW_HEIGHT = 34;
 const PAGE_SIZE = 100;
@@ -55,7 +60,7 @@ function keyColumn(spec) {
     label: key,
     kind: label,
     // wide enough for the key and its kind label, within reason
-    width: Math.min(240, Math.max(110, 64 + key.length * 8)),
+    width: Math.min(260, Math.max(120, 100 + key.length * 8)),
     numeric: entity === "metrics",
     order: ident(entity, key),
     cell: (run) => {
@@ -68,6 +73,25 @@ function keyColumn(spec) {
 
 function storageKey(experimentId) {
   return `autolog.columns.${experimentId}`;
+}
+
+/** The URL's value for "no extra column" (an empty `col` would be dropped from the URL). */
+const NO_COLUMNS = "-";
+
+/** The columns the address names, or null where it names none: a link's choice wins over what
+ * this browser saved, which wins over the defaults. */
+function urlColumns(query) {
+  if (!query.has("col")) return null;
+  return query.getAll("col").filter(isColumnSpec);
+}
+
+function savedColumns(experimentId) {
+  try {
+    const saved = JSON.parse(localStorage.getItem(storageKey(experimentId)) || "null");
+    return Array.isArray(saved) ? saved.filter(isColumnSpec) : null;
+  } catch {
+    return null;
+  }
 }
 
 export async function render(main, { experimentId, query }) {
@@ -91,12 +115,7 @@ export async function render(main, { experimentId, query }) {
     timer: null,
     destroyed: false,
   };
-  try {
-    const saved = JSON.parse(localStorage.getItem(storageKey(experimentId)) || "null");
-    if (Array.isArray(saved)) state.columns = saved.filter((c) => typeof c === "string");
-  } catch {
-    state.columns = null;
-  }
+  state.columns = urlColumns(query) ?? savedColumns(experimentId);
 
   // ------------------------------------------------------------------------ the page's parts
   const filterInput = h("input", {
@@ -134,9 +153,11 @@ export async function render(main, { experimentId, query }) {
     scroller);
 
   // ------------------------------------------------------------------------------- columns
+  /** Status, start and duration, then the params and metrics (what tells the runs apart, in
+   * view without scrolling sideways), then who ran what from where. */
   function columns() {
     const chosen = (state.columns || []).map(keyColumn);
-    return [...BASE_COLUMNS, ...chosen];
+    return [...BASE_COLUMNS.slice(0, 3), ...chosen, ...BASE_COLUMNS.slice(3)];
   }
 
   function orderBy() {
@@ -191,20 +212,31 @@ export async function render(main, { experimentId, query }) {
     const search = h("input", { type: "search", placeholder: "Find a key", "aria-label": "Find a column" });
     const lists = h("div", { class: "picker-lists" });
     const chosen = new Set(state.columns || []);
+    const reset = h("button", {
+      type: "button", class: "small", text: "Varying columns",
+      title: "Show the params and metrics that differ between the runs in view",
+      onclick: () => {
+        localStorage.removeItem(storageKey(experimentId));
+        setColumns(defaultColumns(loadedRuns()));
+        chosen.clear();
+        for (const spec of state.columns) chosen.add(spec);
+        fill();
+      },
+    });
     const fill = () => {
       const needle = search.value.trim().toLowerCase();
       const groups = [["params", "Params"], ["metrics", "Metrics"], ["tags", "Tags"]].map(([entity, title]) => {
-        const keys = [...state.knownKeys[entity]].sort().filter((k) => !needle || k.toLowerCase().includes(needle));
+        const listed = new Set(state.knownKeys[entity]);
+        for (const spec of chosen) if (spec.startsWith(`${entity}.`)) listed.add(spec.slice(entity.length + 1));
+        const keys = [...listed].sort().filter((k) => !needle || k.toLowerCase().includes(needle));
         if (!keys.length) return null;
         return h("fieldset", {}, h("legend", { text: title }), keys.map((key) => {
           const spec = `${entity}.${key}`;
           const box = h("input", { type: "checkbox", checked: chosen.has(spec), onchange: () => {
             if (box.checked) chosen.add(spec);
             else chosen.delete(spec);
-            state.columns = [...chosen];
-            localStorage.setItem(storageKey(experimentId), JSON.stringify(state.columns));
-            renderHead();
-            renderRows(true);
+            localStorage.setItem(storageKey(experimentId), JSON.stringify([...chosen]));
+            setColumns([...chosen]);
           } });
           return h("label", { class: "check" }, box, " ", h("span", { text: key }));
         }));
@@ -213,8 +245,22 @@ export async function render(main, { experimentId, query }) {
     };
     search.addEventListener("input", fill);
     fill();
-    replace(picker, search, lists);
+    replace(picker, h("div", { class: "picker-head" }, search, reset), lists);
     return search;
+  }
+
+  /** Show `specs` as the extra columns, and say so in the address. */
+  function setColumns(specs) {
+    state.columns = specs;
+    syncUrl();
+    renderHead();
+    renderRows(true);
+  }
+
+  /** The top-level runs loaded so far, in table order. */
+  function loadedRuns() {
+    return [...state.pages.entries()].filter(([, page]) => Array.isArray(page))
+      .sort(([a], [b]) => a - b).flatMap(([, page]) => page);
   }
 
   columnsButton.addEventListener("click", () => {
@@ -249,18 +295,6 @@ export async function render(main, { experimentId, query }) {
     }
   }
 
-  function defaultColumns(runs) {
-    const counts = { params: new Map(), metrics: new Map() };
-    for (const run of runs) {
-      for (const entity of ["params", "metrics"]) {
-        for (const key of Object.keys(run.data[entity] || {})) counts[entity].set(key, (counts[entity].get(key) || 0) + 1);
-      }
-    }
-    const top = (entity, n) => [...counts[entity].entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-      .slice(0, n).map(([key]) => `${entity}.${key}`);
-    return [...top("metrics", 4), ...top("params", 4)];
-  }
-
   // --------------------------------------------------------------------------------- data
   function request(offset, limit, extraFilter, topLevel, base = state.filter) {
     const filter = [base.trim(), extraFilter].filter(Boolean).join(" and ");
@@ -278,10 +312,7 @@ export async function render(main, { experimentId, query }) {
       state.total = answer.total;
       for (const [id, n] of Object.entries(answer.child_counts)) state.childCounts.set(id, n);
       learnKeys(answer.runs);
-      if (state.columns === null) {
-        state.columns = defaultColumns(answer.runs);
-        renderHead();
-      }
+      if (state.columns === null) setColumns(defaultColumns(answer.runs));
       return answer.runs;
     });
     state.pages.set(number, promise);
@@ -505,6 +536,7 @@ export async function render(main, { experimentId, query }) {
       if (!state.descending) params.desc = "0";
     }
     if (!state.grouped) params.flat = "1";
+    if (state.columns !== null) params.col = state.columns.length ? state.columns : NO_COLUMNS;
     history.replaceState(null, "", `${location.pathname}${qs(params)}`);
   }
 
