@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS := dev,sklearn,lightgbm,xgboost-cpu,torch,lightning,transformers,optuna,server,s3
+EXTRAS := cli,postgres,sklearn,lightgbm,xgboost-cpu,torch,lightning,transformers,optuna,server,s3
+# the test and lint tools: pyproject.toml's [dependency-groups] dev (pip >= 25.1 reads it)
+GROUPS := --group dev
 
 .PHONY: demo test test-fast lint types pytest bench clean browser screenshots vendor-uplot
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -12,7 +14,7 @@ UPLOT_VERSION ?= 1.6.32
 $(STAMP): pyproject.toml setup.py requirements/dev-constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements/dev-constraints.txt -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip install --quiet -c requirements/dev-constraints.txt -e ".[$(EXTRAS)]" $(GROUPS)
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -21,6 +23,8 @@ demo: $(STAMP)
 	cd examples && ../$(BIN)/python lightgbm_train.py
 	cd examples && ../$(BIN)/python torch_plain_loop.py
 	cd examples && ../$(BIN)/python sweep.py
+	@echo 'The runs recorded above, in examples/autolog-runs (browse them: cd examples && ../$(BIN)/autolog ui):'
+	cd examples && ../$(BIN)/autolog runs ls
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +167,33 @@ def _close_pipes(process: subprocess.Popen[str]) -> None:
                 except ValueError:  # the reader thread is in a read: it ends at EOF
                     time.sleep(0.01)
                     continue
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def moto_s3(log: Path) -> Iterator[str]:
+    """moto's S3 server in its own process on a free loopback port (a real S3 HTTP API,
+    boto3 unchanged), with no bucket yet: its endpoint URL. Its output goes to ``log``."""
+    port = free_port()
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(endpoint, "/")
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(30)
 
 
 def wait_until_up(url: str, path: str = "/api/v1/health", *, method: str = "GET") -> None:

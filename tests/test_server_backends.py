@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -18,7 +17,7 @@ import pytest
 pytest.importorskip("fastapi", reason="the tracking server needs the server extra")
 
 import httpx
-from servers import ServerProcess, wait_until_up
+from servers import ServerProcess, moto_s3
 
 import autolog
 from autolog.entities import Metric, RunStatus
@@ -29,34 +28,17 @@ T0 = 1_700_000_000_000
 BUCKET = "autolog-artifacts"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """moto's S3 server on a loopback port, with one bucket; the environment boto3 needs."""
     boto3 = pytest.importorskip("boto3")
     pytest.importorskip("moto")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    endpoint = f"http://127.0.0.1:{port}"
     env = {
-        "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
-    try:
-        wait_until_up(endpoint, "/")
+    with moto_s3(tmp_path_factory.mktemp("moto") / "moto.log") as endpoint:
         client = boto3.client(
             "s3",
             endpoint_url=endpoint,
@@ -65,10 +47,7 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             region_name="us-east-1",
         )
         client.create_bucket(Bucket=BUCKET)
-        yield {**env, "endpoint": endpoint}
-    finally:
-        process.terminate()
-        process.wait(30)
+        yield {**env, "AWS_ENDPOINT_URL": endpoint, "endpoint": endpoint}
 
 
 def _bucket(s3: dict[str, str]) -> Any:
