@@ -46,7 +46,12 @@ class Predictor:
 
     def predict(self, data: Any) -> Any:
         """The model's prediction on ``data``, checked against its signature first."""
-        return predict(self._flavor, self.model, self.prepare(data))
+        return self.predict_prepared(self.prepare(data))
+
+    def predict_prepared(self, data: Any) -> Any:
+        """The model's prediction on data already in its form (what ``prepare`` returned,
+        checked once for several uses: a server joins requests' rows this way)."""
+        return predict(self._flavor, self.model, data)
 
     def __repr__(self) -> str:
         return f"<Predictor {self.uri} ({self.flavor})>"

@@ -162,64 +162,87 @@ def as_input(data: Any, schema: Mapping[str, Any] | None) -> Any:
 
 
 def _frame(data: Any, columns: Sequence[Mapping[str, str]]) -> Any:
-    import numpy as np
+    """``data`` as a new DataFrame of the signature's columns, in its order and of its dtypes
+    (the caller's data is never changed): one frame built from one array per column."""
     import pandas as pd
 
     names = [c["name"] for c in columns]
-    if isinstance(data, pd.DataFrame):
-        frame = data
-    elif isinstance(data, Mapping):
-        frame = pd.DataFrame({str(k): _column_values(v) for k, v in data.items()})
-    elif isinstance(data, list) and all(isinstance(row, Mapping) for row in data):
-        frame = pd.DataFrame.from_records(data)
-    else:
-        array = _array(data, None)
-        if array.ndim == 1 and len(names) == array.shape[0]:
-            array = array.reshape(1, -1)  # one row given as a flat list
-        if array.ndim != 2 or array.shape[1] != len(names):
-            raise InvalidInputError(
-                f"the model takes {len(names)} columns ({', '.join(names)}); "
-                f"input of shape {list(array.shape)} has no names to match them to"
-            )
-        frame = pd.DataFrame(array, columns=names)
-    frame.columns = [str(c) for c in frame.columns]
-    missing = [name for name in names if name not in frame.columns]
+    given, index = _columns_of(data, names)
+    missing = [name for name in names if name not in given]
     if missing:
         raise InvalidInputError(f"input lacks the column {missing[0]!r} the model takes")
-    frame = frame[names]
-    converted = {}
-    for column in columns:
-        name, dtype = column["name"], np.dtype(_numpy_dtype(column["dtype"]))
-        values = frame[name]
-        kind = values.dtype.kind if isinstance(values.dtype, np.dtype) else "O"
-        if kind not in _ACCEPTS.get(dtype.kind, dtype.kind):
-            values = _coerce(values, dtype, name)
-        elif kind != dtype.kind and dtype.kind in "fiu":
-            values = values.astype(dtype)
-        converted[name] = values
-    return pd.DataFrame(converted, index=frame.index)
+    converted = {c["name"]: _column(given[c["name"]], c["name"], c["dtype"]) for c in columns}
+    return pd.DataFrame(converted, index=index, copy=False)
+
+
+def _columns_of(data: Any, names: list[str]) -> tuple[dict[str, Any], Any]:
+    """The columns ``data`` holds, by name (values of any array-like kind), and the index a
+    frame of them keeps (a DataFrame's own; None for a new one)."""
+    if hasattr(data, "iloc") and hasattr(data, "columns"):
+        return {str(c): data[c] for c in data.columns}, data.index
+    if isinstance(data, Mapping):
+        return {str(k): _column_values(v) for k, v in data.items()}, None
+    if isinstance(data, list) and data and all(isinstance(row, Mapping) for row in data):
+        keys = {str(key) for row in data for key in row}
+        by_text = [{str(k): v for k, v in row.items()} for row in data]
+        return {name: [row.get(name) for row in by_text] for name in names if name in keys}, None
+    array = _array(data, None)
+    if array.ndim == 1 and len(names) == array.shape[0]:
+        array = array.reshape(1, -1)  # one row given as a flat list
+    if array.ndim != 2 or array.shape[1] != len(names):
+        raise InvalidInputError(
+            f"the model takes {len(names)} columns ({', '.join(names)}); "
+            f"input of shape {list(array.shape)} has no names to match them to"
+        )
+    return {name: array[:, i] for i, name in enumerate(names)}, None
+
+
+def _column(values: Any, name: str, dtype_name: str) -> Any:
+    """One column's values as the signature's dtype says, or an error naming the column."""
+    import numpy as np
+
+    dtype = np.dtype(_numpy_dtype(dtype_name))
+    if dtype.kind not in "fiub":
+        return values  # text, categories, dates: as given (the model judges them)
+    given = getattr(values, "dtype", None)
+    if isinstance(values, np.ndarray):
+        array = values
+    elif isinstance(given, np.dtype):
+        array = values.to_numpy() if hasattr(values, "to_numpy") else np.asarray(values)
+    elif given is None:  # a list: JSON gives numbers as Python objects
+        array = _numbers_of(np.asarray(values, dtype=object))
+    else:  # a pandas extension array (strings, nullable numbers)
+        array = np.asarray(values)
+    if array.dtype.kind in _ACCEPTS[dtype.kind]:
+        return array.astype(dtype, copy=False)
+    return _coerce(array, dtype, name)
+
+
+def _numbers_of(array: Any) -> Any:
+    """Objects that are all numbers (None read as NaN) as an array of their kind; else the
+    objects as they are."""
+    import numpy as np
+
+    values = array.tolist()
+    if any(isinstance(v, (str, bytes)) for v in values):
+        return array
+    try:
+        return np.asarray(values, dtype=float if None in values else None)
+    except (TypeError, ValueError):
+        return array
 
 
 def _coerce(values: Any, dtype: Any, name: str) -> Any:
-    """A column of objects (JSON gives numbers as Python objects) that really holds values of
-    ``dtype``, as ``dtype``; else an error naming the column."""
+    """A column (an array) that really holds values of ``dtype`` though stored as another
+    kind (whole numbers written as floats, as a row of mixed columns read as one array), as
+    ``dtype``; else an error naming the column."""
     import numpy as np
 
-    try:
-        if values.dtype.kind == "O" and dtype.kind in "fiub":
-            if any(isinstance(v, (str, bytes)) for v in values):
-                raise ValueError("text")
-            return values.astype(dtype)
-        if values.dtype.kind == "f" and dtype.kind in "iu":
-            # whole numbers written as floats (a row of mixed columns read as one array)
-            floats = values.to_numpy()
-            if np.isfinite(floats).all() and (floats == np.round(floats)).all():
-                return values.astype(dtype)
-    except (TypeError, ValueError):
-        pass
-    raise InvalidInputError(
-        f"column {name!r} holds {values.dtype} values; the model takes {dtype} there"
-    )
+    whole = values.dtype.kind == "f" and dtype.kind in "iu" and np.isfinite(values).all()
+    if whole and (values == np.round(values)).all():
+        return values.astype(dtype)
+    shown = "str" if values.dtype.kind in "OUS" else str(values.dtype)
+    raise InvalidInputError(f"column {name!r} holds {shown} values; the model takes {dtype} there")
 
 
 def _tensor(data: Any, schema: Mapping[str, Any]) -> Any:

@@ -193,6 +193,13 @@ def test_a_predictor_takes_every_form_of_data_and_names_what_does_not_fit(client
         predictor.predict([{"age": 30.0, "visits": 7.5, "score": 0.5}])
     with pytest.raises(InvalidInputError, match="3 columns"):
         predictor.predict([[1.0, 2.0]])
+    # the model gets the signature's dtypes; the caller's frame is left as it was
+    given = pd.DataFrame({"score": [0.5], "visits": [7.0], "age": [30], "extra": ["x"]})
+    prepared = predictor.prepare(given)
+    assert list(prepared.columns) == ["age", "visits", "score"]
+    assert [str(t) for t in prepared.dtypes] == ["float64", "int64", "float32"]
+    assert list(given.columns) == ["score", "visits", "age", "extra"]
+    assert str(given["visits"].dtype) == "float64"
 
 
 # -- what get_model_info reads ----------------------------------------------------------------

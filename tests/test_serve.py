@@ -600,6 +600,8 @@ def test_tokens_when_required_guard_everything_but_the_probes(store: Store, tmp_
         assert server.http.get("/metadata").status_code == 401
         metadata = server.http.get("/metadata", headers={"Authorization": f"Bearer {reader}"})
         assert metadata.status_code == 200
+        # a prediction changes nothing: a read token may ask for one
+        assert server.invoke(body, Authorization=f"Bearer {reader}").status_code == 200
     finally:
         server.close()
 

@@ -152,12 +152,9 @@ def _check_tokens(uri: str | None, loopback: bool, host: str) -> None:
     except AutologError as exc:
         _fail(f"cannot read the access tokens of {uri}: {exc}")
     if not tokens:
-        where = "" if loopback else f" on {host}"
-        _fail(
-            f"refusing to serve{where} without access tokens: create one with "
-            "`autolog server token create NAME --scope write`"
-            + ("" if loopback else ", or pass --insecure-no-auth")
-        )
+        from autolog.cli.server import no_tokens_message
+
+        _fail(no_tokens_message(host, loopback, "read"))
 
 
 def _app(settings: Any, workers: int) -> Any:

@@ -53,6 +53,17 @@ _STORE_ENV = "AUTOLOG_BACKEND_STORE_URI"
 LISTENING = "autolog.server.listening"
 
 
+def no_tokens_message(host: str, loopback: bool, scope: str) -> str:
+    """Why a server that requires access tokens refuses to start where there are none, and
+    what to do (tokens of ``scope`` are what its users need first)."""
+    where = "" if loopback else f" on {host}"
+    return (
+        f"refusing to serve{where} without access tokens: create one with "
+        f"`autolog server token create NAME --scope {scope}`"
+        + ("" if loopback else ", or pass --insecure-no-auth")
+    )
+
+
 def _fail(message: str) -> NoReturn:
     """One line on stderr, exit status 1: what is wrong, never a traceback."""
     first = " ".join(message.strip().split("\n")[0].split())
@@ -306,12 +317,7 @@ def _check_backend(
             except AutologError as exc:
                 _fail(f"cannot read the access tokens: {exc}")
             if not tokens:
-                where = "" if loopback else f" on {host}"
-                _fail(
-                    f"refusing to serve{where} without access tokens: create one with "
-                    "`autolog server token create NAME --scope admin`"
-                    + ("" if loopback else ", or pass --insecure-no-auth")
-                )
+                _fail(no_tokens_message(host, loopback, "admin"))
     finally:
         store.close()
     return destination

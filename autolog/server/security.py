@@ -44,7 +44,14 @@ _TOKEN_CACHE_SECONDS = 2.0
 # Searches are reads that take a body (a filter, an order): a read token may make them.
 _READ_POSTS = frozenset(
     f"{API_PREFIX}{path}"
-    for path in ("/runs/search", "/runs/search-page", "/registered-models/search")
+    for path in (
+        "/runs/search",
+        "/runs/search-page",
+        "/registered-models/search",
+        # a model server's predictions (``autolog models serve`` checks its routes under this
+        # prefix): answering them changes nothing, so a read token may ask
+        "/invocations",
+    )
 )
 
 

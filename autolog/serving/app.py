@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from autolog.serving import formats
 from autolog.serving.batching import Batcher, first_line
+from autolog.serving.formats import BadRequest, predictions_body, read_body
 from autolog.serving.metrics import Metrics
 from autolog.serving.model import ModelHolder
 from autolog.wire import error_body
@@ -236,23 +236,23 @@ class _Routes:
         try:
             body = await _body(receive)
             served = self.holder.current
-            data = formats.read_body(body, _header(scope, b"content-type"))
+            data = read_body(body, _header(scope, b"content-type"))
             if isinstance(data, list) and not data:
-                raise formats.BadRequest(400, "invalid_input", "the input has no rows")
-        except formats.BadRequest as exc:
+                raise BadRequest(400, "invalid_input", "the input has no rows")
+        except BadRequest as exc:
             await _error(send, exc.status, exc.code, exc.message)
             return
         finally:
             self.batcher.arriving -= 1
         try:
             output = await self.batcher.predict(served.predictor, data)
-        except formats.BadRequest as exc:
+        except BadRequest as exc:
             await _error(send, exc.status, exc.code, exc.message)
             return
         except Exception as exc:
             await _model_error(send, exc)
             return
-        await _respond(send, 200, formats.predictions_body(output), b"application/json")
+        await _respond(send, 200, predictions_body(output), b"application/json")
 
 
 async def _model_error(send: Send, exc: Exception) -> None:

@@ -19,8 +19,8 @@ import warnings
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from autolog.errors import InvalidInputError
-from autolog.models import get_flavor, predict
-from autolog.serving import formats
+from autolog.serving.formats import BadRequest, row_count
+from autolog.serving.formats import rows as output_rows
 from autolog.serving.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -185,17 +185,17 @@ def prepare(predictor: Predictor, data: Any) -> Any:
     try:
         prepared = predictor.prepare(data)
     except InvalidInputError as exc:
-        raise formats.BadRequest(400, "invalid_input", str(exc)) from None
+        raise BadRequest(400, "invalid_input", str(exc)) from None
     except (ValueError, TypeError, KeyError, IndexError) as exc:
-        raise formats.BadRequest(
+        raise BadRequest(
             400, "invalid_input", f"the input cannot be read: {first_line(exc)}"
         ) from None
     try:
-        rows = formats.row_count(prepared)
+        rows = row_count(prepared)
     except TypeError:
         rows = 1
     if rows == 0:
-        raise formats.BadRequest(400, "invalid_input", "the input has no rows")
+        raise BadRequest(400, "invalid_input", "the input has no rows")
     return prepared
 
 
@@ -210,7 +210,7 @@ def _alone(predictor: Predictor, data: Any) -> tuple[bool, Any, int]:
     """``(ok, output or exception, rows)`` for one request (on the prediction thread)."""
     try:
         prepared = prepare(predictor, data)
-        return True, _call(predictor, prepared), formats.row_count(prepared)
+        return True, _call(predictor, prepared), row_count(prepared)
     except Exception as exc:
         return False, exc, 0
 
@@ -229,7 +229,7 @@ def _batch_call(items: list[_Item]) -> tuple[list[tuple[bool, Any, int]], bool]:
             answers: list[tuple[bool, Any, int]] = []
             start = 0
             for item in items:
-                answers.append((True, formats.rows(output, start, start + item.rows), item.rows))
+                answers.append((True, output_rows(output, start, start + item.rows), item.rows))
                 start += item.rows
             return answers, True
     return [_alone(item.predictor, item.data) for item in items], False
@@ -241,8 +241,8 @@ def _call(predictor: Predictor, data: Any) -> Any:
         # turns it into this very array (its columns are the ones it was fitted on, in order)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", _NO_NAMES, UserWarning)
-            return predict(get_flavor(predictor.flavor), predictor.model, data.to_numpy())
-    return predict(get_flavor(predictor.flavor), predictor.model, data)
+            return predictor.predict_prepared(data.to_numpy())
+    return predictor.predict_prepared(data)
 
 
 # scikit-learn's warning for an array given to a model fitted on a frame
@@ -268,6 +268,6 @@ def _takes_array(model: object, data: Any) -> bool:
 
 def _length(output: Any) -> int:
     try:
-        return formats.row_count(output)
+        return row_count(output)
     except TypeError:
         return -1
