@@ -227,14 +227,32 @@ def _record_booster(training: Training) -> HookGenerator:
     recorder = _Recorder(session, cv=kind == "cv", scheduled=tuple(_schedules(callbacks)))
     # Ours goes first: the user's callbacks keep the positions, hence the order, they had.
     bound.arguments["callbacks"] = [recorder, *(arguments.get("callbacks") or ())]
+    # the first rows of the training data, for the model's signature: taken now, since a
+    # Dataset lets go of its data once constructed (free_raw_data, the default)
+    logs_model = kind == "train" and state is None and call.settings.log_models
+    example = _example_rows(arguments.get("train_set")) if logs_model else None
     try:
         result = yield bound.args, bound.kwargs
     finally:
         recorder.drain()  # the iterations done, before a failure too
     if kind == "train":
-        _log_train(session, call, recorder, result, arguments, state, logged)
+        _log_train(session, call, recorder, result, arguments, state, logged, example)
     else:
         _log_early_stopping(session, recorder, getattr(recorder.model, "best_iteration", 0))
+
+
+def _example_rows(train_set: Any) -> Any:
+    """A copy of the first rows of a Dataset's data where it holds them in memory (an array,
+    a DataFrame, a sparse matrix), else None (a file path, a Dataset made from another)."""
+    from autolog import signatures
+
+    data = getattr(train_set, "data", None)
+    if data is None or isinstance(data, (str, bytes)) or hasattr(data, "__fspath__"):
+        return None
+    try:
+        return signatures.rows_of(data)
+    except Exception:  # data of a kind without rows to take: no example, no signature
+        return None
 
 
 def _given_params(arguments: Mapping[str, Any], *, fit: bool) -> dict[str, Any]:
@@ -262,6 +280,7 @@ def _log_train(
     arguments: Mapping[str, Any],
     state: FitState | None,
     logged: set[str],
+    example: Any = None,
 ) -> None:
     # The configuration LightGBM resolved (aliases, defaults) adds what was not given.
     _log_new_params(session, _resolved(booster), logged)
@@ -271,7 +290,7 @@ def _log_train(
     if options.log_feature_importance:
         _log_importance(client, run_id, booster)
     if state is None and call.settings.log_models:
-        client.log_model(run_id, booster, "model", flavor="lightgbm")
+        client.log_model(run_id, booster, "model", flavor="lightgbm", input_example=example)
 
 
 def _log_early_stopping(session: Session, recorder: _Recorder, best: int) -> None:

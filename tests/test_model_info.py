@@ -115,6 +115,24 @@ def test_boosting_estimators_record_their_signature(client: Any) -> None:
         assert np.array_equal(predictor.predict(X[0].tolist()), model.predict(X[:1]))
 
 
+def test_lightgbm_train_under_autolog_records_its_signature(tmp_path: Path) -> None:
+    lightgbm = pytest.importorskip("lightgbm")
+    autolog.set_tracking_uri(f"sqlite:///{tmp_path}/runs.db")
+    autolog.autolog()
+    X = _frame(80)
+    data = lightgbm.Dataset(X, label=(X["age"] > 40).astype(int))  # lets go of X once built
+    booster = lightgbm.train({"objective": "binary", "verbose": -1}, data, num_boost_round=3)
+    assert data.data is None
+    autolog.flush()
+    (run,) = autolog.search_runs()
+    uri = f"runs:/{run.info.run_id}/model"
+    info = autolog.get_model_info(uri)
+    assert [c["name"] for c in info.signature["inputs"]["columns"]] == ["age", "visits", "score"]
+    assert info.signature["outputs"] == {"type": "tensor", "dtype": "float64", "shape": [-1]}
+    assert len(info.input_example["data"]) == 5
+    assert np.allclose(autolog.load_predictor(uri).predict(X[:4]), booster.predict(X[:4]))
+
+
 def test_an_xgboost_booster_predicts_through_its_flavor(client: Any) -> None:
     xgboost = pytest.importorskip("xgboost")
     X = RNG.random((50, 3))
