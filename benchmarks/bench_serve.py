@@ -80,15 +80,7 @@ def start_mlflow(
          "local", "--host", "127.0.0.1", "--port", str(port)],
         cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=5).status_code == 200:
-                return process, port
-        except httpx.TransportError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("mlflow models serve did not start") from None
-            time.sleep(0.2)
+    return wait_for_ping(process, port, 120, "mlflow models serve did not start")
 
 
 def free_port() -> int:
@@ -105,14 +97,22 @@ def start_server(root: Path, store: str, *options: str) -> tuple[subprocess.Pope
          "--port", str(port), *options],
         cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 90
+    return wait_for_ping(process, port, 90, "the model server did not start")
+
+
+def wait_for_ping(
+    process: subprocess.Popen[str], port: int, seconds: float, failure: str
+) -> tuple[subprocess.Popen[str], int]:
+    """``process`` and its port once /ping answers 200; RuntimeError if it stops first or
+    does not answer within ``seconds``."""
+    deadline = time.monotonic() + seconds
     while True:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=5).status_code == 200:
                 return process, port
         except httpx.TransportError:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the model server did not start: {process.stderr}") from None
+                raise RuntimeError(failure) from None
             time.sleep(0.1)
 
 
