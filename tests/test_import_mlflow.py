@@ -241,7 +241,7 @@ def test_meta_yaml_is_read_without_pyyaml(tmp_path: Path) -> None:
     )
     from autolog.cli import _mlflow
 
-    assert _mlflow._scalar("'a'") == "a"
+    assert _mlflow.scalar_of("'a'") == "a"
     values = read_meta(meta)
     assert values["artifact_uri"] == "file:///a/b"
     assert values["end_time"] is None

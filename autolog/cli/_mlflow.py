@@ -77,7 +77,7 @@ class Source:
 
     def artifacts(self, run: MlflowRun) -> Path | None:
         """The run's artifact folder, if it is on this machine."""
-        recorded = _local(run.artifact_uri)
+        recorded = local_path(run.artifact_uri)
         if recorded is not None and recorded.is_dir():
             return recorded
         return self._found_artifacts().get(run.run_id)
@@ -156,9 +156,9 @@ class FileSource(Source):
                     str(meta.get("experiment_id", folder.name)),
                     str(meta.get("name", folder.name)),
                     deleted,
-                    _int(meta.get("creation_time")),
-                    _int(meta.get("last_update_time")) if deleted else None,
-                    _read_tree(folder / "tags"),  # a file per tag, as a run's
+                    int_of(meta.get("creation_time")),
+                    int_of(meta.get("last_update_time")) if deleted else None,
+                    read_tree(folder / "tags"),  # a file per tag, as a run's
                 )
             )
         return found
@@ -177,7 +177,7 @@ class FileSource(Source):
             if name in _NOT_RUNS or not (run_folder / "meta.yaml").is_file():
                 continue
             meta = read_meta(run_folder / "meta.yaml")
-            tags = _read_tree(run_folder / "tags")
+            tags = read_tree(run_folder / "tags")
             status = meta.get("status", 3)
             deleted = meta.get("lifecycle_stage") == "deleted"
             runs.append(
@@ -188,11 +188,11 @@ class FileSource(Source):
                     status=_STATUS.get(status, str(status))
                     if isinstance(status, int)
                     else str(status),
-                    start_time=_int(meta.get("start_time")) or 0,
-                    end_time=_int(meta.get("end_time")),
+                    start_time=int_of(meta.get("start_time")) or 0,
+                    end_time=int_of(meta.get("end_time")),
                     deleted=deleted,
-                    deleted_time=_int(meta.get("deleted_time")),
-                    params=_read_tree(run_folder / "params"),
+                    deleted_time=int_of(meta.get("deleted_time")),
+                    params=read_tree(run_folder / "params"),
                     tags=tags,
                     artifact_uri=str(meta.get("artifact_uri") or ""),
                 )
@@ -230,7 +230,7 @@ def _tree_files(base: Path) -> Iterator[tuple[str, Path]]:
             yield path.relative_to(base).as_posix(), path
 
 
-def _read_tree(base: Path) -> dict[str, str]:
+def read_tree(base: Path) -> dict[str, str]:
     return {key: path.read_text(encoding="utf-8") for key, path in _tree_files(base)}
 
 
@@ -271,8 +271,8 @@ class SqliteSource(Source):
                 str(i),
                 name,
                 stage == "deleted",
-                _int(created_at),
-                _int(updated_at) if stage == "deleted" else None,
+                int_of(created_at),
+                int_of(updated_at) if stage == "deleted" else None,
                 tags.get(str(i), {}),
             )
             for i, name, stage, created_at, updated_at in rows
@@ -302,10 +302,10 @@ class SqliteSource(Source):
                     experiment_id,
                     name or tags.get("mlflow.runName", ""),
                     str(status),
-                    _int(start) or 0,
-                    _int(end),
+                    int_of(start) or 0,
+                    int_of(end),
                     stage == "deleted",
-                    _int(deleted_at),
+                    int_of(deleted_at),
                     {k: "" if v is None else str(v) for k, v in params.items()},
                     {k: "" if v is None else str(v) for k, v in tags.items()},
                     artifact_uri or "",
@@ -326,6 +326,14 @@ class SqliteSource(Source):
             number = math.nan if nan else float(value)
             histories.setdefault(key, []).append((int(timestamp), number, int(at or 0)))
         return histories
+
+    def rows(self, query: str) -> list[tuple[Any, ...]]:
+        """The rows of ``query``; none where a table or column it names is not there (a
+        store of an older MLflow)."""
+        try:
+            return self._db.execute(query).fetchall()
+        except sqlite3.OperationalError:
+            return []
 
     def close(self) -> None:
         self._db.close()
@@ -358,10 +366,10 @@ def read_meta(path: Path) -> dict[str, Any]:
         key, sep, value = line.partition(":")
         if sep:
             entries.append((key.strip(), value.strip()))
-    return {key: _scalar(value) for key, value in entries}
+    return {key: scalar_of(value) for key, value in entries}
 
 
-def _scalar(text: str) -> Any:
+def scalar_of(text: str) -> Any:
     if text in ("", "null", "~"):
         return None
     if text in ("[]", "{}"):
@@ -379,7 +387,7 @@ def _scalar(text: str) -> Any:
     return text
 
 
-def _int(value: Any) -> int | None:
+def int_of(value: Any) -> int | None:
     if value is None or value == "":
         return None
     try:
@@ -388,7 +396,7 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _local(uri: str) -> Path | None:
+def local_path(uri: str) -> Path | None:
     if not uri:
         return None
     parts = urlsplit(uri)

@@ -7,6 +7,10 @@ may be any store, a tracking server included. A run is written whole, and marked
 last: importing again skips what is there and finishes a run an interrupted import left half
 written.
 
+MLflow's models come too (see ``_mlflow_models``): model folders in run artifacts and MLflow
+3's logged models, as autolog models of their run with every file's hash recorded at the
+import, and the model registry (names, versions, aliases, tags, descriptions) over them.
+
 A run still RUNNING in MLflow arrives RUNNING, as it was at the import (tagged with MLflow's
 status and the import's time; nothing here ends it or takes it for dead). Importing again
 brings in what it logged since, each value once, and its end once MLflow has one.
@@ -30,6 +34,7 @@ from autolog.cli._common import open_client, tracking_uri_option
 
 if TYPE_CHECKING:
     from autolog.cli._mlflow import MlflowExperiment, MlflowRun, Point, Source
+    from autolog.cli._mlflow_models import LoggedModel, Planned
     from autolog.entities import Experiment, Metric, Run
     from autolog.stores.base import Store
 
@@ -89,6 +94,13 @@ class Summary:
         #: "experiment 'mnist': MLflow id 5189... is 1 here (new)", one per experiment
         self.mapped: list[str] = []
         self.notes: list[str] = []
+        from autolog.cli._mlflow_models import ModelCounts
+
+        self.models = ModelCounts()
+        #: MLflow 3 logged model id -> (run id, path) of the model here
+        self.located: dict[str, tuple[str, str]] = {}
+        #: the runs whose models were looked at
+        self.planned_runs: set[str] = set()
 
     def line(self) -> str:
         parts = [
@@ -115,6 +127,7 @@ class Summary:
             )
         if self.resumed:
             parts.append(f"{self.resumed} half-imported runs redone")
+        parts.extend(self.models.parts())
         return "; ".join(parts)
 
 
@@ -137,8 +150,9 @@ class Summary:
 def command(source: str, include_deleted: bool, tracking_uri: str | None) -> None:
     """Import an MLflow tracking store (an mlruns folder or an MLflow SQLite database) into
     this store: experiments (tags, creation and deletion times), runs (names, status, times,
-    parent links), params, tags, every metric's history, and artifacts, copied and hashed.
-    MLflow itself is not needed.
+    parent links), params, tags, every metric's history, artifacts, copied and hashed, and
+    MLflow's models (sklearn models become autolog models, hashed at the import, nothing
+    unpickled) with its model registry. MLflow itself is not needed.
 
     Running it again imports nothing twice, and brings runs that were still running up to
     date. Runs keep their MLflow ids; each experiment's MLflow id is printed with its id here.
@@ -166,7 +180,10 @@ def command(source: str, include_deleted: bool, tracking_uri: str | None) -> Non
 def import_store(
     reader: Source, store: Store, source: str, *, include_deleted: bool = False
 ) -> Summary:
+    from autolog.cli._mlflow_models import import_registry, logged_models
+
     summary = Summary()
+    logged = logged_models(reader)
     experiments = [e for e in reader.experiments() if include_deleted or not e.deleted]
     plan = []
     for experiment in experiments:
@@ -182,10 +199,16 @@ def import_store(
                 advance(len(runs))
                 continue
             for run in runs:
-                _import_run(reader, store, target, run, source, summary)
+                _import_run(reader, store, target, run, source, summary, logged)
                 advance(1)
             if experiment.deleted:
                 store.delete_experiment(target.experiment_id, deleted_time=experiment.deleted_time)
+    for model in logged:
+        if model.model_id not in summary.located and model.run_id not in summary.planned_runs:
+            summary.models.left_out.append(
+                f"logged model {model.model_id} ({model.name!r}): made by no imported run"
+            )
+    import_registry(reader, store, summary.located, summary.models)
     return summary
 
 
@@ -314,7 +337,9 @@ def _import_run(
     run: MlflowRun,
     source: str,
     summary: Summary,
+    logged: list[LoggedModel],
 ) -> None:
+    from autolog.cli._mlflow_models import run_models
     from autolog.entities import RunStatus
     from autolog.errors import NotFoundError
 
@@ -323,6 +348,11 @@ def _import_run(
     except NotFoundError:
         present = None
     keys = _Keys()
+    planned = run_models(run, reader.artifacts(run), logged)
+    summary.planned_runs.add(run.run_id)
+    for model in planned:
+        if model.model_id is not None and model.meta is not None:
+            summary.located[model.model_id] = (run.run_id, model.path)
     if present is not None:
         if present.data.tags.get(TAG_MLFLOW_RUN) != run.run_id:
             summary.notes.append(f"run {run.run_id} exists here already and is not an import")
@@ -332,6 +362,7 @@ def _import_run(
                 summary.skipped_present += 1
                 return
             # running at the last import: what it logged since, and its end if it has one
+            _models_left(planned, run, summary, "the run was running at the last import")
             added = _catch_up(reader, store, present, run, source, keys)
             summary.caught_up += 1
             summary.ended += run.status in _ENDED
@@ -342,11 +373,25 @@ def _import_run(
         store.delete_run(run.run_id)
         store.purge_run(run.run_id)
         summary.resumed += 1
-    added = _first_import(reader, store, experiment, run, source, keys)
+    added = _first_import(reader, store, experiment, run, source, keys, planned)
+    summary.models.models += sum(model.meta is not None for model in planned)
+    _models_left(planned, run, summary)
     summary.runs += 1
     summary.running += run.status not in _ENDED
     _count(summary, added)
     keys.note(run, summary)
+
+
+def _models_left(
+    planned: list[Planned], run: MlflowRun, summary: Summary, because: str | None = None
+) -> None:
+    """Say why the models of ``run`` that are not imported are not (``because``: all of
+    them; those in its artifacts are copied as files)."""
+    for model in planned:
+        reason = because or model.reason
+        if reason is not None:
+            what = f"logged model {model.model_id}" if model.model_id else "model"
+            summary.models.left_out.append(f"{what} {model.path!r} of run {run.run_id}: {reason}")
 
 
 def _count(summary: Summary, added: _Added) -> None:
@@ -364,7 +409,10 @@ def _first_import(
     run: MlflowRun,
     source: str,
     keys: _Keys,
+    planned: list[Planned],
 ) -> _Added:
+    from autolog.artifacts import artifact_repository
+    from autolog.cli._mlflow_models import write_model
     from autolog.entities import Param, RunTag
 
     parent = run.tags.get("mlflow.parentRunId") or None
@@ -383,7 +431,13 @@ def _first_import(
     store.log_batch(run.run_id, params=params)
     histories = {k: points for k, points in reader.metrics(run).items() if keys.valid(k)}
     values = _log_points(store, run.run_id, histories)
-    copied, size = _copy_artifacts(reader, store, run, artifact_uri, {})
+    models = [model for model in planned if model.meta is not None]
+    skipped = tuple(f"{model.path}/" for model in models if model.model_id is None)
+    copied, size = _copy_artifacts(reader, store, run, artifact_uri, {}, skipped)
+    if models:
+        repository = artifact_repository(artifact_uri, store=store, run_id=run.run_id)
+        for model in models:
+            write_model(store, repository, run.run_id, model)
     store.log_batch(run.run_id, tags=[RunTag(TAG_IMPORTED, "true")])
     _end(store, run, histories)
     return _Added(len(params), len(tags), values, copied, size)
@@ -480,9 +534,15 @@ def _same(timestamp: int, value: float, step: int) -> tuple[int, int, float | st
 
 
 def _copy_artifacts(
-    reader: Source, store: Store, run: MlflowRun, artifact_uri: str, stored: Mapping[str, str]
+    reader: Source,
+    store: Store,
+    run: MlflowRun,
+    artifact_uri: str,
+    stored: Mapping[str, str],
+    models: tuple[str, ...] = (),
 ) -> tuple[int, int]:
-    """Copy the run's artifacts, but those ``stored`` already with the same content."""
+    """Copy the run's artifacts, but those ``stored`` already with the same content and the
+    files of the model folders ``models`` (``path/``: imported as models)."""
     from autolog.artifacts import artifact_repository
     from autolog.validation import check_artifact_path
 
@@ -496,6 +556,8 @@ def _copy_artifacts(
         if not path.is_file() or path.is_symlink():
             continue  # a link could point anywhere: only the store's own files are copied
         relative = check_artifact_path(path.relative_to(folder).as_posix())
+        if relative.startswith(models):
+            continue
         if relative in stored and stored[relative] == _sha256(path):
             continue
         hashes[relative] = repository.put_file(path, relative)

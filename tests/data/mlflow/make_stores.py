@@ -5,6 +5,8 @@ needs mlflow)::
 
     python3 -m venv /tmp/mlflow-venv && /tmp/mlflow-venv/bin/pip install mlflow
     /tmp/mlflow-venv/bin/python tests/data/mlflow/make_stores.py
+    /tmp/mlflow-venv/bin/pip install scikit-learn==1.9.1  # as autolog's tests have
+    /tmp/mlflow-venv/bin/python tests/data/mlflow/make_stores.py registry
 
 It writes ``mlruns/`` (MLflow's file store) and ``sqlite/`` (``mlflow.db`` and its artifact
 folder) beside this file, with the same content: experiments (one deleted), nested runs in
@@ -12,12 +14,16 @@ every status (one deleted), params, tags, metric histories (a NaN, a repeated st
 points) and artifacts. Both are built in a temporary folder and moved here, so the artifact
 locations MLflow recorded point to a folder that no longer exists, as in a store that was
 copied from another machine.
+
+With ``registry``, it writes ``registry/`` instead (tests/test_import_mlflow_models.py):
+an MLflow SQLite store with models and a model registry, from ``populate_registry``.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +31,7 @@ from pathlib import Path
 os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 keeps it, in maintenance
 
 import mlflow
+import mlflow.pyfunc
 from mlflow.tracking import MlflowClient
 
 HERE = Path(__file__).resolve().parent
@@ -99,7 +106,77 @@ def build(kind: str) -> None:
             shutil.move(str(work), target)
 
 
+#: the tiny training data of the registry's models (tests/test_import_mlflow_models.py
+#: trains the same model again for the predictions it expects)
+TRAIN_X = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]
+TRAIN_Y = [0, 0, 0, 1, 1, 1]
+
+
+def populate_registry(client: MlflowClient) -> None:
+    """Models as MLflow 3 logs them (a logged model beside its run), an MLflow model folder in
+    a run's artifacts, a model without an autolog flavor (pyfunc), and a registry over them:
+    versions, aliases, tags and descriptions, and a version whose source is not on this
+    machine."""
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression().fit(TRAIN_X, TRAIN_Y)
+    experiment = client.create_experiment("models")
+    with mlflow.start_run(experiment_id=experiment, run_name="train") as run:
+        mlflow.log_param("C", "1.0")
+        pickled = mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE  # MLflow 3.x's default: skops
+        logged = mlflow.sklearn.log_model(model, name="model", serialization_format=pickled)
+        with tempfile.TemporaryDirectory() as folder:
+            mlflow.sklearn.save_model(model, Path(folder) / "clf", serialization_format=pickled)
+            mlflow.log_artifacts(folder)
+        mlflow.pyfunc.log_model(name="custom", python_model=_Constant())
+    run_id = run.info.run_id
+    client.create_registered_model("iris-lr", tags={"team": "ml"}, description="a tiny model")
+    first = client.create_model_version("iris-lr", logged.model_uri, run_id)
+    second = client.create_model_version("iris-lr", f"runs:/{run_id}/clf", run_id)
+    client.create_model_version("iris-lr", "s3://elsewhere/model", None)  # not imported
+    client.update_model_version("iris-lr", first.version, "the first")
+    client.set_model_version_tag("iris-lr", second.version, "validated", "yes")
+    client.set_registered_model_alias("iris-lr", "champion", second.version)
+    client.set_registered_model_alias("iris-lr", "first", first.version)
+
+
+class _Constant(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    """A pyfunc model (no autolog flavor: the import skips it)."""
+
+    def predict(self, context: object, model_input: object) -> list[int]:
+        return [0]
+
+
+def build_registry(kind: str) -> None:
+    """``registry/sqlite`` (``mlflow.db`` and its artifacts) or ``registry/file`` (``mlruns``,
+    the registry in its ``models`` folder), with the same content."""
+    target = HERE / "registry" / kind
+    shutil.rmtree(target, ignore_errors=True)
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder) / "store"
+        work.mkdir()
+        os.chdir(work)
+        uri = (work / "mlruns").as_uri() if kind == "file" else f"sqlite:///{work / 'mlflow.db'}"
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        client = MlflowClient(uri, registry_uri=uri)
+        client.get_experiment("0")
+        populate_registry(client)
+        if kind == "sqlite":
+            with sqlite3.connect(work / "mlflow.db") as db:
+                db.execute("VACUUM")
+        os.chdir(HERE)
+        shutil.move(str(work), target)
+
+
 if __name__ == "__main__":
-    build("file")
-    build("sqlite")
+    import sys
+
+    if sys.argv[1:] == ["registry"]:
+        build_registry("sqlite")
+        build_registry("file")
+    else:
+        build("file")
+        build("sqlite")
     print("mlflow", mlflow.__version__)

@@ -1,0 +1,527 @@
+"""MLflow's models and model registry, read without mlflow and imported as autolog models.
+
+MLflow keeps a model as a folder with an ``MLmodel`` file (YAML naming its flavors): in a
+run's artifacts (``log_model`` before MLflow 3, ``save_model`` then ``log_artifacts``), or,
+from MLflow 3 on, as a "logged model" beside the runs (``<experiment>/models/<model_id>/
+artifacts``, listed in the ``logged_models`` table), tied to the run that made it. Its registry
+is the ``registered_models``, ``model_versions``, their tags and the aliases tables.
+
+A model folder whose flavor autolog can load is imported whole into its run (MLflow's files
+kept, so the folder stays an MLflow model too), with an ``autolog-model.json`` naming every
+file's SHA-256, recorded in the store as ``log_model`` records it: the hashes are taken from
+the bytes at import, and nothing is unpickled. Today that is MLflow's sklearn flavor pickled
+with cloudpickle or pickle (autolog's "pickle" flavor loads both). Other models are left out,
+and why is said in the summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from autolog.cli._mlflow import (
+    FileSource,
+    Source,
+    SqliteSource,
+    int_of,
+    local_path,
+    read_meta,
+    read_tree,
+    scalar_of,
+)
+from autolog.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from autolog.artifacts import ArtifactRepository
+    from autolog.cli._mlflow import MlflowRun
+    from autolog.entities import ModelVersion
+    from autolog.stores.base import Store
+
+__all__ = ["ModelCounts", "import_registry", "run_models", "write_model"]
+
+MLMODEL = "MLmodel"
+_PICKLES = ("cloudpickle", "pickle")
+_RUN_PATH = re.compile(r"/([0-9a-f]{32})/artifacts/(.+?)/?$")
+
+
+class LoggedModel(NamedTuple):
+    """An MLflow 3 logged model: made by run ``run_id`` (None: by no run)."""
+
+    model_id: str
+    name: str
+    run_id: str | None
+    folder: Path | None
+
+
+class MlflowVersion(NamedTuple):
+    version: int
+    source: str
+    storage_location: str
+    description: str | None
+    tags: dict[str, str]
+
+
+class MlflowRegisteredModel(NamedTuple):
+    name: str
+    description: str | None
+    tags: dict[str, str]
+    aliases: dict[str, int]
+    versions: list[MlflowVersion]
+
+
+class Planned(NamedTuple):
+    """A model folder of a run: where it goes in the run, and its conversion or why not."""
+
+    path: str
+    folder: Path
+    #: MLflow 3's id of a logged model; None for a folder of the run's artifacts
+    model_id: str | None
+    meta: dict[str, Any] | None
+    reason: str | None
+
+
+class ModelCounts:
+    """What the model part of an import did, and what it left out and why."""
+
+    def __init__(self) -> None:
+        self.models = 0
+        self.registered = 0
+        self.versions = 0
+        self.aliases = 0
+        self.tags = 0
+        self.descriptions = 0
+        self.versions_present = 0
+        self.left_out: list[str] = []
+
+    def parts(self) -> list[str]:
+        parts = []
+        if self.models or self.versions or self.versions_present:
+            parts.append(
+                f"{self.models} models, {self.versions} model versions of {self.registered} "
+                f"new registered models, {self.aliases} aliases, {self.tags} model tags, "
+                f"{self.descriptions} model descriptions"
+            )
+        if self.versions_present:
+            parts.append(f"{self.versions_present} model versions were imported before")
+        if self.left_out:
+            parts.append(f"left out {len(self.left_out)}: " + "; ".join(self.left_out))
+        return parts
+
+
+# ------------------------------------------------------------------------------- reading
+
+
+def logged_models(reader: Source) -> list[LoggedModel]:
+    """MLflow 3's logged models of ``reader`` (none in older stores), oldest first."""
+    if isinstance(reader, SqliteSource):
+        rows = _sqlite_rows(
+            reader,
+            "logged_models",
+            "SELECT model_id, name, source_run_id, artifact_location FROM logged_models"
+            " WHERE lifecycle_stage IS NULL OR lifecycle_stage != 'deleted'"
+            " ORDER BY creation_timestamp_ms, model_id",
+        )
+    elif isinstance(reader, FileSource):
+        rows = []
+        for meta_path in sorted(reader.location.glob("*/models/*/meta.yaml")):
+            meta = read_meta(meta_path)
+            if meta.get("lifecycle_stage") != "deleted":
+                found = (meta.get(k) for k in ("model_id", "name", "source_run_id"))
+                rows.append((*found, meta.get("artifact_location") or ""))
+    else:
+        return []
+    return [
+        LoggedModel(str(i), str(name), run_id or None, _logged_folder(reader, str(i), str(where)))
+        for i, name, run_id, where in rows
+    ]
+
+
+def _logged_folder(reader: Source, model_id: str, location: str) -> Path | None:
+    """Where MLflow recorded the model's files, or, for a store copied from elsewhere, its
+    ``models/<model_id>/artifacts`` folder found again beside the store."""
+    recorded = local_path(location)
+    if recorded is not None and recorded.is_dir():
+        return recorded
+    base = reader.location if reader.location.is_dir() else reader.location.parent
+    for found in sorted(base.glob(f"**/models/{model_id}/artifacts")):
+        if found.is_dir():
+            return found
+    return None
+
+
+def registry(reader: Source) -> list[MlflowRegisteredModel]:
+    """The registered models of an MLflow store, by name, with their versions."""
+    if isinstance(reader, FileSource):
+        return _file_registry(reader.location / "models")
+    if not isinstance(reader, SqliteSource):
+        return []
+    models = _sqlite_rows(
+        reader, "registered_models", "SELECT name, description FROM registered_models ORDER BY name"
+    )
+    tags = _grouped(reader, "registered_model_tags", "SELECT name, key, value FROM {}")
+    version_tags = _grouped(
+        reader, "model_version_tags", "SELECT name || '/' || version, key, value FROM {}"
+    )
+    aliases: dict[str, dict[str, int]] = {}
+    for name, alias, version in _sqlite_rows(
+        reader, "registered_model_aliases", "SELECT name, alias, version FROM {}"
+    ):
+        aliases.setdefault(name, {})[alias] = int(version)
+    versions: dict[str, list[MlflowVersion]] = {}
+    for name, number, source, location, description in _sqlite_rows(
+        reader,
+        "model_versions",
+        "SELECT name, version, source, storage_location, description FROM model_versions"
+        " ORDER BY name, version",
+    ):
+        found = version_tags.get(f"{name}/{number}", {})
+        version = MlflowVersion(int(number), source or "", location or "", description, found)
+        versions.setdefault(name, []).append(version)
+    return [
+        MlflowRegisteredModel(
+            name, description, tags.get(name, {}), aliases.get(name, {}), versions.get(name, [])
+        )
+        for name, description in models
+    ]
+
+
+def _file_registry(base: Path) -> list[MlflowRegisteredModel]:
+    """The registry of an ``mlruns`` folder: ``models/<name>/meta.yaml``, its ``tags`` and
+    ``aliases`` folders (a file each), and a ``version-<n>`` folder per version, as a model's."""
+    found = []
+    for meta_path in sorted(base.glob("*/meta.yaml")):
+        folder = meta_path.parent
+        meta = read_meta(meta_path)
+        aliases = read_tree(folder / "aliases")
+        versions = []
+        for version_meta in folder.glob("version-*/meta.yaml"):
+            version = read_meta(version_meta)
+            number = int_of(version.get("version"))
+            if number is None:
+                continue
+            versions.append(
+                MlflowVersion(
+                    number,
+                    str(version.get("source") or ""),
+                    str(version.get("storage_location") or ""),
+                    _text(version.get("description")),
+                    read_tree(version_meta.parent / "tags"),
+                )
+            )
+        found.append(
+            MlflowRegisteredModel(
+                str(meta.get("name") or folder.name),
+                _text(meta.get("description")),
+                read_tree(folder / "tags"),
+                {k: n for k, v in aliases.items() if (n := int_of(v.strip())) is not None},
+                sorted(versions),
+            )
+        )
+    return found
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _sqlite_rows(reader: SqliteSource, table: str, query: str) -> list[tuple[Any, ...]]:
+    """The rows of ``query`` over ``table`` ("{}" in it); none where the store predates the
+    table (an older MLflow)."""
+    return reader.rows(query.format(table))
+
+
+def _grouped(reader: SqliteSource, table: str, query: str) -> dict[str, dict[str, str]]:
+    grouped: dict[str, dict[str, str]] = {}
+    for owner, key, value in _sqlite_rows(reader, table, query):
+        grouped.setdefault(str(owner), {})[key] = "" if value is None else str(value)
+    return grouped
+
+
+def parse_mlmodel(text: str) -> dict[str, Any]:
+    """An ``MLmodel`` file: nested block maps of scalars, as ``yaml.safe_dump`` writes them
+    (PyYAML is not needed; lists are left out: nothing read here is one)."""
+    root: dict[str, Any] = {}
+    stack: list[tuple[int, dict[str, Any]]] = [(-1, root)]
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", "-")):
+            continue
+        indent = len(line) - len(line.lstrip())
+        while stack[-1][0] >= indent:
+            stack.pop()
+        key, _, value = stripped.partition(":")
+        parent = stack[-1][1]
+        if value.strip():
+            parent[key.strip()] = scalar_of(value.strip())
+        else:
+            child: dict[str, Any] = {}
+            parent[key.strip()] = child
+            stack.append((indent, child))
+    return root
+
+
+# ------------------------------------------------------------------------------- converting
+
+
+def convert(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The autolog metadata of the MLflow model in ``folder``, or why it cannot be imported."""
+    try:
+        mlmodel = parse_mlmodel((folder / MLMODEL).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"its MLmodel cannot be read ({exc})"
+    flavors = mlmodel.get("flavors")
+    if not isinstance(flavors, dict) or not flavors:
+        return None, "its MLmodel names no flavor"
+    sklearn = flavors.get("sklearn")
+    if not isinstance(sklearn, dict):
+        names = ", ".join(sorted(flavors))
+        loader = _dict(flavors.get("python_function")).get("loader_module")
+        return None, f"MLflow flavor {names}{f' ({loader})' if loader else ''} has no autolog one"
+    serialization = sklearn.get("serialization_format", "cloudpickle")
+    pickled = str(sklearn.get("pickled_model", "model.pkl"))
+    if serialization not in _PICKLES:
+        return None, f"sklearn model saved as {serialization} (autolog loads pickles only)"
+    if not (folder / pickled).is_file():
+        return None, f"its model file {pickled!r} is missing"
+    return _pickle_meta(folder, mlmodel, sklearn, pickled), None
+
+
+def _pickle_meta(
+    folder: Path, mlmodel: dict[str, Any], sklearn: dict[str, Any], pickled: str
+) -> dict[str, Any]:
+    """Metadata for autolog's "pickle" flavor (``model.pkl``: MLflow's default name; another
+    name is read from the metadata's ``pickled_model``)."""
+    requirements = _requirements(folder)
+    pins = {r.partition("==")[0]: r.partition("==")[2] for r in requirements}
+    libraries = {
+        "sklearn": str(sklearn.get("sklearn_version") or ""),
+        "cloudpickle": pins.get("cloudpickle", ""),  # autolog's pickle flavor loads with it
+    }
+    return {
+        "format_version": 1,
+        "flavor": "pickle",
+        "model_class": "sklearn model (imported from MLflow)",
+        "python_version": str(
+            _dict(_dict(mlmodel.get("flavors")).get("python_function")).get("python_version", "")
+        ),
+        "libraries": {k: v for k, v in libraries.items() if v},
+        "distributions": {"sklearn": "scikit-learn"},
+        "requirements": requirements,
+        "created_time": _created(mlmodel.get("utc_time_created")),
+        "metadata": {
+            "mlflow": {
+                "model_id": str(mlmodel.get("model_id") or ""),
+                "run_id": str(mlmodel.get("run_id") or ""),
+                "mlflow_version": str(mlmodel.get("mlflow_version") or ""),
+                "flavors": sorted(_dict(mlmodel.get("flavors"))),
+                "pickled_model": pickled,
+            }
+        },
+    }
+
+
+def _requirements(folder: Path) -> list[str]:
+    """MLflow's pins of the model's libraries (``requirements.txt``), mlflow's own left out."""
+    try:
+        lines = (folder / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [
+        line.strip()
+        for line in lines
+        if "==" in line and not line.strip().startswith(("mlflow", "#", "-"))
+    ]
+
+
+def _created(value: Any) -> int:
+    with contextlib.suppress(TypeError, ValueError):
+        parsed = dt.datetime.fromisoformat(str(value)).replace(tzinfo=dt.timezone.utc)
+        return int(parsed.timestamp() * 1000)
+    return time.time_ns() // 1_000_000
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+# ------------------------------------------------------------------------------- importing
+
+
+def run_models(run: MlflowRun, artifacts: Path | None, logged: list[LoggedModel]) -> list[Planned]:
+    """The model folders of ``run``: those in its artifacts (the outermost folder with an
+    ``MLmodel``), then its logged models, each at its name in the run (``<name>-<model_id>``
+    where the name is taken)."""
+    planned = []
+    taken: set[str] = set()
+    if artifacts is not None:
+        taken = set(os.listdir(artifacts))
+        for path in _model_folders(artifacts):
+            planned.append(Planned(path, artifacts / path, None, *convert(artifacts / path)))
+    for model in logged:
+        if model.run_id != run.run_id:
+            continue
+        path = model.name if model.name not in taken else f"{model.name}-{model.model_id}"
+        taken.add(path)
+        if model.folder is None:
+            missing = "its files are not on this machine"
+            planned.append(Planned(path, Path(), model.model_id, None, missing))
+        else:
+            planned.append(Planned(path, model.folder, model.model_id, *convert(model.folder)))
+    return planned
+
+
+def _model_folders(base: Path) -> Iterator[str]:
+    for folder, names, files in os.walk(base):
+        names.sort()
+        if MLMODEL in files:
+            names[:] = []  # a model's own folders are its files
+            yield Path(folder).relative_to(base).as_posix()
+
+
+def write_model(
+    store: Store, repository: ArtifactRepository, run_id: str, planned: Planned
+) -> None:
+    """Copy a converted model folder into the run and record it with every file's hash."""
+    from autolog import models
+
+    if planned.meta is None:
+        reason = planned.reason
+        raise InvalidInputError(f"MLflow model {planned.path!r} cannot be imported: {reason}")
+    files = {
+        path.relative_to(planned.folder).as_posix(): path.read_bytes()
+        for path in sorted(planned.folder.rglob("*"))
+        if path.is_file() and not path.is_symlink() and path.name != models.MODEL_META
+    }
+    pickled = planned.meta["metadata"]["mlflow"]["pickled_model"]
+    if pickled != "model.pkl":  # autolog's pickle flavor reads model.pkl
+        files["model.pkl"] = files[pickled]
+    hashes, meta_bytes = models.digest(files, planned.meta)
+    models.write(repository, planned.path, files, meta_bytes, hashes)
+    store.record_model(run_id, planned.path, {f"{planned.path}/{n}": h for n, h in hashes.items()})
+
+
+def source_of(version: MlflowVersion, logged: dict[str, tuple[str, str]]) -> tuple[str, str] | None:
+    """The run and path here of the model a version points at (``models:/<model_id>``, a
+    ``runs:/`` URI or a run's artifact location), None where it names none."""
+    for where in (version.source, version.storage_location):
+        if where.startswith("models:/") and where[8:] in logged:
+            return logged[where[8:]]
+        if where.startswith("runs:/"):
+            run_id, _, path = where[6:].partition("/")
+            if path:
+                return run_id, path.strip("/")
+        found = _RUN_PATH.search(where)
+        if found:
+            return found.group(1), found.group(2)
+        for model_id, target in logged.items():
+            if f"/models/{model_id}/artifacts" in where:
+                return target
+    return None
+
+
+def import_registry(
+    reader: Source, store: Store, logged: dict[str, tuple[str, str]], counts: ModelCounts
+) -> None:
+    """MLflow's registered models, versions, aliases, tags and descriptions, each once: a
+    version whose model is not a model of an imported run is left out, and said why."""
+    from autolog.errors import AutologError
+
+    for model in registry(reader):
+        if model.tags.get("mlflow.prompt.is_prompt") == "true":
+            counts.left_out.append(f"registered {model.name!r}: a prompt, not a model")
+            continue
+        numbers = _versions(store, model, logged, counts)
+        if not numbers:
+            counts.left_out.append(f"registered {model.name!r}: none of its versions imported")
+            continue
+        try:
+            _model_details(store, model, counts)
+            here = {v.version: v for v in store.list_model_versions(model.name)}
+            for theirs, ours in sorted(numbers.items()):
+                version = next(v for v in model.versions if v.version == theirs)
+                _version_details(store, model.name, version, here[ours], counts)
+        except AutologError as exc:  # a tag or description autolog cannot hold
+            counts.left_out.append(f"details of registered {model.name!r}: {exc}")
+        aliases = store.get_registered_model(model.name).aliases
+        for alias, theirs in sorted(model.aliases.items()):
+            if theirs not in numbers:
+                counts.left_out.append(
+                    f"alias {model.name}@{alias}: its version {theirs} was not imported"
+                )
+            elif aliases.get(alias) != numbers[theirs]:
+                store.set_model_alias(model.name, alias, numbers[theirs])
+                counts.aliases += 1
+
+
+def _versions(
+    store: Store,
+    model: MlflowRegisteredModel,
+    logged: dict[str, tuple[str, str]],
+    counts: ModelCounts,
+) -> dict[int, int]:
+    """MLflow's version numbers -> the numbers here, registering those not registered yet."""
+    from autolog.errors import AutologError
+
+    existing = {v.source: v.version for v in store.list_model_versions(model.name)}
+    new_name = not existing
+    numbers = {}
+    for version in model.versions:
+        target = source_of(version, logged)
+        where = f"model version {model.name}/{version.version}"
+        if target is None or _model_files(store, *target) is None:
+            counts.left_out.append(
+                f"{where}: its source {version.source!r} is not a model of an imported run"
+            )
+            continue
+        source = f"runs:/{target[0]}/{target[1]}"
+        if source in existing:
+            numbers[version.version] = existing[source]
+            counts.versions_present += 1
+            continue
+        try:
+            created = store.create_model_version(model.name, source, target[0])
+        except AutologError as exc:
+            counts.left_out.append(f"{where}: {exc}")
+            continue
+        numbers[version.version] = created.version
+        counts.versions += 1
+    counts.registered += bool(new_name and numbers)
+    return numbers
+
+
+def _model_files(store: Store, run_id: str, path: str) -> dict[str, str] | None:
+    from autolog.errors import AutologError
+
+    try:
+        return store.get_model_files(run_id, path)
+    except AutologError:  # no such run here
+        return None
+
+
+def _model_details(store: Store, model: MlflowRegisteredModel, counts: ModelCounts) -> None:
+    here = store.get_registered_model(model.name)
+    if (model.description or None) != (here.description or None):
+        store.update_registered_model(model.name, model.description)
+        counts.descriptions += 1
+    for key, value in sorted(model.tags.items()):
+        if here.tags.get(key) != value:
+            store.set_registered_model_tag(model.name, key, value)
+            counts.tags += 1
+
+
+def _version_details(
+    store: Store, name: str, theirs: MlflowVersion, ours: ModelVersion, counts: ModelCounts
+) -> None:
+    if (theirs.description or None) != (ours.description or None):
+        store.update_model_version(name, ours.version, theirs.description)
+        counts.descriptions += 1
+    for key, value in sorted(theirs.tags.items()):
+        if ours.tags.get(key) != value:
+            store.set_model_version_tag(name, ours.version, key, value)
+            counts.tags += 1
