@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,9 +97,22 @@ def _kill_one(uri: str, cwd: Path, after: float) -> Killed:
         child.send_signal(signal.SIGKILL)
         killed_at = time.time()
         child.wait(30)
-        progress = [(int(i), float(t)) for i, t in (line.split() for line in child.stdout)]
+        progress = _progress(child.stdout)
     assert run_id, "the child did not start its run"
     return Killed(run_id, progress, killed_at, killed_at - started)
+
+
+def _progress(lines: Iterable[str]) -> list[tuple[int, float]]:
+    """The child's "i time" lines. A line cut short by the kill (or anything else the child
+    printed) claims nothing, so it is left out: the checks only ever use what was said."""
+    progress = []
+    for line in lines:
+        fields = line.split()
+        try:
+            progress.append((int(fields[0]), float(fields[1])))
+        except (IndexError, ValueError):
+            continue
+    return progress
 
 
 def _check(client: autolog.Client, killed: Killed, seed: int) -> tuple[int, int]:
