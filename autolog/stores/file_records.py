@@ -88,7 +88,7 @@ def experiment_from(data: Mapping[str, Any], path: Path) -> Experiment:
             str(data["artifact_location"]),
             int(data["creation_time"]),
             _optional_int(data.get("deleted_time")),
-            _tags(data.get("tags")),
+            _string_map(data.get("tags")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise _malformed(path, exc) from exc
@@ -106,17 +106,6 @@ def experiment_json(experiment: Experiment) -> dict[str, Any]:
     if experiment.tags:
         record["tags"] = dict(experiment.tags)
     return record
-
-
-def _tags(data: object) -> dict[str, str]:
-    """An experiment's tags (none in records written before experiments had tags)."""
-    if data is None:
-        return {}
-    if not isinstance(data, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
-    ):
-        raise TypeError(f"tags are an object of strings, not {data!r}")
-    return dict(data)
 
 
 # ------------------------------------------------------------------------------------- runs
@@ -216,7 +205,8 @@ def _optional_str(value: object) -> str | None:
 
 
 def _string_map(data: object) -> dict[str, str]:
-    """Tags of a registered model or version (none in records written before they had)."""
+    """Tags of an experiment, a registered model or a version (none in records written
+    before they had tags)."""
     if data is None:
         return {}
     if not isinstance(data, dict) or not all(
