@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS := cli,postgres,sklearn,lightgbm,xgboost-cpu,torch,lightning,transformers,optuna,server,s3
+EXTRAS := cli,postgres,sklearn,lightgbm,xgboost-cpu,torch,lightning,transformers,optuna,server,s3,system
 # the test and lint tools: pyproject.toml's [dependency-groups] dev (pip >= 25.1 reads it)
 GROUPS := --group dev
 

@@ -39,10 +39,12 @@ __all__ = [
     "InvalidKeyError",
     "InvalidURIError",
     "InvalidValueError",
+    "MissingExtraError",
     "ModelDependencyError",
     "ModelIntegrityError",
     "NotFoundError",
     "ParamCollisionError",
+    "RerunError",
     "RunStateError",
     "StoreError",
     "StoreReplacedError",
@@ -204,6 +206,23 @@ class ModelDependencyError(AutologError, ImportError):
             self,
             f"model {uri} needs {', '.join(missing)}, not installed here: {install}",
         )
+
+
+class MissingExtraError(AutologError, ImportError):
+    """A feature needs an optional dependency that is not installed: the message names the
+    ``pip install`` line that brings it."""
+
+    def __init__(self, feature: str, missing: str, install: str) -> None:
+        self.feature = feature
+        self.missing = missing
+        self.install = install
+        AutologError.__init__(self, f"{feature} needs {missing}, not installed here: {install}")
+
+
+class RerunError(AutologError):
+    """A run cannot be rebuilt or re-run here: its code (a commit no repository here has, a
+    patch that does not apply), its environment (a locked package no index has) or its command
+    cannot be reproduced. The message says which, and what was tried."""
 
 
 class IntegrationError(AutologError):
