@@ -2,12 +2,15 @@
 // metric. Metrics with one value per run (final scores) follow in one grouped table of bars,
 // not a chart of dots each. Then the params side by side, only those that differ unless asked
 // (with the latest values of the curves), parallel coordinates of the differing params against
-// a chosen metric, and a scatter of any param or metric against any metric.
+// a chosen metric, and a scatter of any param or metric against any metric. Where the runs
+// recorded their environments, how those differ (packages, Python, platform, variables).
 
 import { api } from "../api.js";
 import { navigate } from "../app.js";
 import { MetricChart, PALETTE } from "../chart.js";
 import { chartControls } from "../controls.js";
+import { showEnvironmentDiff } from "../envdiff.js";
+import { TAG } from "../recorded.js";
 import { formatNumber, h, link, paths, replace, statusBadge, svg, toNumber } from "../dom.js";
 import { niceTicks, numeric, parallelCoordinates } from "../parallel.js";
 import { fetchSeries, zoomHandler } from "../series.js";
@@ -218,6 +221,8 @@ export async function render(main, { query }) {
   const differs = (key) => !same(runs.map((r) => String(r.data.metrics[key])));
   const metricKeys = [...singles, ...curves];
   const firstMetric = metricKeys.find(differs) || metricKeys[0];
+  // only where some run recorded an environment: the others are named, not fetched for nothing
+  const envBox = runs.length > 1 && runs.some((r) => TAG.environment in r.data.tags) ? h("div", { class: "env-box" }) : null;
   replace(main,
     h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, link(paths.experiments(), "Experiments"), " / ",
       link(paths.experiment(runs[0].info.experiment_id), experiment ? experiment.name : "Runs"), " / ",
@@ -227,10 +232,16 @@ export async function render(main, { query }) {
     h("section", { class: "card", id: "curves" }, h("div", { class: "section-head" }, h("h2", {}, "Curves"), controls.element), grid),
     singles.length ? h("section", { class: "card", id: "singles" }, singleValues(runs, singles)) : null,
     h("section", { class: "card", id: "diff" }, diffTable(runs, curves)),
+    envBox ? h("section", { class: "card", id: "environment" }, h("h2", {}, "Environment"), envBox) : null,
     h("section", { class: "card", id: "parallel" }, h("h2", {}, "Parallel coordinates"),
       parallelCoordinates(runs, paramAxes, metricKeys, firstMetric, (run, key) => run.data.metrics[key])),
     h("section", { class: "card", id: "scatter" }, h("h2", {}, "Scatter"), scatter(runs)));
 
+  if (envBox) {
+    showEnvironmentDiff(envBox, runs, { signal: controller.signal }).catch((error) => {
+      if (error.name !== "AbortError") replace(envBox, h("p", { class: "error-text", text: error.message }));
+    });
+  }
   if (!curves.length) {
     grid.append(h("p", { class: "muted", text: singles.length ? "These runs logged no metric at more than one step." : "These runs logged no metrics." }));
   }

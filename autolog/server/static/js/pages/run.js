@@ -1,5 +1,7 @@
-// One run: overview, metrics (latest/min/max), a chart per metric key, params and tags,
-// artifacts with previews, and a card for each logged model. A RUNNING run's charts grow.
+// One run: overview, metrics (latest/min/max), a chart per metric key, system metrics
+// (`system/...`) in a section of their own, params and tags, how to reproduce the run (see
+// reproduce.js), artifacts with previews, and a card for each logged model. A RUNNING run's
+// charts grow.
 // The run can be renamed, described, tagged, deleted and restored from here, through the
 // client's own routes: the server's rules and token scopes apply, and its refusals are shown.
 
@@ -14,6 +16,7 @@ import {
 import { fetchSeries, growSeries, zoomHandler } from "../series.js";
 import { act, confirmButton, editForm, errorLine } from "../edit.js";
 import { markdown } from "../markdown.js";
+import { reproducePanel } from "../reproduce.js";
 
 const LIVE_MS = 1000;
 const EAGER_CHARTS = 6;
@@ -25,6 +28,9 @@ export const NOTE_TAG = "mlflow.note.content";
 const LIVE_TAGS = new Set(["autolog.runner", "autolog.heartbeat"]);
 /** Tags the page shows in their own place: the parent in the overview, the description. */
 const SHOWN_ELSEWHERE = new Set(["autolog.parentRunId", NOTE_TAG]);
+/** Metrics of the machine the run ran on (autolog.system_metrics): a section of their own. */
+const SYSTEM_PREFIX = "system/";
+const isSystemMetric = (key) => key.startsWith(SYSTEM_PREFIX);
 
 /** The tags the tags table lists for a run: none shown elsewhere, no live ones once it ended. */
 export function listedTags(run) {
@@ -154,6 +160,18 @@ export async function render(main, { runId }) {
   const chartGrid = h("div", { class: "chart-grid" });
   const singleGrid = h("div", { class: "chart-grid" });
   const singleBox = h("details", { class: "singles", hidden: true }, h("summary", {}, "Single-value metrics"), singleGrid);
+  const systemBody = h("tbody");
+  const systemGrid = h("div", { class: "chart-grid" });
+  const systemLink = h("a", { href: "#system", hidden: true }, "System");
+  const systemBox = h("section", { id: "system", class: "card", hidden: true },
+    h("div", { class: "section-head" }, h("h2", {}, "System"),
+      h("span", { class: "muted", text: "CPU, memory, disk, network and GPU of the machine, sampled while the run ran" })),
+    h("div", { class: "scroll-x" }, h("table", { class: "grid metrics-table system-table" },
+      h("thead", {}, h("tr", {}, ["Key", "Latest", "Min", "Max", "Values", "Last step"].map((t, i) =>
+        h("th", { scope: "col", class: i ? "num" : "", text: t })))), systemBody)),
+    systemGrid);
+  const reproduceLink = h("a", { href: "#reproduce", hidden: true }, "Reproduce");
+  const reproduce = reproducePanel(runId, { signal: controller.signal, onShown: () => { reproduceLink.hidden = false; } });
   const paramSearch = h("input", { type: "search", placeholder: "Search params and tags", "aria-label": "Search params and tags" });
   const kvBox = h("div", { class: "kv-grid" });
   const artifactsBox = h("div", { class: "artifacts" });
@@ -165,7 +183,7 @@ export async function render(main, { runId }) {
     h("div", { class: "page-head" }, titleSlot, statusSlot, liveDot, childrenLink, actionsSlot),
     h("nav", { class: "subnav", "aria-label": "Sections" },
       h("a", { href: "#overview" }, "Overview"), h("a", { href: "#metrics" }, "Metrics"),
-      h("a", { href: "#params" }, "Params & tags"), h("a", { href: "#artifacts" }, "Artifacts")),
+      systemLink, h("a", { href: "#params" }, "Params & tags"), reproduceLink, h("a", { href: "#artifacts" }, "Artifacts")),
     overviewBox,
     descriptionBox,
     h("section", { id: "metrics", class: "card" },
@@ -174,7 +192,9 @@ export async function render(main, { runId }) {
         h("thead", {}, h("tr", {}, ["Key", "Latest", "Min", "Max", "Values", "Last step"].map((t, i) =>
           h("th", { scope: "col", class: i ? "num" : "", text: t })))), metricsBody)),
       chartGrid, singleBox),
+    systemBox,
     h("section", { id: "params", class: "card" }, h("div", { class: "section-head" }, h("h2", {}, "Params & tags"), paramSearch), kvBox),
+    reproduce.element,
     h("section", { id: "artifacts", class: "card" }, h("h2", {}, "Artifacts"), modelsBox, artifactsBox));
 
   // ------------------------------------------------------------------------------- filling
@@ -251,9 +271,9 @@ export async function render(main, { runId }) {
       text ? markdown(text) : h("p", { class: "muted", text: "No description." }));
   }
 
-  function fillMetrics() {
-    const keys = Object.keys(state.run.data.metrics).sort();
-    replace(metricsBody, keys.map((key) => {
+  /** The table rows of `keys`: latest, min, max, count, last step. */
+  function metricRows(keys) {
+    return keys.map((key) => {
       const s = state.summary[key] || {};
       const latest = state.run.data.metrics[key];
       return h("tr", {},
@@ -263,8 +283,18 @@ export async function render(main, { runId }) {
         h("td", { class: "num", text: s.max === undefined ? "" : formatNumber(s.max) }),
         h("td", { class: "num", text: s.count === undefined ? "" : s.count.toLocaleString() }),
         h("td", { class: "num", text: s.last_step === undefined || s.last_step === null ? "" : s.last_step.toLocaleString() }));
-    }));
+    });
+  }
+
+  function fillMetrics() {
+    const all = Object.keys(state.run.data.metrics).sort();
+    const keys = all.filter((k) => !isSystemMetric(k));
+    const system = all.filter(isSystemMetric);
+    replace(metricsBody, metricRows(keys));
     if (!keys.length) metricsBody.append(h("tr", {}, h("td", { colspan: "6", class: "empty", text: "No metrics logged." })));
+    replace(systemBody, metricRows(system));
+    systemBox.hidden = !system.length;
+    systemLink.hidden = !system.length;
   }
 
   // -------------------------------------------------------------------------------- charts
@@ -280,7 +310,8 @@ export async function render(main, { runId }) {
 
   function addChart(key, eager) {
     const holder = h("div", { class: "chart-holder", id: `chart-${encodeURIComponent(key)}`, dataset: { key } });
-    chartGrid.append(holder);
+    if (!isSystemMetric(key)) chartGrid.querySelector(":scope > p.muted")?.remove(); // "Charts appear here…"
+    (isSystemMetric(key) ? systemGrid : chartGrid).append(holder);
     const chart = new MetricChart(holder, {
       title: key, key, xMode: controls.xMode, log: controls.log, smoothing: controls.smoothing,
       onZoom: zoomHandler([runId], key),
@@ -297,7 +328,7 @@ export async function render(main, { runId }) {
     chart.loaded = true;
     const [found] = await fetchSeries([runId], key, chart.width, {}, controller.signal);
     chart.setSeries([{ label: key, runStart: state.run.info.start_time, points: found.points, total: found.total }]);
-    if (found.total === 1 && state.run.info.status !== "RUNNING") {
+    if (found.total === 1 && state.run.info.status !== "RUNNING" && !isSystemMetric(key)) {
       // one value: a chart says little, so it waits in the folded "single values" part
       singleGrid.append(chart.root.parentElement);
       singleBox.hidden = false;
@@ -306,12 +337,14 @@ export async function render(main, { runId }) {
 
   /** A chart for every metric key not charted yet; the first few load at once. */
   function syncCharts() {
-    const keys = Object.keys(state.run.data.metrics).sort();
+    const all = Object.keys(state.run.data.metrics).sort();
+    const keys = all.filter((k) => !isSystemMetric(k));
     const loads = [];
-    for (const key of keys) {
-      if (!state.charts.has(key)) loads.push(addChart(key, loads.length < EAGER_CHARTS));
+    // the run's own metrics first; the system's load as their section comes into view
+    for (const key of [...keys, ...all.filter(isSystemMetric)]) {
+      if (!state.charts.has(key)) loads.push(addChart(key, !isSystemMetric(key) && loads.length < EAGER_CHARTS));
     }
-    if (!keys.length) replace(chartGrid, h("p", { class: "muted", text: "Charts appear here once the run logs metrics." }));
+    if (!keys.length && !chartGrid.querySelector(".chart-holder")) replace(chartGrid, h("p", { class: "muted", text: "Charts appear here once the run logs metrics." }));
     return Promise.all(loads.filter(Boolean)).catch(() => null);
   }
 
@@ -354,6 +387,7 @@ export async function render(main, { runId }) {
           fillDescription(current);
           fillParams(current);
           renderArtifacts(artifactsBox, modelsBox, runId);
+          loadReproduce(current);
           return; // finished: nothing more will come
         }
       }
@@ -362,6 +396,10 @@ export async function render(main, { runId }) {
       console.warn("live update failed", error);
     }
     state.timer = setTimeout(poll, LIVE_MS);
+  }
+
+  function loadReproduce(current) {
+    reproduce.load(current).catch((error) => { if (error.name !== "AbortError") console.warn("the Reproduce panel:", error); });
   }
 
   // --------------------------------------------------------------------------------- start
@@ -383,6 +421,7 @@ export async function render(main, { runId }) {
     if (state.destroyed) return;
     loadSummary().catch((error) => { if (error.name !== "AbortError") console.warn(error); });
     renderArtifacts(artifactsBox, modelsBox, runId);
+    loadReproduce(state.run);
   });
   api.searchPage({ experiment_ids: [run.info.experiment_id], filter: `attributes.parent_run_id = '${runId}'`, offset: 0, limit: 0 })
     .then((answer) => {
