@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import httpx
@@ -110,7 +112,7 @@ def test_a_module_runs_as_python_dash_m_runs_it(tmp_path: Path) -> None:
 def test_options_after_the_script_belong_to_the_script(tmp_path: Path) -> None:
     _script(tmp_path, "import sys; print(sys.argv[1:])")
     done = _run(
-        AUTOLOG, "run", "-e", "exp", "script.py", "--experiment", "x", "--help", cwd=tmp_path
+        AUTOLOG, "run", "-x", "exp", "script.py", "--experiment", "x", "--help", cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['--experiment', 'x', '--help']"
@@ -529,3 +531,125 @@ def test_it_ends_by_naming_the_run_and_how_to_see_it(tmp_path: Path) -> None:
         "autolog: see it in the web UI: start it with "
         f"`autolog ui --backend-store-uri '{elsewhere}'`, open /runs/{run.info.run_id}"
     )
+
+
+RECORD = """
+import json, sys
+from autolog.cli.run import record_command
+status, run_id = record_command(
+    "script", "script.py", ["--lr", "0.1"], experiment="again", run_name="r", tags={"k": "v"},
+    tracking_uri=None, params={"lr": 0.1, "layers": 3}, python=sys.argv[1], cwd=sys.argv[2],
+    env={"MARK": "here", "PATH": "/usr/bin:/bin"},
+)
+print(json.dumps([status, run_id]))
+"""
+
+
+def test_record_command_runs_a_given_python_in_a_folder_with_an_environment(
+    tmp_path: Path,
+) -> None:
+    work = tmp_path / "elsewhere"
+    _script(
+        work,
+        """
+        import os, sys
+        import autolog
+        print(os.getcwd(), os.environ["MARK"], sys.argv[1:], flush=True)
+        assert autolog.active_run().data.params == {"lr": "0.1", "layers": "3"}
+        sys.exit(5)
+        """,
+    )
+    # another interpreter: a wrapper that says it was used
+    python = tmp_path / "bin" / "python"
+    python.parent.mkdir()
+    python.write_text(f'#!/bin/sh\nMARK="$MARK via wrapper" exec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    done = _run(sys.executable, "-c", RECORD, str(python), str(work), cwd=tmp_path)
+    *said, result = done.stdout.splitlines()
+    assert said == [f"{work} here via wrapper ['--lr', '0.1']"], done.stderr
+    status, run_id = json.loads(result)
+    assert status == 5
+    run = _only_run()
+    assert run.info.run_id == run_id
+    assert run.info.status is RunStatus.FAILED
+    assert run.data.params == {"lr": "0.1", "layers": "3"}
+    assert run.data.tags["k"] == "v"
+    assert run.data.tags["autolog.source.name"] == str(work / "script.py")
+    assert autolog.Client().get_experiment_by_name("again") is not None
+
+
+def test_record_command_gives_a_signal_death_as_128_plus_the_signal(tmp_path: Path) -> None:
+    _script(tmp_path, "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n")
+    code = RECORD.replace('["--lr", "0.1"]', "[]").replace('params={"lr": 0.1, "layers": 3}, ', "")
+    done = _run(sys.executable, "-c", code, sys.executable, str(tmp_path), cwd=tmp_path)
+    status, run_id = json.loads(done.stdout.splitlines()[-1])
+    assert status == 128 + signal.SIGTERM
+    assert _only_run().info.status is RunStatus.KILLED
+    assert _only_run().info.run_id == run_id
+
+
+def test_system_metrics_sample_the_script_s_process_tree(tmp_path: Path) -> None:
+    pytest.importorskip("psutil")
+    _script(
+        tmp_path,
+        """
+        import json, resource, subprocess, sys, time
+        busy = "import time\\nwhile time.process_time() < 1.5: pass"
+        start = time.time()
+        subprocess.run([sys.executable, "-c", busy], check=True)   # a child of the script
+        end = time.time()
+        cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+        print(json.dumps([start, end, cpu.ru_utime + cpu.ru_stime]))
+        block = bytearray(100 * 1024 * 1024)
+        block[::4096] = b"x" * len(block[::4096])
+        time.sleep(0.5)
+        """,
+    )
+    done = _run(
+        AUTOLOG, "run", "--system-metrics", "--system-metrics-interval", "0.25", "script.py",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    start, end, busy_cpu = json.loads(done.stdout)
+    run = _only_run()
+    client = autolog.Client()
+    cpu = client.get_metric_history(run.info.run_id, "system/cpu_percent")
+    steps = [m.step for m in cpu]
+    assert len(steps) >= 4, steps
+    assert steps == list(range(len(steps)))
+    # While the script waits for its child, the CPU time the samples count is the child's
+    # (a share of a core depends on how busy the machine is; the time used does not).
+    counted = [
+        (now.timestamp - before.timestamp) / 1000 * now.value / 100
+        for before, now in pairwise(cpu)
+        if before.timestamp >= start * 1000 and now.timestamp <= end * 1000
+    ]
+    assert len(counted) >= 2, (start, end, [m.timestamp for m in cpu])
+    assert sum(counted) > 0.3 * busy_cpu, (counted, busy_cpu)
+    rss = client.get_metric_history(run.info.run_id, "system/memory_rss_mb")
+    assert max(m.value for m in rss) > 100
+    assert "system/memory_available_mb" in run.data.metrics
+    # without the flag: none
+    assert _run(AUTOLOG, "run", "script.py", cwd=tmp_path).returncode == 0
+    [plain] = [r for r in autolog.search_runs() if r.info.run_id != run.info.run_id]
+    assert [key for key in plain.data.metrics if key.startswith("system/")] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["--system-metrics-interval", "1"],
+            "--system-metrics-interval goes with --system-metrics",
+        ),
+        (["--system-metrics", "--system-metrics-interval", "0"], "0.0 is not in the range x>0"),
+    ],
+)
+def test_a_bad_system_metrics_option_is_a_usage_error(
+    tmp_path: Path, args: list[str], said: str
+) -> None:
+    _script(tmp_path, "print('ran')")
+    done = _run(AUTOLOG, "run", *args, "script.py", cwd=tmp_path)
+    assert done.returncode == 2
+    assert said in done.stderr
+    assert not (tmp_path / "autolog-runs").exists()

@@ -7,10 +7,16 @@ the child's output live to the terminal and to ``logs/output.txt``, forwards the
 to it, and at the end records the exit code, wall time, CPU time and peak memory and ends the
 run FINISHED (exit 0), FAILED (an exception or another exit code) or KILLED (a signal). Its
 last two lines (stderr) name the run and where to see it.
+
+``-e NAME`` runs a named entry point of the project's ``pyproject.toml`` instead (see
+``autolog.projects.entry_points``), its typed parameters the run's params; ``--system-metrics``
+samples the child's process tree from this process. ``record_command`` is all of this for
+other commands (``autolog rerun``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -18,25 +24,33 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from autolog.cli._common import parse_tags, tracking_uri_option
+from autolog.errors import InvalidInputError
 
 __all__ = [
     "TAG_COMMAND",
     "TAG_ENTRY_POINT",
+    "TAG_ENTRY_POINT_NAME",
+    "TAG_ENTRY_POINT_PARAMETERS",
     "TAG_EXIT_CODE",
     "TAG_SIGNAL",
     "command",
+    "record_command",
 ]
 
 TAG_COMMAND = "autolog.command"
 TAG_ENTRY_POINT = "autolog.entry_point"
+TAG_ENTRY_POINT_NAME = "autolog.entry_point.name"
+TAG_ENTRY_POINT_PARAMETERS = "autolog.entry_point.parameters"
 TAG_EXIT_CODE = "autolog.exit_code"
 TAG_SIGNAL = "autolog.signal"
 METRIC_WALL_TIME = "autolog.wall_time_s"
@@ -98,11 +112,40 @@ class _RunCommand(click.Command):
 \b
   autolog run train.py --epochs 3
   autolog run --experiment mnist --tag team=vision -m trainer.main --lr 0.01
+  autolog run -x mnist -e train -P lr=0.1 --system-metrics
   autolog runs show last""",
 )
-@click.option("--experiment", "-e", metavar="NAME", help="experiment of the run (default: Default)")
+@click.option("--experiment", "-x", metavar="NAME", help="experiment of the run (default: Default)")
 @click.option("--run-name", "-n", metavar="NAME", help="name of the run (default: generated)")
 @click.option("--tag", "-t", "tags", multiple=True, metavar="KEY=VALUE", help="tag the run")
+@click.option(
+    "--entry-point",
+    "-e",
+    metavar="NAME",
+    help="run the entry point NAME of the nearest pyproject.toml "
+    "([tool.autolog.entry-points.NAME]), in its folder",
+)
+@click.option(
+    "--param",
+    "-P",
+    "param_pairs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="a parameter of the entry point (checked against its type; recorded as a param)",
+)
+@click.option(
+    "--system-metrics",
+    is_flag=True,
+    help="record CPU, memory, disk, network and GPU use of the script as system/... metrics",
+)
+@click.option(
+    "--system-metrics-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="how often --system-metrics samples",
+)
 @click.option("--module", "module", metavar="MODULE", hidden=True)
 @tracking_uri_option
 @click.argument(
@@ -114,11 +157,16 @@ def command(
     experiment: str | None,
     run_name: str | None,
     tags: tuple[str, ...],
+    entry_point: str | None,
+    param_pairs: tuple[str, ...],
+    system_metrics: bool,
+    system_metrics_interval: float,
     module: str | None,
     tracking_uri: str | None,
     target_and_args: tuple[str, ...],
 ) -> None:
-    """Run a Python script (or -m MODULE) recorded as one run, with no change to its code.
+    """Run a Python script (or -m MODULE, or an entry point -e NAME) recorded as one run,
+    with no change to its code.
 
     The script sees exactly what `python SCRIPT ARGS` would give it (sys.argv, __main__,
     sys.path, stdin, signals) and autolog() is on: its training calls log into this run. Its
@@ -127,31 +175,214 @@ def command(
     FAILED (an exception or another exit code) or KILLED (a signal). The command exits as the
     script did, after two lines on stderr: the run's id, name and status, and its page on the
     tracking server (or the `autolog ui` command that shows a local store).
+
+    An entry point is a command of the project named in its pyproject.toml, run in its
+    folder, with typed parameters (float, int, str, bool, path; -P NAME=VALUE, the others take
+    their defaults, one without a default must be given), recorded as the run's params:
+
+    \b
+      [tool.autolog.entry-points.train]
+      command = "python train.py --lr {lr}"
+      lr = {type = "float", default = 0.01}
     """
-    if module is not None:
-        kind, target, args = "module", module, list(target_and_args)
-    elif target_and_args:
-        kind, target, args = "script", target_and_args[0], list(target_and_args[1:])
-        if not os.path.exists(target):
-            raise click.BadParameter(f"no such file: {target}", param_hint="SCRIPT")
-    else:
-        raise click.UsageError("name a script to run, or -m MODULE", ctx)
     user_tags = parse_tags(tags)
+    interval = _system_metrics_interval(ctx, system_metrics, system_metrics_interval)
+    if entry_point is not None:
+        if module is not None or target_and_args:
+            raise click.UsageError(
+                "-e/--entry-point runs the entry point's own command: name no script or "
+                "-m MODULE with it",
+                ctx,
+            )
+        chosen = _entry_point_target(ctx, entry_point, param_pairs)
+    else:
+        if param_pairs:
+            raise click.UsageError("-P/--param sets a parameter of an entry point (-e NAME)", ctx)
+        chosen = _script_target(ctx, module, target_and_args)
     argv = ctx.meta.get("autolog.run.argv", [])
-    code = _record(
+    returncode, _ = _record(
+        chosen.kind,
+        chosen.target,
+        chosen.args,
+        experiment=experiment,
+        run_name=run_name,
+        tags={
+            TAG_COMMAND: shlex.join(["autolog", "run", *argv]),
+            TAG_ENTRY_POINT: chosen.target if chosen.kind == "script" else f"-m {chosen.target}",
+            **chosen.tags,
+            **user_tags,
+        },
+        tracking_uri=tracking_uri,
+        params=chosen.params,
+        launch=_Launch(sys.executable, chosen.cwd, dict(os.environ), interval),
+    )
+    ctx.exit(_exit_like(returncode))
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What the command line asks to run: a script or module, where, with which params and
+    tags."""
+
+    kind: str
+    target: str
+    args: list[str]
+    cwd: str | None = None
+    params: Mapping[str, object] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def _system_metrics_interval(ctx: click.Context, on: bool, interval: float) -> float | None:
+    if on:
+        return interval
+    if ctx.get_parameter_source("system_metrics_interval") is not ParameterSource.DEFAULT:
+        raise click.UsageError("--system-metrics-interval goes with --system-metrics", ctx)
+    return None
+
+
+def _script_target(
+    ctx: click.Context, module: str | None, target_and_args: tuple[str, ...]
+) -> _Target:
+    if module is not None:
+        return _Target("module", module, list(target_and_args))
+    if not target_and_args:
+        raise click.UsageError("name a script to run, -m MODULE, or -e ENTRY_POINT", ctx)
+    target = target_and_args[0]
+    if not os.path.exists(target):
+        raise click.BadParameter(f"no such file: {target}", param_hint="SCRIPT")
+    return _Target("script", target, list(target_and_args[1:]))
+
+
+def _entry_point_target(ctx: click.Context, name: str, pairs: tuple[str, ...]) -> _Target:
+    """The entry point ``name`` rendered with the ``-P`` values: run in its project's folder,
+    its typed values the run's params. A wrong name, value or parameter is a usage error."""
+    from autolog.projects.entry_points import find_entry_points
+
+    entry_point = find_entry_points(Path.cwd()).get(name)
+    if entry_point is None:
+        raise click.BadParameter(_no_entry_point(name), param_hint="-e/--entry-point")
+    try:
+        argv, typed = entry_point.render(_param_values(pairs))
+    except InvalidInputError as exc:
+        raise click.BadParameter(str(exc), param_hint="-P/--param") from None
+    tags = {
+        TAG_ENTRY_POINT_NAME: name,
+        TAG_ENTRY_POINT_PARAMETERS: json.dumps({key: str(value) for key, value in typed.items()}),
+    }
+    folder = entry_point.folder
+    if argv[0] == "-m":
+        return _Target("module", argv[1], argv[2:], str(folder), typed, tags)
+    if not (folder / argv[0]).exists():
+        raise click.UsageError(
+            f"entry point {name!r} ({entry_point.source}) runs {argv[0]}, which is not in {folder}",
+            ctx,
+        )
+    return _Target("script", argv[0], argv[1:], str(folder), typed, tags)
+
+
+def _no_entry_point(name: str) -> str:
+    """Why ``name`` names no entry point here, and which names there are."""
+    from autolog.projects.entry_points import find_entry_points, find_pyproject
+
+    pyproject = find_pyproject(Path.cwd())
+    if pyproject is None:
+        return (
+            f"no entry point {name!r}: no pyproject.toml here or above "
+            f"(entry points are its [tool.autolog.entry-points.NAME] tables)"
+        )
+    points = find_entry_points(Path.cwd())
+    if not points:
+        return f"no entry point {name!r}: {pyproject} has no [tool.autolog.entry-points.NAME]"
+    listed = "; ".join(
+        f"{point.name} ({point.description})" if point.description else point.name
+        for point in points.values()
+    )
+    return f"no entry point {name!r} in {pyproject}; there are: {listed}"
+
+
+def _param_values(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``-P NAME=VALUE`` options as a dict (a usage error names a malformed or repeated one)."""
+    values: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="-P/--param")
+        if key in values:
+            raise click.BadParameter(
+                f"{key!r} is given twice ({values[key]!r}, {value!r})", param_hint="-P/--param"
+            )
+        values[key] = value
+    return values
+
+
+def record_command(
+    kind: str,
+    target: str,
+    args: list[str],
+    *,
+    experiment: str | None,
+    run_name: str | None,
+    tags: dict[str, str],
+    tracking_uri: str | None,
+    params: Mapping[str, object] | None = None,
+    python: str | None = None,
+    cwd: str | None = None,
+    env: Mapping[str, str] | None = None,
+    system_metrics: float | None = None,
+) -> tuple[int, str]:
+    """Run ``python TARGET ARGS`` (``kind`` "script") or ``python -m TARGET ARGS`` (``kind``
+    "module") recorded as one new run, as ``autolog run`` does; ``autolog rerun`` calls it.
+
+    Args:
+        python: the interpreter (default: this one); autolog must be importable in it.
+        cwd: the child's working folder (default: this one); a script path is relative to it.
+        env: the child's environment (default: ``os.environ``); the store's URI is added.
+        params: logged to the run before the script starts.
+        system_metrics: sample the child's process tree every so many seconds (None: never).
+
+    Returns:
+        The exit status the command should have (the script's, or 128 + N when signal N
+        killed it) and the run's id ("" when the store failed and the script ran unrecorded).
+
+    The signals ``autolog run`` forwards are blocked while the child runs: call this from
+    the main thread, before starting threads of your own (they could take the signals).
+
+    Raises:
+        InvalidInputError: a bad kind, URI, experiment or run name, tag or param.
+        MissingExtraError: ``system_metrics`` without psutil.
+        OSError: ``python`` or ``cwd`` cannot be used (the run ends FAILED).
+    """
+    if kind not in ("script", "module"):
+        raise InvalidInputError(f"kind must be 'script' or 'module', not {kind!r}")
+    launch = _Launch(
+        python=python or sys.executable,
+        cwd=cwd,
+        env=dict(os.environ if env is None else env),
+        system_metrics=system_metrics,
+    )
+    returncode, run_id = _record(
         kind,
         target,
         args,
         experiment=experiment,
         run_name=run_name,
-        tags={
-            TAG_COMMAND: shlex.join(["autolog", "run", *argv]),
-            TAG_ENTRY_POINT: target if kind == "script" else f"-m {target}",
-            **user_tags,
-        },
+        tags=tags,
         tracking_uri=tracking_uri,
+        params=params or {},
+        launch=launch,
     )
-    ctx.exit(code)
+    return (returncode if returncode >= 0 else 128 - returncode), run_id
+
+
+@dataclass(frozen=True)
+class _Launch:
+    """How the child is started."""
+
+    python: str
+    cwd: str | None
+    env: dict[str, str]
+    system_metrics: float | None  # the sampling interval in seconds
 
 
 def _record(
@@ -163,23 +394,31 @@ def _record(
     run_name: str | None,
     tags: dict[str, str],
     tracking_uri: str | None,
-) -> int:
-    """Run the target inside a new run; return the exit status this command should have."""
+    params: Mapping[str, object],
+    launch: _Launch,
+) -> tuple[int, str]:
+    """Run the target inside a new run; the child's return code (-N: killed by signal N) and
+    the run id ("" when unrecorded)."""
     from autolog import context
 
+    if launch.system_metrics is not None:
+        # psutil missing or a bad interval is said before anything starts (made, not started)
+        _sampler_class()(lambda metrics, step: None, interval=launch.system_metrics)
+    checked = _checked_params(params)
     with _signals_held() as take_signal:
         # Context tags (source, git commit, branch and dirty flag) describe the script.
         if kind == "script":
-            context.set_source("SCRIPT", str(Path(target).resolve()))
+            context.set_source("SCRIPT", str(Path(launch.cwd or ".", target).resolve()))
         else:
             context.set_source("MODULE", target)
-        client, run_id, name = _start_run(tracking_uri, experiment, run_name, tags)
+        client, run_id, name = _start_run(tracking_uri, experiment, run_name, tags, checked)
         with tempfile.TemporaryDirectory(prefix="autolog-run-") as folder:
             log_path = Path(folder) / "output.txt"
             try:
                 with log_path.open("wb") as log:
-                    uri = client.tracking_uri if client is not None else None
-                    outcome = _supervise(kind, target, args, uri, run_id, log, take_signal)
+                    outcome = _supervise(
+                        kind, target, args, client, run_id, log, take_signal, launch
+                    )
             except BaseException as exc:  # the script could not be started: the run says so
                 if client is not None:
                     killed = isinstance(exc, KeyboardInterrupt)
@@ -189,7 +428,22 @@ def _record(
             if client is not None:
                 status = _finish(client, run_id, outcome, log_path)
                 _say_where(client.tracking_uri, tracking_uri, run_id, name, status, outcome)
-    return _exit_like(outcome.returncode)
+    return outcome.returncode, run_id
+
+
+def _checked_params(params: Mapping[str, object]) -> dict[str, str]:
+    """The params as the run will hold them; a bad key or value is an error before the run
+    exists."""
+    from autolog.validation import check_key, stringify
+
+    return {key: stringify(check_key(key), value) for key, value in params.items()}
+
+
+def _sampler_class() -> Any:
+    """``SystemMetricsSampler``, imported when asked for (it needs the ``system`` extra)."""
+    from autolog.system_metrics import SystemMetricsSampler
+
+    return SystemMetricsSampler
 
 
 def _say_where(
@@ -212,7 +466,11 @@ def _say_where(
 
 
 def _start_run(
-    tracking_uri: str | None, experiment: str | None, run_name: str | None, tags: dict[str, str]
+    tracking_uri: str | None,
+    experiment: str | None,
+    run_name: str | None,
+    tags: dict[str, str],
+    params: dict[str, str],
 ) -> tuple[Any, str, str]:
     """The client, the new run's id and name; (None, "", "") when the store fails: the script
     runs anyway, unrecorded, and one line says why. A bad URI or name is an error before it
@@ -227,7 +485,9 @@ def _start_run(
         # is queued for it.
         client.store  # noqa: B018
         run = client.create_run(experiment, run_name=run_name, tags=tags)
-        # the child reads the run before it logs into it
+        if params:
+            client.log_params(run.info.run_id, params)
+        # the child reads the run (and its params) before it logs into it
         if not client.flush(_STORE_WAIT_S):
             raise StoreUnavailableError(
                 f"the tracking store at {client.tracking_uri} did not take the run in "
@@ -257,30 +517,42 @@ def _supervise(
     kind: str,
     target: str,
     args: list[str],
-    tracking_uri: str | None,
+    client: Any,
     run_id: str,
     log: Any,
     take_signal: Callable[[float], Any],
+    launch: _Launch,
 ) -> _Outcome:
-    """Start the child, copy its output, pass signals on, and wait for it. Without a run id
+    """Start the child, copy its output, pass signals on, and wait for it. Without a client
     the child runs the target unrecorded."""
     from autolog.cli._launch import BOOTSTRAP
     from autolog.cli._tee import Tee
 
     tee = Tee(log)
-    env = dict(os.environ)
-    if tracking_uri is not None:
-        env["AUTOLOG_TRACKING_URI"] = tracking_uri
+    env = dict(launch.env)
+    if client is not None:  # absolute: the same store from the child's working folder
+        env["AUTOLOG_TRACKING_URI"] = client.tracking_uri
     started = time.monotonic()
     child = subprocess.Popen(
-        [sys.executable, "-c", BOOTSTRAP, run_id, kind, target, *args],
+        [launch.python, "-c", BOOTSTRAP, run_id, kind, target, *args],
         stdout=tee.child_fds[0],
         stderr=tee.child_fds[1],
+        cwd=launch.cwd,
         env=env,
         preexec_fn=_release_signals if _CAN_WAIT_FOR_SIGNALS else None,  # noqa: PLW1509
     )
+    try:
+        sampler = _start_sampler(client, run_id, child.pid, launch.system_metrics)
+    except BaseException:  # the run fails: the script must not go on unwatched
+        child.kill()
+        child.wait()
+        raise
     tee.start()
-    status, usage = _wait(child, tee, take_signal)
+    try:
+        status, usage = _wait(child, tee, take_signal)
+    finally:
+        if sampler is not None:
+            sampler.stop()  # its last sample: the child has just ended
     wall = time.monotonic() - started
     tee.join(_OUTPUT_GRACE_S)
     returncode = os.waitstatus_to_exitcode(status) if usage is not None else status
@@ -292,6 +564,20 @@ def _supervise(
         # bytes on macOS
         peak = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
     return _Outcome(returncode, wall, cpu, peak)
+
+
+def _start_sampler(client: Any, run_id: str, pid: int, interval: float | None) -> Any:
+    """Sample the child's process tree into the run every ``interval`` seconds (a sampler
+    with ``stop()``), or None when not asked for or not recorded."""
+    if interval is None or client is None:
+        return None
+
+    def log(metrics: dict[str, float], step: int) -> None:
+        client.log_metrics(run_id, metrics, step=step)
+
+    sampler = _sampler_class()(log, pid=pid, interval=interval)
+    sampler.start()
+    return sampler
 
 
 def _wait(
