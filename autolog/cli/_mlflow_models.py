@@ -9,18 +9,33 @@ is the ``registered_models``, ``model_versions``, their tags and the aliases tab
 A model folder whose flavor autolog can load is imported whole into its run (MLflow's files
 kept, so the folder stays an MLflow model too), with an ``autolog-model.json`` naming every
 file's SHA-256, recorded in the store as ``log_model`` records it: the hashes are taken from
-the bytes at import, and nothing is unpickled. Today that is MLflow's sklearn flavor pickled
-with cloudpickle or pickle (autolog's "pickle" flavor loads both). Other models are left out,
-and why is said in the summary.
+the bytes at import, and nothing is unpickled (nor loaded: only MLmodel and the first bytes
+of a model file are read). The flavors, as MLflow writes them (``mlflow/<flavor>/__init__.py``'s
+``save_model``) and as autolog reads them:
+
+- sklearn, pickled with cloudpickle or pickle: autolog's "pickle" flavor, ``model.pkl``;
+- lightgbm: a Booster's model text (``model.lgb``, autolog's ``model.txt``, loaded without
+  unpickling) or a scikit-learn API model pickled (``model.pkl``): autolog's "lightgbm";
+- xgboost: a Booster or a scikit-learn API model in XGBoost's UBJSON or JSON model format
+  (``model.ubj`` / ``model.json``; an estimator is its class, named, loading that file): autolog's
+  "xgboost", never unpickled;
+- pytorch, pickled: the module ``torch.save`` wrote whole (``data/model.pth``, autolog's
+  ``model.pth``): autolog's "torch".
+
+Left out, and why said in the summary: skops files, pyfunc models (their own Python code),
+PyTorch's pt2 (``torch.export``, MLflow 3's default) and TorchScript, XGBoost's legacy binary
+format, and flavors autolog has none of.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import re
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -82,7 +97,7 @@ class Planned(NamedTuple):
     folder: Path
     #: MLflow 3's id of a logged model; None for a folder of the run's artifacts
     model_id: str | None
-    meta: dict[str, Any] | None
+    meta: Conversion | None
     reason: str | None
 
 
@@ -269,8 +284,31 @@ def parse_mlmodel(text: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------- converting
 
 
-def convert(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """The autolog metadata of the MLflow model in ``folder``, or why it cannot be imported."""
+class Conversion(NamedTuple):
+    """An MLflow model folder as an autolog model: its metadata, the files autolog's flavor
+    reads that MLflow has under another name (autolog's name -> MLflow's: copied, MLflow's
+    kept so the folder stays an MLflow model), and the flavor's own files, made at import."""
+
+    meta: dict[str, Any]
+    copies: dict[str, str]
+    added: dict[str, bytes]
+
+
+class _LeftOut(Exception):
+    """Why an MLflow model cannot be imported (the summary says it)."""
+
+
+#: MLflow's flavors that have an autolog one; a folder is imported by the first it names
+_FLAVORS = ("sklearn", "lightgbm", "xgboost", "pytorch")
+#: what ``torch.save`` may have pickled an MLflow module with and a plain unpickler reads
+_TORCH_PICKLERS = ("mlflow.pytorch.pickle_module", "cloudpickle", "pickle")
+_NEVER = {"python_function": "a pyfunc model is its own Python code, which autolog never runs"}
+
+
+def convert(folder: Path) -> tuple[Conversion | None, str | None]:
+    """The MLflow model in ``folder`` as an autolog model, or why it cannot be imported.
+    Only its ``MLmodel`` is parsed, and a model file's first bytes or zip listing looked at:
+    nothing is loaded."""
     try:
         mlmodel = parse_mlmodel((folder / MLMODEL).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
@@ -278,40 +316,196 @@ def convert(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
     flavors = mlmodel.get("flavors")
     if not isinstance(flavors, dict) or not flavors:
         return None, "its MLmodel names no flavor"
-    sklearn = flavors.get("sklearn")
-    if not isinstance(sklearn, dict):
+    name = next((f for f in _FLAVORS if isinstance(flavors.get(f), dict)), None)
+    if name is None:
         names = ", ".join(sorted(flavors))
         loader = _dict(flavors.get("python_function")).get("loader_module")
-        return None, f"MLflow flavor {names}{f' ({loader})' if loader else ''} has no autolog one"
-    serialization = sklearn.get("serialization_format", "cloudpickle")
-    pickled = str(sklearn.get("pickled_model", "model.pkl"))
+        never = "; ".join(_NEVER[f] for f in sorted(flavors) if f in _NEVER)
+        return None, (
+            f"MLflow flavor {names}{f' ({loader})' if loader else ''} has no autolog one"
+            + (f": {never}" if never else "")
+        )
+    converter = {
+        "sklearn": _sklearn,
+        "lightgbm": _lightgbm,
+        "xgboost": _xgboost,
+        "pytorch": _pytorch,
+    }[name]
+    try:
+        conversion = converter(folder, mlmodel, flavors[name])
+    except _LeftOut as exc:
+        return None, str(exc)
+    for ours in (*conversion.copies, *conversion.added):
+        if (folder / ours).exists():  # never written over: the folder stays MLflow's model
+            flavor = conversion.meta["flavor"]
+            return None, f"its file {ours!r} is one autolog's {flavor} flavor writes"
+    return conversion, None
+
+
+def _sklearn(folder: Path, mlmodel: dict[str, Any], conf: dict[str, Any]) -> Conversion:
+    """MLflow's sklearn flavor, pickled: autolog's "pickle" flavor (it loads cloudpickle's
+    pickles and plain ones alike) reading ``model.pkl``."""
+    pickled = _pickle_file(folder, "sklearn", conf, "pickled_model")
+    meta = _meta(
+        mlmodel,
+        folder,
+        flavor="pickle",
+        model_class="sklearn model (imported from MLflow)",
+        libraries={"sklearn": str(conf.get("sklearn_version") or ""), "cloudpickle": ""},
+    )
+    return Conversion(meta, _copies({"model.pkl": pickled}), {})
+
+
+def _pickle_file(folder: Path, kind: str, conf: dict[str, Any], key: str) -> str:
+    """The pickle of a (scikit-learn API) model; one saved with skops is left out."""
+    serialization = str(conf.get("serialization_format") or "cloudpickle")
     if serialization not in _PICKLES:
-        return None, f"sklearn model saved as {serialization} (autolog loads pickles only)"
-    if not (folder / pickled).is_file():
-        return None, f"its model file {pickled!r} is missing"
-    return _pickle_meta(folder, mlmodel, sklearn, pickled), None
+        raise _LeftOut(
+            f"{kind} model saved with {serialization}, which autolog's flavors do not load "
+            "(they load cloudpickle and pickle files)"
+        )
+    return _model_file(folder, str(conf.get(key) or "model.pkl"))
 
 
-def _pickle_meta(
-    folder: Path, mlmodel: dict[str, Any], sklearn: dict[str, Any], pickled: str
+def _model_file(folder: Path, name: str) -> str:
+    """``name``, a file of the model ``folder`` (its MLmodel named it)."""
+    if name.startswith("/") or ".." in name.split("/") or not (folder / name).is_file():
+        raise _LeftOut(f"its model file {name!r} is missing")
+    return name
+
+
+def _lightgbm(folder: Path, mlmodel: dict[str, Any], conf: dict[str, Any]) -> Conversion:
+    """MLflow's lightgbm flavor: a Booster saved as LightGBM's model text (``model.lgb``:
+    autolog's ``model.txt``, loaded without unpickling), or a scikit-learn API model pickled
+    (``model.pkl``), as autolog's "lightgbm" flavor has them."""
+    model_class = str(conf.get("model_class") or "lightgbm.basic.Booster")
+    libraries = {"lightgbm": str(conf.get("lgb_version") or "")}
+    if model_class == "lightgbm.basic.Booster":
+        text = _model_file(folder, str(conf.get("data") or "model.lgb"))
+        if not _starts(folder / text, b"tree\n"):
+            raise _LeftOut(f"its model file {text!r} is not LightGBM's model text")
+        copies = _copies({"model.txt": text})
+        # predict() of a Booster loaded from text uses every iteration it holds: MLflow saved
+        # the best ones only, so its predictions are the same
+        info = {"model": "booster", "best_iteration": 0}
+    else:
+        copies = _copies({"model.pkl": _pickle_file(folder, "LightGBM", conf, "data")})
+        libraries.update(sklearn="", cloudpickle="")
+        info = {"model": "estimator", "best_iteration": 0}
+    meta = _meta(mlmodel, folder, flavor="lightgbm", model_class=model_class, libraries=libraries)
+    return Conversion(meta, copies, {"lightgbm.json": _json(info)})
+
+
+def _xgboost(folder: Path, mlmodel: dict[str, Any], conf: dict[str, Any]) -> Conversion:
+    """MLflow's xgboost flavor: XGBoost's UBJSON or JSON model file, a Booster's or a
+    scikit-learn API model's (its class named, the model loaded into a new one: nothing is
+    unpickled, then or at load), as autolog's "xgboost" flavor reads them."""
+    model_format = str(conf.get("model_format") or "xgb")
+    if model_format not in ("ubj", "json"):
+        raise _LeftOut(
+            f"XGBoost model saved as {model_format!r} (autolog reads XGBoost's UBJSON and JSON "
+            "model formats)"
+        )
+    data = _model_file(folder, str(conf.get("data") or f"model.{model_format}"))
+    model_class = str(conf.get("model_class") or "xgboost.core.Booster")
+    if not re.fullmatch(r"xgboost(\.\w+)+", model_class):
+        raise _LeftOut(f"its model class {model_class!r} is not one of XGBoost's")
+    info: dict[str, Any] = {"model": "booster", "format": model_format}
+    libraries = {"xgboost": str(conf.get("xgb_version") or "")}
+    if model_class != "xgboost.core.Booster":
+        info.update(model="estimator", model_class=model_class)
+        libraries["sklearn"] = ""
+    meta = _meta(mlmodel, folder, flavor="xgboost", model_class=model_class, libraries=libraries)
+    copies = _copies({f"model.{model_format}": data})
+    return Conversion(meta, copies, {"xgboost.json": _json(info)})
+
+
+def _pytorch(folder: Path, mlmodel: dict[str, Any], conf: dict[str, Any]) -> Conversion:
+    """MLflow's pytorch flavor saved as a pickle: the module ``torch.save`` wrote whole
+    (``data/model.pth``, with cloudpickle), which autolog's "torch" flavor loads from
+    ``model.pth``. A TorchScript module and a ``torch.export`` program (pt2, MLflow 3's
+    default) are left out: autolog's torch flavor loads neither."""
+    data = str(conf.get("model_data") or "data")
+    if (folder / data / "model.pt2").is_file():
+        raise _LeftOut(
+            "PyTorch model saved as pt2 (torch.export), a format autolog's torch flavor does "
+            "not load"
+        )
+    whole = _model_file(folder, f"{data}/model.pth")
+    pickler = _read_text(folder / data / "pickle_module_info.txt").strip() or "pickle"
+    if pickler not in _TORCH_PICKLERS:
+        raise _LeftOut(f"PyTorch model pickled with {pickler!r}, which autolog does not import")
+    if _torchscript(folder / whole):
+        raise _LeftOut("a TorchScript module (torch.jit): autolog's torch flavor does not load it")
+    version = str(conf.get("pytorch_version") or "").partition("+")[0]
+    meta = _meta(
+        mlmodel,
+        folder,
+        flavor="torch",
+        model_class="torch.nn.Module (imported from MLflow)",
+        libraries={"torch": version, "cloudpickle": ""},
+    )
+    return Conversion(meta, {"model.pth": whole}, {})
+
+
+def _torchscript(path: Path) -> bool:
+    """Whether a ``model.pth`` is a TorchScript archive (its ``code/`` folder), not a module
+    ``torch.save`` pickled: read as a zip's list of names, nothing loaded."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile):  # torch.save's format before the zip one
+        return False
+    return any(n.partition("/")[2].startswith("code/") for n in names)
+
+
+def _starts(path: Path, prefix: bytes) -> bool:
+    try:
+        with path.open("rb") as file:
+            return file.read(len(prefix)) == prefix
+    except OSError:
+        return False
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _copies(copies: dict[str, str]) -> dict[str, str]:
+    """The files to copy under autolog's name, those already named so left out."""
+    return {ours: theirs for ours, theirs in copies.items() if ours != theirs}
+
+
+def _json(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, sort_keys=True).encode()
+
+
+def _meta(
+    mlmodel: dict[str, Any],
+    folder: Path,
+    *,
+    flavor: str,
+    model_class: str,
+    libraries: dict[str, str],
 ) -> dict[str, Any]:
-    """Metadata for autolog's "pickle" flavor (``model.pkl``: MLflow's default name; another
-    name is read from the metadata's ``pickled_model``)."""
+    """autolog's metadata of an MLflow model: a library's version is the flavor's record of
+    it, else MLflow's pin of it in ``requirements.txt`` (a library with neither is left
+    out)."""
     requirements = _requirements(folder)
-    pins = {r.partition("==")[0]: r.partition("==")[2] for r in requirements}
-    libraries = {
-        "sklearn": str(sklearn.get("sklearn_version") or ""),
-        "cloudpickle": pins.get("cloudpickle", ""),  # autolog's pickle flavor loads with it
-    }
+    pins = {_canonical(r.partition("==")[0]): r.partition("==")[2] for r in requirements}
+    distributions = {k: _DISTRIBUTIONS.get(k, k) for k in libraries}
+    versions = {k: v or pins.get(_canonical(distributions[k]), "") for k, v in libraries.items()}
+    python = _dict(_dict(mlmodel.get("flavors")).get("python_function")).get("python_version")
     return {
         "format_version": 1,
-        "flavor": "pickle",
-        "model_class": "sklearn model (imported from MLflow)",
-        "python_version": str(
-            _dict(_dict(mlmodel.get("flavors")).get("python_function")).get("python_version", "")
-        ),
-        "libraries": {k: v for k, v in libraries.items() if v},
-        "distributions": {"sklearn": "scikit-learn"},
+        "flavor": flavor,
+        "model_class": model_class,
+        "python_version": str(python or ""),
+        "libraries": {k: v for k, v in versions.items() if v},
+        "distributions": {k: v for k, v in distributions.items() if versions[k]},
         "requirements": requirements,
         "created_time": _created(mlmodel.get("utc_time_created")),
         "metadata": {
@@ -320,10 +514,17 @@ def _pickle_meta(
                 "run_id": str(mlmodel.get("run_id") or ""),
                 "mlflow_version": str(mlmodel.get("mlflow_version") or ""),
                 "flavors": sorted(_dict(mlmodel.get("flavors"))),
-                "pickled_model": pickled,
             }
         },
     }
+
+
+#: the distributions of the libraries an imported model may name, where not the same name
+_DISTRIBUTIONS = {"sklearn": "scikit-learn"}
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _requirements(folder: Path) -> list[str]:
@@ -398,10 +599,11 @@ def write_model(
         for path in sorted(planned.folder.rglob("*"))
         if path.is_file() and not path.is_symlink() and path.name != models.MODEL_META
     }
-    pickled = planned.meta["metadata"]["mlflow"]["pickled_model"]
-    if pickled != "model.pkl":  # autolog's pickle flavor reads model.pkl
-        files["model.pkl"] = files[pickled]
-    hashes, meta_bytes = models.digest(files, planned.meta)
+    conversion = planned.meta
+    for ours, theirs in conversion.copies.items():
+        files[ours] = files[theirs]
+    files.update(conversion.added)
+    hashes, meta_bytes = models.digest(files, conversion.meta)
     models.write(repository, planned.path, files, meta_bytes, hashes)
     store.record_model(run_id, planned.path, {f"{planned.path}/{n}": h for n, h in hashes.items()})
 

@@ -17,16 +17,26 @@ copied from another machine.
 
 With ``registry``, it writes ``registry/`` instead (tests/test_import_mlflow_models.py):
 an MLflow SQLite store with models and a model registry, from ``populate_registry``.
+
+With ``flavors``, it writes ``flavors/`` (an MLflow SQLite store, from ``populate_flavors``)
+and ``flavors/predictions.json``: LightGBM, XGBoost and PyTorch models as MLflow logs them,
+and what MLflow's own loaders predict with each. It needs those libraries, at the versions
+autolog's tests have::
+
+    /tmp/mlflow-venv/bin/pip install lightgbm==4.7.0 xgboost-cpu==3.2.0 torch==2.13.0
+    /tmp/mlflow-venv/bin/python tests/data/mlflow/make_stores.py flavors
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 keeps it, in maintenance
 
@@ -170,12 +180,119 @@ def build_registry(kind: str) -> None:
         shutil.move(str(work), target)
 
 
+#: the data of the flavors' models: 40 rows of two features, a label, and the rows predicted
+FLAVOR_X = [[(i % 8) / 4.0, (i * 3 % 5) / 2.0] for i in range(40)]
+FLAVOR_Y = [int(a + b > 2.0) for a, b in FLAVOR_X]
+PREDICT_X = [[0.0, 0.0], [0.5, 2.0], [1.75, 1.0], [1.0, 1.5], [0.25, 0.5]]
+
+
+def populate_flavors() -> dict[str, Any]:
+    """A run per MLflow flavor, its models logged as MLflow 3 logs them (logged models):
+    the ones autolog imports, and one each that it leaves out (a scikit-learn API model
+    saved with skops, a module saved as pt2 by torch.export). Returns what MLflow's loaders
+    predict on ``PREDICT_X`` with each imported model: the flavor's own (``native``) and
+    pyfunc's."""
+    import lightgbm
+    import mlflow.lightgbm
+    import mlflow.pytorch
+    import mlflow.xgboost
+    import numpy as np
+    import torch
+    import xgboost
+
+    x = np.array(FLAVOR_X, dtype=np.float64)
+    y = np.array(FLAVOR_Y)
+    small = {"n_estimators": 4, "num_leaves": 4, "min_child_samples": 2, "verbose": -1}
+    predictions: dict[str, Any] = {"input": PREDICT_X, "models": {}}
+    logged: dict[str, Any] = {}
+    mlflow.set_experiment("flavors")
+    with mlflow.start_run(run_name="lightgbm"):
+        params = {"objective": "binary", "num_leaves": 4, "min_data_in_leaf": 2, "verbose": -1}
+        booster = lightgbm.train(params, lightgbm.Dataset(x, y), num_boost_round=4)
+        logged["lightgbm/booster"] = mlflow.lightgbm.log_model(booster, name="booster")
+        classifier = lightgbm.LGBMClassifier(**small).fit(x, y)
+        logged["lightgbm/classifier"] = mlflow.lightgbm.log_model(
+            classifier, name="classifier", serialization_format="cloudpickle"
+        )
+        mlflow.lightgbm.log_model(classifier, name="skops")  # MLflow 3's default: skops
+    with mlflow.start_run(run_name="xgboost"):
+        dtrain = xgboost.DMatrix(x, label=y)
+        booster = xgboost.train({"objective": "binary:logistic", "max_depth": 2}, dtrain, 4)
+        logged["xgboost/booster"] = mlflow.xgboost.log_model(booster, name="booster")  # ubj
+        classifier = xgboost.XGBClassifier(n_estimators=4, max_depth=2).fit(x, y)
+        logged["xgboost/classifier"] = mlflow.xgboost.log_model(
+            classifier, name="classifier", model_format="json"
+        )
+
+    class Net(torch.nn.Module):
+        """A module defined here, not importable: MLflow pickles its class by value."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.hidden = torch.nn.Linear(2, 4)
+            self.out = torch.nn.Linear(4, 1)
+
+        def forward(self, x: Any) -> Any:
+            return self.out(self.hidden(x).relu())
+
+    with mlflow.start_run(run_name="pytorch"):
+        torch.manual_seed(0)
+        net = Net().eval()
+        logged["pytorch/module"] = mlflow.pytorch.log_model(
+            net, name="module", serialization_format="pickle"
+        )
+        example = np.array(PREDICT_X[:2], dtype=np.float32)
+        mlflow.pytorch.log_model(net, name="exported", input_example=example)  # pt2
+    inputs = np.array(PREDICT_X, dtype=np.float64)
+    loaders = {"lightgbm": mlflow.lightgbm, "xgboost": mlflow.xgboost, "pytorch": mlflow.pytorch}
+    for key, info in logged.items():
+        flavor = key.partition("/")[0]
+        native = loaders[flavor].load_model(info.model_uri)
+        pyfunc = mlflow.pyfunc.load_model(info.model_uri)
+        if flavor == "pytorch":
+            data = inputs.astype(np.float32)
+            with torch.no_grad():
+                found = native(torch.from_numpy(data)).numpy()
+        elif key == "xgboost/booster":
+            data = inputs
+            found = native.predict(xgboost.DMatrix(data))
+        else:
+            data = inputs
+            found = native.predict(data)
+        predictions["models"][key] = {
+            "run_id": info.run_id,
+            "native": np.asarray(found).tolist(),
+            "pyfunc": np.asarray(pyfunc.predict(data)).tolist(),
+        }
+    return predictions
+
+
+def build_flavors() -> None:
+    """``flavors/mlruns`` (a file store: an SQLite one is 1 MB of tables, empty) and
+    ``flavors/predictions.json``."""
+    target = HERE / "flavors"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir()
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder) / "store"
+        work.mkdir()
+        os.chdir(work)
+        mlflow.set_tracking_uri((work / "mlruns").as_uri())
+        predictions = populate_flavors()
+        os.chdir(HERE)
+        shutil.move(str(work / "mlruns"), target / "mlruns")
+    text = json.dumps(predictions, indent=1, sort_keys=True)
+    (target / "predictions.json").write_text(text + "\n")
+
+
 if __name__ == "__main__":
     import sys
 
     if sys.argv[1:] == ["registry"]:
         build_registry("sqlite")
         build_registry("file")
+    elif sys.argv[1:] == ["flavors"]:
+        build_flavors()
     else:
         build("file")
         build("sqlite")
