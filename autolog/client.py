@@ -57,6 +57,13 @@ from autolog.errors import (
     StoreUnavailableError,
     issue_warning,
 )
+from autolog.projects.capture import (
+    TAG_COMMAND,
+    command_line,
+    logging_code,
+    process_argv,
+    record_run_context,
+)
 from autolog.run_state import (
     Creation,
     RunState,
@@ -104,6 +111,11 @@ __all__ = [
 ]
 
 DEFAULT_EXPERIMENT = "Default"
+
+#: called as ``hook(backend, run_id, state)`` on the caller's thread each time this process
+#: starts a top-level run (``Client.create_run`` with no parent): what follows the live runs
+#: (``autolog.system_metrics``) registers here. A hook is quick, does no I/O and never raises.
+RUN_STARTED_HOOKS: list[Callable[[Backend, str, RunState], None]] = []
 
 
 def resolve_tracking_uri(uri: str | None = None) -> str:
@@ -338,6 +350,10 @@ class Client:
             all_tags[context.TAG_PARENT] = parent_run_id
         for key, value in check_mapping(tags or {}, "tags").items():
             all_tags[_tag_key(key)] = stringify(key, value)
+        # autolog(log_code=True): a top-level run records how to run it again
+        argv = process_argv() if parent_run_id is None and logging_code() else None
+        if argv:  # not for a notebook or a shell: no command runs them again
+            all_tags.setdefault(TAG_COMMAND, command_line(argv))
         backend = self._live
         if experiment_id is None and parent_run_id is not None and not experiment_name:
             # a nested run stays in its parent's experiment (known by name if not by id yet)
@@ -381,6 +397,11 @@ class Client:
         # Registered after the create is queued: anything queued for the run (heartbeats from
         # the writer thread included) follows its creation.
         backend.runs[run_id] = state
+        if parent_run_id is None:
+            for hook in RUN_STARTED_HOOKS:
+                hook(backend, run_id, state)
+        if argv is not None:  # its code and environment, found on the writer's file thread
+            record_run_context(self, run_id, argv, later=True)
         info = RunInfo(
             run_id,
             state.experiment_id or "",
@@ -993,6 +1014,61 @@ class Client:
 
         self._live.writer.heavy(run_id, copy, what=f"artifact {target}")
         return target
+
+    def record_later(
+        self,
+        run_id: str,
+        produce: Callable[[], tuple[Mapping[str, str], Mapping[str, bytes]]],
+        *,
+        what: str,
+    ) -> None:
+        """Run ``produce`` on the writer's file thread and record what it returns: tags, and
+        artifacts given as their bytes (artifact path -> bytes). For work that may take a
+        while (hashing data, asking git) and must not hold up the caller; the run's end, if
+        it comes meanwhile, waits for it. ``produce`` runs once (its result is kept if the
+        store fails for now); what it raises drops the job with one warning naming ``what``.
+        """
+        checked = check_text(what, "what")
+        state = self._state(run_id)  # raises unless the run is RUNNING
+        produced: list[tuple[Mapping[str, str], Mapping[str, bytes]]] = []
+
+        def job() -> None:
+            import hashlib
+
+            repo = self._later_repository(state, run_id)  # NotYet until the run is stored
+            if not produced:
+                try:
+                    produced.append(produce())
+                except Exception as exc:  # not the store's failure: no retry, one warning
+                    raise InvalidInputError(f"{checked} could not be recorded: {exc}") from exc
+            tags, found = produced[0]
+            files = {check_artifact_path(path): data for path, data in found.items()}
+            digests = {path: hashlib.sha256(data).hexdigest() for path, data in files.items()}
+            if digests:  # recorded first, as log_artifact's are: a file is never unaccounted
+                self._backend.writer.store.record_artifact_hashes(run_id, digests)
+            for path, data in files.items():
+                repo.put_bytes(path, data, digests[path])
+            checked_tags = [RunTag(_tag_key(k), stringify(k, v)) for k, v in tags.items()]
+            if state.tags is not None:
+                state.tags.update((tag.key, tag.value) for tag in checked_tags)
+            for tag in checked_tags:
+                self._backend.writer.tag(run_id, tag)
+
+        self._live.writer.heavy(run_id, job, what=checked)
+
+    def log_input(self, run_id: str, path: str | os.PathLike[str], name: str | None = None) -> str:
+        """Record a data file's or folder's size and SHA-256 as the run's tag
+        ``autolog.input.<NAME>`` (``name``: the path's base name by default); returns the
+        name. The path is checked now and hashed on the writer's file thread; the tag is set
+        once that is done. A name logged again is replaced.
+
+        Raises:
+            InvalidInputError: no file or folder at ``path``.
+            InvalidKeyError: ``name`` cannot be part of a tag key.
+        """
+        from autolog.projects.inputs import log_input
+
+        return log_input(self, run_id, path, name)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         from autolog.artifacts import listed

@@ -2,7 +2,7 @@
 
 ``cheap_tags()`` reads only files and process facts (well under a millisecond once cached) and
 runs on the caller's thread. ``background_tags()`` may take longer (``git status`` for the dirty
-flag, package metadata) and runs on the writer thread.
+flag, untracked files included; package metadata) and runs on the writer thread.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from autolog.errors import InvalidInputError
 # module is imported with autolog, and together they would double its import time.
 
 __all__ = [
+    "NOT_OURS",
     "TAG_HEARTBEAT",
     "TAG_PARENT",
     "TAG_PRESUMED_KILLED",
@@ -270,6 +271,11 @@ def _package_versions() -> dict[str, str]:
     return versions
 
 
+#: a pathspec for ``git status`` in a repository's root: every file but autolog's own store
+#: folders (``./autolog-runs/`` by default, wherever a run started), which are not code and
+#: would make every run that keeps them in its repository dirty
+NOT_OURS = ("--", ".", ":(exclude,glob)**/autolog-runs/**")
+
 _dirty_cache: dict[str, tuple[float, bool | None]] = {}
 # `git status` runs on the writer thread; in a big checkout it takes a while, so a process that
 # starts many runs asks at most once a minute.
@@ -293,12 +299,17 @@ def _git_dirty(root: str) -> bool | None:
     git = shutil.which("git")
     if git is None:
         return None
+    # Untracked files count (not ignored ones): an untracked script being run makes the code
+    # differ from the commit. No optional locks: `git status` must not write the user's index.
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
     try:
         result = subprocess.run(
-            [git, "-C", root, "status", "--porcelain", "--untracked-files=no"],
+            [git, "-C", root, "status", "--porcelain", "--untracked-files=normal", *NOT_OURS],
             capture_output=True,
             timeout=10,
             check=False,
+            env=env,
+            stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None

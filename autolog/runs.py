@@ -410,6 +410,33 @@ def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None =
     return client.log_artifacts(run_id, local_dir, artifact_path)
 
 
+def log_input(path: str | os.PathLike[str], name: str | None = None) -> str:
+    """Record a data file's or folder's size and SHA-256 in the active run, as the tag
+    ``autolog.input.<NAME>`` (``name`` defaults to the path's base name); returns the name.
+
+    The path must exist now; it is hashed on the writer's file thread, not this one, and
+    the tag is set once that is done. Logging a name again replaces it. ``autolog rerun``
+    says which inputs differ from the run's.
+
+    Example::
+
+        autolog.log_input("data/train.csv")            # tag autolog.input.train.csv
+
+    Raises:
+        InvalidInputError: no file or folder at ``path``.
+        InvalidKeyError: ``name`` cannot be part of a tag key.
+    """
+    from pathlib import PurePath
+
+    from autolog.projects.inputs import input_name
+
+    if not isinstance(path, (str, os.PathLike)) or not os.path.exists(path):
+        raise InvalidInputError(f"log_input needs an existing file or folder, not {path!r}")
+    input_name(PurePath(os.path.abspath(path)), name)  # a bad name starts no run
+    run_id, client = _current()
+    return client.log_input(run_id, path, name)
+
+
 def log_model(
     model: object,
     name: str = "model",

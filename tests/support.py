@@ -23,6 +23,14 @@ def reset_autolog() -> None:
 
         for name in list(patching.registered()):
             patching.configure(name, patching.Settings(disable=True))
+    if "autolog.system_metrics" in sys.modules:
+        from autolog.system_metrics import follow_runs
+
+        follow_runs(None)
+    if "autolog.projects.capture" in sys.modules:
+        from autolog.projects.capture import set_logging_code
+
+        set_logging_code(False)
     lifecycle.shutdown(timeout=5.0)
     autolog.set_tracking_uri(None)
     autolog.set_experiment(None)

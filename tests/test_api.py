@@ -13,6 +13,9 @@ from autolog import RunStatus
 
 EXPECTED_ALL = {
     "ActiveRun",
+    "MissingExtraError",
+    "RerunError",
+    "log_input",
     "AutologError",
     "AutologWarning",
     "Client",

@@ -36,7 +36,8 @@ _MAX_EXCEPTION_TEXT = 1000
 def main() -> None:
     run_id, kind, target, *args = sys.argv[1:]
     # no run id: the store failed in the parent, the target runs unrecorded
-    recording = bool(run_id) and _start_recording(run_id)
+    argv = ["-m", target, *args] if kind == "module" else [target, *args]
+    recording = bool(run_id) and _start_recording(run_id, argv)
     _hide_our_frames(run_id if recording else None)
     if kind == "module":
         _run_module(target, args)
@@ -44,14 +45,18 @@ def main() -> None:
         _run_path(target, args)
 
 
-def _start_recording(run_id: str) -> bool:
-    """Attach the command's run and enable autologging. Our failure never stops the script:
-    it runs unrecorded, with one line on stderr."""
+def _start_recording(run_id: str, argv: list[str]) -> bool:
+    """Attach the command's run, record its code and environment (before the script starts:
+    the code recorded is the code that runs; ``argv`` is what follows ``python``) and enable
+    autologging. Our failure never stops the script: it runs unrecorded, with one line on
+    stderr."""
     try:
         import autolog
-        from autolog.runs import attach_run
+        from autolog.projects.capture import record_run_context
+        from autolog.runs import attach_run, get_client
 
         attach_run(run_id)
+        record_run_context(get_client(), run_id, argv)
         autolog.autolog()
     except Exception as exc:
         if os.environ.get("AUTOLOG_STRICT"):
