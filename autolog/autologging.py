@@ -22,6 +22,9 @@ def autolog(
     silent: bool = False,
     disable: bool = False,
     integrations: Iterable[str] | None = None,
+    log_system_metrics: bool = False,
+    system_metrics_interval: float = 10.0,
+    log_code: bool = False,
     **framework_options: Mapping[str, Any],
 ) -> None:
     """Record the training of every installed framework, with no other change to your code.
@@ -35,6 +38,13 @@ def autolog(
         silent: no warning when autolog fails to record something (training goes on anyway).
         disable: turn the selected integrations off and undo their patches.
         integrations: names to act on (default: all known ones, e.g. ``["sklearn"]``).
+        log_system_metrics: sample this process's CPU and memory, the machine's memory, disk
+            and network I/O and its NVIDIA GPUs into every top-level run started from now on,
+            as ``system/...`` metrics (needs the ``system`` extra: psutil, nvidia-ml-py).
+        system_metrics_interval: seconds between those samples.
+        log_code: record the code (commit, uncommitted diff, untracked files, command line)
+            and the environment (every installed package, pinned) of every top-level run
+            started from now on, so that ``autolog rerun`` can run it again.
         **framework_options: per-integration options, e.g. ``sklearn={"max_tuning_runs": 3}``.
 
     Example::
@@ -48,9 +58,14 @@ def autolog(
         ("exclusive", exclusive),
         ("silent", silent),
         ("disable", disable),
+        ("log_system_metrics", log_system_metrics),
+        ("log_code", log_code),
     ):
         if not isinstance(value, bool):
             raise InvalidInputError(f"autolog({option}=...) takes True or False, not {value!r}")
+    from autolog import system_metrics
+
+    interval = system_metrics.check_interval(system_metrics_interval, "system_metrics_interval")
     from autolog.integrations import patching
 
     _load_integrations(patching)
@@ -73,8 +88,13 @@ def autolog(
             raise InvalidInputError(f"autolog({name}=...) takes a dict of options, not {raw!r}")
         options = known[name].make_options(dict(raw))
         prepared[name] = patching.Settings(log_models, exclusive, silent, disable, options)
+    # psutil missing fails here, before any integration is configured
+    system_metrics.follow_runs(interval if log_system_metrics and not disable else None)
     for name, settings in prepared.items():
         patching.configure(name, settings)
+    from autolog.projects import capture
+
+    capture.set_logging_code(log_code and not disable)
     from autolog import lifecycle
 
     # from the main thread: runs started by any thread get flushed on SIGTERM
