@@ -378,3 +378,280 @@ def test_the_xgboost_flavor_loads_only_xgboost_classes() -> None:
     files = {"xgboost.json": json.dumps(info).encode(), "model.json": b"{}"}
     with pytest.raises(InvalidInputError, match=r"'subprocess\.Popen' is not a scikit-learn API"):
         FLAVOR.load(files, {})
+
+
+# ------------------------------------------------------------------ signatures and examples
+
+SIGNATURES = Path(__file__).parent / "data" / "mlflow" / "signatures"
+#: make_stores.py's signed_frame as MLflow's inferred signature types it (double, long,
+#: float, boolean), in autolog's dtypes
+SIGNED_COLUMNS = [
+    {"name": "age", "dtype": "float64"},
+    {"name": "visits", "dtype": "int64"},
+    {"name": "score", "dtype": "float32"},
+    {"name": "member", "dtype": "bool"},
+]
+#: the first 5 of the 8 rows of MLflow's input examples (signed_frame's)
+SIGNED_ROWS = [
+    [20.0, 0, 0.0, True],
+    [23.0, 1, 0.5, False],
+    [26.0, 2, 1.0, False],
+    [29.0, 3, 1.5, True],
+    [32.0, 4, 2.0, False],
+]
+#: the run of each model (make_stores.py's populate_signatures), its path, the dtype of its
+#: output (an unnamed column in MLflow's signature)
+SIGNED = {
+    "sklearn": ("model", "int64"),
+    "lightgbm": ("booster", "float64"),
+    "xgboost": ("classifier", "int64"),
+}
+
+
+@pytest.fixture
+def signed(tmp_path: Path) -> str:
+    copy = tmp_path / "mlflow-store"
+    shutil.copytree(SIGNATURES / "mlruns", copy / "mlruns")
+    return str(copy / "mlruns")
+
+
+def signed_uris(client: autolog.Client) -> dict[str, str]:
+    """The model URI of each run of the signatures' store, by run name."""
+    paths = {**{k: v[0] for k, v in SIGNED.items()}, "pytorch": "module", "unexpressed": "model"}
+    runs = client.search_runs(lifecycle="all")
+    return {r.info.run_name: f"runs:/{r.info.run_id}/{paths[r.info.run_name]}" for r in runs}
+
+
+@pytest.mark.usefixtures("frameworks")
+def test_each_flavor_keeps_mlflow_signature_and_example(signed: str, target: str) -> None:
+    import pandas as pd
+
+    line = invoke("import-mlflow", signed, "--tracking-uri", target)
+    assert "imported 5 runs" in line
+    assert "5 models, 0 model versions" in line
+    client = autolog.Client(target)
+    uris = signed_uris(client)
+    rows = pd.DataFrame(SIGNED_ROWS, columns=[c["name"] for c in SIGNED_COLUMNS])
+    for run_name, (_, output) in SIGNED.items():
+        info = client.get_model_info(uris[run_name])
+        assert info.signature == {
+            "inputs": {"type": "dataframe", "columns": SIGNED_COLUMNS},
+            "outputs": {"type": "tensor", "dtype": output, "shape": [-1]},
+        }, run_name
+        assert info.input_example == {"columns": list(rows.columns), "data": SIGNED_ROWS}
+        assert "pandas" in info.libraries
+        predictor = client.load_predictor(uris[run_name])
+        records = rows.to_dict(orient="records")
+        predicted = predictor.predict(records)  # JSON's rows, typed by the signature
+        model: Any = client.load_model(uris[run_name])
+        expected = model.predict(rows.astype({"visits": "int64", "score": "float32"}))
+        assert list(predicted) == pytest.approx(list(expected)), run_name
+        with pytest.raises(InvalidInputError, match="lacks the column 'visits'"):
+            predictor.predict([{k: v for k, v in r.items() if k != "visits"} for r in records])
+        with pytest.raises(InvalidInputError, match="column 'age' holds str values"):
+            predictor.predict([{**r, "age": "old"} for r in records])
+
+
+@pytest.mark.usefixtures("frameworks")
+def test_a_torch_module_keeps_its_tensor_spec_and_example(signed: str, target: str) -> None:
+    import numpy as np
+
+    invoke("import-mlflow", signed, "--tracking-uri", target)
+    client = autolog.Client(target)
+    uri = signed_uris(client)["pytorch"]
+    info = client.get_model_info(uri)
+    assert info.signature == {
+        "inputs": {"type": "tensor", "dtype": "float32", "shape": [-1, 2]},
+        "outputs": {"type": "tensor", "dtype": "float32", "shape": [-1, 1]},
+    }
+    # make_stores.py's FLAVOR_X[:8], its first 5
+    example = [[0.0, 0.0], [0.25, 1.5], [0.5, 0.5], [0.75, 2.0], [1.0, 1.0]]
+    assert info.input_example == {"data": example}
+    predicted = client.load_predictor(uri).predict(example)
+    assert predicted.shape == (5, 1)
+    assert predicted.dtype == np.float32
+    with pytest.raises(InvalidInputError, match=r"shape \[1, 3\] does not fit .*\[-1, 2\]"):
+        client.load_predictor(uri).predict([[1.0, 2.0, 3.0]])
+
+
+def test_what_autolog_cannot_say_is_left_out_and_said(signed: str, target: str) -> None:
+    """An optional column is kept as one; an Array column keeps its place, its type left
+    out; the params schema and the example's params are left out; each is said."""
+    import pandas as pd
+
+    line = invoke("import-mlflow", signed, "--tracking-uri", target)
+    client = autolog.Client(target)
+    uri = signed_uris(client)["unexpressed"]
+    run_id = uri.split("/")[1]
+    assert "left out 1: logged model m-6670f4a1c0ce40e2a89407248a2a3e29 'model' of run " in line
+    assert (
+        f"'model' of run {run_id}: imported without the MLflow type of column 'tags' (array "
+        "of string), which autolog's dtypes cannot say (any value goes there); its MLflow "
+        "signature's params (threshold): autolog's signatures have none; its input example's "
+        "params (autolog's examples have none)"
+    ) in line
+    info = client.get_model_info(uri)
+    assert info.signature == {
+        "inputs": {
+            "type": "dataframe",
+            "columns": [
+                {"name": "age", "dtype": "float64"},
+                {"name": "visits", "dtype": "int64", "required": False},
+                {"name": "tags", "dtype": "object"},
+            ],
+        },
+        "outputs": {"type": "dataframe", "columns": [{"name": "label", "dtype": "int64"}]},
+    }
+    assert info.input_example is not None
+    assert info.input_example["columns"] == ["age", "visits", "tags"]
+    assert info.input_example["data"] == [[r[0], r[1], ["a", "b"]] for r in SIGNED_ROWS]
+    predictor = client.load_predictor(uri)
+    records = [
+        dict(zip(["age", "visits", "tags"], r, strict=True)) for r in info.input_example["data"]
+    ]
+    model: Any = client.load_model(uri)
+    frame = pd.DataFrame(records).astype({"visits": "int64"})
+    assert list(predictor.predict(records)) == list(model.predict(frame))
+    with pytest.raises(InvalidInputError, match="lacks the column 'age'"):
+        predictor.predict([{k: v for k, v in r.items() if k != "age"} for r in records])
+    optional = predictor.prepare([{k: v for k, v in r.items() if k != "visits"} for r in records])
+    assert list(optional.columns) == ["age", "tags"]  # MLflow's optional column may be absent
+
+
+def test_every_file_of_a_signed_model_is_hashed(signed: str, target: str, tmp_path: Path) -> None:
+    invoke("import-mlflow", signed, "--tracking-uri", target)
+    client = autolog.Client(target)
+    run_id, path = signed_uris(client)["sklearn"][6:].split("/")
+    recorded = client.store.get_model_files(run_id, path)
+    assert recorded is not None
+    (meta_file,) = (
+        p
+        for p in tmp_path.rglob(f"{run_id}/**/{path}/autolog-model.json")
+        if "mlflow-store" not in p.parts
+    )
+    on_disk = {
+        f"{path}/{p.relative_to(meta_file.parent).as_posix()}"
+        for p in meta_file.parent.rglob("*")
+        if p.is_file()
+    }
+    assert set(recorded) == on_disk
+    assert f"{path}/input_example.json" in on_disk
+    assert f"{path}/serving_input_example.json" in on_disk
+    meta_file.chmod(0o644)  # the signature is in the metadata: changing it is refused
+    meta_file.write_text(meta_file.read_text().replace('"visits"', '"visitz"'))
+    with pytest.raises(ModelIntegrityError):
+        client.load_predictor(f"runs:/{run_id}/{path}")
+
+
+def test_a_long_signature_is_folded_back_into_one_line() -> None:
+    text = (
+        "signature:\n"
+        '  inputs: \'[{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1,\n'
+        "    -1]}}]'\n"
+        "  outputs: 'it''s\n"
+        "    folded\n"
+        "\n"
+        "    twice'\n"
+        "  params: null\n"
+        "flavors:\n"
+        "  note: plain text that\n"
+        "    goes on\n"
+        '  quoted: "a\\\n'
+        '    b"\n'
+    )
+    parsed = parse_mlmodel(text)
+    assert json.loads(parsed["signature"]["inputs"]) == [
+        {"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, -1]}}
+    ]
+    assert parsed["signature"]["outputs"] == "it's folded\ntwice"
+    assert parsed["signature"]["params"] is None
+    assert parsed["flavors"] == {"note": "plain text that goes on", "quoted": "ab"}
+
+
+def signed_folder(
+    folder: Path, signature: dict[str, str | None], example: Any = None, kind: str = "ndarray"
+) -> Path:
+    """An MLflow sklearn model folder with ``signature`` (JSON text of each part) and, where
+    given, an input example of MLflow's ``kind``."""
+    lines = ["flavors:", "  sklearn:", "    pickled_model: model.pkl", "signature:"]
+    for part, text in signature.items():
+        lines.append(
+            f"  {part}: " + ("null" if text is None else "'" + text.replace("'", "''") + "'")
+        )
+    folder.mkdir()
+    if example is not None:
+        lines += [
+            "saved_input_example_info:",
+            "  artifact_path: input_example.json",
+            f"  type: {kind}",
+        ]
+        (folder / "input_example.json").write_text(json.dumps(example))
+    (folder / "MLmodel").write_text("\n".join(lines) + "\n")
+    (folder / "model.pkl").write_bytes(b"never unpickled here")
+    return folder
+
+
+def spec(**fields: Any) -> str:
+    return json.dumps([fields])
+
+
+def test_signatures_autolog_cannot_say_are_left_out(tmp_path: Path) -> None:
+    tensors = json.dumps(
+        [
+            {"type": "tensor", "name": n, "tensor-spec": {"dtype": "float64", "shape": [-1]}}
+            for n in ("a", "b")
+        ]
+    )
+    conversion, note = convert(signed_folder(tmp_path / "named", {"inputs": tensors}))
+    assert conversion is not None
+    assert "signature" not in conversion.meta
+    assert note == (
+        "imported without its MLflow signature's inputs (named tensors (a, b): autolog's "
+        "signature has one tensor, unnamed)"
+    )
+    unnamed = json.dumps([{"type": "double"}, {"type": "double"}])
+    text = spec(type="tensor", **{"tensor-spec": {"dtype": "str", "shape": [-1]}})
+    signature = {"inputs": unnamed, "outputs": text}
+    conversion, note = convert(signed_folder(tmp_path / "unnamed", signature))
+    assert conversion is not None
+    assert "signature" not in conversion.meta
+    assert note == (
+        "imported without its MLflow signature's inputs (2 columns without names (autolog's "
+        "columns are named)); its MLflow signature's outputs (a tensor of dtype 'str', which "
+        "autolog's tensors do not take)"
+    )
+
+
+def test_one_unnamed_column_is_a_tensor_of_one_value_a_row(tmp_path: Path) -> None:
+    signature = {"inputs": spec(type="string", required=True), "outputs": spec(type="long")}
+    folder = signed_folder(tmp_path / "text", signature, ["a", "b"] * 4)
+    conversion, note = convert(folder)
+    assert note is None
+    assert conversion is not None
+    assert conversion.meta["signature"] == {
+        "inputs": {"type": "tensor", "dtype": "object", "shape": [-1]},
+        "outputs": {"type": "tensor", "dtype": "int64", "shape": [-1]},
+    }
+    assert conversion.meta["input_example"] == {"data": ["a", "b", "a", "b", "a"]}
+
+
+def test_examples_autolog_cannot_keep_are_left_out(tmp_path: Path) -> None:
+    inputs = spec(type="binary", name="blob", required=True)
+    example = {"columns": ["blob"], "data": [["AAE="]]}
+    folder = signed_folder(tmp_path / "binary", {"inputs": inputs}, example, "dataframe")
+    conversion, note = convert(folder)
+    assert conversion is not None
+    assert conversion.meta["signature"]["inputs"]["columns"] == [
+        {"name": "blob", "dtype": "object"}
+    ]
+    assert "input_example" not in conversion.meta
+    assert note == "imported without its input example (column blob holds base64 text, not bytes)"
+    records = [{"text": "hi"}]
+    folder = signed_folder(tmp_path / "json", {"inputs": None}, records, "json_object")
+    conversion, note = convert(folder)
+    assert conversion is not None
+    assert "input_example" not in conversion.meta
+    assert (
+        note
+        == "imported without its input example, of MLflow's type 'json_object' (autolog's are rows)"
+    )

@@ -25,6 +25,14 @@ of a model file are read). The flavors, as MLflow writes them (``mlflow/<flavor>
 Left out, and why said in the summary: skops files, pyfunc models (their own Python code),
 PyTorch's pt2 (``torch.export``, MLflow 3's default) and TorchScript, XGBoost's legacy binary
 format, and flavors autolog has none of.
+
+A model's MLflow signature (``signature:`` in MLmodel: its ``inputs`` and ``outputs``, JSON
+lists of column or tensor specs) and input example (``input_example.json``, as
+``saved_input_example_info`` says) become autolog's (``autolog.signatures``), so that its
+predictor checks input as a native model's does: named columns with their types (an optional
+one may be absent), one tensor's dtype and shape, and the example's first rows. What autolog's
+format cannot say (named tensors, an Array, Object or Map column's type, the params schema, an
+example's params) is left out and said in the summary, never guessed.
 """
 
 from __future__ import annotations
@@ -98,6 +106,7 @@ class Planned(NamedTuple):
     #: MLflow 3's id of a logged model; None for a folder of the run's artifacts
     model_id: str | None
     meta: Conversion | None
+    #: why it is not imported (``meta`` None), or what of it is not (its signature's parts)
     reason: str | None
 
 
@@ -260,25 +269,54 @@ def _grouped(reader: SqliteSource, table: str, query: str) -> dict[str, dict[str
 
 def parse_mlmodel(text: str) -> dict[str, Any]:
     """An ``MLmodel`` file: nested block maps of scalars, as ``yaml.safe_dump`` writes them
-    (PyYAML is not needed; lists are left out: nothing read here is one)."""
+    (PyYAML is not needed; lists are left out: nothing read here is one). A scalar too long
+    for a line goes on in the lines indented under its key (a signature's JSON does), folded
+    back into one as YAML does."""
     root: dict[str, Any] = {}
     stack: list[tuple[int, dict[str, Any]]] = [(-1, root)]
+    #: the scalar read last, whose more indented lines go on with it: parent, key, indent, lines
+    scalar: tuple[dict[str, Any], str, int, list[str]] | None = None
     for line in text.splitlines():
         stripped = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if scalar is not None and (not stripped or indent > scalar[2]):
+            scalar[3].append(stripped)
+            continue
+        if scalar is not None:
+            scalar[0][scalar[1]] = scalar_of(_folded(scalar[3]))
+            scalar = None
         if not stripped or stripped.startswith(("#", "-")):
             continue
-        indent = len(line) - len(line.lstrip())
         while stack[-1][0] >= indent:
             stack.pop()
         key, _, value = stripped.partition(":")
         parent = stack[-1][1]
         if value.strip():
-            parent[key.strip()] = scalar_of(value.strip())
+            scalar = (parent, key.strip(), indent, [value.strip()])
         else:
             child: dict[str, Any] = {}
             parent[key.strip()] = child
             stack.append((indent, child))
+    if scalar is not None:
+        scalar[0][scalar[1]] = scalar_of(_folded(scalar[3]))
     return root
+
+
+def _folded(lines: list[str]) -> str:
+    """A scalar's lines as one: a line break is a space, a blank line a line break (YAML's
+    folding), and a double-quoted scalar's line that ends in a backslash goes on as it is."""
+    text = lines[0]
+    breaks = 0
+    for line in lines[1:]:
+        if not line:
+            breaks += 1
+            continue
+        if text.startswith('"') and text.endswith("\\") and not breaks:
+            text = text[:-1] + line
+        else:
+            text += ("\n" * breaks or " ") + line
+        breaks = 0
+    return text
 
 
 # ------------------------------------------------------------------------------- converting
@@ -306,9 +344,11 @@ _NEVER = {"python_function": "a pyfunc model is its own Python code, which autol
 
 
 def convert(folder: Path) -> tuple[Conversion | None, str | None]:
-    """The MLflow model in ``folder`` as an autolog model, or why it cannot be imported.
-    Only its ``MLmodel`` is parsed, and a model file's first bytes or zip listing looked at:
-    nothing is loaded."""
+    """The MLflow model in ``folder`` as an autolog model, its signature and input example
+    with it, or why it cannot be imported; a model imported may come with what of its
+    signature or example was left out (the summary says it with the models left out).
+    Only its ``MLmodel`` and input example are parsed, and a model file's first bytes or zip
+    listing looked at: nothing is loaded."""
     try:
         mlmodel = parse_mlmodel((folder / MLMODEL).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
@@ -339,7 +379,12 @@ def convert(folder: Path) -> tuple[Conversion | None, str | None]:
         if (folder / ours).exists():  # never written over: the folder stays MLflow's model
             flavor = conversion.meta["flavor"]
             return None, f"its file {ours!r} is one autolog's {flavor} flavor writes"
-    return conversion, None
+    signed, notes = signature_parts(mlmodel, folder)
+    meta = {**conversion.meta, **signed}
+    if signed.get("signature", {}).get("inputs", {}).get("type") == "dataframe":
+        _pin(meta, "pandas")  # to predict: a DataFrame is made of the input
+    note = f"imported without {'; '.join(notes)}" if notes else None
+    return conversion._replace(meta=meta), note
 
 
 def _sklearn(folder: Path, mlmodel: dict[str, Any], conf: dict[str, Any]) -> Conversion:
@@ -519,6 +564,14 @@ def _meta(
     }
 
 
+def _pin(meta: dict[str, Any], library: str) -> None:
+    """Add ``library`` to the model's libraries, at MLflow's pin of it (none: not added)."""
+    pins = {_canonical(r.partition("==")[0]): r.partition("==")[2] for r in meta["requirements"]}
+    if pins.get(library):
+        meta["libraries"] = {**meta["libraries"], library: pins[library]}
+        meta["distributions"] = {**meta["distributions"], library: library}
+
+
 #: the distributions of the libraries an imported model may name, where not the same name
 _DISTRIBUTIONS = {"sklearn": "scikit-learn"}
 
@@ -549,6 +602,178 @@ def _created(value: Any) -> int:
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+# ------------------------------------------------------------------------------- signatures
+
+#: MLflow's column types (``mlflow.types.DataType``) as the dtypes of autolog's columns: the
+#: NumPy dtype MLflow reads each as (text and bytes are objects in a DataFrame)
+_COLUMN_DTYPES = {
+    "boolean": "bool",
+    "integer": "int32",
+    "long": "int64",
+    "float": "float32",
+    "double": "float64",
+    "string": "object",
+    "binary": "object",
+    "datetime": "datetime64[ns]",
+}
+#: the NumPy dtypes of MLflow's tensor specs that autolog's tensors take as NumPy names them
+_TENSOR_DTYPE = re.compile(
+    r"bool|u?int(8|16|32|64)|float(16|32|64)|complex(64|128)|object|datetime64\[\w+\]"
+)
+#: an input example larger than this, as JSON, is left out (as autolog's own are)
+_EXAMPLE_BYTES = 64 * 1024
+
+
+def signature_parts(mlmodel: dict[str, Any], folder: Path) -> tuple[dict[str, Any], list[str]]:
+    """MLflow's signature and input example of a model as autolog's metadata has them
+    (``signature``, ``input_example``; see ``autolog.signatures``), and what of them autolog's
+    format cannot say, each named: left out rather than guessed."""
+    found: dict[str, Any] = {}
+    notes: list[str] = []
+    signature = _dict(mlmodel.get("signature"))
+    schemas = {}
+    for part in ("inputs", "outputs"):
+        if signature.get(part) is not None:
+            schema, why = _schema(signature[part])
+            if schema is not None:
+                schemas[part] = schema
+            if why:  # the part is left out, else only what ``why`` names of it
+                notes.append(f"its MLflow signature's {part} ({why})" if schema is None else why)
+    if "inputs" in schemas:  # autolog's signature has inputs, or is none
+        found["signature"] = schemas
+    elif "outputs" in schemas:
+        notes.append("its MLflow signature's outputs (autolog keeps outputs only with inputs)")
+    params = _json_list(signature.get("params"))
+    if params:
+        names = ", ".join(str(_dict(p).get("name")) for p in params)
+        notes.append(f"its MLflow signature's params ({names}): autolog's signatures have none")
+    info = _dict(mlmodel.get("saved_input_example_info"))
+    if info:
+        example, why = _example(folder, info, _binary_columns(signature.get("inputs")))
+        if example is not None:
+            found["input_example"] = example
+        if why:
+            notes.append(why)
+    return found, notes
+
+
+def _json_list(text: Any) -> list[Any] | None:
+    """A schema of MLflow's signature (JSON text of a list), None where it is none."""
+    try:
+        found = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    return found if isinstance(found, list) else None
+
+
+def _schema(text: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """An MLflow schema (a list of column or tensor specs) as autolog's, or why none; a
+    schema may come with what of it was left out."""
+    specs = _json_list(text)
+    if not specs or not all(isinstance(s, dict) for s in specs):
+        return None, "not a schema autolog can read"
+    if all(s.get("type") == "tensor" for s in specs):
+        return _tensor_schema(specs)
+    if any(s.get("type") == "tensor" for s in specs):
+        return None, "tensors and columns together"
+    if all("name" in s for s in specs):
+        return _column_schema(specs)
+    if len(specs) == 1 and specs[0].get("required", True) is True:
+        # one unnamed column: a value a row, as autolog's tensor of one dimension is
+        dtype = _COLUMN_DTYPES.get(str(specs[0].get("type")))
+        if dtype is not None:
+            return {"type": "tensor", "dtype": dtype, "shape": [-1]}, None
+        return None, f"its column is of MLflow's type {_type_name(specs[0])}, autolog has none"
+    return None, f"{len(specs)} columns without names (autolog's columns are named)"
+
+
+def _tensor_schema(specs: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str | None]:
+    if len(specs) > 1 or "name" in specs[0]:
+        names = ", ".join(str(s.get("name")) for s in specs)
+        return None, f"named tensors ({names}): autolog's signature has one tensor, unnamed"
+    spec = _dict(specs[0].get("tensor-spec"))
+    dtype, shape = str(spec.get("dtype")), spec.get("shape")
+    if not _TENSOR_DTYPE.fullmatch(dtype):
+        return None, f"a tensor of dtype {dtype!r}, which autolog's tensors do not take"
+    fits = isinstance(shape, list) and all(type(n) is int and n >= -1 for n in shape)
+    if not fits or not shape:
+        return None, f"a tensor of shape {shape!r}"
+    return {"type": "tensor", "dtype": dtype, "shape": shape}, None
+
+
+def _column_schema(specs: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str | None]:
+    """Named columns: each with its dtype, ``"required": false`` where MLflow's is optional;
+    a column of a type autolog has no dtype for (an array, an object, a map, any) keeps its
+    place as an object column (any value goes), its type named as left out."""
+    columns = []
+    untyped = []
+    for spec in specs:
+        name = str(spec["name"])
+        dtype = _COLUMN_DTYPES.get(str(spec.get("type")))
+        if dtype is None:
+            untyped.append(f"{name!r} ({_type_name(spec)})")
+        column: dict[str, Any] = {"name": name, "dtype": dtype or "object"}
+        if spec.get("required", True) is False:
+            column["required"] = False
+        columns.append(column)
+    schema = {"type": "dataframe", "columns": columns}
+    if not untyped:
+        return schema, None
+    return schema, (
+        f"the MLflow type of column {', '.join(untyped)}, which autolog's dtypes cannot say "
+        "(any value goes there)"
+    )
+
+
+def _type_name(spec: dict[str, Any]) -> str:
+    """An MLflow column type, as MLflow's JSON has it (``array of string``)."""
+    kind = str(spec.get("type"))
+    inner = _dict(spec.get("items") or spec.get("values"))
+    return f"{kind} of {_type_name(inner)}" if inner else kind
+
+
+def _binary_columns(text: Any) -> list[str]:
+    return [str(s.get("name")) for s in _json_list(text) or [] if _dict(s).get("type") == "binary"]
+
+
+def _example(
+    folder: Path, info: dict[str, Any], binary: list[str]
+) -> tuple[dict[str, Any] | None, str | None]:
+    """MLflow's input example (``saved_input_example_info``) as autolog's: its first
+    ``EXAMPLE_ROWS`` rows, a DataFrame's with its columns (``dataframe_split``) or an array's
+    (``{"data": rows}``); and what of it was left out."""
+    from autolog.signatures import EXAMPLE_ROWS
+
+    kind = str(info.get("type") or "")
+    path = str(info.get("artifact_path") or "input_example.json")
+    try:
+        data = json.loads((folder / _model_file(folder, path)).read_bytes())
+    except (_LeftOut, OSError, ValueError):
+        return None, f"its input example ({path}), which cannot be read"
+    notes = []
+    if str(info.get("params")).lower() == "true" and isinstance(data, dict):
+        data = data.get("inputs")
+        notes.append("its input example's params (autolog's examples have none)")
+    example: dict[str, Any] | None = None
+    if kind == "dataframe" and isinstance(data, dict) and isinstance(data.get("columns"), list):
+        rows = data.get("data")
+        if isinstance(rows, list):
+            example = {"columns": [str(c) for c in data["columns"]], "data": rows[:EXAMPLE_ROWS]}
+    elif kind == "ndarray" and isinstance(data, list):
+        example = {"data": data[:EXAMPLE_ROWS]}
+    if binary and example is not None:
+        example = None
+        notes.append(f"its input example (column {', '.join(binary)} holds base64 text, not bytes)")
+    elif example is None and kind == "dataframe":
+        notes.append("its input example, a DataFrame written without its columns' names")
+    elif example is None:
+        notes.append(f"its input example, of MLflow's type {kind!r} (autolog's are rows)")
+    elif len(json.dumps(example, separators=(",", ":"))) > _EXAMPLE_BYTES:
+        example = None
+        notes.append(f"its input example, over {_EXAMPLE_BYTES} bytes of JSON")
+    return example, "; ".join(notes) or None
 
 
 # ------------------------------------------------------------------------------- importing

@@ -25,6 +25,11 @@ autolog's tests have::
 
     /tmp/mlflow-venv/bin/pip install lightgbm==4.7.0 xgboost-cpu==3.2.0 torch==2.13.0
     /tmp/mlflow-venv/bin/python tests/data/mlflow/make_stores.py flavors
+
+With ``signatures``, it writes ``signatures/`` (an mlruns folder, from
+``populate_signatures``): a model of each flavor logged with an input example, so with the
+signature MLflow infers from it, and one with a signature given whole, of types and params
+autolog's signatures do not have (same libraries as ``flavors``).
 """
 
 from __future__ import annotations
@@ -285,6 +290,113 @@ def build_flavors() -> None:
     (target / "predictions.json").write_text(text + "\n")
 
 
+#: the columns of the signatures' models: one of each type a DataFrame column has
+SIGNED_ROWS = 12
+
+
+def signed_frame() -> Any:
+    """``SIGNED_ROWS`` rows of a double, a long, a float and a boolean column."""
+    import numpy as np
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "age": [20.0 + 3 * i for i in range(SIGNED_ROWS)],
+            "visits": np.array([i % 5 for i in range(SIGNED_ROWS)], dtype=np.int64),
+            "score": np.array([(i % 7) / 2 for i in range(SIGNED_ROWS)], dtype=np.float32),
+            "member": [i % 3 == 0 for i in range(SIGNED_ROWS)],
+        }
+    )
+
+
+def populate_signatures() -> None:
+    """A run per flavor, its model logged with an input example of 8 rows (MLflow infers
+    the signature from it: columns of a DataFrame, or a tensor of an array), and a run whose
+    model's signature is given: an optional column, an Array column and a params schema,
+    with an example that has params."""
+    import lightgbm
+    import mlflow.lightgbm
+    import mlflow.pytorch
+    import mlflow.sklearn
+    import mlflow.xgboost
+    import numpy as np
+    import torch
+    import xgboost
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema
+    from mlflow.types.schema import Array
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    frame = signed_frame()
+    labels = np.array(
+        [int(a > 40 or m) for a, m in zip(frame["age"], frame["member"], strict=True)]
+    )
+    example = frame.head(8)
+    mlflow.set_experiment("signatures")
+    pickled = mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE
+    with mlflow.start_run(run_name="sklearn"):
+        model = LogisticRegression().fit(frame, labels)
+        mlflow.sklearn.log_model(
+            model, name="model", serialization_format=pickled, input_example=example
+        )
+    with mlflow.start_run(run_name="lightgbm"):
+        params = {"objective": "binary", "num_leaves": 4, "min_data_in_leaf": 2, "verbose": -1}
+        booster = lightgbm.train(params, lightgbm.Dataset(frame, labels), num_boost_round=3)
+        mlflow.lightgbm.log_model(booster, name="booster", input_example=example)
+    with mlflow.start_run(run_name="xgboost"):
+        classifier = xgboost.XGBClassifier(n_estimators=3, max_depth=2).fit(frame, labels)
+        mlflow.xgboost.log_model(
+            classifier, name="classifier", model_format="json", input_example=example
+        )
+    with mlflow.start_run(run_name="pytorch"):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))
+        rows = np.array(FLAVOR_X[:8], dtype=np.float32)
+        mlflow.pytorch.log_model(
+            net.eval(), name="module", serialization_format="pickle", input_example=rows
+        )
+    signature = ModelSignature(
+        inputs=Schema(
+            [
+                ColSpec(DataType.double, "age"),
+                ColSpec(DataType.long, "visits", required=False),
+                ColSpec(Array(DataType.string), "tags"),
+            ]
+        ),
+        outputs=Schema([ColSpec(DataType.long, "label")]),
+        params=ParamSchema([ParamSpec("threshold", DataType.double, 0.5)]),
+    )
+    with mlflow.start_run(run_name="unexpressed"):
+        columns = ColumnTransformer([("numbers", "passthrough", ["age", "visits"])])
+        pipeline = make_pipeline(columns, LogisticRegression())
+        pipeline.fit(frame[["age", "visits"]].assign(tags=[["a"]] * SIGNED_ROWS), labels)
+        tagged = example[["age", "visits"]].assign(tags=[["a", "b"]] * len(example))
+        mlflow.sklearn.log_model(
+            pipeline,
+            name="model",
+            serialization_format=pickled,
+            signature=signature,
+            input_example=(tagged, {"threshold": 0.5}),
+        )
+
+
+def build_signatures() -> None:
+    """``signatures/mlruns`` (a file store)."""
+    target = HERE / "signatures"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir()
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder) / "store"
+        work.mkdir()
+        os.chdir(work)
+        mlflow.set_tracking_uri((work / "mlruns").as_uri())
+        populate_signatures()
+        os.chdir(HERE)
+        shutil.move(str(work / "mlruns"), target / "mlruns")
+
+
 if __name__ == "__main__":
     import sys
 
@@ -293,6 +405,8 @@ if __name__ == "__main__":
         build_registry("file")
     elif sys.argv[1:] == ["flavors"]:
         build_flavors()
+    elif sys.argv[1:] == ["signatures"]:
+        build_signatures()
     else:
         build("file")
         build("sqlite")
