@@ -389,9 +389,14 @@ def _models_left(
     them; those in its artifacts are copied as files)."""
     for model in planned:
         reason = because or model.reason
-        if reason is not None:
-            what = f"logged model {model.model_id}" if model.model_id else "model"
-            summary.models.left_out.append(f"{what} {model.path!r} of run {run.run_id}: {reason}")
+        if reason is None:
+            continue
+        what = f"logged model {model.model_id}" if model.model_id else "model"
+        line = f"{what} {model.path!r} of run {run.run_id}: {reason}"
+        if because is None and model.meta is not None:
+            summary.notes.append(line)  # imported, without a part of its signature
+        else:
+            summary.models.left_out.append(line)
 
 
 def _count(summary: Summary, added: _Added) -> None:
