@@ -10,6 +10,7 @@ made by ``make_stores.py flavors`` with MLflow 3.17.2, lightgbm 4.7.0, xgboost 3
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -490,6 +491,9 @@ def test_what_autolog_cannot_say_is_left_out_and_said(signed: str, target: str) 
     client = autolog.Client(target)
     uri = signed_uris(client)["unexpressed"]
     run_id = uri.split("/")[1]
+    shown = CliRunner().invoke(root, ["models", "show", uri, "--tracking-uri", target])
+    assert shown.exit_code == 0, shown.output
+    assert re.search(r"visits\s+int64 \(optional\)", shown.stdout), shown.stdout
     assert "note: logged model m-6670f4a1c0ce40e2a89407248a2a3e29 'model' of run " in line
     assert (
         f"'model' of run {run_id}: imported without the MLflow type of column 'tags' (array "

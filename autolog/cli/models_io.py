@@ -75,11 +75,16 @@ def _sections(info: ModelInfo) -> list[tuple[str, list[tuple[str, Any]]]]:
     return sections
 
 
+def _optional(column: dict[str, Any]) -> str:
+    """ " (optional)" for a column a prediction may go without (imported from MLflow)."""
+    return " (optional)" if column.get("required") is False else ""
+
+
 def _schema_items(schema: dict[str, Any]) -> list[tuple[str, Any]]:
     """A signature's columns (name, dtype), or a tensor's dtype and shape."""
     if schema.get("type") == "dataframe":
         return [
-            (str(c.get("name")), str(c.get("dtype")))
+            (str(c.get("name")), f"{c.get('dtype')}{_optional(c)}")
             for c in schema.get("columns", [])
             if isinstance(c, dict)
         ]
