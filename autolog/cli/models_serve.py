@@ -10,8 +10,13 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import click
@@ -123,9 +128,11 @@ def command(
     )
     if settings.require_token:
         _check_tokens(settings.tracking_uri, loopback, host)
-    app = _app(settings, workers)
-    _announce(settings, host, port, loopback)
-    _serve(app, settings, host, port, workers)
+    with _metrics_folder(workers) as folder:
+        settings = dataclasses.replace(settings, metrics_dir=folder)
+        app = _app(settings, workers)
+        _announce(settings, host, port, loopback)
+        _serve(app, settings, host, port, workers)
 
 
 def _tracking_uri(option: str | None) -> str:
@@ -155,6 +162,28 @@ def _check_tokens(uri: str | None, loopback: bool, host: str) -> None:
         from autolog.cli.server import no_tokens_message
 
         _fail(no_tokens_message(host, loopback, "read"))
+
+
+@contextlib.contextmanager
+def _metrics_folder(workers: int) -> Iterator[str | None]:
+    """With several workers, the folder where each keeps its counts for ``/metrics`` to sum
+    (see ``autolog.serving.metrics``), removed when the server stops; None with one.
+
+    In shared memory where the system has it: the counts change on every request, and a
+    file on disk would be written back for nothing."""
+    if workers == 1:
+        yield None
+        return
+    shm = "/dev/shm"
+    where = shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
+    try:
+        folder = tempfile.mkdtemp(prefix="autolog-serve-metrics-", dir=where)
+    except OSError as exc:
+        _fail(f"cannot make a folder for the workers' metrics: {exc}")
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _app(settings: Any, workers: int) -> Any:

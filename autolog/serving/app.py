@@ -35,9 +35,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 SETTINGS_ENV = "AUTOLOG_SERVE_SETTINGS"
 _log = logging.getLogger(__name__)
 _JSON = (b"content-type", b"application/json")
-_KNOWN = frozenset(
-    ("/invocations", "/ping", "/health", "/version", "/metadata", "/metrics", "/openapi.json")
-)
 
 
 @dataclass(frozen=True)
@@ -47,7 +44,10 @@ class ServeSettings:
     ``batch_wait_ms``: how long a request may wait for others to share its ``predict`` call
     (0: never batch). ``alias_poll_seconds``: how often ``models:/NAME@ALIAS`` is looked up.
     ``require_token``: every request but ``/ping`` and ``/health`` needs a token of the
-    tracking store's (see ``autolog server token``).
+    tracking store's (see ``autolog server token``). ``metrics_dir``: the folder where each
+    worker process of one server keeps its counts, so that ``/metrics`` on any of them shows
+    the server's totals (``autolog models serve --workers N`` makes it; None: this process's
+    counts only).
     """
 
     model_uri: str
@@ -57,6 +57,7 @@ class ServeSettings:
     require_token: bool = False
     allowed_hosts: tuple[str, ...] = ()
     max_request_bytes: int = 64 * 1024 * 1024
+    metrics_dir: str | None = None
 
     def to_env(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -86,10 +87,15 @@ def create_app(settings: ServeSettings) -> ASGIApp:
     # a folder's model served without tokens needs no store: an empty one in memory stands
     # in (a default store would leave ./autolog-runs behind, in a container's working folder)
     client = Client(settings.tracking_uri if needs_store(settings) else "memory:")
-    metrics = Metrics()
+    try:
+        metrics = Metrics(settings.metrics_dir)
+    except BaseException:
+        client.close()
+        raise
     try:
         holder = ModelHolder(client, settings.model_uri, metrics.swapped)
     except BaseException:
+        metrics.close()
         client.close()
         raise
     server_settings = ServerSettings(
@@ -144,8 +150,7 @@ class _Front:
         try:
             await self.app(scope, receive, watching)
         finally:
-            label = path if path in _KNOWN else "other"
-            self.routes.metrics.request(label, status, time.perf_counter() - started)
+            self.routes.metrics.request(path, status, time.perf_counter() - started)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -157,6 +162,7 @@ class _Front:
                 self.routes.holder.close()
                 await self.routes.batcher.close()
                 self.client.close()
+                self.routes.metrics.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
