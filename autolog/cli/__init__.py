@@ -19,6 +19,7 @@ __all__ = ["COMMANDS", "main"]
 
 #: subcommand -> (module that defines it as ``command``, the one line ``autolog --help`` shows)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "rerun": ("autolog.cli.rerun", "Run a recorded run again and say whether it reproduced."),
     "run": ("autolog.cli.run", "Run a Python script or module, recorded as one run."),
     "runs": ("autolog.cli.runs", "List, show, compare, delete and restore runs."),
     "experiments": (
