@@ -28,6 +28,7 @@ from autolog.projects.compare import (
     predictions_differ,
     same_number,
 )
+from autolog.projects.environment import parse_lock
 from autolog.projects.inputs import input_record
 from autolog.projects.workspace import (
     CodeRecord,
@@ -299,6 +300,23 @@ def test_the_child_gets_the_recorded_variables_and_the_environment_first_on_path
         "PYTHONHASHSEED": "0",
         "VIRTUAL_ENV": str(tmp_path),
     }
+
+
+def test_a_variable_the_run_did_not_have_set_is_unset_for_its_rerun() -> None:
+    """A PYTHONHASHSEED (or thread count) set here but not when the run ran would change the
+    rerun's results: it is removed; variables outside the allow-list are kept."""
+    here = {"PATH": "/usr/bin", "PYTHONHASHSEED": "7", "OMP_NUM_THREADS": "1", "HOME": "/h"}
+    lock = (
+        "# autolog environment lock\n# python: 3.11.7\n# implementation: CPython\n"
+        "# platform: linux-x86_64\n# env: OMP_NUM_THREADS=4\nnumpy==2.0.0\n"
+    )
+    recorded = envs.current_env(parse_lock(lock))
+    assert recorded.child_environment(here) == {
+        "PATH": "/usr/bin",
+        "OMP_NUM_THREADS": "4",
+        "HOME": "/h",
+    }
+    assert envs.current_env(None).child_environment(here) == here  # nothing recorded
 
 
 # -- the code, rebuilt -----------------------------------------------------------------------

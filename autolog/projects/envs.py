@@ -83,11 +83,20 @@ class PythonEnv:
     seconds: float = 0.0
     installer: str | None = None
     notes: tuple[str, ...] = ()
+    #: the run recorded its variables (it has a lock): an allow-listed one it did not have set
+    #: is unset for the rerun too (a PYTHONHASHSEED set here would change its results)
+    recorded: bool = False
 
     def child_environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
-        """``base`` (default: this process's environment) with the run's recorded variables,
-        and the virtual environment first on PATH as its activation would put it."""
+        """``base`` (default: this process's environment) with the run's recorded variables
+        (those it did not have are removed), and the virtual environment first on PATH as its
+        activation would put it."""
+        from autolog.projects.environment import ENVIRONMENT_VARIABLES
+
         env = dict(os.environ if base is None else base)
+        if self.recorded:
+            for name in ENVIRONMENT_VARIABLES:
+                env.pop(name, None)
         env.update(self.variables)
         if self.path is not None:
             env.pop("PYTHONHOME", None)
@@ -126,7 +135,9 @@ class IndexOptions:
 
 def current_env(lock: Lock | None) -> PythonEnv:
     """This interpreter, with the run's recorded environment variables (where it has a lock)."""
-    return PythonEnv(python=sys.executable, variables=dict(lock.env) if lock else {})
+    return PythonEnv(
+        python=sys.executable, variables=dict(lock.env) if lock else {}, recorded=lock is not None
+    )
 
 
 def cache_dir() -> Path:
@@ -155,7 +166,12 @@ def recorded_env(
     key = final.name
     if (final / _MARKER).is_file():
         return PythonEnv(
-            _python_of(final), final, dict(lock.env), installer=_installer_of(final), notes=notes
+            _python_of(final),
+            final,
+            dict(lock.env),
+            installer=_installer_of(final),
+            notes=notes,
+            recorded=True,
         )
     started = time.monotonic()
     envs.mkdir(parents=True, exist_ok=True)
@@ -179,6 +195,7 @@ def recorded_env(
         seconds=time.monotonic() - started,
         installer=installer,
         notes=notes,
+        recorded=True,
     )
 
 
