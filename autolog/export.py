@@ -3,6 +3,9 @@
     DIR/model.pkl, ...       the model's files, each checked against its SHA-256 first
     DIR/autolog-model.json   its metadata with every file's SHA-256, byte for byte as logged
     DIR/requirements.txt     its pinned requirements, and autolog[server] to load and serve it
+                             (from where this autolog was installed: PyPI's "autolog" is
+                             another project); autolog-requirements.txt where the model has
+                             a requirements.txt of its own (one imported from MLflow)
     DIR/Dockerfile           an image that serves it: ``autolog models serve /model``
     DIR/README.md            what it is and takes, and how to load, serve and build it
 
@@ -38,10 +41,13 @@ if TYPE_CHECKING:
     from autolog.client import Client
     from autolog.entities import ModelInfo
 
-__all__ = ["EXPORT_FILES", "SERVE_PORT", "export_model"]
+__all__ = ["EXPORT_FILES", "OWN_REQUIREMENTS", "SERVE_PORT", "export_model"]
 
 #: the files an export adds to the model's own
 EXPORT_FILES = ("requirements.txt", "Dockerfile", "README.md")
+#: the name of the export's requirements where the model has a requirements.txt of its own
+#: (an MLflow model's, kept byte for byte with its hash)
+OWN_REQUIREMENTS = "autolog-requirements.txt"
 #: the port the image's server listens on
 SERVE_PORT = 5001
 
@@ -63,7 +69,9 @@ def export_model(
     info = client.get_model_info(uri)
     meta, read_files = client.verified_model(uri)
     files = read_files()
-    clash = sorted(set(files) & {*EXPORT_FILES, models.MODEL_META})
+    requirements = OWN_REQUIREMENTS if "requirements.txt" in files else "requirements.txt"
+    ours = {requirements, *EXPORT_FILES[1:], models.MODEL_META}
+    clash = sorted(set(files) & ours)
     if clash:
         raise InvalidInputError(f"model {model_uri} has a file {clash[0]!r} an export writes")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +79,7 @@ def export_model(
     staging = target.parent / f".{target.name}.export-{secrets.token_hex(6)}"
     staging.mkdir()
     try:
-        _write(staging, files, meta, info, model_uri)
+        _write(staging, files, meta, info, model_uri, requirements)
         models.folder_verified(staging)[1]()  # read back as load_model(DIR) will read it
         _put_in_place(staging, target)
     finally:
@@ -109,7 +117,12 @@ def _pinned(client: Client, model_uri: str) -> str:
 
 
 def _write(
-    folder: Path, files: Mapping[str, bytes], meta: Mapping[str, Any], info: ModelInfo, uri: str
+    folder: Path,
+    files: Mapping[str, bytes],
+    meta: Mapping[str, Any],
+    info: ModelInfo,
+    uri: str,
+    requirements: str,
 ) -> None:
     for name, data in files.items():
         path = folder / name
@@ -119,9 +132,9 @@ def _write(
     # of autolog-model.json still names the exported one
     meta_text = json.dumps(dict(meta), indent=2, sort_keys=True)
     (folder / models.MODEL_META).write_text(meta_text, encoding="utf-8")
-    (folder / "requirements.txt").write_text(requirements_text(info), encoding="utf-8")
-    (folder / "Dockerfile").write_text(dockerfile_text(info), encoding="utf-8")
-    (folder / "README.md").write_text(readme_text(info, uri), encoding="utf-8")
+    (folder / requirements).write_text(requirements_text(info, requirements), encoding="utf-8")
+    (folder / "Dockerfile").write_text(dockerfile_text(info, requirements), encoding="utf-8")
+    (folder / "README.md").write_text(readme_text(info, uri, requirements), encoding="utf-8")
 
 
 def _put_in_place(staging: Path, target: Path) -> None:
@@ -144,28 +157,74 @@ def _put_in_place(staging: Path, target: Path) -> None:
         shutil.rmtree(replaced, ignore_errors=True)
 
 
-def requirements_text(info: ModelInfo) -> str:
+def requirements_text(info: ModelInfo, name: str = "requirements.txt") -> str:
     """``requirements.txt``: the model's recorded requirements, pinned, with autolog's
-    ``server`` extra (``autolog models serve``)."""
-    from autolog import __version__
-
-    lines = []
-    autolog_pin = f"autolog[server]=={__version__}"
-    for requirement in info.requirements:
-        name, _, version = requirement.partition("==")
-        if _canonical(name) == "autolog":
-            autolog_pin = f"autolog[server]=={version}" if version else "autolog[server]"
-        else:
-            lines.append(requirement)
+    ``server`` extra (``autolog models serve``) from where this autolog can be installed
+    (see ``autolog_requirement``)."""
+    autolog_line, note = autolog_requirement("server")
+    lines = [r for r in info.requirements if _canonical(r.partition("==")[0]) != "autolog"]
     header = (
         f"# What the model needs, pinned as installed when it was logged (Python "
         f"{info.python_version or 'unknown'}), and autolog to load and serve it.\n"
-        "#   pip install -r requirements.txt\n"
+        + "".join(f"# {line}\n" for line in note)
+        + f"#   pip install -r {name}\n"
     )
-    return header + "\n".join([autolog_pin, *lines]) + "\n"
+    return header + "\n".join([autolog_line, *lines]) + "\n"
 
 
-def dockerfile_text(info: ModelInfo) -> str:
+def autolog_requirement(extra: str) -> tuple[str, list[str]]:
+    """The requirement that installs this autolog (with ``extra``), and what a reader must
+    know about it.
+
+    PyPI's project named "autolog" is another one (a logging helper), so a bare
+    ``autolog==VERSION`` would install that, or nothing: the line names where this autolog
+    was installed from, as pip recorded it (PEP 610's ``direct_url.json``): a VCS commit or
+    an archive URL, installable anywhere that reaches it; a local folder (a source checkout),
+    installable on this machine only. Installed from an index (no record of where): the
+    pinned version, and a note to install it from that index.
+    """
+    from autolog import __version__
+
+    name = f"autolog[{extra}]"
+    origin = _direct_url()
+    if origin is None:
+        return f"{name}=={__version__}", [
+            f"autolog {__version__} came from a package index: install with that index",
+            "(pip install --index-url URL ...): PyPI's 'autolog' is another project.",
+        ]
+    url = str(origin.get("url", ""))
+    vcs = origin.get("vcs_info")
+    if isinstance(vcs, Mapping) and vcs.get("vcs") and vcs.get("commit_id"):
+        return f"{name} @ {vcs['vcs']}+{url}@{vcs['commit_id']}", []
+    if url.startswith("file:"):
+        return f"{name} @ {url}", [
+            "autolog is installed from a folder on the machine that exported this model",
+            "(PyPI's 'autolog' is another project): elsewhere, and in the Docker image,",
+            "replace the autolog line with a URL or index that serves this autolog.",
+        ]
+    return f"{name} @ {url}", []
+
+
+def _direct_url() -> dict[str, Any] | None:
+    """Where this autolog was installed from (PEP 610), None where pip recorded nothing (an
+    install from an index) or it cannot be read."""
+    from importlib.metadata import distributions
+
+    # the first "autolog" an installer wrote (INSTALLER): a source checkout's autolog.egg-info
+    # in the working folder comes first on the path, and is no install
+    for found in distributions(name="autolog"):
+        if found.read_text("INSTALLER") is None:
+            continue
+        text = found.read_text("direct_url.json")
+        try:
+            origin = json.loads(text) if text else None
+        except ValueError:
+            return None
+        return origin if isinstance(origin, dict) and isinstance(origin.get("url"), str) else None
+    return None
+
+
+def dockerfile_text(info: ModelInfo, requirements: str = "requirements.txt") -> str:
     """A Dockerfile that serves the model on port ``SERVE_PORT`` of the container."""
     python = ".".join(info.python_version.split(".")[:2]) if info.python_version else ""
     if not re.fullmatch(r"3\.\d+", python):
@@ -180,8 +239,8 @@ FROM python:{python}-slim
 WORKDIR /model
 # The requirements first: an image rebuilt for another model of the same libraries reuses
 # the layer that installed them.
-COPY requirements.txt ./
-RUN pip install --no-cache-dir -r requirements.txt
+COPY {requirements} ./
+RUN pip install --no-cache-dir -r {requirements}
 COPY . .
 USER nobody
 EXPOSE {SERVE_PORT}
@@ -193,7 +252,7 @@ CMD ["--host", "0.0.0.0", "--port", "{SERVE_PORT}", "--insecure-no-auth"]
 """
 
 
-def readme_text(info: ModelInfo, uri: str) -> str:
+def readme_text(info: ModelInfo, uri: str, requirements: str = "requirements.txt") -> str:
     """A short README: what the model is and takes, where it came from, how to use it."""
     from autolog import __version__
 
@@ -208,7 +267,7 @@ def readme_text(info: ModelInfo, uri: str) -> str:
         "",
         f"Exported from {', '.join(origin)} on {exported} by autolog {__version__}.",
         f"Made with Python {info.python_version or '(not recorded)'}; "
-        "`requirements.txt` pins its libraries.",
+        f"`{requirements}` pins its libraries.",
         "",
         f"Every file is listed with its SHA-256 in `{models.MODEL_META}`: autolog checks them",
         "before anything is unpickled, and refuses a file that was changed.",
@@ -217,7 +276,7 @@ def readme_text(info: ModelInfo, uri: str) -> str:
         "## Use it",
         "",
         "```sh",
-        "pip install -r requirements.txt",
+        f"pip install -r {requirements}",
         "python -c 'import autolog; print(autolog.get_model_info(\".\"))'",
         "autolog models predict . -i input.csv -o predictions.csv",
         f"autolog models serve . --port {SERVE_PORT}",
@@ -225,6 +284,7 @@ def readme_text(info: ModelInfo, uri: str) -> str:
         f"docker run --rm -p 127.0.0.1:{SERVE_PORT}:{SERVE_PORT} my-model",
         "```",
         "",
+        *_install_note(requirements),
         'In Python: `autolog.load_predictor("DIR").predict(data)` checks `data` against the',
         'signature first; `autolog.load_model("DIR")` gives the model object itself.',
     ]
@@ -245,6 +305,15 @@ def readme_text(info: ModelInfo, uri: str) -> str:
             "```",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _install_note(requirements: str) -> list[str]:
+    """What the README says of the autolog line of ``requirements.txt``, where it needs saying
+    (see ``autolog_requirement``)."""
+    line, note = autolog_requirement("server")
+    if not note:
+        return []
+    return [f"`{requirements}` installs autolog as `{line}`: {' '.join(note)}", ""]
 
 
 def _inputs_section(signature: Mapping[str, Any] | None) -> list[str]:

@@ -5,7 +5,8 @@ A signature is plain JSON, kept in the model's ``autolog-model.json``::
     {"inputs":  {"type": "dataframe", "columns": [{"name": "age", "dtype": "float64"}, ...]},
      "outputs": {"type": "tensor", "dtype": "int64", "shape": [-1]}}
 
-``inputs``/``outputs`` are either a ``dataframe`` (named columns, each with its NumPy dtype)
+``inputs``/``outputs`` are either a ``dataframe`` (named columns, each with its NumPy dtype;
+one marked ``"required": false``, an imported MLflow model's optional column, may be absent)
 or a ``tensor`` (a dtype and a shape, ``-1`` where any size goes: the rows). An input example
 is at most ``EXAMPLE_ROWS`` rows of the training data in MLflow's ``dataframe_split`` form
 (``{"columns": [...], "data": [[...], ...]}``; ``{"data": [...]}`` for a tensor), so that a
@@ -161,17 +162,22 @@ def as_input(data: Any, schema: Mapping[str, Any] | None) -> Any:
     return _tensor(data, schema)
 
 
-def _frame(data: Any, columns: Sequence[Mapping[str, str]]) -> Any:
+def _frame(data: Any, columns: Sequence[Mapping[str, Any]]) -> Any:
     """``data`` as a new DataFrame of the signature's columns, in its order and of its dtypes
-    (the caller's data is never changed): one frame built from one array per column."""
+    (the caller's data is never changed): one frame built from one array per column. A column
+    marked ``"required": false`` (an MLflow model's optional one) may be absent."""
     import pandas as pd
 
     names = [c["name"] for c in columns]
     given, index = _columns_of(data, names)
-    missing = [name for name in names if name not in given]
+    missing = [c["name"] for c in columns if c["name"] not in given and c.get("required", True)]
     if missing:
         raise InvalidInputError(f"input lacks the column {missing[0]!r} the model takes")
-    converted = {c["name"]: _column(given[c["name"]], c["name"], c["dtype"]) for c in columns}
+    converted = {
+        c["name"]: _column(given[c["name"]], c["name"], c["dtype"])
+        for c in columns
+        if c["name"] in given
+    }
     return pd.DataFrame(converted, index=index, copy=False)
 
 

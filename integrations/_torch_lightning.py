@@ -13,8 +13,13 @@ under their own names (``hidden_dim``; see ``_hyperparameters``), every scalar o
 epoch), ``learning_rate`` per epoch, the early-stopping result (``early_stopping_stopped_epoch``,
 ``early_stopping_best_score``, ``early_stopping_wait_count`` metrics), the best checkpoint of
 the ModelCheckpoint (under ``checkpoints/``, with ``best_model_score``), and the trained
-LightningModule as the model ``model`` (torch flavor). Lightning's own optimizer steps, losses
-and DataLoader passes are not recorded a second time by the plain-loop hooks.
+LightningModule as the model ``model`` (torch flavor), with a signature and input example where
+its input can be told: the tensor its ``forward`` first takes in training (as for plain loops,
+``integrations/_torch_inputs.py``); where training never calls ``forward``, the first batch when
+it is a tensor, or the ``x`` of an ``(x, y)`` batch, if the module runs on it; else none (a
+``forward`` that takes a dict or several arguments, a batch of another shape). Lightning's own
+optimizer steps, losses and DataLoader passes are not recorded a second time by the plain-loop
+hooks.
 
 ``test``: every scalar of the results it returns (``test_loss``, ``test_acc``, ... as the
 module logs them), at the step of the last epoch trained, recorded where the fit of the same
@@ -41,6 +46,7 @@ import torch
 import autolog
 from autolog.entities import RunStatus
 from autolog.integrations import _torch_loop, _torch_model
+from autolog.integrations._torch_inputs import FirstInput, batch_input, logged_with
 from autolog.integrations.patching import (
     Call,
     CallbackFirewall,
@@ -97,6 +103,7 @@ def _fit_hook(callback_class: type) -> Callable[[Call], HookGenerator]:
                 yield call.args, call.kwargs
             finally:
                 _detach(trainer, callback)
+                recorder.close()
             recorder.finish(trainer)
             fit = (session.run_id, session.experiment_id)
             _fits[trainer] = fit
@@ -211,6 +218,15 @@ def _callback_class(base: type) -> type:
         "on_validation_end",
     ):
         namespace[name] = guarded(name)
+
+    def on_train_batch_start(
+        self: Any, trainer: Any, pl_module: Any, batch: Any, batch_idx: int
+    ) -> None:
+        recorder: _Recorder = self.recorder
+        if recorder.wants_batch:  # the first batch only: later ones cost one attribute read
+            recorder.guard(recorder.take_batch, batch)
+
+    namespace["on_train_batch_start"] = on_train_batch_start
     return type("AutologCallback", (base,), namespace)
 
 
@@ -227,6 +243,33 @@ class _Recorder:
         self.logged: dict[tuple[str, int], float] = {}  # (key, epoch) -> value logged
         self.seen: dict[str, float] = {}  # the latest logged_metrics
         self.learning_rate: float | None = None
+        #: the first input of the module's forward in training, for the model's signature
+        self.first: FirstInput | None = None
+        #: the first training batch's input tensor: the batch, or x of an (x, y) batch
+        self.batch: torch.Tensor | None = None
+        self.wants_batch = settings.log_models
+
+    def close(self) -> None:
+        """Let go of the module (its forward hook, if it was never called in training)."""
+        if self.first is not None:
+            self.first.close()
+
+    def take_batch(self, batch: Any) -> None:
+        self.wants_batch = False
+        if isinstance(batch, (tuple, list)) and len(batch) == 2:
+            batch = batch[0]  # (x, y): nothing else is taken for the model's input
+        self.batch = batch_input(batch)
+
+    def signed(self, model: Any) -> dict[str, Any]:
+        """``log_model``'s signature and example arguments: from what the module's forward
+        took in training; else, where training never called its forward, from the first
+        batch's tensor where the module runs on it (``logged_with``); else none."""
+        first = self.first
+        if first is not None and first.rows is not None:
+            return logged_with(model, first.rows)
+        if first is not None and first.other:
+            return {}  # forward took something else: the batch is no guide to it
+        return logged_with(model, self.batch, called=False)
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         params: dict[str, Any] = {}
@@ -260,6 +303,8 @@ class _Recorder:
         params = {k: v for k, v in params.items() if v is not None}
         params.update(_hyperparameters(params, pl_module, trainer.datamodule))
         self.client.log_params(self.run_id, params)
+        if self.settings.log_models and self.first is None:
+            self.first = FirstInput(pl_module, NAME, self.settings)
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         # Lightning steps epoch schedulers before on_train_epoch_end: read the epoch's rate now.
@@ -310,7 +355,9 @@ class _Recorder:
             self.client.log_metrics(self.run_id, metrics)
         model = trainer.lightning_module
         if self.settings.log_models and model is not None:
-            self.client.log_model(self.run_id, model, "model", flavor="torch")
+            self.close()
+            signed = self.guard(self.signed, model) or {}
+            self.client.log_model(self.run_id, model, "model", flavor="torch", **signed)
 
 
 #: what a saved hyperparameter may be to be logged: a plain value, or a list of them

@@ -40,6 +40,7 @@ import autolog
 from autolog.entities import RunStatus
 from autolog.errors import ParamCollisionError
 from autolog.integrations import _checkpoints
+from autolog.integrations._torch_inputs import FirstInput, logged_with
 from autolog.integrations._torch_model import (
     configured_groups,
     dataset_size,
@@ -636,6 +637,8 @@ class _Tracker:
         self.manual: nn.Module | None = None
         #: the first training's model (tells training losses from evaluations in eval mode)
         self.model: nn.Module | None = None
+        #: the first input of each module trained, by id, for its signature (see _watch)
+        self.inputs: dict[int, FirstInput] = {}
         self.thread = threading.get_ident()
         self.pid = os.getpid()
         self.closed = False
@@ -678,6 +681,7 @@ class _Tracker:
         first = tracker.series[0]
         first.model = model
         first.schedulers = schedulers
+        tracker._watch(model)
         tracker._log_params(placement(p for g in optimizer.param_groups for p in g["params"]))
         return tracker
 
@@ -687,6 +691,7 @@ class _Tracker:
         tracker = cls._start(settings, None, "manual", module)
         tracker.manual = module
         tracker.series[0].model = module
+        tracker._watch(module)
         tracker._log_params({"optimizer": "manual"})
         tracker._log_params(placement(module.parameters()))
         tracker.note(
@@ -760,6 +765,7 @@ class _Tracker:
             taken.add(name)
             if owner is not None:
                 s.model = owner.module
+                self._watch(owner.module)
         if self.decided:
             # the first training's params went out bare before this one turned up
             self._log_series(series)
@@ -772,6 +778,14 @@ class _Tracker:
             )
         else:
             self._decide()
+
+    def _watch(self, model: nn.Module | None) -> None:
+        """Catch the first input ``model`` is called with in training, for the signature of
+        the model logged at the end (once per module; no cost per step: see
+        ``_torch_inputs``). A loop that never calls the module after its first optimizer step
+        (a single step) shows none, and its model has no signature."""
+        if model is not None and id(model) not in self.inputs and self.settings.log_models:
+            self.inputs[id(model)] = FirstInput(model, NAME, self.settings)
 
     def _decide(self) -> None:
         """Log the params of every training, now that their names are settled."""
@@ -1186,6 +1200,7 @@ class _Tracker:
         prefix = series.prefix
         if model is not None:
             series.model = model
+            self._watch(model)
             if series.index == 0:
                 self.model = model
             if self.decided:
@@ -1229,6 +1244,9 @@ class _Tracker:
                 self.guard(self._log_final)
             self.guard(_checkpoints.run_ended, self.run_id)  # kept checkpoints, any ending
         finally:
+            for watched in self.inputs.values():
+                watched.close()
+            self.inputs = {}
             self.model = None
             self.manual = None
             self.optimizers = []
@@ -1249,12 +1267,19 @@ class _Tracker:
         for series in self.series:
             if series.model is None:
                 self._discover_model(series)
+        for watched in self.inputs.values():
+            watched.close()  # the model is saved without our hook
         if not self.settings.log_models:
             return
         for series in self.series:
             if series.model is not None:
                 name = series.name if self.multi and series.name else "model"
-                self.client.log_model(self.run_id, unwrap(series.model), name, flavor="torch")
+                model = unwrap(series.model)
+                seen = self.inputs.get(id(series.model))
+                rows = seen.rows if seen is not None else None
+                # a failure of ours there loses the signature, not the model
+                signed = CallbackFirewall(NAME, self.settings)(logged_with, model, rows) or {}
+                self.client.log_model(self.run_id, model, name, flavor="torch", **signed)
 
     def _end_epochs(self) -> None:
         """The last epoch, partial or not; a loop still undecided is decided now."""

@@ -141,7 +141,12 @@ run per training loop:
   takes from ``state_dict.pt`` on the CPU), which ``autolog.load_model`` returns. The model
   is found among the local variables (one level deep, e.g. ``self.model``) and module globals
   of the code calling ``optimizer.step()``: the module holding most of the optimizer's
-  parameters. autolog holds it until the run ends.
+  parameters. autolog holds it until the run ends. Its **signature** and **input example**:
+  the tensor the model is first called with in training after the run opens (``model(x)``,
+  gradients on), its first 5 rows as the example, shape (``-1`` for the rows) and dtype as the
+  input, and the model's output on those rows when it is logged (``no_grad``, each module's
+  mode and torch's random state put back). A model called with anything else (several
+  arguments, keywords, a dict), or never called after its first optimizer step, has none.
 - distributed training: only rank 0 records (``torch.distributed`` if initialised, else
   ``$RANK``, else ``$LOCAL_RANK``); DataLoader workers never record.
 - worker processes (``multiprocessing`` / ``torch.multiprocessing`` with any start method,
@@ -251,26 +256,29 @@ class TorchFlavor:
     def load(self, files: Mapping[str, bytes], meta: Mapping[str, Any]) -> object:
         from autolog.integrations import _checkpoints
 
+        if "model.pkl" not in files:  # imported from MLflow: the module torch.save'd whole
+            import torch
+
+            whole = io.BytesIO(files["model.pth"])
+            return torch.load(whole, map_location="cpu", weights_only=False)
         return _checkpoints.loads_module(files["model.pkl"], files.get("state_dict.pt"))
 
     def predict(self, model: Any, data: Any) -> Any:
         """The module's output on ``data`` (an array), in evaluation mode and without
-        gradients, on the module's device, as a NumPy array. The module's mode is put back:
-        a signature taken while training changes nothing of it."""
+        gradients, on the module's device, as a NumPy array. Every submodule's mode is put
+        back: a signature taken while training changes nothing of it."""
         import torch
+
+        from autolog.integrations._torch_inputs import restored
 
         parameter = next(model.parameters(), None)
         device = parameter.device if parameter is not None else torch.device("cpu")
         inputs = torch.as_tensor(data, device=device)
         if parameter is not None and inputs.is_floating_point():
             inputs = inputs.to(parameter.dtype)
-        training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                output = model(inputs)
-        finally:
-            model.train(training)
+        with restored(model), torch.no_grad():
+            model.eval()
+            output = model(inputs)
         if isinstance(output, torch.Tensor):
             return output.detach().cpu().numpy()
         return output

@@ -33,7 +33,11 @@ Written against the integration contract (``autolog.integrations``, see
 - the model ``model``, flavor "xgboost": ``model.ubj``, the booster in XGBoost's own UBJSON
   format (``xgboost.Booster(model_file=...)`` loads it, no unpickling), and ``model.pkl``;
   ``load_model`` gives a Booster for ``train`` (read from the UBJSON) and the fitted estimator
-  for the scikit-learn API. ``cv`` trains no single model;
+  for the scikit-learn API. ``cv`` trains no single model. Its signature and input example:
+  for the scikit-learn API, the ``X`` given to ``fit``; for ``train``, the first rows of the
+  training DMatrix read back (feature names and types as columns, NaN where a value is
+  missing), where they can be: not from a ``QuantileDMatrix``, categorical features or a
+  ``missing`` other than NaN (see ``_example_rows``);
 - the scikit-learn API also logs ``fit_time`` and, when the scikit-learn integration is
   enabled too, the training scores that integration computes.
 
@@ -55,6 +59,7 @@ import contextlib
 import functools
 import inspect
 import json
+import math
 import os
 import re
 import time
@@ -310,7 +315,73 @@ def _record_booster(training: Training) -> HookGenerator:
     if options.log_feature_importance:
         _log_importance(client, run_id, result)
     if state is None and call.settings.log_models:
-        client.log_model(run_id, result, "model", flavor="xgboost")
+        example = _example_rows(arguments.get("dtrain"))
+        client.log_model(run_id, result, "model", flavor="xgboost", input_example=example)
+
+
+#: the NumPy dtype of each of XGBoost's feature types that a signature can name (categories
+#: are left out: their values are codes a caller could not know)
+_FEATURE_DTYPES = {"float": "float32", "q": "float32", "int": "int64", "i": "bool"}
+
+
+def _example_rows(dtrain: Any) -> Any:
+    """The first rows of a training DMatrix as XGBoost holds them, for the model's signature:
+    a DataFrame of its feature names, each column of its feature type's dtype (float32 where
+    a row of it is missing), or an array of float32 where the features have no names. None
+    where the rows cannot be read back as they were given: a QuantileDMatrix (it keeps bins,
+    not values), categorical features, a ``missing`` other than NaN (the rows show only that
+    a value was missing; a predictor's NaN would not be read as it), or no pandas for names.
+
+    Read once after training from a slice of at most five rows (no copy of the data)."""
+    import xgboost
+
+    from autolog.signatures import EXAMPLE_ROWS
+
+    if type(dtrain) is not xgboost.DMatrix or not _is_nan(dtrain.missing):
+        return None
+    names, types = dtrain.feature_names, dtrain.feature_types
+    if types is not None and any(t not in _FEATURE_DTYPES for t in types):
+        return None
+    try:
+        rows = _dense(dtrain.slice(list(range(min(EXAMPLE_ROWS, dtrain.num_row())))).get_data())
+    except xgboost.core.XGBoostError:  # data XGBoost cannot slice or give back (split by columns)
+        return None
+    if names is None:
+        return rows
+    try:
+        import pandas as pd
+    except ImportError:
+        return None
+    columns = {}
+    for i, name in enumerate(names):
+        values = rows[:, i]
+        dtype = _FEATURE_DTYPES[types[i] if types is not None else "float"]
+        columns[name] = values if _has_nan(values) else values.astype(dtype)
+    return pd.DataFrame(columns)
+
+
+def _dense(matrix: Any) -> Any:
+    """A DMatrix's rows (CSR, holding what is not missing) as a dense float32 array with NaN
+    where a value is missing (a stored 0 is a 0)."""
+    import numpy as np
+
+    coo = matrix.tocoo()
+    dense = np.full(matrix.shape, np.nan, dtype=np.float32)
+    dense[coo.row, coo.col] = coo.data
+    return dense
+
+
+def _is_nan(value: Any) -> bool:
+    try:
+        return math.isnan(value)
+    except TypeError:
+        return False
+
+
+def _has_nan(values: Any) -> bool:
+    import numpy as np
+
+    return bool(np.isnan(values).any())
 
 
 def _training_params(arguments: Mapping[str, Any]) -> dict[str, Any]:
@@ -498,10 +569,14 @@ class XGBoostFlavor:
 
     def load(self, files: Mapping[str, bytes], meta: Mapping[str, Any]) -> object:
         info = json.loads(files["xgboost.json"])
+        # XGBoost reads either model format from the bytes; JSON: a model imported from MLflow
+        model_file = bytearray(files["model.json" if info.get("format") == "json" else "model.ubj"])
         if info.get("model") == "booster":
             import xgboost
 
-            return xgboost.Booster(model_file=bytearray(files["model.ubj"]))
+            return xgboost.Booster(model_file=model_file)
+        if "model.pkl" not in files:  # imported from MLflow: the estimator's class, named
+            return _estimator(str(info.get("model_class")), model_file)
         import cloudpickle
 
         return cloudpickle.loads(files["model.pkl"])
@@ -514,6 +589,24 @@ class XGBoostFlavor:
         if isinstance(model, xgboost.Booster):
             return model.inplace_predict(data)
         return model.predict(data)
+
+
+def _estimator(model_class: str, model_file: bytearray) -> Any:
+    """A new scikit-learn API model of XGBoost's class ``model_class``, loaded from its model
+    file (which keeps the estimator's settings). Any other class is refused: a model file
+    names a class, never code to import."""
+    import importlib
+
+    import xgboost
+
+    module, _, name = model_class.rpartition(".")
+    found = importlib.import_module(module) if module.split(".")[0] == "xgboost" else None
+    cls = getattr(found, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, xgboost.XGBModel)):
+        raise InvalidInputError(f"{model_class!r} is not a scikit-learn API model of XGBoost's")
+    model = cls()
+    model.load_model(model_file)
+    return model
 
 
 #: the flavor's entry point (group ``autolog.flavors``, in pyproject.toml)

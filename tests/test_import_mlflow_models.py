@@ -666,3 +666,33 @@ def test_examples_autolog_cannot_keep_are_left_out(tmp_path: Path) -> None:
         note
         == "imported without its input example, of MLflow's type 'json_object' (autolog's are rows)"
     )
+
+
+@pytest.mark.usefixtures("frameworks")
+def test_a_model_imported_from_mlflow_exports(signed: str, target: str, tmp_path: Path) -> None:
+    """An MLflow model carries its own requirements.txt (kept byte for byte, with its hash):
+    the export writes autolog's beside it as autolog-requirements.txt, which the Dockerfile
+    and README name."""
+    import pandas as pd
+
+    invoke("import-mlflow", signed, "--tracking-uri", target)
+    uri = signed_uris(autolog.Client(target))["sklearn"]
+    folder = tmp_path / "exported"
+    done = CliRunner().invoke(
+        root, ["models", "export", uri, str(folder), "--tracking-uri", target]
+    )
+    assert done.exit_code == 0, done.output
+    mlflow_requirements = next((SIGNATURES / "mlruns").rglob("requirements.txt")).read_bytes()
+    assert (folder / "requirements.txt").read_bytes().startswith(b"mlflow")
+    assert b"mlflow" in mlflow_requirements
+    ours = (folder / "autolog-requirements.txt").read_text()
+    assert "pip install -r autolog-requirements.txt" in ours
+    assert (
+        "RUN pip install --no-cache-dir -r autolog-requirements.txt"
+        in (folder / "Dockerfile").read_text()
+    )
+    assert "pip install -r autolog-requirements.txt" in (folder / "README.md").read_text()
+    rows = pd.DataFrame(SIGNED_ROWS, columns=[c["name"] for c in SIGNED_COLUMNS])
+    exported = autolog.load_predictor(str(folder)).predict(rows)
+    original = autolog.Client(target).load_predictor(uri).predict(rows)
+    assert (exported == original).all()

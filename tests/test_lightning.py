@@ -7,10 +7,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pytest
 
 import autolog
 from autolog import RunStatus
+from autolog.errors import InvalidInputError
 
 # Lightning's own advice (few DataLoader workers, no logger, ...) is not what these tests check.
 pytestmark = pytest.mark.filterwarnings(
@@ -275,3 +277,89 @@ def test_a_failing_test_ends_its_run_failed(lit: ModuleType, tmp_path: Path) -> 
         trainer.test(dataloaders=val, verbose=False)
     test = next(r for r in autolog.search_runs() if r.info.parent_run_id is not None)
     assert test.info.status is RunStatus.FAILED
+
+
+# -- the model's signature --------------------------------------------------------------------
+
+
+def _model_info(lit: ModuleType, tmp_path: Path, model: Any) -> tuple[str, Any]:
+    lit.torch.manual_seed(0)
+    lit.make_trainer(tmp_path, 1).fit(model, *lit.make_loaders())
+    (run,) = autolog.search_runs()
+    uri = f"runs:/{run.info.run_id}/model"
+    return uri, autolog.get_model_info(uri)
+
+
+@pytest.mark.usefixtures("autologged")
+def test_fit_records_the_signature_of_the_input_forward_took(
+    lit: ModuleType, tmp_path: Path
+) -> None:
+    model = lit.Regressor()
+    uri, info = _model_info(lit, tmp_path, model)
+    assert info.signature == {
+        "inputs": {"type": "tensor", "dtype": "float32", "shape": [-1, 4]},
+        "outputs": {"type": "tensor", "dtype": "float32", "shape": [-1, 1]},
+    }
+    train, _ = lit.make_loaders()
+    first_x = next(iter(train))[0]
+    assert lit.torch.allclose(lit.torch.tensor(info.input_example["data"]), first_x[:5])
+    assert not model._forward_pre_hooks  # caught once, then let go
+    predictor = autolog.load_predictor(uri)
+    with lit.torch.no_grad():
+        expected = model.eval()(first_x[:5]).numpy()
+    assert np.allclose(predictor.predict(first_x[:5].numpy()), expected, atol=1e-6)
+    with pytest.raises(InvalidInputError, match=r"shape \[5, 3\]"):
+        predictor.predict(np.zeros((5, 3), dtype="float32"))
+
+
+@pytest.mark.usefixtures("autologged")
+def test_a_training_step_that_never_calls_forward_signs_with_the_batchs_x(
+    lit: ModuleType, tmp_path: Path
+) -> None:
+    class Direct(lit.Regressor):
+        def training_step(self, batch: Any, index: int) -> Any:
+            x, y = batch
+            return lit.nn.functional.mse_loss(self.net(x), y)  # forward is for inference
+
+    uri, info = _model_info(lit, tmp_path, Direct())
+    assert info.signature["inputs"] == {"type": "tensor", "dtype": "float32", "shape": [-1, 4]}
+    assert len(info.input_example["data"]) == 5
+    assert autolog.load_predictor(uri).predict(info.input_example["data"]).shape == (5, 1)
+
+
+@pytest.mark.usefixtures("autologged")
+def test_no_signature_where_the_input_cannot_be_told(lit: ModuleType, tmp_path: Path) -> None:
+    class Slicing(lit.Regressor):
+        """Batches of (x, y) whose x forward cannot take as it is (never called): no guess."""
+
+        def training_step(self, batch: Any, index: int) -> Any:
+            x, y = batch
+            return lit.nn.functional.mse_loss(self.net(x[:, :4]), y)
+
+        def validation_step(self, batch: Any, index: int) -> None:
+            x, y = batch
+            self.log("val_loss", lit.nn.functional.mse_loss(self.net(x[:, :4]), y))
+
+    class Keyed(lit.Regressor):
+        """forward takes a dict: nothing a tensor signature can say."""
+
+        def forward(self, x: Any) -> Any:
+            return self.net(x["features"])
+
+        def training_step(self, batch: Any, index: int) -> Any:
+            x, y = batch
+            return lit.nn.functional.mse_loss(self({"features": x}), y)
+
+        def validation_step(self, batch: Any, index: int) -> None:
+            x, y = batch
+            self.log("val_loss", lit.nn.functional.mse_loss(self({"features": x}), y))
+
+    wide = lit.torch.randn(32, 6)
+    loader = lit.DataLoader(lit.TensorDataset(wide, wide[:, :1]), batch_size=8)
+    lit.torch.manual_seed(0)
+    lit.make_trainer(tmp_path, 1).fit(Slicing(), loader, loader)
+    lit.make_trainer(tmp_path, 1).fit(Keyed(), *lit.make_loaders())
+    for run in autolog.search_runs():
+        info = autolog.get_model_info(f"runs:/{run.info.run_id}/model")
+        assert info.signature is None
+        assert info.input_example is None

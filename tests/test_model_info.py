@@ -316,3 +316,65 @@ def test_another_minor_version_of_a_library_warns_once_naming_both(tmp_path: Pat
     folder = _folder(tmp_path, {"numpy": "1.0.0"})
     with pytest.warns(AutologWarning, match=rf"numpy 1\.0\.0 \(installed: {np.__version__}\)"):
         assert autolog.load_model(str(folder)) == {"weights": [1, 2]}
+
+
+def test_a_torch_prediction_puts_back_every_submodules_mode(client: Any) -> None:
+    torch = pytest.importorskip("torch")
+    net = torch.nn.Sequential(torch.nn.BatchNorm1d(3), torch.nn.Linear(3, 2))
+    net.train()
+    net[0].eval()  # a frozen batch norm: net.train(True) afterwards would unfreeze it
+    uri = _logged(client, net, flavor="torch", input_example=torch.randn(8, 3))
+    assert client.get_model_info(uri).signature["outputs"]["shape"] == [-1, 2]
+    assert net.training
+    assert net[1].training
+    assert not net[0].training
+
+
+# -- where the autolog of an exported model's requirements comes from ------------------------
+
+
+@pytest.mark.parametrize(
+    ("origin", "line", "noted"),
+    [
+        (
+            {
+                "url": "https://example.org/autolog.git",
+                "vcs_info": {"vcs": "git", "commit_id": "ab12"},
+            },
+            "autolog[server] @ git+https://example.org/autolog.git@ab12",
+            False,
+        ),
+        (
+            {"url": "https://example.org/autolog-0.1.0-py3-none-any.whl", "archive_info": {}},
+            "autolog[server] @ https://example.org/autolog-0.1.0-py3-none-any.whl",
+            False,
+        ),
+        (
+            {"url": "file:///src/autolog", "dir_info": {}},
+            "autolog[server] @ file:///src/autolog",
+            True,
+        ),
+        (None, f"autolog[server]=={autolog.__version__}", True),
+    ],
+    ids=["vcs", "archive", "folder", "index"],
+)
+def test_an_export_names_where_autolog_is_installed_from_never_pypis_namesake(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, origin: Any, line: str, noted: bool
+) -> None:
+    from autolog.export import autolog_requirement
+
+    # an installed autolog, first on the path, as pip records it (PEP 610's direct_url.json)
+    info = tmp_path / f"autolog-{autolog.__version__}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: autolog\nVersion: {autolog.__version__}\n"
+    )
+    (info / "INSTALLER").write_text("pip\n")
+    if origin is not None:
+        (info / "direct_url.json").write_text(json.dumps(origin))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found, note = autolog_requirement("server")
+    assert found == line
+    assert bool(note) is noted
+    if noted:
+        assert "PyPI's 'autolog' is another project" in " ".join(note)

@@ -7,9 +7,11 @@ exit, uncaught exceptions, DataLoader workers, loading a model elsewhere.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import math
+import pickle
 import sys
 import textwrap
 import warnings
@@ -17,11 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from support import REPO, run_script
 
 import autolog
 from autolog import RunStatus
+from autolog.errors import InvalidInputError
 from autolog.lifecycle import on_run_end
 
 torch = pytest.importorskip("torch", reason="the torch integration's tests need torch")
@@ -735,6 +739,111 @@ def test_final_model_state_dict_and_module_load_in_a_fresh_process(tmp_path: Pat
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "Sequential"
+
+
+# -- the model's signature --------------------------------------------------------------------
+
+
+class _FrozenNorm(nn.Module):
+    """A model with a batch norm the user froze in eval() mode, and dropout (randomness)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(4)
+        self.body = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 1))
+
+    def forward(self, x: Any) -> Any:
+        # randomness in any mode: a run of the model at log time draws from torch's generator
+        return self.body(self.norm(x)) + 0.0 * torch.rand(1)
+
+
+@pytest.mark.usefixtures("autologged")
+def test_a_plain_loop_records_the_signature_and_example_of_the_models_input() -> None:
+    X, y = make_data()
+    model = _FrozenNorm()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    train(model, optimizer, DataLoader(TensorDataset(X, y), batch_size=16), 2)
+    assert not model._forward_pre_hooks  # caught once, then the fast path again
+    model.norm.eval()  # frozen by the user: logging the model must leave it so
+    run_id = autolog.active_run().info.run_id  # type: ignore[union-attr]
+    norm_state = {k: v.clone() for k, v in model.norm.state_dict().items()}
+    rng = torch.get_rng_state()
+    autolog.end_run()  # logs the model, running it on its example rows
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert model.training
+    assert model.body.training
+    assert not model.norm.training
+    assert all(torch.equal(v, norm_state[k]) for k, v in model.norm.state_dict().items())
+
+    uri = f"runs:/{run_id}/model"
+    info = autolog.get_model_info(uri)
+    assert info.signature == {
+        "inputs": {"type": "tensor", "dtype": "float32", "shape": [-1, 4]},
+        "outputs": {"type": "tensor", "dtype": "float32", "shape": [-1, 1]},
+    }
+    # the first input of the model in training after the run opened: the second batch
+    assert info.input_example is not None
+    assert torch.allclose(torch.tensor(info.input_example["data"]), X[16:21])
+    example = np.asarray(info.input_example["data"], dtype="float32")
+    with torch.no_grad():
+        expected = model.eval()(torch.from_numpy(example)).numpy()
+    assert np.allclose(autolog.load_predictor(uri).predict(example), expected, atol=1e-6)
+    with pytest.raises(InvalidInputError, match=r"shape \[2, 3\]"):
+        autolog.load_predictor(uri).predict(np.zeros((2, 3), dtype="float32"))
+
+
+class _TwoInputs(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 1)
+
+    def forward(self, x: Any, scale: Any = None) -> Any:
+        if isinstance(x, dict):
+            x = x["features"]
+        return self.linear(x) * (1 if scale is None else scale)
+
+
+@pytest.mark.usefixtures("autologged")
+@pytest.mark.parametrize("call", ["two_args", "keyword", "dict"])
+def test_a_module_called_with_more_than_one_tensor_gets_no_signature(call: str) -> None:
+    X, y = make_data()
+    model = _TwoInputs()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    for xb, yb in DataLoader(TensorDataset(X, y), batch_size=16):
+        optimizer.zero_grad()
+        if call == "two_args":
+            out = model(xb, torch.tensor(2.0))
+        elif call == "keyword":
+            out = model(x=xb)
+        else:
+            out = model({"features": xb})
+        F.mse_loss(out, yb).backward()
+        optimizer.step()
+    assert not model._forward_pre_hooks
+    run_id = autolog.active_run().info.run_id  # type: ignore[union-attr]
+    autolog.end_run()
+    info = autolog.get_model_info(f"runs:/{run_id}/model")
+    assert info.signature is None
+    assert info.input_example is None
+
+
+@pytest.mark.usefixtures("autologged")
+def test_a_single_step_shows_no_input_and_the_model_has_no_signature() -> None:
+    X, y = make_data()
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    F.mse_loss(model(X), y).backward()
+    optimizer.step()  # the run opens here: the model is not called in training again
+    # copied or pickled while autolog waits for its input: a hook that does nothing goes along
+    copied = copy.deepcopy(model)
+    loaded = pickle.loads(pickle.dumps(model))
+    with torch.no_grad():  # no training call: the model still waits
+        for other in (copied, loaded):
+            assert torch.equal(other(X), model(X))
+    run_id = autolog.active_run().info.run_id  # type: ignore[union-attr]
+    autolog.end_run()
+    assert not model._forward_pre_hooks  # let go at the run's end
+    assert autolog.get_model_info(f"runs:/{run_id}/model").signature is None
 
 
 # -- whole interpreters ------------------------------------------------------------------------

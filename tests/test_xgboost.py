@@ -857,3 +857,88 @@ def test_a_failure_of_ours_is_one_warning_and_training_goes_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cases.check_a_failure_of_ours_is_one_warning(CASE, monkeypatch)
+
+
+# -- the model's signature --------------------------------------------------------------------
+
+
+def _logged_model(dtrain: Any) -> tuple[str, Any, Any]:
+    enable()
+    booster = xgb.train(PARAMS, dtrain, ROUNDS)
+    uri = f"runs:/{only_run().info.run_id}/model"
+    return uri, autolog.get_model_info(uri), booster
+
+
+def test_train_signs_the_model_with_the_dmatrixs_rows_missing_values_kept() -> None:
+    data = X_TRAIN.copy()
+    data[1, 2] = np.nan  # a missing value: NaN in the example, never a 0
+    data[2, 0] = 0.0  # a stored 0 stays a 0
+    uri, info, booster = _logged_model(xgb.DMatrix(data, Y_TRAIN))
+    assert info.signature == {
+        "inputs": {"type": "tensor", "dtype": "float32", "shape": [-1, 5]},
+        "outputs": {"type": "tensor", "dtype": "float32", "shape": [-1]},
+    }
+    example = info.input_example["data"]
+    assert len(example) == 5
+    assert example[1][2] is None
+    assert example[2][0] == 0.0
+    assert np.allclose(np.array(example, dtype=float)[0], data[0])
+    rows = np.array(example, dtype="float32")
+    predictor = autolog.load_predictor(uri)
+    assert np.allclose(predictor.predict(rows), booster.predict(xgb.DMatrix(rows)))
+    with pytest.raises(InvalidInputError, match=r"shape \[2, 4\]"):
+        predictor.predict(np.zeros((2, 4)))
+
+
+def test_train_signs_named_features_with_their_types() -> None:
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(
+        {
+            "height": X_TRAIN[:, 0],
+            "count": (X_TRAIN[:, 1] * 10).round().astype("int64"),
+            "flag": X_TRAIN[:, 2] > 0,
+        }
+    )
+    uri, info, booster = _logged_model(xgb.DMatrix(frame, Y_TRAIN))
+    assert info.signature["inputs"] == {
+        "type": "dataframe",
+        "columns": [
+            {"name": "height", "dtype": "float32"},
+            {"name": "count", "dtype": "int64"},
+            {"name": "flag", "dtype": "bool"},
+        ],
+    }
+    assert info.signature["outputs"] == {"type": "tensor", "dtype": "float32", "shape": [-1]}
+    assert info.input_example["columns"] == ["height", "count", "flag"]
+    assert info.input_example["data"][0][1:] == [int(frame["count"][0]), bool(frame["flag"][0])]
+    predictor = autolog.load_predictor(uri)
+    expected = booster.predict(xgb.DMatrix(frame[:4]))
+    assert np.allclose(predictor.predict(frame[:4]), expected)
+    assert np.allclose(predictor.predict(frame[:4].to_dict("records")), expected)
+    with pytest.raises(InvalidInputError, match="'count'"):
+        predictor.predict(frame[["height", "flag"]][:4])
+
+
+@pytest.mark.parametrize("made", ["quantile", "categorical", "missing"])
+def test_train_leaves_out_a_signature_it_cannot_read_back(made: str) -> None:
+    pd = pytest.importorskip("pandas")
+    if made == "quantile":  # keeps bins, not the values given
+        dtrain = xgb.QuantileDMatrix(X_TRAIN, Y_TRAIN)
+    elif made == "categorical":  # codes a caller cannot know
+        frame = pd.DataFrame({"x": X_TRAIN[:, 0], "kind": pd.Categorical(["a", "b"] * 120)})
+        dtrain = xgb.DMatrix(frame, Y_TRAIN, enable_categorical=True)
+    else:  # -1 read as missing: a predictor's -1 would not be
+        dtrain = xgb.DMatrix(X_TRAIN, Y_TRAIN, missing=-1.0)
+    _, info, _ = _logged_model(dtrain)
+    assert info.signature is None
+    assert info.input_example is None
+
+
+def test_the_sklearn_api_signs_the_model_with_its_training_data() -> None:
+    enable()
+    model = xgb.XGBRegressor(n_estimators=ROUNDS, n_jobs=1).fit(X_TRAIN, Y_TRAIN)
+    uri = f"runs:/{only_run().info.run_id}/model"
+    info = autolog.get_model_info(uri)
+    assert info.signature["inputs"] == {"type": "tensor", "dtype": "float64", "shape": [-1, 5]}
+    assert len(info.input_example["data"]) == 5
+    assert np.allclose(autolog.load_predictor(uri).predict(X_VALID), model.predict(X_VALID))
