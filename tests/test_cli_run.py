@@ -354,6 +354,47 @@ def test_training_calls_log_into_the_run_then_into_child_runs(tmp_path: Path) ->
     assert autolog.load_model(f"runs:/{command_run.info.run_id}/model") is not None
 
 
+TORCH_LOOP = """
+    import sys
+    import torch
+    from torch import nn
+    torch.manual_seed(0)
+    X, y = torch.randn(64, 3), torch.randint(0, 2, (64,))
+    model = nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for epoch in range(2):
+        for i in range(0, 64, 16):
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(X[i : i + 16]), y[i : i + 16]).backward()
+            optimizer.step()
+    if len(sys.argv) > 1:
+        raise RuntimeError("after training")
+"""
+
+
+@pytest.mark.slow  # starts torch in a child interpreter
+def test_a_plain_torch_loop_logs_its_final_model_into_the_command_run(tmp_path: Path) -> None:
+    """The loop's run is the command's, which the script never ends: its end (the last
+    epoch, the final model) is recorded as the script ends, with the script's outcome."""
+    pytest.importorskip("torch")
+    _script(tmp_path, TORCH_LOOP)
+    done = _run(AUTOLOG, "run", "--run-name", "loop", "script.py", cwd=tmp_path, timeout=180)
+    assert done.returncode == 0, done.stderr
+    run = _only_run()
+    assert run.info.status is RunStatus.FINISHED
+    assert [m.step for m in autolog.get_metric_history(run.info.run_id, "training_loss")] == [0, 1]
+    uri = f"runs:/{run.info.run_id}/model"
+    assert autolog.get_model_info(uri).signature["inputs"]["shape"] == [-1, 3]
+    assert autolog.load_predictor(uri).predict([[0.0, 1.0, 2.0]]).shape == (1, 2)
+    failed = _run(AUTOLOG, "run", "script.py", "fail", cwd=tmp_path, timeout=180)
+    assert failed.returncode == 1, failed.stderr
+    assert "RuntimeError: after training" in failed.stderr
+    broken = next(r for r in autolog.search_runs() if r.info.run_id != run.info.run_id)
+    assert broken.info.status is RunStatus.FAILED
+    assert broken.data.params["optimizer"] == "SGD"  # kept whatever the ending
+    assert "model" not in {f.path for f in autolog.list_artifacts(broken.info.run_id)}
+
+
 @pytest.mark.slow
 def test_git_state_is_that_of_the_script_s_checkout(tmp_path: Path) -> None:
     repo = tmp_path / "repo"

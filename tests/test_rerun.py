@@ -125,8 +125,6 @@ TRAIN = {
                 optimizer.zero_grad()
                 loss_fn(model(xb), yb).backward()
                 optimizer.step()
-        # under `autolog run` the loop's run is the command's: the final model is logged here
-        autolog.log_model(model, flavor="torch", input_example=data.tensors[0][:5])
     """,
 }
 # the uncommitted edit of each script (the rerun must run the edited code)

@@ -39,10 +39,37 @@ def main() -> None:
     argv = ["-m", target, *args] if kind == "module" else [target, *args]
     recording = bool(run_id) and _start_recording(run_id, argv)
     _hide_our_frames(run_id if recording else None)
-    if kind == "module":
-        _run_module(target, args)
-    else:
-        _run_path(target, args)
+    outcome = "FAILED"
+    try:
+        if kind == "module":
+            _run_module(target, args)
+        else:
+            _run_path(target, args)
+        outcome = "FINISHED"
+    except SystemExit as exc:
+        outcome = "FINISHED" if exc.code in (None, 0) else "FAILED"
+        raise
+    except KeyboardInterrupt:
+        outcome = "KILLED"
+        raise
+    finally:
+        if recording:
+            _script_ended(run_id, outcome)
+
+
+def _script_ended(run_id: str, outcome: str) -> None:
+    """What an integration does as its run ends (a plain PyTorch loop logs its last epoch
+    and final model), done for the command's run as the script ends: the run is not ended
+    here (the ``autolog run`` process ends it, with the exit status), so it would never be
+    told otherwise. Our failure never changes how the script ends."""
+    try:
+        from autolog.lifecycle import run_ending
+
+        run_ending(run_id, outcome)
+    except Exception as exc:
+        if os.environ.get("AUTOLOG_STRICT"):
+            raise
+        sys.stderr.write(f"autolog: the end of run {run_id} was not recorded in full: {exc}\n")
 
 
 def _start_recording(run_id: str, argv: list[str]) -> bool:
