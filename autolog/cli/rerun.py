@@ -382,17 +382,10 @@ def _entry_point_command(
     values = {k: v for k, v in values.items() if k in entry_point.parameters}
     values.update(overrides)
     try:
-        argv, typed = entry_point.render(values)
+        run = entry_point.invocation(values)
     except InvalidInputError as exc:
         raise click.BadParameter(str(exc), param_hint="--set") from None
-    tags = {
-        TAG_ENTRY_POINT_NAME: name,
-        TAG_ENTRY_POINT_PARAMETERS: json.dumps({k: str(v) for k, v in typed.items()}),
-    }
-    folder = entry_point.folder
-    if argv[0] == "-m":
-        return _Command("module", argv[1], argv[2:], folder, typed, tags)
-    return _Command("script", argv[0], argv[1:], folder, typed, tags)
+    return _Command(run.kind, run.target, run.args, entry_point.folder, run.params, run.tags)
 
 
 def _launch(

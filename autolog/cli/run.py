@@ -16,7 +16,6 @@ other commands (``autolog rerun``).
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import signal
@@ -49,8 +48,8 @@ __all__ = [
 
 TAG_COMMAND = "autolog.command"
 TAG_ENTRY_POINT = "autolog.entry_point"
-TAG_ENTRY_POINT_NAME = "autolog.entry_point.name"
-TAG_ENTRY_POINT_PARAMETERS = "autolog.entry_point.parameters"
+TAG_ENTRY_POINT_NAME = "autolog.entry_point.name"  # entry_points.TAG_NAME
+TAG_ENTRY_POINT_PARAMETERS = "autolog.entry_point.parameters"  # entry_points.TAG_PARAMETERS
 TAG_EXIT_CODE = "autolog.exit_code"
 TAG_SIGNAL = "autolog.signal"
 METRIC_WALL_TIME = "autolog.wall_time_s"
@@ -262,22 +261,17 @@ def _entry_point_target(ctx: click.Context, name: str, pairs: tuple[str, ...]) -
     if entry_point is None:
         raise click.BadParameter(_no_entry_point(name), param_hint="-e/--entry-point")
     try:
-        argv, typed = entry_point.render(_param_values(pairs))
+        run = entry_point.invocation(_param_values(pairs))
     except InvalidInputError as exc:
         raise click.BadParameter(str(exc), param_hint="-P/--param") from None
-    tags = {
-        TAG_ENTRY_POINT_NAME: name,
-        TAG_ENTRY_POINT_PARAMETERS: json.dumps({key: str(value) for key, value in typed.items()}),
-    }
     folder = entry_point.folder
-    if argv[0] == "-m":
-        return _Target("module", argv[1], argv[2:], str(folder), typed, tags)
-    if not (folder / argv[0]).exists():
+    if run.kind == "script" and not (folder / run.target).exists():
         raise click.UsageError(
-            f"entry point {name!r} ({entry_point.source}) runs {argv[0]}, which is not in {folder}",
+            f"entry point {name!r} ({entry_point.source}) runs {run.target}, which is not in "
+            f"{folder}",
             ctx,
         )
-    return _Target("script", argv[0], argv[1:], str(folder), typed, tags)
+    return _Target(run.kind, run.target, run.args, str(folder), run.params, run.tags)
 
 
 def _no_entry_point(name: str) -> str:

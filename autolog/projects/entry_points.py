@@ -23,6 +23,7 @@ it runs with the interpreter ``autolog run`` runs with.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import string
@@ -30,11 +31,24 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from autolog.errors import InvalidInputError, MissingExtraError
 
-__all__ = ["PARAMETER_TYPES", "EntryPoint", "Parameter", "find_entry_points", "find_pyproject"]
+__all__ = [
+    "PARAMETER_TYPES",
+    "TAG_NAME",
+    "TAG_PARAMETERS",
+    "EntryPoint",
+    "Invocation",
+    "Parameter",
+    "find_entry_points",
+    "find_pyproject",
+]
+
+#: the tags of a run of an entry point: its name, and every parameter as rendered (JSON)
+TAG_NAME = "autolog.entry_point.name"
+TAG_PARAMETERS = "autolog.entry_point.parameters"
 
 #: the parameter types, and the Python type a value of each has once checked
 PARAMETER_TYPES: dict[str, type] = {
@@ -119,6 +133,21 @@ class EntryPoint:
         _check_target(argv, f"entry point {self.name!r} renders {text!r}, which")
         return argv, typed
 
+    def invocation(self, values: Mapping[str, str]) -> Invocation:
+        """What a run of this entry point with ``values`` runs, with its params and tags.
+
+        Raises:
+            InvalidInputError: as ``render``.
+        """
+        argv, typed = self.render(values)
+        tags = {
+            TAG_NAME: self.name,
+            TAG_PARAMETERS: json.dumps({key: str(value) for key, value in typed.items()}),
+        }
+        if argv[0] == "-m":
+            return Invocation("module", argv[1], argv[2:], typed, tags)
+        return Invocation("script", argv[0], argv[1:], typed, tags)
+
     def _value(self, parameter: Parameter, values: Mapping[str, str]) -> object:
         if parameter.name in values:
             return parameter.convert(values[parameter.name])
@@ -128,6 +157,17 @@ class EntryPoint:
                 f"(-P {parameter.name}=VALUE)"
             )
         return parameter.default
+
+
+class Invocation(NamedTuple):
+    """A rendered entry point: ``python TARGET ARGS`` (a script) or ``python -m TARGET
+    ARGS`` (a module), run in the project's folder; the typed values are the run's params."""
+
+    kind: str  # "script" or "module"
+    target: str
+    args: list[str]
+    params: dict[str, object]
+    tags: dict[str, str]
 
 
 def find_pyproject(start: Path) -> Path | None:
