@@ -28,6 +28,7 @@ import contextlib
 import importlib
 import math
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -217,22 +218,22 @@ class _ProcessTree:
     def __init__(self, psutil: ModuleType, root: Any) -> None:
         self._psutil = psutil
         self._root = root
-        # (pid, start time) -> CPU seconds at the previous reading: a pid reused by a new
-        # process is another key
-        self._seen: dict[tuple[int, float], float] = {}
+        # (pid, start time) -> (CPU seconds, monotonic time) at the previous reading: a pid
+        # reused by a new process is another key
+        self._seen: dict[tuple[int, float], tuple[float, float]] = {}
         self._at: tuple[float, float] | None = None  # (monotonic, wall clock) of that reading
 
     def read(self) -> dict[str, float]:
         psutil = self._psutil
         now, wall = time.monotonic(), time.time()
         try:
-            processes = [self._root, *self._root.children(recursive=True)]
+            processes = [self._root, *self._descendants()]
         except psutil.Error:  # the root has ended: nothing of the tree to say
             self._seen.clear()
             self._at = (now, wall)
             return {}
-        seen: dict[tuple[int, float], float] = {}
-        used = 0.0
+        seen: dict[tuple[int, float], tuple[float, float]] = {}
+        cores = 0.0  # the share of one core, summed over the processes
         rss = 0
         previous = self._at
         for process in processes:
@@ -243,25 +244,70 @@ class _ProcessTree:
                     key = (process.pid, process.create_time())
             except psutil.Error:  # ended (or became unreadable) since it was listed
                 continue
+            # each process's use over the time between its own two readings: a reading
+            # slowed down (a loaded machine, a training holding the GIL) skews nothing
+            at = time.monotonic()
             cpu = float(times.user + times.system)
-            seen[key] = cpu
+            seen[key] = (cpu, at)
             rss += int(memory)
             before = self._seen.get(key)
             if before is not None:
-                used += max(cpu - before, 0.0)
-            elif previous is not None and key[1] >= previous[1]:
-                used += cpu  # started since the previous reading: all of its time is new
-        # the reading's time: the middle of the time it took (it may be interrupted, on a
-        # loaded machine, between listing the processes and reading the last one)
-        now = (now + time.monotonic()) / 2
+                if at > before[1]:
+                    cores += max(cpu - before[0], 0.0) / (at - before[1])
+            elif previous is not None and key[1] >= previous[1] and at > previous[0]:
+                cores += cpu / (at - previous[0])  # started since: all of its time is new
         self._seen = seen
         self._at = (now, wall)
         if not seen:  # none could be read (another user's): nothing to say, rather than 0
             return {}
         metrics = {"system/memory_rss_mb": rss / _MB}
-        if previous is not None and now > previous[0]:
-            metrics["system/cpu_percent"] = 100.0 * used / (now - previous[0])
+        if previous is not None:
+            metrics["system/cpu_percent"] = 100.0 * cores
         return metrics
+
+    def _descendants(self) -> list[Any]:
+        """The root's descendants, found afresh.
+
+        On Linux from the kernel's list of each task's children: a handful of reads.
+        ``psutil``'s ``children()`` reads every process of the machine, each read giving up
+        the GIL and waiting to get it back; while the training holds it (a Python loop), the
+        sample then took as long as the training let it, a second and more, instead of a
+        millisecond.
+        """
+        pids = _linux_descendants(self._root.pid) if sys.platform.startswith("linux") else None
+        if pids is None:
+            return list(self._root.children(recursive=True))
+        found = []
+        for pid in pids:
+            try:
+                found.append(self._psutil.Process(pid))
+            except self._psutil.Error:
+                continue  # ended since it was listed
+        return found
+
+
+def _linux_descendants(root: int) -> list[int] | None:
+    """Every descendant of ``root`` from ``/proc/<pid>/task/<tid>/children``; None where the
+    kernel does not keep that list (then psutil's way is the way)."""
+    if not os.path.exists(f"/proc/{root}/task/{root}/children"):
+        return None
+    found: list[int] = []
+    waiting = [root]
+    while waiting:
+        pid = waiting.pop()
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue  # ended meanwhile
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/children", "rb") as listed:
+                    children = [int(child) for child in listed.read().split()]
+            except (OSError, ValueError):
+                continue
+            found.extend(children)
+            waiting.extend(children)
+    return found
 
 
 class _Machine:

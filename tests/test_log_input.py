@@ -99,12 +99,18 @@ def test_the_same_name_again_replaces_it(tmp_path: Path) -> None:
 def test_the_file_is_hashed_as_it_is_when_the_writer_gets_to_it(tmp_path: Path) -> None:
     """Hashing happens on the writer's file thread (the caller does not read the data); a
     path gone by then is dropped with one warning, and the run goes on."""
+    import threading
+
     data = tmp_path / "d.csv"
     data.write_text("x")
     client = autolog.Client()
     run = client.create_run()
+    # the file thread takes its jobs in order: it hashes once the job before is done
+    go_on = threading.Event()
+    client.record_later(run.info.run_id, lambda: (go_on.wait(30), ({}, {}))[1], what="wait")
     client.log_input(run.info.run_id, data, name="d")
     data.unlink()
+    go_on.set()
     with pytest.warns(autolog.AutologWarning, match="input 'd'"):
         client.flush()
     client.set_terminated(run.info.run_id)

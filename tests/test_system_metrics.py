@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import subprocess
 import sys
@@ -280,9 +281,14 @@ def _history(run_id: str, key: str) -> list[autolog.Metric]:
 
 
 def _busy(seconds: float) -> None:
+    """Keep a core busy as training does: in native code that lets other threads run
+    (hashing a megabyte gives up the GIL, as a tensor or NumPy operation does). A pure-Python
+    loop holds the GIL, and every read the sampler makes then waits for it: its samples come
+    late (a quarter of a second apart at best), though each is right for the time it spans."""
+    chunk = b"x" * 1_000_000
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        sum(range(1000))
+        hashlib.sha256(chunk).digest()
 
 
 def test_autolog_samples_every_top_level_run(following: None) -> None:
