@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from ui_page import WatchedPage, watched_page
 from ui_seed import (
     LONG_POINTS,
     LOSSES,
@@ -29,38 +30,9 @@ import autolog
 
 pytestmark = pytest.mark.browser
 
-TIMEOUT = 15_000  # ms: a page that has not shown what it should by then has failed
 
-
-class Page:
-    """A browser page on the UI server that records console errors, page errors and dialogs."""
-
-    def __init__(self, page: Any, base: str) -> None:
-        self.page = page
-        self.base = base
-        self.errors: list[str] = []
-        self.dialogs: list[str] = []
-        self.allowed: list[re.Pattern[str]] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
-        page.on("dialog", self._dialog)
-        page.set_default_timeout(TIMEOUT)
-
-    def _console(self, message: Any) -> None:
-        if message.type in ("error", "warning") and not any(
-            p.search(message.text) for p in self.allowed
-        ):
-            self.errors.append(f"console.{message.type}: {message.text}")
-
-    def _dialog(self, dialog: Any) -> None:
-        self.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    def goto(self, path: str) -> Any:
-        response = self.page.goto(f"{self.base}{path}")
-        assert response is not None
-        assert response.status == 200, (path, response.status)
-        return response
+class Page(WatchedPage):
+    """A browser page on the UI server, with what these tests read of its pages."""
 
     def chart(self, key: str) -> dict[str, Any]:
         """What the chart of ``key`` holds and draws, once it has drawn."""
@@ -102,14 +74,8 @@ class Page:
 
 @pytest.fixture
 def page(chromium: Any, ui_server: Any) -> Iterator[Page]:
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    wrapped = Page(context.new_page(), ui_server.url)
-    try:
+    with watched_page(chromium, Page, ui_server.url) as wrapped:
         yield wrapped
-        assert wrapped.errors == [], wrapped.errors
-        assert wrapped.dialogs == [], f"a page ran script from a user's string: {wrapped.dialogs}"
-    finally:
-        context.close()
 
 
 # ------------------------------------------------------------------------------------ pages

@@ -22,13 +22,13 @@ from typing import Any
 
 import httpx
 import pytest
+from ui_page import WatchedPage, watched_page
 
 import autolog
 
 # the browser tests are marked "browser" by conftest (they use the chromium fixture)
 pytestmark = pytest.mark.server
 
-TIMEOUT = 15_000  # ms
 COMMAND = "python train.py --lr 0.1"
 SCRIPT_LINE = "print(\"<script>alert('diff')</script>\")"
 IMG_LINE = "# <img src=x onerror=alert('img')>"
@@ -258,47 +258,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         process.stop()
 
 
-class Page:
-    """A browser page that records console errors, page errors and dialogs."""
-
-    def __init__(self, page: Any, base: str) -> None:
-        self.page = page
-        self.base = base
-        self.errors: list[str] = []
-        self.dialogs: list[str] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
-        page.on("dialog", self._dialog)
-        page.set_default_timeout(TIMEOUT)
-
-    def _console(self, message: Any) -> None:
-        if message.type in ("error", "warning"):
-            self.errors.append(f"console.{message.type}: {message.text}")
-
-    def _dialog(self, dialog: Any) -> None:
-        self.dialogs.append(dialog.message)
-        dialog.dismiss()
+class Page(WatchedPage):
+    """A browser page on the UI server, opened on a run's page."""
 
     def run(self, run_id: str) -> None:
-        response = self.page.goto(f"{self.base}/runs/{run_id}")
-        assert response is not None
-        assert response.status == 200
-
-    def texts(self, selector: str) -> list[str]:
-        texts: list[str] = self.page.locator(selector).all_text_contents()
-        return [t.strip() for t in texts]
+        self.goto(f"/runs/{run_id}")
 
 
 @pytest.fixture
 def page(chromium: Any, server: Server) -> Iterator[Page]:
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    wrapped = Page(context.new_page(), server.url)
-    try:
+    with watched_page(chromium, Page, server.url) as wrapped:
         yield wrapped
-        assert wrapped.errors == [], wrapped.errors
-        assert wrapped.dialogs == [], f"a page ran script from a run's files: {wrapped.dialogs}"
-    finally:
-        context.close()
 
 
 # ------------------------------------------------------------------------------ the panel
