@@ -89,7 +89,9 @@ def autolog(
         options = known[name].make_options(dict(raw))
         prepared[name] = patching.Settings(log_models, exclusive, silent, disable, options)
     # psutil missing fails here, before any integration is configured
-    system_metrics.follow_runs(interval if log_system_metrics and not disable else None)
+    system_metrics.follow_runs(
+        interval if log_system_metrics and not disable else None, silent=silent
+    )
     for name, settings in prepared.items():
         patching.configure(name, settings)
     from autolog.projects import capture

@@ -102,6 +102,7 @@ class SystemMetricsSampler:
         log: called on the sampler's thread with each sample.
         pid: the root of the process tree (default: this process).
         interval: seconds between samples, > 0.
+        silent: no warning when sampling fails (it still stops).
 
     Raises:
         MissingExtraError: psutil is not installed.
@@ -115,9 +116,15 @@ class SystemMetricsSampler:
     """
 
     def __init__(
-        self, log: LogFunction, *, pid: int | None = None, interval: float = DEFAULT_INTERVAL
+        self,
+        log: LogFunction,
+        *,
+        pid: int | None = None,
+        interval: float = DEFAULT_INTERVAL,
+        silent: bool = False,
     ) -> None:
         self.interval = check_interval(interval)
+        self._silent = silent
         psutil = _psutil()
         self.pid = os.getpid() if pid is None else pid
         try:
@@ -194,7 +201,8 @@ class SystemMetricsSampler:
                 self._emit()
             self._emit()
         except Exception as exc:  # never into the training: said once, sampling stops
-            issue_warning(f"autolog: system metrics stopped: {exc!r}", stacklevel=2)
+            if not self._silent:
+                issue_warning(f"autolog: system metrics stopped: {exc!r}", stacklevel=2)
         finally:
             self._gpus.close()
 
@@ -467,6 +475,7 @@ class _Follower:
         # reentrant: SIGTERM's shutdown may interrupt the main thread holding it
         self.lock = threading.RLock()
         self.interval: float | None = None
+        self.silent = False  # autolog(silent=True): no warning when sampling fails
         self.sampler: SystemMetricsSampler | None = None
         self.runs: dict[str, _Followed] = {}
         # the sampler's I/O counters at its previous sample: each run adds what came since
@@ -477,7 +486,8 @@ class _Follower:
         try:
             self._follow(backend, run_id, state)
         except Exception as exc:  # no thread to be had: the run goes on without samples
-            issue_warning(f"autolog: system metrics not sampled: {exc!r}")
+            if not self.silent:
+                issue_warning(f"autolog: system metrics not sampled: {exc!r}")
 
     def _follow(self, backend: Backend, run_id: str, state: RunState) -> None:
         with self.lock:
@@ -486,7 +496,9 @@ class _Follower:
             self.runs[run_id] = _Followed(backend, state)
             if self.sampler is None:
                 self.previous = {}
-                self.sampler = SystemMetricsSampler(self.log, interval=self.interval).start()
+                self.sampler = SystemMetricsSampler(
+                    self.log, interval=self.interval, silent=self.silent
+                ).start()
 
     def log(self, metrics: dict[str, float], step: int) -> None:
         """On the sampler's thread: the sample, into every followed run still live."""
@@ -530,7 +542,7 @@ def _log_to(run: _Followed, metrics: Mapping[str, float], stamp: int, run_id: st
 _follower = _Follower()
 
 
-def follow_runs(interval: float | None) -> None:
+def follow_runs(interval: float | None, *, silent: bool = False) -> None:
     """Sample this process every ``interval`` seconds into every top-level run it starts from
     now on, while the run is live (``autolog.autolog(log_system_metrics=True)``); ``None``
     stops (the last sample goes to the live runs). The sampler thread starts with the first
@@ -547,6 +559,7 @@ def follow_runs(interval: float | None) -> None:
         _psutil()
     follower = _follower
     with follower.lock:
+        follower.silent = silent
         if interval == follower.interval:
             return
         follower.interval = interval
@@ -562,7 +575,9 @@ def follow_runs(interval: float | None) -> None:
     with follower.lock:
         if follower.runs and follower.sampler is None:
             follower.previous = {}
-            follower.sampler = SystemMetricsSampler(follower.log, interval=interval).start()
+            follower.sampler = SystemMetricsSampler(
+                follower.log, interval=interval, silent=silent
+            ).start()
 
 
 def _shut_down(event: lifecycle.Shutdown) -> None:

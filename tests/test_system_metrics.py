@@ -219,7 +219,9 @@ def test_no_such_process() -> None:
         SystemMetricsSampler(Samples(), pid=child.pid)
 
 
-def test_an_error_while_logging_is_one_warning_and_stops() -> None:
+@pytest.mark.parametrize("silent", [False, True])
+def test_an_error_while_logging_is_one_warning_and_stops(silent: bool) -> None:
+    """One warning, none when silent (``autolog(silent=True)``): sampling stops either way."""
     calls: list[int] = []
 
     def log(metrics: dict[str, float], step: int) -> None:
@@ -232,7 +234,7 @@ def test_an_error_while_logging_is_one_warning_and_stops() -> None:
     try:
         with warnings.catch_warnings(record=True) as recorded:
             warnings.simplefilter("always")
-            sampler = SystemMetricsSampler(log, interval=0.05).start()
+            sampler = SystemMetricsSampler(log, interval=0.05, silent=silent).start()
             deadline = time.monotonic() + 10
             while not calls and time.monotonic() < deadline:
                 time.sleep(0.01)
@@ -243,6 +245,9 @@ def test_an_error_while_logging_is_one_warning_and_stops() -> None:
     assert calls == [0]  # sampling stopped at the first failure
     said = [str(w.message) for w in recorded if w.category is AutologWarning]
     said += [str(args.exc_value) for args in caught]
+    if silent:
+        assert said == []
+        return
     assert len(said) == 1, said
     assert "system metrics stopped" in said[0]
     assert "disk gone" in said[0]
