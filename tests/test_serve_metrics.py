@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -180,13 +181,43 @@ def expected(good: int, bad: int, missing: int) -> dict[str, float]:
     )
 
 
+def _metrics_parent() -> Path:
+    shm = Path("/dev/shm")
+    return (
+        shm if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else Path(tempfile.gettempdir())
+    )
+
+
+#: metrics folders as servers leave them: one of a server killed (its process is gone), one of
+#: a server still running (this process); made before the module's server starts
+ABANDONED = _metrics_parent() / "autolog-serve-metrics-{pid}-killed"
+LIVE = _metrics_parent() / f"autolog-serve-metrics-{os.getpid()}-running"
+
+
+def _dead_pid() -> int:
+    done = subprocess.Popen(["true"])
+    done.wait()
+    return done.pid
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    server = Served(tmp_path_factory.mktemp("serve-metrics"))
+    abandoned = Path(str(ABANDONED).format(pid=_dead_pid()))
+    for folder in (abandoned, LIVE):
+        folder.mkdir()
+        (folder / f"0{FILE_SUFFIX}").write_bytes(b"\0" * 64)
     try:
-        yield server
+        server = Served(tmp_path_factory.mktemp("serve-metrics"))
+        # a server killed with SIGKILL leaves its folder: the next one removes it
+        assert not abandoned.exists()
+        assert LIVE.exists()
+        try:
+            yield server
+        finally:
+            err = server.close()
     finally:
-        err = server.close()
+        shutil.rmtree(abandoned, ignore_errors=True)
+        shutil.rmtree(LIVE, ignore_errors=True)
     assert "Traceback" not in err
     assert not server.folder.exists()  # the workers' counts go with the server
 

@@ -17,6 +17,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -176,14 +177,35 @@ def _metrics_folder(workers: int) -> Iterator[str | None]:
         return
     shm = "/dev/shm"
     where = shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
+    prefix = f"{_METRICS_PREFIX}{os.getpid()}-"
     try:
-        folder = tempfile.mkdtemp(prefix="autolog-serve-metrics-", dir=where)
+        _remove_abandoned(Path(where or tempfile.gettempdir()))
+        folder = tempfile.mkdtemp(prefix=prefix, dir=where)
     except OSError as exc:
         _fail(f"cannot make a folder for the workers' metrics: {exc}")
     try:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+_METRICS_PREFIX = "autolog-serve-metrics-"
+
+
+def _remove_abandoned(where: Path) -> None:
+    """The metrics folders of servers that died without removing theirs (SIGKILL): each is
+    named after its server's process, and one whose process is gone is removed. A folder of
+    a live process (or another user's) is left alone."""
+    for folder in where.glob(f"{_METRICS_PREFIX}*-*"):
+        pid = folder.name.removeprefix(_METRICS_PREFIX).partition("-")[0]
+        if not pid.isdigit() or not folder.is_dir() or folder.stat().st_uid != os.getuid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue  # alive, another user's
 
 
 def _app(settings: Any, workers: int) -> Any:
