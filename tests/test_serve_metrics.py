@@ -208,10 +208,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         (folder / f"0{FILE_SUFFIX}").write_bytes(b"\0" * 64)
     try:
         server = Served(tmp_path_factory.mktemp("serve-metrics"))
-        # a server killed with SIGKILL leaves its folder: the next one removes it
-        assert not abandoned.exists()
-        assert LIVE.exists()
         try:
+            # a server killed with SIGKILL leaves its folder: the next one removes it
+            assert not abandoned.exists()
+            assert LIVE.exists()
             yield server
         finally:
             err = server.close()
