@@ -504,6 +504,22 @@ def test_system_metrics_have_a_section_of_their_own(page: Page, server: Server) 
     assert page.page.locator("nav.subnav a[href='#system']").is_visible()
 
 
+def test_the_compare_page_charts_system_metrics_apart(page: Page, server: Server) -> None:
+    runs = server.seeded.runs
+    page.goto(f"/compare?runs={runs['original']},{runs['rerun']}")
+    page.page.wait_for_selector("#curves figure[data-metric='loss']")
+    assert page.page.locator("#curves figure[data-metric^='system/']").count() == 0
+    assert page.page.locator("#parallel").count() == 1
+    system = page.page.locator("#system")
+    system.scroll_into_view_if_needed()
+    chart = "#system figure[data-metric='system/cpu_percent'][data-drawn-at]"
+    page.page.wait_for_selector(chart)
+    drawn = page.page.eval_on_selector(
+        chart.replace("[data-drawn-at]", ""), "(el) => el.__chart.series[0].base.values"
+    )
+    assert drawn == [50.0, 51.0, 52.0, 53.0, 54.0]
+
+
 # ---------------------------------------------------------------------------- a 5 MB diff
 
 

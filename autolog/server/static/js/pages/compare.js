@@ -205,10 +205,16 @@ export async function render(main, { query }) {
     api.experiment(runs[0].info.experiment_id).catch(() => null),
     Promise.all(ids.map((id) => api.metricSummary(id, controller.signal).then((answer) => answer.metrics))),
   ]);
-  const { curves, singles } = splitMetrics(sortedKeys(runs, "metrics"), summaries);
+  // system metrics (`system/...`: CPU, memory, GPUs) are charted in a section of their own,
+  // out of the curves, the single values and the parallel axes
+  const isSystem = (key) => key.startsWith("system/");
+  const metricNames = sortedKeys(runs, "metrics");
+  const systemKeys = metricNames.filter(isSystem);
+  const { curves, singles } = splitMetrics(metricNames.filter((key) => !isSystem(key)), summaries);
   const charts = new Map();
   const controls = chartControls(() => charts.values());
   const grid = h("div", { class: "chart-grid" });
+  const systemGrid = systemKeys.length ? h("div", { class: "chart-grid" }) : null;
   const remove = (id) => navigate(paths.compare(ids.filter((x) => x !== id)), { replaceState: true });
   const legend = h("ul", { class: "compare-legend" }, runs.map((r, i) => h("li", {},
     h("span", { class: "swatch", dataset: { color: String(i % PALETTE.length) } }),
@@ -232,6 +238,7 @@ export async function render(main, { query }) {
     h("section", { class: "card", id: "curves" }, h("div", { class: "section-head" }, h("h2", {}, "Curves"), controls.element), grid),
     singles.length ? h("section", { class: "card", id: "singles" }, singleValues(runs, singles)) : null,
     h("section", { class: "card", id: "diff" }, diffTable(runs, curves)),
+    systemGrid ? h("section", { class: "card", id: "system" }, h("h2", {}, "System"), systemGrid) : null,
     envBox ? h("section", { class: "card", id: "environment" }, h("h2", {}, "Environment"), envBox) : null,
     h("section", { class: "card", id: "parallel" }, h("h2", {}, "Parallel coordinates"),
       parallelCoordinates(runs, paramAxes, metricKeys, firstMetric, (run, key) => run.data.metrics[key])),
@@ -273,6 +280,12 @@ export async function render(main, { query }) {
     if (n < EAGER_CHARTS) load(key);
     else lazy.observe(holder);
   });
+  for (const key of systemKeys) {  // below the fold: drawn as they come into view
+    const holder = h("div", { class: "chart-holder", dataset: { key } });
+    systemGrid.append(holder);
+    charts.set(key, new MetricChart(holder, { title: key, key, xMode: controls.xMode, log: controls.log, smoothing: controls.smoothing }));
+    lazy.observe(holder);
+  }
   return () => {
     controller.abort();
     lazy.disconnect();
