@@ -260,6 +260,11 @@ def _reproduced(project: Project, done: subprocess.CompletedProcess[str], script
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     assert done.stdout.splitlines()[-1] == "reproduced", done.stdout
     assert "predictions not compared" not in done.stderr, done.stderr
+    said = (
+        r"compared \d+ params, \d+ metrics, "
+        r"the model's predictions on its input example and 1 input$"
+    )
+    assert re.search(said, done.stderr, re.M), done.stderr
     assert re.search(r"^autolog rerun: input data: .* is as recorded$", done.stderr, re.M)
     new_id = _run_id(done)
     with autolog.Client(project.env["AUTOLOG_TRACKING_URI"]) as client:

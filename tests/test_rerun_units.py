@@ -482,3 +482,14 @@ def test_a_malformed_manifest_is_refused() -> None:
         CodeRecord.from_manifest({"commit": "x; rm", "argv": ["t.py"]}, "r")
     with pytest.raises(RerunError, match="outside its repository"):
         CodeRecord.from_manifest({"commit": "ab12", "argv": ["t.py"], "workdir": "../x"}, "r")
+
+
+def test_the_summary_says_what_was_compared() -> None:
+    from autolog.projects.compare import Comparison
+
+    everything = Comparison((), (), 7, params_compared=1, inputs_compared=2)
+    assert everything.summary() == (
+        "1 param, 7 metrics, the model's predictions on its input example and 2 inputs"
+    )
+    no_model = Comparison((), (("predictions", "no input example"),), 1, params_compared=3)
+    assert no_model.summary() == "3 params and 1 metric"

@@ -470,7 +470,7 @@ def _verdict(comparison: Comparison, new_id: str) -> int:
     for what, why in comparison.not_compared:
         if why != "time or resources":
             _say(f"{what} not compared: {why}")
-    _say(f"new run {new_id}; {comparison.metrics_compared} metrics compared")
+    _say(f"new run {new_id}; compared {comparison.summary()}")
     if comparison.reproduced:
         expected = [d.key for d in comparison.differences]
         click.echo("reproduced" + (f" (set by --set: {', '.join(expected)})" if expected else ""))

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autolog.errors import AutologError
+from autolog.projects.inputs import TAG_INPUT_PREFIX
 
 if TYPE_CHECKING:
     from autolog.client import Client
     from autolog.entities import Run
 
 __all__ = [
-    "INPUT_TAG_PREFIX",
     "Comparison",
     "Difference",
     "InputCheck",
@@ -41,7 +41,6 @@ __all__ = [
     "same_number",
 ]
 
-INPUT_TAG_PREFIX = "autolog.input."
 MODEL_NAME = "model"  # where every integration logs its trained model
 
 #: metrics ``autolog run`` records of the process: time and resources, never compared
@@ -84,6 +83,21 @@ class Comparison:
     differences: tuple[Difference, ...]
     not_compared: tuple[tuple[str, str], ...]  # (what, why)
     metrics_compared: int
+    params_compared: int = 0
+    inputs_compared: int = 0
+
+    def summary(self) -> str:
+        """What was compared, in words: "12 params, 7 metrics, the model's predictions on its
+        input example and 1 input"."""
+        parts = [
+            _counted(self.params_compared, "param"),
+            _counted(self.metrics_compared, "metric"),
+        ]
+        if not any(what == "predictions" for what, _ in self.not_compared):
+            parts.append("the model's predictions on its input example")
+        if self.inputs_compared:
+            parts.append(_counted(self.inputs_compared, "input"))
+        return ", ".join(parts[:-1]) + " and " + parts[-1]
 
     @property
     def reproduced(self) -> bool:
@@ -142,7 +156,20 @@ def compare_runs(
         not_compared.append(("predictions", why))
     differences += compare_inputs(original.data.tags, rerun.data.tags)
     compared = len(set(original.data.metrics) | set(rerun.data.metrics)) - len(timing)
-    return Comparison(tuple(differences), tuple(not_compared), compared)
+    inputs = {
+        key for key in (*original.data.tags, *rerun.data.tags) if key.startswith(TAG_INPUT_PREFIX)
+    }
+    return Comparison(
+        tuple(differences),
+        tuple(not_compared),
+        compared,
+        params_compared=len(set(original.data.params) | set(rerun.data.params)),
+        inputs_compared=len(inputs),
+    )
+
+
+def _counted(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
 
 
 def compare_params(
@@ -259,14 +286,14 @@ def recorded_inputs(tags: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     """The inputs a run recorded: name -> the tag's JSON object (malformed ones left out)."""
     found = {}
     for key, value in tags.items():
-        if not key.startswith(INPUT_TAG_PREFIX):
+        if not key.startswith(TAG_INPUT_PREFIX):
             continue
         try:
             record = json.loads(value)
         except ValueError:
             continue
         if isinstance(record, dict):
-            found[key[len(INPUT_TAG_PREFIX) :]] = record
+            found[key[len(TAG_INPUT_PREFIX) :]] = record
     return found
 
 
