@@ -696,3 +696,60 @@ def test_a_model_imported_from_mlflow_exports(signed: str, target: str, tmp_path
     exported = autolog.load_predictor(str(folder)).predict(rows)
     original = autolog.Client(target).load_predictor(uri).predict(rows)
     assert (exported == original).all()
+
+
+def earlier_import(source: str, target: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Import as autolog did before models were imported: no model planned, so the model
+    folders of a run's artifacts are copied as plain files and MLflow 3's logged models are
+    not copied at all."""
+    import autolog.cli._mlflow_models as mlflow_models
+
+    with monkeypatch.context() as patched:
+        patched.setattr(mlflow_models, "run_models", lambda run, artifacts, logged: [])
+        return invoke("import-mlflow", source, "--tracking-uri", target)
+
+
+def test_models_of_runs_imported_before_are_named_with_the_way_to_bring_them(
+    source: str, target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A run an earlier autolog imported has ended here, and an ended run takes no new model
+    (its record is final): a later import leaves it as it is, names the models it lacks and
+    how to bring them, and that way (the run deleted for good, then imported again) works."""
+    from sklearn.linear_model import LogisticRegression
+
+    first = earlier_import(source, target, monkeypatch)
+    assert "1 runs into" in first
+    assert "models," not in first
+    client = autolog.Client(target)
+    (run,) = client.search_runs(lifecycle="all")
+    run_id = run.info.run_id
+    before = client.store.get_artifact_hashes(run_id)
+    assert "clf/model.pkl" in before
+    again = invoke("import-mlflow", source, "--tracking-uri", target)
+    assert again.startswith("imported 0 runs into 0 experiments")
+    assert "1 runs were imported before" in again
+    for path in ("clf", "model"):
+        assert (
+            f"model {path!r} of run {run_id}: the run was imported before autolog imported "
+            f"models, and an ended run takes no new model (`autolog runs delete {run_id} && "
+            "autolog gc`, then import again, brings it)"
+        ) in again
+    after = autolog.Client(target)
+    assert after.store.get_model_files(run_id, "clf") is None
+    assert after.store.get_artifact_hashes(run_id) == before
+    (same,) = after.search_runs(lifecycle="all")
+    assert same.data == run.data
+    assert same.info == run.info
+    # the way the summary gives
+    for args in (("runs", "delete", run_id), ("gc",)):
+        done = CliRunner().invoke(root, [*args, "--tracking-uri", target])
+        assert done.exit_code == 0, done.output
+    last = invoke("import-mlflow", source, "--tracking-uri", target)
+    assert "imported 1 runs" in last
+    assert f"of run {run_id}: the run was imported before" not in last
+    expected = LogisticRegression().fit(TRAIN_X, TRAIN_Y)
+    brought = autolog.Client(target)
+    assert brought.store.get_model_files(run_id, "clf") is not None
+    for uri in ("models:/iris-lr@champion", "models:/iris-lr/2"):
+        model = brought.load_model(uri)
+        assert list(model.predict(TRAIN_X)) == list(expected.predict(TRAIN_X))  # type: ignore[attr-defined]

@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     from autolog.entities import ModelVersion
     from autolog.stores.base import Store
 
-__all__ = ["ModelCounts", "import_registry", "run_models", "write_model"]
+__all__ = ["ModelCounts", "import_registry", "needs_model", "run_models", "write_model"]
 
 MLMODEL = "MLmodel"
 _PICKLES = ("cloudpickle", "pickle")
@@ -831,6 +831,15 @@ def write_model(
     hashes, meta_bytes = models.digest(files, conversion.meta)
     models.write(repository, planned.path, files, meta_bytes, hashes)
     store.record_model(run_id, planned.path, {f"{planned.path}/{n}": h for n, h in hashes.items()})
+
+
+def needs_model(store: Store, run_id: str, path: str) -> bool:
+    """Whether the run has no complete model at ``path`` (none, or one whose writing was cut
+    short: still marked incomplete)."""
+    from autolog.tracking import incomplete_model
+
+    recorded = store.get_model_files(run_id, path)
+    return recorded is None or incomplete_model(path, recorded)
 
 
 def source_of(version: MlflowVersion, logged: dict[str, tuple[str, str]]) -> tuple[str, str] | None:

@@ -360,6 +360,7 @@ def _import_run(
         if TAG_IMPORTED in present.data.tags:
             if present.info.status is not RunStatus.RUNNING:
                 summary.skipped_present += 1
+                _models_lacking(store, present, planned, summary)
                 return
             # running at the last import: what it logged since, and its end if it has one
             _models_left(planned, run, summary, "the run was running at the last import")
@@ -380,6 +381,23 @@ def _import_run(
     summary.running += run.status not in _ENDED
     _count(summary, added)
     keys.note(run, summary)
+
+
+def _models_lacking(store: Store, present: Run, planned: list[Planned], summary: Summary) -> None:
+    """Name the models a run imported before lacks: an earlier autolog copied MLflow's model
+    folders as plain files and left MLflow 3's logged models out. A run that has ended takes
+    no new model (its record is final), so the summary says how to bring them: the run
+    deleted for good here, then imported again."""
+    from autolog.cli._mlflow_models import needs_model
+
+    run_id = present.info.run_id
+    for model in planned:
+        if model.meta is not None and needs_model(store, run_id, model.path):
+            summary.models.left_out.append(
+                f"model {model.path!r} of run {run_id}: the run was imported before autolog "
+                f"imported models, and an ended run takes no new model (`autolog runs delete "
+                f"{run_id} && autolog gc`, then import again, brings it)"
+            )
 
 
 def _models_left(
