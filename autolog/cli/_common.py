@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -19,6 +20,7 @@ __all__ = [
     "find_run",
     "format_option",
     "local_store_path",
+    "name_values",
     "open_client",
     "parse_tags",
     "tracking_uri_option",
@@ -101,6 +103,25 @@ def parse_tags(values: tuple[str, ...] | list[str]) -> dict[str, str]:
             raise click.BadParameter(f"expected KEY=VALUE, got {value!r}", param_hint="--tag")
         tags[key.strip()] = text
     return tags
+
+
+def name_values(
+    pairs: Sequence[str], param_hint: str, *, valid: re.Pattern[str] | None = None
+) -> dict[str, str]:
+    """``NAME=VALUE`` options (``-P``, ``--set``) as a dict; a usage error names a malformed
+    one (no ``=``, an empty name, or one ``valid`` does not match) or a name given twice."""
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        name = name.strip()
+        if not sep or not name or (valid is not None and not valid.fullmatch(name)):
+            raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint=param_hint)
+        if name in values:
+            raise click.BadParameter(
+                f"{name!r} is given twice ({values[name]!r}, {value!r})", param_hint=param_hint
+            )
+        values[name] = value
+    return values
 
 
 def tag_changes(pairs: tuple[str, ...], deleted: tuple[str, ...]) -> dict[str, str]:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import click
 from click.core import ParameterSource
 
-from autolog.cli._common import find_run, open_client, tracking_uri_option
+from autolog.cli._common import find_run, name_values, open_client, tracking_uri_option
 from autolog.cli.run import (
     TAG_COMMAND,
     TAG_ENTRY_POINT,
@@ -148,18 +148,7 @@ class _Command:
 def parse_settings(settings: Sequence[str]) -> dict[str, str]:
     """``--set NAME=VALUE`` options as a dict (a usage error names a malformed or repeated
     one)."""
-    found: dict[str, str] = {}
-    for setting in settings:
-        name, sep, value = setting.partition("=")
-        name = name.strip()
-        if not sep or not _SETTING_NAME.fullmatch(name):
-            raise click.BadParameter(f"expected NAME=VALUE, got {setting!r}", param_hint="--set")
-        if name in found:
-            raise click.BadParameter(
-                f"{name!r} is set twice ({found[name]!r}, {value!r})", param_hint="--set"
-            )
-        found[name] = value
-    return found
+    return name_values(settings, "--set", valid=_SETTING_NAME)
 
 
 def apply_settings(argv: Sequence[str], settings: Mapping[str, str]) -> list[str]:

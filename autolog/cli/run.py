@@ -32,7 +32,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from autolog.cli._common import parse_tags, tracking_uri_option
+from autolog.cli._common import name_values, parse_tags, tracking_uri_option
 from autolog.errors import InvalidInputError
 
 __all__ = [
@@ -261,7 +261,7 @@ def _entry_point_target(ctx: click.Context, name: str, pairs: tuple[str, ...]) -
     if entry_point is None:
         raise click.BadParameter(_no_entry_point(name), param_hint="-e/--entry-point")
     try:
-        run = entry_point.invocation(_param_values(pairs))
+        run = entry_point.invocation(name_values(pairs, "-P/--param"))
     except InvalidInputError as exc:
         raise click.BadParameter(str(exc), param_hint="-P/--param") from None
     folder = entry_point.folder
@@ -292,22 +292,6 @@ def _no_entry_point(name: str) -> str:
         for point in points.values()
     )
     return f"no entry point {name!r} in {pyproject}; there are: {listed}"
-
-
-def _param_values(pairs: tuple[str, ...]) -> dict[str, str]:
-    """``-P NAME=VALUE`` options as a dict (a usage error names a malformed or repeated one)."""
-    values: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="-P/--param")
-        if key in values:
-            raise click.BadParameter(
-                f"{key!r} is given twice ({values[key]!r}, {value!r})", param_hint="-P/--param"
-            )
-        values[key] = value
-    return values
 
 
 def record_command(
