@@ -94,17 +94,23 @@ def test_compose_will_not_start_without_the_passwords() -> None:
         compose_environment({"POSTGRES_PASSWORD": "x"})
 
 
-def test_the_entrypoint_without_a_store_says_what_to_set(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG_")}
-    done = subprocess.run(
+def _entrypoint(folder: Path, variables: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The container's entrypoint run to its end in ``folder``, with ``variables`` and none of
+    this environment's own ``AUTOLOG_`` settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG_")} | variables
+    return subprocess.run(
         [sys.executable, str(ENTRYPOINT)],
-        cwd=tmp_path,
+        cwd=folder,
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=False,
     )
+
+
+def test_the_entrypoint_without_a_store_says_what_to_set(tmp_path: Path) -> None:
+    done = _entrypoint(tmp_path, {})
     assert done.returncode == 1
     assert "AUTOLOG_BACKEND_STORE_URI" in done.stderr
     assert "Traceback" not in done.stderr
@@ -116,19 +122,12 @@ def test_a_first_token_that_cannot_be_written_is_never_made(tmp_path: Path) -> N
 
     store_uri = f"sqlite:///{tmp_path}/runs.db"  # an absolute path: four slashes in all
     (tmp_path / "taken").write_text("a file where the token's folder should be")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLOG_")}
-    env |= {
-        "AUTOLOG_BACKEND_STORE_URI": store_uri,
-        "AUTOLOG_ADMIN_TOKEN_FILE": str(tmp_path / "taken" / "admin-token"),
-    }
-    done = subprocess.run(
-        [sys.executable, str(ENTRYPOINT)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    done = _entrypoint(
+        tmp_path,
+        {
+            "AUTOLOG_BACKEND_STORE_URI": store_uri,
+            "AUTOLOG_ADMIN_TOKEN_FILE": str(tmp_path / "taken" / "admin-token"),
+        },
     )
     assert done.returncode == 1
     assert done.stderr.startswith("autolog-entrypoint: cannot create the first access token")
