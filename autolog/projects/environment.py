@@ -43,6 +43,7 @@ __all__ = [
     "TAG_ENVIRONMENT_SHA256",
     "Lock",
     "environment_lock",
+    "install_line",
     "parse_lock",
     "record_environment",
 ]
@@ -173,7 +174,7 @@ def _read_requirements(path: tuple[str, ...]) -> list[str]:
             continue  # broken metadata: nothing to pin
         key = _normalize(name)
         if key not in found:  # the first on sys.path is what imports find
-            found[key] = _line(dist, name)
+            found[key] = install_line(dist, name)
     return [found[key] for key in sorted(found)]
 
 
@@ -182,8 +183,9 @@ def _normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _line(dist: Distribution, name: str) -> str:
-    """The installable line of ``dist``: pinned, or its editable folder or direct URL."""
+def install_line(dist: Distribution, name: str) -> str:
+    """The installable line of ``dist``: pinned, or its editable folder or direct URL (with
+    a comment saying which, and the version)."""
     version = dist.version
     pinned = f"{name}=={version}"
     direct = _direct_url(dist)

@@ -225,26 +225,17 @@ def installable_lines(requirements: Sequence[str], lock_text: str) -> list[str]:
 
 def autolog_requirement() -> str:
     """How to install the running autolog: its editable folder (``-e PATH``), the URL it was
-    installed from (``autolog @ URL``), else ``autolog==<version>``."""
+    installed from (``autolog @ URL``), else ``autolog==<version>``: its lock line."""
     from importlib import metadata
 
     from autolog import __version__
+    from autolog.projects.environment import install_line
 
     try:
-        text = metadata.distribution("autolog").read_text("direct_url.json")
+        found = metadata.distribution("autolog")
     except metadata.PackageNotFoundError:
-        text = None
-    if text:
-        with contextlib.suppress(ValueError, TypeError, KeyError):
-            direct = json.loads(text)
-            url = str(direct["url"])
-            if direct.get("dir_info", {}).get("editable"):
-                return f"-e {_file_path(url)}"
-            vcs = direct.get("vcs_info")
-            if isinstance(vcs, dict) and vcs.get("commit_id"):
-                return f"autolog @ {vcs.get('vcs', 'git')}+{url}@{vcs['commit_id']}"
-            return f"autolog @ {url}"
-    return f"autolog=={__version__}"
+        return f"autolog=={__version__}"
+    return install_line(found, "autolog").partition("  # ")[0]
 
 
 def env_key(lines: Sequence[str], python_version: str) -> str:
@@ -474,11 +465,3 @@ def _autolog_lines(lock_text: str) -> set[str]:
 def _names_autolog(line: str) -> bool:
     match = _NAME_PART.match(line)
     return match is not None and re.sub(r"[-_.]+", "-", match.group(1)).lower() == "autolog"
-
-
-def _file_path(url: str) -> str:
-    if url.startswith("file://"):
-        from urllib.parse import unquote, urlsplit
-
-        return unquote(urlsplit(url).path)
-    return url
