@@ -162,7 +162,9 @@ def requirements_text(info: ModelInfo, name: str = "requirements.txt") -> str:
     ``server`` extra (``autolog models serve``) from where this autolog can be installed
     (see ``autolog_requirement``)."""
     autolog_line, note = autolog_requirement("server")
-    lines = [r for r in info.requirements if _canonical(r.partition("==")[0]) != "autolog"]
+    lines = [
+        r for r in info.requirements if models.canonical_name(r.partition("==")[0]) != "autolog"
+    ]
     header = (
         f"# What the model needs, pinned as installed when it was logged (Python "
         f"{info.python_version or 'unknown'}), and autolog to load and serve it.\n"
@@ -333,7 +335,3 @@ def _inputs_section(signature: Mapping[str, Any] | None) -> list[str]:
         f"A tensor of {inputs.get('dtype')}, shape {inputs.get('shape')} (-1: any size).",
         "",
     ]
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name.strip()).lower()

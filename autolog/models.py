@@ -44,7 +44,15 @@ from autolog.errors import (
 from autolog.stores.base import Store
 from autolog.validation import check_artifact_path
 
-__all__ = ["FLAVOR_GROUP", "MODEL_META", "Flavor", "PickleFlavor", "get_flavor", "register_flavor"]
+__all__ = [
+    "FLAVOR_GROUP",
+    "MODEL_META",
+    "Flavor",
+    "PickleFlavor",
+    "canonical_name",
+    "get_flavor",
+    "register_flavor",
+]
 
 MODEL_META = "autolog-model.json"
 #: the entry-point group that names model flavors: ``<flavor name> = "module:FLAVOR_OBJECT"``
@@ -268,7 +276,7 @@ def _requirements(modules: tuple[str, ...]) -> dict[str, Any]:
     pending = list(provided.values())
     while pending:
         name = pending.pop()
-        key = _canonical(name)
+        key = canonical_name(name)
         if key in pinned:
             continue
         try:
@@ -317,8 +325,9 @@ def _needed(requires: list[str]) -> list[str]:
     return names
 
 
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+def canonical_name(name: str) -> str:
+    """A distribution's name as PEP 503 compares them ("Scikit_Learn" is "scikit-learn")."""
+    return re.sub(r"[-_.]+", "-", name.strip()).lower()
 
 
 def _logger() -> Any:
@@ -540,7 +549,7 @@ def _install_line(meta: Mapping[str, Any], modules: list[str] | None = None) -> 
     the model recorded them."""
     distributions = mapping(meta, "distributions")
     pins = {
-        _canonical(r.partition("==")[0]): r
+        canonical_name(r.partition("==")[0]): r
         for r in meta.get("requirements", [])
         if isinstance(r, str)
     }
@@ -548,7 +557,7 @@ def _install_line(meta: Mapping[str, Any], modules: list[str] | None = None) -> 
     wanted = []
     for module in modules if modules is not None else sorted(libraries):
         name = str(distributions.get(module, (*_KNOWN_DISTRIBUTIONS.get(module, ()), module)[0]))
-        pin = pins.get(_canonical(name))
+        pin = pins.get(canonical_name(name))
         made_with = libraries.get(module)
         wanted.append(pin or (f"{name}=={made_with}" if made_with else name))
     return "pip install " + " ".join(f"'{w}'" for w in wanted)

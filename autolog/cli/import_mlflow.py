@@ -18,14 +18,12 @@ brings in what it logged since, each value once, and its end once MLflow has one
 
 from __future__ import annotations
 
-import hashlib
 import math
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
@@ -572,6 +570,8 @@ def _copy_artifacts(
     folder = reader.artifacts(run)
     if folder is None:
         return 0, 0
+    from autolog.artifacts.local import sha256_file
+
     repository = artifact_repository(artifact_uri, store=store, run_id=run.run_id)
     hashes = {}
     size = 0
@@ -581,21 +581,13 @@ def _copy_artifacts(
         relative = check_artifact_path(path.relative_to(folder).as_posix())
         if relative.startswith(models):
             continue
-        if relative in stored and stored[relative] == _sha256(path):
+        if relative in stored and stored[relative] == sha256_file(path):
             continue
         hashes[relative] = repository.put_file(path, relative)
         size += path.stat().st_size
     if hashes:
         store.record_artifact_hashes(run.run_id, hashes)
     return len(hashes), size
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @contextmanager

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from autolog.errors import InvalidInputError
+from autolog.models import canonical_name
 from autolog.projects.code import strip_credentials
 
 if TYPE_CHECKING:
@@ -172,15 +173,10 @@ def _read_requirements(path: tuple[str, ...]) -> list[str]:
         name = dist.metadata["Name"] if dist.metadata is not None else None
         if not name:
             continue  # broken metadata: nothing to pin
-        key = _normalize(name)
+        key = canonical_name(name)
         if key not in found:  # the first on sys.path is what imports find
             found[key] = install_line(dist, name)
     return [found[key] for key in sorted(found)]
-
-
-def _normalize(name: str) -> str:
-    """PEP 503's normalised name."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def install_line(dist: Distribution, name: str) -> str:

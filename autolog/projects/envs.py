@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autolog.errors import RerunError
+from autolog.models import canonical_name
 
 if TYPE_CHECKING:
     from autolog.projects.environment import Lock
@@ -464,4 +465,4 @@ def _autolog_lines(lock_text: str) -> set[str]:
 
 def _names_autolog(line: str) -> bool:
     match = _NAME_PART.match(line)
-    return match is not None and re.sub(r"[-_.]+", "-", match.group(1)).lower() == "autolog"
+    return match is not None and canonical_name(match.group(1)) == "autolog"
