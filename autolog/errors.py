@@ -25,6 +25,7 @@ goes on (see ``autolog.autolog``); ``issue_warning`` issues one.
 from __future__ import annotations
 
 import errno
+import os
 import threading
 import warnings
 
@@ -53,6 +54,7 @@ __all__ = [
     "background_thread",
     "is_transient",
     "issue_warning",
+    "strict",
 ]
 
 
@@ -273,6 +275,12 @@ TRANSIENT_ERRNOS: frozenset[int] = frozenset({
 
 #: marks autolog's own background threads (see ``issue_warning``)
 _thread_role = threading.local()
+
+
+def strict() -> bool:
+    """Whether our own failures are raised rather than warned about (``AUTOLOG_STRICT=1``, as
+    the test suite runs: no test can pass over a failure of autolog's own code)."""
+    return os.environ.get("AUTOLOG_STRICT", "") not in ("", "0")
 
 
 def background_thread() -> None:

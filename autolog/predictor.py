@@ -31,9 +31,6 @@ class Predictor:
         self.input_example: dict[str, Any] | None = example if isinstance(example, dict) else None
         self._flavor = get_flavor(self.flavor)
         self._inputs = self.signature.get("inputs") if self.signature else None
-        eval_mode = getattr(model, "eval", None)
-        if self.flavor == "torch" and callable(eval_mode):
-            eval_mode()  # a module is served as it predicts, not as it trains
 
     def prepare(self, data: Any) -> Any:
         """``data`` in the form the model takes.

@@ -57,7 +57,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import wrapt
 
-from autolog.errors import IntegrationError, InvalidInputError, issue_warning
+from autolog.errors import IntegrationError, InvalidInputError, issue_warning, strict
 from autolog.integrations.session import Session, current
 
 __all__ = [
@@ -211,10 +211,6 @@ def outermost(call: Call, *packages: str) -> bool:
 def in_hook() -> bool:
     """True while autolog's own hook code runs (calls it makes are not recorded)."""
     return _in_hook.get()
-
-
-def strict() -> bool:
-    return os.environ.get("AUTOLOG_STRICT", "") not in ("", "0")
 
 
 def report(integration: str, exc: BaseException, settings: Settings | None) -> None:

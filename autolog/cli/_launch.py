@@ -17,6 +17,8 @@ import sys
 import zipfile
 from types import TracebackType
 
+from autolog.errors import strict
+
 __all__ = ["BOOTSTRAP", "TAG_EXCEPTION", "main"]
 
 #: what ``python -c`` runs: drop the '' that -c puts first on sys.path (the working folder),
@@ -67,7 +69,7 @@ def _script_ended(run_id: str, outcome: str) -> None:
 
         run_ending(run_id, outcome)
     except Exception as exc:
-        if os.environ.get("AUTOLOG_STRICT"):
+        if strict():
             raise
         sys.stderr.write(f"autolog: the end of run {run_id} was not recorded in full: {exc}\n")
 
@@ -86,7 +88,7 @@ def _start_recording(run_id: str, argv: list[str]) -> bool:
         record_run_context(get_client(), run_id, argv)
         autolog.autolog()
     except Exception as exc:
-        if os.environ.get("AUTOLOG_STRICT"):
+        if strict():
             raise
         sys.stderr.write(f"autolog: not recording into run {run_id}: {exc}\n")
         return False
@@ -121,7 +123,7 @@ def _note_exception(run_id: str, value: BaseException) -> None:
 
         get_client().set_tag(run_id, TAG_EXCEPTION, text)
     except Exception:
-        if os.environ.get("AUTOLOG_STRICT"):
+        if strict():
             raise
 
 

@@ -9,7 +9,6 @@ suite runs).
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -17,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autolog.errors import issue_warning
+from autolog.errors import issue_warning, strict
 
 if TYPE_CHECKING:
     from autolog.projects.recording import RecordingClient
@@ -147,6 +146,6 @@ def command_line(argv: Sequence[str]) -> str:
 
 def _warn(exc: Exception, what: str, run_id: str) -> None:
     """One warning for our failure (re-raised under ``AUTOLOG_STRICT``, as the tests run)."""
-    if os.environ.get("AUTOLOG_STRICT", "") not in ("", "0"):
+    if strict():
         raise exc
     issue_warning(f"autolog: the {what} of run {run_id} was not recorded: {exc!r}")

@@ -30,7 +30,7 @@ __all__ = ["BATCHING_FLAVORS", "BATCHING_LIBRARIES", "Batcher", "first_line", "p
 
 #: flavors whose models predict each row on its own, so that rows of several requests may
 #: share one call
-BATCHING_FLAVORS = frozenset(("sklearn", "lightgbm", "xgboost", "torch"))
+BATCHING_FLAVORS = frozenset(("lightgbm", "xgboost", "torch"))
 #: the same for a pickled model, by its class's library (a pickle of anything else may keep
 #: state across rows or calls: never batched)
 BATCHING_LIBRARIES = frozenset(("sklearn", "lightgbm", "xgboost"))
