@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 from autolog.entities import RegisteredModel
 from autolog.errors import InvalidFilterError
+from autolog.search import holds, unquote
 
 __all__ = ["ModelCondition", "matching", "parse_model_filter"]
 
@@ -44,10 +45,6 @@ class ModelCondition(NamedTuple):
     value: str
 
 
-def _unquote(token: str) -> str:
-    return re.sub(r"\\([\\'\"])|''", lambda m: m.group(1) or "'", token[1:-1])
-
-
 def parse_model_filter(filter_string: str | None) -> list[ModelCondition]:
     """The conditions of ``filter_string`` that must all hold; '' (or None) matches every model.
 
@@ -71,7 +68,7 @@ def parse_model_filter(filter_string: str | None) -> list[ModelCondition]:
         key = None if match["name"] else match["key"] or re.sub(r"\\(.)", r"\1", match["quoted"])
         op = " ".join(match["op"].upper().split())
         found.append(
-            ModelCondition(key, {"==": "=", "<>": "!="}.get(op, op), _unquote(match["value"]))
+            ModelCondition(key, {"==": "=", "<>": "!="}.get(op, op), unquote(match["value"]))
         )
         pos = match.end()
         if text[pos:].strip():
@@ -82,19 +79,8 @@ def parse_model_filter(filter_string: str | None) -> list[ModelCondition]:
     return found
 
 
-def _like(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
-    body = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
-    return re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
-
-
 def _holds(actual: str | None, condition: ModelCondition) -> bool:
-    if actual is None:
-        return False
-    op, value = condition.op, condition.value
-    if op in ("=", "!="):
-        return (actual == value) == (op == "=")
-    found = _like(value, ignore_case="ILIKE" in op).fullmatch(actual) is not None
-    return found != op.startswith("NOT")
+    return actual is not None and holds(actual, condition.op, condition.value)
 
 
 def matching(

@@ -36,11 +36,14 @@ __all__ = [
     "Comparison",
     "OrderBy",
     "check_page",
+    "holds",
+    "like_pattern",
     "matches",
     "page_runs",
     "parse_filter",
     "parse_order_by",
     "sort_runs",
+    "unquote",
 ]
 
 Entity = Literal["metric", "param", "tag", "attribute"]
@@ -141,7 +144,7 @@ def _split_ident(text: str, raw: str, pos: int = 0) -> tuple[Entity, str]:
     return entity, key
 
 
-def _unquote(token: str) -> str:
+def unquote(token: str) -> str:
     """The text of a quoted string token (see the module's escaping rules)."""
     body = token[1:-1]
     if "\\" not in body:
@@ -258,7 +261,7 @@ def _read_value(
                 raise InvalidFilterError(
                     text, f"IN lists hold quoted strings, found {raw!r}", position=pos
                 )
-            values.append(_unquote(raw))
+            values.append(unquote(raw))
             i += 1
             if i < len(tokens) and tokens[i][1] == ",":
                 i += 1
@@ -285,7 +288,7 @@ def _read_value(
         raise InvalidFilterError(
             text, f"{entity} {key!r} compares to a quoted string, not {raw!r}", position=pos
         )
-    value = _unquote(raw)
+    value = unquote(raw)
     if entity == "attribute" and key == "status" and op in ("=", "!="):
         value = value.upper()
     return value, i + 1
@@ -316,7 +319,7 @@ def parse_order_by(order_by: Sequence[str] | str | None) -> list[OrderBy]:
     return result
 
 
-def _like(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
+def like_pattern(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
     parts = []
     for ch in pattern:
         parts.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
@@ -338,7 +341,7 @@ def field_value(run: Run, entity: Entity, key: str) -> float | str | int | None:
     return str(value) if key == "status" else value
 
 
-def _holds(actual: float | str | int, op: str, expected: float | str | tuple[str, ...]) -> bool:
+def holds(actual: float | str | int, op: str, expected: float | str | tuple[str, ...]) -> bool:
     if op == "=":
         return actual == expected
     if op == "!=":
@@ -346,7 +349,7 @@ def _holds(actual: float | str | int, op: str, expected: float | str | tuple[str
     if op in ("IN", "NOT IN"):
         return (actual in expected) == (op == "IN")  # type: ignore[operator]
     if op.endswith("LIKE"):
-        pattern = _like(str(expected), ignore_case="ILIKE" in op)
+        pattern = like_pattern(str(expected), ignore_case="ILIKE" in op)
         return (pattern.fullmatch(str(actual)) is not None) != op.startswith("NOT")
     if isinstance(actual, float) and math.isnan(actual):
         return False
@@ -358,7 +361,7 @@ def matches(run: Run, comparisons: Iterable[Comparison]) -> bool:
     """True if every comparison holds for ``run``; a missing metric/param/tag never matches."""
     for c in comparisons:
         actual = field_value(run, c.entity, c.key)
-        if actual is None or not _holds(actual, c.op, c.value):
+        if actual is None or not holds(actual, c.op, c.value):
             return False
     return True
 
