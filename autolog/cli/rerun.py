@@ -30,10 +30,9 @@ from autolog.cli._common import find_run, name_values, open_client, tracking_uri
 from autolog.cli.run import (
     TAG_COMMAND,
     TAG_ENTRY_POINT,
-    TAG_ENTRY_POINT_NAME,
-    TAG_ENTRY_POINT_PARAMETERS,
     record_command,
 )
+from autolog.projects.entry_points import TAG_NAME, TAG_PARAMETERS
 
 if TYPE_CHECKING:
     from autolog.client import Client
@@ -235,15 +234,18 @@ def _prepare(client: Client, original: Run, env_mode: str) -> _Plan:
 
 
 def _lock_text(client: Client, run_id: str) -> str | None:
-    import tempfile
-
+    """The run's lock, checked against its recorded SHA-256 (``pip install`` runs it); None
+    when the run recorded none."""
+    from autolog.errors import RerunError
     from autolog.projects.environment import LOCK_ARTIFACT
+    from autolog.projects.workspace import verified_artifact
 
     if LOCK_ARTIFACT not in {i.path for i in client.list_artifacts(run_id, "environment")}:
         return None
-    with tempfile.TemporaryDirectory(prefix="autolog-lock-") as folder:
-        path = client.download_artifacts(run_id, LOCK_ARTIFACT, folder)
-        return Path(path).read_text(encoding="utf-8")
+    try:
+        return verified_artifact(client, run_id, LOCK_ARTIFACT).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RerunError(f"run {run_id}: {LOCK_ARTIFACT} cannot be read: {exc}") from exc
 
 
 def _say(text: str) -> None:
@@ -342,9 +344,9 @@ def _command(ws: Workspace, original: Run, overrides: Mapping[str, str]) -> _Com
     from autolog.errors import RerunError
 
     tags = original.data.tags
-    name = tags.get(TAG_ENTRY_POINT_NAME)
+    name = tags.get(TAG_NAME)
     if name:
-        return _entry_point_command(ws, name, tags.get(TAG_ENTRY_POINT_PARAMETERS), overrides)
+        return _entry_point_command(ws, name, tags.get(TAG_PARAMETERS), overrides)
     argv = apply_settings(ws.record.argv, overrides)
     if argv[0] == "-m" and len(argv) > 1:
         return _Command("module", argv[1], argv[2:], ws.workdir)

@@ -38,8 +38,6 @@ from autolog.errors import InvalidInputError
 __all__ = [
     "TAG_COMMAND",
     "TAG_ENTRY_POINT",
-    "TAG_ENTRY_POINT_NAME",
-    "TAG_ENTRY_POINT_PARAMETERS",
     "TAG_EXIT_CODE",
     "TAG_SIGNAL",
     "command",
@@ -48,8 +46,6 @@ __all__ = [
 
 TAG_COMMAND = "autolog.command"
 TAG_ENTRY_POINT = "autolog.entry_point"
-TAG_ENTRY_POINT_NAME = "autolog.entry_point.name"  # entry_points.TAG_NAME
-TAG_ENTRY_POINT_PARAMETERS = "autolog.entry_point.parameters"  # entry_points.TAG_PARAMETERS
 TAG_EXIT_CODE = "autolog.exit_code"
 TAG_SIGNAL = "autolog.signal"
 METRIC_WALL_TIME = "autolog.wall_time_s"

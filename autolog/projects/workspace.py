@@ -6,8 +6,10 @@ recorded repository root and the recorded remote; the first that has it is clone
 ``git clone --shared --no-checkout`` (objects are borrowed, not copied: a second on a large
 repository) into a new folder and checked out there, detached. The user's own repository is
 only read: its index, stash, branches and work tree are never touched. Then
-``code/diff.patch`` is applied with ``git apply --binary`` and the untracked files are copied
-in.
+``code/diff.patch`` is applied with ``git apply --binary`` and the untracked files the
+manifest lists are copied in. Every file read from the run (manifest, patch, untracked files,
+and the lock ``autolog rerun`` installs) is first checked against the SHA-256 the store
+recorded when it was logged (``verified_artifact``): what runs is what the run recorded.
 
 Example::
 
@@ -17,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -29,6 +32,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from autolog.errors import InvalidInputError, NotFoundError, RerunError
+from autolog.validation import check_artifact_path
 
 if TYPE_CHECKING:
     from autolog.client import Client
@@ -40,6 +44,7 @@ __all__ = [
     "check_workdir",
     "load_code_record",
     "rebuilt",
+    "verified_artifact",
 ]
 
 MANIFEST = "code/manifest.json"
@@ -122,15 +127,40 @@ def load_code_record(client: Client, run_id: str) -> CodeRecord:
             f"run {run_id} recorded no code, so it cannot be re-run (runs of `autolog run`, "
             "or with autolog(log_code=True), record it)"
         )
-    with tempfile.TemporaryDirectory(prefix="autolog-manifest-") as folder:
-        path = Path(client.download_artifacts(run_id, MANIFEST, folder))
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise RerunError(f"run {run_id}: {MANIFEST} cannot be read: {exc}") from exc
+    try:
+        manifest = json.loads(verified_artifact(client, run_id, MANIFEST).decode("utf-8"))
+    except ValueError as exc:
+        raise RerunError(f"run {run_id}: {MANIFEST} cannot be read: {exc}") from exc
     if not isinstance(manifest, dict):
         raise RerunError(f"run {run_id}: {MANIFEST} is not a JSON object")
     return CodeRecord.from_manifest(manifest, run_id)
+
+
+def verified_artifact(client: Client, run_id: str, path: str) -> bytes:
+    """The bytes of the run's artifact file at ``path``, checked against the SHA-256 the store
+    recorded when it was logged, as ``load_model`` checks a model: a rerun applies, runs and
+    installs these files, so one changed in the artifact store since must not be used.
+
+    Raises:
+        RerunError: no SHA-256 is recorded for ``path``, or the file does not match it (the
+            message names the file and the run).
+        NotFoundError: the file is missing (the message says where it was expected).
+    """
+    with tempfile.TemporaryDirectory(prefix="autolog-artifact-") as folder:
+        # downloaded first: the download waits for this process's queued writes
+        copy = Path(client.download_artifacts(run_id, path, folder))
+        expected = client.store.get_artifact_hashes(run_id, path).get(path)
+        if expected is None:
+            raise RerunError(
+                f"{path} has no SHA-256 recorded with run {run_id}, so it cannot be checked "
+                "before it is used"
+            )
+        data = copy.read_bytes()
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise RerunError(
+            f"{path} does not match the SHA-256 recorded with run {run_id}: it was changed since"
+        )
+    return data
 
 
 def check_workdir(path: Path) -> Path:
@@ -200,7 +230,7 @@ def build_workspace(
     if record.diff_bytes:
         _apply_patch(client, run_id, destination)
     if record.untracked:
-        _copy_untracked(client, run_id, destination)
+        _copy_untracked(client, run_id, record.untracked, destination)
     workdir = destination / record.workdir
     if not workdir.is_dir():
         raise RerunError(
@@ -289,10 +319,12 @@ def _clone(options: list[str], destination: Path, timeout: float) -> None:
 
 
 def _apply_patch(client: Client, run_id: str, destination: Path) -> None:
+    data = verified_artifact(client, run_id, PATCH)
     with tempfile.TemporaryDirectory(prefix="autolog-patch-") as folder:
-        patch = client.download_artifacts(run_id, PATCH, folder)
+        patch = Path(folder) / "diff.patch"
+        patch.write_bytes(data)
         result = _run_git(
-            ["-C", str(destination), "apply", "--binary", "--whitespace=nowarn", patch],
+            ["-C", str(destination), "apply", "--binary", "--whitespace=nowarn", str(patch)],
             _LOCAL_TIMEOUT_S,
         )
     if result.returncode != 0:
@@ -302,21 +334,32 @@ def _apply_patch(client: Client, run_id: str, destination: Path) -> None:
         )
 
 
-def _copy_untracked(client: Client, run_id: str, destination: Path) -> None:
-    """Copy ``code/untracked/...`` into the checkout; never into its ``.git`` (a file there
-    could make later git commands run anything)."""
-    with tempfile.TemporaryDirectory(prefix="autolog-untracked-") as folder:
+def _copy_untracked(client: Client, run_id: str, paths: tuple[str, ...], destination: Path) -> None:
+    """Copy the untracked files the manifest lists, each checked, into the checkout (anything
+    else under ``code/untracked`` was not recorded with the run); never into its ``.git`` nor
+    through a link out of it (a file there could make later git commands run anything)."""
+    inside = destination.resolve()
+    for path in paths:
+        artifact = check_artifact_path(f"{UNTRACKED}/{path}")
+        relative = PurePosixPath(artifact).relative_to(UNTRACKED)
+        target = destination / relative
+        if _unsafe(relative, target, inside):
+            raise RerunError(
+                f"run {run_id} lists an untracked file it cannot write inside its checkout: {path}"
+            )
         try:
-            tree = Path(client.download_artifacts(run_id, UNTRACKED, folder))
+            data = verified_artifact(client, run_id, artifact)
         except NotFoundError as exc:
-            raise RerunError(f"run {run_id} lists untracked files but has no {UNTRACKED}") from exc
-        for path in sorted(tree.rglob("*")):
-            relative = path.relative_to(tree)
-            if relative.parts[0] == ".git" or not path.is_file() or path.is_symlink():
-                continue
-            target = destination / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
+            raise RerunError(f"run {run_id} lists the untracked file {path}: {exc}") from exc
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
+def _unsafe(relative: PurePosixPath, target: Path, inside: Path) -> bool:
+    """Whether writing ``target`` would reach ``.git``, or leave the checkout through a link."""
+    if not relative.parts or relative.parts[0] == ".git" or target.is_symlink():
+        return True
+    return not target.parent.resolve().is_relative_to(inside)
 
 
 def _relative(workdir: str, run_id: str) -> str:
