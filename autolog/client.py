@@ -1254,13 +1254,13 @@ class Client:
             NotFoundError: no model was logged at ``model_uri`` (a folder of files that looks
                 like one is not a model: only ``log_model`` makes one).
         """
-        registry.check_model_name(name)
+        registry.check_model_name(name)  # before the URI is resolved: a bad name is heard first
         run_id, path = self._model_location(model_uri)
         return self.store.create_model_version(name, f"runs:/{run_id}/{path}", run_id)
 
     def set_model_alias(self, name: str, alias: str, version: int) -> None:
-        check_name(name, "registered model name")
-        self.store.set_model_alias(name, registry.check_alias(alias), registry.version_arg(version))
+        check_name(name, "registered model name")  # the store checks the name and alias rules
+        self.store.set_model_alias(name, alias, registry.version_arg(version))
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         check_name(name, "registered model name")
@@ -1305,6 +1305,7 @@ class Client:
         """Rename a model: its versions, aliases and tags follow (``models:/NEW/1`` loads)
         and the old name is free."""
         check_name(name, "registered model name")
+        # checked here too: the REST store sends ``new_name`` as given, whatever its type
         self.store.rename_registered_model(name, registry.check_model_name(new_name))
 
     def update_registered_model(self, name: str, description: str | None) -> None:

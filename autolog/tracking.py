@@ -20,8 +20,10 @@ holds whoever writes and whoever reads:
   at is final, as is the run holding it (not purged) until its versions are deleted;
 - the registry: version numbers are never given again while their model exists (a deleted
   version's neither); a model's name is unique (a rename onto a taken one is refused) and its
-  versions, aliases and tags follow it; names, keys and descriptions are checked here
-  (``model_search`` for the filters of ``search_registered_models``);
+  versions, aliases and tags follow it; names, keys and descriptions are checked here, model
+  names (no '/' or '@') and aliases (identifiers) by ``registry``'s rules so that a
+  ``models:/`` URI can name them (``model_search`` for the filters of
+  ``search_registered_models``);
 - runs are not started in a deleted experiment; only deleted runs and experiments are purged;
 - a RUNNING run whose process is known to be gone reads as KILLED (``reaped``), for every
   reader, without anything being written: its owner may still send what it spooled, and its
@@ -64,6 +66,7 @@ from autolog.errors import (
     StoreError,
 )
 from autolog.model_search import matching, parse_model_filter
+from autolog.registry import check_alias, check_model_name
 from autolog.search import check_page, matches, page_runs, sort_runs
 from autolog.stores.common import Lifecycle, check_lifecycle, under
 from autolog.stores.locations import Locations, home_of
@@ -152,10 +155,16 @@ def _check_batch(
             check_key(key)
     for pairs in (params, tags):
         for key, value in pairs:
-            check_key(key)
-            if not isinstance(value, str):
-                raise InvalidValueError(key, value, "values are strings")
-            stringify(key, value)  # its size and text, as the client checks them at the call
+            _check_tag(key, value)
+
+
+def _check_tag(key: object, value: object) -> None:
+    """A param's or tag's key and value (runs, experiments, models alike): ``InvalidKeyError``
+    for the key, ``InvalidValueError`` for a value that is not text or too long."""
+    checked = check_key(key)
+    if not isinstance(value, str):
+        raise InvalidValueError(checked, value, "values are strings")
+    stringify(checked, value)  # its size and text, as the client checks them at the call
 
 
 def _check_numbers(metrics: Sequence[Metric]) -> None:
@@ -296,15 +305,6 @@ def _check_unregistered(run_id: str, versions: Sequence[ModelVersion]) -> None:
         )
 
 
-def _check_model_name(name: object) -> str:
-    """A name a model can be registered under: text, no '/' or '@' (they separate the parts
-    of a ``models:/`` URI)."""
-    checked = check_name(name, "registered model name")
-    if "/" in checked or "@" in checked:
-        raise InvalidInputError(f"registered model names may not hold '/' or '@': {checked!r}")
-    return checked
-
-
 def _description(description: object) -> str | None:
     """A description as stored: text, or None for none ('' clears one too)."""
     if description is None or description == "":
@@ -425,10 +425,7 @@ class Tracking:
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
         """Set the experiment's tag (a key's value replaces the one before), under the rules
         of run tags; a deleted experiment takes no tags."""
-        check_key(key)
-        if not isinstance(value, str):
-            raise InvalidValueError(key, value, "values are strings")
-        stringify(key, value)
+        _check_tag(key, value)
         experiment = _tags_changeable(self.get_experiment(experiment_id))
         self.engine.set_experiment_tag(experiment.experiment_id, key, value)
 
@@ -765,7 +762,7 @@ class Tracking:
     # model registry ---------------------------------------------------------------------------
 
     def create_model_version(self, name: str, source: str, run_id: str | None) -> ModelVersion:
-        check_storable("registered model name", name)
+        check_model_name(name)  # a name the client can address in a models:/ URI
         check_storable("model source", source)
         path = _model_path(run_id or "", source)
         if run_id is None:
@@ -790,7 +787,8 @@ class Tracking:
         return found
 
     def set_model_alias(self, name: str, alias: str, version: int) -> None:
-        check_storable("model alias", name, alias)
+        check_model_name(name)
+        check_alias(alias)  # so that models:/NAME@ALIAS names it
         self.get_model_version(name, version)
         self.engine.set_alias(name, alias, version)
 
@@ -830,7 +828,7 @@ class Tracking:
             raise NotFoundError("model alias", f"{name}@{alias}")
 
     def rename_registered_model(self, name: str, new_name: str) -> None:
-        _check_model_name(new_name)
+        check_model_name(new_name)
         self.get_registered_model(name)
         if new_name == name:
             return
@@ -862,11 +860,10 @@ class Tracking:
     def _tag_model(self, name: str, version: int | None, key: str, value: str | None) -> None:
         """Set (``value`` None: delete) a tag of model ``name`` or of one of its versions; a tag
         deleted that is not there is ``NotFoundError``, as an unknown model or version."""
-        check_key(key)
-        if value is not None:
-            if not isinstance(value, str):
-                raise InvalidValueError(key, value, "values are strings")
-            stringify(key, value)
+        if value is None:
+            check_key(key)
+        else:
+            _check_tag(key, value)
         if version is None:
             tags = self.get_registered_model(name).tags
             where = name

@@ -1089,14 +1089,14 @@ def test_model_aliases_set_move_and_resolve(store: Store) -> None:
 
     store.set_model_alias("clf", "champion", 3)
     store.set_model_alias("clf", "prod", 3)
-    store.set_model_alias("clf", "a-test", 2)
+    store.set_model_alias("clf", "a_test", 2)
     store.set_model_alias("other", "champion", 1)
 
     assert store.get_model_version_by_alias("clf", "champion").version == 3
-    assert store.get_model_version_by_alias("clf", "a-test").version == 2
+    assert store.get_model_version_by_alias("clf", "a_test").version == 2
     assert store.get_model_version_by_alias("other", "champion").source == other_source
     assert store.get_model_version("clf", 1).aliases == ()
-    assert store.get_model_version("clf", 2).aliases == ("a-test",)
+    assert store.get_model_version("clf", 2).aliases == ("a_test",)
     third = store.get_model_version("clf", 3)
     assert isinstance(third.aliases, tuple)
     assert sorted(third.aliases) == ["champion", "prod"]

@@ -753,3 +753,23 @@ def test_models_of_runs_imported_before_are_named_with_the_way_to_bring_them(
     for uri in ("models:/iris-lr@champion", "models:/iris-lr/2"):
         model = brought.load_model(uri)
         assert list(model.predict(TRAIN_X)) == list(expected.predict(TRAIN_X))  # type: ignore[attr-defined]
+
+
+def test_an_alias_autolog_refuses_is_left_out_and_named(tmp_path: Path, target: str) -> None:
+    """MLflow allows aliases such as "a-b" that autolog refuses (``models:/NAME@ALIAS`` takes
+    identifiers): the import goes on without that alias and the summary names it."""
+    import sqlite3
+    from contextlib import closing
+
+    copy = tmp_path / "mlflow-store"
+    shutil.copytree(DATA / "sqlite", copy)
+    with closing(sqlite3.connect(copy / "mlflow.db")) as db, db:
+        db.execute(
+            "INSERT INTO registered_model_aliases (alias, version, name) VALUES (?, ?, ?)",
+            ("a-b", 1, "iris-lr"),
+        )
+    line = invoke("import-mlflow", f"sqlite:///{copy / 'mlflow.db'}", "--tracking-uri", target)
+    assert "2 aliases" in line
+    assert "alias iris-lr@a-b: model aliases must be identifiers, not 'a-b'" in line
+    model = autolog.Client(target).get_registered_model("iris-lr")
+    assert dict(model.aliases) == {"champion": 2, "first": 1}

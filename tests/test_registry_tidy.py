@@ -436,3 +436,25 @@ def test_new_runs_need_a_run_to_register(store: Store) -> None:
     run_id = new_run(store)
     with pytest.raises(NotFoundError):
         store.create_model_version("clf", f"runs:/{run_id}/model", run_id)
+
+
+def test_the_store_itself_refuses_model_names_and_aliases_no_uri_can_hold(store: Store) -> None:
+    """The name and alias rules are the store's (``Tracking``'s), so a server's API and an
+    import keep them as the ``Client`` does: a model named "a/b" or "x@y", or an alias that is
+    not an identifier, could never be addressed by a ``models:/`` URI."""
+    source = logged_model(store)
+    run_id = source.split("/")[1]
+    for name in ("a/b", "x@y"):
+        with pytest.raises(InvalidInputError, match=repr(name)):
+            store.create_model_version(name, source, run_id)
+    register(store, "clf", source)
+    for alias in ("a-test", "not an alias", "1st"):
+        with pytest.raises(InvalidInputError, match=f"identifiers, not {alias!r}"):
+            store.set_model_alias("clf", alias, 1)
+    with pytest.raises(InvalidInputError, match="'a/b'"):
+        store.set_model_alias("a/b", "prod", 1)
+    with pytest.raises(InvalidInputError, match="'x@y'"):
+        store.rename_registered_model("clf", "x@y")
+    model = store.get_registered_model("clf")
+    assert (model.aliases, model.latest_version) == ({}, 1)
+    assert [m.name for m in store.search_registered_models()] == ["clf"]
