@@ -47,6 +47,27 @@ def _by_name(uri: str | None = None) -> dict[str, autolog.Run]:
     return {r.info.run_name: r for r in client.search_runs(lifecycle="all")}
 
 
+def test_times_are_mlflow_s_own(source: str) -> None:
+    """A run's start and end, and each metric value's timestamp, are MLflow's, not the
+    import's."""
+    invoke("import-mlflow", source)
+    search = _by_name()["search"]
+    loss = autolog.get_metric_history(search.info.run_id, "loss")
+    with open_source(source) as reader:  # MLflow's own times, not the import's
+        mlflow_runs = {
+            r.run_id: r for e in reader.experiments() for r in reader.runs(e.experiment_id)
+        }
+        original = mlflow_runs[search.info.run_id]
+        points = reader.metrics(original)["loss"]
+    assert (search.info.start_time, search.info.end_time) == (
+        original.start_time,
+        original.end_time,
+    )
+    assert sorted((m.timestamp, m.step) for m in loss) == sorted(
+        (timestamp, step) for timestamp, _, step in points
+    )
+
+
 def test_everything_arrives(source: str) -> None:
     done = invoke("import-mlflow", source)
     line = summary(done)
