@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 
 from autolog.errors import InvalidInputError, InvalidURIError, NotFoundError
 from autolog.run_state import check_run_id
-from autolog.validation import STEP_MAX, check_artifact_path, check_name, text_problem
+from autolog.validation import (
+    STEP_MAX,
+    check_alias,
+    check_artifact_path,
+    check_model_name,
+    text_problem,
+)
 
 if TYPE_CHECKING:
     from autolog.entities import ModelVersion
@@ -77,22 +83,6 @@ def _latest(store: Store, name: str) -> ModelVersion:
     if latest is None:
         raise NotFoundError("model version", f"{name}/latest (the model has no versions)")
     return store.get_model_version(name, latest)
-
-
-def check_model_name(name: object) -> str:
-    """A name a model can be registered under: no '/' or '@' (they separate URI parts)."""
-    checked = check_name(name, "registered model name")
-    if "/" in checked or "@" in checked:
-        raise InvalidInputError(
-            f"registered model names may not be empty or hold '/' or '@': {checked!r}"
-        )
-    return checked
-
-
-def check_alias(alias: object) -> str:
-    if not isinstance(alias, str) or not alias.isidentifier():
-        raise InvalidInputError(f"model aliases must be identifiers, not {alias!r}")
-    return alias
 
 
 def version_arg(version: object) -> int:

@@ -21,7 +21,7 @@ holds whoever writes and whoever reads:
 - the registry: version numbers are never given again while their model exists (a deleted
   version's neither); a model's name is unique (a rename onto a taken one is refused) and its
   versions, aliases and tags follow it; names, keys and descriptions are checked here, model
-  names (no '/' or '@') and aliases (identifiers) by ``registry``'s rules so that a
+  names (no '/' or '@') and aliases (identifiers) by ``validation``'s rules so that a
   ``models:/`` URI can name them (``model_search`` for the filters of
   ``search_registered_models``);
 - runs are not started in a deleted experiment; only deleted runs and experiments are purged;
@@ -66,13 +66,14 @@ from autolog.errors import (
     StoreError,
 )
 from autolog.model_search import matching, parse_model_filter
-from autolog.registry import check_alias, check_model_name
 from autolog.search import check_page, matches, page_runs, sort_runs
 from autolog.stores.common import Lifecycle, check_lifecycle, under
 from autolog.stores.locations import Locations, home_of
 from autolog.stores.writes import RunCreation, RunWrites
 from autolog.validation import (
+    check_alias,
     check_key,
+    check_model_name,
     check_name,
     check_text,
     is_run_id,

@@ -224,3 +224,19 @@ def final_status(status: object) -> RunStatus:
             f"a run ends FINISHED, FAILED or KILLED; {status!r} is not one of them"
         )
     return final
+
+
+def check_model_name(name: object) -> str:
+    """A name a model can be registered under: no '/' or '@' (they separate URI parts)."""
+    checked = check_name(name, "registered model name")
+    if "/" in checked or "@" in checked:
+        raise InvalidInputError(
+            f"registered model names may not be empty or hold '/' or '@': {checked!r}"
+        )
+    return checked
+
+
+def check_alias(alias: object) -> str:
+    if not isinstance(alias, str) or not alias.isidentifier():
+        raise InvalidInputError(f"model aliases must be identifiers, not {alias!r}")
+    return alias

@@ -59,6 +59,7 @@ from autolog.cli._mlflow import (
     scalar_of,
 )
 from autolog.errors import InvalidInputError
+from autolog.models import canonical_name
 
 if TYPE_CHECKING:
     from autolog.artifacts import ArtifactRepository
@@ -540,9 +541,11 @@ def _meta(
     it, else MLflow's pin of it in ``requirements.txt`` (a library with neither is left
     out)."""
     requirements = _requirements(folder)
-    pins = {_canonical(r.partition("==")[0]): r.partition("==")[2] for r in requirements}
+    pins = {canonical_name(r.partition("==")[0]): r.partition("==")[2] for r in requirements}
     distributions = {k: _DISTRIBUTIONS.get(k, k) for k in libraries}
-    versions = {k: v or pins.get(_canonical(distributions[k]), "") for k, v in libraries.items()}
+    versions = {
+        k: v or pins.get(canonical_name(distributions[k]), "") for k, v in libraries.items()
+    }
     python = _dict(_dict(mlmodel.get("flavors")).get("python_function")).get("python_version")
     return {
         "format_version": 1,
@@ -566,7 +569,9 @@ def _meta(
 
 def _pin(meta: dict[str, Any], library: str) -> None:
     """Add ``library`` to the model's libraries, at MLflow's pin of it (none: not added)."""
-    pins = {_canonical(r.partition("==")[0]): r.partition("==")[2] for r in meta["requirements"]}
+    pins = {
+        canonical_name(r.partition("==")[0]): r.partition("==")[2] for r in meta["requirements"]
+    }
     if pins.get(library):
         meta["libraries"] = {**meta["libraries"], library: pins[library]}
         meta["distributions"] = {**meta["distributions"], library: library}
@@ -574,10 +579,6 @@ def _pin(meta: dict[str, Any], library: str) -> None:
 
 #: the distributions of the libraries an imported model may name, where not the same name
 _DISTRIBUTIONS = {"sklearn": "scikit-learn"}
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _requirements(folder: Path) -> list[str]:
